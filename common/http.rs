@@ -1,0 +1,97 @@
+//! A small HTTP/1.1 client for the gateway's REST API, used by the demo's load
+//! generator and by the tests. Keeps connections alive across requests.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// A response's status, content type and body.
+#[derive(Debug, Clone)]
+pub struct RestResponse {
+    pub status: StatusCode,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl RestResponse {
+    /// The body as JSON.
+    pub fn json(&self) -> anyhow::Result<serde_json::Value> {
+        serde_json::from_str(&self.body).with_context(|| format!("response body is not JSON: {:?}", self.body))
+    }
+}
+
+/// Client of one gateway's REST API, e.g. `http://127.0.0.1:9091`.
+#[derive(Clone)]
+pub struct RestClient {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl RestClient {
+    pub fn new(base: impl Into<String>) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        RestClient {
+            base: base.into().trim_end_matches('/').to_owned(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// `POST /greet` with the article's JSON body.
+    pub async fn greet(&self, first_name: &str, last_name: &str) -> anyhow::Result<RestResponse> {
+        let body = serde_json::json!({ "first_name": first_name, "last_name": last_name }).to_string();
+        self.send(Method::POST, "/greet", Some("application/json"), body).await
+    }
+
+    /// `PUT /mode`.
+    pub async fn set_mode(&self, mode: crate::common::Mode) -> anyhow::Result<RestResponse> {
+        let body = serde_json::json!({ "mode": mode }).to_string();
+        self.send(Method::PUT, "/mode", Some("application/json"), body).await
+    }
+
+    /// Any request; `content_type` `None` sends no Content-Type header.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: impl Into<Bytes>,
+    ) -> anyhow::Result<RestResponse> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = Request::builder().method(method.clone()).uri(&url);
+        if let Some(content_type) = content_type {
+            request = request.header(header::CONTENT_TYPE, content_type);
+        }
+        let request = request
+            .body(Full::new(body.into()))
+            .with_context(|| format!("building {method} {url}"))?;
+        let exchange = async {
+            let response = self.client.request(request).await?;
+            let status = response.status();
+            let content_type = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let bytes = response.into_body().collect().await?.to_bytes();
+            anyhow::Ok(RestResponse {
+                status,
+                content_type,
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .with_context(|| format!("{method} {url} timed out after {:?}", self.timeout))?
+            .with_context(|| format!("{method} {url} failed"))
+    }
+}

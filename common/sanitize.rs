@@ -1,0 +1,47 @@
+//! Text that arrives over the network never reaches a terminal raw.
+
+use std::borrow::Cow;
+
+/// Removes control characters (including ESC, so no terminal escape sequence
+/// survives) from text that came over the network.
+pub fn sanitize(text: &str) -> Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        Cow::Owned(text.chars().filter(|c| !c.is_control()).collect())
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// [`sanitize`], then cut to at most `max_chars` characters (an ellipsis marks the cut).
+pub fn sanitize_truncated(text: &str, max_chars: usize) -> String {
+    let clean = sanitize(text);
+    if clean.chars().count() <= max_chars {
+        return clean.into_owned();
+    }
+    let mut cut: String = clean.chars().take(max_chars.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_escape_sequences_and_control_characters() {
+        assert_eq!(sanitize("pod\u{1b}[2J-1\r\n\u{7}"), "pod[2J-1");
+        assert_eq!(sanitize("\u{9b}31mred"), "31mred");
+    }
+
+    #[test]
+    fn borrows_clean_text() {
+        assert!(matches!(sanitize("greetserver-abc-1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn truncates_long_text_with_an_ellipsis() {
+        assert_eq!(sanitize_truncated("abcdef", 4), "abc…");
+        assert_eq!(sanitize_truncated("abcd", 4), "abcd");
+        assert_eq!(sanitize_truncated("a\u{1b}bcd", 4), "abcd");
+    }
+}

@@ -1,0 +1,242 @@
+//! Endpoint discovery: every source yields whole endpoint sets as a stream,
+//! so the balancer never cares where they came from.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::Stream;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::WatchStream;
+
+/// One upstream endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EndpointInfo {
+    /// `host:port` to dial.
+    pub address: String,
+    /// The pod behind the address, when the source knows it.
+    pub pod_name: Option<String>,
+    /// Not-ready endpoints are kept in the set (to be shown) but get no traffic.
+    pub ready: bool,
+}
+
+impl EndpointInfo {
+    pub fn ready(address: impl Into<String>) -> Self {
+        EndpointInfo {
+            address: address.into(),
+            pod_name: None,
+            ready: true,
+        }
+    }
+
+    pub fn with_pod_name(mut self, pod_name: impl Into<String>) -> Self {
+        self.pod_name = Some(pod_name.into());
+        self
+    }
+
+    pub fn to_proto(&self) -> crate::proto::observe::Endpoint {
+        crate::proto::observe::Endpoint {
+            address: self.address.clone(),
+            pod_name: self.pod_name.clone().unwrap_or_default(),
+            ready: self.ready,
+        }
+    }
+}
+
+/// The whole current set of endpoints, sorted by address, one entry per address.
+pub type EndpointSet = Vec<EndpointInfo>;
+
+/// A source of endpoint sets. Each item replaces the previous set; when the
+/// stream ends, the last set stays in force.
+pub type DiscoveryStream = Pin<Box<dyn Stream<Item = EndpointSet> + Send>>;
+
+/// Sorts by address and keeps one entry per address; where duplicates
+/// disagree, a ready entry and a known pod name win.
+pub fn normalize(endpoints: impl IntoIterator<Item = EndpointInfo>) -> EndpointSet {
+    let mut by_address: BTreeMap<String, EndpointInfo> = BTreeMap::new();
+    for endpoint in endpoints {
+        match by_address.get_mut(&endpoint.address) {
+            None => {
+                by_address.insert(endpoint.address.clone(), endpoint);
+            }
+            Some(existing) => {
+                existing.ready |= endpoint.ready;
+                if existing.pod_name.is_none() {
+                    existing.pod_name = endpoint.pod_name;
+                }
+            }
+        }
+    }
+    by_address.into_values().collect()
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EndpointListError {
+    #[error("endpoint {0:?} is not host:port (e.g. 10.0.0.5:50051)")]
+    NotHostPort(String),
+    #[error("endpoint {0:?} has an invalid port: use a number from 1 to 65535")]
+    BadPort(String),
+}
+
+/// Parses `--endpoints host:port,host:port,...`; an empty string is an empty set.
+pub fn parse_endpoint_list(list: &str) -> Result<EndpointSet, EndpointListError> {
+    let mut endpoints = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (host, port) = item
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .ok_or_else(|| EndpointListError::NotHostPort(item.to_owned()))?;
+        match port.parse::<u16>() {
+            Ok(p) if p > 0 => {}
+            _ => return Err(EndpointListError::BadPort(item.to_owned())),
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(EndpointListError::NotHostPort(item.to_owned()));
+        }
+        endpoints.push(EndpointInfo::ready(item));
+    }
+    Ok(normalize(endpoints))
+}
+
+/// A fixed set, emitted once.
+pub fn static_endpoints(set: EndpointSet) -> DiscoveryStream {
+    Box::pin(tokio_stream::once(normalize(set)))
+}
+
+/// Endpoint sets pushed through a watch channel (the demo's registry, tests).
+pub fn from_watch(rx: tokio::sync::watch::Receiver<EndpointSet>) -> DiscoveryStream {
+    Box::pin(WatchStream::new(rx).map(normalize))
+}
+
+/// The endpoint set of resolved socket addresses (one per address).
+pub fn endpoints_from_addrs(addrs: impl IntoIterator<Item = SocketAddr>) -> EndpointSet {
+    normalize(addrs.into_iter().map(|addr| EndpointInfo::ready(addr.to_string())))
+}
+
+/// Re-resolves `host:port` every `interval` (a headless Service's DNS name
+/// returns one address per ready pod) and yields the set whenever it changes.
+/// A failed lookup keeps the previous set: a DNS hiccup must not empty the balancer.
+pub fn dns(host: String, port: u16, interval: Duration) -> DiscoveryStream {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        let mut last: Option<EndpointSet> = None;
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match tokio::net::lookup_host((host.as_str(), port)).await {
+                Ok(addrs) => {
+                    let set = endpoints_from_addrs(addrs);
+                    if last.as_ref() != Some(&set) {
+                        last = Some(set.clone());
+                        if tx.send(set).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        "DNS discovery: resolving {host}:{port} failed ({err}); keeping the last endpoint set"
+                    );
+                }
+            }
+            if tx.is_closed() {
+                return;
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_endpoint_lists() {
+        let set = parse_endpoint_list("127.0.0.2:50051, 127.0.0.1:50051,,[::1]:7,127.0.0.1:50051").unwrap();
+        let addresses: Vec<_> = set.iter().map(|e| e.address.as_str()).collect();
+        assert_eq!(addresses, ["127.0.0.1:50051", "127.0.0.2:50051", "[::1]:7"]);
+        assert!(set.iter().all(|e| e.ready && e.pod_name.is_none()));
+        assert_eq!(parse_endpoint_list("").unwrap(), vec![]);
+    }
+
+    #[test]
+    fn rejects_malformed_endpoints() {
+        assert_eq!(
+            parse_endpoint_list("10.0.0.1").unwrap_err().to_string(),
+            "endpoint \"10.0.0.1\" is not host:port (e.g. 10.0.0.5:50051)"
+        );
+        assert_eq!(
+            parse_endpoint_list("a:1,b:http").unwrap_err(),
+            EndpointListError::BadPort("b:http".into())
+        );
+        assert_eq!(
+            parse_endpoint_list("b:0").unwrap_err(),
+            EndpointListError::BadPort("b:0".into())
+        );
+        assert_eq!(
+            parse_endpoint_list(":80").unwrap_err(),
+            EndpointListError::NotHostPort(":80".into())
+        );
+    }
+
+    #[test]
+    fn normalize_merges_duplicates_preferring_ready_and_named() {
+        let set = normalize([
+            EndpointInfo {
+                address: "b:1".into(),
+                pod_name: None,
+                ready: false,
+            },
+            EndpointInfo::ready("a:1"),
+            EndpointInfo::ready("b:1").with_pod_name("pod-b"),
+        ]);
+        assert_eq!(
+            set,
+            vec![
+                EndpointInfo::ready("a:1"),
+                EndpointInfo::ready("b:1").with_pod_name("pod-b"),
+            ]
+        );
+    }
+
+    #[test]
+    fn resolved_addresses_become_a_sorted_set() {
+        let addrs: Vec<SocketAddr> = ["10.0.0.3:50051", "10.0.0.1:50051", "10.0.0.3:50051"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let set = endpoints_from_addrs(addrs);
+        assert_eq!(
+            set,
+            vec![
+                EndpointInfo::ready("10.0.0.1:50051"),
+                EndpointInfo::ready("10.0.0.3:50051")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn watch_source_yields_every_published_set() {
+        let (tx, rx) = tokio::sync::watch::channel(vec![EndpointInfo::ready("a:1")]);
+        let mut stream = from_watch(rx);
+        assert_eq!(stream.next().await, Some(vec![EndpointInfo::ready("a:1")]));
+        tx.send(vec![EndpointInfo::ready("c:1"), EndpointInfo::ready("b:1")])
+            .unwrap();
+        assert_eq!(
+            stream.next().await,
+            Some(vec![EndpointInfo::ready("b:1"), EndpointInfo::ready("c:1")])
+        );
+        drop(tx);
+        assert_eq!(stream.next().await, None);
+    }
+
+    #[tokio::test]
+    async fn dns_source_resolves_loopback() {
+        let mut stream = dns("127.0.0.1".into(), 50051, Duration::from_secs(3600));
+        assert_eq!(stream.next().await, Some(vec![EndpointInfo::ready("127.0.0.1:50051")]));
+    }
+}

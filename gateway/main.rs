@@ -1,0 +1,153 @@
+//! `greet-gateway`: the article's REST gateway ("Greet Client"), sticky or balanced.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use greet_top::common::Mode;
+use greet_top::gateway::discovery::{self, DiscoveryStream};
+use greet_top::gateway::upstream::UpstreamTimeouts;
+use greet_top::gateway::{GatewayConfig, start};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DiscoveryKind {
+    /// `static` when --endpoints is given, else `dns`.
+    Auto,
+    /// The fixed list in --endpoints.
+    Static,
+    /// Re-resolve GRPC_SERVER_HOST every --dns-interval (a headless Service
+    /// resolves to one address per ready pod).
+    Dns,
+}
+
+/// REST gateway in front of greet-server pods: POST /greet as in the article,
+/// sent upstream either sticky (one HTTP/2 connection, the article's bug) or
+/// balanced (round robin per request across the discovered endpoints).
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// REST port (POST /greet, GET|PUT /mode, GET /healthz).
+    #[arg(long, env = "GATEWAY_PORT", default_value_t = 9091)]
+    port: u16,
+    /// Observer gRPC port (Watch, SetMode, GetState).
+    #[arg(long, env = "OBSERVE_PORT", default_value_t = 9092)]
+    observe_port: u16,
+    /// Address to bind both ports on.
+    #[arg(long, env = "GATEWAY_BIND", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    bind: IpAddr,
+    /// Upstream host for sticky mode (and DNS discovery), as in the article.
+    #[arg(long, env = "GRPC_SERVER_HOST", default_value = "localhost")]
+    grpc_server_host: String,
+    /// Upstream port.
+    #[arg(long, env = "GRPC_SERVER_PORT", default_value_t = 50051)]
+    grpc_server_port: u16,
+    /// Kubernetes Service name of the greet-server pods (for kube discovery).
+    #[arg(long, env = "GRPC_SVC")]
+    grpc_svc: Option<String>,
+    /// Kubernetes namespace of that Service.
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: Option<String>,
+    /// Mode at start; switch at run time with PUT /mode or Observer.SetMode.
+    #[arg(long, env = "GATEWAY_MODE", value_enum, default_value_t = Mode::Sticky)]
+    mode: Mode,
+    /// Where balanced mode learns the endpoints.
+    #[arg(long, value_enum, default_value_t = DiscoveryKind::Auto)]
+    discovery: DiscoveryKind,
+    /// Comma-separated host:port list for static discovery.
+    #[arg(long, env = "GATEWAY_ENDPOINTS", value_name = "HOST:PORT,...")]
+    endpoints: Option<String>,
+    /// How often DNS discovery re-resolves.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    dns_interval: Duration,
+    /// Deadline of one upstream call.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    upstream_timeout: Duration,
+    /// TCP connect deadline for an upstream endpoint.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
+    connect_timeout: Duration,
+    /// On SIGTERM, wait at most this long for in-flight requests and open connections.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
+    drain_timeout: Duration,
+}
+
+fn discovery_from(args: &Args) -> anyhow::Result<(String, DiscoveryStream)> {
+    let kind = match (args.discovery, &args.endpoints) {
+        (DiscoveryKind::Auto, Some(_)) => DiscoveryKind::Static,
+        (DiscoveryKind::Auto, None) => DiscoveryKind::Dns,
+        (kind, _) => kind,
+    };
+    match kind {
+        DiscoveryKind::Static => {
+            let Some(list) = &args.endpoints else {
+                bail!("--discovery static needs --endpoints host:port,host:port,...");
+            };
+            let set = discovery::parse_endpoint_list(list).context("invalid --endpoints")?;
+            Ok((
+                format!("static {} endpoints", set.len()),
+                discovery::static_endpoints(set),
+            ))
+        }
+        DiscoveryKind::Dns | DiscoveryKind::Auto => {
+            let name = format!(
+                "dns {}:{} every {:?}",
+                args.grpc_server_host, args.grpc_server_port, args.dns_interval
+            );
+            let stream = discovery::dns(args.grpc_server_host.clone(), args.grpc_server_port, args.dns_interval);
+            Ok((name, stream))
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}: is the port in use? Choose another with {flag}"))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    greet_top::common::logging::init_stderr();
+    let args = Args::parse();
+    let (discovery_name, discovery) = discovery_from(&args)?;
+    let name = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "greet-gateway".to_owned());
+    let config = GatewayConfig {
+        name,
+        mode: args.mode,
+        sticky_target: format!("{}:{}", args.grpc_server_host, args.grpc_server_port),
+        discovery_name,
+        timeouts: UpstreamTimeouts {
+            request: args.upstream_timeout,
+            connect: args.connect_timeout,
+        },
+    };
+    let rest = bind(SocketAddr::new(args.bind, args.port), "REST", "--port / GATEWAY_PORT").await?;
+    let observe = bind(
+        SocketAddr::new(args.bind, args.observe_port),
+        "the Observer",
+        "--observe-port / OBSERVE_PORT",
+    )
+    .await?;
+    let handle = start(config, discovery, rest, observe).await?;
+    let token = handle.shutdown_token();
+    let stopped = handle.wait();
+    tokio::pin!(stopped);
+    tokio::select! {
+        result = &mut stopped => return result,
+        () = greet_top::server::termination_signal() => {}
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    token.cancel();
+    match tokio::time::timeout(args.drain_timeout, stopped).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                "connections still open {:?} after shutdown began; exiting anyway",
+                args.drain_timeout
+            );
+            Ok(())
+        }
+    }
+}

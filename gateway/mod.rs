@@ -1,0 +1,174 @@
+//! greet-gateway: REST in, gRPC out, sticky or balanced, and an Observer
+//! stream of everything it does.
+//!
+//! ```text
+//! POST /greet ─► rest ─► Upstream::greet ─► sticky: one Channel to GRPC_SERVER_HOST
+//!                                        └► balanced: Balancer (round robin, one lazy Channel per endpoint)
+//!                          outcome ─► EventHub ─► Observer.Watch subscribers
+//! discovery stream ─► Balancer::update ─► EventHub (endpoints changed)
+//! ```
+
+pub mod balancer;
+pub mod discovery;
+pub mod events;
+pub mod observer;
+pub mod rest;
+pub mod upstream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::Mode;
+use crate::proto::observe::observer_server::ObserverServer;
+use discovery::DiscoveryStream;
+use events::{EventHub, GatewayInfo};
+use upstream::{Upstream, UpstreamTimeouts};
+
+/// What the gateway is and where it sends requests.
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// Shown to Observer subscribers (the pod name in Kubernetes).
+    pub name: String,
+    /// Mode at start.
+    pub mode: Mode,
+    /// `host:port` for sticky mode: the Service, as in the article.
+    pub sticky_target: String,
+    /// Which discovery feeds balanced mode, for display and error messages.
+    pub discovery_name: String,
+    pub timeouts: UpstreamTimeouts,
+}
+
+/// The gateway's shared state: upstream routing and the event hub.
+pub struct Gateway {
+    pub upstream: Upstream,
+    pub hub: Arc<EventHub>,
+}
+
+impl Gateway {
+    pub fn new(config: GatewayConfig) -> anyhow::Result<Arc<Gateway>> {
+        let hub = Arc::new(EventHub::new(
+            GatewayInfo {
+                gateway: config.name,
+                sticky_target: config.sticky_target.clone(),
+                discovery: config.discovery_name.clone(),
+            },
+            config.mode,
+        ));
+        let upstream = Upstream::new(
+            config.mode,
+            config.sticky_target,
+            config.timeouts,
+            config.discovery_name,
+            Arc::clone(&hub),
+        )?;
+        Ok(Arc::new(Gateway { upstream, hub }))
+    }
+
+    /// Feeds every endpoint set from `discovery` to the balancer and the hub,
+    /// until the stream ends (the last set stays in force).
+    pub async fn follow_discovery(self: Arc<Self>, mut discovery: DiscoveryStream) {
+        while let Some(set) = discovery.next().await {
+            self.upstream.balancer().update(&set);
+            let ready = set.iter().filter(|e| e.ready).count();
+            tracing::info!(ready, total = set.len(), "endpoint set updated");
+            self.hub.publish_endpoints(set.iter().map(|e| e.to_proto()).collect());
+        }
+    }
+}
+
+/// A running gateway: its addresses, and a way to stop it.
+pub struct GatewayHandle {
+    pub gateway: Arc<Gateway>,
+    pub rest_addr: SocketAddr,
+    pub observe_addr: SocketAddr,
+    shutdown: CancellationToken,
+    rest: JoinHandle<anyhow::Result<()>>,
+    observe: JoinHandle<anyhow::Result<()>>,
+    discovery: JoinHandle<()>,
+}
+
+impl GatewayHandle {
+    /// Stops accepting, lets in-flight requests finish, ends Watch streams.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the gateway stops (after [`Self::shutdown`] or a server error).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let rest = self.rest.await.context("REST server task panicked")?;
+        let observe = self.observe.await.context("Observer server task panicked")?;
+        self.discovery.abort();
+        rest.and(observe)
+    }
+
+    /// A token that stops the gateway when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Starts the gateway on already bound listeners (port 0 works: see the
+/// handle's addresses), following `discovery` for balanced mode.
+pub async fn start(
+    config: GatewayConfig,
+    discovery: DiscoveryStream,
+    rest_listener: TcpListener,
+    observe_listener: TcpListener,
+) -> anyhow::Result<GatewayHandle> {
+    let gateway = Gateway::new(config)?;
+    let rest_addr = rest_listener
+        .local_addr()
+        .context("reading the REST listener's address")?;
+    let observe_addr = observe_listener
+        .local_addr()
+        .context("reading the Observer listener's address")?;
+    let shutdown = CancellationToken::new();
+
+    let discovery = tokio::spawn(Arc::clone(&gateway).follow_discovery(discovery));
+
+    let app = rest::router(Arc::clone(&gateway));
+    let rest_shutdown = shutdown.clone();
+    let rest = tokio::spawn(async move {
+        axum::serve(rest_listener, app)
+            .with_graceful_shutdown(rest_shutdown.cancelled_owned())
+            .await
+            .with_context(|| format!("REST server on {rest_addr} failed"))
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ObserverServer<observer::ObserverService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the gRPC reflection service")?;
+    let observer = ObserverServer::new(observer::ObserverService::new(Arc::clone(&gateway), shutdown.clone()));
+    let observe_shutdown = shutdown.clone();
+    let observe = tokio::spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(observe_listener).with_nodelay(Some(true));
+        tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(observer)
+            .serve_with_incoming_shutdown(incoming, observe_shutdown.cancelled_owned())
+            .await
+            .with_context(|| format!("Observer server on {observe_addr} failed"))
+    });
+
+    tracing::info!(%rest_addr, %observe_addr, mode = %gateway.upstream.mode(), sticky_target = gateway.upstream.sticky_target(), "greet-gateway listening");
+    Ok(GatewayHandle {
+        gateway,
+        rest_addr,
+        observe_addr,
+        shutdown,
+        rest,
+        observe,
+        discovery,
+    })
+}

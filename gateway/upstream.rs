@@ -1,0 +1,314 @@
+//! The gateway's gRPC client side: one sticky channel, or round robin across
+//! the discovered endpoints, chosen per request by the current mode.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+
+use super::balancer::Balancer;
+use super::discovery::EndpointInfo;
+use super::events::{EventHub, RequestOutcome};
+use crate::common::Mode;
+use crate::common::sanitize::sanitize_truncated;
+use crate::proto::greet::greet_service_client::GreetServiceClient;
+use crate::proto::greet::{Greeting, GreetingRequest};
+
+/// Timeouts for upstream calls.
+#[derive(Clone, Copy, Debug)]
+pub struct UpstreamTimeouts {
+    /// Whole-call deadline for one attempt.
+    pub request: Duration,
+    /// TCP connect deadline, so a dead endpoint fails fast and is skipped.
+    pub connect: Duration,
+}
+
+impl Default for UpstreamTimeouts {
+    fn default() -> Self {
+        UpstreamTimeouts {
+            request: Duration::from_secs(5),
+            connect: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A successful Greet call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GreetReply {
+    /// The server's `Result` text.
+    pub result: String,
+    pub pod_name: String,
+    pub pod_ip: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error(
+        "no ready greet-server endpoint in balanced mode (discovery: {discovery}); check that greet-server pods are running and ready, or switch to sticky mode with PUT /mode"
+    )]
+    NoEndpoints { discovery: String },
+    #[error(
+        "greet-server at {endpoint} did not answer within {after:?}; check its load and the network, or raise --upstream-timeout"
+    )]
+    Timeout { endpoint: String, after: Duration },
+    #[error("greet-server at {endpoint} is unavailable ({message}); check that it is running and reachable")]
+    Unavailable { endpoint: String, message: String },
+    #[error("greet-server at {endpoint} failed the call with {code:?}: {message}")]
+    Failed {
+        endpoint: String,
+        code: tonic::Code,
+        message: String,
+    },
+    #[error("endpoint {endpoint:?} is not a valid address: {message}")]
+    BadEndpoint { endpoint: String, message: String },
+}
+
+impl UpstreamError {
+    /// The gRPC status code reported in request events.
+    pub fn grpc_code(&self) -> tonic::Code {
+        match self {
+            UpstreamError::NoEndpoints { .. } | UpstreamError::Unavailable { .. } => tonic::Code::Unavailable,
+            UpstreamError::Timeout { .. } => tonic::Code::DeadlineExceeded,
+            UpstreamError::Failed { code, .. } => *code,
+            UpstreamError::BadEndpoint { .. } => tonic::Code::InvalidArgument,
+        }
+    }
+
+    fn from_status(endpoint: &str, status: &tonic::Status) -> Self {
+        let message = sanitize_truncated(status.message(), 300);
+        let endpoint = endpoint.to_owned();
+        match status.code() {
+            tonic::Code::Unavailable => UpstreamError::Unavailable { endpoint, message },
+            code => UpstreamError::Failed {
+                endpoint,
+                code,
+                message,
+            },
+        }
+    }
+}
+
+/// A per-endpoint connection: a lazily connecting channel, or why the
+/// endpoint's address cannot be dialled.
+pub type EndpointConn = Result<Channel, String>;
+
+pub struct Upstream {
+    mode: AtomicU8,
+    mode_switch: tokio::sync::Mutex<()>,
+    sticky_target: String,
+    sticky: Channel,
+    balancer: Balancer<EndpointConn>,
+    timeouts: UpstreamTimeouts,
+    discovery_name: String,
+    hub: Arc<EventHub>,
+}
+
+fn channel_to(address: &str, timeouts: UpstreamTimeouts) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string())?;
+    Ok(endpoint
+        .connect_timeout(timeouts.connect)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
+
+impl Upstream {
+    /// `sticky_target` is `host:port`, e.g. the Kubernetes Service name.
+    pub fn new(
+        mode: Mode,
+        sticky_target: String,
+        timeouts: UpstreamTimeouts,
+        discovery_name: String,
+        hub: Arc<EventHub>,
+    ) -> anyhow::Result<Self> {
+        let sticky = channel_to(&sticky_target, timeouts).map_err(|e| {
+            anyhow::anyhow!("GRPC_SERVER_HOST:GRPC_SERVER_PORT {sticky_target:?} is not a valid address: {e}")
+        })?;
+        Ok(Upstream {
+            mode: AtomicU8::new(mode as u8),
+            mode_switch: tokio::sync::Mutex::new(()),
+            sticky_target,
+            sticky,
+            balancer: Balancer::new(move |info: &EndpointInfo| channel_to(&info.address, timeouts)),
+            timeouts,
+            discovery_name,
+            hub,
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.mode.load(Ordering::Acquire) == Mode::Balanced as u8 {
+            Mode::Balanced
+        } else {
+            Mode::Sticky
+        }
+    }
+
+    /// Switches mode for the next request; requests in flight finish as they started.
+    pub async fn set_mode(&self, mode: Mode) {
+        let _serialized = self.mode_switch.lock().await;
+        self.mode.store(mode as u8, Ordering::Release);
+        self.hub.publish_mode(mode);
+    }
+
+    pub fn balancer(&self) -> &Balancer<EndpointConn> {
+        &self.balancer
+    }
+
+    pub fn sticky_target(&self) -> &str {
+        &self.sticky_target
+    }
+
+    /// Whether a request could be sent now.
+    pub fn can_serve(&self) -> bool {
+        self.mode() == Mode::Sticky || self.balancer.ready_count() > 0
+    }
+
+    /// Greets through the current mode and publishes exactly one request event.
+    pub async fn greet(&self, first_name: String, last_name: String) -> Result<GreetReply, UpstreamError> {
+        let mode = self.mode();
+        let started = Instant::now();
+        let request = GreetingRequest {
+            greeting: Some(Greeting { first_name, last_name }),
+        };
+        let (result, endpoint, pod_hint, attempts) = match mode {
+            Mode::Sticky => {
+                let result = self.call(&self.sticky_target, &self.sticky, request).await;
+                (result, self.sticky_target.clone(), None, 1)
+            }
+            Mode::Balanced => self.greet_balanced(request).await,
+        };
+        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let mut outcome = RequestOutcome {
+            endpoint,
+            mode,
+            latency_us,
+            attempts,
+            ..RequestOutcome::default()
+        };
+        match &result {
+            Ok(reply) => {
+                outcome.pod_name.clone_from(&reply.pod_name);
+                outcome.pod_ip.clone_from(&reply.pod_ip);
+            }
+            Err(err) => {
+                outcome.pod_name = pod_hint.unwrap_or_default();
+                outcome.grpc_code = err.grpc_code() as i32;
+                outcome.error = err.to_string();
+            }
+        }
+        self.hub.publish_request(outcome);
+        result
+    }
+
+    /// Round robin; an endpoint that is unavailable is skipped for a while and
+    /// the call retried on the next one (Greet is idempotent).
+    async fn greet_balanced(
+        &self,
+        request: GreetingRequest,
+    ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
+        let max_attempts = u32::try_from(self.balancer.ready_count().clamp(1, 3)).unwrap_or(3);
+        let mut attempts = 0;
+        loop {
+            let Some(member) = self.balancer.pick(Instant::now()) else {
+                let err = UpstreamError::NoEndpoints {
+                    discovery: self.discovery_name.clone(),
+                };
+                return (Err(err), String::new(), None, attempts);
+            };
+            attempts += 1;
+            let address = &member.info.address;
+            let result = match &member.conn {
+                Ok(channel) => self.call(address, channel, request.clone()).await,
+                Err(message) => Err(UpstreamError::BadEndpoint {
+                    endpoint: address.clone(),
+                    message: message.clone(),
+                }),
+            };
+            let unavailable = matches!(
+                result,
+                Err(UpstreamError::Unavailable { .. } | UpstreamError::BadEndpoint { .. })
+            );
+            if unavailable {
+                self.balancer.eject(&member, Instant::now());
+                if attempts < max_attempts {
+                    continue;
+                }
+            }
+            return (result, address.clone(), member.info.pod_name.clone(), attempts);
+        }
+    }
+
+    async fn call(
+        &self,
+        endpoint: &str,
+        channel: &Channel,
+        request: GreetingRequest,
+    ) -> Result<GreetReply, UpstreamError> {
+        let mut request = tonic::Request::new(request);
+        request.set_timeout(self.timeouts.request);
+        let mut client = GreetServiceClient::new(channel.clone());
+        let response = tokio::time::timeout(self.timeouts.request, client.greet(request))
+            .await
+            .map_err(|_| UpstreamError::Timeout {
+                endpoint: endpoint.to_owned(),
+                after: self.timeouts.request,
+            })?
+            .map_err(|status| UpstreamError::from_status(endpoint, &status))?
+            .into_inner();
+        let (pod_name, pod_ip) = if response.pod_name.is_empty() {
+            // An article-era server: the pod is only named in the text.
+            pod_from_result(&response.result).unwrap_or_default()
+        } else {
+            (response.pod_name, response.pod_ip)
+        };
+        Ok(GreetReply {
+            result: response.result,
+            pod_name,
+            pod_ip,
+        })
+    }
+}
+
+/// Pod name and IP from `... from pod: name(<name>), ip(<ip>).`
+pub fn pod_from_result(result: &str) -> Option<(String, String)> {
+    let rest = &result[result.rfind("from pod: name(")? + "from pod: name(".len()..];
+    let (name, rest) = rest.split_once("), ip(")?;
+    let ip = rest.strip_suffix(").")?;
+    Some((name.to_owned(), ip.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_is_parsed_from_article_text() {
+        assert_eq!(
+            pod_from_result("Hello, A B from pod: name(greetserver-deploy-7595ccbdd5-l8kmv), ip(172.17.0.2)."),
+            Some(("greetserver-deploy-7595ccbdd5-l8kmv".into(), "172.17.0.2".into()))
+        );
+        assert_eq!(pod_from_result("Hello, A B"), None);
+        assert_eq!(pod_from_result("from pod: name(x), ip(y)"), None);
+    }
+
+    #[test]
+    fn errors_map_to_grpc_codes_and_say_what_to_do() {
+        let no = UpstreamError::NoEndpoints {
+            discovery: "static".into(),
+        };
+        assert_eq!(no.grpc_code(), tonic::Code::Unavailable);
+        assert!(no.to_string().contains("switch to sticky mode"));
+        let status = tonic::Status::unavailable("connection refused\u{1b}[2J");
+        let err = UpstreamError::from_status("10.0.0.1:50051", &status);
+        assert_eq!(
+            err.to_string(),
+            "greet-server at 10.0.0.1:50051 is unavailable (connection refused[2J); check that it is running and reachable"
+        );
+        let err = UpstreamError::from_status("e", &tonic::Status::internal("boom"));
+        assert_eq!(err.grpc_code(), tonic::Code::Internal);
+    }
+}

@@ -1,0 +1,14 @@
+//! greet-top: see and fix gRPC load balancing in Kubernetes.
+//!
+//! One library, three thin binaries:
+//! - [`server`]: the Greet service of the seed article (`greet-server`).
+//! - [`gateway`]: the REST gateway, sticky or balanced, with the Observer stream (`greet-gateway`).
+//! - [`tui`]: the live dashboard and the embedded demo (`greet-top`).
+//!
+//! [`proto`] holds the wire types, [`common`] what every part shares.
+
+pub mod common;
+pub mod gateway;
+pub mod proto;
+pub mod server;
+pub mod tui;

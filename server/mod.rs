@@ -1,0 +1,207 @@
+//! greet-server: the seed article's Greet service, plus gRPC health,
+//! reflection, graceful drain and an optional max connection age.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+use tonic_health::ServingStatus;
+
+use crate::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
+use crate::proto::greet::{GreetingRequest, GreetingResponse};
+
+/// Who this server says it is, and how it treats connections.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// `POD_NAME`: reported in every reply.
+    pub pod_name: String,
+    /// `POD_IP`: reported in every reply.
+    pub pod_ip: String,
+    /// Send GOAWAY to a connection after this age, so clients reconnect and a
+    /// connection-level balancer gets another chance (the server-side remedy).
+    pub max_connection_age: Option<Duration>,
+    /// Time between reporting NOT_SERVING and closing the listener on shutdown,
+    /// so load balancers notice before connections are refused.
+    pub shutdown_delay: Duration,
+    /// Longest wait for in-flight calls and open connections after that;
+    /// then the server stops anyway (a stuck client must not block a rollout).
+    pub drain_timeout: Duration,
+}
+
+/// The article's reply text: `Hello, <first> <last> from pod: name(<pod>), ip(<ip>).`
+pub fn greeting_text(first_name: &str, last_name: &str, pod_name: &str, pod_ip: &str) -> String {
+    format!("Hello, {first_name} {last_name} from pod: name({pod_name}), ip({pod_ip}).")
+}
+
+/// The Greet service implementation.
+#[derive(Clone, Debug)]
+pub struct Greeter {
+    pod_name: String,
+    pod_ip: String,
+}
+
+impl Greeter {
+    pub fn new(pod_name: impl Into<String>, pod_ip: impl Into<String>) -> Self {
+        Greeter {
+            pod_name: pod_name.into(),
+            pod_ip: pod_ip.into(),
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl GreetService for Greeter {
+    async fn greet(&self, request: Request<GreetingRequest>) -> Result<Response<GreetingResponse>, Status> {
+        let greeting = request.into_inner().greeting.ok_or_else(|| {
+            Status::invalid_argument("GreetingRequest.greeting is missing: send first_name and last_name")
+        })?;
+        Ok(Response::new(GreetingResponse {
+            result: greeting_text(&greeting.first_name, &greeting.last_name, &self.pod_name, &self.pod_ip),
+            pod_name: self.pod_name.clone(),
+            pod_ip: self.pod_ip.clone(),
+        }))
+    }
+}
+
+/// Serves Greet, health and reflection on `listener` until `shutdown`
+/// completes, then reports NOT_SERVING, waits `shutdown_delay`, stops
+/// accepting and lets in-flight calls finish.
+pub async fn serve(
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let local_addr = listener.local_addr().context("reading the listener's address")?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<GreetServiceServer<Greeter>>().await;
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("building the gRPC reflection service")?;
+
+    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+    if let Some(age) = config.max_connection_age {
+        builder = builder.max_connection_age(age);
+    }
+    let greeter = Greeter::new(config.pod_name.clone(), config.pod_ip.clone());
+    let router = builder
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(GreetServiceServer::new(greeter));
+
+    let shutdown_delay = config.shutdown_delay;
+    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+    let drain = async move {
+        shutdown.await;
+        let _ = draining_tx.send(());
+        tracing::info!("shutting down: reporting NOT_SERVING, then draining in-flight calls");
+        health.set_not_serving::<GreetServiceServer<Greeter>>().await;
+        health.set_service_status("", ServingStatus::NotServing).await;
+        tokio::time::sleep(shutdown_delay).await;
+    };
+    tracing::info!(
+        addr = %local_addr,
+        pod_name = %config.pod_name,
+        pod_ip = %config.pod_ip,
+        max_connection_age = ?config.max_connection_age,
+        "greet-server listening"
+    );
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let serving = router.serve_with_incoming_shutdown(incoming, drain);
+    let drain_deadline = async {
+        if draining_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(shutdown_delay + config.drain_timeout).await;
+    };
+    tokio::select! {
+        served = serving => {
+            served.with_context(|| format!("greet-server on {local_addr} failed"))?;
+            tracing::info!("greet-server drained; exiting");
+        }
+        () = drain_deadline => {
+            tracing::warn!("connections still open {:?} after shutdown began; exiting anyway", config.drain_timeout);
+        }
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM (Kubernetes sends SIGTERM before killing a pod).
+pub async fn termination_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {err}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::greet::Greeting;
+
+    #[test]
+    fn greeting_text_matches_the_article() {
+        assert_eq!(
+            greeting_text(
+                "Hitesh",
+                "Pattanayak",
+                "greetserver-deploy-7595ccbdd5-l8kmv",
+                "172.17.0.2"
+            ),
+            "Hello, Hitesh Pattanayak from pod: name(greetserver-deploy-7595ccbdd5-l8kmv), ip(172.17.0.2)."
+        );
+    }
+
+    #[tokio::test]
+    async fn greet_reports_pod_in_text_and_fields() {
+        let greeter = Greeter::new("pod-a", "10.0.0.7");
+        let reply = greeter
+            .greet(Request::new(GreetingRequest {
+                greeting: Some(Greeting {
+                    first_name: "Ada".into(),
+                    last_name: "Lovelace".into(),
+                }),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.result, "Hello, Ada Lovelace from pod: name(pod-a), ip(10.0.0.7).");
+        assert_eq!(reply.pod_name, "pod-a");
+        assert_eq!(reply.pod_ip, "10.0.0.7");
+    }
+
+    #[tokio::test]
+    async fn greet_without_greeting_is_invalid_argument() {
+        let status = Greeter::new("p", "i")
+            .greet(Request::new(GreetingRequest { greeting: None }))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert!(status.message().contains("greeting is missing"), "{}", status.message());
+    }
+}

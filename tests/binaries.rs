@@ -1,0 +1,222 @@
+//! The shipped binaries as a user runs them: configured by the article's
+//! environment variables, and draining cleanly on SIGTERM.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use greet_top::common::http::RestClient;
+use greet_top::proto::greet::greet_service_client::GreetServiceClient;
+use greet_top::proto::greet::{Greeting, GreetingRequest};
+use greet_top::server::ServerConfig;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child on drop, so a failed assertion leaves no process behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Running {
+    /// Async, so this test's runtime keeps answering the HTTP/2 connections
+    /// the process is draining.
+    async fn sigterm_and_wait(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "process did not exit within 10 s of SIGTERM");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on port {port} after 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn health_of(url: String, service: &str) -> ServingStatus {
+    let mut health = HealthClient::new(
+        tonic::transport::Channel::from_shared(url)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let response = health
+        .check(HealthCheckRequest {
+            service: service.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    ServingStatus::try_from(response.status).unwrap()
+}
+
+#[tokio::test]
+async fn server_and_gateway_binaries_use_the_articles_environment_and_drain_on_sigterm() {
+    let grpc_port = free_port();
+    let mut server = Running(
+        Command::new(env!("CARGO_BIN_EXE_greet-server"))
+            .env("GRPC_PORT", grpc_port.to_string())
+            .env("POD_NAME", "greetserver-deploy-7595ccbdd5-l8kmv")
+            .env("POD_IP", "172.17.0.2")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(grpc_port).await;
+    let url = format!("http://127.0.0.1:{grpc_port}");
+    assert_eq!(health_of(url.clone(), "").await, ServingStatus::Serving);
+    assert_eq!(
+        health_of(url.clone(), "greet.GreetService").await,
+        ServingStatus::Serving
+    );
+    let mut client = GreetServiceClient::connect(url).await.unwrap();
+    let reply = client
+        .greet(GreetingRequest {
+            greeting: Some(Greeting {
+                first_name: "Hitesh".into(),
+                last_name: "Pattanayak".into(),
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        reply.result,
+        "Hello, Hitesh Pattanayak from pod: name(greetserver-deploy-7595ccbdd5-l8kmv), ip(172.17.0.2)."
+    );
+
+    let (rest_port, observe_port) = (free_port(), free_port());
+    let mut gateway = Running(
+        Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+            .env("GATEWAY_PORT", rest_port.to_string())
+            .env("OBSERVE_PORT", observe_port.to_string())
+            .env("GATEWAY_BIND", "127.0.0.1")
+            .env("GRPC_SERVER_HOST", "127.0.0.1")
+            .env("GRPC_SERVER_PORT", grpc_port.to_string())
+            .env("GRPC_SVC", "greetserver")
+            .env("POD_NAMESPACE", "default")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(rest_port).await;
+    let rest = RestClient::new(format!("http://127.0.0.1:{rest_port}"));
+    let response = rest.greet("Hitesh", "Pattanayak").await.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.body,
+        "reponse from Greet rpc: Hello, Hitesh Pattanayak from pod: name(greetserver-deploy-7595ccbdd5-l8kmv), ip(172.17.0.2)."
+    );
+    wait_for_port(observe_port).await;
+    assert_eq!(
+        health_of(format!("http://127.0.0.1:{observe_port}"), "").await,
+        ServingStatus::Serving
+    );
+
+    let status = gateway.sigterm_and_wait().await;
+    assert_eq!(status.code(), Some(0), "gateway exit on SIGTERM");
+    let status = server.sigterm_and_wait().await;
+    assert_eq!(status.code(), Some(0), "server exit on SIGTERM");
+}
+
+#[tokio::test]
+async fn gateway_binary_rejects_bad_flags_with_a_clear_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+        .args(["--discovery", "static", "--endpoints", "10.0.0.1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("invalid --endpoints") && stderr.contains("endpoint \"10.0.0.1\" is not host:port"),
+        "{stderr}"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+        .args(["--mode", "random"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("possible values: sticky, balanced"));
+}
+
+#[tokio::test]
+async fn server_reports_not_serving_before_it_stops_and_finishes_cleanly() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let config = ServerConfig {
+        pod_name: "drain".into(),
+        pod_ip: "127.0.0.1".into(),
+        max_connection_age: None,
+        shutdown_delay: Duration::from_millis(500),
+        drain_timeout: Duration::from_secs(5),
+    };
+    let task = tokio::spawn(greet_top::server::serve(
+        listener,
+        config,
+        stop.clone().cancelled_owned(),
+    ));
+    let mut health = HealthClient::new(
+        tonic::transport::Channel::from_shared(url.clone())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let check = HealthCheckRequest { service: String::new() };
+    assert_eq!(
+        health.check(check.clone()).await.unwrap().into_inner().status,
+        ServingStatus::Serving as i32
+    );
+
+    stop.cancel();
+    // During the shutdown delay the server still answers, saying NOT_SERVING.
+    let deadline = Instant::now() + Duration::from_millis(400);
+    let mut saw_not_serving = false;
+    while Instant::now() < deadline {
+        if health.check(check.clone()).await.unwrap().into_inner().status == ServingStatus::NotServing as i32 {
+            saw_not_serving = true;
+            break;
+        }
+    }
+    assert!(
+        saw_not_serving,
+        "health must turn NOT_SERVING as soon as shutdown starts"
+    );
+    drop(health);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("server drains within 5 s")
+        .unwrap()
+        .unwrap();
+}

@@ -1,0 +1,360 @@
+//! The gateway end to end over real sockets: three greet-servers on loopback
+//! behind a connection-balancing "Service", and a real gateway.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use greet_top::common::Mode;
+use greet_top::gateway::discovery::{self, EndpointSet};
+use greet_top::proto::observe::observer_client::ObserverClient;
+use greet_top::proto::observe::{self, SetModeRequest, WatchRequest, event};
+use http::Method;
+use support::{Cluster, greet_n, pod_of};
+use tokio_stream::StreamExt;
+
+#[tokio::test]
+async fn sticky_sends_everything_to_one_pod_and_balanced_splits_exactly() {
+    let cluster = Cluster::start(3, Mode::Sticky).await;
+    let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
+    let mut watch = observer.watch(WatchRequest {}).await.unwrap().into_inner();
+
+    let first = watch.next().await.unwrap().unwrap();
+    let Some(event::Kind::Snapshot(snapshot)) = first.kind else {
+        panic!("first Watch event must be the snapshot, got {first:?}");
+    };
+    assert_eq!(snapshot.mode, observe::Mode::Sticky as i32);
+    assert_eq!(snapshot.total_requests, 0);
+    assert_eq!(snapshot.sticky_target, cluster.service_addr.to_string());
+
+    let sticky = greet_n(&cluster.rest, 300).await;
+    assert_eq!(sticky.len(), 1, "sticky must land every request on one pod: {sticky:?}");
+    assert_eq!(sticky.values().sum::<usize>(), 300);
+
+    let response = cluster.rest.set_mode(Mode::Balanced).await.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json().unwrap(), serde_json::json!({"mode": "balanced"}));
+
+    let balanced = greet_n(&cluster.rest, 300).await;
+    let expected: BTreeMap<String, usize> = cluster.servers.iter().map(|s| (s.pod_name.clone(), 100)).collect();
+    assert_eq!(balanced, expected);
+
+    // The Watch stream saw every request, on the right pod, and the switch.
+    let mut requests: BTreeMap<(i32, String), usize> = BTreeMap::new();
+    let mut mode_changes = Vec::new();
+    let mut endpoint_sets = 0;
+    let mut last_seq = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while requests.values().sum::<usize>() < 600 {
+        let event = tokio::time::timeout_at(deadline, watch.next())
+            .await
+            .expect("all 600 request events within 10 s")
+            .unwrap()
+            .unwrap();
+        match event.kind.unwrap() {
+            event::Kind::Request(r) => {
+                assert!(r.seq > last_seq, "events arrive in order");
+                last_seq = r.seq;
+                assert_eq!(r.grpc_code, 0, "{r:?}");
+                assert_eq!(r.error, "");
+                assert!(r.latency_us > 0);
+                assert_eq!(r.attempts, 1);
+                let server = cluster
+                    .servers
+                    .iter()
+                    .find(|s| s.pod_name == r.pod_name)
+                    .expect("a known pod");
+                assert_eq!(r.pod_ip, server.addr.ip().to_string());
+                if r.mode == observe::Mode::Balanced as i32 {
+                    assert_eq!(r.endpoint, server.addr.to_string(), "balanced dials the pod itself");
+                } else {
+                    assert_eq!(r.endpoint, cluster.service_addr.to_string(), "sticky dials the Service");
+                }
+                *requests.entry((r.mode, r.pod_name)).or_default() += 1;
+            }
+            event::Kind::ModeChanged(m) => {
+                last_seq = m.seq;
+                mode_changes.push((m.previous, m.mode));
+            }
+            event::Kind::EndpointsChanged(e) => {
+                last_seq = e.seq;
+                endpoint_sets += 1;
+                assert_eq!(e.endpoints.len(), 3);
+            }
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(
+        mode_changes,
+        [(observe::Mode::Sticky as i32, observe::Mode::Balanced as i32)]
+    );
+    assert!(
+        endpoint_sets <= 1,
+        "the one endpoint set is in the snapshot or the stream, not both twice"
+    );
+    let sticky_pod = sticky.keys().next().unwrap();
+    assert_eq!(requests[&(observe::Mode::Sticky as i32, sticky_pod.clone())], 300);
+    for server in &cluster.servers {
+        assert_eq!(
+            requests[&(observe::Mode::Balanced as i32, server.pod_name.clone())],
+            100
+        );
+    }
+
+    // GetState agrees with what was sent.
+    let state = observer
+        .get_state(observe::GetStateRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state.total_requests, 600);
+    assert_eq!(state.mode, observe::Mode::Balanced as i32);
+    let totals: BTreeMap<String, u64> = state.pods.iter().map(|p| (p.pod_name.clone(), p.requests)).collect();
+    for server in &cluster.servers {
+        let expected = if &server.pod_name == sticky_pod { 400 } else { 100 };
+        assert_eq!(totals[&server.pod_name], expected);
+    }
+}
+
+#[tokio::test]
+async fn reply_text_is_exactly_the_articles() {
+    let cluster = Cluster::start(1, Mode::Sticky).await;
+    let response = cluster.rest.greet("Hitesh", "Pattanayak").await.unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(response.content_type.as_deref(), Some("text/plain; charset=utf-8"));
+    let server = &cluster.servers[0];
+    assert_eq!(
+        response.body,
+        format!(
+            "reponse from Greet rpc: Hello, Hitesh Pattanayak from pod: name({}), ip({}).",
+            server.pod_name,
+            server.addr.ip()
+        )
+    );
+}
+
+#[tokio::test]
+async fn set_mode_over_grpc_switches_and_is_reported() {
+    let cluster = Cluster::start(3, Mode::Balanced).await;
+    let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
+    let state = observer
+        .set_mode(SetModeRequest {
+            mode: observe::Mode::Sticky as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state.mode, observe::Mode::Sticky as i32);
+    let mode = cluster.rest.send(Method::GET, "/mode", None, "").await.unwrap();
+    assert_eq!(mode.json().unwrap(), serde_json::json!({"mode": "sticky"}));
+    assert_eq!(greet_n(&cluster.rest, 30).await.len(), 1);
+
+    let status = observer.set_mode(SetModeRequest { mode: 0 }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        status.message(),
+        "mode 0 is not a mode: send MODE_STICKY (1) or MODE_BALANCED (2)"
+    );
+}
+
+#[tokio::test]
+async fn balanced_with_no_endpoints_fails_fast_with_503() {
+    let gateway = support::start_gateway(
+        Mode::Balanced,
+        "127.0.0.1:9".into(),
+        discovery::static_endpoints(EndpointSet::new()),
+    )
+    .await;
+    let rest = greet_top::common::http::RestClient::new(format!("http://{}", gateway.rest_addr));
+    let started = std::time::Instant::now();
+    let response = rest.greet("Ada", "Lovelace").await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.status, 503);
+    assert!(elapsed < Duration::from_secs(1), "took {elapsed:?}");
+    assert_eq!(response.content_type.as_deref(), Some("application/json"));
+    let error = response.json().unwrap()["error"].as_str().unwrap().to_owned();
+    assert_eq!(
+        error,
+        "no ready greet-server endpoint in balanced mode (discovery: test); check that greet-server pods are running and ready, or switch to sticky mode with PUT /mode"
+    );
+    let health = rest.send(Method::GET, "/healthz", None, "").await.unwrap();
+    assert_eq!(health.status, 503);
+    gateway.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_requests_get_clear_4xx_json_errors_and_nothing_breaks() {
+    let cluster = Cluster::start(1, Mode::Sticky).await;
+    let rest = &cluster.rest;
+    // (method, path, content type, body, expected status, text the error must contain)
+    type Case<'a> = (Method, &'a str, Option<&'a str>, String, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            Method::POST,
+            "/greet",
+            None,
+            r#"{"first_name":"a","last_name":"b"}"#.into(),
+            415,
+            "expected Content-Type: application/json",
+        ),
+        (
+            Method::POST,
+            "/greet",
+            Some("text/plain"),
+            "hi".into(),
+            415,
+            "expected Content-Type: application/json",
+        ),
+        (
+            Method::POST,
+            "/greet",
+            Some("application/json"),
+            "{not json".into(),
+            400,
+            "Failed to parse the request body as JSON",
+        ),
+        (
+            Method::POST,
+            "/greet",
+            Some("application/json"),
+            r#"{"first_name":"a"}"#.into(),
+            400,
+            "missing field `last_name`",
+        ),
+        (
+            Method::POST,
+            "/greet",
+            Some("application/json"),
+            r#"{"first_name":1,"last_name":"b"}"#.into(),
+            400,
+            "invalid type: integer `1`, expected a string",
+        ),
+        (
+            Method::POST,
+            "/greet",
+            Some("application/json"),
+            format!(r#"{{"first_name":"{}","last_name":"b"}}"#, "x".repeat(20_000)),
+            413,
+            "request body is larger than 16384 bytes",
+        ),
+        (
+            Method::PUT,
+            "/mode",
+            Some("application/json"),
+            r#"{"mode":"random"}"#.into(),
+            400,
+            r#"unknown mode "random": expected "sticky" or "balanced""#,
+        ),
+        (
+            Method::PUT,
+            "/mode",
+            Some("application/json"),
+            r#"{"mod":"sticky"}"#.into(),
+            400,
+            "missing field `mode`",
+        ),
+        (Method::GET, "/greet", None, String::new(), 405, "method not allowed"),
+        (Method::GET, "/nope", None, String::new(), 404, "no such path"),
+    ];
+    for (method, path, content_type, body, status, needle) in cases {
+        let response = rest.send(method.clone(), path, content_type, body).await.unwrap();
+        assert_eq!(response.status, status, "{method} {path}: {}", response.body);
+        assert_eq!(
+            response.content_type.as_deref(),
+            Some("application/json"),
+            "{method} {path}"
+        );
+        let error = response.json().unwrap()["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(needle), "{method} {path}: {error:?} lacks {needle:?}");
+    }
+    // Still serving, mode unchanged.
+    let response = rest.greet("Ada", "Lovelace").await.unwrap();
+    assert_eq!(response.status, 200);
+    let mode = rest.send(Method::GET, "/mode", None, "").await.unwrap();
+    assert_eq!(mode.json().unwrap(), serde_json::json!({"mode": "sticky"}));
+}
+
+#[tokio::test]
+async fn upstream_down_is_a_503_and_the_gateway_keeps_serving() {
+    let cluster = Cluster::start(2, Mode::Sticky).await;
+    // Sticky to a port where nothing listens.
+    let gateway = support::start_gateway(
+        Mode::Sticky,
+        "127.0.0.1:1".into(),
+        discovery::static_endpoints(
+            cluster
+                .servers
+                .iter()
+                .map(|s| greet_top::gateway::discovery::EndpointInfo::ready(s.addr.to_string()))
+                .collect(),
+        ),
+    )
+    .await;
+    let rest = greet_top::common::http::RestClient::new(format!("http://{}", gateway.rest_addr));
+    let response = rest.greet("Ada", "Lovelace").await.unwrap();
+    assert_eq!(response.status, 503, "{}", response.body);
+    let error = response.json().unwrap()["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.starts_with("greet-server at 127.0.0.1:1 is unavailable ("),
+        "{error}"
+    );
+    assert!(error.ends_with("); check that it is running and reachable"), "{error}");
+    // Switch to balanced: the same gateway process serves again.
+    assert_eq!(rest.set_mode(Mode::Balanced).await.unwrap().status, 200);
+    let hits = greet_n(&rest, 10).await;
+    assert_eq!(hits.values().sum::<usize>(), 10);
+    gateway.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn balanced_routes_around_a_dead_pod_and_follows_endpoint_updates() {
+    let mut cluster = Cluster::start(3, Mode::Balanced).await;
+    assert_eq!(greet_n(&cluster.rest, 30).await.len(), 3);
+
+    // Kill one pod without telling discovery: requests are retried elsewhere.
+    let dead = cluster.servers.remove(0);
+    dead.stop.cancel();
+    dead.task.await.unwrap().unwrap();
+    let hits = greet_n(&cluster.rest, 30).await;
+    assert_eq!(hits.values().sum::<usize>(), 30);
+    assert!(!hits.contains_key(&dead.pod_name), "{hits:?}");
+
+    // Discovery drops it: the two survivors split traffic exactly.
+    let survivors: EndpointSet = cluster
+        .servers
+        .iter()
+        .map(|s| greet_top::gateway::discovery::EndpointInfo::ready(s.addr.to_string()).with_pod_name(&s.pod_name))
+        .collect();
+    cluster.endpoints.send(survivors).unwrap();
+    // The update is applied by the gateway's discovery task; wait for it to land.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while cluster.gateway.gateway.upstream.balancer().endpoints().len() != 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "endpoint update not applied within 2 s"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let hits = greet_n(&cluster.rest, 100).await;
+    assert_eq!(hits.values().copied().collect::<Vec<_>>(), [50, 50], "{hits:?}");
+}
+
+#[tokio::test]
+async fn max_connection_age_lets_a_sticky_client_reach_other_pods() {
+    let cluster = Cluster::start_with(3, Mode::Sticky, Some(Duration::from_millis(200))).await;
+    let mut seen = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.len() < 2 && tokio::time::Instant::now() < deadline {
+        let response = cluster.rest.greet("Ada", "Lovelace").await.unwrap();
+        // A request racing the GOAWAY may fail; the next one reconnects.
+        if response.status == 200 {
+            *seen.entry(pod_of(&response.body)).or_insert(0) += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        seen.len() >= 2,
+        "GOAWAY after 200 ms must move a sticky client to another pod: {seen:?}"
+    );
+}

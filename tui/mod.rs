@@ -1,0 +1,3 @@
+//! greet-top: the live dashboard, and the embedded demo that needs no cluster.
+
+pub mod demo;
