@@ -4,7 +4,12 @@ use tracing_subscriber::EnvFilter;
 
 /// Logs to stderr at `info` unless `RUST_LOG` says otherwise.
 pub fn init_stderr() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_stderr_at("info");
+}
+
+/// Logs to stderr at `default` unless `RUST_LOG` says otherwise.
+pub fn init_stderr_at(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

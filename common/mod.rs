@@ -7,3 +7,12 @@ pub mod sanitize;
 pub mod time;
 
 pub use mode::Mode;
+
+/// Runs a binary's main future; on error prints `Error: <cause chain>` (no
+/// backtrace: the message says what failed and what to do) and exits 1.
+pub fn exit_on_error(result: anyhow::Result<()>) {
+    if let Err(err) = result {
+        eprintln!("Error: {err:#}");
+        std::process::exit(1);
+    }
+}

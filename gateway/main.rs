@@ -106,9 +106,12 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<tokio:
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     greet_top::common::logging::init_stderr();
-    let args = Args::parse();
+    greet_top::common::exit_on_error(run(Args::parse()).await);
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let (discovery_name, discovery) = discovery_from(&args)?;
     let name = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))

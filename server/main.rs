@@ -37,9 +37,12 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() {
     greet_top::common::logging::init_stderr();
-    let args = Args::parse();
+    greet_top::common::exit_on_error(run(Args::parse()).await);
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     let listen = args
         .listen
         .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port));

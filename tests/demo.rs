@@ -1,0 +1,210 @@
+//! `greet-top demo` as a user runs it: the `--once` report, and the live
+//! dashboard in a real pseudo-terminal.
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use serde_json::Value;
+
+fn once_json(args: &[&str]) -> Value {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_greet-top"))
+        .args(["demo", "--once", "5s", "--output", "json", "--rate", "100"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "greet-top demo failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn pods(report: &Value) -> Vec<(String, u64, f64)> {
+    report["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                p["hits"].as_u64().unwrap(),
+                p["share"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn once_in_sticky_mode_puts_every_hit_on_one_pod() {
+    let report = once_json(&[]);
+    assert_eq!(report["mode"], "sticky");
+    let total = report["total"].as_u64().unwrap();
+    // 100 req/s for 5 s; allow for start-up and scheduling on a busy machine.
+    assert!(total >= 250, "only {total} requests in 5 s at 100/s");
+    let pods = pods(&report);
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    let with_hits: Vec<_> = pods.iter().filter(|(_, hits, _)| *hits > 0).collect();
+    assert_eq!(with_hits.len(), 1, "{pods:?}");
+    assert_eq!(with_hits[0].1, total);
+    assert_eq!(with_hits[0].2, 1.0);
+    for pod in report["pods"].as_array().unwrap() {
+        assert!(pod["name"].as_str().unwrap().starts_with("greetserver-demo-"));
+        assert!(pod["ip"].as_str().unwrap().starts_with("127.0.0."));
+        assert_eq!(pod["ready"], true);
+        for key in ["rps", "p50_ms", "p99_ms"] {
+            assert!(pod.get(key).is_some(), "{key} missing in {pod}");
+        }
+    }
+}
+
+#[test]
+fn once_in_balanced_mode_gives_every_pod_an_equal_share() {
+    let report = once_json(&["--mode", "balanced"]);
+    assert_eq!(report["mode"], "balanced");
+    let pods = pods(&report);
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    for (name, hits, share) in &pods {
+        assert!(*hits > 0, "{name} got nothing");
+        assert!(
+            (share - 1.0 / 3.0).abs() <= 0.05 / 3.0,
+            "{name}: share {share} is not within ±5 % of 1/3"
+        );
+    }
+}
+
+/// A screen fed by the child's output in a background thread.
+struct Screen {
+    parser: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    /// Waits until `check` holds for the screen text; panics with the screen after `within`.
+    fn wait_for(&self, what: &str, within: Duration, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.text();
+            if check(&text) {
+                return text;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// (pod name, hits) of each demo pod row in the pods table.
+fn pod_rows(screen: &str) -> Vec<(String, u64)> {
+    screen
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.trim_matches(|c| c == '│' || c == ' ').split_whitespace().collect();
+            // POD READY HITS SHARE RPS P50 P99 at this width.
+            if fields.len() >= 7 && fields[0].contains("greetserver-demo-") && fields[3].ends_with('%') {
+                Some((fields[0].to_owned(), fields[2].parse().ok()?))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: 30,
+            cols: 90,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .unwrap();
+    let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_greet-top"));
+    command.args(["demo", "--rate", "100"]);
+    command.env("TERM", "xterm-256color");
+    let mut child = pty.slave.spawn_command(command).unwrap();
+    drop(pty.slave);
+
+    let screen = Screen {
+        parser: Arc::new(Mutex::new(vt100::Parser::new(
+            std::num::NonZeroU16::new(30).unwrap(),
+            std::num::NonZeroU16::new(90).unwrap(),
+            0,
+        ))),
+        raw: Arc::new(Mutex::new(Vec::new())),
+    };
+    let mut reader = pty.master.try_clone_reader().unwrap();
+    let (parser, raw) = (Arc::clone(&screen.parser), Arc::clone(&screen.raw));
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            parser.lock().unwrap().process(&buf[..n]);
+            raw.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+    });
+    let mut keys = pty.master.take_writer().unwrap();
+
+    // Sticky: three pods listed, one of them takes every hit.
+    let sticky = screen.wait_for("three pods with hits on one", Duration::from_secs(30), |s| {
+        let rows = pod_rows(s);
+        s.contains("STICKY") && rows.len() == 3 && rows.iter().any(|(_, hits)| *hits >= 50)
+    });
+    let rows = pod_rows(&sticky);
+    assert_eq!(rows.iter().filter(|(_, hits)| *hits > 0).count(), 1, "{sticky}");
+    assert!(sticky.contains("STUCK ON ONE POD"), "{sticky}");
+
+    keys.write_all(b"m").unwrap();
+    keys.flush().unwrap();
+    screen.wait_for("the BALANCED badge", Duration::from_secs(10), |s| {
+        s.contains("BALANCED")
+    });
+    let at_switch = pod_rows(&screen.text());
+    // Every pod, the two idle ones included, gains at least 30 hits.
+    let spread = screen.wait_for("hits on every pod", Duration::from_secs(30), |s| {
+        let now = pod_rows(s);
+        now.len() == 3
+            && now.iter().all(|(name, hits)| {
+                let before = at_switch.iter().find(|(n, _)| n == name).map_or(0, |(_, h)| *h);
+                *hits >= before + 30
+            })
+    });
+    assert!(!spread.contains("STUCK ON ONE POD"), "{spread}");
+
+    keys.write_all(b"q").unwrap();
+    keys.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "greet-top did not exit within 10 s of q");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    // Terminal restored: back on the main screen, cursor visible, raw mode off
+    // (the last thing written leaves the alternate screen).
+    std::thread::sleep(Duration::from_millis(200));
+    let parser = screen.parser.lock().unwrap();
+    assert!(!parser.screen().alternate_screen(), "still on the alternate screen");
+    assert!(!parser.screen().hide_cursor(), "cursor still hidden");
+    let raw = screen.raw.lock().unwrap();
+    let leave = b"\x1b[?1049l";
+    assert!(
+        raw.windows(leave.len()).any(|w| w == leave),
+        "never left the alternate screen"
+    );
+}

@@ -1,0 +1,175 @@
+//! Rendering snapshots: the dashboard drawn into ratatui's TestBackend at
+//! 80x24 and 120x40 from fixed states, compared with tests/snapshots/.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::{KeyCode, KeyEvent};
+use greet_top::common::Mode;
+use greet_top::proto::observe::{self, Endpoint, PodTotals, RequestEvent, State, event};
+use greet_top::tui::app::{App, AppEvent, LoadState, PodInfo};
+use greet_top::tui::ui::{Theme, render};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+const PODS: [(&str, &str); 3] = [
+    ("greetserver-deploy-7595ccbdd5-67bmd", "172.17.0.4"),
+    ("greetserver-deploy-7595ccbdd5-k6zbl", "172.17.0.3"),
+    ("greetserver-deploy-7595ccbdd5-l8kmv", "172.17.0.2"),
+];
+
+fn at(t0: Instant, ms: u64) -> Instant {
+    t0 + Duration::from_millis(ms)
+}
+
+/// A dashboard attached to a gateway, after 10 s of 30 req/s in `mode`:
+/// sticky sends them all to one pod, balanced round-robins.
+fn scenario(mode: Mode) -> (App, Instant) {
+    let t0 = Instant::now();
+    let mut app = App::new("http://127.0.0.1:9092", t0);
+    app.load = Some(LoadState {
+        running: true,
+        rate: 30,
+    });
+    app.update(AppEvent::Connected, t0);
+    app.update(
+        AppEvent::Gateway(event::Kind::Snapshot(State {
+            mode: mode.to_proto() as i32,
+            endpoints: PODS
+                .iter()
+                .map(|(name, ip)| Endpoint {
+                    address: format!("{ip}:50051"),
+                    pod_name: (*name).into(),
+                    ready: true,
+                })
+                .collect(),
+            pods: vec![PodTotals {
+                pod_name: PODS[2].0.into(),
+                pod_ip: PODS[2].1.into(),
+                requests: 0,
+                ..PodTotals::default()
+            }],
+            ..State::default()
+        })),
+        t0,
+    );
+    for i in 0..300u64 {
+        let pod = match mode {
+            Mode::Sticky => PODS[2],
+            Mode::Balanced => PODS[(i % 3) as usize],
+        };
+        let latency_us = 400 + (i % 7) * 150;
+        let request = RequestEvent {
+            seq: i + 1,
+            pod_name: pod.0.into(),
+            pod_ip: pod.1.into(),
+            endpoint: format!("{}:50051", pod.1),
+            mode: mode.to_proto() as i32,
+            latency_us,
+            ..RequestEvent::default()
+        };
+        app.update(AppEvent::Gateway(event::Kind::Request(request)), at(t0, 33 * i + 20));
+    }
+    let now = at(t0, 10_000);
+    app.tick(now);
+    (app, now)
+}
+
+fn draw(app: &App, now: Instant, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| render(app, frame, now, Theme { color: true }))
+        .unwrap();
+    terminal.backend().to_string()
+}
+
+#[test]
+fn sticky_80x24() {
+    let (app, now) = scenario(Mode::Sticky);
+    let screen = draw(&app, now, 80, 24);
+    assert!(screen.contains("STUCK ON ONE POD"));
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn sticky_120x40() {
+    let (app, now) = scenario(Mode::Sticky);
+    insta::assert_snapshot!(draw(&app, now, 120, 40));
+}
+
+#[test]
+fn balanced_80x24() {
+    let (app, now) = scenario(Mode::Balanced);
+    let screen = draw(&app, now, 80, 24);
+    assert!(screen.contains("fairness 1.00 even"));
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn balanced_120x40() {
+    let (app, now) = scenario(Mode::Balanced);
+    insta::assert_snapshot!(draw(&app, now, 120, 40));
+}
+
+#[test]
+fn help_overlay_80x24() {
+    let (mut app, now) = scenario(Mode::Sticky);
+    app.demo = true;
+    app.on_key(KeyEvent::from(KeyCode::Char('?')), now);
+    insta::assert_snapshot!(draw(&app, now, 80, 24));
+}
+
+#[test]
+fn gone_pod_and_reconnecting_gateway_120x40() {
+    let (mut app, now) = scenario(Mode::Balanced);
+    app.update(
+        AppEvent::Pods(
+            PODS[..2]
+                .iter()
+                .map(|(name, ip)| PodInfo {
+                    name: (*name).into(),
+                    ip: (*ip).into(),
+                    ready: true,
+                })
+                .collect(),
+        ),
+        now,
+    );
+    app.update(
+        AppEvent::Gateway(event::Kind::Request(RequestEvent {
+            seq: 301,
+            endpoint: "172.17.0.9:50051".into(),
+            mode: observe::Mode::Balanced as i32,
+            latency_us: 1_000_000,
+            grpc_code: 14,
+            error: "greet-server at 172.17.0.9:50051 is unavailable (tcp connect error)".into(),
+            ..RequestEvent::default()
+        })),
+        now,
+    );
+    app.update(
+        AppEvent::Disconnected {
+            error: "gateway unreachable (is it running, or the port-forward up?)".into(),
+            retry_in: Duration::from_secs(4),
+        },
+        now,
+    );
+    insta::assert_snapshot!(draw(&app, now, 120, 40));
+}
+
+#[test]
+fn too_small_terminal_gets_a_message() {
+    let (app, now) = scenario(Mode::Sticky);
+    let screen = draw(&app, now, 40, 10);
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn every_size_from_tiny_to_wide_renders_without_panicking() {
+    let (mut app, now) = scenario(Mode::Balanced);
+    app.show_help = true;
+    for width in (1..=140).step_by(7) {
+        for height in (1..=45).step_by(4) {
+            draw(&app, now, width, height);
+        }
+    }
+}

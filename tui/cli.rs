@@ -1,0 +1,205 @@
+//! greet-top's command line and how each command wires the parts together.
+
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::app::{App, LoadState};
+use super::demo::{Demo, DemoConfig};
+use super::report::{self, OutputFormat};
+use super::run::{self, Controls, EVENT_QUEUE};
+use super::{gateway_stream, load};
+use crate::common::Mode;
+use crate::common::http::RestClient;
+
+/// Live view of how a gRPC gateway spreads requests over pods, with a switch
+/// between sticky (one HTTP/2 connection) and balanced (per request).
+#[derive(Parser, Debug)]
+#[command(name = "greet-top", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub attach: AttachArgs,
+    #[command(flatten)]
+    pub once: OnceArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run everything on loopback: greet-servers, a Service that balances
+    /// connections like kube-proxy, the gateway, load, and the dashboard.
+    Demo(DemoArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// The gateway's Observer address (e.g. with `kubectl port-forward svc/greetclient 9092`).
+    #[arg(
+        long,
+        env = "GREET_TOP_GATEWAY",
+        default_value = "http://127.0.0.1:9092",
+        value_name = "URL"
+    )]
+    pub gateway: String,
+    /// The gateway's REST address, to let `l` and `+`/`-` drive load through it.
+    #[arg(long, value_name = "URL")]
+    pub load_url: Option<String>,
+    /// Load rate for --load-url, requests per second (load starts off).
+    #[arg(long, default_value_t = 50, value_name = "RPS")]
+    pub load_rate: u32,
+}
+
+#[derive(Args, Debug)]
+pub struct OnceArgs {
+    /// No terminal UI: observe for DURATION (e.g. 5s), print per-pod stats, exit.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", global = true)]
+    pub once: Option<Duration>,
+    /// Format of the --once report.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Number of greet-server pods.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub pods: u16,
+    /// Gateway mode at start.
+    #[arg(long, value_enum, default_value_t = Mode::Sticky)]
+    pub mode: Mode,
+    /// Load generator rate, requests per second.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub rate: u32,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.once.once.is_some() {
+        crate::common::logging::init_stderr_at("warn");
+    }
+    match cli.command {
+        Some(Command::Demo(args)) => demo(args, cli.once).await,
+        None => attach(cli.attach, cli.once).await,
+    }
+}
+
+fn print_report(app: &App, observed: Duration, format: OutputFormat) {
+    let report = report::build(app, observed);
+    match format {
+        OutputFormat::Json => println!("{}", report.to_json()),
+        OutputFormat::Table => print!("{}", report.to_table(observed)),
+    }
+}
+
+async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let channel = gateway_stream::observer_channel(&args.gateway)?;
+    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+    tokio::spawn(gateway_stream::follow(channel.clone(), tx.clone(), cancel.clone()));
+    let mut app = App::new(args.gateway.clone(), Instant::now());
+
+    if let Some(duration) = once.once {
+        app = app.counting_from_now();
+        run::observe_for(&mut app, &mut rx, duration).await?;
+        print_report(&app, duration, once.output);
+        cancel.cancel();
+        return Ok(());
+    }
+
+    let load = args.load_url.map(|url| {
+        let state = LoadState {
+            running: false,
+            rate: args.load_rate,
+        };
+        let (control, control_rx) = watch::channel(state);
+        tokio::spawn(load::run(RestClient::new(url), control_rx, cancel.clone()));
+        app.load = Some(state);
+        control
+    });
+    let controls = Controls {
+        observer: channel,
+        load,
+        demo: None,
+        events: tx,
+    };
+    let result = run::dashboard(app, rx, controls).await;
+    cancel.cancel();
+    result
+}
+
+async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let demo = Demo::start(DemoConfig {
+        pods: usize::from(args.pods),
+        mode: args.mode,
+        ..DemoConfig::default()
+    })
+    .await?;
+    let observe_url = format!("http://{}", demo.gateway.observe_addr);
+    let rest = RestClient::new(format!("http://{}", demo.gateway.rest_addr));
+    let channel = gateway_stream::observer_channel(&observe_url)?;
+    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+    tokio::spawn(gateway_stream::follow(channel.clone(), tx.clone(), cancel.clone()));
+
+    let load_state = LoadState {
+        running: true,
+        rate: args.rate,
+    };
+    let (load_control, load_rx) = watch::channel(load_state);
+    let (demo_tx, demo_rx) = mpsc::channel(8);
+    let controller = tokio::spawn(run::demo_controller(demo, demo_rx, tx.clone(), cancel.clone()));
+
+    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now());
+    app.demo = true;
+    app.load = Some(load_state);
+
+    let result = if let Some(duration) = once.once {
+        app = app.counting_from_now();
+        // Count from the first snapshot, then start the load, so the window
+        // holds whole requests only.
+        let connected = wait_for_snapshot(&mut app, &mut rx).await;
+        let load = tokio::spawn(load::run(rest, load_rx, cancel.clone()));
+        let observed = match connected {
+            Ok(()) => run::observe_for(&mut app, &mut rx, duration).await,
+            Err(err) => Err(err),
+        };
+        load.abort();
+        // Requests already sent finish before the report is cut.
+        drain_in_flight(&mut app, &mut rx).await;
+        observed.map(|()| print_report(&app, duration, once.output))
+    } else {
+        tokio::spawn(load::run(rest, load_rx, cancel.clone()));
+        let controls = Controls {
+            observer: channel,
+            load: Some(load_control),
+            demo: Some(demo_tx),
+            events: tx,
+        };
+        run::dashboard(app, rx, controls).await
+    };
+    cancel.cancel();
+    // The terminal is already restored; give the demo a moment to stop cleanly.
+    let _ = tokio::time::timeout(Duration::from_secs(2), controller).await;
+    result
+}
+
+async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<super::app::AppEvent>) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !app.synced {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(event)) => app.update(event, Instant::now()),
+            Ok(None) => anyhow::bail!("the demo stopped before its gateway answered"),
+            Err(_) => anyhow::bail!("the demo gateway did not answer within 10 s"),
+        }
+    }
+    Ok(())
+}
+
+async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<super::app::AppEvent>) {
+    let quiet = Duration::from_millis(300);
+    while let Ok(Some(event)) = tokio::time::timeout(quiet, rx.recv()).await {
+        app.update(event, Instant::now());
+    }
+}

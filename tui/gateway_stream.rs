@@ -1,0 +1,147 @@
+//! The network worker that follows one gateway's Observer stream, feeding the
+//! dashboard's channel and reconnecting with backoff, and the mode switch.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+use super::app::AppEvent;
+use crate::common::Mode;
+use crate::proto::observe::observer_client::ObserverClient;
+use crate::proto::observe::{SetModeRequest, WatchRequest};
+
+/// First and largest wait between reconnection attempts.
+pub const BACKOFF_START: Duration = Duration::from_millis(250);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A lazily connecting channel to the gateway's Observer port.
+pub fn observer_channel(url: &str) -> anyhow::Result<Channel> {
+    let url = if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("http://{url}")
+    };
+    let endpoint = Endpoint::from_shared(url.clone())
+        .map_err(|e| anyhow::anyhow!("--gateway {url:?} is not a valid URL ({e}); use e.g. http://127.0.0.1:9092"))?;
+    Ok(endpoint
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(10))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .connect_lazy())
+}
+
+/// The next backoff after `current`: doubled, capped.
+pub fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(BACKOFF_MAX)
+}
+
+/// Follows the Observer stream until `cancel`; every event goes to `tx`.
+/// Sending waits when the dashboard is behind, which makes the gateway mark
+/// this subscriber lagged instead of slowing requests.
+pub async fn follow(channel: Channel, tx: mpsc::Sender<AppEvent>, cancel: CancellationToken) {
+    let mut backoff = BACKOFF_START;
+    loop {
+        let error = tokio::select! {
+            () = cancel.cancelled() => return,
+            error = watch_once(channel.clone(), &tx, &mut backoff) => error,
+        };
+        let Some(error) = error else { return };
+        let disconnected = AppEvent::Disconnected {
+            error,
+            retry_in: backoff,
+        };
+        if tx.send(disconnected).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = next_backoff(backoff);
+    }
+}
+
+/// One subscription; `None` when the dashboard is gone, else why it ended.
+async fn watch_once(channel: Channel, tx: &mpsc::Sender<AppEvent>, backoff: &mut Duration) -> Option<String> {
+    let mut client = ObserverClient::new(channel);
+    let mut stream = match client.watch(WatchRequest {}).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => return Some(describe(&status)),
+    };
+    tx.send(AppEvent::Connected).await.ok()?;
+    *backoff = BACKOFF_START;
+    loop {
+        match stream.next().await {
+            Some(Ok(event)) => {
+                if let Some(kind) = event.kind {
+                    tx.send(AppEvent::Gateway(kind)).await.ok()?;
+                }
+            }
+            Some(Err(status)) => return Some(describe(&status)),
+            None => return Some("the gateway closed the stream".to_owned()),
+        }
+    }
+}
+
+fn describe(status: &tonic::Status) -> String {
+    match status.code() {
+        tonic::Code::Unavailable => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
+        tonic::Code::Unimplemented => {
+            "this address serves gRPC but not the Observer: is it the gateway's observe port (9092)?".to_owned()
+        }
+        _ => format!("{:?}: {}", status.code(), status.message()),
+    }
+}
+
+/// Asks the gateway to switch mode; the answer is reported as [`AppEvent::ModeSet`].
+pub async fn set_mode(channel: Channel, mode: Mode) -> AppEvent {
+    let mut client = ObserverClient::new(channel);
+    let request = SetModeRequest {
+        mode: mode.to_proto() as i32,
+    };
+    let result = match tokio::time::timeout(Duration::from_secs(5), client.set_mode(request)).await {
+        Err(_) => Err("the gateway did not answer within 5 s".to_owned()),
+        Ok(Err(status)) => Err(describe(&status)),
+        Ok(Ok(state)) => {
+            Mode::from_proto(state.into_inner().mode).ok_or_else(|| "the gateway answered with no mode".to_owned())
+        }
+    };
+    AppEvent::ModeSet(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let mut b = BACKOFF_START;
+        let mut seen = vec![b];
+        for _ in 0..6 {
+            b = next_backoff(b);
+            seen.push(b);
+        }
+        assert_eq!(
+            seen.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
+            [250, 500, 1000, 2000, 4000, 5000, 5000]
+        );
+    }
+
+    #[test]
+    fn urls_without_scheme_get_http() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            assert!(observer_channel("127.0.0.1:9092").is_ok());
+            let err = observer_channel("http://bad host:1").unwrap_err();
+            assert!(err.to_string().contains("is not a valid URL"), "{err}");
+        });
+    }
+}
