@@ -1,6 +1,7 @@
 //! Small pieces every component shares.
 
 pub mod http;
+pub mod kube;
 pub mod logging;
 pub mod mode;
 pub mod sanitize;

@@ -7,18 +7,21 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use greet_top::common::Mode;
 use greet_top::gateway::discovery::{self, DiscoveryStream};
+use greet_top::gateway::endpoint_slices;
 use greet_top::gateway::upstream::UpstreamTimeouts;
 use greet_top::gateway::{GatewayConfig, start};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum DiscoveryKind {
-    /// `static` when --endpoints is given, else `dns`.
+    /// `static` when --endpoints is given, else `kube` in a pod (KUBERNETES_SERVICE_HOST set), else `dns`.
     Auto,
     /// The fixed list in --endpoints.
     Static,
     /// Re-resolve GRPC_SERVER_HOST every --dns-interval (a headless Service
     /// resolves to one address per ready pod).
     Dns,
+    /// Watch the EndpointSlices of GRPC_SVC in POD_NAMESPACE through the Kubernetes API.
+    Kube,
 }
 
 /// REST gateway in front of greet-server pods: POST /greet as in the article,
@@ -54,6 +57,12 @@ struct Args {
     /// Where balanced mode learns the endpoints.
     #[arg(long, value_enum, default_value_t = DiscoveryKind::Auto)]
     discovery: DiscoveryKind,
+    /// EndpointSlice port to dial, by name (falls back to GRPC_SERVER_PORT by number).
+    #[arg(long, env = "GRPC_PORT_NAME", default_value = "grpc")]
+    port_name: String,
+    /// Kubeconfig context for kube discovery outside a cluster.
+    #[arg(long)]
+    context: Option<String>,
     /// Comma-separated host:port list for static discovery.
     #[arg(long, env = "GATEWAY_ENDPOINTS", value_name = "HOST:PORT,...")]
     endpoints: Option<String>,
@@ -71,9 +80,11 @@ struct Args {
     drain_timeout: Duration,
 }
 
-fn discovery_from(args: &Args) -> anyhow::Result<(String, DiscoveryStream)> {
+async fn discovery_from(args: &Args) -> anyhow::Result<(String, DiscoveryStream)> {
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let kind = match (args.discovery, &args.endpoints) {
         (DiscoveryKind::Auto, Some(_)) => DiscoveryKind::Static,
+        (DiscoveryKind::Auto, None) if in_cluster && args.grpc_svc.is_some() => DiscoveryKind::Kube,
         (DiscoveryKind::Auto, None) => DiscoveryKind::Dns,
         (kind, _) => kind,
     };
@@ -87,6 +98,19 @@ fn discovery_from(args: &Args) -> anyhow::Result<(String, DiscoveryStream)> {
                 format!("static {} endpoints", set.len()),
                 discovery::static_endpoints(set),
             ))
+        }
+        DiscoveryKind::Kube => {
+            let Some(service) = &args.grpc_svc else {
+                bail!("--discovery kube needs the Service name: set GRPC_SVC or --grpc-svc");
+            };
+            let target = greet_top::common::kube::connect(args.context.as_deref()).await?;
+            let namespace = args.namespace.clone().unwrap_or(target.default_namespace);
+            let port = endpoint_slices::PortSelector {
+                name: args.port_name.clone(),
+                number: args.grpc_server_port,
+            };
+            let name = format!("kube EndpointSlices of {namespace}/{service}");
+            Ok((name, endpoint_slices::watch(target.client, &namespace, service, port)))
         }
         DiscoveryKind::Dns | DiscoveryKind::Auto => {
             let name = format!(
@@ -112,7 +136,7 @@ async fn main() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let (discovery_name, discovery) = discovery_from(&args)?;
+    let (discovery_name, discovery) = discovery_from(&args).await?;
     let name = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "greet-gateway".to_owned());

@@ -10,6 +10,7 @@
 
 pub mod balancer;
 pub mod discovery;
+pub mod endpoint_slices;
 pub mod events;
 pub mod observer;
 pub mod rest;

@@ -17,6 +17,15 @@ const PODS: [(&str, &str); 3] = [
     ("greetserver-deploy-7595ccbdd5-l8kmv", "172.17.0.2"),
 ];
 
+const GATEWAY: &str = "http://127.0.0.1:9092";
+
+fn gateway_event(kind: event::Kind) -> AppEvent {
+    AppEvent::Gateway {
+        gateway: GATEWAY.into(),
+        kind,
+    }
+}
+
 fn at(t0: Instant, ms: u64) -> Instant {
     t0 + Duration::from_millis(ms)
 }
@@ -25,14 +34,14 @@ fn at(t0: Instant, ms: u64) -> Instant {
 /// sticky sends them all to one pod, balanced round-robins.
 fn scenario(mode: Mode) -> (App, Instant) {
     let t0 = Instant::now();
-    let mut app = App::new("http://127.0.0.1:9092", t0);
+    let mut app = App::new(GATEWAY, t0);
     app.load = Some(LoadState {
         running: true,
         rate: 30,
     });
-    app.update(AppEvent::Connected, t0);
+    app.update(AppEvent::Connected { gateway: GATEWAY.into() }, t0);
     app.update(
-        AppEvent::Gateway(event::Kind::Snapshot(State {
+        gateway_event(event::Kind::Snapshot(State {
             mode: mode.to_proto() as i32,
             endpoints: PODS
                 .iter()
@@ -67,7 +76,7 @@ fn scenario(mode: Mode) -> (App, Instant) {
             latency_us,
             ..RequestEvent::default()
         };
-        app.update(AppEvent::Gateway(event::Kind::Request(request)), at(t0, 33 * i + 20));
+        app.update(gateway_event(event::Kind::Request(request)), at(t0, 33 * i + 20));
     }
     let now = at(t0, 10_000);
     app.tick(now);
@@ -129,13 +138,14 @@ fn gone_pod_and_reconnecting_gateway_120x40() {
                     name: (*name).into(),
                     ip: (*ip).into(),
                     ready: true,
+                    ..PodInfo::default()
                 })
                 .collect(),
         ),
         now,
     );
     app.update(
-        AppEvent::Gateway(event::Kind::Request(RequestEvent {
+        gateway_event(event::Kind::Request(RequestEvent {
             seq: 301,
             endpoint: "172.17.0.9:50051".into(),
             mode: observe::Mode::Balanced as i32,
@@ -148,6 +158,7 @@ fn gone_pod_and_reconnecting_gateway_120x40() {
     );
     app.update(
         AppEvent::Disconnected {
+            gateway: GATEWAY.into(),
             error: "gateway unreachable (is it running, or the port-forward up?)".into(),
             retry_in: Duration::from_secs(4),
         },

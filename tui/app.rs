@@ -1,8 +1,11 @@
 //! The dashboard's state and its pure transitions: `update` folds events in,
 //! `on_key` turns keys into state changes and [`Action`]s. No I/O here, and
 //! time is always passed in, so everything is tested without a terminal.
+//!
+//! Several gateways (replicas) can feed one view: each keeps its own
+//! sequence numbers, mode and per-pod totals, and the view sums them.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -26,19 +29,31 @@ pub const MESSAGE_FOR: Duration = Duration::from_secs(6);
 /// Longest pod name or error text kept from the network.
 const MAX_TEXT: usize = 120;
 
-/// What the dashboard's network workers and controls report.
+/// What the dashboard's network workers and controls report. `gateway`
+/// names the gateway (its URL or pod name) an event is about.
 #[derive(Clone, Debug)]
 pub enum AppEvent {
-    /// The Observer stream is up.
-    Connected,
-    /// The Observer stream failed; the worker retries after `retry_in`.
-    Disconnected { error: String, retry_in: Duration },
-    /// An event from the gateway's Observer stream.
-    Gateway(event::Kind),
+    /// The gateway's Observer stream is up.
+    Connected { gateway: String },
+    /// The stream failed; the worker retries after `retry_in`.
+    Disconnected {
+        gateway: String,
+        error: String,
+        retry_in: Duration,
+    },
+    /// An event from a gateway's Observer stream.
+    Gateway { gateway: String, kind: event::Kind },
+    /// The gateway is no longer followed (its pod went away).
+    GatewayRemoved { gateway: String },
     /// The full list of pods from a pod source (kube, the demo).
     Pods(Vec<PodInfo>),
-    /// Outcome of an [`Action::SetMode`].
-    ModeSet(Result<Mode, String>),
+    /// The state of the Kubernetes pod watch.
+    Kube(KubeStatus),
+    /// One gateway's answer to an [`Action::SetMode`].
+    ModeSet {
+        gateway: String,
+        result: Result<Mode, String>,
+    },
     /// The load generator's state.
     Load(LoadState),
     /// A line for the footer: the result of an action.
@@ -46,11 +61,34 @@ pub enum AppEvent {
 }
 
 /// A pod as a pod source lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodInfo {
     pub name: String,
     pub ip: String,
     pub ready: bool,
+    /// Kubernetes phase (Pending, Running, ...), when known.
+    pub phase: Option<String>,
+    pub restarts: u32,
+    pub node: Option<String>,
+    /// When the pod was created, on this process's clock.
+    pub created: Option<Instant>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchState {
+    Starting,
+    Synced,
+    Retrying(String),
+    /// RBAC denies the watch; the text names the missing rule.
+    Forbidden(String),
+}
+
+/// Where the Kubernetes pod watch points, and how it is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeStatus {
+    pub context: String,
+    pub namespace: String,
+    pub watch: WatchState,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +101,7 @@ pub struct LoadState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Quit,
+    /// Switch every gateway to this mode.
     SetMode(Mode),
     SetLoad(LoadState),
     AddPod,
@@ -79,6 +118,16 @@ pub enum Connection {
     Reconnecting { retry_at: Instant, error: String },
 }
 
+/// One gateway's contribution to a pod's counts.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    total: u64,
+    errors: u64,
+    /// `total` and `errors` at the last reset: hits are counted from there.
+    base: u64,
+    errors_base: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct PodStats {
     pub name: String,
@@ -87,12 +136,9 @@ pub struct PodStats {
     pub ready: Option<bool>,
     /// Listed once, no longer: shown as gone instead of dropped.
     pub gone: bool,
-    /// Requests the gateway counted for this pod (since it started).
-    total: u64,
-    errors_total: u64,
-    /// `total` at the last reset: hits shown are counted from there.
-    base: u64,
-    errors_base: u64,
+    /// What the pod source says beyond readiness (kube).
+    pub info: Option<PodInfo>,
+    by_gateway: BTreeMap<String, Counts>,
     latencies_us: VecDeque<u64>,
     recent: VecDeque<Instant>,
     pub last_hit: Option<Instant>,
@@ -106,10 +152,8 @@ impl PodStats {
             ip,
             ready: None,
             gone: false,
-            total: 0,
-            errors_total: 0,
-            base: 0,
-            errors_base: 0,
+            info: None,
+            by_gateway: BTreeMap::new(),
             latencies_us: VecDeque::new(),
             recent: VecDeque::new(),
             last_hit: None,
@@ -118,11 +162,14 @@ impl PodStats {
     }
 
     pub fn hits(&self) -> u64 {
-        self.total.saturating_sub(self.base)
+        self.by_gateway.values().map(|c| c.total.saturating_sub(c.base)).sum()
     }
 
     pub fn errors(&self) -> u64 {
-        self.errors_total.saturating_sub(self.errors_base)
+        self.by_gateway
+            .values()
+            .map(|c| c.errors.saturating_sub(c.errors_base))
+            .sum()
     }
 
     /// Requests in the rate window ending at `now`.
@@ -138,10 +185,11 @@ impl PodStats {
         percentile_us(&self.latencies_us, percentile).map(|us| us as f64 / 1000.0)
     }
 
-    fn record(&mut self, now: Instant, latency_us: u64, failed: bool) {
-        self.total += 1;
+    fn record(&mut self, gateway: &str, now: Instant, latency_us: u64, failed: bool) {
+        let counts = self.by_gateway.entry(gateway.to_owned()).or_default();
+        counts.total += 1;
         if failed {
-            self.errors_total += 1;
+            counts.errors += 1;
         } else {
             if self.latencies_us.len() == LATENCY_SAMPLES {
                 self.latencies_us.pop_front();
@@ -164,8 +212,10 @@ impl PodStats {
     }
 
     fn reset(&mut self) {
-        self.base = self.total;
-        self.errors_base = self.errors_total;
+        for counts in self.by_gateway.values_mut() {
+            counts.base = counts.total;
+            counts.errors_base = counts.errors;
+        }
         self.latencies_us.clear();
         self.recent.clear();
         self.last_hit = None;
@@ -211,9 +261,6 @@ pub struct TailEntry {
 pub struct Stats {
     /// Keyed by pod name (or IP when the name is unknown).
     pub pods: BTreeMap<String, PodStats>,
-    /// Requests counted since the last reset.
-    pub total: u64,
-    pub errors: u64,
     /// Requests per whole second since `origin`, for the sparkline.
     per_second: VecDeque<(u64, u64)>,
     pub tail: VecDeque<TailEntry>,
@@ -221,6 +268,15 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Requests counted since the last reset.
+    pub fn total(&self) -> u64 {
+        self.pods.values().map(PodStats::hits).sum()
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.pods.values().map(PodStats::errors).sum()
+    }
+
     pub fn rps(&self, now: Instant, observed_for: Duration) -> f64 {
         let in_window = self
             .recent
@@ -306,10 +362,10 @@ impl Stats {
 /// Where the pod list comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PodSourceKind {
-    /// The gateway's endpoint set (no cluster access).
+    /// The gateways' endpoint sets (no cluster access).
     GatewayEndpoints,
-    /// A dedicated pod source (kube watch, the demo): endpoint events only
-    /// set readiness, they do not add or remove pods.
+    /// A dedicated pod source (kube watch, the demo) owns the pod list and
+    /// readiness; endpoint events change neither.
     External,
 }
 
@@ -320,59 +376,87 @@ pub struct Message {
     pub at: Instant,
 }
 
+/// What the dashboard knows of one gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayView {
+    pub connection: Connection,
+    pub mode: Option<Mode>,
+    /// A snapshot from this gateway has been applied.
+    pub synced: bool,
+    /// Events up to this seq are already counted (from the snapshot).
+    last_seq: u64,
+    /// The pods this gateway's endpoint set lists.
+    endpoints: Vec<PodInfo>,
+}
+
+impl GatewayView {
+    fn new() -> Self {
+        GatewayView {
+            connection: Connection::Connecting,
+            mode: None,
+            synced: false,
+            last_seq: 0,
+            endpoints: Vec::new(),
+        }
+    }
+}
+
+/// A mode switch sent to several gateways, waiting for their answers.
+#[derive(Clone, Debug)]
+struct PendingSwitch {
+    mode: Mode,
+    answers: BTreeMap<String, Option<Result<(), String>>>,
+}
+
 /// The whole dashboard state.
 #[derive(Clone, Debug)]
 pub struct App {
-    /// The Observer address, as shown.
-    pub gateway: String,
+    /// What is watched, as shown: the gateway URL, or the cluster.
+    pub title: String,
     /// Time zero for per-second counts.
     pub origin: Instant,
-    pub connection: Connection,
-    pub mode: Option<Mode>,
+    pub gateways: BTreeMap<String, GatewayView>,
     pub stats: Stats,
     /// Set while the view is frozen: what is shown, and when it was frozen.
     pub frozen: Option<(Box<Stats>, Instant)>,
     pub pod_source: PodSourceKind,
+    pub kube: Option<KubeStatus>,
     /// `None` when there is no load generator to control.
     pub load: Option<LoadState>,
     pub demo: bool,
     pub show_help: bool,
     pub message: Option<Message>,
-    /// Events the gateway dropped for us because we fell behind.
+    /// Events the gateways dropped for us because we fell behind.
     pub lagged: u64,
-    /// Gateway events up to this seq are already counted (from the snapshot).
-    last_seq: u64,
-    /// Counters restart at the next snapshot (`--once` measures a window).
-    reset_on_snapshot: bool,
-    /// A snapshot from the gateway has been applied.
-    pub synced: bool,
+    /// Each gateway's counts start at its first snapshot (`--once`).
+    count_from_first_snapshot: bool,
+    pending_switch: Option<PendingSwitch>,
 }
 
 impl App {
-    pub fn new(gateway: impl Into<String>, now: Instant) -> Self {
+    pub fn new(title: impl Into<String>, now: Instant) -> Self {
         App {
-            gateway: gateway.into(),
+            title: title.into(),
             origin: now,
-            connection: Connection::Connecting,
-            mode: None,
+            gateways: BTreeMap::new(),
             stats: Stats::default(),
             frozen: None,
             pod_source: PodSourceKind::GatewayEndpoints,
+            kube: None,
             load: None,
             demo: false,
             show_help: false,
             message: None,
             lagged: 0,
-            last_seq: 0,
-            reset_on_snapshot: false,
-            synced: false,
+            count_from_first_snapshot: false,
+            pending_switch: None,
         }
     }
 
-    /// Count only what happens after the first snapshot (the gateway's
+    /// Count only what happens after each gateway's first snapshot (its
     /// earlier totals are not shown).
     pub fn counting_from_now(mut self) -> Self {
-        self.reset_on_snapshot = true;
+        self.count_from_first_snapshot = true;
         self
     }
 
@@ -393,6 +477,29 @@ impl App {
         now.saturating_duration_since(self.origin)
     }
 
+    /// Whether any gateway has sent its snapshot.
+    pub fn synced(&self) -> bool {
+        self.gateways.values().any(|g| g.synced)
+    }
+
+    /// The mode all synced gateways agree on; `None` when unknown or mixed.
+    pub fn mode(&self) -> Option<Mode> {
+        let mut modes = self.gateways.values().filter(|g| g.synced).filter_map(|g| g.mode);
+        let first = modes.next()?;
+        modes.all(|m| m == first).then_some(first)
+    }
+
+    /// Synced gateways disagree on the mode.
+    pub fn mixed_modes(&self) -> bool {
+        let modes: BTreeSet<Mode> = self
+            .gateways
+            .values()
+            .filter(|g| g.synced)
+            .filter_map(|g| g.mode)
+            .collect();
+        modes.len() > 1
+    }
+
     fn notify(&mut self, text: impl Into<String>, error: bool, now: Instant) {
         self.message = Some(Message {
             text: text.into(),
@@ -401,32 +508,38 @@ impl App {
         });
     }
 
+    fn gateway_mut(&mut self, gateway: &str) -> &mut GatewayView {
+        self.gateways.entry(gateway.to_owned()).or_insert_with(GatewayView::new)
+    }
+
     /// Folds one event into the state.
     pub fn update(&mut self, event: AppEvent, now: Instant) {
         match event {
-            AppEvent::Connected => self.connection = Connection::Connected { since: now },
-            AppEvent::Disconnected { error, retry_in } => {
-                self.connection = Connection::Reconnecting {
+            AppEvent::Connected { gateway } => {
+                self.gateway_mut(&gateway).connection = Connection::Connected { since: now };
+            }
+            AppEvent::Disconnected {
+                gateway,
+                error,
+                retry_in,
+            } => {
+                self.gateway_mut(&gateway).connection = Connection::Reconnecting {
                     retry_at: now + retry_in,
                     error: sanitize_truncated(&error, MAX_TEXT),
                 };
             }
-            AppEvent::Gateway(kind) => self.on_gateway(kind, now),
+            AppEvent::Gateway { gateway, kind } => self.on_gateway(&gateway, kind, now),
+            AppEvent::GatewayRemoved { gateway } => {
+                if self.gateways.remove(&gateway).is_some() && self.pod_source == PodSourceKind::GatewayEndpoints {
+                    self.relist_from_gateways();
+                }
+            }
             AppEvent::Pods(pods) => {
                 self.pod_source = PodSourceKind::External;
                 self.set_listed_pods(pods);
             }
-            AppEvent::ModeSet(Ok(mode)) => {
-                self.mode = Some(mode);
-                self.notify(format!("gateway switched to {mode}"), false, now);
-            }
-            AppEvent::ModeSet(Err(error)) => {
-                self.notify(
-                    format!("mode switch failed: {}", sanitize_truncated(&error, MAX_TEXT)),
-                    true,
-                    now,
-                );
-            }
+            AppEvent::Kube(status) => self.kube = Some(status),
+            AppEvent::ModeSet { gateway, result } => self.on_mode_set(gateway, result, now),
             AppEvent::Load(state) => self.load = Some(state),
             AppEvent::Notice { text, error } => self.notify(sanitize_truncated(&text, MAX_TEXT), error, now),
         }
@@ -445,28 +558,33 @@ impl App {
         }
     }
 
-    fn on_gateway(&mut self, kind: event::Kind, now: Instant) {
+    fn on_gateway(&mut self, gateway: &str, kind: event::Kind, now: Instant) {
         match kind {
-            event::Kind::Snapshot(state) => self.on_snapshot(state, now),
+            event::Kind::Snapshot(state) => self.on_snapshot(gateway, state),
             event::Kind::Request(request) => {
-                if request.seq != 0 && request.seq <= self.last_seq {
+                let view = self.gateway_mut(gateway);
+                if request.seq != 0 && request.seq <= view.last_seq {
                     return; // already in the snapshot
                 }
-                self.last_seq = request.seq;
-                self.on_request(request, now);
+                view.last_seq = request.seq;
+                self.on_request(gateway, request, now);
             }
             event::Kind::ModeChanged(change) => {
-                self.last_seq = self.last_seq.max(change.seq);
-                if let Some(mode) = Mode::from_proto(change.mode) {
-                    if self.mode != Some(mode) {
-                        self.notify(format!("gateway is now {mode}"), false, now);
-                    }
-                    self.mode = Some(mode);
+                let before = self.mode();
+                let view = self.gateway_mut(gateway);
+                view.last_seq = view.last_seq.max(change.seq);
+                view.mode = Mode::from_proto(change.mode).or(view.mode);
+                let after = self.mode();
+                if after != before
+                    && let Some(mode) = after
+                {
+                    self.notify(format!("gateway is now {mode}"), false, now);
                 }
             }
             event::Kind::EndpointsChanged(change) => {
-                self.last_seq = self.last_seq.max(change.seq);
-                self.on_endpoints(&change.endpoints);
+                let view = self.gateway_mut(gateway);
+                view.last_seq = view.last_seq.max(change.seq);
+                self.on_endpoints(gateway, &change.endpoints);
             }
             event::Kind::Lagged(lagged) => {
                 self.lagged += lagged.dropped;
@@ -482,11 +600,21 @@ impl App {
         }
     }
 
-    fn on_snapshot(&mut self, state: observe::State, now: Instant) {
-        self.synced = true;
-        self.mode = Mode::from_proto(state.mode);
-        self.last_seq = state.last_seq;
-        self.on_endpoints(&state.endpoints);
+    fn on_snapshot(&mut self, gateway: &str, state: observe::State) {
+        let count_from_here = self.count_from_first_snapshot && !self.gateway_mut(gateway).synced;
+        let view = self.gateway_mut(gateway);
+        view.synced = true;
+        view.mode = Mode::from_proto(state.mode);
+        view.last_seq = state.last_seq;
+        self.on_endpoints(gateway, &state.endpoints);
+        // The gateway's totals replace what it contributed before: they
+        // include whatever this view missed while disconnected.
+        for pod in self.stats.pods.values_mut() {
+            if let Some(counts) = pod.by_gateway.get_mut(gateway) {
+                counts.total = counts.base;
+                counts.errors = counts.errors_base;
+            }
+        }
         for totals in &state.pods {
             let name = sanitize_truncated(&totals.pod_name, MAX_TEXT);
             let ip = if totals.pod_ip.is_empty() {
@@ -494,20 +622,22 @@ impl App {
             } else {
                 sanitize_truncated(&totals.pod_ip, MAX_TEXT)
             };
-            let pod = self.stats.pod_mut(&name, &ip);
-            // The gateway's totals replace ours: they include what we missed.
-            pod.total = totals.requests;
-            pod.errors_total = totals.errors;
-        }
-        if std::mem::take(&mut self.reset_on_snapshot) {
-            self.reset(now);
-        } else {
-            self.stats.total = self.stats.pods.values().map(PodStats::hits).sum();
-            self.stats.errors = self.stats.pods.values().map(PodStats::errors).sum();
+            let counts = self
+                .stats
+                .pod_mut(&name, &ip)
+                .by_gateway
+                .entry(gateway.to_owned())
+                .or_default();
+            counts.total = totals.requests;
+            counts.errors = totals.errors;
+            if count_from_here {
+                counts.base = totals.requests;
+                counts.errors_base = totals.errors;
+            }
         }
     }
 
-    fn on_request(&mut self, request: observe::RequestEvent, now: Instant) {
+    fn on_request(&mut self, gateway: &str, request: observe::RequestEvent, now: Instant) {
         let name = sanitize_truncated(&request.pod_name, MAX_TEXT);
         let ip = if request.pod_ip.is_empty() {
             host_of(&request.endpoint)
@@ -516,11 +646,9 @@ impl App {
         };
         let failed = request.grpc_code != 0;
         let pod_key = if name.is_empty() { ip.clone() } else { name.clone() };
-        self.stats.pod_mut(&name, &ip).record(now, request.latency_us, failed);
-        self.stats.total += 1;
-        if failed {
-            self.stats.errors += 1;
-        }
+        self.stats
+            .pod_mut(&name, &ip)
+            .record(gateway, now, request.latency_us, failed);
         self.stats.recent.push_back(now);
         let second = self.second(now);
         match self.stats.per_second.back_mut() {
@@ -540,7 +668,11 @@ impl App {
         });
     }
 
-    fn on_endpoints(&mut self, endpoints: &[observe::Endpoint]) {
+    fn on_endpoints(&mut self, gateway: &str, endpoints: &[observe::Endpoint]) {
+        // A pod source, when there is one, owns the pod list and readiness.
+        if self.pod_source == PodSourceKind::External {
+            return;
+        }
         let listed: Vec<PodInfo> = endpoints
             .iter()
             .map(|e| {
@@ -554,25 +686,31 @@ impl App {
                     name,
                     ip,
                     ready: e.ready,
+                    ..PodInfo::default()
                 }
             })
             .collect();
-        match self.pod_source {
-            PodSourceKind::GatewayEndpoints => self.set_listed_pods(listed),
-            PodSourceKind::External => {
-                for info in listed {
-                    if let Some(pod) = self.stats.pods.get_mut(&info.name) {
-                        pod.ready = Some(info.ready);
-                    }
-                }
-            }
+        self.gateway_mut(gateway).endpoints = listed;
+        self.relist_from_gateways();
+    }
+
+    /// Without a pod source, the pods are the union of the gateways' endpoints.
+    fn relist_from_gateways(&mut self) {
+        let mut union: BTreeMap<String, PodInfo> = BTreeMap::new();
+        for info in self.gateways.values().flat_map(|g| g.endpoints.iter()) {
+            union
+                .entry(info.name.clone())
+                .and_modify(|known| known.ready |= info.ready)
+                .or_insert_with(|| info.clone());
         }
+        self.set_listed_pods(union.into_values().collect());
     }
 
     /// Pods in `pods` are listed (added if new); listed pods missing from it are gone.
     fn set_listed_pods(&mut self, pods: Vec<PodInfo>) {
+        let external = self.pod_source == PodSourceKind::External;
         let mut listed = Vec::with_capacity(pods.len());
-        for info in &pods {
+        for info in pods {
             let ip = sanitize_truncated(&info.ip, MAX_TEXT);
             let mut name = sanitize_truncated(&info.name, MAX_TEXT);
             // A source that knows only the IP (DNS) lists a pod that has
@@ -588,6 +726,13 @@ impl App {
             if !ip.is_empty() {
                 pod.ip = ip;
             }
+            if external {
+                pod.info = Some(PodInfo {
+                    phase: info.phase.as_deref().map(|p| sanitize_truncated(p, 20)),
+                    node: info.node.as_deref().map(|n| sanitize_truncated(n, MAX_TEXT)),
+                    ..info
+                });
+            }
             listed.push(name);
         }
         for (name, pod) in &mut self.stats.pods {
@@ -597,14 +742,60 @@ impl App {
         }
     }
 
+    fn on_mode_set(&mut self, gateway: String, result: Result<Mode, String>, now: Instant) {
+        if let Ok(mode) = result {
+            self.gateway_mut(&gateway).mode = Some(mode);
+        }
+        let Some(pending) = &mut self.pending_switch else {
+            // An answer nobody waits for (e.g. after a reset of the view).
+            return;
+        };
+        let answer = result.map(|_| ()).map_err(|e| sanitize_truncated(&e, MAX_TEXT));
+        pending.answers.insert(gateway, Some(answer));
+        if pending.answers.values().any(Option::is_none) {
+            return;
+        }
+        let Some(pending) = self.pending_switch.take() else {
+            return;
+        };
+        let failures: Vec<String> = pending
+            .answers
+            .iter()
+            .filter_map(|(gw, answer)| match answer {
+                Some(Err(error)) => Some(format!("{gw}: {error}")),
+                _ => None,
+            })
+            .collect();
+        let total = pending.answers.len();
+        let mode = pending.mode;
+        let text = match (failures.len(), total) {
+            (0, 1) => format!("gateway switched to {mode}"),
+            (0, n) => format!("all {n} gateways switched to {mode}"),
+            (1, 1) => format!(
+                "mode switch failed: {}",
+                pending
+                    .answers
+                    .values()
+                    .flatten()
+                    .find_map(|a| a.clone().err())
+                    .unwrap_or_default()
+            ),
+            (failed, n) => format!(
+                "switched {} of {n} gateways to {mode}; failed: {}",
+                n - failed,
+                failures.join("; ")
+            ),
+        };
+        let error = !failures.is_empty();
+        self.notify(text, error, now);
+    }
+
     /// Counters restart at zero; gone pods are dropped.
     pub fn reset(&mut self, now: Instant) {
         self.stats.pods.retain(|_, p| !p.gone);
         for pod in self.stats.pods.values_mut() {
             pod.reset();
         }
-        self.stats.total = 0;
-        self.stats.errors = 0;
         self.stats.per_second.clear();
         self.stats.tail.clear();
         self.stats.recent.clear();
@@ -632,16 +823,7 @@ impl App {
                 self.show_help = !self.show_help;
                 None
             }
-            KeyCode::Char('m') => match self.mode {
-                Some(mode) => {
-                    self.notify(format!("switching the gateway to {}…", mode.toggled()), false, now);
-                    Some(Action::SetMode(mode.toggled()))
-                }
-                None => {
-                    self.notify("cannot switch mode: not connected to the gateway yet", true, now);
-                    None
-                }
-            },
+            KeyCode::Char('m') => self.switch_mode(now),
             KeyCode::Char('l') => self.change_load(now, |load| LoadState {
                 running: !load.running,
                 ..load
@@ -681,6 +863,30 @@ impl App {
             },
             _ => None,
         }
+    }
+
+    /// `m`: every synced gateway to the other mode (balanced when they disagree).
+    fn switch_mode(&mut self, now: Instant) -> Option<Action> {
+        let targets: BTreeMap<String, Option<Result<(), String>>> = self
+            .gateways
+            .iter()
+            .filter(|(_, g)| g.synced)
+            .map(|(name, _)| (name.clone(), None))
+            .collect();
+        if targets.is_empty() {
+            self.notify("cannot switch mode: not connected to a gateway yet", true, now);
+            return None;
+        }
+        let mode = self.mode().map_or(Mode::Balanced, Mode::toggled);
+        let count = targets.len();
+        self.pending_switch = Some(PendingSwitch { mode, answers: targets });
+        let text = if count == 1 {
+            format!("switching the gateway to {mode}…")
+        } else {
+            format!("switching {count} gateways to {mode}…")
+        };
+        self.notify(text, false, now);
+        Some(Action::SetMode(mode))
     }
 
     fn change_load(&mut self, now: Instant, change: impl FnOnce(LoadState) -> LoadState) -> Option<Action> {
@@ -728,8 +934,16 @@ mod tests {
         }
     }
 
+    /// An Observer event from the gateway called "gw".
+    fn gw(kind: event::Kind) -> AppEvent {
+        AppEvent::Gateway {
+            gateway: "gw".into(),
+            kind,
+        }
+    }
+
     fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEvent {
-        AppEvent::Gateway(event::Kind::Snapshot(State {
+        gw(event::Kind::Snapshot(State {
             mode: mode.to_proto() as i32,
             endpoints: pods.iter().map(|(n, ip, _)| endpoint(n, ip)).collect(),
             pods: pods
@@ -748,7 +962,7 @@ mod tests {
     }
 
     fn request(seq: u64, pod: &str, ip: &str, latency_us: u64) -> AppEvent {
-        AppEvent::Gateway(event::Kind::Request(RequestEvent {
+        gw(event::Kind::Request(RequestEvent {
             seq,
             pod_name: pod.into(),
             pod_ip: ip.into(),
@@ -783,10 +997,10 @@ mod tests {
             snapshot(Mode::Sticky, &[("pod-a", "10.0.0.1", 7), ("pod-b", "10.0.0.2", 0)], 7),
             t0,
         );
-        assert!(app.synced);
-        assert_eq!(app.mode, Some(Mode::Sticky));
+        assert!(app.synced());
+        assert_eq!(app.mode(), Some(Mode::Sticky));
         assert_eq!(hits(&app), [("pod-a".into(), 7), ("pod-b".into(), 0)]);
-        assert_eq!(app.stats.total, 7);
+        assert_eq!(app.stats.total(), 7);
         assert_eq!(app.stats.pods["pod-b"].ip, "10.0.0.2");
         assert_eq!(app.stats.pods["pod-b"].ready, Some(true));
     }
@@ -802,7 +1016,7 @@ mod tests {
         }
         app.update(request(6, "pod-b", "10.0.0.2", 100), t0);
         assert_eq!(hits(&app), [("pod-a".into(), 5), ("pod-b".into(), 1)]);
-        assert_eq!(app.stats.total, 6);
+        assert_eq!(app.stats.total(), 6);
         let report = crate::tui::report::build(&app, secs(1.0));
         assert_eq!(report.pods[0].share, 5.0 / 6.0);
         assert_eq!(report.pods[1].share, 1.0 / 6.0);
@@ -902,7 +1116,7 @@ mod tests {
             endpoints: vec![endpoint("pod-a", "10.0.0.1"), endpoint("pod-b", "10.0.0.2")],
             ..EndpointsChanged::default()
         };
-        app.update(AppEvent::Gateway(event::Kind::EndpointsChanged(two)), t0);
+        app.update(gw(event::Kind::EndpointsChanged(two)), t0);
         let pod_c = &app.stats.pods["pod-c"];
         assert!(pod_c.gone);
         assert_eq!(pod_c.hits(), 1, "a gone pod keeps its history");
@@ -913,7 +1127,7 @@ mod tests {
             endpoints: PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect(),
             ..EndpointsChanged::default()
         };
-        app.update(AppEvent::Gateway(event::Kind::EndpointsChanged(three)), t0);
+        app.update(gw(event::Kind::EndpointsChanged(three)), t0);
         assert!(!app.stats.pods["pod-c"].gone);
     }
 
@@ -926,21 +1140,23 @@ mod tests {
                 name: "pod-a".into(),
                 ip: "10.0.0.1".into(),
                 ready: false,
+                ..PodInfo::default()
             }]),
             t0,
         );
         assert_eq!(app.pod_source, PodSourceKind::External);
         assert!(app.stats.pods["pod-b"].gone);
         assert_eq!(app.stats.pods["pod-a"].ready, Some(false));
-        // Endpoint events now only update readiness; they do not resurrect pod-b.
+        // The pod source is authoritative: endpoint events neither resurrect
+        // pod-b nor override pod-a's readiness.
         let endpoints = EndpointsChanged {
             seq: 1,
             endpoints: PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect(),
             ..EndpointsChanged::default()
         };
-        app.update(AppEvent::Gateway(event::Kind::EndpointsChanged(endpoints)), t0);
+        app.update(gw(event::Kind::EndpointsChanged(endpoints)), t0);
         assert!(app.stats.pods["pod-b"].gone);
-        assert_eq!(app.stats.pods["pod-a"].ready, Some(true));
+        assert_eq!(app.stats.pods["pod-a"].ready, Some(false));
     }
 
     #[test]
@@ -953,7 +1169,7 @@ mod tests {
             pod_name: String::new(),
             ready: true,
         });
-        app.update(AppEvent::Gateway(event::Kind::Snapshot(state)), t0);
+        app.update(gw(event::Kind::Snapshot(state)), t0);
         assert!(app.stats.pods.contains_key("10.0.0.9"));
         app.update(request(1, "pod-z", "10.0.0.9", 100), t0);
         assert_eq!(hits(&app), [("pod-z".into(), 1)]);
@@ -967,7 +1183,7 @@ mod tests {
             }],
             ..EndpointsChanged::default()
         };
-        app.update(AppEvent::Gateway(event::Kind::EndpointsChanged(again)), t0);
+        app.update(gw(event::Kind::EndpointsChanged(again)), t0);
         assert_eq!(hits(&app), [("pod-z".into(), 1)]);
         assert!(!app.stats.pods["pod-z"].gone);
     }
@@ -985,12 +1201,13 @@ mod tests {
                 name: "pod-a".into(),
                 ip: "10.0.0.1".into(),
                 ready: true,
+                ..PodInfo::default()
             }]),
             t0,
         );
         app.on_key(KeyEvent::from(KeyCode::Char('r')), t0 + secs(1.0));
         assert_eq!(hits(&app), [("pod-a".into(), 0)]);
-        assert_eq!(app.stats.total, 0);
+        assert_eq!(app.stats.total(), 0);
         assert!(app.stats.tail.is_empty());
         app.update(request(41, "pod-a", "10.0.0.1", 100), t0 + secs(2.0));
         assert_eq!(hits(&app), [("pod-a".into(), 1)]);
@@ -1006,7 +1223,7 @@ mod tests {
         app.update(snapshot(Mode::Balanced, &[("pod-a", "10.0.0.1", 1000)], 1000), t0);
         assert_eq!(hits(&app), [("pod-a".into(), 0)]);
         app.update(request(1001, "pod-a", "10.0.0.1", 100), t0);
-        assert_eq!(app.stats.total, 1);
+        assert_eq!(app.stats.total(), 1);
     }
 
     #[test]
@@ -1020,19 +1237,25 @@ mod tests {
             app.on_key(KeyEvent::from(KeyCode::Char('m')), t0),
             Some(Action::SetMode(Mode::Balanced))
         );
-        app.update(AppEvent::ModeSet(Err("gateway unreachable\u{1b}[2J".into())), t0);
+        app.update(
+            AppEvent::ModeSet {
+                gateway: "gw".into(),
+                result: Err("gateway unreachable\u{1b}[2J".into()),
+            },
+            t0,
+        );
         let message = app.message.clone().unwrap();
         assert!(message.error);
         assert_eq!(message.text, "mode switch failed: gateway unreachable[2J");
-        assert_eq!(app.mode, Some(Mode::Sticky));
+        assert_eq!(app.mode(), Some(Mode::Sticky));
         let change = ModeChanged {
             seq: 1,
             mode: observe::Mode::Balanced as i32,
             previous: observe::Mode::Sticky as i32,
             ..ModeChanged::default()
         };
-        app.update(AppEvent::Gateway(event::Kind::ModeChanged(change)), t0);
-        assert_eq!(app.mode, Some(Mode::Balanced));
+        app.update(gw(event::Kind::ModeChanged(change)), t0);
+        assert_eq!(app.mode(), Some(Mode::Balanced));
         assert_eq!(
             app.on_key(KeyEvent::from(KeyCode::Char('m')), t0),
             Some(Action::SetMode(Mode::Sticky))
@@ -1129,11 +1352,11 @@ mod tests {
         app.on_key(KeyEvent::from(KeyCode::Char(' ')), t0);
         app.update(request(2, "pod-a", "10.0.0.1", 100), t0 + secs(1.0));
         let (shown, at) = app.view(t0 + secs(2.0));
-        assert_eq!(shown.total, 1);
+        assert_eq!(shown.total(), 1);
         assert_eq!(at, t0);
-        assert_eq!(app.stats.total, 2);
+        assert_eq!(app.stats.total(), 2);
         app.on_key(KeyEvent::from(KeyCode::Char(' ')), t0 + secs(2.0));
-        assert_eq!(app.view(t0 + secs(2.0)).0.total, 2);
+        assert_eq!(app.view(t0 + secs(2.0)).0.total(), 2);
     }
 
     #[test]
@@ -1142,7 +1365,7 @@ mod tests {
         let mut app = synced_app(t0);
         app.update(request(1, "evil\u{1b}]0;pwned\u{7}", "10.0.0.7", 100), t0);
         assert!(app.stats.pods.contains_key("evil]0;pwned"));
-        app.update(AppEvent::Gateway(event::Kind::Lagged(Lagged { dropped: 12 })), t0);
+        app.update(gw(event::Kind::Lagged(Lagged { dropped: 12 })), t0);
         assert_eq!(app.lagged, 12);
         assert!(app.message.as_ref().unwrap().text.contains("dropped 12 events"));
     }
@@ -1153,20 +1376,24 @@ mod tests {
         let mut app = App::new("gw", t0);
         app.update(
             AppEvent::Disconnected {
+                gateway: "gw".into(),
                 error: "gateway unreachable".into(),
                 retry_in: secs(2.0),
             },
             t0,
         );
         assert_eq!(
-            app.connection,
+            app.gateways["gw"].connection,
             Connection::Reconnecting {
                 retry_at: t0 + secs(2.0),
                 error: "gateway unreachable".into()
             }
         );
-        app.update(AppEvent::Connected, t0 + secs(2.0));
-        assert_eq!(app.connection, Connection::Connected { since: t0 + secs(2.0) });
+        app.update(AppEvent::Connected { gateway: "gw".into() }, t0 + secs(2.0));
+        assert_eq!(
+            app.gateways["gw"].connection,
+            Connection::Connected { since: t0 + secs(2.0) }
+        );
     }
 
     #[test]
@@ -1187,5 +1414,146 @@ mod tests {
         assert_eq!(host_of("10.0.0.1:50051"), "10.0.0.1");
         assert_eq!(host_of("[::1]:50051"), "::1");
         assert_eq!(host_of("greetserver"), "greetserver");
+    }
+
+    fn from(gateway: &str, kind: event::Kind) -> AppEvent {
+        AppEvent::Gateway {
+            gateway: gateway.into(),
+            kind,
+        }
+    }
+
+    fn request_kind(seq: u64, pod: &str) -> event::Kind {
+        event::Kind::Request(RequestEvent {
+            seq,
+            pod_name: pod.into(),
+            pod_ip: "10.0.0.1".into(),
+            ..RequestEvent::default()
+        })
+    }
+
+    fn state(mode: Mode, pods: &[(&str, u64)], last_seq: u64) -> event::Kind {
+        event::Kind::Snapshot(State {
+            mode: mode.to_proto() as i32,
+            pods: pods
+                .iter()
+                .map(|(name, requests)| PodTotals {
+                    pod_name: (*name).into(),
+                    requests: *requests,
+                    ..PodTotals::default()
+                })
+                .collect(),
+            last_seq,
+            ..State::default()
+        })
+    }
+
+    #[test]
+    fn several_gateways_add_up_with_their_own_sequence_numbers() {
+        let t0 = Instant::now();
+        let mut app = App::new("cluster", t0);
+        app.update(from("gw-1", state(Mode::Sticky, &[("pod-a", 10)], 10)), t0);
+        app.update(from("gw-2", state(Mode::Sticky, &[("pod-a", 5), ("pod-b", 7)], 12)), t0);
+        assert_eq!(hits(&app), [("pod-a".into(), 15), ("pod-b".into(), 7)]);
+        // seq 11 is new for gw-1 but already counted for gw-2.
+        app.update(from("gw-1", request_kind(11, "pod-a")), t0);
+        app.update(from("gw-2", request_kind(11, "pod-b")), t0);
+        app.update(from("gw-2", request_kind(13, "pod-b")), t0);
+        assert_eq!(hits(&app), [("pod-a".into(), 16), ("pod-b".into(), 8)]);
+        // gw-2 reconnects: its snapshot replaces only its own share.
+        app.update(from("gw-2", state(Mode::Sticky, &[("pod-b", 20)], 30)), t0);
+        assert_eq!(hits(&app), [("pod-a".into(), 11), ("pod-b".into(), 20)]);
+        assert_eq!(app.mode(), Some(Mode::Sticky));
+    }
+
+    #[test]
+    fn disagreeing_gateways_show_mixed_and_m_switches_all_to_balanced() {
+        let t0 = Instant::now();
+        let mut app = App::new("cluster", t0);
+        app.update(from("gw-1", state(Mode::Sticky, &[], 0)), t0);
+        app.update(from("gw-2", state(Mode::Balanced, &[], 0)), t0);
+        assert_eq!(app.mode(), None);
+        assert!(app.mixed_modes());
+        assert_eq!(
+            app.on_key(KeyEvent::from(KeyCode::Char('m')), t0),
+            Some(Action::SetMode(Mode::Balanced))
+        );
+        assert_eq!(app.message.as_ref().unwrap().text, "switching 2 gateways to balanced…");
+    }
+
+    #[test]
+    fn a_mode_switch_reports_each_gateways_failure() {
+        let t0 = Instant::now();
+        let mut app = App::new("cluster", t0);
+        for gateway in ["gw-1", "gw-2", "gw-3"] {
+            app.update(from(gateway, state(Mode::Sticky, &[], 0)), t0);
+        }
+        assert_eq!(
+            app.on_key(KeyEvent::from(KeyCode::Char('m')), t0),
+            Some(Action::SetMode(Mode::Balanced))
+        );
+        let answer = |gateway: &str, result: Result<Mode, String>| AppEvent::ModeSet {
+            gateway: gateway.into(),
+            result,
+        };
+        app.update(answer("gw-1", Ok(Mode::Balanced)), t0);
+        app.update(answer("gw-3", Err("the gateway did not answer within 5 s".into())), t0);
+        assert!(
+            app.message.as_ref().unwrap().text.starts_with("switching"),
+            "waits for all answers"
+        );
+        app.update(answer("gw-2", Ok(Mode::Balanced)), t0);
+        let message = app.message.clone().unwrap();
+        assert!(message.error);
+        assert_eq!(
+            message.text,
+            "switched 2 of 3 gateways to balanced; failed: gw-3: the gateway did not answer within 5 s"
+        );
+        assert!(app.mixed_modes());
+    }
+
+    #[test]
+    fn all_gateways_switching_is_one_success_message() {
+        let t0 = Instant::now();
+        let mut app = App::new("cluster", t0);
+        for gateway in ["gw-1", "gw-2"] {
+            app.update(from(gateway, state(Mode::Balanced, &[], 0)), t0);
+        }
+        app.on_key(KeyEvent::from(KeyCode::Char('m')), t0);
+        for gateway in ["gw-1", "gw-2"] {
+            app.update(
+                AppEvent::ModeSet {
+                    gateway: gateway.into(),
+                    result: Ok(Mode::Sticky),
+                },
+                t0,
+            );
+        }
+        let message = app.message.clone().unwrap();
+        assert!(!message.error);
+        assert_eq!(message.text, "all 2 gateways switched to sticky");
+        assert_eq!(app.mode(), Some(Mode::Sticky));
+    }
+
+    #[test]
+    fn a_removed_gateways_endpoints_leave_the_pod_list() {
+        let t0 = Instant::now();
+        let mut app = App::new("cluster", t0);
+        let endpoints = |names: &[&str]| {
+            event::Kind::EndpointsChanged(EndpointsChanged {
+                endpoints: names.iter().map(|n| endpoint(n, &format!("ip-{n}"))).collect(),
+                ..EndpointsChanged::default()
+            })
+        };
+        app.update(from("gw-1", endpoints(&["pod-a"])), t0);
+        app.update(from("gw-2", endpoints(&["pod-b"])), t0);
+        assert_eq!(
+            app.stats.live_pods().count(),
+            2,
+            "the union of both gateways' endpoints"
+        );
+        app.update(AppEvent::GatewayRemoved { gateway: "gw-2".into() }, t0);
+        assert!(app.stats.pods["pod-b"].gone);
+        assert!(!app.stats.pods["pod-a"].gone);
     }
 }

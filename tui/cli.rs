@@ -1,5 +1,7 @@
 //! greet-top's command line and how each command wires the parts together.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
@@ -97,7 +99,13 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let channel = gateway_stream::observer_channel(&args.gateway)?;
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    tokio::spawn(gateway_stream::follow(channel.clone(), tx.clone(), cancel.clone()));
+    let name = args.gateway.clone();
+    tokio::spawn(gateway_stream::follow(
+        name.clone(),
+        channel.clone(),
+        tx.clone(),
+        cancel.clone(),
+    ));
     let mut app = App::new(args.gateway.clone(), Instant::now());
 
     if let Some(duration) = once.once {
@@ -119,7 +127,7 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
         control
     });
     let controls = Controls {
-        observer: channel,
+        gateways: Arc::new(Mutex::new(BTreeMap::from([(name, channel)]))),
         load,
         demo: None,
         events: tx,
@@ -141,7 +149,13 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     let rest = RestClient::new(format!("http://{}", demo.gateway.rest_addr));
     let channel = gateway_stream::observer_channel(&observe_url)?;
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    tokio::spawn(gateway_stream::follow(channel.clone(), tx.clone(), cancel.clone()));
+    let name = "greetclient-demo".to_owned();
+    tokio::spawn(gateway_stream::follow(
+        name.clone(),
+        channel.clone(),
+        tx.clone(),
+        cancel.clone(),
+    ));
 
     let load_state = LoadState {
         running: true,
@@ -172,7 +186,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     } else {
         tokio::spawn(load::run(rest, load_rx, cancel.clone()));
         let controls = Controls {
-            observer: channel,
+            gateways: Arc::new(Mutex::new(BTreeMap::from([(name, channel)]))),
             load: Some(load_control),
             demo: Some(demo_tx),
             events: tx,
@@ -187,7 +201,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
 
 async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<super::app::AppEvent>) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !app.synced {
+    while !app.synced() {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(event)) => app.update(event, Instant::now()),
             Ok(None) => anyhow::bail!("the demo stopped before its gateway answered"),

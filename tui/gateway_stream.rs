@@ -40,18 +40,20 @@ pub fn next_backoff(current: Duration) -> Duration {
     (current * 2).min(BACKOFF_MAX)
 }
 
-/// Follows the Observer stream until `cancel`; every event goes to `tx`.
-/// Sending waits when the dashboard is behind, which makes the gateway mark
-/// this subscriber lagged instead of slowing requests.
-pub async fn follow(channel: Channel, tx: mpsc::Sender<AppEvent>, cancel: CancellationToken) {
+/// Follows the Observer stream of the gateway called `gateway` until
+/// `cancel`; every event goes to `tx`. Sending waits when the dashboard is
+/// behind, which makes the gateway mark this subscriber lagged instead of
+/// slowing requests.
+pub async fn follow(gateway: String, channel: Channel, tx: mpsc::Sender<AppEvent>, cancel: CancellationToken) {
     let mut backoff = BACKOFF_START;
     loop {
         let error = tokio::select! {
             () = cancel.cancelled() => return,
-            error = watch_once(channel.clone(), &tx, &mut backoff) => error,
+            error = watch_once(&gateway, channel.clone(), &tx, &mut backoff) => error,
         };
         let Some(error) = error else { return };
         let disconnected = AppEvent::Disconnected {
+            gateway: gateway.clone(),
             error,
             retry_in: backoff,
         };
@@ -67,19 +69,33 @@ pub async fn follow(channel: Channel, tx: mpsc::Sender<AppEvent>, cancel: Cancel
 }
 
 /// One subscription; `None` when the dashboard is gone, else why it ended.
-async fn watch_once(channel: Channel, tx: &mpsc::Sender<AppEvent>, backoff: &mut Duration) -> Option<String> {
+async fn watch_once(
+    gateway: &str,
+    channel: Channel,
+    tx: &mpsc::Sender<AppEvent>,
+    backoff: &mut Duration,
+) -> Option<String> {
     let mut client = ObserverClient::new(channel);
     let mut stream = match client.watch(WatchRequest {}).await {
         Ok(response) => response.into_inner(),
         Err(status) => return Some(describe(&status)),
     };
-    tx.send(AppEvent::Connected).await.ok()?;
+    let gateway = gateway.to_owned();
+    tx.send(AppEvent::Connected {
+        gateway: gateway.clone(),
+    })
+    .await
+    .ok()?;
     *backoff = BACKOFF_START;
     loop {
         match stream.next().await {
             Some(Ok(event)) => {
                 if let Some(kind) = event.kind {
-                    tx.send(AppEvent::Gateway(kind)).await.ok()?;
+                    let event = AppEvent::Gateway {
+                        gateway: gateway.clone(),
+                        kind,
+                    };
+                    tx.send(event).await.ok()?;
                 }
             }
             Some(Err(status)) => return Some(describe(&status)),
@@ -99,7 +115,7 @@ fn describe(status: &tonic::Status) -> String {
 }
 
 /// Asks the gateway to switch mode; the answer is reported as [`AppEvent::ModeSet`].
-pub async fn set_mode(channel: Channel, mode: Mode) -> AppEvent {
+pub async fn set_mode(gateway: String, channel: Channel, mode: Mode) -> AppEvent {
     let mut client = ObserverClient::new(channel);
     let request = SetModeRequest {
         mode: mode.to_proto() as i32,
@@ -111,7 +127,7 @@ pub async fn set_mode(channel: Channel, mode: Mode) -> AppEvent {
             Mode::from_proto(state.into_inner().mode).ok_or_else(|| "the gateway answered with no mode".to_owned())
         }
     };
-    AppEvent::ModeSet(result)
+    AppEvent::ModeSet { gateway, result }
 }
 
 #[cfg(test)]

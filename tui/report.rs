@@ -53,10 +53,10 @@ pub fn build(app: &App, observed: Duration) -> Report {
             gone: pod.gone,
             hits: pod.hits(),
             errors: pod.errors(),
-            share: if stats.total == 0 {
+            share: if stats.total() == 0 {
                 0.0
             } else {
-                pod.hits() as f64 / stats.total as f64
+                pod.hits() as f64 / stats.total() as f64
             },
             rps: pod.hits() as f64 / seconds,
             p50_ms: pod.latency_ms(50.0),
@@ -64,8 +64,8 @@ pub fn build(app: &App, observed: Duration) -> Report {
         })
         .collect();
     Report {
-        mode: app.mode,
-        total: stats.total,
+        mode: app.mode(),
+        total: stats.total(),
         pods,
     }
 }

@@ -1,6 +1,8 @@
 //! The edges: the terminal loop, the controls that carry out [`Action`]s,
 //! and the `--once` observer. Everything else in `tui` is pure.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -27,11 +29,15 @@ pub enum DemoCommand {
     KillPod(String),
 }
 
+/// The Observer channels of the gateways being followed, by name; shared
+/// with whatever discovers gateways (kube).
+pub type GatewayChannels = Arc<Mutex<BTreeMap<String, Channel>>>;
+
 /// Carries out the dashboard's actions without blocking the frame loop:
 /// each runs in its own task and reports back through the event channel.
 #[derive(Clone)]
 pub struct Controls {
-    pub observer: Channel,
+    pub gateways: GatewayChannels,
     pub load: Option<watch::Sender<LoadState>>,
     pub demo: Option<mpsc::Sender<DemoCommand>>,
     pub events: mpsc::Sender<AppEvent>,
@@ -42,11 +48,13 @@ impl Controls {
         match action {
             Action::Quit => {}
             Action::SetMode(mode) => {
-                let channel = self.observer.clone();
-                let events = self.events.clone();
-                tokio::spawn(async move {
-                    let _ = events.send(gateway_stream::set_mode(channel, mode).await).await;
-                });
+                let gateways = self.gateways.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                for (name, channel) in gateways {
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        let _ = events.send(gateway_stream::set_mode(name, channel, mode).await).await;
+                    });
+                }
             }
             Action::SetLoad(state) => {
                 if let Some(load) = &self.load {
@@ -150,10 +158,10 @@ pub async fn observe_for(
             }
         }
     }
-    if !app.synced {
+    if !app.synced() {
         anyhow::bail!(
             "could not reach the gateway's Observer at {} within {:?}: {}",
-            app.gateway,
+            app.title,
             duration,
             last_error.unwrap_or_else(|| "no answer".into())
         );
@@ -175,6 +183,7 @@ pub async fn demo_controller(
                     name: name.to_owned(),
                     ip: addr.ip().to_string(),
                     ready: true,
+                    ..PodInfo::default()
                 })
                 .collect(),
         )

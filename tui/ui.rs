@@ -8,7 +8,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, Table, Wrap};
 
-use super::app::{App, Connection, PodStats, RATE_WINDOW, SPARK_SECONDS, Stats, TailEntry};
+use super::app::{App, Connection, KubeStatus, PodStats, RATE_WINDOW, SPARK_SECONDS, Stats, TailEntry, WatchState};
 use crate::common::Mode;
 
 /// Smallest terminal the dashboard draws in.
@@ -83,7 +83,7 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     }
     let (stats, at) = app.view(now);
     let pods = stats.pods.len() as u16;
-    let header = 4;
+    let header = if app.kube.is_some() { 5 } else { 4 };
     let footer = 1;
     let table = pods.max(1) + 3;
     let share = pods.max(1) + 2;
@@ -133,21 +133,64 @@ fn render_too_small(frame: &mut Frame, area: Rect) {
 }
 
 fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
-    match &app.connection {
+    let describe = |connection: &Connection| match connection {
         Connection::Connecting => Span::styled("◌ connecting…", theme.dim()),
         Connection::Connected { .. } => Span::styled("● connected", theme.good()),
         Connection::Reconnecting { retry_at, error } => {
             let secs = retry_at.saturating_duration_since(now).as_secs_f64().ceil();
             Span::styled(format!("○ reconnecting in {secs:.0}s: {error}"), theme.bad())
         }
+    };
+    let mut gateways = app.gateways.iter();
+    match (gateways.next(), gateways.next()) {
+        (None, _) => Span::styled("◌ no gateway yet", theme.dim()),
+        (Some((_, only)), None) => describe(&only.connection),
+        _ => {
+            let total = app.gateways.len();
+            let up = app
+                .gateways
+                .values()
+                .filter(|g| matches!(g.connection, Connection::Connected { .. }))
+                .count();
+            let down = app
+                .gateways
+                .iter()
+                .find(|(_, g)| !matches!(g.connection, Connection::Connected { .. }));
+            match down {
+                None => Span::styled(format!("● {up}/{total} gateways connected"), theme.good()),
+                Some((name, gateway)) => {
+                    let detail = describe(&gateway.connection).content.into_owned();
+                    Span::styled(
+                        format!("○ {up}/{total} gateways connected; {name}: {detail}"),
+                        theme.bad(),
+                    )
+                }
+            }
+        }
     }
 }
 
+fn kube_line(kube: &KubeStatus, theme: Theme) -> Line<'static> {
+    let (state, style) = match &kube.watch {
+        WatchState::Starting => ("listing pods…".to_owned(), theme.dim()),
+        WatchState::Synced => ("pods synced".to_owned(), theme.good()),
+        WatchState::Retrying(error) => (format!("pod watch retrying: {error}"), theme.bad()),
+        WatchState::Forbidden(rule) => (format!("pod watch forbidden: {rule}"), theme.bad()),
+    };
+    Line::from(vec![
+        Span::styled("kube ", theme.dim()),
+        Span::raw(format!("{}/{}  ", kube.context, kube.namespace)),
+        Span::styled(state, style),
+    ])
+}
+
 fn render_header(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
-    let mode = app
-        .mode
-        .map_or(" ? ".to_owned(), |m| format!(" {} ", m.as_str().to_uppercase()));
-    let mut first = vec![Span::styled("gateway ", theme.dim()), Span::raw(app.gateway.clone())];
+    let mode = match app.mode() {
+        Some(m) => format!(" {} ", m.as_str().to_uppercase()),
+        None if app.mixed_modes() => " MIXED ".to_owned(),
+        None => " ? ".to_owned(),
+    };
+    let mut first = vec![Span::styled("gateway ", theme.dim()), Span::raw(app.title.clone())];
     if let Some(load) = app.load {
         let state = if load.running { "on" } else { "off" };
         first.push(Span::styled(format!("  load {state} {}/s", load.rate), theme.dim()));
@@ -162,11 +205,12 @@ fn render_header(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area:
     let rps = stats.rps(at, app.observed_for(at));
     let mut second = vec![
         Span::styled("mode ", theme.dim()),
-        Span::styled(mode, theme.badge(app.mode)),
-        Span::raw(format!("  {} req  {rps:.1}/s", stats.total)),
+        Span::styled(mode, theme.badge(app.mode())),
+        Span::raw(format!("  {} req  {rps:.1}/s", stats.total())),
     ];
-    if stats.errors > 0 {
-        second.push(Span::styled(format!("  {} errors", stats.errors), theme.bad()));
+    let errors = stats.errors();
+    if errors > 0 {
+        second.push(Span::styled(format!("  {errors} errors"), theme.bad()));
     }
     second.push(Span::raw("  "));
     second.extend(fairness_spans(stats, at, theme));
@@ -174,10 +218,11 @@ fn render_header(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area:
         .borders(Borders::ALL)
         .title(Span::styled(" greet-top ", theme.title()))
         .title_alignment(Alignment::Left);
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(first), Line::from(second)]).block(block),
-        area,
-    );
+    let mut lines = vec![Line::from(first), Line::from(second)];
+    if let Some(kube) = &app.kube {
+        lines.push(kube_line(kube, theme));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// "fairness 0.33 STUCK ON ONE POD" when one pod takes ≥ 90 % of the window.
@@ -232,10 +277,11 @@ fn ago(last: Option<Instant>, at: Instant) -> String {
 }
 
 fn share_of(pod: &PodStats, stats: &Stats) -> f64 {
-    if stats.total == 0 {
+    let total = stats.total();
+    if total == 0 {
         0.0
     } else {
-        pod.hits() as f64 / stats.total as f64
+        pod.hits() as f64 / total as f64
     }
 }
 
