@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent};
 use greet_top::common::Mode;
 use greet_top::proto::observe::{self, Endpoint, PodTotals, RequestEvent, State, event};
-use greet_top::tui::app::{App, AppEvent, LoadState, PodInfo};
+use greet_top::tui::app::{App, AppEvent, KubeStatus, LoadState, PodInfo, WatchState};
 use greet_top::tui::ui::{Theme, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -39,7 +39,12 @@ fn scenario(mode: Mode) -> (App, Instant) {
         running: true,
         rate: 30,
     });
-    app.update(AppEvent::Connected { gateway: GATEWAY.into() }, t0);
+    app.update(
+        AppEvent::Connected {
+            gateway: GATEWAY.into(),
+        },
+        t0,
+    );
     app.update(
         gateway_event(event::Kind::Snapshot(State {
             mode: mode.to_proto() as i32,
@@ -183,4 +188,48 @@ fn every_size_from_tiny_to_wide_renders_without_panicking() {
             draw(&app, now, width, height);
         }
     }
+}
+
+/// Pods from a Kubernetes watch: one pending, one restarted, ages shown.
+fn kube_scenario(watch: WatchState) -> (App, Instant) {
+    let (mut app, now) = scenario(Mode::Sticky);
+    app.update(
+        AppEvent::Kube(KubeStatus {
+            context: "minikube".into(),
+            namespace: "default".into(),
+            watch,
+        }),
+        now,
+    );
+    let pods = PODS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ip))| PodInfo {
+            name: (*name).into(),
+            ip: (*ip).into(),
+            ready: i != 0,
+            phase: Some(if i == 0 { "Pending" } else { "Running" }.into()),
+            restarts: i as u32,
+            node: Some("minikube".into()),
+            created: now.checked_sub(Duration::from_secs(91 + 3600 * i as u64)),
+        })
+        .collect();
+    app.update(AppEvent::Pods(pods), now);
+    (app, now)
+}
+
+#[test]
+fn kube_pods_120x40() {
+    let (app, now) = kube_scenario(WatchState::Synced);
+    let screen = draw(&app, now, 120, 40);
+    assert!(screen.contains("kube minikube/default  pods synced"));
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn kube_forbidden_80x24() {
+    let (app, now) = kube_scenario(WatchState::Forbidden(
+        "needs get, list and watch on pods in namespace default (apply k8s/greet-top-rbac.yaml)".into(),
+    ));
+    insta::assert_snapshot!(draw(&app, now, 80, 24));
 }

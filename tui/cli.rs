@@ -8,11 +8,12 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::app::AppEvent;
 use super::app::{App, LoadState};
 use super::demo::{Demo, DemoConfig};
 use super::report::{self, OutputFormat};
-use super::run::{self, Controls, EVENT_QUEUE};
-use super::{gateway_stream, load};
+use super::run::{self, Controls, EVENT_QUEUE, GatewayChannels};
+use super::{gateway_stream, kube_source, load};
 use crate::common::Mode;
 use crate::common::http::RestClient;
 
@@ -38,14 +39,31 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct AttachArgs {
-    /// The gateway's Observer address (e.g. with `kubectl port-forward svc/greetclient 9092`).
-    #[arg(
-        long,
-        env = "GREET_TOP_GATEWAY",
-        default_value = "http://127.0.0.1:9092",
-        value_name = "URL"
-    )]
-    pub gateway: String,
+    /// The gateway's Observer address, e.g. http://127.0.0.1:9092 with
+    /// `kubectl port-forward svc/greetclient 9092`. Without it, greet-top finds
+    /// the gateway pods (--gateway-selector) and reaches each one through the
+    /// API server's port-forward; with no cluster configured, it uses
+    /// http://127.0.0.1:9092.
+    #[arg(long, env = "GREET_TOP_GATEWAY", value_name = "URL")]
+    pub gateway: Option<String>,
+    /// Kubernetes namespace of the pods (default: the context's namespace).
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Label selector of the greet-server pods.
+    #[arg(long, short = 'l', default_value = "run=greetserver")]
+    pub selector: String,
+    /// Label selector of the gateway pods, found when --gateway is not given.
+    #[arg(long, default_value = "run=greetclient")]
+    pub gateway_selector: String,
+    /// The gateway pods' Observer port, for the API server's port-forward.
+    #[arg(long, default_value_t = 9092)]
+    pub observe_port: u16,
+    /// kubeconfig context (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Do not use the Kubernetes API: pods come from the gateway's endpoint list.
+    #[arg(long)]
+    pub no_kube: bool,
     /// The gateway's REST address, to let `l` and `+`/`-` drive load through it.
     #[arg(long, value_name = "URL")]
     pub load_url: Option<String>,
@@ -77,6 +95,9 @@ pub struct DemoArgs {
     pub rate: u32,
 }
 
+/// Where `kubectl port-forward svc/greetclient 9092` puts the Observer.
+pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9092";
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.once.once.is_some() {
         crate::common::logging::init_stderr_at("warn");
@@ -95,18 +116,78 @@ fn print_report(app: &App, observed: Duration, format: OutputFormat) {
     }
 }
 
+/// Where the gateways come from, once the command line and the cluster are known.
+enum GatewaySource {
+    Url(String),
+    KubePods,
+}
+
 async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
-    let channel = gateway_stream::observer_channel(&args.gateway)?;
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    let name = args.gateway.clone();
-    tokio::spawn(gateway_stream::follow(
-        name.clone(),
-        channel.clone(),
-        tx.clone(),
-        cancel.clone(),
-    ));
-    let mut app = App::new(args.gateway.clone(), Instant::now());
+    // The cluster, unless told not to; without a kubeconfig greet-top still
+    // works against a gateway URL, and says so.
+    let wants_kube = args.context.is_some() || args.namespace.is_some();
+    let kube = if args.no_kube {
+        None
+    } else {
+        match crate::common::kube::connect(args.context.as_deref()).await {
+            Ok(target) => Some(target),
+            Err(err) if wants_kube => return Err(err),
+            Err(err) => {
+                let _ = tx
+                    .send(AppEvent::Notice {
+                        text: format!("no Kubernetes access ({err:#}); pods come from the gateway"),
+                        error: false,
+                    })
+                    .await;
+                None
+            }
+        }
+    };
+    let source = match (&args.gateway, &kube) {
+        (Some(url), _) => GatewaySource::Url(url.clone()),
+        (None, Some(_)) => GatewaySource::KubePods,
+        (None, None) => GatewaySource::Url(DEFAULT_GATEWAY.to_owned()),
+    };
+    let channels: GatewayChannels = Arc::new(Mutex::new(BTreeMap::new()));
+    let title = match &source {
+        GatewaySource::Url(url) => {
+            let channel = gateway_stream::observer_channel(url)?;
+            channels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(url.clone(), channel.clone());
+            tokio::spawn(gateway_stream::follow(url.clone(), channel, tx.clone(), cancel.clone()));
+            url.clone()
+        }
+        GatewaySource::KubePods => format!("pods {} (port-forward :{})", args.gateway_selector, args.observe_port),
+    };
+    if let Some(target) = kube {
+        let namespace = args
+            .namespace
+            .clone()
+            .unwrap_or_else(|| target.default_namespace.clone());
+        tokio::spawn(kube_source::watch_pods(
+            target.clone(),
+            namespace.clone(),
+            args.selector.clone(),
+            tx.clone(),
+            cancel.clone(),
+        ));
+        if matches!(source, GatewaySource::KubePods) {
+            tokio::spawn(kube_source::follow_gateway_pods(
+                target,
+                namespace,
+                args.gateway_selector.clone(),
+                args.observe_port,
+                tx.clone(),
+                Arc::clone(&channels),
+                cancel.clone(),
+            ));
+        }
+    }
+    let mut app = App::new(title, Instant::now());
 
     if let Some(duration) = once.once {
         app = app.counting_from_now();
@@ -127,7 +208,7 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
         control
     });
     let controls = Controls {
-        gateways: Arc::new(Mutex::new(BTreeMap::from([(name, channel)]))),
+        gateways: channels,
         load,
         demo: None,
         events: tx,

@@ -10,6 +10,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod gateway_stream;
+pub mod kube_source;
 pub mod load;
 pub mod report;
 pub mod run;

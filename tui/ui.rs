@@ -83,7 +83,12 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     }
     let (stats, at) = app.view(now);
     let pods = stats.pods.len() as u16;
-    let header = if app.kube.is_some() { 5 } else { 4 };
+    // A forbidden watch gets a second line: the missing rule must be readable.
+    let header = match app.kube.as_ref().map(|k| &k.watch) {
+        None => 4,
+        Some(WatchState::Forbidden(_)) => 6,
+        Some(_) => 5,
+    };
     let footer = 1;
     let table = pods.max(1) + 3;
     let share = pods.max(1) + 2;
@@ -175,7 +180,7 @@ fn kube_line(kube: &KubeStatus, theme: Theme) -> Line<'static> {
         WatchState::Starting => ("listing pods…".to_owned(), theme.dim()),
         WatchState::Synced => ("pods synced".to_owned(), theme.good()),
         WatchState::Retrying(error) => (format!("pod watch retrying: {error}"), theme.bad()),
-        WatchState::Forbidden(rule) => (format!("pod watch forbidden: {rule}"), theme.bad()),
+        WatchState::Forbidden(rule) => (format!("forbidden: {rule}"), theme.bad()),
     };
     Line::from(vec![
         Span::styled("kube ", theme.dim()),
@@ -218,11 +223,17 @@ fn render_header(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area:
         .borders(Borders::ALL)
         .title(Span::styled(" greet-top ", theme.title()))
         .title_alignment(Alignment::Left);
-    let mut lines = vec![Line::from(first), Line::from(second)];
-    if let Some(kube) = &app.kube {
-        lines.push(kube_line(kube, theme));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [status, kube] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
+    // Status lines are cut at the edge; the kube line wraps (an RBAC rule must be readable).
+    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), status);
+    if let Some(kube_status) = &app.kube {
+        frame.render_widget(
+            Paragraph::new(kube_line(kube_status, theme)).wrap(Wrap { trim: false }),
+            kube,
+        );
     }
-    frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
 /// "fairness 0.33 STUCK ON ONE POD" when one pod takes ≥ 90 % of the window.
@@ -258,6 +269,17 @@ pub fn fit_left(text: &str, width: usize) -> String {
     out
 }
 
+/// A pod age the way kubectl prints it: 45s, 12m, 3h, 2d.
+pub fn age(age: std::time::Duration) -> String {
+    let secs = age.as_secs();
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        7200..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
 fn ms(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"))
 }
@@ -288,17 +310,27 @@ fn share_of(pod: &PodStats, stats: &Stats) -> f64 {
 fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
     let wide = area.width >= WIDE;
     // Inner width less the fixed columns and the gaps between columns.
-    let fixed = if wide { 38 + 15 + 6 + 9 + 9 } else { 38 + 6 };
+    // Pods from Kubernetes add restarts and age (wide only).
+    let kube = wide && app.kube.is_some();
+    let fixed = match (wide, kube) {
+        (true, true) => 38 + 15 + 6 + 9 + 9 + 4 + 5 + 2,
+        (true, false) => 38 + 15 + 6 + 9 + 9,
+        _ => 38 + 6,
+    };
     let name_width = usize::from(area.width.saturating_sub(2)).saturating_sub(fixed);
     let observed = app
         .observed_for(at)
         .clamp(std::time::Duration::from_secs(1), RATE_WINDOW);
     let rows = stats.pods.values().map(|pod| {
-        let (ready, row_style) = match (pod.gone, pod.ready) {
-            (true, _) => ("gone", theme.dim().add_modifier(Modifier::CROSSED_OUT)),
-            (false, Some(true)) => ("yes", Style::new()),
-            (false, Some(false)) => ("no", theme.bad()),
-            (false, None) => ("?", Style::new()),
+        let phase = pod.info.as_ref().and_then(|i| i.phase.as_deref());
+        let (ready, row_style) = match (pod.gone, pod.ready, phase) {
+            (true, _, _) => ("gone", theme.dim().add_modifier(Modifier::CROSSED_OUT)),
+            (false, _, Some("Terminating")) => ("term", theme.dim()),
+            (false, _, Some("Pending")) => ("pend", theme.bad()),
+            (false, _, Some("Failed")) => ("fail", theme.bad()),
+            (false, Some(true), _) => ("yes", Style::new()),
+            (false, Some(false), _) => ("no", theme.bad()),
+            (false, None, _) => ("?", Style::new()),
         };
         let hits_style = if pod
             .changed_at
@@ -328,6 +360,18 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
                 Line::from(ago(pod.last_hit, at)).alignment(Alignment::Right),
             ));
         }
+        if kube {
+            let (restarts, age) = match &pod.info {
+                Some(info) => (
+                    info.restarts.to_string(),
+                    info.created
+                        .map_or_else(|| "–".to_owned(), |c| age(at.saturating_duration_since(c))),
+                ),
+                None => ("–".to_owned(), "–".to_owned()),
+            };
+            cells.push(Cell::from(Line::from(restarts).alignment(Alignment::Right)));
+            cells.push(Cell::from(Line::from(age).alignment(Alignment::Right)));
+        }
         if pod.errors() > 0 {
             cells.push(Cell::from(format!("{} err", pod.errors())).style(theme.bad()));
         }
@@ -353,6 +397,14 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
     if wide {
         header.push(right("LAST"));
         widths.push(Constraint::Length(6));
+    }
+    if kube {
+        header.push(right("RST"));
+        widths.push(Constraint::Length(4));
+        header.push(right("AGE"));
+        widths.push(Constraint::Length(5));
+    }
+    if wide {
         header.push(Cell::from(""));
         widths.push(Constraint::Length(9));
     }
@@ -396,7 +448,7 @@ fn render_shares(stats: &Stats, frame: &mut Frame, area: Rect, theme: Theme) {
     let block = Block::new()
         .borders(Borders::ALL)
         .title(Span::styled(" Share of requests ", theme.title()));
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
 }
 
 fn render_spark(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
@@ -478,7 +530,7 @@ fn render_tail(stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme:
     let block = Block::new()
         .borders(Borders::ALL)
         .title(Span::styled(" Recent requests, newest first ", theme.title()));
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
 }
 
 fn key_hints(app: &App) -> String {
@@ -556,6 +608,15 @@ mod tests {
         assert_eq!(fit_left("greetserver-abc-67bmd", 10), "…abc-67bmd");
         assert_eq!(fit_left("short", 10), "short");
         assert_eq!(fit_left("abc", 0), "");
+    }
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        use std::time::Duration;
+        assert_eq!(age(Duration::from_secs(45)), "45s");
+        assert_eq!(age(Duration::from_secs(12 * 60)), "12m");
+        assert_eq!(age(Duration::from_secs(3 * 3600)), "3h");
+        assert_eq!(age(Duration::from_secs(2 * 86_400)), "2d");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! gateway, all on loopback.
 
 #![allow(dead_code)]
+pub mod fake_kube;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,9 +26,19 @@ pub struct TestServer {
     pub task: JoinHandle<anyhow::Result<()>>,
 }
 
+/// A greet-server on exactly `addr`; `None` if that address is taken.
+pub async fn start_server_at(pod_name: &str, addr: SocketAddr) -> Option<TestServer> {
+    let listener = TcpListener::bind(addr).await.ok()?;
+    Some(serve_on(pod_name, listener, None))
+}
+
 /// A greet-server on 127.0.0.`host`, any free port.
 pub async fn start_server(pod_name: &str, host: u8, max_connection_age: Option<Duration>) -> TestServer {
     let listener = TcpListener::bind((format!("127.0.0.{host}"), 0)).await.unwrap();
+    serve_on(pod_name, listener, max_connection_age)
+}
+
+fn serve_on(pod_name: &str, listener: TcpListener, max_connection_age: Option<Duration>) -> TestServer {
     let addr = listener.local_addr().unwrap();
     let stop = CancellationToken::new();
     let config = ServerConfig {

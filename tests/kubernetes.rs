@@ -1,0 +1,396 @@
+//! Kubernetes for real, against the fake API server in tests/support:
+//! the real `kube::Client` over HTTP, list + watch with resourceVersions,
+//! dropped watches, 410 Gone and 403.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use greet_top::common::Mode;
+use greet_top::common::http::RestClient;
+use greet_top::common::kube::KubeTarget;
+use greet_top::gateway::endpoint_slices::{self, PortSelector};
+use greet_top::tui::app::{App, AppEvent, WatchState};
+use greet_top::tui::kube_source;
+use support::fake_kube::{FakeKube, endpoint_slice, pod};
+use support::{TestServer, greet_n, start_server_at};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const NS: &str = "default";
+
+/// Four greet-servers on 127.0.0.41-44, all on one port (an EndpointSlice has one port for all).
+async fn pods_on_one_port() -> (Vec<TestServer>, u16) {
+    for _ in 0..20 {
+        let probe = std::net::TcpListener::bind("127.0.0.41:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let mut servers = Vec::new();
+        for i in 0..4u8 {
+            let addr = SocketAddr::new(IpAddr::from([127, 0, 0, 41 + i]), port);
+            match start_server_at(&format!("greetserver-kube-{i}"), addr).await {
+                Some(server) => servers.push(server),
+                None => break,
+            }
+        }
+        if servers.len() == 4 {
+            return (servers, port);
+        }
+        for server in servers {
+            server.stop.cancel();
+        }
+    }
+    panic!("no port free on all of 127.0.0.41-44");
+}
+
+fn ip(server: &TestServer) -> String {
+    server.addr.ip().to_string()
+}
+
+/// Waits until the gateway's balancer has `ready` ready endpoints.
+async fn until_ready(gateway: &greet_top::gateway::GatewayHandle, ready: usize) -> Duration {
+    let started = Instant::now();
+    while gateway.gateway.upstream.balancer().ready_count() != ready {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "balancer never reached {ready} ready endpoints (has {})",
+            gateway.gateway.upstream.balancer().ready_count()
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
+/// Sends requests until `pod` answers one; returns how long that took.
+async fn until_pod_answers(rest: &RestClient, pod: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        let response = rest.greet("Ada", "Lovelace").await.unwrap();
+        assert_eq!(response.status, 200, "{}", response.body);
+        if support::pod_of(&response.body) == pod {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < within, "{pod} got no request within {within:?}");
+    }
+}
+
+#[tokio::test]
+async fn endpoint_slices_across_two_slices_drive_the_balancer() {
+    let (servers, port) = pods_on_one_port().await;
+    let [s0, s1, s2, s3] = &servers[..] else { unreachable!() };
+    let kube = FakeKube::start().await;
+    let slice_a = |eps: &[(&str, &str, bool, bool)]| {
+        endpoint_slice(NS, "greetserver-a", "greetserver", "grpc", i32::from(port), eps)
+    };
+    let slice_b = |eps: &[(&str, &str, bool, bool)]| {
+        endpoint_slice(NS, "greetserver-b", "greetserver", "grpc", i32::from(port), eps)
+    };
+    let (ip0, ip1, ip2, ip3) = (ip(s0), ip(s1), ip(s2), ip(s3));
+    kube.apply_slice(slice_a(&[
+        (&ip0, &s0.pod_name, true, false),
+        (&ip1, &s1.pod_name, true, false),
+    ]));
+    kube.apply_slice(slice_b(&[(&ip2, &s2.pod_name, false, false)]));
+    // A slice of another Service must be ignored.
+    kube.apply_slice(endpoint_slice(
+        NS,
+        "other-x",
+        "other",
+        "grpc",
+        i32::from(port),
+        &[(&ip3, &s3.pod_name, true, false)],
+    ));
+
+    let discovery = endpoint_slices::watch(
+        kube.client(NS).await,
+        NS,
+        "greetserver",
+        PortSelector {
+            name: "grpc".into(),
+            number: 1, // the name must win
+        },
+    );
+    let gateway = support::start_gateway(Mode::Balanced, "127.0.0.1:9".into(), discovery).await;
+    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    until_ready(&gateway, 2).await;
+    assert_eq!(
+        gateway.gateway.upstream.balancer().endpoints().len(),
+        3,
+        "the not-ready one is listed"
+    );
+    let hits = greet_n(&rest, 100).await;
+    assert_eq!(
+        hits,
+        BTreeMap::from([(s0.pod_name.clone(), 50), (s1.pod_name.clone(), 50)])
+    );
+
+    // s2 becomes ready: it gets traffic within a second of the change.
+    kube.apply_slice(slice_b(&[(&ip2, &s2.pod_name, true, false)]));
+    let took = until_pod_answers(&rest, &s2.pod_name, Duration::from_secs(1)).await;
+    println!("ready pod got its first request {took:?} after the EndpointSlice change");
+
+    // s0 starts terminating: once the change is seen, it gets no new request.
+    kube.apply_slice(slice_a(&[
+        (&ip0, &s0.pod_name, true, true),
+        (&ip1, &s1.pod_name, true, false),
+    ]));
+    let seen = until_ready(&gateway, 2).await;
+    println!("terminating endpoint left the balancer {seen:?} after the change");
+    let hits = greet_n(&rest, 60).await;
+    assert_eq!(
+        hits,
+        BTreeMap::from([(s1.pod_name.clone(), 30), (s2.pod_name.clone(), 30)])
+    );
+
+    // The watch connection drops: the watcher resumes and later changes still arrive.
+    let watches = kube.watch_count();
+    kube.drop_watches();
+    kube.apply_slice(slice_b(&[
+        (&ip2, &s2.pod_name, true, false),
+        (&ip3, &s3.pod_name, true, false),
+    ]));
+    until_pod_answers(&rest, &s3.pod_name, Duration::from_secs(5)).await;
+    assert!(kube.watch_count() > watches, "the watcher reconnected");
+
+    // History expires (410 Gone): the watcher re-lists; requests keep succeeding throughout,
+    // because the endpoint set is swapped only when the re-list is complete.
+    let lists = kube.list_count("endpointslices");
+    let load = {
+        let rest = rest.clone();
+        tokio::spawn(async move { greet_n(&rest, 200).await })
+    };
+    kube.expire_history();
+    kube.drop_watches();
+    kube.delete_slice(NS, "greetserver-b");
+    until_ready(&gateway, 1).await;
+    let during = load.await.unwrap();
+    assert_eq!(
+        during.values().sum::<usize>(),
+        200,
+        "every request during the re-list succeeded"
+    );
+    assert!(
+        kube.list_count("endpointslices") > lists,
+        "the watcher re-listed after 410 Gone"
+    );
+    let hits = greet_n(&rest, 20).await;
+    assert_eq!(hits, BTreeMap::from([(s1.pod_name.clone(), 20)]));
+
+    gateway.shutdown().await.unwrap();
+    for server in &servers {
+        server.stop.cancel();
+    }
+}
+
+#[tokio::test]
+async fn forbidden_endpoint_slices_keep_the_gateway_up_and_answering() {
+    let kube = FakeKube::start().await;
+    kube.forbid("endpointslices", true);
+    let discovery = endpoint_slices::watch(
+        kube.client(NS).await,
+        NS,
+        "greetserver",
+        PortSelector {
+            name: "grpc".into(),
+            number: 50051,
+        },
+    );
+    let gateway = support::start_gateway(Mode::Balanced, "127.0.0.1:9".into(), discovery).await;
+    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    // Give the watcher a first failed attempt, then check the gateway still answers at once.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !kube.requests().iter().any(|r| r.contains("endpointslices")) {
+        assert!(Instant::now() < deadline, "the gateway never asked for EndpointSlices");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let response = rest.greet("Ada", "Lovelace").await.unwrap();
+    assert_eq!(response.status, 503);
+    assert!(
+        response.body.contains("no ready greet-server endpoint"),
+        "{}",
+        response.body
+    );
+    gateway.shutdown().await.unwrap();
+}
+
+async fn target(kube: &FakeKube) -> KubeTarget {
+    KubeTarget {
+        client: kube.client(NS).await,
+        default_namespace: NS.into(),
+        context: "fake-kube".into(),
+    }
+}
+
+/// Runs greet-top's pod watch into a dashboard model until `done` holds.
+async fn pods_until(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>, what: &str, done: impl Fn(&App) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !done(app) {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(event)) => app.update(event, Instant::now()),
+            Ok(None) => panic!("the pod watch stopped"),
+            Err(_) => panic!("timed out waiting for {what}; kube status {:?}", app.kube),
+        }
+    }
+}
+
+#[tokio::test]
+async fn greet_top_sees_pods_appear_and_vanish() {
+    let kube = FakeKube::start().await;
+    let labels = [("run", "greetserver")];
+    kube.apply_pod(pod(NS, "greetserver-deploy-a", &labels, "10.1.0.1", true));
+    kube.apply_pod(pod(NS, "greetserver-deploy-b", &labels, "10.1.0.2", false));
+    kube.apply_pod(pod(
+        NS,
+        "greetclient-deploy-x",
+        &[("run", "greetclient")],
+        "10.1.0.9",
+        true,
+    ));
+
+    let (tx, mut rx) = mpsc::channel(1024);
+    let cancel = CancellationToken::new();
+    tokio::spawn(kube_source::watch_pods(
+        target(&kube).await,
+        NS.into(),
+        "run=greetserver".into(),
+        tx,
+        cancel.clone(),
+    ));
+    let mut app = App::new("test", Instant::now());
+    pods_until(&mut app, &mut rx, "two pods, synced", |app| {
+        app.stats.pods.len() == 2 && app.kube.as_ref().is_some_and(|k| k.watch == WatchState::Synced)
+    })
+    .await;
+    let kube_status = app.kube.clone().unwrap();
+    assert_eq!(
+        (kube_status.context.as_str(), kube_status.namespace.as_str()),
+        ("fake-kube", NS)
+    );
+    let a = &app.stats.pods["greetserver-deploy-a"];
+    assert_eq!((a.ip.as_str(), a.ready), ("10.1.0.1", Some(true)));
+    assert_eq!(app.stats.pods["greetserver-deploy-b"].ready, Some(false));
+    assert_eq!(a.info.as_ref().and_then(|i| i.phase.as_deref()), Some("Running"));
+
+    kube.apply_pod(pod(NS, "greetserver-deploy-c", &labels, "10.1.0.3", true));
+    pods_until(&mut app, &mut rx, "a third pod", |app| {
+        app.stats.pods.contains_key("greetserver-deploy-c")
+    })
+    .await;
+
+    kube.delete_pod(NS, "greetserver-deploy-a");
+    pods_until(&mut app, &mut rx, "pod a marked gone", |app| {
+        app.stats.pods["greetserver-deploy-a"].gone
+    })
+    .await;
+
+    // The watch drops and history expires: a re-list converges on the same pods.
+    kube.expire_history();
+    kube.drop_watches();
+    kube.delete_pod(NS, "greetserver-deploy-b");
+    pods_until(&mut app, &mut rx, "pod b marked gone after the re-list", |app| {
+        app.stats.pods["greetserver-deploy-b"].gone
+    })
+    .await;
+    let live: Vec<&str> = app.stats.live_pods().map(|p| p.name.as_str()).collect();
+    assert_eq!(live, ["greetserver-deploy-c"]);
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn greet_top_shows_a_forbidden_pod_watch_as_the_missing_rule() {
+    let kube = FakeKube::start().await;
+    kube.forbid("pods", true);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let cancel = CancellationToken::new();
+    tokio::spawn(kube_source::watch_pods(
+        target(&kube).await,
+        NS.into(),
+        "run=greetserver".into(),
+        tx,
+        cancel.clone(),
+    ));
+    let mut app = App::new("test", Instant::now());
+    pods_until(&mut app, &mut rx, "a forbidden status", |app| {
+        matches!(app.kube.as_ref().map(|k| &k.watch), Some(WatchState::Forbidden(_)))
+    })
+    .await;
+    assert_eq!(
+        app.kube.as_ref().unwrap().watch,
+        WatchState::Forbidden(
+            "needs get, list and watch on pods in namespace default (apply k8s/greet-top-rbac.yaml)".into()
+        )
+    );
+    // Access granted: the watch recovers by itself.
+    kube.forbid("pods", false);
+    kube.apply_pod(pod(
+        NS,
+        "greetserver-deploy-a",
+        &[("run", "greetserver")],
+        "10.1.0.1",
+        true,
+    ));
+    pods_until(&mut app, &mut rx, "recovery after the RBAC fix", |app| {
+        app.kube.as_ref().is_some_and(|k| k.watch == WatchState::Synced) && app.stats.pods.len() == 1
+    })
+    .await;
+    cancel.cancel();
+}
+
+#[tokio::test]
+async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
+    let cluster = support::Cluster::start(2, Mode::Balanced).await;
+    let kube = FakeKube::start().await;
+    let labels = [("run", "greetserver")];
+    for server in &cluster.servers {
+        kube.apply_pod(pod(NS, &server.pod_name, &labels, &ip(server), true));
+    }
+    // A pod that is scheduled but got no traffic (yet) must be listed too.
+    kube.apply_pod(pod(NS, "greetserver-test-pending", &labels, "127.0.0.99", false));
+    let dir = std::env::temp_dir().join(format!("greet-top-kube-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = kube.write_kubeconfig(&dir, NS);
+
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_greet-top"))
+        .args(["--gateway", &cluster.observe_url(), "--once", "2s", "--output", "json"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        // Loopback only, whatever proxy the environment names.
+        .env_remove("HTTPS_PROXY")
+        .env_remove("https_proxy")
+        .env_remove("HTTP_PROXY")
+        .env_remove("http_proxy")
+        .kill_on_drop(true)
+        .output();
+    let load = async {
+        // Load while greet-top observes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        greet_n(&cluster.rest, 40).await
+    };
+    let (output, hits) = tokio::join!(child, load);
+    let output = output.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let pods: BTreeMap<String, (u64, bool)> = report["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_owned(),
+                (p["hits"].as_u64().unwrap(), p["ready"].as_bool().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(pods.len(), 3, "{pods:?}");
+    assert_eq!(pods["greetserver-test-pending"], (0, false));
+    for server in &cluster.servers {
+        assert_eq!(
+            pods[&server.pod_name],
+            (hits[&server.pod_name] as u64, true),
+            "{pods:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
