@@ -233,3 +233,13 @@ fn kube_forbidden_80x24() {
     ));
     insta::assert_snapshot!(draw(&app, now, 80, 24));
 }
+
+#[test]
+fn first_frame_before_the_gateway_answers_80x24() {
+    let t0 = Instant::now();
+    let app = App::new(GATEWAY, t0).expecting(GATEWAY);
+    let screen = draw(&app, at(t0, 100), 80, 24);
+    assert!(screen.contains("◌ connecting…"));
+    assert!(screen.contains("No pods yet: waiting for the gateway's endpoint list."));
+    insta::assert_snapshot!(screen);
+}

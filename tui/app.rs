@@ -453,6 +453,12 @@ impl App {
         }
     }
 
+    /// Expects the gateway called `gateway` (shown as connecting until it answers).
+    pub fn expecting(mut self, gateway: &str) -> Self {
+        self.gateway_mut(gateway);
+        self
+    }
+
     /// Count only what happens after each gateway's first snapshot (its
     /// earlier totals are not shown).
     pub fn counting_from_now(mut self) -> Self {

@@ -188,6 +188,9 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
         }
     }
     let mut app = App::new(title, Instant::now());
+    if let GatewaySource::Url(url) = &source {
+        app = app.expecting(url);
+    }
 
     if let Some(duration) = once.once {
         app = app.counting_from_now();
@@ -246,7 +249,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     let (demo_tx, demo_rx) = mpsc::channel(8);
     let controller = tokio::spawn(run::demo_controller(demo, demo_rx, tx.clone(), cancel.clone()));
 
-    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now());
+    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now()).expecting(&name);
     app.demo = true;
     app.load = Some(load_state);
 

@@ -148,7 +148,7 @@ fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
     };
     let mut gateways = app.gateways.iter();
     match (gateways.next(), gateways.next()) {
-        (None, _) => Span::styled("◌ no gateway yet", theme.dim()),
+        (None, _) => Span::styled("◌ no gateway found yet", theme.dim()),
         (Some((_, only)), None) => describe(&only.connection),
         _ => {
             let total = app.gateways.len();
@@ -409,13 +409,23 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         widths.push(Constraint::Length(9));
     }
     let title = format!(" Pods ({}) ", stats.pods.values().filter(|p| !p.gone).count());
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, theme.title()));
+    if stats.pods.is_empty() {
+        let waiting = match &app.kube {
+            Some(kube) => format!(
+                "No pods yet: watching namespace {} (see the kube line above).",
+                kube.namespace
+            ),
+            None => "No pods yet: waiting for the gateway's endpoint list.".to_owned(),
+        };
+        frame.render_widget(Paragraph::new(Span::styled(waiting, theme.dim())).block(block), area);
+        return;
+    }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(theme.title()))
-        .block(
-            Block::new()
-                .borders(Borders::ALL)
-                .title(Span::styled(title, theme.title())),
-        );
+        .block(block);
     frame.render_widget(table, area);
 }
 
