@@ -358,3 +358,35 @@ async fn max_connection_age_lets_a_sticky_client_reach_other_pods() {
         "GOAWAY after 200 ms must move a sticky client to another pod: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn switching_mode_under_load_drops_no_request_and_counts_each_once() {
+    let cluster = Cluster::start(3, Mode::Sticky).await;
+    let clients: Vec<_> = (0..8)
+        .map(|_| {
+            let rest = cluster.rest.clone();
+            tokio::spawn(async move { greet_n(&rest, 50).await })
+        })
+        .collect();
+    // Flip the mode 20 times while the 400 requests are in flight.
+    for i in 0..20 {
+        let mode = if i % 2 == 0 { Mode::Balanced } else { Mode::Sticky };
+        assert_eq!(cluster.rest.set_mode(mode).await.unwrap().status, 200);
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+    let mut total = 0;
+    for client in clients {
+        // greet_n fails the test on any non-200 answer.
+        total += client.await.unwrap().values().sum::<usize>();
+    }
+    assert_eq!(total, 400);
+    let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
+    let state = observer
+        .get_state(observe::GetStateRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(state.total_requests, 400, "exactly one request event per request");
+    assert_eq!(state.pods.iter().map(|p| p.errors).sum::<u64>(), 0);
+    assert_eq!(state.mode, observe::Mode::Sticky as i32, "the last switch wins");
+}

@@ -394,3 +394,137 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_them_all() {
+    use greet_top::tui::run::{Controls, GatewayChannels};
+
+    let cluster = support::Cluster::start(3, Mode::Sticky).await;
+    // A second gateway replica in front of the same pods.
+    let second = support::start_gateway(
+        Mode::Sticky,
+        cluster.service_addr.to_string(),
+        greet_top::gateway::discovery::static_endpoints(
+            cluster
+                .servers
+                .iter()
+                .map(|s| {
+                    greet_top::gateway::discovery::EndpointInfo::ready(s.addr.to_string()).with_pod_name(&s.pod_name)
+                })
+                .collect(),
+        ),
+    )
+    .await;
+    let kube = FakeKube::start().await;
+    let gateway_labels = [("run", "greetclient")];
+    kube.apply_pod(pod(NS, "greetclient-deploy-1", &gateway_labels, "10.2.0.1", true));
+    kube.apply_pod(pod(NS, "greetclient-deploy-2", &gateway_labels, "10.2.0.2", true));
+    kube.port_forward_to(NS, "greetclient-deploy-1", cluster.gateway.observe_addr);
+    kube.port_forward_to(NS, "greetclient-deploy-2", second.observe_addr);
+
+    let (tx, mut rx) = mpsc::channel(4096);
+    let cancel = CancellationToken::new();
+    let channels: GatewayChannels = Default::default();
+    tokio::spawn(kube_source::follow_gateway_pods(
+        target(&kube).await,
+        NS.into(),
+        "run=greetclient".into(),
+        9092,
+        tx.clone(),
+        channels.clone(),
+        cancel.clone(),
+    ));
+    let mut app = App::new("test", Instant::now());
+    pods_until(&mut app, &mut rx, "both gateways synced", |app| {
+        app.gateways.len() == 2 && app.gateways.values().all(|g| g.synced)
+    })
+    .await;
+    assert_eq!(app.mode(), Some(Mode::Sticky));
+
+    // Traffic through both replicas is summed per pod.
+    greet_n(&cluster.rest, 20).await;
+    greet_n(&RestClient::new(format!("http://{}", second.rest_addr)), 10).await;
+    pods_until(&mut app, &mut rx, "30 requests from two gateways", |app| {
+        app.stats.total() == 30
+    })
+    .await;
+
+    // m: SetMode goes to every gateway through its tunnel.
+    let action = app.on_key(
+        crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('m')),
+        Instant::now(),
+    );
+    assert_eq!(action, Some(greet_top::tui::app::Action::SetMode(Mode::Balanced)));
+    let controls = Controls {
+        gateways: channels.clone(),
+        load: None,
+        demo: None,
+        events: tx.clone(),
+    };
+    controls.perform(action.unwrap());
+    pods_until(&mut app, &mut rx, "both gateways switched", |app| {
+        app.message
+            .as_ref()
+            .is_some_and(|m| m.text == "all 2 gateways switched to balanced")
+    })
+    .await;
+    for rest in [
+        cluster.rest.clone(),
+        RestClient::new(format!("http://{}", second.rest_addr)),
+    ] {
+        let mode = rest.send(http::Method::GET, "/mode", None, "").await.unwrap();
+        assert_eq!(mode.json().unwrap(), serde_json::json!({"mode": "balanced"}));
+    }
+    assert!(kube.port_forward_count() >= 2);
+
+    // A gateway pod goes away: it is dropped from the view and from the controls.
+    kube.delete_pod(NS, "greetclient-deploy-2");
+    pods_until(&mut app, &mut rx, "gateway 2 removed", |app| app.gateways.len() == 1).await;
+    assert_eq!(
+        channels.lock().unwrap().keys().collect::<Vec<_>>(),
+        ["greetclient-deploy-1"]
+    );
+    cancel.cancel();
+    second.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_gateway_pod_whose_port_forward_is_forbidden_shows_why() {
+    let kube = FakeKube::start().await;
+    kube.apply_pod(pod(
+        NS,
+        "greetclient-deploy-1",
+        &[("run", "greetclient")],
+        "10.2.0.1",
+        true,
+    ));
+    kube.port_forward_to(NS, "greetclient-deploy-1", "127.0.0.1:9".parse().unwrap());
+    kube.forbid("pods/portforward", true);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let cancel = CancellationToken::new();
+    tokio::spawn(kube_source::follow_gateway_pods(
+        target(&kube).await,
+        NS.into(),
+        "run=greetclient".into(),
+        9092,
+        tx,
+        Default::default(),
+        cancel.clone(),
+    ));
+    let mut app = App::new("test", Instant::now());
+    pods_until(&mut app, &mut rx, "a reconnecting gateway", |app| {
+        app.gateways
+            .values()
+            .any(|g| matches!(g.connection, greet_top::tui::app::Connection::Reconnecting { .. }))
+    })
+    .await;
+    let greet_top::tui::app::Connection::Reconnecting { error, .. } = &app.gateways["greetclient-deploy-1"].connection
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        error,
+        "gateway unreachable: port-forward to greetclient-deploy-1 forbidden: needs create on pods/portforward in namespace default (apply k8s/greet-top-rbac.yaml)"
+    );
+    cancel.cancel();
+}

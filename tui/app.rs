@@ -26,8 +26,10 @@ pub const LATENCY_SAMPLES: usize = 1024;
 pub const HIGHLIGHT_FOR: Duration = Duration::from_millis(1000);
 /// How long a status message stays in the footer.
 pub const MESSAGE_FOR: Duration = Duration::from_secs(6);
-/// Longest pod name or error text kept from the network.
+/// Longest pod name kept from the network.
 const MAX_TEXT: usize = 120;
+/// Longest error text kept: room for an RBAC rule and what to apply.
+const MAX_ERROR: usize = 240;
 
 /// What the dashboard's network workers and controls report. `gateway`
 /// names the gateway (its URL or pod name) an event is about.
@@ -531,7 +533,7 @@ impl App {
             } => {
                 self.gateway_mut(&gateway).connection = Connection::Reconnecting {
                     retry_at: now + retry_in,
-                    error: sanitize_truncated(&error, MAX_TEXT),
+                    error: sanitize_truncated(&error, MAX_ERROR),
                 };
             }
             AppEvent::Gateway { gateway, kind } => self.on_gateway(&gateway, kind, now),
@@ -547,7 +549,7 @@ impl App {
             AppEvent::Kube(status) => self.kube = Some(status),
             AppEvent::ModeSet { gateway, result } => self.on_mode_set(gateway, result, now),
             AppEvent::Load(state) => self.load = Some(state),
-            AppEvent::Notice { text, error } => self.notify(sanitize_truncated(&text, MAX_TEXT), error, now),
+            AppEvent::Notice { text, error } => self.notify(sanitize_truncated(&text, MAX_ERROR), error, now),
         }
     }
 
@@ -670,7 +672,7 @@ impl App {
             mode: Mode::from_proto(request.mode),
             latency_us: request.latency_us,
             grpc_code: request.grpc_code,
-            error: sanitize_truncated(&request.error, MAX_TEXT),
+            error: sanitize_truncated(&request.error, MAX_ERROR),
         });
     }
 
@@ -756,7 +758,7 @@ impl App {
             // An answer nobody waits for (e.g. after a reset of the view).
             return;
         };
-        let answer = result.map(|_| ()).map_err(|e| sanitize_truncated(&e, MAX_TEXT));
+        let answer = result.map(|_| ()).map_err(|e| sanitize_truncated(&e, MAX_ERROR));
         pending.answers.insert(gateway, Some(answer));
         if pending.answers.values().any(Option::is_none) {
             return;

@@ -104,9 +104,26 @@ async fn watch_once(
     }
 }
 
+/// The innermost cause of `err`, e.g. what the connector reported.
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = err;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
 fn describe(status: &tonic::Status) -> String {
+    use std::error::Error as _;
     match status.code() {
-        tonic::Code::Unavailable => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
+        tonic::Code::Unavailable => match status.source() {
+            // A tunnel that could not open says why (e.g. RBAC); a refused TCP
+            // connection just means nothing listens.
+            Some(source) if !root_cause(source).contains("tcp connect") => {
+                format!("gateway unreachable: {}", root_cause(source))
+            }
+            _ => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
+        },
         tonic::Code::Unimplemented => {
             "this address serves gRPC but not the Observer: is it the gateway's observe port (9092)?".to_owned()
         }

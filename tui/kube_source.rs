@@ -127,7 +127,10 @@ pub fn port_forward_channel(api: Api<Pod>, pod: String, port: u16) -> Channel {
         let api = api.clone();
         let pod = pod.clone();
         async move {
-            let mut forwarder = api.portforward(&pod, &[port]).await?;
+            let mut forwarder = api
+                .portforward(&pod, &[port])
+                .await
+                .map_err(|err| port_forward_error(&err, &pod, api.namespace()))?;
             let stream = forwarder
                 .take_stream(port)
                 .ok_or_else(|| format!("port-forward to {pod} gave no stream for port {port}"))?;
@@ -146,6 +149,24 @@ pub fn port_forward_channel(api: Api<Pod>, pod: String, port: u16) -> Channel {
         .http2_keep_alive_interval(Duration::from_secs(10))
         .keep_alive_timeout(Duration::from_secs(5))
         .connect_with_connector_lazy(connector)
+}
+
+/// Why a port-forward to `pod` failed, in words a user can act on.
+fn port_forward_error(err: &kube::Error, pod: &str, namespace: Option<&str>) -> String {
+    let namespace = namespace.unwrap_or("default");
+    match err {
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "port-forward to {pod} forbidden: needs create on pods/portforward in namespace {namespace} (apply k8s/greet-top-rbac.yaml)"
+        ),
+        kube::Error::Api(status) => crate::common::sanitize::sanitize_truncated(
+            &format!(
+                "port-forward to {pod} failed: API server answered {}: {}",
+                status.code, status.message
+            ),
+            200,
+        ),
+        other => crate::common::sanitize::sanitize_truncated(&format!("port-forward to {pod} failed: {other}"), 200),
+    }
 }
 
 /// A gateway pod worth following: running and not being deleted.
