@@ -312,11 +312,15 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
     // Inner width less the fixed columns and the gaps between columns.
     // Pods from Kubernetes add restarts and age (wide only).
     let kube = wide && app.kube.is_some();
-    let fixed = match (wide, kube) {
-        (true, true) => 38 + 15 + 6 + 9 + 9 + 4 + 5 + 2,
-        (true, false) => 38 + 15 + 6 + 9 + 9,
-        _ => 38 + 6,
-    };
+    // An errors column only while some pod has errors.
+    let errors_column = wide && stats.pods.values().any(|p| p.errors() > 0);
+    // Fixed columns plus one-cell gaps: READY..P99 take 38 (+6 gaps); wide
+    // adds IP 15 and LAST 6 (+2 gaps), kube RST 4 and AGE 5 (+2), errors 9 (+1).
+    let fixed = 38
+        + 6
+        + if wide { 15 + 6 + 2 } else { 0 }
+        + if kube { 4 + 5 + 2 } else { 0 }
+        + if errors_column { 9 + 1 } else { 0 };
     let name_width = usize::from(area.width.saturating_sub(2)).saturating_sub(fixed);
     let observed = app
         .observed_for(at)
@@ -372,8 +376,10 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
             cells.push(Cell::from(Line::from(restarts).alignment(Alignment::Right)));
             cells.push(Cell::from(Line::from(age).alignment(Alignment::Right)));
         }
-        if pod.errors() > 0 {
-            cells.push(Cell::from(format!("{} err", pod.errors())).style(theme.bad()));
+        if errors_column {
+            let errors = pod.errors();
+            let text = if errors > 0 { format!("{errors} err") } else { String::new() };
+            cells.push(Cell::from(text).style(theme.bad()));
         }
         Row::new(cells).style(row_style)
     });
@@ -404,8 +410,8 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         header.push(right("AGE"));
         widths.push(Constraint::Length(5));
     }
-    if wide {
-        header.push(Cell::from(""));
+    if errors_column {
+        header.push(Cell::from("ERRORS"));
         widths.push(Constraint::Length(9));
     }
     let title = format!(" Pods ({}) ", stats.pods.values().filter(|p| !p.gone).count());
