@@ -86,12 +86,19 @@ impl EventHub {
         } else {
             &outcome.pod_name
         };
-        let totals = counted.pods.entry(key.clone()).or_insert_with(|| PodTotals {
-            pod_name: outcome.pod_name.clone(),
-            pod_ip: outcome.pod_ip.clone(),
-            endpoint: outcome.endpoint.clone(),
-            ..PodTotals::default()
-        });
+        // Look up first: the key is cloned only the first time a pod answers.
+        if !counted.pods.contains_key(key) {
+            let totals = PodTotals {
+                pod_name: outcome.pod_name.clone(),
+                pod_ip: outcome.pod_ip.clone(),
+                endpoint: outcome.endpoint.clone(),
+                ..PodTotals::default()
+            };
+            counted.pods.insert(key.clone(), totals);
+        }
+        let Some(totals) = counted.pods.get_mut(key) else {
+            return;
+        };
         totals.requests += 1;
         totals.latency_us_sum += outcome.latency_us;
         if outcome.grpc_code != 0 {
@@ -176,6 +183,11 @@ impl EventHub {
         let counted = self.lock();
         let rx = self.tx.subscribe();
         (self.snapshot_locked(&counted), rx)
+    }
+
+    /// How many Observer subscriptions are open.
+    pub fn subscribers(&self) -> usize {
+        self.tx.receiver_count()
     }
 
     pub fn mode(&self) -> Mode {

@@ -147,6 +147,7 @@ pub async fn start(
     health.set_serving::<ObserverServer<observer::ObserverService>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("building the gRPC reflection service")?;
     let observer = ObserverServer::new(observer::ObserverService::new(Arc::clone(&gateway), shutdown.clone()));

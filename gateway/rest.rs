@@ -102,7 +102,22 @@ async fn greet(State(gateway): State<Arc<Gateway>>, body: Result<Json<GreetBody>
         Ok(body) => body,
         Err(rejection) => return ApiError::from_rejection(&rejection, GREET_USAGE).into_response(),
     };
-    match gateway.upstream.greet(body.first_name, body.last_name).await {
+    // In its own task: a client that hangs up must not cancel the upstream
+    // call half-way, or its request event would never be published.
+    let upstream = Arc::clone(&gateway);
+    let call = tokio::spawn(async move { upstream.upstream.greet(body.first_name, body.last_name).await });
+    let outcome = match call.await {
+        Ok(outcome) => outcome,
+        Err(join) => {
+            tracing::error!("upstream call task failed: {join}");
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the gateway failed while calling greet-server; see its log and retry",
+            )
+            .into_response();
+        }
+    };
+    match outcome {
         // The article's exact text, typo included: existing scripts grep for it.
         Ok(reply) => (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],

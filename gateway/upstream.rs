@@ -176,8 +176,15 @@ impl Upstream {
         };
         let (result, endpoint, pod_hint, attempts) = match mode {
             Mode::Sticky => {
-                let result = self.call(&self.sticky_target, &self.sticky, request).await;
-                (result, self.sticky_target.clone(), None, 1)
+                let mut result = self.call(&self.sticky_target, &self.sticky, request.clone()).await;
+                let mut attempts = 1;
+                // The one connection broke (e.g. its pod went away with a
+                // GOAWAY): the channel reconnects, so try once more.
+                if matches!(result, Err(UpstreamError::Unavailable { .. })) {
+                    attempts = 2;
+                    result = self.call(&self.sticky_target, &self.sticky, request).await;
+                }
+                (result, self.sticky_target.clone(), None, attempts)
             }
             Mode::Balanced => self.greet_balanced(request).await,
         };
@@ -228,15 +235,17 @@ impl Upstream {
                     message: message.clone(),
                 }),
             };
-            let unavailable = matches!(
-                result,
-                Err(UpstreamError::Unavailable { .. } | UpstreamError::BadEndpoint { .. })
-            );
-            if unavailable {
-                self.balancer.eject(&member, Instant::now());
-                if attempts < max_attempts {
-                    continue;
+            match &result {
+                Err(UpstreamError::Unavailable { .. } | UpstreamError::BadEndpoint { .. }) => {
+                    self.balancer.eject(&member, Instant::now());
+                    if attempts < max_attempts {
+                        continue;
+                    }
                 }
+                // A hanging pod is skipped for a while, but the call is not
+                // repeated: it may have done its work, and the deadline is spent.
+                Err(UpstreamError::Timeout { .. }) => self.balancer.eject(&member, Instant::now()),
+                _ => {}
             }
             return (result, address.clone(), member.info.pod_name.clone(), attempts);
         }

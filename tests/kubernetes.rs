@@ -363,9 +363,15 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
         .env_remove("http_proxy")
         .kill_on_drop(true)
         .output();
+    let hub = std::sync::Arc::clone(&cluster.gateway.gateway.hub);
     let load = async {
-        // Load while greet-top observes.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Load once greet-top has subscribed (its snapshot and every later
+        // request are then counted), well inside its 2 s window.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while hub.subscribers() == 0 {
+            assert!(Instant::now() < deadline, "greet-top did not subscribe within 1 s");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         greet_n(&cluster.rest, 40).await
     };
     let (output, hits) = tokio::join!(child, load);

@@ -243,3 +243,67 @@ fn first_frame_before_the_gateway_answers_80x24() {
     assert!(screen.contains("No pods yet: waiting for the gateway's endpoint list."));
     insta::assert_snapshot!(screen);
 }
+
+#[test]
+fn many_pods_keep_every_panel_and_show_the_busiest() {
+    let t0 = Instant::now();
+    let mut app = App::new(GATEWAY, t0).expecting(GATEWAY);
+    let endpoints = (0..60)
+        .map(|i| Endpoint {
+            address: format!("10.0.{}.{}:50051", i / 200, i % 200),
+            pod_name: format!("greetserver-{i:02}"),
+            ready: true,
+        })
+        .collect();
+    app.update(
+        gateway_event(event::Kind::Snapshot(State {
+            mode: observe::Mode::Balanced as i32,
+            endpoints,
+            ..State::default()
+        })),
+        t0,
+    );
+    for i in 0..20u64 {
+        let request = RequestEvent {
+            seq: i + 1,
+            pod_name: format!("greetserver-{:02}", 50 + i % 2),
+            mode: observe::Mode::Balanced as i32,
+            latency_us: 500,
+            ..RequestEvent::default()
+        };
+        app.update(gateway_event(event::Kind::Request(request)), at(t0, 100 * i));
+    }
+    let now = at(t0, 2_500);
+    app.tick(now);
+    let screen = draw(&app, now, 80, 24);
+    assert!(screen.contains("Pods (60; the 6 busiest shown)"), "{screen}");
+    assert!(
+        screen.contains("Recent requests"),
+        "the tail stays on screen:\n{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let (app, now) = scenario(Mode::Sticky);
+    for (color, expect_colours) in [(true, true), (false, false)] {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        terminal
+            .draw(|frame| render(&app, frame, now, Theme { color }))
+            .unwrap();
+        let buffer = terminal.backend().buffer();
+        let coloured = buffer
+            .content()
+            .iter()
+            .any(|cell| cell.fg != ratatui::style::Color::Reset || cell.bg != ratatui::style::Color::Reset);
+        assert_eq!(coloured, expect_colours, "color={color}");
+        // The mode badge stands out either way: coloured, or reversed.
+        let badge = buffer.content().iter().find(|cell| {
+            cell.symbol() == "S"
+                && (cell.bg != ratatui::style::Color::Reset
+                    || cell.modifier.contains(ratatui::style::Modifier::REVERSED))
+        });
+        assert!(badge.is_some(), "color={color}: the STICKY badge is not highlighted");
+    }
+}

@@ -130,6 +130,28 @@ struct Counts {
     errors_base: u64,
 }
 
+impl Counts {
+    fn hits(&self) -> u64 {
+        self.total.saturating_sub(self.base)
+    }
+
+    fn errors(&self) -> u64 {
+        self.errors.saturating_sub(self.errors_base)
+    }
+
+    fn add(&mut self, failed: bool) {
+        self.total += 1;
+        if failed {
+            self.errors += 1;
+        }
+    }
+
+    fn reset(&mut self) {
+        self.base = self.total;
+        self.errors_base = self.errors;
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PodStats {
     pub name: String,
@@ -142,6 +164,10 @@ pub struct PodStats {
     pub info: Option<PodInfo>,
     by_gateway: BTreeMap<String, Counts>,
     latencies_us: VecDeque<u64>,
+    /// p50 and p99 of `latencies_us`, refreshed by [`App::tick`] so a frame
+    /// does not sort every pod's samples.
+    percentiles_us: Option<(u64, u64)>,
+    percentiles_stale: bool,
     recent: VecDeque<Instant>,
     pub last_hit: Option<Instant>,
     pub changed_at: Option<Instant>,
@@ -157,6 +183,8 @@ impl PodStats {
             info: None,
             by_gateway: BTreeMap::new(),
             latencies_us: VecDeque::new(),
+            percentiles_us: None,
+            percentiles_stale: false,
             recent: VecDeque::new(),
             last_hit: None,
             changed_at: None,
@@ -164,14 +192,11 @@ impl PodStats {
     }
 
     pub fn hits(&self) -> u64 {
-        self.by_gateway.values().map(|c| c.total.saturating_sub(c.base)).sum()
+        self.by_gateway.values().map(Counts::hits).sum()
     }
 
     pub fn errors(&self) -> u64 {
-        self.by_gateway
-            .values()
-            .map(|c| c.errors.saturating_sub(c.errors_base))
-            .sum()
+        self.by_gateway.values().map(Counts::errors).sum()
     }
 
     /// Requests in the rate window ending at `now`.
@@ -183,20 +208,36 @@ impl PodStats {
     }
 
     /// Latency percentile (0..=100) over the recent samples, in milliseconds.
+    /// p50 and p99 come from the cache while it is fresh.
     pub fn latency_ms(&self, percentile: f64) -> Option<f64> {
-        percentile_us(&self.latencies_us, percentile).map(|us| us as f64 / 1000.0)
+        let cached = match (self.percentiles_stale, self.percentiles_us) {
+            (false, Some((p50, _))) if percentile == 50.0 => Some(p50),
+            (false, Some((_, p99))) if percentile == 99.0 => Some(p99),
+            _ => percentile_us(&self.latencies_us, percentile),
+        };
+        cached.map(|us| us as f64 / 1000.0)
+    }
+
+    fn refresh_percentiles(&mut self) {
+        if self.percentiles_stale {
+            let p50 = percentile_us(&self.latencies_us, 50.0);
+            let p99 = percentile_us(&self.latencies_us, 99.0);
+            self.percentiles_us = p50.zip(p99);
+            self.percentiles_stale = false;
+        }
     }
 
     fn record(&mut self, gateway: &str, now: Instant, latency_us: u64, failed: bool) {
-        let counts = self.by_gateway.entry(gateway.to_owned()).or_default();
-        counts.total += 1;
-        if failed {
-            counts.errors += 1;
-        } else {
+        match self.by_gateway.get_mut(gateway) {
+            Some(counts) => counts.add(failed),
+            None => self.by_gateway.entry(gateway.to_owned()).or_default().add(failed),
+        }
+        if !failed {
             if self.latencies_us.len() == LATENCY_SAMPLES {
                 self.latencies_us.pop_front();
             }
             self.latencies_us.push_back(latency_us);
+            self.percentiles_stale = true;
         }
         self.recent.push_back(now);
         self.last_hit = Some(now);
@@ -214,11 +255,10 @@ impl PodStats {
     }
 
     fn reset(&mut self) {
-        for counts in self.by_gateway.values_mut() {
-            counts.base = counts.total;
-            counts.errors_base = counts.errors;
-        }
+        self.by_gateway.values_mut().for_each(Counts::reset);
         self.latencies_us.clear();
+        self.percentiles_us = None;
+        self.percentiles_stale = false;
         self.recent.clear();
         self.last_hit = None;
         self.changed_at = None;
@@ -267,16 +307,37 @@ pub struct Stats {
     per_second: VecDeque<(u64, u64)>,
     pub tail: VecDeque<TailEntry>,
     recent: VecDeque<Instant>,
+    /// Failed requests no pod can be named for (sticky to a dead Service,
+    /// no endpoints), per gateway: counted in totals, never shown as a pod.
+    unattributed: BTreeMap<String, Counts>,
 }
 
 impl Stats {
     /// Requests counted since the last reset.
     pub fn total(&self) -> u64 {
-        self.pods.values().map(PodStats::hits).sum()
+        self.pods.values().map(PodStats::hits).sum::<u64>() + self.unattributed()
     }
 
     pub fn errors(&self) -> u64 {
-        self.pods.values().map(PodStats::errors).sum()
+        self.pods.values().map(PodStats::errors).sum::<u64>()
+            + self.unattributed.values().map(Counts::errors).sum::<u64>()
+    }
+
+    /// Failed requests that named no pod.
+    pub fn unattributed(&self) -> u64 {
+        self.unattributed.values().map(Counts::hits).sum()
+    }
+
+    /// The key of the pod a request or total belongs to: its name, else the
+    /// pod listed with that IP; `None` when nothing names a pod.
+    fn attribute(&self, name: &str, ip: &str) -> Option<String> {
+        if !name.is_empty() {
+            return Some(name.to_owned());
+        }
+        if ip.is_empty() {
+            return None;
+        }
+        self.pods.values().find(|p| p.ip == ip).map(|p| p.name.clone())
     }
 
     pub fn rps(&self, now: Instant, observed_for: Duration) -> f64 {
@@ -433,6 +494,8 @@ pub struct App {
     /// Each gateway's counts start at its first snapshot (`--once`).
     count_from_first_snapshot: bool,
     pending_switch: Option<PendingSwitch>,
+    /// Gateways no longer followed: late events from them are ignored.
+    removed_gateways: BTreeSet<String>,
 }
 
 impl App {
@@ -452,6 +515,7 @@ impl App {
             lagged: 0,
             count_from_first_snapshot: false,
             pending_switch: None,
+            removed_gateways: BTreeSet::new(),
         }
     }
 
@@ -522,6 +586,39 @@ impl App {
 
     /// Folds one event into the state.
     pub fn update(&mut self, event: AppEvent, now: Instant) {
+        // Gateway names come from the network (pod names); a removed
+        // gateway's late events must not bring it back.
+        let event = match event {
+            AppEvent::Connected { gateway } => AppEvent::Connected {
+                gateway: sanitize_truncated(&gateway, MAX_TEXT),
+            },
+            AppEvent::Disconnected {
+                gateway,
+                error,
+                retry_in,
+            } => AppEvent::Disconnected {
+                gateway: sanitize_truncated(&gateway, MAX_TEXT),
+                error,
+                retry_in,
+            },
+            AppEvent::Gateway { gateway, kind } => AppEvent::Gateway {
+                gateway: sanitize_truncated(&gateway, MAX_TEXT),
+                kind,
+            },
+            AppEvent::ModeSet { gateway, result } => AppEvent::ModeSet {
+                gateway: sanitize_truncated(&gateway, MAX_TEXT),
+                result,
+            },
+            other => other,
+        };
+        if let AppEvent::Connected { gateway }
+        | AppEvent::Disconnected { gateway, .. }
+        | AppEvent::Gateway { gateway, .. }
+        | AppEvent::ModeSet { gateway, .. } = &event
+            && self.removed_gateways.contains(gateway)
+        {
+            return;
+        }
         match event {
             AppEvent::Connected { gateway } => {
                 self.gateway_mut(&gateway).connection = Connection::Connected { since: now };
@@ -538,7 +635,10 @@ impl App {
             }
             AppEvent::Gateway { gateway, kind } => self.on_gateway(&gateway, kind, now),
             AppEvent::GatewayRemoved { gateway } => {
-                if self.gateways.remove(&gateway).is_some() && self.pod_source == PodSourceKind::GatewayEndpoints {
+                let gateway = sanitize_truncated(&gateway, MAX_TEXT);
+                let known = self.gateways.remove(&gateway).is_some();
+                self.removed_gateways.insert(gateway);
+                if known && self.pod_source == PodSourceKind::GatewayEndpoints {
                     self.relist_from_gateways();
                 }
             }
@@ -553,10 +653,14 @@ impl App {
         }
     }
 
-    /// Drops what slid out of the rate windows; call once per frame.
+    /// Drops what slid out of the rate windows and refreshes cached
+    /// percentiles; call once per frame.
     pub fn tick(&mut self, now: Instant) {
         let second = self.second(now);
         self.stats.prune(now, second);
+        for pod in self.stats.pods.values_mut() {
+            pod.refresh_percentiles();
+        }
         if self
             .message
             .as_ref()
@@ -617,11 +721,15 @@ impl App {
         self.on_endpoints(gateway, &state.endpoints);
         // The gateway's totals replace what it contributed before: they
         // include whatever this view missed while disconnected.
-        for pod in self.stats.pods.values_mut() {
-            if let Some(counts) = pod.by_gateway.get_mut(gateway) {
-                counts.total = counts.base;
-                counts.errors = counts.errors_base;
-            }
+        let contributions = self
+            .stats
+            .pods
+            .values_mut()
+            .filter_map(|pod| pod.by_gateway.get_mut(gateway))
+            .chain(self.stats.unattributed.get_mut(gateway));
+        for counts in contributions {
+            counts.total = 0;
+            counts.errors = 0;
         }
         for totals in &state.pods {
             let name = sanitize_truncated(&totals.pod_name, MAX_TEXT);
@@ -630,17 +738,21 @@ impl App {
             } else {
                 sanitize_truncated(&totals.pod_ip, MAX_TEXT)
             };
-            let counts = self
-                .stats
-                .pod_mut(&name, &ip)
-                .by_gateway
-                .entry(gateway.to_owned())
-                .or_default();
-            counts.total = totals.requests;
-            counts.errors = totals.errors;
+            let counts = match self.stats.attribute(&name, &ip) {
+                Some(key) => self
+                    .stats
+                    .pod_mut(&key, &ip)
+                    .by_gateway
+                    .entry(gateway.to_owned())
+                    .or_default(),
+                None => self.stats.unattributed.entry(gateway.to_owned()).or_default(),
+            };
+            // Several totals can land on one entry (a pod named in one, known
+            // by its IP in another): they add up.
+            counts.total += totals.requests;
+            counts.errors += totals.errors;
             if count_from_here {
-                counts.base = totals.requests;
-                counts.errors_base = totals.errors;
+                counts.reset();
             }
         }
     }
@@ -653,10 +765,22 @@ impl App {
             sanitize_truncated(&request.pod_ip, MAX_TEXT)
         };
         let failed = request.grpc_code != 0;
-        let pod_key = if name.is_empty() { ip.clone() } else { name.clone() };
-        self.stats
-            .pod_mut(&name, &ip)
-            .record(gateway, now, request.latency_us, failed);
+        let pod_key = match self.stats.attribute(&name, &ip) {
+            Some(key) => {
+                self.stats
+                    .pod_mut(&key, &ip)
+                    .record(gateway, now, request.latency_us, failed);
+                key
+            }
+            None => {
+                self.stats
+                    .unattributed
+                    .entry(gateway.to_owned())
+                    .or_default()
+                    .add(failed);
+                String::new()
+            }
+        };
         self.stats.recent.push_back(now);
         let second = self.second(now);
         match self.stats.per_second.back_mut() {
@@ -804,6 +928,7 @@ impl App {
         for pod in self.stats.pods.values_mut() {
             pod.reset();
         }
+        self.stats.unattributed.values_mut().for_each(Counts::reset);
         self.stats.per_second.clear();
         self.stats.tail.clear();
         self.stats.recent.clear();
@@ -1563,5 +1688,81 @@ mod tests {
         app.update(AppEvent::GatewayRemoved { gateway: "gw-2".into() }, t0);
         assert!(app.stats.pods["pod-b"].gone);
         assert!(!app.stats.pods["pod-a"].gone);
+    }
+
+    #[test]
+    fn failures_naming_no_pod_are_counted_but_never_shown_as_a_pod() {
+        let t0 = Instant::now();
+        let mut app = synced_app(t0);
+        let failed = |seq, endpoint: &str| {
+            gw(event::Kind::Request(RequestEvent {
+                seq,
+                endpoint: endpoint.into(),
+                grpc_code: 14,
+                error: "unavailable".into(),
+                ..RequestEvent::default()
+            }))
+        };
+        // Sticky to a dead Service, and balanced with no endpoint at all.
+        app.update(failed(1, "greetserver.default.svc.cluster.local:50051"), t0);
+        app.update(failed(2, ""), t0);
+        // Balanced to a listed pod's address: that pod's error.
+        app.update(failed(3, "10.0.0.2:50051"), t0);
+        assert_eq!(app.stats.pods.len(), 3, "no made-up pods");
+        assert_eq!(app.stats.pods["pod-b"].errors(), 1);
+        assert_eq!(app.stats.total(), 3);
+        assert_eq!(app.stats.errors(), 3);
+        assert_eq!(app.stats.unattributed(), 2);
+        assert_eq!(app.stats.tail[1].pod, "", "the tail shows it as no pod");
+        // A later snapshot keeps them apart the same way.
+        let mut state = State {
+            last_seq: 3,
+            ..State::default()
+        };
+        state.pods.push(PodTotals {
+            endpoint: "greetserver.default.svc.cluster.local:50051".into(),
+            requests: 5,
+            errors: 5,
+            ..PodTotals::default()
+        });
+        app.update(gw(event::Kind::Snapshot(state)), t0);
+        assert_eq!(app.stats.unattributed(), 5);
+        assert_eq!(app.stats.pods.len(), 3);
+        app.reset(t0);
+        assert_eq!((app.stats.total(), app.stats.errors()), (0, 0));
+    }
+
+    #[test]
+    fn late_events_of_a_removed_gateway_are_ignored() {
+        let t0 = Instant::now();
+        let mut app = App::new("cluster", t0);
+        app.update(from("gw-1", state(Mode::Sticky, &[], 0)), t0);
+        app.update(AppEvent::GatewayRemoved { gateway: "gw-1".into() }, t0);
+        app.update(
+            AppEvent::Disconnected {
+                gateway: "gw-1".into(),
+                error: "stream ended".into(),
+                retry_in: Duration::from_secs(1),
+            },
+            t0,
+        );
+        assert!(app.gateways.is_empty());
+    }
+
+    #[test]
+    fn percentiles_are_cached_per_frame_and_follow_new_samples() {
+        let t0 = Instant::now();
+        let mut app = synced_app(t0);
+        for (i, latency) in [1000, 2000, 3000].into_iter().enumerate() {
+            app.update(request(i as u64 + 1, "pod-a", "10.0.0.1", latency), t0);
+        }
+        app.tick(t0);
+        assert_eq!(app.stats.pods["pod-a"].latency_ms(50.0), Some(2.0));
+        app.update(request(4, "pod-a", "10.0.0.1", 9000), t0);
+        // Stale cache: computed fresh until the next tick.
+        assert_eq!(app.stats.pods["pod-a"].latency_ms(99.0), Some(9.0));
+        app.tick(t0);
+        assert_eq!(app.stats.pods["pod-a"].latency_ms(99.0), Some(9.0));
+        assert_eq!(app.stats.pods["pod-a"].latency_ms(50.0), Some(2.0));
     }
 }

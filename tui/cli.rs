@@ -206,7 +206,7 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
             rate: args.load_rate,
         };
         let (control, control_rx) = watch::channel(state);
-        tokio::spawn(load::run(RestClient::new(url), control_rx, cancel.clone()));
+        tokio::spawn(load::run(RestClient::new(url), control_rx, tx.clone(), cancel.clone()));
         app.load = Some(state);
         control
     });
@@ -258,7 +258,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
         // Count from the first snapshot, then start the load, so the window
         // holds whole requests only.
         let connected = wait_for_snapshot(&mut app, &mut rx).await;
-        let load = tokio::spawn(load::run(rest, load_rx, cancel.clone()));
+        let load = tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let observed = match connected {
             Ok(()) => run::observe_for(&mut app, &mut rx, duration).await,
             Err(err) => Err(err),
@@ -268,7 +268,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
         drain_in_flight(&mut app, &mut rx).await;
         observed.map(|()| print_report(&app, duration, once.output))
     } else {
-        tokio::spawn(load::run(rest, load_rx, cancel.clone()));
+        tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let controls = Controls {
             gateways: Arc::new(Mutex::new(BTreeMap::from([(name, channel)]))),
             load: Some(load_control),

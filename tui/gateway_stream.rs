@@ -47,11 +47,17 @@ pub fn next_backoff(current: Duration) -> Duration {
 pub async fn follow(gateway: String, channel: Channel, tx: mpsc::Sender<AppEvent>, cancel: CancellationToken) {
     let mut backoff = BACKOFF_START;
     loop {
-        let error = tokio::select! {
+        let ended = tokio::select! {
             () = cancel.cancelled() => return,
-            error = watch_once(&gateway, channel.clone(), &tx, &mut backoff) => error,
+            ended = watch_once(&gateway, channel.clone(), &tx, &mut backoff) => ended,
         };
-        let Some(error) = error else { return };
+        let error = match ended {
+            Ended::DashboardGone => return,
+            // The new subscription starts with a snapshot whose totals
+            // include what this one missed.
+            Ended::Lagged => continue,
+            Ended::Failed(error) => error,
+        };
         let disconnected = AppEvent::Disconnected {
             gateway: gateway.clone(),
             error,
@@ -68,38 +74,49 @@ pub async fn follow(gateway: String, channel: Channel, tx: mpsc::Sender<AppEvent
     }
 }
 
-/// One subscription; `None` when the dashboard is gone, else why it ended.
-async fn watch_once(
-    gateway: &str,
-    channel: Channel,
-    tx: &mpsc::Sender<AppEvent>,
-    backoff: &mut Duration,
-) -> Option<String> {
+/// How one subscription ended.
+enum Ended {
+    /// The dashboard's channel is closed: stop.
+    DashboardGone,
+    /// The gateway dropped events for us: resubscribe at once.
+    Lagged,
+    /// Why the stream failed: retry after a backoff.
+    Failed(String),
+}
+
+/// One subscription, until it ends.
+async fn watch_once(gateway: &str, channel: Channel, tx: &mpsc::Sender<AppEvent>, backoff: &mut Duration) -> Ended {
     let mut client = ObserverClient::new(channel);
     let mut stream = match client.watch(WatchRequest {}).await {
         Ok(response) => response.into_inner(),
-        Err(status) => return Some(describe(&status)),
+        Err(status) => return Ended::Failed(describe(&status)),
     };
     let gateway = gateway.to_owned();
-    tx.send(AppEvent::Connected {
+    let connected = AppEvent::Connected {
         gateway: gateway.clone(),
-    })
-    .await
-    .ok()?;
+    };
+    if tx.send(connected).await.is_err() {
+        return Ended::DashboardGone;
+    }
     *backoff = BACKOFF_START;
     loop {
         match stream.next().await {
             Some(Ok(event)) => {
-                if let Some(kind) = event.kind {
-                    let event = AppEvent::Gateway {
-                        gateway: gateway.clone(),
-                        kind,
-                    };
-                    tx.send(event).await.ok()?;
+                let Some(kind) = event.kind else { continue };
+                let lagged = matches!(kind, crate::proto::observe::event::Kind::Lagged(_));
+                let event = AppEvent::Gateway {
+                    gateway: gateway.clone(),
+                    kind,
+                };
+                if tx.send(event).await.is_err() {
+                    return Ended::DashboardGone;
+                }
+                if lagged {
+                    return Ended::Lagged;
                 }
             }
-            Some(Err(status)) => return Some(describe(&status)),
-            None => return Some("the gateway closed the stream".to_owned()),
+            Some(Err(status)) => return Ended::Failed(describe(&status)),
+            None => return Ended::Failed("the gateway closed the stream".to_owned()),
         }
     }
 }
@@ -116,13 +133,11 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 fn describe(status: &tonic::Status) -> String {
     use std::error::Error as _;
     match status.code() {
-        tonic::Code::Unavailable => match status.source() {
-            // A tunnel that could not open says why (e.g. RBAC); a refused TCP
-            // connection just means nothing listens.
-            Some(source) if !root_cause(source).contains("tcp connect") => {
-                format!("gateway unreachable: {}", root_cause(source))
-            }
-            _ => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
+        tonic::Code::Unavailable => match status.source().map(root_cause) {
+            // A port-forward that could not open says why and what to do (RBAC).
+            Some(cause) if cause.contains("port-forward") => format!("gateway unreachable: {cause}"),
+            Some(cause) => format!("gateway unreachable: {cause} (is it running, or the port-forward up?)"),
+            None => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
         },
         tonic::Code::Unimplemented => {
             "this address serves gRPC but not the Observer: is it the gateway's observe port (9092)?".to_owned()

@@ -18,6 +18,9 @@ pub enum OutputFormat {
 pub struct Report {
     pub mode: Option<Mode>,
     pub total: u64,
+    /// Failed requests that named no pod (e.g. the Service was unreachable);
+    /// part of `total`, in no pod's hits.
+    pub unattributed: u64,
     pub pods: Vec<PodReport>,
 }
 
@@ -43,6 +46,7 @@ pub struct PodReport {
 pub fn build(app: &App, observed: Duration) -> Report {
     let (stats, _) = app.view(Instant::now());
     let seconds = observed.as_secs_f64().max(1e-3);
+    let total = stats.total();
     let pods = stats
         .pods
         .values()
@@ -53,10 +57,10 @@ pub fn build(app: &App, observed: Duration) -> Report {
             gone: pod.gone,
             hits: pod.hits(),
             errors: pod.errors(),
-            share: if stats.total() == 0 {
+            share: if total == 0 {
                 0.0
             } else {
-                pod.hits() as f64 / stats.total() as f64
+                pod.hits() as f64 / total as f64
             },
             rps: pod.hits() as f64 / seconds,
             p50_ms: pod.latency_ms(50.0),
@@ -65,7 +69,8 @@ pub fn build(app: &App, observed: Duration) -> Report {
         .collect();
     Report {
         mode: app.mode(),
-        total: stats.total(),
+        total,
+        unattributed: stats.unattributed(),
         pods,
     }
 }
@@ -83,6 +88,9 @@ impl Report {
             self.total,
             observed.as_secs_f64()
         );
+        if self.unattributed > 0 {
+            let _ = writeln!(out, "failed requests naming no pod: {}", self.unattributed);
+        }
         let width = self
             .pods
             .iter()

@@ -81,6 +81,10 @@ impl Controls {
 /// Runs the dashboard until the user quits. The terminal is restored on
 /// every exit path, panics included (`ratatui::init` installs the hook).
 pub async fn dashboard(mut app: App, mut events: mpsc::Receiver<AppEvent>, controls: Controls) -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!("the dashboard needs a terminal (stdin and stdout); for scripts use --once 10s --output json");
+    }
     let theme = Theme::from_env();
     let mut terminal = ratatui::init();
     let result = frame_loop(&mut terminal, &mut app, &mut events, &controls, theme).await;

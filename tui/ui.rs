@@ -90,8 +90,11 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
         Some(_) => 5,
     };
     let footer = 1;
-    let table = pods.max(1) + 3;
-    let share = pods.max(1) + 2;
+    // Many pods must not push the other panels off: past half the body the
+    // table shows the busiest pods (and the share bars a quarter).
+    let body = area.height.saturating_sub(header + footer);
+    let table = (pods.max(1) + 3).min((body / 2).max(6));
+    let share = (pods.max(1) + 2).min((body / 4).max(5));
     let spark = 4;
     let remain = area.height.saturating_sub(header + footer + table);
     // Drop panels from the bottom of the priority list when space runs out.
@@ -298,13 +301,23 @@ fn ago(last: Option<Instant>, at: Instant) -> String {
     }
 }
 
-fn share_of(pod: &PodStats, stats: &Stats) -> f64 {
-    let total = stats.total();
+fn share_of(pod: &PodStats, total: u64) -> f64 {
     if total == 0 {
         0.0
     } else {
         pod.hits() as f64 / total as f64
     }
+}
+
+/// The pods to draw in `rows` lines: all in name order when they fit, else
+/// the busiest first.
+fn shown_pods(stats: &Stats, rows: usize) -> Vec<&PodStats> {
+    let mut pods: Vec<&PodStats> = stats.pods.values().collect();
+    if pods.len() > rows {
+        pods.sort_by_key(|p| std::cmp::Reverse(p.hits()));
+        pods.truncate(rows);
+    }
+    pods
 }
 
 fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
@@ -325,7 +338,9 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
     let observed = app
         .observed_for(at)
         .clamp(std::time::Duration::from_secs(1), RATE_WINDOW);
-    let rows = stats.pods.values().map(|pod| {
+    let total = stats.total();
+    let shown = shown_pods(stats, usize::from(area.height.saturating_sub(3)));
+    let rows = shown.iter().map(|pod| {
         let phase = pod.info.as_ref().and_then(|i| i.phase.as_deref());
         let (ready, row_style) = match (pod.gone, pod.ready, phase) {
             (true, _, _) => ("gone", theme.dim().add_modifier(Modifier::CROSSED_OUT)),
@@ -354,7 +369,7 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         cells.extend([
             Cell::from(ready),
             Cell::from(Line::from(pod.hits().to_string()).alignment(Alignment::Right)).style(hits_style),
-            Cell::from(Line::from(format!("{:.1}%", share_of(pod, stats) * 100.0)).alignment(Alignment::Right)),
+            Cell::from(Line::from(format!("{:.1}%", share_of(pod, total) * 100.0)).alignment(Alignment::Right)),
             Cell::from(Line::from(format!("{rps:.1}")).alignment(Alignment::Right)),
             Cell::from(Line::from(ms(pod.latency_ms(50.0))).alignment(Alignment::Right)),
             Cell::from(Line::from(ms(pod.latency_ms(99.0))).alignment(Alignment::Right)),
@@ -378,7 +393,11 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         }
         if errors_column {
             let errors = pod.errors();
-            let text = if errors > 0 { format!("{errors} err") } else { String::new() };
+            let text = if errors > 0 {
+                format!("{errors} err")
+            } else {
+                String::new()
+            };
             cells.push(Cell::from(text).style(theme.bad()));
         }
         Row::new(cells).style(row_style)
@@ -414,7 +433,12 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         header.push(Cell::from("ERRORS"));
         widths.push(Constraint::Length(9));
     }
-    let title = format!(" Pods ({}) ", stats.pods.values().filter(|p| !p.gone).count());
+    let listed = stats.pods.values().filter(|p| !p.gone).count();
+    let title = if shown.len() < stats.pods.len() {
+        format!(" Pods ({listed}; the {} busiest shown) ", shown.len())
+    } else {
+        format!(" Pods ({listed}) ")
+    };
     let block = Block::new()
         .borders(Borders::ALL)
         .title(Span::styled(title, theme.title()));
@@ -445,11 +469,11 @@ fn render_shares(stats: &Stats, frame: &mut Frame, area: Rect, theme: Theme) {
         .unwrap_or(0)
         .min(inner_width / 3);
     let bar_width = inner_width.saturating_sub(name_width + 9);
-    let lines: Vec<Line> = stats
-        .pods
-        .values()
+    let total = stats.total();
+    let lines: Vec<Line> = shown_pods(stats, usize::from(area.height.saturating_sub(2)))
+        .into_iter()
         .map(|pod| {
-            let share = share_of(pod, stats);
+            let share = share_of(pod, total);
             let filled = ((share * bar_width as f64).round() as usize).min(bar_width);
             let name = fit_left(&pod.name, name_width);
             let style = if pod.gone { theme.dim() } else { theme.fg(Color::Blue) };
