@@ -79,6 +79,7 @@ async fn main() {
         mode: Mode::Sticky,
         sticky_target: endpoints[0].address.clone(),
         discovery_name: "static".into(),
+        discovery_health: Default::default(),
         timeouts: UpstreamTimeouts::default(),
     };
     let rest_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind rest");

@@ -28,11 +28,17 @@ pub struct Member<C> {
 
 type Connect<C> = Box<dyn Fn(&EndpointInfo) -> C + Send + Sync>;
 
-pub struct Balancer<C> {
+/// One discovery update, swapped in whole so readers never see the two
+/// lists disagree.
+struct Snapshot<C> {
     /// Every endpoint discovery reported, ready or not (to be shown).
-    all: ArcSwap<EndpointSet>,
+    all: Arc<EndpointSet>,
     /// Ready endpoints only, in address order: what requests pick from.
-    ready: ArcSwap<Vec<Arc<Member<C>>>>,
+    ready: Vec<Arc<Member<C>>>,
+}
+
+pub struct Balancer<C> {
+    snapshot: ArcSwap<Snapshot<C>>,
     next: AtomicUsize,
     connect: Connect<C>,
     epoch: Instant,
@@ -44,8 +50,10 @@ impl<C> Balancer<C> {
     /// block (connect lazily).
     pub fn new(connect: impl Fn(&EndpointInfo) -> C + Send + Sync + 'static) -> Self {
         Balancer {
-            all: ArcSwap::from_pointee(Vec::new()),
-            ready: ArcSwap::from_pointee(Vec::new()),
+            snapshot: ArcSwap::from_pointee(Snapshot {
+                all: Arc::new(Vec::new()),
+                ready: Vec::new(),
+            }),
             next: AtomicUsize::new(0),
             connect: Box::new(connect),
             epoch: Instant::now(),
@@ -58,7 +66,8 @@ impl<C> Balancer<C> {
     /// removed endpoint gets no new request once this returns.
     pub fn update(&self, set: &EndpointSet) {
         let _guard = self.update_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.ready.load();
+        let current = self.snapshot.load();
+        let current = &current.ready;
         let ready = set
             .iter()
             .filter(|info| info.ready)
@@ -76,15 +85,18 @@ impl<C> Balancer<C> {
                     })
             })
             .collect();
-        self.ready.store(Arc::new(ready));
-        self.all.store(Arc::new(set.clone()));
+        self.snapshot.store(Arc::new(Snapshot {
+            all: Arc::new(set.clone()),
+            ready,
+        }));
     }
 
     /// The next member in round-robin order, skipping ejected members unless
     /// all are ejected (then trying one beats failing outright). `None` when
     /// no endpoint is ready.
     pub fn pick(&self, now: Instant) -> Option<Arc<Member<C>>> {
-        let ready = self.ready.load();
+        let snapshot = self.snapshot.load();
+        let ready = &snapshot.ready;
         if ready.is_empty() {
             return None;
         }
@@ -108,12 +120,12 @@ impl<C> Balancer<C> {
 
     /// Every endpoint of the last update, ready or not.
     pub fn endpoints(&self) -> Arc<EndpointSet> {
-        self.all.load_full()
+        Arc::clone(&self.snapshot.load().all)
     }
 
     /// How many endpoints can take requests.
     pub fn ready_count(&self) -> usize {
-        self.ready.load().len()
+        self.snapshot.load().ready.len()
     }
 
     fn millis_since_epoch(&self, at: Instant) -> u64 {
@@ -236,8 +248,9 @@ mod tests {
         b.update(&set(&["a:1", "b:1", "c:1"]));
         let now = Instant::now();
         let a = b
-            .ready
+            .snapshot
             .load()
+            .ready
             .iter()
             .find(|m| m.info.address == "a:1")
             .cloned()

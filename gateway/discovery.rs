@@ -44,6 +44,26 @@ impl EndpointInfo {
     }
 }
 
+/// Whether a discovery source is currently failing, shared with the gateway
+/// so a 503 can say that discovery, not the pods, is the problem.
+#[derive(Clone, Debug, Default)]
+pub struct DiscoveryHealth(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+
+impl DiscoveryHealth {
+    pub fn failing(&self, problem: impl Into<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(problem.into());
+    }
+
+    pub fn recovered(&self) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The last problem, while it lasts.
+    pub fn problem(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
 /// The whole current set of endpoints, sorted by address, one entry per address.
 pub type EndpointSet = Vec<EndpointInfo>;
 

@@ -12,7 +12,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 
-use super::discovery::{DiscoveryStream, EndpointInfo, EndpointSet, normalize};
+use super::discovery::{DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet, normalize};
 
 /// Which port of the slices to dial: the named one, else the numbered one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,7 +117,13 @@ fn slice_key(slice: &EndpointSlice) -> String {
 /// Watches the EndpointSlices labelled `kubernetes.io/service-name=<service>`
 /// in `namespace` and yields the merged set on every change. Watch errors are
 /// retried with kube's default backoff; the last set stays in force meanwhile.
-pub fn watch(client: kube::Client, namespace: &str, service: &str, port: PortSelector) -> DiscoveryStream {
+pub fn watch(
+    client: kube::Client,
+    namespace: &str,
+    service: &str,
+    port: PortSelector,
+    health: DiscoveryHealth,
+) -> DiscoveryStream {
     let api: Api<EndpointSlice> = Api::namespaced(client, namespace);
     let config = watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
     let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -129,6 +135,7 @@ pub fn watch(client: kube::Client, namespace: &str, service: &str, port: PortSel
         while let Some(event) = events.next().await {
             match event {
                 Ok(event) => {
+                    health.recovered();
                     let Some(set) = aggregator.apply(event) else { continue };
                     if last.as_ref() == Some(&set) {
                         continue;
@@ -146,6 +153,7 @@ pub fn watch(client: kube::Client, namespace: &str, service: &str, port: PortSel
                         "apply k8s/greetclient-rbac.yaml",
                     );
                     tracing::warn!("EndpointSlice watch: {problem}; retrying, keeping the last endpoint set");
+                    health.failing(format!("EndpointSlice watch: {problem}"));
                 }
             }
         }

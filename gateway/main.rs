@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 use greet_top::common::Mode;
-use greet_top::gateway::discovery::{self, DiscoveryStream};
+use greet_top::gateway::discovery::{self, DiscoveryHealth, DiscoveryStream};
 use greet_top::gateway::endpoint_slices;
 use greet_top::gateway::upstream::UpstreamTimeouts;
 use greet_top::gateway::{GatewayConfig, start};
@@ -75,12 +75,16 @@ struct Args {
     /// TCP connect deadline for an upstream endpoint.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
     connect_timeout: Duration,
-    /// On SIGTERM, wait at most this long for in-flight requests and open connections.
+    /// On SIGTERM, answer /healthz with 503 this long before refusing
+    /// connections, so the Service stops routing here first.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s", value_name = "DURATION")]
+    shutdown_delay: Duration,
+    /// Then wait at most this long for in-flight requests and open connections.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
     drain_timeout: Duration,
 }
 
-async fn discovery_from(args: &Args) -> anyhow::Result<(String, DiscoveryStream)> {
+async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result<(String, DiscoveryStream)> {
     let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
     let kind = match (args.discovery, &args.endpoints) {
         (DiscoveryKind::Auto, Some(_)) => DiscoveryKind::Static,
@@ -110,7 +114,8 @@ async fn discovery_from(args: &Args) -> anyhow::Result<(String, DiscoveryStream)
                 number: args.grpc_server_port,
             };
             let name = format!("kube EndpointSlices of {namespace}/{service}");
-            Ok((name, endpoint_slices::watch(target.client, &namespace, service, port)))
+            let stream = endpoint_slices::watch(target.client, &namespace, service, port, health.clone());
+            Ok((name, stream))
         }
         DiscoveryKind::Dns | DiscoveryKind::Auto => {
             let name = format!(
@@ -136,7 +141,8 @@ async fn main() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let (discovery_name, discovery) = discovery_from(&args).await?;
+    let discovery_health = DiscoveryHealth::default();
+    let (discovery_name, discovery) = discovery_from(&args, &discovery_health).await?;
     let name = std::env::var("POD_NAME")
         .or_else(|_| std::env::var("HOSTNAME"))
         .unwrap_or_else(|_| "greet-gateway".to_owned());
@@ -145,6 +151,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         mode: args.mode,
         sticky_target: format!("{}:{}", args.grpc_server_host, args.grpc_server_port),
         discovery_name,
+        discovery_health,
         timeouts: UpstreamTimeouts {
             request: args.upstream_timeout,
             connect: args.connect_timeout,
@@ -159,13 +166,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     let handle = start(config, discovery, rest, observe).await?;
     let token = handle.shutdown_token();
+    let gateway = std::sync::Arc::clone(&handle.gateway);
     let stopped = handle.wait();
     tokio::pin!(stopped);
     tokio::select! {
         result = &mut stopped => return result,
         () = greet_top::server::termination_signal() => {}
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!(delay = ?args.shutdown_delay, "shutting down: /healthz now 503, then finishing in-flight requests");
+    gateway.start_draining();
+    tokio::time::sleep(args.shutdown_delay).await;
     token.cancel();
     match tokio::time::timeout(args.drain_timeout, stopped).await {
         Ok(result) => result,

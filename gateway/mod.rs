@@ -42,6 +42,8 @@ pub struct GatewayConfig {
     pub sticky_target: String,
     /// Which discovery feeds balanced mode, for display and error messages.
     pub discovery_name: String,
+    /// Set by the discovery source while it fails.
+    pub discovery_health: discovery::DiscoveryHealth,
     pub timeouts: UpstreamTimeouts,
 }
 
@@ -49,6 +51,8 @@ pub struct GatewayConfig {
 pub struct Gateway {
     pub upstream: Upstream,
     pub hub: Arc<EventHub>,
+    /// Set on shutdown: /healthz turns 503 so load balancers stop sending.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Gateway {
@@ -66,9 +70,23 @@ impl Gateway {
             config.sticky_target,
             config.timeouts,
             config.discovery_name,
+            config.discovery_health,
             Arc::clone(&hub),
         )?;
-        Ok(Arc::new(Gateway { upstream, hub }))
+        Ok(Arc::new(Gateway {
+            upstream,
+            hub,
+            draining: std::sync::atomic::AtomicBool::new(false),
+        }))
+    }
+
+    /// Starts shutting down: /healthz answers 503 from now on.
+    pub fn start_draining(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Feeds every endpoint set from `discovery` to the balancer and the hub,

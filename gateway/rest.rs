@@ -146,6 +146,13 @@ async fn put_mode(State(gateway): State<Arc<Gateway>>, body: Result<Json<ModeBod
 }
 
 async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
+    if gateway.is_draining() {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway is shutting down; send requests to another replica",
+        )
+        .into_response();
+    }
     let upstream = &gateway.upstream;
     let body = serde_json::json!({
         "mode": upstream.mode(),
@@ -156,7 +163,10 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
     } else {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "balanced mode has no ready greet-server endpoint; check discovery and the greet-server pods",
+            format!(
+                "balanced mode has no ready greet-server endpoint (discovery: {}); check discovery and the greet-server pods",
+                upstream.discovery_description()
+            ),
         )
         .into_response()
     }

@@ -102,6 +102,7 @@ pub struct Upstream {
     balancer: Balancer<EndpointConn>,
     timeouts: UpstreamTimeouts,
     discovery_name: String,
+    discovery_health: super::discovery::DiscoveryHealth,
     hub: Arc<EventHub>,
 }
 
@@ -122,6 +123,7 @@ impl Upstream {
         sticky_target: String,
         timeouts: UpstreamTimeouts,
         discovery_name: String,
+        discovery_health: super::discovery::DiscoveryHealth,
         hub: Arc<EventHub>,
     ) -> anyhow::Result<Self> {
         let sticky = channel_to(&sticky_target, timeouts).map_err(|e| {
@@ -135,6 +137,7 @@ impl Upstream {
             balancer: Balancer::new(move |info: &EndpointInfo| channel_to(&info.address, timeouts)),
             timeouts,
             discovery_name,
+            discovery_health,
             hub,
         })
     }
@@ -160,6 +163,14 @@ impl Upstream {
 
     pub fn sticky_target(&self) -> &str {
         &self.sticky_target
+    }
+
+    /// The discovery source, and its current failure if it has one.
+    pub fn discovery_description(&self) -> String {
+        match self.discovery_health.problem() {
+            Some(problem) => format!("{}, which is failing: {problem}", self.discovery_name),
+            None => self.discovery_name.clone(),
+        }
     }
 
     /// Whether a request could be sent now.
@@ -222,7 +233,7 @@ impl Upstream {
         loop {
             let Some(member) = self.balancer.pick(Instant::now()) else {
                 let err = UpstreamError::NoEndpoints {
-                    discovery: self.discovery_name.clone(),
+                    discovery: self.discovery_description(),
                 };
                 return (Err(err), String::new(), None, attempts);
             };

@@ -235,3 +235,49 @@ async fn dashboard_without_a_terminal_says_what_to_use_instead() {
         "Error: the dashboard needs a terminal (stdin and stdout); for scripts use --once 10s --output json"
     );
 }
+
+#[tokio::test]
+async fn gateway_reports_unhealthy_during_its_shutdown_delay_then_exits_0() {
+    let (rest_port, observe_port) = (free_port(), free_port());
+    let mut gateway = Running(
+        Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+            .args(["--shutdown-delay", "2s", "--bind", "127.0.0.1"])
+            .env("GATEWAY_PORT", rest_port.to_string())
+            .env("OBSERVE_PORT", observe_port.to_string())
+            .env("GRPC_SERVER_HOST", "127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(rest_port).await;
+    let rest = RestClient::new(format!("http://127.0.0.1:{rest_port}"));
+    let health = rest.send(http::Method::GET, "/healthz", None, "").await.unwrap();
+    assert_eq!(health.status, 200, "{}", health.body);
+
+    let pid = gateway.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let draining = loop {
+        let health = rest.send(http::Method::GET, "/healthz", None, "").await.unwrap();
+        if health.status == 503 {
+            break health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/healthz still {} 1 s after SIGTERM",
+            health.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        draining.json().unwrap()["error"],
+        "the gateway is shutting down; send requests to another replica"
+    );
+    // Requests are still served during the delay.
+    let response = rest.send(http::Method::GET, "/mode", None, "").await.unwrap();
+    assert_eq!(response.status, 200);
+    drop(rest);
+    let status = gateway.sigterm_and_wait().await;
+    assert_eq!(status.code(), Some(0));
+}

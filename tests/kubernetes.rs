@@ -111,6 +111,7 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
             name: "grpc".into(),
             number: 1, // the name must win
         },
+        Default::default(),
     );
     let gateway = support::start_gateway(Mode::Balanced, "127.0.0.1:9".into(), discovery).await;
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
@@ -185,9 +186,10 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
 }
 
 #[tokio::test]
-async fn forbidden_endpoint_slices_keep_the_gateway_up_and_answering() {
+async fn forbidden_endpoint_slices_keep_the_gateway_up_and_say_why() {
     let kube = FakeKube::start().await;
     kube.forbid("endpointslices", true);
+    let health = greet_top::gateway::discovery::DiscoveryHealth::default();
     let discovery = endpoint_slices::watch(
         kube.client(NS).await,
         NS,
@@ -196,22 +198,38 @@ async fn forbidden_endpoint_slices_keep_the_gateway_up_and_answering() {
             name: "grpc".into(),
             number: 50051,
         },
+        health.clone(),
     );
-    let gateway = support::start_gateway(Mode::Balanced, "127.0.0.1:9".into(), discovery).await;
+    let gateway =
+        support::start_gateway_with_health(Mode::Balanced, "127.0.0.1:9".into(), discovery, health.clone()).await;
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
-    // Give the watcher a first failed attempt, then check the gateway still answers at once.
+    // Wait for the watcher's first failed attempt, then check the gateway answers at once and says why.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !kube.requests().iter().any(|r| r.contains("endpointslices")) {
-        assert!(Instant::now() < deadline, "the gateway never asked for EndpointSlices");
+    while health.problem().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the EndpointSlice watch never reported its failure"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let started = Instant::now();
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(response.status, 503);
+    let error = response.json().unwrap()["error"].as_str().unwrap().to_owned();
     assert!(
-        response.body.contains("no ready greet-server endpoint"),
-        "{}",
-        response.body
+        error.contains(
+            "which is failing: EndpointSlice watch: forbidden: needs get, list and watch on endpointslices.discovery.k8s.io in namespace default (apply k8s/greetclient-rbac.yaml)"
+        ),
+        "{error}"
     );
+    // Access granted: the failure clears.
+    kube.forbid("endpointslices", false);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while health.problem().is_some() {
+        assert!(Instant::now() < deadline, "the watch did not recover");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     gateway.shutdown().await.unwrap();
 }
 

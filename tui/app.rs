@@ -841,7 +841,7 @@ impl App {
     /// Pods in `pods` are listed (added if new); listed pods missing from it are gone.
     fn set_listed_pods(&mut self, pods: Vec<PodInfo>) {
         let external = self.pod_source == PodSourceKind::External;
-        let mut listed = Vec::with_capacity(pods.len());
+        let mut listed = std::collections::HashSet::with_capacity(pods.len());
         for info in pods {
             let ip = sanitize_truncated(&info.ip, MAX_TEXT);
             let mut name = sanitize_truncated(&info.name, MAX_TEXT);
@@ -865,7 +865,7 @@ impl App {
                     ..info
                 });
             }
-            listed.push(name);
+            listed.insert(name);
         }
         for (name, pod) in &mut self.stats.pods {
             if pod.ready.is_some() && !listed.contains(name) {

@@ -258,6 +258,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
         // Count from the first snapshot, then start the load, so the window
         // holds whole requests only.
         let connected = wait_for_snapshot(&mut app, &mut rx).await;
+        let started = Instant::now();
         let load = tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let observed = match connected {
             Ok(()) => run::observe_for(&mut app, &mut rx, duration).await,
@@ -265,8 +266,11 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
         };
         load.abort();
         // Requests already sent finish before the report is cut.
-        drain_in_flight(&mut app, &mut rx).await;
-        observed.map(|()| print_report(&app, duration, once.output))
+        let last = drain_in_flight(&mut app, &mut rx).await;
+        // Rates over the time the counted requests really took: the window,
+        // or until the last in-flight one finished.
+        let took = last.map_or(duration, |at| at.duration_since(started).max(duration));
+        observed.map(|()| print_report(&app, took, once.output))
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let controls = Controls {
@@ -295,9 +299,14 @@ async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<super::app::Ap
     Ok(())
 }
 
-async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<super::app::AppEvent>) {
+/// Folds in what arrives until 300 ms pass quietly; returns when the last event came.
+async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<super::app::AppEvent>) -> Option<Instant> {
     let quiet = Duration::from_millis(300);
+    let mut last = None;
     while let Ok(Some(event)) = tokio::time::timeout(quiet, rx.recv()).await {
-        app.update(event, Instant::now());
+        let now = Instant::now();
+        app.update(event, now);
+        last = Some(now);
     }
+    last
 }

@@ -133,11 +133,22 @@ pub async fn start_gateway(
     sticky_target: String,
     discovery: greet_top::gateway::discovery::DiscoveryStream,
 ) -> GatewayHandle {
+    start_gateway_with_health(mode, sticky_target, discovery, Default::default()).await
+}
+
+/// [`start_gateway`], sharing `discovery_health` with the discovery source.
+pub async fn start_gateway_with_health(
+    mode: Mode,
+    sticky_target: String,
+    discovery: greet_top::gateway::discovery::DiscoveryStream,
+    discovery_health: greet_top::gateway::discovery::DiscoveryHealth,
+) -> GatewayHandle {
     let config = GatewayConfig {
         name: "gateway-test".into(),
         mode,
         sticky_target,
         discovery_name: "test".into(),
+        discovery_health,
         timeouts: UpstreamTimeouts {
             request: Duration::from_secs(5),
             connect: Duration::from_millis(500),

@@ -106,6 +106,7 @@ impl Demo {
             mode: config.mode,
             sticky_target: service_addr.to_string(),
             discovery_name: "demo registry".into(),
+            discovery_health: Default::default(),
             timeouts: UpstreamTimeouts {
                 request: Duration::from_secs(2),
                 connect: Duration::from_millis(300),
