@@ -83,6 +83,16 @@ struct Screen {
 }
 
 impl Screen {
+    /// How often `needle` occurs in everything the program wrote.
+    fn count(&self, needle: &[u8]) -> usize {
+        self.raw
+            .lock()
+            .unwrap()
+            .windows(needle.len())
+            .filter(|w| *w == needle)
+            .count()
+    }
+
     fn text(&self) -> String {
         self.parser.lock().unwrap().screen().contents()
     }
@@ -187,26 +197,13 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
     assert!(!spread.contains("STUCK ON ONE POD"), "{spread}");
 
     let leave = b"\x1b[?1049l";
-    let left_before = screen
-        .raw
-        .lock()
-        .unwrap()
-        .windows(leave.len())
-        .filter(|w| w == leave)
-        .count();
+    let left_before = screen.count(leave);
     keys.write_all(b"q").unwrap();
     keys.flush().unwrap();
     let pressed = Instant::now();
     // q restores the terminal at once, whatever the demo still has to stop.
     loop {
-        let left = screen
-            .raw
-            .lock()
-            .unwrap()
-            .windows(leave.len())
-            .filter(|w| w == leave)
-            .count();
-        if left > left_before {
+        if screen.count(leave) > left_before {
             break;
         }
         assert!(

@@ -87,12 +87,9 @@ pub async fn watch_pods(
         return;
     }
     loop {
-        let event = tokio::select! {
-            () = cancel.cancelled() => return,
-            event = events.next() => match event {
-                Some(event) => event,
-                None => return,
-            },
+        // Stop when cancelled or when the watch stream ends.
+        let Some(Some(event)) = cancel.run_until_cancelled(events.next()).await else {
+            return;
         };
         let next = match event {
             Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => continue,
@@ -193,12 +190,9 @@ pub async fn follow_gateway_pods(
     let mut listing: Option<BTreeMap<String, bool>> = None;
     let mut live: BTreeMap<String, bool> = BTreeMap::new();
     loop {
-        let event = tokio::select! {
-            () = cancel.cancelled() => return,
-            event = events.next() => match event {
-                Some(event) => event,
-                None => return,
-            },
+        // Stop when cancelled or when the watch stream ends.
+        let Some(Some(event)) = cancel.run_until_cancelled(events.next()).await else {
+            return;
         };
         match event {
             Ok(watcher::Event::Init) => listing = Some(BTreeMap::new()),
