@@ -409,6 +409,11 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
         .collect();
     assert_eq!(pods.len(), 3, "{pods:?}");
     assert_eq!(pods["greetserver-test-pending"], (0, false));
+    for pod in report["pods"].as_array().unwrap() {
+        assert_eq!(pod["phase"], "Running", "{pod}");
+        assert_eq!(pod["restarts"], 0, "{pod}");
+        assert!(pod["node"].as_str().is_some_and(|n| !n.is_empty()), "{pod}");
+    }
     for server in &cluster.servers {
         assert_eq!(
             pods[&server.pod_name],

@@ -40,6 +40,13 @@ pub struct PodReport {
     /// `null` when the pod answered nothing.
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
+    /// From the Kubernetes pod watch, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarts: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// The report of what `app` counted over `observed`.
@@ -65,6 +72,9 @@ pub fn build(app: &App, observed: Duration) -> Report {
             rps: pod.hits() as f64 / seconds,
             p50_ms: pod.latency_ms(50.0),
             p99_ms: pod.latency_ms(99.0),
+            phase: pod.info.as_ref().and_then(|i| i.phase.clone()),
+            restarts: pod.info.as_ref().filter(|i| i.phase.is_some()).map(|i| i.restarts),
+            node: pod.info.as_ref().and_then(|i| i.node.clone()),
         })
         .collect();
     Report {

@@ -16,6 +16,8 @@ pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
 /// At this width and above the pods table adds IP and last-hit columns.
 const WIDE: u16 = 100;
+/// Width of the pods table's NODE column.
+const NODE_WIDTH: u16 = 12;
 
 /// Colours, or none when `NO_COLOR` is set.
 #[derive(Clone, Copy, Debug)]
@@ -325,6 +327,8 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
     // Inner width less the fixed columns and the gaps between columns.
     // Pods from Kubernetes add restarts and age (wide only).
     let kube = wide && app.kube.is_some();
+    // The node, once there is room for it (kube, 120 columns or more).
+    let node_column = kube && area.width >= 120;
     // An errors column only while some pod has errors.
     let errors_column = wide && stats.pods.values().any(|p| p.errors() > 0);
     // Fixed columns plus one-cell gaps: READY..P99 take 38 (+6 gaps); wide
@@ -333,6 +337,7 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         + 6
         + if wide { 15 + 6 + 2 } else { 0 }
         + if kube { 4 + 5 + 2 } else { 0 }
+        + if node_column { usize::from(NODE_WIDTH) + 1 } else { 0 }
         + if errors_column { 9 + 1 } else { 0 };
     let name_width = usize::from(area.width.saturating_sub(2)).saturating_sub(fixed);
     let observed = app
@@ -391,6 +396,10 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
             cells.push(Cell::from(Line::from(restarts).alignment(Alignment::Right)));
             cells.push(Cell::from(Line::from(age).alignment(Alignment::Right)));
         }
+        if node_column {
+            let node = pod.info.as_ref().and_then(|i| i.node.as_deref()).unwrap_or("–");
+            cells.push(Cell::from(fit_left(node, usize::from(NODE_WIDTH))));
+        }
         if errors_column {
             let errors = pod.errors();
             let text = if errors > 0 {
@@ -428,6 +437,10 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         widths.push(Constraint::Length(4));
         header.push(right("AGE"));
         widths.push(Constraint::Length(5));
+    }
+    if node_column {
+        header.push(Cell::from("NODE"));
+        widths.push(Constraint::Length(NODE_WIDTH));
     }
     if errors_column {
         header.push(Cell::from("ERRORS"));
