@@ -241,6 +241,20 @@ async fn target(kube: &FakeKube) -> KubeTarget {
     }
 }
 
+/// greet-top's pod watch of `run=greetserver` pods, feeding a channel.
+async fn watch_greetserver_pods(kube: &FakeKube) -> (mpsc::Receiver<AppEvent>, CancellationToken) {
+    let (tx, rx) = mpsc::channel(1024);
+    let cancel = CancellationToken::new();
+    tokio::spawn(kube_source::watch_pods(
+        target(kube).await,
+        NS.into(),
+        "run=greetserver".into(),
+        tx,
+        cancel.clone(),
+    ));
+    (rx, cancel)
+}
+
 /// Runs greet-top's pod watch into a dashboard model until `done` holds.
 async fn pods_until(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>, what: &str, done: impl Fn(&App) -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -267,15 +281,7 @@ async fn greet_top_sees_pods_appear_and_vanish() {
         true,
     ));
 
-    let (tx, mut rx) = mpsc::channel(1024);
-    let cancel = CancellationToken::new();
-    tokio::spawn(kube_source::watch_pods(
-        target(&kube).await,
-        NS.into(),
-        "run=greetserver".into(),
-        tx,
-        cancel.clone(),
-    ));
+    let (mut rx, cancel) = watch_greetserver_pods(&kube).await;
     let mut app = App::new("test", Instant::now());
     pods_until(&mut app, &mut rx, "two pods, synced", |app| {
         app.stats.pods.len() == 2 && app.kube.as_ref().is_some_and(|k| k.watch == WatchState::Synced)
@@ -320,15 +326,7 @@ async fn greet_top_sees_pods_appear_and_vanish() {
 async fn greet_top_shows_a_forbidden_pod_watch_as_the_missing_rule() {
     let kube = FakeKube::start().await;
     kube.forbid("pods", true);
-    let (tx, mut rx) = mpsc::channel(1024);
-    let cancel = CancellationToken::new();
-    tokio::spawn(kube_source::watch_pods(
-        target(&kube).await,
-        NS.into(),
-        "run=greetserver".into(),
-        tx,
-        cancel.clone(),
-    ));
+    let (mut rx, cancel) = watch_greetserver_pods(&kube).await;
     let mut app = App::new("test", Instant::now());
     pods_until(&mut app, &mut rx, "a forbidden status", |app| {
         matches!(app.kube.as_ref().map(|k| &k.watch), Some(WatchState::Forbidden(_)))
