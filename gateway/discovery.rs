@@ -135,20 +135,50 @@ pub fn endpoints_from_addrs(addrs: impl IntoIterator<Item = SocketAddr>) -> Endp
     normalize(addrs.into_iter().map(|addr| EndpointInfo::ready(addr.to_string())))
 }
 
+/// A lookup that failed because the name has no addresses (a headless
+/// Service with no ready pod answers NXDOMAIN), as opposed to a DNS hiccup.
+/// The resolver only says so in words: glibc, musl and macOS phrasings.
+pub fn name_has_no_addresses(error: &str) -> bool {
+    const NO_RECORDS: [&str; 4] = [
+        "Name or service not known",
+        "No address associated with hostname",
+        "nodename nor servname provided",
+        "Name does not resolve",
+    ];
+    NO_RECORDS.iter().any(|phrase| error.contains(phrase))
+}
+
 /// Re-resolves `host:port` every `interval` (a headless Service's DNS name
 /// returns one address per ready pod) and yields the set whenever it changes.
-/// A failed lookup keeps the previous set: a DNS hiccup must not empty the balancer.
+/// A name with no addresses twice in a row is an empty set (no ready pod);
+/// any other failed lookup keeps the previous set: a DNS hiccup must not
+/// empty the balancer.
 pub fn dns(host: String, port: u16, interval: Duration) -> DiscoveryStream {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
         let mut last: Option<EndpointSet> = None;
+        let mut no_addresses_in_a_row = 0;
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match tokio::net::lookup_host((host.as_str(), port)).await {
+            let lookup = match tokio::net::lookup_host((host.as_str(), port)).await {
                 Ok(addrs) => {
-                    let set = endpoints_from_addrs(addrs);
+                    no_addresses_in_a_row = 0;
+                    Ok(endpoints_from_addrs(addrs))
+                }
+                Err(err) if name_has_no_addresses(&err.to_string()) => {
+                    no_addresses_in_a_row += 1;
+                    if no_addresses_in_a_row >= 2 {
+                        Ok(EndpointSet::new())
+                    } else {
+                        Err(err)
+                    }
+                }
+                Err(err) => Err(err),
+            };
+            match lookup {
+                Ok(set) => {
                     if last.as_ref() != Some(&set) {
                         last = Some(set.clone());
                         if tx.send(set).await.is_err() {
@@ -252,6 +282,19 @@ mod tests {
         );
         drop(tx);
         assert_eq!(stream.next().await, None);
+    }
+
+    #[test]
+    fn only_a_name_without_addresses_counts_as_no_pods() {
+        assert!(name_has_no_addresses(
+            "failed to lookup address information: Name or service not known"
+        ));
+        assert!(name_has_no_addresses(
+            "failed to lookup address information: nodename nor servname provided, or not known"
+        ));
+        assert!(!name_has_no_addresses(
+            "failed to lookup address information: Temporary failure in name resolution"
+        ));
     }
 
     #[tokio::test]
