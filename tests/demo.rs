@@ -175,6 +175,11 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         let rows = pod_rows(s);
         s.contains("STICKY") && rows.len() == 3 && rows.iter().any(|(_, hits)| *hits >= 50)
     });
+    let canonical = |master: &dyn portable_pty::MasterPty| {
+        let termios = master.get_termios().expect("the PTY's termios");
+        termios.local_flags.contains(nix::sys::termios::LocalFlags::ICANON)
+    };
+    assert!(!canonical(&*pty.master), "the dashboard runs in raw mode");
     let rows = pod_rows(&sticky);
     assert_eq!(rows.iter().filter(|(_, hits)| *hits > 0).count(), 1, "{sticky}");
     assert!(sticky.contains("STUCK ON ONE POD"), "{sticky}");
@@ -213,6 +218,14 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         std::thread::sleep(Duration::from_millis(5));
     }
     println!("q restored the terminal after {:?}", pressed.elapsed());
+    // Raw mode is switched off too (polled: it is the last step of the restore).
+    while !canonical(&*pty.master) {
+        assert!(
+            pressed.elapsed() < Duration::from_secs(2),
+            "raw mode still on 2 s after q"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
