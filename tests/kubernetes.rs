@@ -555,3 +555,81 @@ async fn a_gateway_pod_whose_port_forward_is_forbidden_shows_why() {
     );
     cancel.cancel();
 }
+
+#[tokio::test]
+async fn endpoint_slices_survive_an_api_server_restart() {
+    let (servers, port) = pods_on_one_port().await;
+    let kube = FakeKube::start().await;
+    let slice = |eps: &[(&str, &str, bool, bool)]| {
+        endpoint_slice(NS, "greetserver-a", "greetserver", "grpc", i32::from(port), eps)
+    };
+    let ips: Vec<String> = servers.iter().map(ip).collect();
+    kube.apply_slice(slice(&[
+        (&ips[0], &servers[0].pod_name, true, false),
+        (&ips[1], &servers[1].pod_name, true, false),
+    ]));
+    let health = greet_top::gateway::discovery::DiscoveryHealth::default();
+    let discovery = endpoint_slices::watch(
+        kube.client(NS).await,
+        NS,
+        "greetserver",
+        PortSelector {
+            name: "grpc".into(),
+            number: port,
+        },
+        health.clone(),
+    );
+    let gateway =
+        support::start_gateway_with_health(Mode::Balanced, "127.0.0.1:9".into(), discovery, health.clone()).await;
+    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    until_ready(&gateway, 2).await;
+
+    // The API server is down for 2 s; requests keep flowing to the known pods meanwhile.
+    let load = {
+        let rest = rest.clone();
+        tokio::spawn(async move {
+            let mut hits = BTreeMap::new();
+            let until = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < until {
+                let response = rest.greet("Ada", "Lovelace").await.unwrap();
+                assert_eq!(response.status, 200, "{}", response.body);
+                *hits.entry(support::pod_of(&response.body)).or_insert(0usize) += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            hits
+        })
+    };
+    let watches = kube.watch_count();
+    let noticed = {
+        let health = health.clone();
+        tokio::spawn(async move {
+            let until = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < until {
+                if let Some(problem) = health.problem() {
+                    return Some(problem);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            None
+        })
+    };
+    kube.restart(Duration::from_secs(2)).await;
+    let during = load.await.unwrap();
+    let problem = noticed.await.unwrap().expect("the outage was noticed");
+    assert!(problem.starts_with("EndpointSlice watch: "), "{problem}");
+    assert_eq!(during.len(), 2, "both pods kept getting requests: {during:?}");
+
+    // After the restart the watch resumes: a new pod is picked up.
+    kube.apply_slice(slice(&[
+        (&ips[0], &servers[0].pod_name, true, false),
+        (&ips[1], &servers[1].pod_name, true, false),
+        (&ips[2], &servers[2].pod_name, true, false),
+    ]));
+    until_pod_answers(&rest, &servers[2].pod_name, Duration::from_secs(10)).await;
+    assert!(kube.watch_count() > watches, "the watcher reconnected");
+    assert_eq!(health.problem(), None, "recovered");
+    gateway.shutdown().await.unwrap();
+    for server in &servers {
+        server.stop.cancel();
+    }
+}

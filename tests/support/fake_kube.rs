@@ -232,6 +232,18 @@ impl Shared {
 pub struct FakeKube {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    /// Stops the current server instance (see [`FakeKube::restart`]).
+    server: Mutex<(CancellationToken, tokio::task::JoinHandle<()>)>,
+}
+
+/// Serves the fake on `listener` until `stop` (or the whole fake's shutdown).
+fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let app = Router::new().fallback(handle).with_state(shared);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await;
+    })
 }
 
 impl FakeKube {
@@ -258,14 +270,39 @@ impl FakeKube {
             changes,
             shutdown: CancellationToken::new(),
         });
-        let app = Router::new().fallback(handle).with_state(shared.clone());
-        let shutdown = shared.shutdown.clone();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await;
-        });
-        FakeKube { addr, shared }
+        let stop = shared.shutdown.child_token();
+        let task = serve(listener, shared.clone(), stop.clone());
+        FakeKube {
+            addr,
+            shared,
+            server: Mutex::new((stop, task)),
+        }
+    }
+
+    /// Stops the API server (open watches are cut, new connections refused)
+    /// for `down_for`, then serves again on the same address with the same
+    /// objects and history, as an API server restarts over the same etcd.
+    pub async fn restart(&self, down_for: Duration) {
+        let (stop, task) = {
+            let mut server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
+            let placeholder = (CancellationToken::new(), tokio::spawn(async {}));
+            std::mem::replace(&mut *server, placeholder)
+        };
+        // Stop accepting first, then cut the watches, so no new watch can
+        // hold the old server open.
+        stop.cancel();
+        self.drop_watches();
+        tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("fake API server stops within 5 s")
+            .expect("fake API server task");
+        tokio::time::sleep(down_for).await;
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .expect("rebind fake kube on the same address");
+        let stop = self.shared.shutdown.child_token();
+        let task = serve(listener, self.shared.clone(), stop.clone());
+        *self.server.lock().unwrap_or_else(PoisonError::into_inner) = (stop, task);
     }
 
     /// `http://127.0.0.1:PORT`.
