@@ -276,12 +276,23 @@ fn many_pods_keep_every_panel_and_show_the_busiest() {
     let now = at(t0, 2_500);
     app.tick(now);
     let screen = draw(&app, now, 80, 24);
-    assert!(screen.contains("Pods (60; the 6 busiest shown)"), "{screen}");
+    assert!(
+        screen.contains("Pods (60; busiest first, 1-6 of 60, ↑↓ to scroll)"),
+        "{screen}"
+    );
     assert!(
         screen.contains("Recent requests"),
         "the tail stays on screen:\n{screen}"
     );
     insta::assert_snapshot!(screen);
+    // Scrolling moves through the rest; the offset stops at the last page.
+    for _ in 0..100 {
+        app.on_key(KeyEvent::from(KeyCode::Down), now);
+    }
+    let screen = draw(&app, now, 80, 24);
+    assert!(screen.contains("55-60 of 60"), "{screen}");
+    app.on_key(KeyEvent::from(KeyCode::Home), now);
+    assert!(draw(&app, now, 80, 24).contains("1-6 of 60"));
 }
 
 #[test]

@@ -488,6 +488,8 @@ pub struct App {
     pub load: Option<LoadState>,
     pub demo: bool,
     pub show_help: bool,
+    /// First pod row shown when the pods do not all fit (↑/↓, PgUp/PgDn, Home).
+    pub scroll: usize,
     pub message: Option<Message>,
     /// Events the gateways dropped for us because we fell behind.
     pub lagged: u64,
@@ -511,6 +513,7 @@ impl App {
             load: None,
             demo: false,
             show_help: false,
+            scroll: 0,
             message: None,
             lagged: 0,
             count_from_first_snapshot: false,
@@ -954,6 +957,33 @@ impl App {
             KeyCode::Esc => Some(Action::Quit),
             KeyCode::Char('?') => {
                 self.show_help = !self.show_help;
+                None
+            }
+            // The renderer clamps the offset to what fits.
+            KeyCode::Down => {
+                self.scroll = self
+                    .scroll
+                    .saturating_add(1)
+                    .min(self.stats.pods.len().saturating_sub(1));
+                None
+            }
+            KeyCode::Up => {
+                self.scroll = self.scroll.saturating_sub(1);
+                None
+            }
+            KeyCode::PageDown => {
+                self.scroll = self
+                    .scroll
+                    .saturating_add(10)
+                    .min(self.stats.pods.len().saturating_sub(1));
+                None
+            }
+            KeyCode::PageUp => {
+                self.scroll = self.scroll.saturating_sub(10);
+                None
+            }
+            KeyCode::Home => {
+                self.scroll = 0;
                 None
             }
             KeyCode::Char('m') => self.switch_mode(now),

@@ -313,13 +313,16 @@ fn share_of(pod: &PodStats, total: u64) -> f64 {
 
 /// The pods to draw in `rows` lines: all in name order when they fit, else
 /// the busiest first.
-fn shown_pods(stats: &Stats, rows: usize) -> Vec<&PodStats> {
+/// The pods to draw in `rows` lines: all in name order when they fit, else
+/// the busiest first, from `offset` (clamped so the last page is full).
+fn shown_pods(stats: &Stats, rows: usize, offset: usize) -> (Vec<&PodStats>, usize) {
     let mut pods: Vec<&PodStats> = stats.pods.values().collect();
-    if pods.len() > rows {
-        pods.sort_by_key(|p| std::cmp::Reverse(p.hits()));
-        pods.truncate(rows);
+    if pods.len() <= rows {
+        return (pods, 0);
     }
-    pods
+    pods.sort_by_key(|p| std::cmp::Reverse(p.hits()));
+    let offset = offset.min(pods.len() - rows);
+    (pods.into_iter().skip(offset).take(rows).collect(), offset)
 }
 
 fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
@@ -344,7 +347,7 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         .observed_for(at)
         .clamp(std::time::Duration::from_secs(1), RATE_WINDOW);
     let total = stats.total();
-    let shown = shown_pods(stats, usize::from(area.height.saturating_sub(3)));
+    let (shown, offset) = shown_pods(stats, usize::from(area.height.saturating_sub(3)), app.scroll);
     let rows = shown.iter().map(|pod| {
         let phase = pod.info.as_ref().and_then(|i| i.phase.as_deref());
         let (ready, row_style) = match (pod.gone, pod.ready, phase) {
@@ -448,7 +451,12 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
     }
     let listed = stats.pods.values().filter(|p| !p.gone).count();
     let title = if shown.len() < stats.pods.len() {
-        format!(" Pods ({listed}; the {} busiest shown) ", shown.len())
+        format!(
+            " Pods ({listed}; busiest first, {}-{} of {}, ↑↓ to scroll) ",
+            offset + 1,
+            offset + shown.len(),
+            stats.pods.len()
+        )
     } else {
         format!(" Pods ({listed}) ")
     };
@@ -483,7 +491,8 @@ fn render_shares(stats: &Stats, frame: &mut Frame, area: Rect, theme: Theme) {
         .min(inner_width / 3);
     let bar_width = inner_width.saturating_sub(name_width + 9);
     let total = stats.total();
-    let lines: Vec<Line> = shown_pods(stats, usize::from(area.height.saturating_sub(2)))
+    let lines: Vec<Line> = shown_pods(stats, usize::from(area.height.saturating_sub(2)), 0)
+        .0
         .into_iter()
         .map(|pod| {
             let share = share_of(pod, total);
@@ -613,6 +622,7 @@ fn render_help(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
         ("+ / -", "load rate up / down"),
         ("r", "reset counters (and forget gone pods)"),
         ("space", "freeze the view (counting continues)"),
+        ("↑ ↓ PgUp PgDn", "scroll the pods when they do not all fit"),
     ];
     if app.demo {
         keys.push(("a", "add a pod"));
