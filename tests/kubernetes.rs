@@ -190,16 +190,7 @@ async fn forbidden_endpoint_slices_keep_the_gateway_up_and_say_why() {
     let kube = FakeKube::start().await;
     kube.forbid("endpointslices", true);
     let health = greet_top::gateway::discovery::DiscoveryHealth::default();
-    let discovery = endpoint_slices::watch(
-        kube.client(NS).await,
-        NS,
-        "greetserver",
-        PortSelector {
-            name: "grpc".into(),
-            number: 50051,
-        },
-        health.clone(),
-    );
+    let discovery = watch_greetserver_slices(&kube, 50051, &health).await;
     let gateway =
         support::start_gateway_with_health(Mode::Balanced, "127.0.0.1:9".into(), discovery, health.clone()).await;
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
@@ -231,6 +222,19 @@ async fn forbidden_endpoint_slices_keep_the_gateway_up_and_say_why() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     gateway.shutdown().await.unwrap();
+}
+
+/// The gateway's discovery of the `greetserver` Service's slices, port `grpc` (else `port`).
+async fn watch_greetserver_slices(
+    kube: &FakeKube,
+    port: u16,
+    health: &greet_top::gateway::discovery::DiscoveryHealth,
+) -> greet_top::gateway::discovery::DiscoveryStream {
+    let port = PortSelector {
+        name: "grpc".into(),
+        number: port,
+    };
+    endpoint_slices::watch(kube.client(NS).await, NS, "greetserver", port, health.clone())
 }
 
 async fn target(kube: &FakeKube) -> KubeTarget {
@@ -569,16 +573,7 @@ async fn endpoint_slices_survive_an_api_server_restart() {
         (&ips[1], &servers[1].pod_name, true, false),
     ]));
     let health = greet_top::gateway::discovery::DiscoveryHealth::default();
-    let discovery = endpoint_slices::watch(
-        kube.client(NS).await,
-        NS,
-        "greetserver",
-        PortSelector {
-            name: "grpc".into(),
-            number: port,
-        },
-        health.clone(),
-    );
+    let discovery = watch_greetserver_slices(&kube, port, &health).await;
     let gateway =
         support::start_gateway_with_health(Mode::Balanced, "127.0.0.1:9".into(), discovery, health.clone()).await;
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));

@@ -959,33 +959,11 @@ impl App {
                 self.show_help = !self.show_help;
                 None
             }
-            // The renderer clamps the offset to what fits.
-            KeyCode::Down => {
-                self.scroll = self
-                    .scroll
-                    .saturating_add(1)
-                    .min(self.stats.pods.len().saturating_sub(1));
-                None
-            }
-            KeyCode::Up => {
-                self.scroll = self.scroll.saturating_sub(1);
-                None
-            }
-            KeyCode::PageDown => {
-                self.scroll = self
-                    .scroll
-                    .saturating_add(10)
-                    .min(self.stats.pods.len().saturating_sub(1));
-                None
-            }
-            KeyCode::PageUp => {
-                self.scroll = self.scroll.saturating_sub(10);
-                None
-            }
-            KeyCode::Home => {
-                self.scroll = 0;
-                None
-            }
+            KeyCode::Down => self.scroll_by(1),
+            KeyCode::Up => self.scroll_by(-1),
+            KeyCode::PageDown => self.scroll_by(10),
+            KeyCode::PageUp => self.scroll_by(-10),
+            KeyCode::Home => self.scroll_by(isize::MIN),
             KeyCode::Char('m') => self.switch_mode(now),
             KeyCode::Char('l') => self.change_load(now, |load| LoadState {
                 running: !load.running,
@@ -1026,6 +1004,13 @@ impl App {
             },
             _ => None,
         }
+    }
+
+    /// Moves the pods table's first row; the renderer clamps it to what fits.
+    fn scroll_by(&mut self, rows: isize) -> Option<Action> {
+        let last = self.stats.pods.len().saturating_sub(1);
+        self.scroll = self.scroll.saturating_add_signed(rows).min(last);
+        None
     }
 
     /// `m`: every synced gateway to the other mode (balanced when they disagree).
