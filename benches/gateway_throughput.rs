@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use greet_top::common::Mode;
-use greet_top::common::http::RestClient;
 use greet_top::gateway::discovery::{EndpointInfo, static_endpoints};
 use greet_top::gateway::upstream::UpstreamTimeouts;
 use greet_top::gateway::{GatewayConfig, start};
 use greet_top::server::{ServerConfig, serve};
+use greet_top::tui::rest_client::RestClient;
 use tokio::net::TcpListener;
 
 const REQUESTS: usize = 20_000;

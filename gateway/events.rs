@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 use crate::common::Mode;
-use crate::common::time::unix_micros_now;
 use crate::proto::observe::{self, EndpointsChanged, Event, ModeChanged, PodTotals, RequestEvent, State, event};
 
 /// Events kept for a slow subscriber before it is told it lagged.
@@ -193,6 +192,14 @@ impl EventHub {
     pub fn mode(&self) -> Mode {
         self.lock().mode
     }
+}
+
+/// Microseconds since the Unix epoch for event timestamps, 0 if the clock is before it.
+fn unix_micros_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -6,10 +6,10 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use greet_top::common::http::RestClient;
 use greet_top::proto::greet::greet_service_client::GreetServiceClient;
 use greet_top::proto::greet::{Greeting, GreetingRequest};
 use greet_top::server::ServerConfig;
+use greet_top::tui::rest_client::RestClient;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;

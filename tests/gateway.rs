@@ -166,7 +166,7 @@ async fn balanced_with_no_endpoints_fails_fast_with_503() {
         discovery::static_endpoints(EndpointSet::new()),
     )
     .await;
-    let rest = greet_top::common::http::RestClient::new(format!("http://{}", gateway.rest_addr));
+    let rest = greet_top::tui::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
     let started = std::time::Instant::now();
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
     let elapsed = started.elapsed();
@@ -291,7 +291,7 @@ async fn upstream_down_is_a_503_and_the_gateway_keeps_serving() {
         ),
     )
     .await;
-    let rest = greet_top::common::http::RestClient::new(format!("http://{}", gateway.rest_addr));
+    let rest = greet_top::tui::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
     assert_eq!(response.status, 503, "{}", response.body);
     let error = response.json().unwrap()["error"].as_str().unwrap().to_owned();

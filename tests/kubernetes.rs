@@ -9,11 +9,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use greet_top::common::Mode;
-use greet_top::common::http::RestClient;
 use greet_top::common::kube::KubeTarget;
 use greet_top::gateway::endpoint_slices::{self, PortSelector};
 use greet_top::tui::app::{App, AppEvent, WatchState};
 use greet_top::tui::kube_source;
+use greet_top::tui::rest_client::RestClient;
 use support::fake_kube::{FakeKube, endpoint_slice, pod};
 use support::{TestServer, greet_n, start_server_at};
 use tokio::sync::mpsc;

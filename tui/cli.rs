@@ -15,7 +15,7 @@ use super::report::{self, OutputFormat};
 use super::run::{self, Controls, EVENT_QUEUE, GatewayChannels};
 use super::{gateway_stream, kube_source, load};
 use crate::common::Mode;
-use crate::common::http::RestClient;
+use crate::tui::rest_client::RestClient;
 
 /// Live view of how a gRPC gateway spreads requests over pods, with a switch
 /// between sticky (one HTTP/2 connection) and balanced (per request).

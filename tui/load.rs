@@ -7,7 +7,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::app::{AppEvent, LoadState};
-use crate::common::http::RestClient;
+use crate::tui::rest_client::RestClient;
 
 /// Requests in flight at most; beyond that ticks are skipped, not queued.
 const MAX_IN_FLIGHT: usize = 256;

@@ -13,5 +13,6 @@ pub mod gateway_stream;
 pub mod kube_source;
 pub mod load;
 pub mod report;
+pub mod rest_client;
 pub mod run;
 pub mod ui;

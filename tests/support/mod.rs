@@ -9,11 +9,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use greet_top::common::Mode;
-use greet_top::common::http::RestClient;
 use greet_top::gateway::discovery::{self, EndpointInfo, EndpointSet};
 use greet_top::gateway::upstream::UpstreamTimeouts;
 use greet_top::gateway::{GatewayConfig, GatewayHandle};
 use greet_top::server::ServerConfig;
+use greet_top::tui::rest_client::RestClient;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
