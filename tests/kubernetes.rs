@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use greet_top::common::Mode;
 use greet_top::common::kube::KubeTarget;
 use greet_top::gateway::endpoint_slices::{self, PortSelector};
-use greet_top::tui::app::{App, AppEvent, WatchState};
 use greet_top::tui::kube_source;
 use greet_top::tui::rest_client::RestClient;
+use greet_top::tui::state::{App, AppEvent, WatchState};
 use support::fake_kube::{FakeKube, endpoint_slice, pod};
 use support::{TestServer, greet_n, start_server_at};
 use tokio::sync::mpsc;
@@ -266,7 +266,7 @@ async fn pods_until(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>, what: &str
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(event)) => app.update(event, Instant::now()),
             Ok(None) => panic!("the pod watch stopped"),
-            Err(_) => panic!("timed out waiting for {what}; kube status {:?}", app.kube),
+            Err(_) => panic!("timed out waiting for {what}; kube status {:?}", app.kube()),
         }
     }
 }
@@ -288,28 +288,28 @@ async fn greet_top_sees_pods_appear_and_vanish() {
     let (mut rx, cancel) = watch_greetserver_pods(&kube).await;
     let mut app = App::new("test", Instant::now());
     pods_until(&mut app, &mut rx, "two pods, synced", |app| {
-        app.stats.pods.len() == 2 && app.kube.as_ref().is_some_and(|k| k.watch == WatchState::Synced)
+        app.stats().pods.len() == 2 && app.kube().is_some_and(|k| k.watch == WatchState::Synced)
     })
     .await;
-    let kube_status = app.kube.clone().unwrap();
+    let kube_status = app.kube().cloned().unwrap();
     assert_eq!(
         (kube_status.context.as_str(), kube_status.namespace.as_str()),
         ("fake-kube", NS)
     );
-    let a = &app.stats.pods["greetserver-deploy-a"];
+    let a = &app.stats().pods["greetserver-deploy-a"];
     assert_eq!((a.ip.as_str(), a.ready), ("10.1.0.1", Some(true)));
-    assert_eq!(app.stats.pods["greetserver-deploy-b"].ready, Some(false));
+    assert_eq!(app.stats().pods["greetserver-deploy-b"].ready, Some(false));
     assert_eq!(a.info.as_ref().and_then(|i| i.phase.as_deref()), Some("Running"));
 
     kube.apply_pod(pod(NS, "greetserver-deploy-c", &labels, "10.1.0.3", true));
     pods_until(&mut app, &mut rx, "a third pod", |app| {
-        app.stats.pods.contains_key("greetserver-deploy-c")
+        app.stats().pods.contains_key("greetserver-deploy-c")
     })
     .await;
 
     kube.delete_pod(NS, "greetserver-deploy-a");
     pods_until(&mut app, &mut rx, "pod a marked gone", |app| {
-        app.stats.pods["greetserver-deploy-a"].gone
+        app.stats().pods["greetserver-deploy-a"].gone
     })
     .await;
 
@@ -318,10 +318,10 @@ async fn greet_top_sees_pods_appear_and_vanish() {
     kube.drop_watches();
     kube.delete_pod(NS, "greetserver-deploy-b");
     pods_until(&mut app, &mut rx, "pod b marked gone after the re-list", |app| {
-        app.stats.pods["greetserver-deploy-b"].gone
+        app.stats().pods["greetserver-deploy-b"].gone
     })
     .await;
-    let live: Vec<&str> = app.stats.live_pods().map(|p| p.name.as_str()).collect();
+    let live: Vec<&str> = app.stats().live_pods().map(|p| p.name.as_str()).collect();
     assert_eq!(live, ["greetserver-deploy-c"]);
     cancel.cancel();
 }
@@ -333,11 +333,11 @@ async fn greet_top_shows_a_forbidden_pod_watch_as_the_missing_rule() {
     let (mut rx, cancel) = watch_greetserver_pods(&kube).await;
     let mut app = App::new("test", Instant::now());
     pods_until(&mut app, &mut rx, "a forbidden status", |app| {
-        matches!(app.kube.as_ref().map(|k| &k.watch), Some(WatchState::Forbidden(_)))
+        matches!(app.kube().map(|k| &k.watch), Some(WatchState::Forbidden(_)))
     })
     .await;
     assert_eq!(
-        app.kube.as_ref().unwrap().watch,
+        app.kube().unwrap().watch,
         WatchState::Forbidden(
             "needs get, list and watch on pods in namespace default (apply k8s/greet-top-rbac.yaml)".into()
         )
@@ -352,7 +352,7 @@ async fn greet_top_shows_a_forbidden_pod_watch_as_the_missing_rule() {
         true,
     ));
     pods_until(&mut app, &mut rx, "recovery after the RBAC fix", |app| {
-        app.kube.as_ref().is_some_and(|k| k.watch == WatchState::Synced) && app.stats.pods.len() == 1
+        app.kube().is_some_and(|k| k.watch == WatchState::Synced) && app.stats().pods.len() == 1
     })
     .await;
     cancel.cancel();
@@ -467,7 +467,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
     ));
     let mut app = App::new("test", Instant::now());
     pods_until(&mut app, &mut rx, "both gateways synced", |app| {
-        app.gateways.len() == 2 && app.gateways.values().all(|g| g.synced)
+        app.gateways().len() == 2 && app.gateways().values().all(|g| g.synced)
     })
     .await;
     assert_eq!(app.mode(), Some(Mode::Sticky));
@@ -476,7 +476,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
     greet_n(&cluster.rest, 20).await;
     greet_n(&RestClient::new(format!("http://{}", second.rest_addr)), 10).await;
     pods_until(&mut app, &mut rx, "30 requests from two gateways", |app| {
-        app.stats.total() == 30
+        app.stats().total() == 30
     })
     .await;
 
@@ -485,7 +485,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
         crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('m')),
         Instant::now(),
     );
-    assert_eq!(action, Some(greet_top::tui::app::Action::SetMode(Mode::Balanced)));
+    assert_eq!(action, Some(greet_top::tui::state::Action::SetMode(Mode::Balanced)));
     let controls = Controls {
         gateways: channels.clone(),
         load: None,
@@ -494,8 +494,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
     };
     controls.perform(action.unwrap());
     pods_until(&mut app, &mut rx, "both gateways switched", |app| {
-        app.message
-            .as_ref()
+        app.message()
             .is_some_and(|m| m.text == "all 2 gateways switched to balanced")
     })
     .await;
@@ -510,7 +509,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
 
     // A gateway pod goes away: it is dropped from the view and from the controls.
     kube.delete_pod(NS, "greetclient-deploy-2");
-    pods_until(&mut app, &mut rx, "gateway 2 removed", |app| app.gateways.len() == 1).await;
+    pods_until(&mut app, &mut rx, "gateway 2 removed", |app| app.gateways().len() == 1).await;
     assert_eq!(
         channels.lock().unwrap().keys().collect::<Vec<_>>(),
         ["greetclient-deploy-1"]
@@ -544,12 +543,13 @@ async fn a_gateway_pod_whose_port_forward_is_forbidden_shows_why() {
     ));
     let mut app = App::new("test", Instant::now());
     pods_until(&mut app, &mut rx, "a reconnecting gateway", |app| {
-        app.gateways
+        app.gateways()
             .values()
-            .any(|g| matches!(g.connection, greet_top::tui::app::Connection::Reconnecting { .. }))
+            .any(|g| matches!(g.connection, greet_top::tui::state::Connection::Reconnecting { .. }))
     })
     .await;
-    let greet_top::tui::app::Connection::Reconnecting { error, .. } = &app.gateways["greetclient-deploy-1"].connection
+    let greet_top::tui::state::Connection::Reconnecting { error, .. } =
+        &app.gateways()["greetclient-deploy-1"].connection
     else {
         unreachable!()
     };

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent};
 use greet_top::common::Mode;
 use greet_top::proto::observe::{self, Endpoint, PodTotals, RequestEvent, State, event};
-use greet_top::tui::app::{App, AppEvent, KubeStatus, LoadState, PodInfo, WatchState};
+use greet_top::tui::observer_client;
+use greet_top::tui::state::{App, AppEvent, KubeStatus, LoadState, PodInfo, WatchState};
 use greet_top::tui::ui::{Theme, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -19,10 +20,11 @@ const PODS: [(&str, &str); 3] = [
 
 const GATEWAY: &str = "http://127.0.0.1:9092";
 
+/// An Observer event from the gateway, as the Observer client hands it on.
 fn gateway_event(kind: event::Kind) -> AppEvent {
     AppEvent::Gateway {
         gateway: GATEWAY.into(),
-        kind,
+        event: observer_client::gateway_event(kind),
     }
 }
 
@@ -34,8 +36,7 @@ fn at(t0: Instant, ms: u64) -> Instant {
 /// sticky sends them all to one pod, balanced round-robins.
 fn scenario(mode: Mode) -> (App, Instant) {
     let t0 = Instant::now();
-    let mut app = App::new(GATEWAY, t0);
-    app.load = Some(LoadState {
+    let mut app = App::new(GATEWAY, t0).with_load(LoadState {
         running: true,
         rate: 30,
     });
@@ -126,8 +127,8 @@ fn balanced_120x40() {
 
 #[test]
 fn help_overlay_80x24() {
-    let (mut app, now) = scenario(Mode::Sticky);
-    app.demo = true;
+    let (app, now) = scenario(Mode::Sticky);
+    let mut app = app.with_demo();
     app.on_key(KeyEvent::from(KeyCode::Char('?')), now);
     insta::assert_snapshot!(draw(&app, now, 80, 24));
 }
@@ -182,7 +183,8 @@ fn too_small_terminal_gets_a_message() {
 #[test]
 fn every_size_from_tiny_to_wide_renders_without_panicking() {
     let (mut app, now) = scenario(Mode::Balanced);
-    app.show_help = true;
+    app.on_key(KeyEvent::from(KeyCode::Char('?')), now);
+    assert!(app.show_help());
     for width in (1..=140).step_by(7) {
         for height in (1..=45).step_by(4) {
             draw(&app, now, width, height);

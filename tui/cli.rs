@@ -8,12 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::app::AppEvent;
-use super::app::{App, LoadState};
 use super::demo::{Demo, DemoConfig};
 use super::report::{self, OutputFormat};
 use super::run::{self, Controls, EVENT_QUEUE, GatewayChannels};
-use super::{gateway_stream, kube_source, load};
+use super::state::{App, AppEvent, LoadState};
+use super::{kube_source, load, network_text, observer_client};
 use crate::common::Mode;
 use crate::tui::rest_client::RestClient;
 
@@ -137,7 +136,9 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
             Err(err) => {
                 let _ = tx
                     .send(AppEvent::Notice {
-                        text: format!("no Kubernetes access ({err:#}); pods come from the gateway"),
+                        text: network_text::error(&format!(
+                            "no Kubernetes access ({err:#}); pods come from the gateway"
+                        )),
                         error: false,
                     })
                     .await;
@@ -153,12 +154,17 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
     let channels: GatewayChannels = Arc::new(Mutex::new(BTreeMap::new()));
     let title = match &source {
         GatewaySource::Url(url) => {
-            let channel = gateway_stream::observer_channel(url)?;
+            let channel = observer_client::observer_channel(url)?;
             channels
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(url.clone(), channel.clone());
-            tokio::spawn(gateway_stream::follow(url.clone(), channel, tx.clone(), cancel.clone()));
+            tokio::spawn(observer_client::follow(
+                url.clone(),
+                channel,
+                tx.clone(),
+                cancel.clone(),
+            ));
             url.clone()
         }
         GatewaySource::KubePods => format!("pods {} (port-forward :{})", args.gateway_selector, args.observe_port),
@@ -207,9 +213,12 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
         };
         let (control, control_rx) = watch::channel(state);
         tokio::spawn(load::run(RestClient::new(url), control_rx, tx.clone(), cancel.clone()));
-        app.load = Some(state);
-        control
+        (state, control)
     });
+    if let Some((state, _)) = load {
+        app = app.with_load(state);
+    }
+    let load = load.map(|(_, control)| control);
     let controls = Controls {
         gateways: channels,
         load,
@@ -231,10 +240,10 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     .await?;
     let observe_url = format!("http://{}", demo.gateway.observe_addr);
     let rest = RestClient::new(format!("http://{}", demo.gateway.rest_addr));
-    let channel = gateway_stream::observer_channel(&observe_url)?;
+    let channel = observer_client::observer_channel(&observe_url)?;
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     let name = "greetclient-demo".to_owned();
-    tokio::spawn(gateway_stream::follow(
+    tokio::spawn(observer_client::follow(
         name.clone(),
         channel.clone(),
         tx.clone(),
@@ -249,9 +258,10 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     let (demo_tx, demo_rx) = mpsc::channel(8);
     let controller = tokio::spawn(run::demo_controller(demo, demo_rx, tx.clone(), cancel.clone()));
 
-    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now()).expecting(&name);
-    app.demo = true;
-    app.load = Some(load_state);
+    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now())
+        .expecting(&name)
+        .with_demo()
+        .with_load(load_state);
 
     let result = if let Some(duration) = once.once {
         app = app.counting_from_now();
@@ -287,7 +297,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<super::app::AppEvent>) -> anyhow::Result<()> {
+async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !app.synced() {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -300,7 +310,7 @@ async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<super::app::Ap
 }
 
 /// Folds in what arrives until 300 ms pass quietly; returns when the last event came.
-async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<super::app::AppEvent>) -> Option<Instant> {
+async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) -> Option<Instant> {
     let quiet = Duration::from_millis(300);
     let mut last = None;
     while let Ok(Some(event)) = tokio::time::timeout(quiet, rx.recv()).await {

@@ -14,10 +14,12 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-use super::app::{AppEvent, KubeStatus, PodInfo, WatchState};
-use super::gateway_stream;
+use super::network_text;
+use super::observer_client;
 use super::run::GatewayChannels;
+use super::state::{AppEvent, KubeStatus, PodInfo, WatchState};
 use crate::common::kube::{KubeTarget, WatchProblem, describe_watch_error};
+use crate::common::sanitize::sanitize_truncated;
 
 /// What the pods panel needs of a Pod. `now` pairs the two clocks, so the
 /// creation time lands on this process's monotonic clock.
@@ -42,13 +44,18 @@ pub fn pod_info(pod: &Pod, now: (Instant, SystemTime)) -> PodInfo {
         let age = now.1.duration_since(created).unwrap_or_default();
         now.0.checked_sub(age)
     });
+    // What the API server says is shown: cleaned here, where it enters.
     PodInfo {
-        name: pod.metadata.name.clone().unwrap_or_default(),
-        ip: status.and_then(|s| s.pod_ip.clone()).unwrap_or_default(),
+        name: network_text::name(pod.metadata.name.as_deref().unwrap_or_default()),
+        ip: network_text::name(status.and_then(|s| s.pod_ip.as_deref()).unwrap_or_default()),
         ready: ready && !terminating,
-        phase,
+        phase: phase.map(|p| sanitize_truncated(&p, network_text::MAX_PHASE)),
         restarts,
-        node: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
+        node: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .map(network_text::name),
         created,
     }
 }
@@ -155,14 +162,14 @@ fn port_forward_error(err: &kube::Error, pod: &str, namespace: Option<&str>) -> 
         kube::Error::Api(status) if status.code == 403 => format!(
             "port-forward to {pod} forbidden: needs create on pods/portforward in namespace {namespace} (apply k8s/greet-top-rbac.yaml)"
         ),
-        kube::Error::Api(status) => crate::common::sanitize::sanitize_truncated(
+        kube::Error::Api(status) => sanitize_truncated(
             &format!(
                 "port-forward to {pod} failed: API server answered {}: {}",
                 status.code, status.message
             ),
             200,
         ),
-        other => crate::common::sanitize::sanitize_truncated(&format!("port-forward to {pod} failed: {other}"), 200),
+        other => sanitize_truncated(&format!("port-forward to {pod} failed: {other}"), 200),
     }
 }
 
@@ -218,7 +225,7 @@ pub async fn follow_gateway_pods(
             Err(err) => {
                 let problem = describe_watch_error(&err, "pods", &namespace, "apply k8s/greet-top-rbac.yaml");
                 let notice = AppEvent::Notice {
-                    text: format!("finding gateway pods ({selector}): {problem}"),
+                    text: network_text::error(&format!("finding gateway pods ({selector}): {problem}")),
                     error: true,
                 };
                 if tx.send(notice).await.is_err() {
@@ -236,12 +243,14 @@ pub async fn follow_gateway_pods(
                 continue;
             }
             let channel = port_forward_channel(api.clone(), name.clone(), port);
+            // The pod's name is the gateway's name on screen: cleaned here.
+            let gateway = network_text::name(name);
             channels
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(name.clone(), channel.clone());
+                .insert(gateway.clone(), channel.clone());
             let token = cancel.child_token();
-            tokio::spawn(gateway_stream::follow(name.clone(), channel, tx.clone(), token.clone()));
+            tokio::spawn(observer_client::follow(gateway, channel, tx.clone(), token.clone()));
             followed.insert(name.clone(), token);
         }
         let gone: Vec<String> = followed
@@ -253,8 +262,9 @@ pub async fn follow_gateway_pods(
             if let Some(token) = followed.remove(&name) {
                 token.cancel();
             }
-            channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
-            if tx.send(AppEvent::GatewayRemoved { gateway: name }).await.is_err() {
+            let gateway = network_text::name(&name);
+            channels.lock().unwrap_or_else(|p| p.into_inner()).remove(&gateway);
+            if tx.send(AppEvent::GatewayRemoved { gateway }).await.is_err() {
                 return;
             }
         }
@@ -314,6 +324,21 @@ mod tests {
         assert_eq!(info.node.as_deref(), Some("minikube"));
         let age = now.0.duration_since(info.created.unwrap()).as_secs();
         assert!((119..=121).contains(&age), "{age}");
+    }
+
+    #[test]
+    fn pod_text_is_sanitised_where_it_enters() {
+        let now = (Instant::now(), SystemTime::now());
+        let mut evil = pod("True", "Run\u{1b}[2Jning for a very long time indeed", &[], 1);
+        evil.metadata.name = Some("pod\u{1b}]0;x\u{7}-a".into());
+        evil.spec = Some(PodSpec {
+            node_name: Some("node\r\n".into()),
+            ..PodSpec::default()
+        });
+        let info = pod_info(&evil, now);
+        assert_eq!(info.name, "pod]0;x-a");
+        assert_eq!(info.node.as_deref(), Some("node"));
+        assert_eq!(info.phase.as_deref(), Some("Run[2Jning for a ve…"));
     }
 
     #[test]

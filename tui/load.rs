@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::app::{AppEvent, LoadState};
+use super::network_text;
+use super::state::{AppEvent, LoadState};
 use crate::tui::rest_client::RestClient;
 
 /// Requests in flight at most; beyond that ticks are skipped, not queued.
@@ -30,7 +31,7 @@ impl FailureReporter {
         }
         *last = Some(Instant::now());
         let _ = self.events.try_send(AppEvent::Notice {
-            text: format!("load generator: {error:#}; check --load-url"),
+            text: network_text::error(&format!("load generator: {error:#}; check --load-url")),
             error: true,
         });
     }

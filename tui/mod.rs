@@ -6,13 +6,14 @@
 //! load generator ─┘    frame               App::update (pure) ── App::on_key ─► Action ─► controls
 //! ```
 
-pub mod app;
 pub mod cli;
 pub mod demo;
-pub mod gateway_stream;
 pub mod kube_source;
 pub mod load;
+pub mod network_text;
+pub mod observer_client;
 pub mod report;
 pub mod rest_client;
 pub mod run;
+pub mod state;
 pub mod ui;

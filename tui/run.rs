@@ -12,10 +12,10 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
 
-use super::app::{Action, App, AppEvent, LoadState, PodInfo};
 use super::demo::Demo;
-use super::gateway_stream;
+use super::state::{Action, App, AppEvent, LoadState, PodInfo};
 use super::ui::{self, Theme};
+use super::{network_text, observer_client};
 
 /// Frames per second of the dashboard.
 const FRAME: Duration = Duration::from_millis(100);
@@ -52,7 +52,7 @@ impl Controls {
                 for (name, channel) in gateways {
                     let events = self.events.clone();
                     tokio::spawn(async move {
-                        let _ = events.send(gateway_stream::set_mode(name, channel, mode).await).await;
+                        let _ = events.send(observer_client::set_mode(name, channel, mode).await).await;
                     });
                 }
             }
@@ -165,7 +165,7 @@ pub async fn observe_for(
     if !app.synced() {
         anyhow::bail!(
             "could not reach the gateway's Observer at {} within {:?}: {}",
-            app.title,
+            app.title(),
             duration,
             last_error.unwrap_or_else(|| "no answer".into())
         );
@@ -208,7 +208,7 @@ pub async fn demo_controller(
                     error: false,
                 },
                 Err(err) => AppEvent::Notice {
-                    text: format!("could not add a pod: {err:#}"),
+                    text: network_text::error(&format!("could not add a pod: {err:#}")),
                     error: true,
                 },
             },
@@ -218,7 +218,7 @@ pub async fn demo_controller(
                     error: false,
                 },
                 Err(err) => AppEvent::Notice {
-                    text: format!("could not kill {name}: {err:#}"),
+                    text: network_text::error(&format!("could not kill {name}: {err:#}")),
                     error: true,
                 },
             },

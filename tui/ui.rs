@@ -8,7 +8,9 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Sparkline, Table, Wrap};
 
-use super::app::{App, Connection, KubeStatus, PodStats, RATE_WINDOW, SPARK_SECONDS, Stats, TailEntry, WatchState};
+use super::state::keys;
+use super::state::stats::{HIGHLIGHT_FOR, RATE_WINDOW, SPARK_SECONDS};
+use super::state::{App, Connection, KubeStatus, PodStats, Stats, TailEntry, WatchState};
 use crate::common::Mode;
 
 /// Smallest terminal the dashboard draws in.
@@ -86,7 +88,7 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     let (stats, at) = app.view(now);
     let pods = stats.pods.len() as u16;
     // A forbidden watch gets a second line: the missing rule must be readable.
-    let header = match app.kube.as_ref().map(|k| &k.watch) {
+    let header = match app.kube().map(|k| &k.watch) {
         None => 4,
         Some(WatchState::Forbidden(_)) => 6,
         Some(_) => 5,
@@ -129,7 +131,7 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
         render_tail(stats, at, frame, tail_area, theme);
     }
     render_footer(app, frame, footer_area, theme);
-    if app.show_help {
+    if app.show_help() {
         render_help(app, frame, area, theme);
     }
 }
@@ -151,19 +153,19 @@ fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
             Span::styled(format!("○ reconnecting in {secs:.0}s: {error}"), theme.bad())
         }
     };
-    let mut gateways = app.gateways.iter();
+    let mut gateways = app.gateways().iter();
     match (gateways.next(), gateways.next()) {
         (None, _) => Span::styled("◌ no gateway found yet", theme.dim()),
         (Some((_, only)), None) => describe(&only.connection),
         _ => {
-            let total = app.gateways.len();
+            let total = app.gateways().len();
             let up = app
-                .gateways
+                .gateways()
                 .values()
                 .filter(|g| matches!(g.connection, Connection::Connected { .. }))
                 .count();
             let down = app
-                .gateways
+                .gateways()
                 .iter()
                 .find(|(_, g)| !matches!(g.connection, Connection::Connected { .. }));
             match down {
@@ -200,12 +202,12 @@ fn render_header(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area:
         None if app.mixed_modes() => " MIXED ".to_owned(),
         None => " ? ".to_owned(),
     };
-    let mut first = vec![Span::styled("gateway ", theme.dim()), Span::raw(app.title.clone())];
-    if let Some(load) = app.load {
+    let mut first = vec![Span::styled("gateway ", theme.dim()), Span::raw(app.title().to_owned())];
+    if let Some(load) = app.load() {
         let state = if load.running { "on" } else { "off" };
         first.push(Span::styled(format!("  load {state} {}/s", load.rate), theme.dim()));
     }
-    if app.frozen.is_some() {
+    if app.frozen() {
         first.push(Span::raw("  "));
         first.push(Span::styled(" FROZEN ", theme.badge(None)));
     }
@@ -233,7 +235,7 @@ fn render_header(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area:
     let [status, kube] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
     // Status lines are cut at the edge; the kube line wraps (an RBAC rule must be readable).
     frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), status);
-    if let Some(kube_status) = &app.kube {
+    if let Some(kube_status) = app.kube() {
         frame.render_widget(
             Paragraph::new(kube_line(kube_status, theme)).wrap(Wrap { trim: false }),
             kube,
@@ -329,7 +331,7 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
     let wide = area.width >= WIDE;
     // Inner width less the fixed columns and the gaps between columns.
     // Pods from Kubernetes add restarts and age (wide only).
-    let kube = wide && app.kube.is_some();
+    let kube = wide && app.kube().is_some();
     // The node, once there is room for it (kube, 120 columns or more).
     let node_column = kube && area.width >= 120;
     // An errors column only while some pod has errors.
@@ -347,7 +349,7 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         .observed_for(at)
         .clamp(std::time::Duration::from_secs(1), RATE_WINDOW);
     let total = stats.total();
-    let (shown, offset) = shown_pods(stats, usize::from(area.height.saturating_sub(3)), app.scroll);
+    let (shown, offset) = shown_pods(stats, usize::from(area.height.saturating_sub(3)), app.scroll());
     let rows = shown.iter().map(|pod| {
         let phase = pod.info.as_ref().and_then(|i| i.phase.as_deref());
         let (ready, row_style) = match (pod.gone, pod.ready, phase) {
@@ -361,7 +363,7 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         };
         let hits_style = if pod
             .changed_at
-            .is_some_and(|t| at.saturating_duration_since(t) < super::app::HIGHLIGHT_FOR)
+            .is_some_and(|t| at.saturating_duration_since(t) < HIGHLIGHT_FOR)
         {
             theme.changed()
         } else if pod.hits() == 0 && !pod.gone {
@@ -464,7 +466,7 @@ fn render_pods(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: R
         .borders(Borders::ALL)
         .title(Span::styled(title, theme.title()));
     if stats.pods.is_empty() {
-        let waiting = match &app.kube {
+        let waiting = match app.kube() {
             Some(kube) => format!(
                 "No pods yet: watching namespace {} (see the kube line above).",
                 kube.namespace
@@ -595,46 +597,23 @@ fn render_tail(stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme:
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
 }
 
-fn key_hints(app: &App) -> String {
-    let mut hints = String::from("m mode  l load  +/- rate  r reset  spc freeze");
-    if app.demo {
-        hints.push_str("  a add  k kill");
-    }
-    hints.push_str("  ? help  q quit");
-    hints
-}
-
 fn render_footer(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let line = match &app.message {
+    let line = match app.message() {
         Some(message) => Line::from(Span::styled(
             message.text.clone(),
             if message.error { theme.bad() } else { theme.good() },
         )),
-        None => Line::from(Span::styled(key_hints(app), theme.dim())),
+        None => Line::from(Span::styled(keys::footer_hints(app.demo()), theme.dim())),
     };
     frame.render_widget(Paragraph::new(line), area);
 }
 
 fn render_help(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let mut keys = vec![
-        ("m", "switch the gateway between sticky and balanced"),
-        ("l", "load generator on / off"),
-        ("+ / -", "load rate up / down"),
-        ("r", "reset counters (and forget gone pods)"),
-        ("space", "freeze the view (counting continues)"),
-        ("↑ ↓ PgUp PgDn", "scroll the pods when they do not all fit"),
-    ];
-    if app.demo {
-        keys.push(("a", "add a pod"));
-        keys.push(("k", "kill the busiest pod"));
-    }
-    keys.extend([("?", "this help"), ("q, Esc, Ctrl-C", "quit")]);
-    let mut lines: Vec<Line> = keys
-        .iter()
+    let mut lines: Vec<Line> = keys::help_lines(app.demo())
         .map(|(key, what)| {
             Line::from(vec![
                 Span::styled(format!("{key:>15}  "), theme.title()),
-                Span::raw(*what),
+                Span::raw(what),
             ])
         })
         .collect();

@@ -1,0 +1,577 @@
+//! The whole dashboard state and its pure transitions: [`App::update`] folds
+//! events in, [`App::on_key`] turns keys into state changes and [`Action`]s,
+//! [`App::tick`] ages it once a frame. No I/O here, and time is always passed
+//! in, so everything is tested without a terminal.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crossterm::event::KeyEvent;
+
+use super::gateways::{Connection, GatewayView, Gateways, Notice, PodSourceKind};
+use super::keys::{self, Command};
+use super::messages::{Action, AppEvent, KubeStatus, LoadState};
+use super::stats::Stats;
+use crate::common::Mode;
+
+/// How long a status message stays in the footer.
+pub const MESSAGE_FOR: Duration = Duration::from_secs(6);
+
+/// Load rates `+` and `-` step through.
+pub const RATE_STEPS: [u32; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/// A line in the footer: the result of an action, or news.
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub text: String,
+    pub error: bool,
+    pub at: Instant,
+}
+
+/// The whole dashboard state.
+#[derive(Clone, Debug)]
+pub struct App {
+    /// What is watched, as shown: the gateway URL, or the cluster.
+    title: String,
+    /// Time zero for per-second counts.
+    origin: Instant,
+    gateways: Gateways,
+    stats: Stats,
+    /// Set while the view is frozen: what is shown, and when it was frozen.
+    frozen: Option<(Box<Stats>, Instant)>,
+    kube: Option<KubeStatus>,
+    /// `None` when there is no load generator to control.
+    load: Option<LoadState>,
+    demo: bool,
+    show_help: bool,
+    /// First pod row shown when the pods do not all fit (↑/↓, PgUp/PgDn, Home).
+    scroll: usize,
+    message: Option<Message>,
+}
+
+impl App {
+    pub fn new(title: impl Into<String>, now: Instant) -> Self {
+        App {
+            title: title.into(),
+            origin: now,
+            gateways: Gateways::default(),
+            stats: Stats::default(),
+            frozen: None,
+            kube: None,
+            load: None,
+            demo: false,
+            show_help: false,
+            scroll: 0,
+            message: None,
+        }
+    }
+
+    /// Expects the gateway called `gateway` (shown as connecting until it answers).
+    pub fn expecting(mut self, gateway: &str) -> Self {
+        self.gateways.view_mut(gateway);
+        self
+    }
+
+    /// Count only what happens after each gateway's first snapshot (its
+    /// earlier totals are not shown).
+    pub fn counting_from_now(mut self) -> Self {
+        self.gateways.count_from_first_snapshot();
+        self
+    }
+
+    /// The embedded demo: the keys that add and kill pods work.
+    pub fn with_demo(mut self) -> Self {
+        self.demo = true;
+        self
+    }
+
+    /// There is a load generator to control, in this state.
+    pub fn with_load(mut self, load: LoadState) -> Self {
+        self.load = Some(load);
+        self
+    }
+
+    pub fn title(&self) -> &str {
+        &self.title
+    }
+
+    /// Each gateway followed, by name.
+    pub fn gateways(&self) -> &BTreeMap<String, GatewayView> {
+        self.gateways.views()
+    }
+
+    /// The live counters (see [`App::view`] for what to show).
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The view is frozen (counting goes on underneath).
+    pub fn frozen(&self) -> bool {
+        self.frozen.is_some()
+    }
+
+    pub fn pod_source(&self) -> PodSourceKind {
+        self.gateways.pod_source()
+    }
+
+    pub fn kube(&self) -> Option<&KubeStatus> {
+        self.kube.as_ref()
+    }
+
+    pub fn load(&self) -> Option<LoadState> {
+        self.load
+    }
+
+    pub fn demo(&self) -> bool {
+        self.demo
+    }
+
+    pub fn show_help(&self) -> bool {
+        self.show_help
+    }
+
+    pub fn scroll(&self) -> usize {
+        self.scroll
+    }
+
+    pub fn message(&self) -> Option<&Message> {
+        self.message.as_ref()
+    }
+
+    /// Events the gateways dropped for us because we fell behind.
+    pub fn lagged(&self) -> u64 {
+        self.gateways.lagged()
+    }
+
+    /// The stats to show: frozen ones while frozen, with their time.
+    pub fn view(&self, now: Instant) -> (&Stats, Instant) {
+        match &self.frozen {
+            Some((stats, at)) => (stats, *at),
+            None => (&self.stats, now),
+        }
+    }
+
+    pub fn second(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.origin).as_secs()
+    }
+
+    /// How long counting has run, for rates at start-up.
+    pub fn observed_for(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.origin)
+    }
+
+    /// Whether any gateway has sent its snapshot.
+    pub fn synced(&self) -> bool {
+        self.gateways.synced()
+    }
+
+    /// The mode all synced gateways agree on; `None` when unknown or mixed.
+    pub fn mode(&self) -> Option<Mode> {
+        self.gateways.mode()
+    }
+
+    /// Synced gateways disagree on the mode.
+    pub fn mixed_modes(&self) -> bool {
+        self.gateways.mixed_modes()
+    }
+
+    fn notify(&mut self, text: impl Into<String>, error: bool, now: Instant) {
+        self.message = Some(Message {
+            text: text.into(),
+            error,
+            at: now,
+        });
+    }
+
+    fn notice(&mut self, notice: Option<Notice>, now: Instant) {
+        if let Some(Notice { text, error }) = notice {
+            self.notify(text, error, now);
+        }
+    }
+
+    /// Folds one event into the state.
+    pub fn update(&mut self, event: AppEvent, now: Instant) {
+        if let AppEvent::Connected { gateway }
+        | AppEvent::Disconnected { gateway, .. }
+        | AppEvent::Gateway { gateway, .. }
+        | AppEvent::ModeSet { gateway, .. } = &event
+            && self.gateways.is_removed(gateway)
+        {
+            return;
+        }
+        match event {
+            AppEvent::Connected { gateway } => {
+                self.gateways.view_mut(&gateway).connection = Connection::Connected { since: now };
+            }
+            AppEvent::Disconnected {
+                gateway,
+                error,
+                retry_in,
+            } => {
+                self.gateways.view_mut(&gateway).connection = Connection::Reconnecting {
+                    retry_at: now + retry_in,
+                    error,
+                };
+            }
+            AppEvent::Gateway { gateway, event } => {
+                let second = self.second(now);
+                let notice = self.gateways.apply(&gateway, event, &mut self.stats, now, second);
+                self.notice(notice, now);
+            }
+            AppEvent::GatewayRemoved { gateway } => self.gateways.remove(gateway, &mut self.stats),
+            AppEvent::Pods(pods) => self.gateways.list_from_pod_source(pods, &mut self.stats),
+            AppEvent::Kube(status) => self.kube = Some(status),
+            AppEvent::ModeSet { gateway, result } => {
+                let notice = self.gateways.answer_switch(gateway, result);
+                self.notice(notice, now);
+            }
+            AppEvent::Load(state) => self.load = Some(state),
+            AppEvent::Notice { text, error } => self.notify(text, error, now),
+        }
+    }
+
+    /// Drops what slid out of the rate windows, refreshes cached percentiles
+    /// and expires the footer message; call once per frame.
+    pub fn tick(&mut self, now: Instant) {
+        let second = self.second(now);
+        self.stats.tick(now, second);
+        if self
+            .message
+            .as_ref()
+            .is_some_and(|m| now.saturating_duration_since(m.at) > MESSAGE_FOR)
+        {
+            self.message = None;
+        }
+    }
+
+    /// Counters restart at zero; gone pods are dropped.
+    pub fn reset(&mut self, now: Instant) {
+        self.stats.reset();
+        self.origin = now;
+        if self.frozen.is_some() {
+            self.frozen = Some((Box::new(self.stats.clone()), now));
+        }
+    }
+
+    /// Applies a key press; returns what the run loop must do, if anything.
+    pub fn on_key(&mut self, key: KeyEvent, now: Instant) -> Option<Action> {
+        let binding = keys::binding_for(key, self.demo)?;
+        if binding.needs_load && self.load.is_none() {
+            self.notify(
+                "no load generator: run `greet-top demo`, or pass --load-url http://<gateway>:9091",
+                true,
+                now,
+            );
+            return None;
+        }
+        self.run(binding.command, now)
+    }
+
+    /// Carries out what a key asks for.
+    fn run(&mut self, command: Command, now: Instant) -> Option<Action> {
+        match command {
+            Command::Quit => Some(Action::Quit),
+            Command::Escape if self.show_help => {
+                self.show_help = false;
+                None
+            }
+            Command::Escape => Some(Action::Quit),
+            Command::ToggleHelp => {
+                self.show_help = !self.show_help;
+                None
+            }
+            Command::Scroll(rows) => {
+                // The renderer clamps it to what fits.
+                let last = self.stats.pods.len().saturating_sub(1);
+                self.scroll = self.scroll.saturating_add_signed(rows).min(last);
+                None
+            }
+            Command::SwitchMode => self.switch_mode(now),
+            Command::Reset => {
+                self.reset(now);
+                self.notify("counters reset", false, now);
+                None
+            }
+            Command::Freeze => {
+                self.frozen = match self.frozen.take() {
+                    Some(_) => None,
+                    None => Some((Box::new(self.stats.clone()), now)),
+                };
+                None
+            }
+            Command::AddPod => Some(Action::AddPod),
+            Command::KillPod => match self.stats.busiest(now) {
+                Some(pod) => Some(Action::KillPod(pod.name.clone())),
+                None => {
+                    self.notify("no running pod to kill", true, now);
+                    None
+                }
+            },
+            Command::ToggleLoad | Command::RateUp | Command::RateDown => self.change_load(command),
+        }
+    }
+
+    /// `l`, `+`, `-`: the next load state (`on_key` checked there is a load generator).
+    fn change_load(&mut self, command: Command) -> Option<Action> {
+        let load = self.load?;
+        let next = match command {
+            Command::ToggleLoad => LoadState {
+                running: !load.running,
+                ..load
+            },
+            Command::RateUp => LoadState {
+                rate: RATE_STEPS.iter().copied().find(|r| *r > load.rate).unwrap_or(load.rate),
+                ..load
+            },
+            _ => LoadState {
+                rate: RATE_STEPS
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|r| *r < load.rate)
+                    .unwrap_or(load.rate),
+                ..load
+            },
+        };
+        self.load = Some(next);
+        Some(Action::SetLoad(next))
+    }
+
+    /// `m`: every synced gateway to the other mode (balanced when they disagree).
+    fn switch_mode(&mut self, now: Instant) -> Option<Action> {
+        let Some((mode, count)) = self.gateways.start_switch() else {
+            self.notify("cannot switch mode: not connected to a gateway yet", true, now);
+            return None;
+        };
+        let text = if count == 1 {
+            format!("switching the gateway to {mode}…")
+        } else {
+            format!("switching {count} gateways to {mode}…")
+        };
+        self.notify(text, false, now);
+        Some(Action::SetMode(mode))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    use super::*;
+    use crate::tui::state::messages::GatewayEvent;
+    use crate::tui::state::messages::PodInfo;
+    use crate::tui::state::test_events::{PODS, gw, hits, request, secs, snapshot, synced_app};
+
+    fn key(app: &mut App, c: char, now: Instant) -> Option<Action> {
+        app.on_key(KeyEvent::from(KeyCode::Char(c)), now)
+    }
+
+    #[test]
+    fn requests_count_hits_and_shares_and_skip_what_the_snapshot_had() {
+        let t0 = Instant::now();
+        let mut app = App::new("gw", t0);
+        app.update(snapshot(Mode::Sticky, &[("pod-a", "10.0.0.1", 2)], 2), t0);
+        app.update(request(2, "pod-a", "10.0.0.1", 100), t0); // already counted
+        for seq in 3..=5 {
+            app.update(request(seq, "pod-a", "10.0.0.1", 100), t0);
+        }
+        app.update(request(6, "pod-b", "10.0.0.2", 100), t0);
+        assert_eq!(hits(&app), [("pod-a".into(), 5), ("pod-b".into(), 1)]);
+        assert_eq!(app.stats().total(), 6);
+        let report = crate::tui::report::build(&app, secs(1.0));
+        assert_eq!(report.pods[0].share, 5.0 / 6.0);
+        assert_eq!(report.pods[1].share, 1.0 / 6.0);
+    }
+
+    #[test]
+    fn reset_zeroes_counters_and_forgets_gone_pods() {
+        let t0 = Instant::now();
+        let mut app = App::new("gw", t0);
+        app.update(
+            snapshot(Mode::Sticky, &[("pod-a", "10.0.0.1", 40), ("pod-b", "10.0.0.2", 0)], 40),
+            t0,
+        );
+        app.update(
+            AppEvent::Pods(vec![PodInfo {
+                name: "pod-a".into(),
+                ip: "10.0.0.1".into(),
+                ready: true,
+                ..PodInfo::default()
+            }]),
+            t0,
+        );
+        key(&mut app, 'r', t0 + secs(1.0));
+        assert_eq!(hits(&app), [("pod-a".into(), 0)]);
+        assert_eq!(app.stats().total(), 0);
+        assert!(app.stats().tail.is_empty());
+        assert_eq!(app.message().unwrap().text, "counters reset");
+        assert_eq!(app.observed_for(t0 + secs(3.0)), secs(2.0), "counting restarts");
+        app.update(request(41, "pod-a", "10.0.0.1", 100), t0 + secs(2.0));
+        assert_eq!(hits(&app), [("pod-a".into(), 1)]);
+        // A later snapshot (after a reconnect) keeps counting from the reset.
+        app.update(snapshot(Mode::Sticky, &[("pod-a", "10.0.0.1", 45)], 45), t0 + secs(3.0));
+        assert_eq!(hits(&app), [("pod-a".into(), 5)]);
+    }
+
+    #[test]
+    fn mode_key_asks_for_the_other_mode_and_reports_the_result() {
+        let t0 = Instant::now();
+        let mut app = App::new("gw", t0);
+        assert_eq!(key(&mut app, 'm', t0), None);
+        assert!(app.message().unwrap().error, "no mode before the first snapshot");
+        app.update(snapshot(Mode::Sticky, &PODS, 0), t0);
+        assert_eq!(key(&mut app, 'm', t0), Some(Action::SetMode(Mode::Balanced)));
+        assert_eq!(app.message().unwrap().text, "switching the gateway to balanced…");
+        // What the Observer client makes of a failed switch (sanitised there).
+        app.update(
+            crate::tui::observer_client::mode_set("gw".into(), Err("gateway unreachable\u{1b}[2J".into())),
+            t0,
+        );
+        let message = app.message().cloned().unwrap();
+        assert!(message.error);
+        assert_eq!(message.text, "mode switch failed: gateway unreachable[2J");
+        assert_eq!(app.mode(), Some(Mode::Sticky));
+        app.update(
+            gw(GatewayEvent::ModeChanged {
+                seq: 1,
+                mode: Some(Mode::Balanced),
+            }),
+            t0,
+        );
+        assert_eq!(app.mode(), Some(Mode::Balanced));
+        assert_eq!(key(&mut app, 'm', t0), Some(Action::SetMode(Mode::Sticky)));
+    }
+
+    #[test]
+    fn quit_keys_quit_and_esc_closes_help_first() {
+        let t0 = Instant::now();
+        let mut app = App::new("gw", t0);
+        assert_eq!(key(&mut app, 'q', t0), Some(Action::Quit));
+        assert_eq!(
+            app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), t0),
+            Some(Action::Quit)
+        );
+        key(&mut app, '?', t0);
+        assert!(app.show_help());
+        assert_eq!(app.on_key(KeyEvent::from(KeyCode::Esc), t0), None);
+        assert!(!app.show_help());
+        assert_eq!(app.on_key(KeyEvent::from(KeyCode::Esc), t0), Some(Action::Quit));
+    }
+
+    #[test]
+    fn load_keys_toggle_and_step_the_rate() {
+        let t0 = Instant::now();
+        let mut app = App::new("gw", t0);
+        assert_eq!(key(&mut app, 'l', t0), None);
+        assert!(app.message().unwrap().text.contains("--load-url"));
+        assert_eq!(key(&mut app, '+', t0), None, "no load generator to speed up");
+        let mut app = app.with_load(LoadState {
+            running: true,
+            rate: 50,
+        });
+        let load = |running, rate| Some(Action::SetLoad(LoadState { running, rate }));
+        assert_eq!(key(&mut app, 'l', t0), load(false, 50));
+        assert_eq!(key(&mut app, '+', t0), load(false, 100));
+        assert_eq!(key(&mut app, '-', t0), load(false, 50));
+        assert_eq!(key(&mut app, '-', t0), load(false, 20));
+        assert_eq!(
+            app.load(),
+            Some(LoadState {
+                running: false,
+                rate: 20
+            })
+        );
+        app.update(
+            AppEvent::Load(LoadState {
+                running: true,
+                rate: 5000,
+            }),
+            t0,
+        );
+        assert_eq!(key(&mut app, '+', t0), load(true, 5000));
+        app.update(AppEvent::Load(LoadState { running: true, rate: 1 }), t0);
+        assert_eq!(key(&mut app, '-', t0), load(true, 1));
+    }
+
+    #[test]
+    fn demo_keys_add_and_kill_the_busiest_pod() {
+        let t0 = Instant::now();
+        let mut app = synced_app(t0);
+        assert_eq!(key(&mut app, 'a', t0), None, "demo only");
+        let mut app = app.with_demo();
+        assert_eq!(key(&mut app, 'a', t0), Some(Action::AddPod));
+        app.update(request(1, "pod-c", "10.0.0.3", 100), t0);
+        assert_eq!(key(&mut app, 'k', t0), Some(Action::KillPod("pod-c".into())));
+        let mut empty = App::new("gw", t0).with_demo();
+        assert_eq!(key(&mut empty, 'k', t0), None);
+        assert_eq!(empty.message().unwrap().text, "no running pod to kill");
+    }
+
+    #[test]
+    fn freezing_keeps_the_view_while_counting_continues() {
+        let t0 = Instant::now();
+        let mut app = synced_app(t0);
+        app.update(request(1, "pod-a", "10.0.0.1", 100), t0);
+        key(&mut app, ' ', t0);
+        assert!(app.frozen());
+        app.update(request(2, "pod-a", "10.0.0.1", 100), t0 + secs(1.0));
+        let (shown, at) = app.view(t0 + secs(2.0));
+        assert_eq!(shown.total(), 1);
+        assert_eq!(at, t0);
+        assert_eq!(app.stats().total(), 2);
+        key(&mut app, ' ', t0 + secs(2.0));
+        assert_eq!(app.view(t0 + secs(2.0)).0.total(), 2);
+    }
+
+    #[test]
+    fn scrolling_stays_within_the_pods() {
+        let t0 = Instant::now();
+        let mut app = synced_app(t0);
+        for _ in 0..5 {
+            app.on_key(KeyEvent::from(KeyCode::Down), t0);
+        }
+        assert_eq!(app.scroll(), 2);
+        app.on_key(KeyEvent::from(KeyCode::Up), t0);
+        assert_eq!(app.scroll(), 1);
+        app.on_key(KeyEvent::from(KeyCode::Home), t0);
+        assert_eq!(app.scroll(), 0);
+    }
+
+    #[test]
+    fn lag_is_counted_and_reported() {
+        let t0 = Instant::now();
+        let mut app = synced_app(t0);
+        app.update(gw(GatewayEvent::Lagged { dropped: 12 }), t0);
+        assert_eq!(app.lagged(), 12);
+        assert!(app.message().unwrap().text.contains("dropped 12 events"));
+        // The footer message expires.
+        app.tick(t0 + MESSAGE_FOR + secs(0.1));
+        assert!(app.message().is_none());
+    }
+
+    #[test]
+    fn disconnection_shows_when_the_retry_comes() {
+        let t0 = Instant::now();
+        let mut app = App::new("gw", t0);
+        app.update(
+            AppEvent::Disconnected {
+                gateway: "gw".into(),
+                error: "gateway unreachable".into(),
+                retry_in: secs(2.0),
+            },
+            t0,
+        );
+        assert_eq!(
+            app.gateways()["gw"].connection,
+            Connection::Reconnecting {
+                retry_at: t0 + secs(2.0),
+                error: "gateway unreachable".into()
+            }
+        );
+        app.update(AppEvent::Connected { gateway: "gw".into() }, t0 + secs(2.0));
+        assert_eq!(
+            app.gateways()["gw"].connection,
+            Connection::Connected { since: t0 + secs(2.0) }
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! The key bindings: one table from which key handling
+//! ([`super::App::on_key`]), the footer hints and the help overlay are all
+//! derived, so a key cannot be handled without being listed, or listed
+//! without being handled.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+/// What a key asks for; [`super::App`] carries it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Command {
+    Quit,
+    /// Closes the help when it is open, else quits.
+    Escape,
+    ToggleHelp,
+    /// Moves the pods table by this many rows (`isize::MIN`: to the top).
+    Scroll(isize),
+    SwitchMode,
+    ToggleLoad,
+    RateUp,
+    RateDown,
+    Reset,
+    Freeze,
+    AddPod,
+    KillPod,
+}
+
+/// One row of the table.
+#[derive(Clone, Copy, Debug)]
+pub struct Binding {
+    /// The keys that do it (any modifiers, unless `ctrl`).
+    pub keys: &'static [KeyCode],
+    /// Only with Control held.
+    pub ctrl: bool,
+    pub command: Command,
+    /// Its part of the footer hint line, if it has one.
+    pub hint: Option<&'static str>,
+    /// Its line in the help overlay: the keys as shown, and what they do.
+    pub help: Option<(&'static str, &'static str)>,
+    /// Only in `greet-top demo`.
+    pub demo_only: bool,
+    /// Only with a load generator to control (else the footer says so).
+    pub needs_load: bool,
+}
+
+const fn bind(keys: &'static [KeyCode], command: Command) -> Binding {
+    Binding {
+        keys,
+        ctrl: false,
+        command,
+        hint: None,
+        help: None,
+        demo_only: false,
+        needs_load: false,
+    }
+}
+
+impl Binding {
+    const fn hint(self, hint: &'static str) -> Self {
+        Binding {
+            hint: Some(hint),
+            ..self
+        }
+    }
+
+    const fn help(self, keys: &'static str, what: &'static str) -> Self {
+        Binding {
+            help: Some((keys, what)),
+            ..self
+        }
+    }
+
+    const fn ctrl(self) -> Self {
+        Binding { ctrl: true, ..self }
+    }
+
+    const fn demo_only(self) -> Self {
+        Binding {
+            demo_only: true,
+            ..self
+        }
+    }
+
+    const fn needs_load(self) -> Self {
+        Binding {
+            needs_load: true,
+            ..self
+        }
+    }
+
+    fn shown(&self, demo: bool) -> bool {
+        demo || !self.demo_only
+    }
+}
+
+/// Every key, in the order the footer and the help list them.
+pub const BINDINGS: &[Binding] = &[
+    bind(&[KeyCode::Char('c')], Command::Quit).ctrl(),
+    bind(&[KeyCode::Char('m')], Command::SwitchMode)
+        .hint("m mode")
+        .help("m", "switch the gateway between sticky and balanced"),
+    bind(&[KeyCode::Char('l')], Command::ToggleLoad)
+        .hint("l load")
+        .help("l", "load generator on / off")
+        .needs_load(),
+    bind(&[KeyCode::Char('+'), KeyCode::Char('=')], Command::RateUp)
+        .hint("+/- rate")
+        .help("+ / -", "load rate up / down")
+        .needs_load(),
+    bind(&[KeyCode::Char('-'), KeyCode::Char('_')], Command::RateDown).needs_load(),
+    bind(&[KeyCode::Char('r')], Command::Reset)
+        .hint("r reset")
+        .help("r", "reset counters (and forget gone pods)"),
+    bind(&[KeyCode::Char(' ')], Command::Freeze)
+        .hint("spc freeze")
+        .help("space", "freeze the view (counting continues)"),
+    bind(&[KeyCode::Down], Command::Scroll(1)).help("↑ ↓ PgUp PgDn", "scroll the pods when they do not all fit"),
+    bind(&[KeyCode::Up], Command::Scroll(-1)),
+    bind(&[KeyCode::PageDown], Command::Scroll(10)),
+    bind(&[KeyCode::PageUp], Command::Scroll(-10)),
+    bind(&[KeyCode::Home], Command::Scroll(isize::MIN)),
+    bind(&[KeyCode::Char('a')], Command::AddPod)
+        .hint("a add")
+        .help("a", "add a pod")
+        .demo_only(),
+    bind(&[KeyCode::Char('k')], Command::KillPod)
+        .hint("k kill")
+        .help("k", "kill the busiest pod")
+        .demo_only(),
+    bind(&[KeyCode::Char('?')], Command::ToggleHelp)
+        .hint("? help")
+        .help("?", "this help"),
+    bind(&[KeyCode::Char('q')], Command::Quit)
+        .hint("q quit")
+        .help("q, Esc, Ctrl-C", "quit"),
+    bind(&[KeyCode::Esc], Command::Escape),
+];
+
+/// The binding `key` triggers, if any (`demo`: demo-only keys count).
+pub fn binding_for(key: KeyEvent, demo: bool) -> Option<&'static Binding> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    BINDINGS
+        .iter()
+        .filter(|b| b.shown(demo) && (ctrl || !b.ctrl))
+        .find(|b| b.keys.contains(&key.code))
+}
+
+/// The footer's key hints.
+pub fn footer_hints(demo: bool) -> String {
+    let hints: Vec<&str> = BINDINGS
+        .iter()
+        .filter(|b| b.shown(demo))
+        .filter_map(|b| b.hint)
+        .collect();
+    hints.join("  ")
+}
+
+/// The help overlay's lines: keys as shown, and what they do.
+pub fn help_lines(demo: bool) -> impl Iterator<Item = (&'static str, &'static str)> {
+    BINDINGS.iter().filter(move |b| b.shown(demo)).filter_map(|b| b.help)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(key: KeyEvent, demo: bool) -> Option<Command> {
+        binding_for(key, demo).map(|b| b.command)
+    }
+
+    #[test]
+    fn footer_hints_list_the_keys_in_order() {
+        assert_eq!(
+            footer_hints(false),
+            "m mode  l load  +/- rate  r reset  spc freeze  ? help  q quit"
+        );
+        assert_eq!(
+            footer_hints(true),
+            "m mode  l load  +/- rate  r reset  spc freeze  a add  k kill  ? help  q quit"
+        );
+    }
+
+    #[test]
+    fn help_lists_demo_keys_only_in_the_demo() {
+        let keys = |demo| help_lines(demo).map(|(k, _)| k).collect::<Vec<_>>();
+        assert_eq!(
+            keys(false),
+            ["m", "l", "+ / -", "r", "space", "↑ ↓ PgUp PgDn", "?", "q, Esc, Ctrl-C"]
+        );
+        assert_eq!(
+            keys(true),
+            [
+                "m",
+                "l",
+                "+ / -",
+                "r",
+                "space",
+                "↑ ↓ PgUp PgDn",
+                "a",
+                "k",
+                "?",
+                "q, Esc, Ctrl-C"
+            ]
+        );
+    }
+
+    #[test]
+    fn control_c_quits_but_c_alone_does_nothing() {
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert_eq!(command(ctrl_c, false), Some(Command::Quit));
+        assert_eq!(command(KeyEvent::from(KeyCode::Char('c')), false), None);
+        // Other keys ignore modifiers.
+        let ctrl_q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL);
+        assert_eq!(command(ctrl_q, false), Some(Command::Quit));
+    }
+
+    #[test]
+    fn key_releases_and_unbound_keys_do_nothing() {
+        let mut release = KeyEvent::from(KeyCode::Char('q'));
+        release.kind = KeyEventKind::Release;
+        assert_eq!(command(release, false), None);
+        assert_eq!(command(KeyEvent::from(KeyCode::Char('x')), true), None);
+    }
+
+    #[test]
+    fn demo_keys_need_the_demo_and_rate_keys_have_aliases() {
+        assert_eq!(command(KeyEvent::from(KeyCode::Char('a')), false), None);
+        assert_eq!(
+            command(KeyEvent::from(KeyCode::Char('k')), true),
+            Some(Command::KillPod)
+        );
+        assert_eq!(
+            command(KeyEvent::from(KeyCode::Char('=')), false),
+            Some(Command::RateUp)
+        );
+        assert_eq!(
+            command(KeyEvent::from(KeyCode::Char('_')), false),
+            Some(Command::RateDown)
+        );
+        assert!(binding_for(KeyEvent::from(KeyCode::Char('-')), false).is_some_and(|b| b.needs_load));
+        assert_eq!(
+            command(KeyEvent::from(KeyCode::Home), false),
+            Some(Command::Scroll(isize::MIN))
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! What flows into the dashboard's state: events from the network workers
+//! and controls ([`AppEvent`]), and what the state asks the run loop to do
+//! ([`Action`]). Text in these types is already sanitised where it entered
+//! (the Observer client, the kube source, the controls).
+
+use std::time::{Duration, Instant};
+
+use crate::common::Mode;
+
+/// What the dashboard's network workers and controls report. `gateway`
+/// names the gateway (its URL or pod name) an event is about.
+#[derive(Clone, Debug)]
+pub enum AppEvent {
+    /// The gateway's Observer stream is up.
+    Connected { gateway: String },
+    /// The stream failed; the worker retries after `retry_in`.
+    Disconnected {
+        gateway: String,
+        error: String,
+        retry_in: Duration,
+    },
+    /// An event from a gateway's Observer stream.
+    Gateway { gateway: String, event: GatewayEvent },
+    /// The gateway is no longer followed (its pod went away).
+    GatewayRemoved { gateway: String },
+    /// The full list of pods from a pod source (kube, the demo).
+    Pods(Vec<PodInfo>),
+    /// The state of the Kubernetes pod watch.
+    Kube(KubeStatus),
+    /// One gateway's answer to an [`Action::SetMode`].
+    ModeSet {
+        gateway: String,
+        result: Result<Mode, String>,
+    },
+    /// The load generator's state.
+    Load(LoadState),
+    /// A line for the footer: the result of an action.
+    Notice { text: String, error: bool },
+}
+
+/// What one gateway's Observer stream says, in the dashboard's own terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GatewayEvent {
+    /// The gateway's whole state; starts every subscription.
+    Snapshot(Snapshot),
+    /// One request completed.
+    Request(Request),
+    /// The gateway's mode changed; `None` for a mode this version does not know.
+    ModeChanged { seq: u64, mode: Option<Mode> },
+    /// The gateway's endpoint set changed (the full new set).
+    EndpointsChanged { seq: u64, endpoints: Vec<PodInfo> },
+    /// The gateway dropped `dropped` events for this subscriber.
+    Lagged { dropped: u64 },
+}
+
+/// A gateway's state when a subscription starts.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub mode: Option<Mode>,
+    /// Events up to this sequence number are included in `pods`.
+    pub last_seq: u64,
+    /// The pods the gateway's endpoint set lists.
+    pub endpoints: Vec<PodInfo>,
+    pub pods: Vec<PodTotals>,
+}
+
+/// A gateway's totals for one pod. `name` is empty when the gateway does not
+/// know it; `ip` is empty when nothing names a pod (a Service address).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodTotals {
+    pub name: String,
+    pub ip: String,
+    pub requests: u64,
+    pub errors: u64,
+}
+
+/// One completed request, as a gateway reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// The gateway's sequence number (0: none).
+    pub seq: u64,
+    /// The pod that answered; empty when unknown.
+    pub name: String,
+    pub ip: String,
+    pub mode: Option<Mode>,
+    pub latency_us: u64,
+    /// 0 for success.
+    pub grpc_code: i32,
+    pub error: String,
+}
+
+/// A pod as a pod source lists it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodInfo {
+    pub name: String,
+    pub ip: String,
+    pub ready: bool,
+    /// Kubernetes phase (Pending, Running, ...), when known.
+    pub phase: Option<String>,
+    pub restarts: u32,
+    pub node: Option<String>,
+    /// When the pod was created, on this process's clock.
+    pub created: Option<Instant>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchState {
+    Starting,
+    Synced,
+    Retrying(String),
+    /// RBAC denies the watch; the text names the missing rule.
+    Forbidden(String),
+}
+
+/// Where the Kubernetes pod watch points, and how it is doing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeStatus {
+    pub context: String,
+    pub namespace: String,
+    pub watch: WatchState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadState {
+    pub running: bool,
+    pub rate: u32,
+}
+
+/// Something the run loop must do on the user's behalf.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    /// Switch every gateway to this mode.
+    SetMode(Mode),
+    SetLoad(LoadState),
+    AddPod,
+    KillPod(String),
+}

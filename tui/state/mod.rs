@@ -1,0 +1,24 @@
+//! The dashboard's state: pure, no I/O, no wire (gRPC) types, no raw network text
+//! (the edges convert and sanitise before events get here).
+//!
+//! - [`messages`]: what flows in ([`AppEvent`]) and out ([`Action`]).
+//! - [`stats`]: counts, rates, percentiles, fairness.
+//! - [`gateways`]: several gateways reconciled into one view.
+//! - [`keys`]: the key-binding table.
+//! - [`app`]: [`App`], which ties them together.
+
+pub mod app;
+pub mod gateways;
+pub mod keys;
+pub mod messages;
+pub mod stats;
+
+pub use app::{App, Message};
+pub use gateways::{Connection, GatewayView, PodSourceKind};
+pub use messages::{
+    Action, AppEvent, GatewayEvent, KubeStatus, LoadState, PodInfo, PodTotals, Request, Snapshot, WatchState,
+};
+pub use stats::{PodStats, Stats, TailEntry};
+
+#[cfg(test)]
+mod test_events;

@@ -1,0 +1,86 @@
+//! Events and states the state's unit tests share.
+
+use std::time::{Duration, Instant};
+
+use super::app::App;
+use super::messages::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
+use crate::common::Mode;
+
+pub fn secs(n: f64) -> Duration {
+    Duration::from_secs_f64(n)
+}
+
+/// A ready pod as an endpoint set lists it.
+pub fn endpoint(name: &str, ip: &str) -> PodInfo {
+    PodInfo {
+        name: name.into(),
+        ip: ip.into(),
+        ready: true,
+        ..PodInfo::default()
+    }
+}
+
+/// An event from the gateway called `gateway`.
+pub fn from(gateway: &str, event: GatewayEvent) -> AppEvent {
+    AppEvent::Gateway {
+        gateway: gateway.into(),
+        event,
+    }
+}
+
+/// An event from the gateway called "gw".
+pub fn gw(event: GatewayEvent) -> AppEvent {
+    from("gw", event)
+}
+
+/// A snapshot listing `pods` (name, IP, hits) as endpoints, with totals for those with hits.
+pub fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEvent {
+    gw(GatewayEvent::Snapshot(Snapshot {
+        mode: Some(mode),
+        last_seq,
+        endpoints: pods.iter().map(|(n, ip, _)| endpoint(n, ip)).collect(),
+        pods: pods
+            .iter()
+            .filter(|(_, _, hits)| *hits > 0)
+            .map(|(n, ip, hits)| PodTotals {
+                name: (*n).into(),
+                ip: (*ip).into(),
+                requests: *hits,
+                errors: 0,
+            })
+            .collect(),
+    }))
+}
+
+/// A successful balanced request answered by `pod`.
+pub fn request_event(seq: u64, pod: &str, ip: &str, latency_us: u64) -> Request {
+    Request {
+        seq,
+        name: pod.into(),
+        ip: ip.into(),
+        mode: Some(Mode::Balanced),
+        latency_us,
+        ..Request::default()
+    }
+}
+
+pub fn request(seq: u64, pod: &str, ip: &str, latency_us: u64) -> AppEvent {
+    gw(GatewayEvent::Request(request_event(seq, pod, ip, latency_us)))
+}
+
+pub const PODS: [(&str, &str, u64); 3] = [
+    ("pod-a", "10.0.0.1", 0),
+    ("pod-b", "10.0.0.2", 0),
+    ("pod-c", "10.0.0.3", 0),
+];
+
+/// Following "gw", which has sent a snapshot listing [`PODS`] in sticky mode.
+pub fn synced_app(t0: Instant) -> App {
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Sticky, &PODS, 0), t0);
+    app
+}
+
+pub fn hits(app: &App) -> Vec<(String, u64)> {
+    app.stats().pods.values().map(|p| (p.name.clone(), p.hits())).collect()
+}
