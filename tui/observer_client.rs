@@ -3,6 +3,8 @@
 //! reconnecting with backoff, and the mode switch. Proto events become the
 //! dashboard's own [`GatewayEvent`]s here, their text sanitised.
 
+mod convert;
+
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -10,11 +12,12 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
+pub use self::convert::{gateway_event, mode_set};
 use super::network_text;
-use super::state::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
+use super::state::AppEvent;
 use crate::common::Mode;
 use crate::proto::observe::observer_client::ObserverClient;
-use crate::proto::observe::{self, SetModeRequest, WatchRequest, event};
+use crate::proto::observe::{SetModeRequest, WatchRequest, event};
 
 /// First and largest wait between reconnection attempts.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -170,80 +173,6 @@ pub async fn set_mode(gateway: String, channel: Channel, mode: Mode) -> AppEvent
     mode_set(gateway, result)
 }
 
-/// A gateway's answer to a mode switch, its error text sanitised.
-pub fn mode_set(gateway: String, result: Result<Mode, String>) -> AppEvent {
-    AppEvent::ModeSet {
-        gateway,
-        result: result.map_err(|e| network_text::error(&e)),
-    }
-}
-
-/// An Observer event in the dashboard's terms, its text sanitised.
-pub fn gateway_event(kind: event::Kind) -> GatewayEvent {
-    match kind {
-        event::Kind::Snapshot(state) => GatewayEvent::Snapshot(Snapshot {
-            mode: Mode::from_proto(state.mode),
-            last_seq: state.last_seq,
-            endpoints: state.endpoints.iter().map(endpoint).collect(),
-            pods: state
-                .pods
-                .iter()
-                .map(|totals| PodTotals {
-                    name: network_text::name(&totals.pod_name),
-                    ip: pod_ip(&totals.pod_ip, &totals.endpoint),
-                    requests: totals.requests,
-                    errors: totals.errors,
-                })
-                .collect(),
-        }),
-        event::Kind::Request(request) => GatewayEvent::Request(Request {
-            seq: request.seq,
-            name: network_text::name(&request.pod_name),
-            ip: pod_ip(&request.pod_ip, &request.endpoint),
-            mode: Mode::from_proto(request.mode),
-            latency_us: request.latency_us,
-            grpc_code: request.grpc_code,
-            error: network_text::error(&request.error),
-        }),
-        event::Kind::ModeChanged(change) => GatewayEvent::ModeChanged {
-            seq: change.seq,
-            mode: Mode::from_proto(change.mode),
-        },
-        event::Kind::EndpointsChanged(change) => GatewayEvent::EndpointsChanged {
-            seq: change.seq,
-            endpoints: change.endpoints.iter().map(endpoint).collect(),
-        },
-        event::Kind::Lagged(lagged) => GatewayEvent::Lagged {
-            dropped: lagged.dropped,
-        },
-    }
-}
-
-/// The pod's IP: as reported, else the host of the address the gateway dialled.
-fn pod_ip(ip: &str, endpoint: &str) -> String {
-    if ip.is_empty() {
-        network_text::host_of(endpoint)
-    } else {
-        network_text::name(ip)
-    }
-}
-
-/// An endpoint as a listed pod, named by its IP when the gateway knows no name.
-fn endpoint(e: &observe::Endpoint) -> PodInfo {
-    let ip = network_text::host_of(&e.address);
-    let name = if e.pod_name.is_empty() {
-        ip.clone()
-    } else {
-        network_text::name(&e.pod_name)
-    };
-    PodInfo {
-        name,
-        ip,
-        ready: e.ready,
-        ..PodInfo::default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,133 +189,6 @@ mod tests {
             seen.iter().map(|d| d.as_millis()).collect::<Vec<_>>(),
             [250, 500, 1000, 2000, 4000, 5000, 5000]
         );
-    }
-
-    fn request(pod_name: &str, pod_ip: &str, endpoint: &str) -> event::Kind {
-        event::Kind::Request(observe::RequestEvent {
-            seq: 7,
-            pod_name: pod_name.into(),
-            pod_ip: pod_ip.into(),
-            endpoint: endpoint.into(),
-            mode: observe::Mode::Balanced as i32,
-            latency_us: 100,
-            grpc_code: 14,
-            error: "bad\u{1b}[2J news".into(),
-            ..observe::RequestEvent::default()
-        })
-    }
-
-    #[test]
-    fn requests_are_converted_with_their_text_sanitised() {
-        assert_eq!(
-            gateway_event(request("evil\u{1b}]0;pwned\u{7}", "10.0.0.7", "10.0.0.7:50051")),
-            GatewayEvent::Request(Request {
-                seq: 7,
-                name: "evil]0;pwned".into(),
-                ip: "10.0.0.7".into(),
-                mode: Some(Mode::Balanced),
-                latency_us: 100,
-                grpc_code: 14,
-                error: "bad[2J news".into(),
-            })
-        );
-        let GatewayEvent::Request(long) = gateway_event(request(&"p".repeat(300), "", "")) else {
-            panic!("not a request");
-        };
-        assert_eq!(long.name, format!("{}…", "p".repeat(network_text::MAX_NAME - 1)));
-        assert_eq!(long.ip, "", "no pod address: nothing names a pod");
-    }
-
-    #[test]
-    fn the_ip_comes_from_the_endpoint_address_when_pod_ip_is_empty() {
-        let GatewayEvent::Request(request) = gateway_event(request("", "", "[fd00::9]:50051")) else {
-            panic!("not a request");
-        };
-        assert_eq!(request.ip, "fd00::9");
-        let snapshot = gateway_event(event::Kind::Snapshot(observe::State {
-            mode: observe::Mode::Sticky as i32,
-            last_seq: 3,
-            endpoints: vec![observe::Endpoint {
-                address: "10.0.0.9:50051".into(),
-                pod_name: String::new(),
-                ready: true,
-            }],
-            pods: vec![observe::PodTotals {
-                pod_name: "pod-a".into(),
-                endpoint: "10.0.0.1:50051".into(),
-                requests: 5,
-                errors: 1,
-                ..observe::PodTotals::default()
-            }],
-            ..observe::State::default()
-        }));
-        assert_eq!(
-            snapshot,
-            GatewayEvent::Snapshot(Snapshot {
-                mode: Some(Mode::Sticky),
-                last_seq: 3,
-                endpoints: vec![PodInfo {
-                    name: "10.0.0.9".into(),
-                    ip: "10.0.0.9".into(),
-                    ready: true,
-                    ..PodInfo::default()
-                }],
-                pods: vec![PodTotals {
-                    name: "pod-a".into(),
-                    ip: "10.0.0.1".into(),
-                    requests: 5,
-                    errors: 1,
-                }],
-            })
-        );
-    }
-
-    #[test]
-    fn unknown_modes_become_none_and_lag_is_kept() {
-        let change = observe::ModeChanged {
-            seq: 4,
-            mode: 99,
-            ..observe::ModeChanged::default()
-        };
-        assert_eq!(
-            gateway_event(event::Kind::ModeChanged(change)),
-            GatewayEvent::ModeChanged { seq: 4, mode: None }
-        );
-        assert_eq!(
-            gateway_event(event::Kind::Lagged(observe::Lagged { dropped: 12 })),
-            GatewayEvent::Lagged { dropped: 12 }
-        );
-        let endpoints = observe::EndpointsChanged {
-            seq: 5,
-            endpoints: vec![observe::Endpoint {
-                address: "10.0.0.2:50051".into(),
-                pod_name: "pod\u{7}-b".into(),
-                ready: false,
-            }],
-            ..observe::EndpointsChanged::default()
-        };
-        assert_eq!(
-            gateway_event(event::Kind::EndpointsChanged(endpoints)),
-            GatewayEvent::EndpointsChanged {
-                seq: 5,
-                endpoints: vec![PodInfo {
-                    name: "pod-b".into(),
-                    ip: "10.0.0.2".into(),
-                    ready: false,
-                    ..PodInfo::default()
-                }],
-            }
-        );
-    }
-
-    #[test]
-    fn mode_switch_errors_are_sanitised() {
-        let AppEvent::ModeSet { gateway, result } = mode_set("gw".into(), Err("gateway unreachable\u{1b}[2J".into()))
-        else {
-            panic!("not a mode answer");
-        };
-        assert_eq!(gateway, "gw");
-        assert_eq!(result, Err("gateway unreachable[2J".to_owned()));
     }
 
     #[test]

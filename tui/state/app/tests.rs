@@ -1,0 +1,219 @@
+use crossterm::event::{KeyCode, KeyModifiers};
+
+use super::*;
+use crate::tui::state::messages::GatewayEvent;
+use crate::tui::state::messages::PodInfo;
+use crate::tui::state::test_events::{PODS, gw, hits, request, secs, snapshot, synced_app};
+
+fn key(app: &mut App, c: char, now: Instant) -> Option<Action> {
+    app.on_key(KeyEvent::from(KeyCode::Char(c)), now)
+}
+
+#[test]
+fn requests_count_hits_and_shares_and_skip_what_the_snapshot_had() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Sticky, &[("pod-a", "10.0.0.1", 2)], 2), t0);
+    app.update(request(2, "pod-a", "10.0.0.1", 100), t0); // already counted
+    for seq in 3..=5 {
+        app.update(request(seq, "pod-a", "10.0.0.1", 100), t0);
+    }
+    app.update(request(6, "pod-b", "10.0.0.2", 100), t0);
+    assert_eq!(hits(&app), [("pod-a".into(), 5), ("pod-b".into(), 1)]);
+    assert_eq!(app.stats().total(), 6);
+    let report = crate::tui::report::build(&app, secs(1.0));
+    assert_eq!(report.pods[0].share, 5.0 / 6.0);
+    assert_eq!(report.pods[1].share, 1.0 / 6.0);
+}
+
+#[test]
+fn reset_zeroes_counters_and_forgets_gone_pods() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(
+        snapshot(Mode::Sticky, &[("pod-a", "10.0.0.1", 40), ("pod-b", "10.0.0.2", 0)], 40),
+        t0,
+    );
+    app.update(
+        AppEvent::Pods(vec![PodInfo {
+            name: "pod-a".into(),
+            ip: "10.0.0.1".into(),
+            ready: true,
+            ..PodInfo::default()
+        }]),
+        t0,
+    );
+    key(&mut app, 'r', t0 + secs(1.0));
+    assert_eq!(hits(&app), [("pod-a".into(), 0)]);
+    assert_eq!(app.stats().total(), 0);
+    assert!(app.stats().tail.is_empty());
+    assert_eq!(app.message().unwrap().text, "counters reset");
+    assert_eq!(app.observed_for(t0 + secs(3.0)), secs(2.0), "counting restarts");
+    app.update(request(41, "pod-a", "10.0.0.1", 100), t0 + secs(2.0));
+    assert_eq!(hits(&app), [("pod-a".into(), 1)]);
+    // A later snapshot (after a reconnect) keeps counting from the reset.
+    app.update(snapshot(Mode::Sticky, &[("pod-a", "10.0.0.1", 45)], 45), t0 + secs(3.0));
+    assert_eq!(hits(&app), [("pod-a".into(), 5)]);
+}
+
+#[test]
+fn mode_key_asks_for_the_other_mode_and_reports_the_result() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    assert_eq!(key(&mut app, 'm', t0), None);
+    assert!(app.message().unwrap().error, "no mode before the first snapshot");
+    app.update(snapshot(Mode::Sticky, &PODS, 0), t0);
+    assert_eq!(key(&mut app, 'm', t0), Some(Action::SetMode(Mode::Balanced)));
+    assert_eq!(app.message().unwrap().text, "switching the gateway to balanced…");
+    // What the Observer client makes of a failed switch (sanitised there).
+    app.update(
+        crate::tui::observer_client::mode_set("gw".into(), Err("gateway unreachable\u{1b}[2J".into())),
+        t0,
+    );
+    let message = app.message().cloned().unwrap();
+    assert!(message.error);
+    assert_eq!(message.text, "mode switch failed: gateway unreachable[2J");
+    assert_eq!(app.mode(), Some(Mode::Sticky));
+    app.update(
+        gw(GatewayEvent::ModeChanged {
+            seq: 1,
+            mode: Some(Mode::Balanced),
+        }),
+        t0,
+    );
+    assert_eq!(app.mode(), Some(Mode::Balanced));
+    assert_eq!(key(&mut app, 'm', t0), Some(Action::SetMode(Mode::Sticky)));
+}
+
+#[test]
+fn quit_keys_quit_and_esc_closes_help_first() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    assert_eq!(key(&mut app, 'q', t0), Some(Action::Quit));
+    assert_eq!(
+        app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL), t0),
+        Some(Action::Quit)
+    );
+    key(&mut app, '?', t0);
+    assert!(app.show_help());
+    assert_eq!(app.on_key(KeyEvent::from(KeyCode::Esc), t0), None);
+    assert!(!app.show_help());
+    assert_eq!(app.on_key(KeyEvent::from(KeyCode::Esc), t0), Some(Action::Quit));
+}
+
+#[test]
+fn load_keys_toggle_and_step_the_rate() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    assert_eq!(key(&mut app, 'l', t0), None);
+    assert!(app.message().unwrap().text.contains("--load-url"));
+    assert_eq!(key(&mut app, '+', t0), None, "no load generator to speed up");
+    let mut app = app.with_load(LoadState {
+        running: true,
+        rate: 50,
+    });
+    let load = |running, rate| Some(Action::SetLoad(LoadState { running, rate }));
+    assert_eq!(key(&mut app, 'l', t0), load(false, 50));
+    assert_eq!(key(&mut app, '+', t0), load(false, 100));
+    assert_eq!(key(&mut app, '-', t0), load(false, 50));
+    assert_eq!(key(&mut app, '-', t0), load(false, 20));
+    assert_eq!(
+        app.load(),
+        Some(LoadState {
+            running: false,
+            rate: 20
+        })
+    );
+    app.update(
+        AppEvent::Load(LoadState {
+            running: true,
+            rate: 5000,
+        }),
+        t0,
+    );
+    assert_eq!(key(&mut app, '+', t0), load(true, 5000));
+    app.update(AppEvent::Load(LoadState { running: true, rate: 1 }), t0);
+    assert_eq!(key(&mut app, '-', t0), load(true, 1));
+}
+
+#[test]
+fn demo_keys_add_and_kill_the_busiest_pod() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    assert_eq!(key(&mut app, 'a', t0), None, "demo only");
+    let mut app = app.with_demo();
+    assert_eq!(key(&mut app, 'a', t0), Some(Action::AddPod));
+    app.update(request(1, "pod-c", "10.0.0.3", 100), t0);
+    assert_eq!(key(&mut app, 'k', t0), Some(Action::KillPod("pod-c".into())));
+    let mut empty = App::new("gw", t0).with_demo();
+    assert_eq!(key(&mut empty, 'k', t0), None);
+    assert_eq!(empty.message().unwrap().text, "no running pod to kill");
+}
+
+#[test]
+fn freezing_keeps_the_view_while_counting_continues() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    app.update(request(1, "pod-a", "10.0.0.1", 100), t0);
+    key(&mut app, ' ', t0);
+    assert!(app.frozen());
+    app.update(request(2, "pod-a", "10.0.0.1", 100), t0 + secs(1.0));
+    let (shown, at) = app.view(t0 + secs(2.0));
+    assert_eq!(shown.total(), 1);
+    assert_eq!(at, t0);
+    assert_eq!(app.stats().total(), 2);
+    key(&mut app, ' ', t0 + secs(2.0));
+    assert_eq!(app.view(t0 + secs(2.0)).0.total(), 2);
+}
+
+#[test]
+fn scrolling_stays_within_the_pods() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    for _ in 0..5 {
+        app.on_key(KeyEvent::from(KeyCode::Down), t0);
+    }
+    assert_eq!(app.scroll(), 2);
+    app.on_key(KeyEvent::from(KeyCode::Up), t0);
+    assert_eq!(app.scroll(), 1);
+    app.on_key(KeyEvent::from(KeyCode::Home), t0);
+    assert_eq!(app.scroll(), 0);
+}
+
+#[test]
+fn lag_is_counted_and_reported() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    app.update(gw(GatewayEvent::Lagged { dropped: 12 }), t0);
+    assert_eq!(app.lagged(), 12);
+    assert!(app.message().unwrap().text.contains("dropped 12 events"));
+    // The footer message expires.
+    app.tick(t0 + MESSAGE_FOR + secs(0.1));
+    assert!(app.message().is_none());
+}
+
+#[test]
+fn disconnection_shows_when_the_retry_comes() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(
+        AppEvent::Disconnected {
+            gateway: "gw".into(),
+            error: "gateway unreachable".into(),
+            retry_in: secs(2.0),
+        },
+        t0,
+    );
+    assert_eq!(
+        app.gateways()["gw"].connection,
+        Connection::Reconnecting {
+            retry_at: t0 + secs(2.0),
+            error: "gateway unreachable".into()
+        }
+    );
+    app.update(AppEvent::Connected { gateway: "gw".into() }, t0 + secs(2.0));
+    assert_eq!(
+        app.gateways()["gw"].connection,
+        Connection::Connected { since: t0 + secs(2.0) }
+    );
+}

@@ -1,0 +1,145 @@
+use super::*;
+use crate::tui::state::test_events::{PODS, endpoint, request_event, secs};
+
+/// Stats listing [`PODS`], its clock starting at `t0`.
+struct Counter {
+    stats: Stats,
+    t0: Instant,
+}
+
+impl Counter {
+    fn new(t0: Instant) -> Self {
+        let mut stats = Stats::default();
+        stats.list_pods(PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect(), false);
+        Counter { stats, t0 }
+    }
+
+    fn second(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.t0).as_secs()
+    }
+
+    fn record(&mut self, pod: &str, ip: &str, latency_us: u64, at: Instant) {
+        let second = self.second(at);
+        self.stats
+            .record("gw", request_event(0, pod, ip, latency_us), at, second);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        let second = self.second(now);
+        self.stats.tick(now, second);
+    }
+
+    fn rps(&self, now: Instant) -> f64 {
+        self.stats.rps(now, now.saturating_duration_since(self.t0))
+    }
+}
+
+#[test]
+fn rps_is_counted_over_a_sliding_window() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    // 5 requests per second on pod-a for 20 seconds.
+    for i in 0..100u64 {
+        counter.record("pod-a", "10.0.0.1", 100, t0 + secs(i as f64 * 0.2));
+    }
+    // The window (9.9 s, 19.9 s] holds the requests at 10.0 ..= 19.8 s.
+    let now = t0 + secs(19.9);
+    counter.tick(now);
+    let pod = &counter.stats.pods["pod-a"];
+    assert_eq!(pod.in_window(now), 50);
+    assert_eq!(counter.rps(now), 5.0);
+    // Ten seconds of silence empties the window.
+    let later = now + RATE_WINDOW;
+    counter.tick(later);
+    assert_eq!(counter.stats.pods["pod-a"].in_window(later), 0);
+    assert_eq!(counter.rps(later), 0.0);
+    assert_eq!(counter.stats.pods["pod-a"].hits(), 100);
+}
+
+#[test]
+fn rps_at_start_up_divides_by_the_time_observed() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    for i in 0..10 {
+        counter.record("pod-a", "10.0.0.1", 100, t0 + secs(0.1 * i as f64));
+    }
+    assert_eq!(counter.rps(t0 + secs(2.0)), 5.0);
+}
+
+#[test]
+fn percentiles_use_nearest_rank() {
+    let samples: VecDeque<u64> = (1..=100).collect();
+    assert_eq!(percentile_us(&samples, 50.0), Some(50));
+    assert_eq!(percentile_us(&samples, 99.0), Some(99));
+    assert_eq!(percentile_us(&samples, 100.0), Some(100));
+    assert_eq!(percentile_us(&VecDeque::from([7]), 99.0), Some(7));
+    assert_eq!(percentile_us(&VecDeque::new(), 50.0), None);
+
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    for latency in [1000, 3000, 2000, 10_000] {
+        counter.record("pod-a", "10.0.0.1", latency, t0);
+    }
+    let pod = &counter.stats.pods["pod-a"];
+    assert_eq!(pod.latency_ms(50.0), Some(2.0));
+    assert_eq!(pod.latency_ms(99.0), Some(10.0));
+    assert_eq!(counter.stats.pods["pod-b"].latency_ms(50.0), None);
+}
+
+#[test]
+fn latency_samples_are_bounded() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    for i in 0..(LATENCY_SAMPLES as u64 + 10) {
+        counter.record("pod-a", "10.0.0.1", if i < 10 { 1_000_000 } else { 1000 }, t0);
+    }
+    // The ten slow samples have been pushed out.
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(100.0), Some(1.0));
+}
+
+#[test]
+fn fairness_tells_stuck_from_even() {
+    assert_eq!(jain_index(&[30.0, 0.0, 0.0]).map(|j| (j * 1000.0).round()), Some(333.0));
+    assert_eq!(jain_index(&[10.0, 10.0, 10.0]), Some(1.0));
+    assert_eq!(jain_index(&[10.0]), None);
+    assert_eq!(jain_index(&[0.0, 0.0]), None);
+
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    for _ in 1..=30 {
+        counter.record("pod-b", "10.0.0.2", 100, t0);
+    }
+    assert_eq!(counter.stats.busiest(t0).map(|p| p.name.as_str()), Some("pod-b"));
+    let stuck = counter.stats.fairness(t0).unwrap();
+    assert!((stuck - 1.0 / 3.0).abs() < 1e-9, "{stuck}");
+}
+
+#[test]
+fn spark_series_is_sixty_seconds_newest_last() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.record("pod-a", "10.0.0.1", 100, t0 + secs(0.5));
+    counter.record("pod-a", "10.0.0.1", 100, t0 + secs(2.5));
+    counter.record("pod-a", "10.0.0.1", 100, t0 + secs(2.7));
+    let series = counter.stats.spark(2);
+    assert_eq!(series.len(), SPARK_SECONDS);
+    assert_eq!(series[SPARK_SECONDS - 3..], [1, 0, 2]);
+    assert_eq!(series[..SPARK_SECONDS - 3].iter().sum::<u64>(), 0);
+}
+
+#[test]
+fn percentiles_are_cached_per_frame_and_follow_new_samples() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    for latency in [1000, 2000, 3000] {
+        counter.record("pod-a", "10.0.0.1", latency, t0);
+    }
+    counter.tick(t0);
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(50.0), Some(2.0));
+    counter.record("pod-a", "10.0.0.1", 9000, t0);
+    // Stale cache: computed fresh until the next tick.
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(99.0), Some(9.0));
+    counter.tick(t0);
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(99.0), Some(9.0));
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(50.0), Some(2.0));
+}
