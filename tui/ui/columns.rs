@@ -1,0 +1,251 @@
+//! The pods table's columns, in one table: each column's title, width,
+//! alignment, from which terminal width (and with what data) it is shown,
+//! and how its cell is made. The width arithmetic, the header and the rows
+//! are all derived from it, so adding a column is one entry.
+
+use std::time::{Duration, Instant};
+
+use ratatui::layout::{Alignment, Constraint};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::Line;
+use ratatui::widgets::Cell;
+
+use super::format::{age, ago, fit_left, ms, share_of};
+use super::theme::Theme;
+use crate::tui::state::PodStats;
+use crate::tui::state::stats::HIGHLIGHT_FOR;
+
+/// At this width and above the pods table adds IP and last-hit columns
+/// (and, with kube, restarts and age; with errors, an errors column).
+pub const WIDE: u16 = 100;
+/// From this width kube pods also show their node.
+pub const WITH_NODE: u16 = 120;
+/// Width of the NODE column.
+const NODE_WIDTH: u16 = 12;
+
+/// What a column needs beyond terminal width.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    Nothing,
+    /// Pods from a Kubernetes watch (restarts, age, node).
+    Kube,
+    /// Some pod has errors.
+    Errors,
+}
+
+/// What a row's cells are made from, besides the pod.
+pub struct RowContext {
+    pub at: Instant,
+    /// The rate's denominator: time observed, within 1 s ..= the rate window.
+    pub observed: Duration,
+    /// All requests, for shares.
+    pub total: u64,
+    /// What the POD column has left after the fixed columns.
+    pub name_width: usize,
+    pub theme: Theme,
+}
+
+/// One column of the pods table.
+pub struct Column {
+    pub title: &'static str,
+    /// `None`: takes the width the others leave (the pod name).
+    pub width: Option<u16>,
+    pub align: Alignment,
+    /// Shown from this terminal width up (columns drop out below it).
+    pub min_width: u16,
+    pub needs: Needs,
+    /// The cell's text and style.
+    pub cell: fn(&PodStats, &RowContext) -> (String, Style),
+}
+
+/// The pods table, left to right.
+pub const COLUMNS: &[Column] = &[
+    column("POD", None, Alignment::Left, |pod, ctx| {
+        (fit_left(&pod.name, ctx.name_width), Style::new())
+    }),
+    column("IP", Some(15), Alignment::Left, |pod, _| (pod.ip.clone(), Style::new())).shown_from(WIDE),
+    column("READY", Some(5), Alignment::Left, |pod, ctx| {
+        (readiness(pod, ctx.theme).0.to_owned(), Style::new())
+    }),
+    column("HITS", Some(7), Alignment::Right, hits),
+    column("SHARE", Some(6), Alignment::Right, |pod, ctx| {
+        (format!("{:.1}%", share_of(pod, ctx.total) * 100.0), Style::new())
+    }),
+    column("RPS", Some(6), Alignment::Right, |pod, ctx| {
+        let rps = pod.in_window(ctx.at) as f64 / ctx.observed.as_secs_f64();
+        (format!("{rps:.1}"), Style::new())
+    }),
+    column("P50 ms", Some(7), Alignment::Right, |pod, _| {
+        (ms(pod.latency_ms(50.0)), Style::new())
+    }),
+    column("P99 ms", Some(7), Alignment::Right, |pod, _| {
+        (ms(pod.latency_ms(99.0)), Style::new())
+    }),
+    column("LAST", Some(6), Alignment::Right, |pod, ctx| {
+        (ago(pod.last_hit, ctx.at), Style::new())
+    })
+    .shown_from(WIDE),
+    column("RST", Some(4), Alignment::Right, |pod, _| {
+        let restarts = pod
+            .info
+            .as_ref()
+            .map_or_else(|| "–".to_owned(), |i| i.restarts.to_string());
+        (restarts, Style::new())
+    })
+    .shown_from(WIDE)
+    .needs(Needs::Kube),
+    column("AGE", Some(5), Alignment::Right, |pod, ctx| {
+        let created = pod.info.as_ref().and_then(|i| i.created);
+        let text = created.map_or_else(|| "–".to_owned(), |c| age(ctx.at.saturating_duration_since(c)));
+        (text, Style::new())
+    })
+    .shown_from(WIDE)
+    .needs(Needs::Kube),
+    column("NODE", Some(NODE_WIDTH), Alignment::Left, |pod, _| {
+        let node = pod.info.as_ref().and_then(|i| i.node.as_deref()).unwrap_or("–");
+        (fit_left(node, usize::from(NODE_WIDTH)), Style::new())
+    })
+    .shown_from(WITH_NODE)
+    .needs(Needs::Kube),
+    column("ERRORS", Some(9), Alignment::Left, |pod, ctx| {
+        let errors = pod.errors();
+        let text = if errors > 0 {
+            format!("{errors} err")
+        } else {
+            String::new()
+        };
+        (text, ctx.theme.bad())
+    })
+    .shown_from(WIDE)
+    .needs(Needs::Errors),
+];
+
+const fn column(
+    title: &'static str,
+    width: Option<u16>,
+    align: Alignment,
+    cell: fn(&PodStats, &RowContext) -> (String, Style),
+) -> Column {
+    Column {
+        title,
+        width,
+        align,
+        min_width: 0,
+        needs: Needs::Nothing,
+        cell,
+    }
+}
+
+impl Column {
+    const fn shown_from(self, min_width: u16) -> Self {
+        Column { min_width, ..self }
+    }
+
+    const fn needs(self, needs: Needs) -> Self {
+        Column { needs, ..self }
+    }
+
+    /// Whether the column is shown at terminal width `width`, with kube pods
+    /// or not, with errors or not.
+    pub fn shown(&self, width: u16, kube: bool, errors: bool) -> bool {
+        width >= self.min_width
+            && match self.needs {
+                Needs::Nothing => true,
+                Needs::Kube => kube,
+                Needs::Errors => errors,
+            }
+    }
+
+    pub fn constraint(&self) -> Constraint {
+        self.width.map_or(Constraint::Fill(1), Constraint::Length)
+    }
+
+    fn aligned(&self, text: String) -> Cell<'static> {
+        match self.align {
+            Alignment::Left => Cell::from(text),
+            align => Cell::from(Line::from(text).alignment(align)),
+        }
+    }
+
+    pub fn header(&self) -> Cell<'static> {
+        self.aligned(self.title.to_owned())
+    }
+
+    pub fn cell(&self, pod: &PodStats, ctx: &RowContext) -> Cell<'static> {
+        let (text, style) = (self.cell)(pod, ctx);
+        self.aligned(text).style(style)
+    }
+}
+
+/// The columns shown at `width`, and the width left for the pod name
+/// (inner width less the fixed columns and the one-cell gaps after them).
+pub fn layout(width: u16, kube: bool, errors: bool) -> (Vec<&'static Column>, usize) {
+    let shown: Vec<&Column> = COLUMNS.iter().filter(|c| c.shown(width, kube, errors)).collect();
+    let fixed: usize = shown.iter().filter_map(|c| c.width).map(|w| usize::from(w) + 1).sum();
+    (shown, usize::from(width.saturating_sub(2)).saturating_sub(fixed))
+}
+
+/// The READY column's word for the pod and the style of its whole row.
+pub fn readiness(pod: &PodStats, theme: Theme) -> (&'static str, Style) {
+    let phase = pod.info.as_ref().and_then(|i| i.phase.as_deref());
+    match (pod.gone, pod.ready, phase) {
+        (true, _, _) => ("gone", theme.dim().add_modifier(Modifier::CROSSED_OUT)),
+        (false, _, Some("Terminating")) => ("term", theme.dim()),
+        (false, _, Some("Pending")) => ("pend", theme.bad()),
+        (false, _, Some("Failed")) => ("fail", theme.bad()),
+        (false, Some(true), _) => ("yes", Style::new()),
+        (false, Some(false), _) => ("no", theme.bad()),
+        (false, None, _) => ("?", Style::new()),
+    }
+}
+
+/// Hits, highlighted just after they change and dim while zero.
+fn hits(pod: &PodStats, ctx: &RowContext) -> (String, Style) {
+    let style = if pod
+        .changed_at
+        .is_some_and(|t| ctx.at.saturating_duration_since(t) < HIGHLIGHT_FOR)
+    {
+        ctx.theme.changed()
+    } else if pod.hits() == 0 && !pod.gone {
+        ctx.theme.dim()
+    } else {
+        Style::new()
+    };
+    (pod.hits().to_string(), style)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titles(width: u16, kube: bool, errors: bool) -> (Vec<&'static str>, usize) {
+        let (shown, name_width) = layout(width, kube, errors);
+        (shown.iter().map(|c| c.title).collect(), name_width)
+    }
+
+    #[test]
+    fn columns_drop_out_at_narrow_widths() {
+        let narrow = ["POD", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms"];
+        // 78 inner columns less READY..P99 (38) and their gaps (6).
+        assert_eq!(titles(80, true, true), (narrow.to_vec(), 78 - 44));
+        assert_eq!(
+            titles(100, false, false).0,
+            ["POD", "IP", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST"]
+        );
+        assert_eq!(
+            titles(119, true, true).0,
+            [
+                "POD", "IP", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST", "RST", "AGE", "ERRORS"
+            ]
+        );
+        let (all, name_width) = titles(120, true, true);
+        assert_eq!(all.len(), COLUMNS.len());
+        // Less IP and LAST (+2 gaps), RST and AGE (+2), NODE (+1), ERRORS (+1).
+        assert_eq!(name_width, 118 - (44 + 23 + 11 + 13 + 10));
+    }
+
+    #[test]
+    fn the_name_column_shrinks_to_nothing_not_below() {
+        assert_eq!(layout(20, false, false).1, 0);
+    }
+}

@@ -1,0 +1,20 @@
+//! The footer: the latest message, else the key hints.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use super::theme::Theme;
+use crate::tui::state::{App, keys};
+
+pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
+    let line = match app.message() {
+        Some(message) => Line::from(Span::styled(
+            message.text.clone(),
+            if message.error { theme.bad() } else { theme.good() },
+        )),
+        None => Line::from(Span::styled(keys::footer_hints(app.demo()), theme.dim())),
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}

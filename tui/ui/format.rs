@@ -1,0 +1,121 @@
+//! Small text helpers the panels share.
+
+use std::time::{Duration, Instant};
+
+use crate::tui::state::PodStats;
+
+/// `text` cut to `width` characters from the left, so the distinguishing end
+/// of a pod name (its random suffix) stays visible: "…7595ccbdd5-67bmd".
+pub fn fit_left(text: &str, width: usize) -> String {
+    let count = text.chars().count();
+    if count <= width {
+        return text.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out = String::from("…");
+    out.extend(text.chars().skip(count - (width - 1)));
+    out
+}
+
+/// A pod age the way kubectl prints it: 45s, 12m, 3h, 2d.
+pub fn age(age: Duration) -> String {
+    let secs = age.as_secs();
+    match secs {
+        0..=119 => format!("{secs}s"),
+        120..=7199 => format!("{}m", secs / 60),
+        7200..=172_799 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86_400),
+    }
+}
+
+/// Milliseconds with two decimals, or a dash when there is no value.
+pub(super) fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// How long before `at` the last hit was: "4.2s", "3m", or "never".
+pub(super) fn ago(last: Option<Instant>, at: Instant) -> String {
+    match last {
+        None => "never".to_owned(),
+        Some(t) => {
+            let secs = at.saturating_duration_since(t).as_secs_f64();
+            if secs < 60.0 {
+                format!("{secs:.1}s")
+            } else {
+                format!("{:.0}m", secs / 60.0)
+            }
+        }
+    }
+}
+
+/// The pod's share of `total` requests, 0..=1.
+pub(super) fn share_of(pod: &PodStats, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        pod.hits() as f64 / total as f64
+    }
+}
+
+/// The canonical name of a gRPC status code.
+pub fn grpc_code_name(code: i32) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "UNKNOWN_CODE",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_left_keeps_the_end_of_long_names() {
+        assert_eq!(fit_left("greetserver-abc-67bmd", 10), "…abc-67bmd");
+        assert_eq!(fit_left("short", 10), "short");
+        assert_eq!(fit_left("abc", 0), "");
+    }
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(age(Duration::from_secs(45)), "45s");
+        assert_eq!(age(Duration::from_secs(12 * 60)), "12m");
+        assert_eq!(age(Duration::from_secs(3 * 3600)), "3h");
+        assert_eq!(age(Duration::from_secs(2 * 86_400)), "2d");
+    }
+
+    #[test]
+    fn grpc_codes_have_their_names() {
+        assert_eq!(grpc_code_name(14), "UNAVAILABLE");
+        assert_eq!(grpc_code_name(4), "DEADLINE_EXCEEDED");
+        assert_eq!(grpc_code_name(99), "UNKNOWN_CODE");
+    }
+
+    #[test]
+    fn milliseconds_and_last_hits_read_briefly() {
+        let t0 = Instant::now();
+        assert_eq!(ms(Some(0.456)), "0.46");
+        assert_eq!(ms(None), "–");
+        assert_eq!(ago(None, t0), "never");
+        assert_eq!(ago(Some(t0), t0 + Duration::from_millis(4200)), "4.2s");
+        assert_eq!(ago(Some(t0), t0 + Duration::from_secs(180)), "3m");
+    }
+}

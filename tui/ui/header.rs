@@ -1,0 +1,138 @@
+//! The header: what is watched, the gateways' connection, the mode badge,
+//! totals and fairness, and the kube line.
+
+use std::time::Instant;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::theme::Theme;
+use crate::tui::state::{App, Connection, KubeStatus, Stats, WatchState};
+
+/// Rows the header takes: a forbidden watch gets a second kube line, since
+/// the missing rule must be readable.
+pub(super) fn height(app: &App) -> u16 {
+    match app.kube().map(|k| &k.watch) {
+        None => 4,
+        Some(WatchState::Forbidden(_)) => 6,
+        Some(_) => 5,
+    }
+}
+
+pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
+    let mode = match app.mode() {
+        Some(m) => format!(" {} ", m.as_str().to_uppercase()),
+        None if app.mixed_modes() => " MIXED ".to_owned(),
+        None => " ? ".to_owned(),
+    };
+    let mut first = vec![Span::styled("gateway ", theme.dim()), Span::raw(app.title().to_owned())];
+    if let Some(load) = app.load() {
+        let state = if load.running { "on" } else { "off" };
+        first.push(Span::styled(format!("  load {state} {}/s", load.rate), theme.dim()));
+    }
+    if app.frozen() {
+        first.push(Span::raw("  "));
+        first.push(Span::styled(" FROZEN ", theme.badge(None)));
+    }
+    first.push(Span::raw("  "));
+    // Last: a long error may be cut at the edge.
+    first.push(connection_span(app, at, theme));
+    let rps = stats.rps(at, app.observed_for(at));
+    let mut second = vec![
+        Span::styled("mode ", theme.dim()),
+        Span::styled(mode, theme.badge(app.mode())),
+        Span::raw(format!("  {} req  {rps:.1}/s", stats.total())),
+    ];
+    let errors = stats.errors();
+    if errors > 0 {
+        second.push(Span::styled(format!("  {errors} errors"), theme.bad()));
+    }
+    second.push(Span::raw("  "));
+    second.extend(fairness_spans(stats, at, theme));
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .title(Span::styled(" greet-top ", theme.title()))
+        .title_alignment(Alignment::Left);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [status, kube] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
+    // Status lines are cut at the edge; the kube line wraps (an RBAC rule must be readable).
+    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), status);
+    if let Some(kube_status) = app.kube() {
+        frame.render_widget(
+            Paragraph::new(kube_line(kube_status, theme)).wrap(Wrap { trim: false }),
+            kube,
+        );
+    }
+}
+
+fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
+    let describe = |connection: &Connection| match connection {
+        Connection::Connecting => Span::styled("◌ connecting…", theme.dim()),
+        Connection::Connected { .. } => Span::styled("● connected", theme.good()),
+        Connection::Reconnecting { retry_at, error } => {
+            let secs = retry_at.saturating_duration_since(now).as_secs_f64().ceil();
+            Span::styled(format!("○ reconnecting in {secs:.0}s: {error}"), theme.bad())
+        }
+    };
+    let gateways = app.gateways();
+    let mut each = gateways.iter();
+    match (each.next(), each.next()) {
+        (None, _) => Span::styled("◌ no gateway found yet", theme.dim()),
+        (Some((_, only)), None) => describe(&only.connection),
+        _ => {
+            let total = gateways.len();
+            let up = gateways
+                .values()
+                .filter(|g| matches!(g.connection, Connection::Connected { .. }))
+                .count();
+            let down = gateways
+                .iter()
+                .find(|(_, g)| !matches!(g.connection, Connection::Connected { .. }));
+            match down {
+                None => Span::styled(format!("● {up}/{total} gateways connected"), theme.good()),
+                Some((name, gateway)) => {
+                    let detail = describe(&gateway.connection).content.into_owned();
+                    Span::styled(
+                        format!("○ {up}/{total} gateways connected; {name}: {detail}"),
+                        theme.bad(),
+                    )
+                }
+            }
+        }
+    }
+}
+
+fn kube_line(kube: &KubeStatus, theme: Theme) -> Line<'static> {
+    let (state, style) = match &kube.watch {
+        WatchState::Starting => ("listing pods…".to_owned(), theme.dim()),
+        WatchState::Synced => ("pods synced".to_owned(), theme.good()),
+        WatchState::Retrying(error) => (format!("pod watch retrying: {error}"), theme.bad()),
+        WatchState::Forbidden(rule) => (format!("forbidden: {rule}"), theme.bad()),
+    };
+    Line::from(vec![
+        Span::styled("kube ", theme.dim()),
+        Span::raw(format!("{}/{}  ", kube.context, kube.namespace)),
+        Span::styled(state, style),
+    ])
+}
+
+/// "fairness 0.33 STUCK ON ONE POD" when one pod takes ≥ 90 % of the window.
+fn fairness_spans(stats: &Stats, at: Instant, theme: Theme) -> Vec<Span<'static>> {
+    let Some(index) = stats.fairness(at) else {
+        return vec![Span::styled("fairness –", theme.dim())];
+    };
+    let window: Vec<usize> = stats.live_pods().map(|p| p.in_window(at)).collect();
+    let total: usize = window.iter().sum();
+    let top = window.iter().copied().max().unwrap_or(0);
+    let mut spans = vec![Span::raw(format!("fairness {index:.2}"))];
+    if total >= 10 && top * 10 >= total * 9 {
+        spans.push(Span::raw(" "));
+        spans.push(Span::styled("STUCK ON ONE POD", theme.bad()));
+    } else if index >= 0.95 {
+        spans.push(Span::styled(" even", theme.good()));
+    }
+    spans
+}

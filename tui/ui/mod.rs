@@ -1,0 +1,88 @@
+//! Rendering: a pure function of the [`App`] state and the time. One file
+//! per panel; this one lays them out.
+
+mod columns;
+mod footer;
+mod format;
+mod header;
+mod help;
+mod pods;
+mod shares;
+mod spark;
+mod tail;
+mod theme;
+
+use std::time::Instant;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::{Paragraph, Wrap};
+
+pub use self::format::{age, fit_left, grpc_code_name};
+pub use self::theme::Theme;
+use crate::tui::state::App;
+
+/// Smallest terminal the dashboard draws in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
+
+/// Draws the whole screen.
+pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        render_too_small(frame, area);
+        return;
+    }
+    let (stats, at) = app.view(now);
+    let pods = stats.pods.len() as u16;
+    let header = header::height(app);
+    let footer = 1;
+    // Many pods must not push the other panels off: past half the body the
+    // table shows the busiest pods (and the share bars a quarter).
+    let body = area.height.saturating_sub(header + footer);
+    let table = (pods.max(1) + 3).min((body / 2).max(6));
+    let share = (pods.max(1) + 2).min((body / 4).max(5));
+    let spark = 4;
+    let remain = area.height.saturating_sub(header + footer + table);
+    // Drop panels from the bottom of the priority list when space runs out.
+    let (share, spark) = if remain >= share + spark + 3 {
+        (share, spark)
+    } else if remain >= spark + 3 {
+        (0, spark)
+    } else {
+        (0, 0)
+    };
+    let [header_area, table_area, share_area, spark_area, tail_area, footer_area] = Layout::vertical([
+        Constraint::Length(header),
+        Constraint::Length(table.min(area.height.saturating_sub(header + footer))),
+        Constraint::Length(share),
+        Constraint::Length(spark),
+        Constraint::Fill(1),
+        Constraint::Length(footer),
+    ])
+    .areas(area);
+
+    header::render(app, stats, at, frame, header_area, theme);
+    pods::render(app, stats, at, frame, table_area, theme);
+    if share > 0 {
+        shares::render(stats, frame, share_area, theme);
+    }
+    if spark > 0 {
+        spark::render(app, stats, at, frame, spark_area, theme);
+    }
+    if tail_area.height >= 3 {
+        tail::render(stats, at, frame, tail_area, theme);
+    }
+    footer::render(app, frame, footer_area, theme);
+    if app.show_help() {
+        help::render(app, frame, area, theme);
+    }
+}
+
+fn render_too_small(frame: &mut Frame, area: Rect) {
+    let text = format!(
+        "Terminal too small ({}x{}): greet-top needs at least {MIN_WIDTH}x{MIN_HEIGHT}. Enlarge it, or press q to quit.",
+        area.width, area.height
+    );
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: true }), area);
+}

@@ -1,0 +1,45 @@
+//! The share-of-requests bars, one per pod.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+
+use super::format::{fit_left, share_of};
+use super::pods::shown_pods;
+use super::theme::Theme;
+use crate::tui::state::Stats;
+
+pub(super) fn render(stats: &Stats, frame: &mut Frame, area: Rect, theme: Theme) {
+    let inner_width = area.width.saturating_sub(2) as usize;
+    let name_width = stats
+        .pods
+        .keys()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(inner_width / 3);
+    let bar_width = inner_width.saturating_sub(name_width + 9);
+    let total = stats.total();
+    let lines: Vec<Line> = shown_pods(stats, usize::from(area.height.saturating_sub(2)), 0)
+        .0
+        .into_iter()
+        .map(|pod| {
+            let share = share_of(pod, total);
+            let filled = ((share * bar_width as f64).round() as usize).min(bar_width);
+            let name = fit_left(&pod.name, name_width);
+            let style = if pod.gone { theme.dim() } else { theme.fg(Color::Blue) };
+            Line::from(vec![
+                Span::raw(format!("{name:<name_width$} ")),
+                Span::styled("█".repeat(filled), style),
+                Span::styled("░".repeat(bar_width - filled), theme.dim()),
+                Span::raw(format!(" {:>6.1}%", share * 100.0)),
+            ])
+        })
+        .collect();
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .title(Span::styled(" Share of requests ", theme.title()));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+}
