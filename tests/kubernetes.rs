@@ -428,7 +428,7 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
 
 #[tokio::test]
 async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_them_all() {
-    use greet_top::tui::run::{Controls, GatewayChannels};
+    use greet_top::tui::controls::{Controls, GatewayChannels};
 
     let cluster = support::Cluster::start(3, Mode::Sticky).await;
     // A second gateway replica in front of the same pods.

@@ -8,11 +8,13 @@ use clap::{Args, Parser, Subcommand};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::controls::{Controls, GatewayChannels};
+use super::demo::controller as demo_controller;
 use super::demo::{Demo, DemoConfig};
-use super::report::{self, OutputFormat};
-use super::run::{self, Controls, EVENT_QUEUE, GatewayChannels};
+use super::report::OutputFormat;
 use super::state::{App, AppEvent, LoadState};
-use super::{kube_source, load, network_text, observer_client};
+use super::terminal::{self, EVENT_QUEUE};
+use super::{kube_source, load, network_text, observer_client, once};
 use crate::common::Mode;
 use crate::tui::rest_client::RestClient;
 
@@ -107,14 +109,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-fn print_report(app: &App, observed: Duration, format: OutputFormat) {
-    let report = report::build(app, observed);
-    match format {
-        OutputFormat::Json => println!("{}", report.to_json()),
-        OutputFormat::Table => print!("{}", report.to_table(observed)),
-    }
-}
-
 /// Where the gateways come from, once the command line and the cluster are known.
 enum GatewaySource {
     Url(String),
@@ -200,8 +194,8 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
 
     if let Some(duration) = once.once {
         app = app.counting_from_now();
-        run::observe_for(&mut app, &mut rx, duration).await?;
-        print_report(&app, duration, once.output);
+        once::observe_for(&mut app, &mut rx, duration).await?;
+        once::print_report(&app, duration, once.output);
         cancel.cancel();
         return Ok(());
     }
@@ -225,7 +219,7 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
         demo: None,
         events: tx,
     };
-    let result = run::dashboard(app, rx, controls).await;
+    let result = terminal::dashboard(app, rx, controls).await;
     cancel.cancel();
     result
 }
@@ -256,7 +250,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     };
     let (load_control, load_rx) = watch::channel(load_state);
     let (demo_tx, demo_rx) = mpsc::channel(8);
-    let controller = tokio::spawn(run::demo_controller(demo, demo_rx, tx.clone(), cancel.clone()));
+    let controller = tokio::spawn(demo_controller::run(demo, demo_rx, tx.clone(), cancel.clone()));
 
     let mut app = App::new(format!("{observe_url} (demo)"), Instant::now())
         .expecting(&name)
@@ -265,22 +259,10 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
 
     let result = if let Some(duration) = once.once {
         app = app.counting_from_now();
-        // Count from the first snapshot, then start the load, so the window
-        // holds whole requests only.
-        let connected = wait_for_snapshot(&mut app, &mut rx).await;
-        let started = Instant::now();
-        let load = tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
-        let observed = match connected {
-            Ok(()) => run::observe_for(&mut app, &mut rx, duration).await,
-            Err(err) => Err(err),
-        };
-        load.abort();
-        // Requests already sent finish before the report is cut.
-        let last = drain_in_flight(&mut app, &mut rx).await;
-        // Rates over the time the counted requests really took: the window,
-        // or until the last in-flight one finished.
-        let took = last.map_or(duration, |at| at.duration_since(started).max(duration));
-        observed.map(|()| print_report(&app, took, once.output))
+        let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
+        once::observe_demo(&mut app, &mut rx, duration, start_load)
+            .await
+            .map(|took| once::print_report(&app, took, once.output))
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let controls = Controls {
@@ -289,34 +271,10 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
             demo: Some(demo_tx),
             events: tx,
         };
-        run::dashboard(app, rx, controls).await
+        terminal::dashboard(app, rx, controls).await
     };
     cancel.cancel();
     // The terminal is already restored; give the demo a moment to stop cleanly.
     let _ = tokio::time::timeout(Duration::from_secs(2), controller).await;
     result
-}
-
-async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !app.synced() {
-        match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(event)) => app.update(event, Instant::now()),
-            Ok(None) => anyhow::bail!("the demo stopped before its gateway answered"),
-            Err(_) => anyhow::bail!("the demo gateway did not answer within 10 s"),
-        }
-    }
-    Ok(())
-}
-
-/// Folds in what arrives until 300 ms pass quietly; returns when the last event came.
-async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) -> Option<Instant> {
-    let quiet = Duration::from_millis(300);
-    let mut last = None;
-    while let Ok(Some(event)) = tokio::time::timeout(quiet, rx.recv()).await {
-        let now = Instant::now();
-        app.update(event, now);
-        last = Some(now);
-    }
-    last
 }

@@ -14,9 +14,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
+use super::controls::GatewayChannels;
 use super::network_text;
 use super::observer_client;
-use super::run::GatewayChannels;
 use super::state::{AppEvent, KubeStatus, PodInfo, WatchState};
 use crate::common::kube::{KubeTarget, WatchProblem, describe_watch_error};
 use crate::common::sanitize::sanitize_truncated;

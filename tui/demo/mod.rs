@@ -6,6 +6,7 @@
 //! balanced: gateway ──per-request RR over the registry's endpoint set──────────────────► pods
 //! ```
 
+pub mod controller;
 pub mod service_proxy;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

@@ -1,0 +1,61 @@
+//! The controls: carry out the dashboard's [`Action`]s (mode switch, load,
+//! demo pods) without blocking the frame loop; each runs in its own task and
+//! reports back through the event channel.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, watch};
+use tonic::transport::Channel;
+
+use super::demo::controller::DemoCommand;
+use super::observer_client;
+use super::state::{Action, AppEvent, LoadState};
+
+/// The Observer channels of the gateways being followed, by name; shared
+/// with whatever discovers gateways (kube).
+pub type GatewayChannels = Arc<Mutex<BTreeMap<String, Channel>>>;
+
+/// What carries out the actions, and where their results go.
+#[derive(Clone)]
+pub struct Controls {
+    pub gateways: GatewayChannels,
+    pub load: Option<watch::Sender<LoadState>>,
+    pub demo: Option<mpsc::Sender<DemoCommand>>,
+    pub events: mpsc::Sender<AppEvent>,
+}
+
+impl Controls {
+    pub fn perform(&self, action: Action) {
+        match action {
+            Action::Quit => {}
+            Action::SetMode(mode) => {
+                let gateways = self.gateways.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                for (name, channel) in gateways {
+                    let events = self.events.clone();
+                    tokio::spawn(async move {
+                        let _ = events.send(observer_client::set_mode(name, channel, mode).await).await;
+                    });
+                }
+            }
+            Action::SetLoad(state) => {
+                if let Some(load) = &self.load {
+                    load.send_replace(state);
+                }
+            }
+            Action::AddPod => self.demo_command(DemoCommand::AddPod),
+            Action::KillPod(name) => self.demo_command(DemoCommand::KillPod(name)),
+        }
+    }
+
+    fn demo_command(&self, command: DemoCommand) {
+        if let Some(demo) = &self.demo
+            && demo.try_send(command).is_err()
+        {
+            let _ = self.events.try_send(AppEvent::Notice {
+                text: "the demo is busy; try again".into(),
+                error: true,
+            });
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! The task that owns the running demo: adds and kills pods on the
+//! dashboard's command and reports the pod list.
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Demo;
+use crate::tui::network_text;
+use crate::tui::state::{AppEvent, PodInfo};
+
+/// Requests to the task that owns the demo.
+#[derive(Debug)]
+pub enum DemoCommand {
+    AddPod,
+    KillPod(String),
+}
+
+/// Owns the demo: adds and kills pods on command and reports the pod list.
+pub async fn run(
+    mut demo: Demo,
+    mut commands: mpsc::Receiver<DemoCommand>,
+    events: mpsc::Sender<AppEvent>,
+    cancel: CancellationToken,
+) {
+    let pod_list = |demo: &Demo| {
+        AppEvent::Pods(
+            demo.pods()
+                .map(|(name, addr)| PodInfo {
+                    name: name.to_owned(),
+                    ip: addr.ip().to_string(),
+                    ready: true,
+                    ..PodInfo::default()
+                })
+                .collect(),
+        )
+    };
+    let _ = events.send(pod_list(&demo)).await;
+    loop {
+        let command = tokio::select! {
+            () = cancel.cancelled() => break,
+            command = commands.recv() => match command {
+                Some(command) => command,
+                None => break,
+            },
+        };
+        let notice = match command {
+            DemoCommand::AddPod => match demo.add_pod().await {
+                Ok(name) => AppEvent::Notice {
+                    text: format!("added pod {name}"),
+                    error: false,
+                },
+                Err(err) => AppEvent::Notice {
+                    text: network_text::error(&format!("could not add a pod: {err:#}")),
+                    error: true,
+                },
+            },
+            DemoCommand::KillPod(name) => match demo.kill_pod(&name).await {
+                Ok(()) => AppEvent::Notice {
+                    text: format!("killed pod {name}"),
+                    error: false,
+                },
+                Err(err) => AppEvent::Notice {
+                    text: network_text::error(&format!("could not kill {name}: {err:#}")),
+                    error: true,
+                },
+            },
+        };
+        let _ = events.send(pod_list(&demo)).await;
+        let _ = events.send(notice).await;
+    }
+    demo.shutdown().await;
+}
