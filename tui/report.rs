@@ -138,3 +138,66 @@ impl Report {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodReport {
+        PodReport {
+            name: name.into(),
+            ip: ip.into(),
+            ready: true,
+            gone: false,
+            hits,
+            errors: 0,
+            share,
+            rps: hits as f64 / 5.0,
+            p50_ms,
+            p99_ms: p50_ms.map(|p| p * 2.0),
+            phase: None,
+            restarts: None,
+            node: None,
+        }
+    }
+
+    fn report() -> Report {
+        let mut gone = pod("greetserver-demo-c", "127.0.0.13", 0, 0.0, None);
+        gone.gone = true;
+        Report {
+            mode: Some(Mode::Balanced),
+            total: 252,
+            unattributed: 1,
+            pods: vec![
+                pod("greetserver-demo-a", "127.0.0.11", 168, 2.0 / 3.0, Some(0.43)),
+                pod("greetserver-demo-b", "127.0.0.12", 83, 83.0 / 252.0, Some(0.415)),
+                gone,
+            ],
+        }
+    }
+
+    #[test]
+    fn the_table_has_a_row_per_pod() {
+        assert_eq!(
+            report().to_table(Duration::from_secs(5)),
+            "mode: balanced   total: 252   observed: 5.0s\n\
+             failed requests naming no pod: 1\n\
+             POD                 IP               READY     HITS   SHARE      RPS   P50 ms   P99 ms\n\
+             greetserver-demo-a  127.0.0.11       yes        168   66.7%     33.6     0.43     0.86\n\
+             greetserver-demo-b  127.0.0.12       yes         83   32.9%     16.6     0.41     0.83\n\
+             greetserver-demo-c  127.0.0.13       gone         0    0.0%      0.0        -        -\n"
+        );
+    }
+
+    #[test]
+    fn json_has_null_latencies_for_silent_pods_and_no_kube_fields_without_kube() {
+        let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+        assert_eq!(json["mode"], "balanced");
+        assert_eq!(json["unattributed"], 1);
+        assert_eq!(json["pods"].as_array().map(Vec::len), Some(3));
+        assert_eq!(json["pods"][0]["hits"], 168);
+        assert!(json["pods"][2]["p50_ms"].is_null());
+        assert!(json["pods"][2].get("p50_ms").is_some(), "present, as null");
+        assert!(json["pods"][0].get("phase").is_none());
+    }
+}
