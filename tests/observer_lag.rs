@@ -108,3 +108,69 @@ async fn a_subscriber_that_falls_behind_gets_lagged_notices_that_account_for_eve
     assert_eq!(state.pods.iter().map(|p| p.requests).sum::<u64>(), PUBLISHED);
     gateway.shutdown().await.unwrap();
 }
+
+/// greet-top, frozen (SIGSTOP) while the gateway serves far more than the
+/// ring holds, falls behind for certain; once it runs again it must
+/// resubscribe and report exactly what the gateway counted, not what reached it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greet_top_resubscribes_after_lagging_and_its_totals_equal_get_state() {
+    const SERVED: u64 = 200_000;
+    let gateway = gateway().await;
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_greet-top"))
+        .args(["--no-kube", "--gateway", &format!("http://{}", gateway.observe_addr)])
+        .args(["--once", "10s", "--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap().to_string();
+    let mut waited = 0;
+    while gateway.gateway.hub.subscribers() == 0 {
+        assert!(waited < 500, "greet-top never subscribed");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Counting starts at greet-top's first snapshot: let it arrive before the freeze.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&pid, "-STOP");
+    for i in 0..SERVED {
+        gateway.gateway.hub.publish_request(RequestOutcome {
+            pod_name: format!("pod-{}", i % 3),
+            pod_ip: format!("127.0.0.{}", 2 + i % 3),
+            endpoint: format!("127.0.0.{}:50051", 2 + i % 3),
+            mode: Mode::Balanced,
+            latency_us: 100,
+            ..RequestOutcome::default()
+        });
+    }
+    signal(&pid, "-CONT");
+    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .expect("greet-top --once did not finish")
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let state = gateway.gateway.hub.snapshot();
+    assert_eq!(report["total"], SERVED, "{stdout}");
+    for totals in &state.pods {
+        let pod = report["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == totals.pod_name.as_str())
+            .unwrap_or_else(|| panic!("{} missing from {stdout}", totals.pod_name));
+        assert_eq!(pod["hits"], totals.requests, "{stdout}");
+    }
+    gateway.shutdown().await.unwrap();
+}
+
+fn signal(pid: &str, signal: &str) {
+    let status = std::process::Command::new("kill").args([signal, pid]).status().unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
