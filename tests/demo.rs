@@ -55,8 +55,20 @@ fn once_in_sticky_mode_puts_every_hit_on_one_pod() {
         assert!(pod["name"].as_str().unwrap().starts_with("greetserver-demo-"));
         assert!(pod["ip"].as_str().unwrap().starts_with("127.0.0."));
         assert_eq!(pod["ready"], true);
-        for key in ["rps", "p50_ms", "p99_ms"] {
-            assert!(pod.get(key).is_some(), "{key} missing in {pod}");
+        let rps = pod["rps"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("rps is not a number in {pod}"));
+        let (p50, p99) = (&pod["p50_ms"], &pod["p99_ms"]);
+        if pod["hits"] == 0 {
+            assert_eq!(rps, 0.0, "{pod}");
+            assert!(
+                p50.is_null() && p99.is_null(),
+                "a pod that answered nothing has no latency: {pod}"
+            );
+        } else {
+            assert!(rps > 0.0, "{pod}");
+            let (p50, p99) = (p50.as_f64().unwrap(), p99.as_f64().unwrap());
+            assert!(0.0 < p50 && p50 <= p99, "{pod}");
         }
     }
 }
@@ -91,6 +103,21 @@ impl Screen {
             .windows(needle.len())
             .filter(|w| *w == needle)
             .count()
+    }
+
+    /// Whether the first cell of `word` on screen is reversed, and its background.
+    fn style_of(&self, word: &str) -> (bool, vt100::Color) {
+        let parser = self.parser.lock().unwrap();
+        let screen = parser.screen();
+        let (_, cols) = screen.size();
+        for (row, line) in screen.rows(0, cols.get()).enumerate() {
+            if let Some(at) = line.find(word) {
+                let col = line[..at].chars().count();
+                let cell = screen.cell(row as u16, col as u16).unwrap();
+                return (cell.inverse(), cell.bgcolor());
+            }
+        }
+        panic!("{word} is not on the screen:\n{}", screen.contents());
     }
 
     fn text(&self) -> String {
@@ -130,8 +157,16 @@ fn pod_rows(screen: &str) -> Vec<(String, u64)> {
         .collect()
 }
 
-#[test]
-fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
+/// `greet-top ARGS` running in a 90x30 pseudo-terminal, its output parsed as it comes.
+struct Dashboard {
+    screen: Screen,
+    master: Box<dyn portable_pty::MasterPty + Send>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    keys: Box<dyn Write + Send>,
+    eof: std::sync::mpsc::Receiver<()>,
+}
+
+fn start_dashboard(args: &[&str], env: &[(&str, &str)]) -> Dashboard {
     let pty = native_pty_system()
         .openpty(PtySize {
             rows: 30,
@@ -141,9 +176,13 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         })
         .unwrap();
     let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_greet-top"));
-    command.args(["demo", "--rate", "100"]);
+    command.args(args);
     command.env("TERM", "xterm-256color");
-    let mut child = pty.slave.spawn_command(command).unwrap();
+    command.env_remove("NO_COLOR");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let child = pty.slave.spawn_command(command).unwrap();
     drop(pty.slave);
 
     let screen = Screen {
@@ -156,7 +195,7 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
     };
     let mut reader = pty.master.try_clone_reader().unwrap();
     let (parser, raw) = (Arc::clone(&screen.parser), Arc::clone(&screen.raw));
-    let (eof_tx, eof_rx) = std::sync::mpsc::channel();
+    let (eof_tx, eof) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = [0u8; 8192];
         while let Ok(n) = reader.read(&mut buf) {
@@ -168,7 +207,88 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         }
         let _ = eof_tx.send(());
     });
-    let mut keys = pty.master.take_writer().unwrap();
+    let keys = pty.master.take_writer().unwrap();
+    Dashboard {
+        screen,
+        master: pty.master,
+        child,
+        keys,
+        eof,
+    }
+}
+
+impl Dashboard {
+    fn press(&mut self, key: &[u8]) {
+        self.keys.write_all(key).unwrap();
+        self.keys.flush().unwrap();
+    }
+
+    /// Presses q and waits for a clean exit.
+    fn quit(mut self) {
+        self.press(b"q");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "greet-top did not exit within 10 s of q");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "exit status {status:?}");
+    }
+}
+
+/// The colours an SGR sequence (`ESC [ ... m`) in `raw` sets, as its parameters.
+fn colour_sequences(raw: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(raw);
+    text.split("\u{1b}[")
+        .skip(1)
+        .filter_map(|rest| {
+            let end = rest.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+            (rest[end..].starts_with('m')).then(|| rest[..end].to_owned())
+        })
+        .filter(|params| {
+            // 30-49 and 90-107 set a foreground or background colour (38/48: extended).
+            params
+                .split(';')
+                .next()
+                .and_then(|p| p.parse::<u16>().ok())
+                .is_some_and(|p| (30..=49).contains(&p) && p != 39 && p != 49 || (90..=107).contains(&p))
+        })
+        .collect()
+}
+
+#[test]
+fn no_color_from_the_environment_turns_every_colour_off() {
+    for no_color in [false, true] {
+        let env: &[(&str, &str)] = if no_color { &[("NO_COLOR", "1")] } else { &[] };
+        let dashboard = start_dashboard(&["demo", "--rate", "20"], env);
+        dashboard
+            .screen
+            .wait_for("the dashboard", Duration::from_secs(30), |s| {
+                s.contains("STICKY") && pod_rows(s).len() == 3
+            });
+        let colours = colour_sequences(&dashboard.screen.raw.lock().unwrap());
+        // The mode badge: reversed without colours, black on yellow with them
+        // (crossterm drops colour codes under NO_COLOR by itself, so the
+        // badge's style shows whether greet-top's own theme honoured it).
+        let (inverse, background) = dashboard.screen.style_of("STICKY");
+        if no_color {
+            assert_eq!(colours, Vec::<String>::new(), "NO_COLOR=1 but colours were drawn");
+            assert!(inverse, "NO_COLOR=1: the badge must be reversed to stand out");
+        } else {
+            assert!(!colours.is_empty(), "without NO_COLOR the badge and bars are coloured");
+            assert!(!inverse);
+            assert_eq!(background, vt100::Color::Idx(3), "the sticky badge is yellow");
+        }
+        dashboard.quit();
+    }
+}
+
+#[test]
+fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
+    let mut dashboard = start_dashboard(&["demo", "--rate", "100"], &[]);
+    let screen = &dashboard.screen;
 
     // Sticky: three pods listed, one of them takes every hit.
     let sticky = screen.wait_for("three pods with hits on one", Duration::from_secs(30), |s| {
@@ -179,13 +299,13 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         let termios = master.get_termios().expect("the PTY's termios");
         termios.local_flags.contains(nix::sys::termios::LocalFlags::ICANON)
     };
-    assert!(!canonical(&*pty.master), "the dashboard runs in raw mode");
+    assert!(!canonical(&*dashboard.master), "the dashboard runs in raw mode");
     let rows = pod_rows(&sticky);
     assert_eq!(rows.iter().filter(|(_, hits)| *hits > 0).count(), 1, "{sticky}");
     assert!(sticky.contains("STUCK ON ONE POD"), "{sticky}");
 
-    keys.write_all(b"m").unwrap();
-    keys.flush().unwrap();
+    dashboard.keys.write_all(b"m").unwrap();
+    dashboard.keys.flush().unwrap();
     screen.wait_for("the BALANCED badge", Duration::from_secs(10), |s| {
         s.contains("BALANCED")
     });
@@ -203,8 +323,8 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
 
     let leave = b"\x1b[?1049l";
     let left_before = screen.count(leave);
-    keys.write_all(b"q").unwrap();
-    keys.flush().unwrap();
+    dashboard.keys.write_all(b"q").unwrap();
+    dashboard.keys.flush().unwrap();
     let pressed = Instant::now();
     // q restores the terminal at once, whatever the demo still has to stop.
     loop {
@@ -217,9 +337,8 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    println!("q restored the terminal after {:?}", pressed.elapsed());
     // Raw mode is switched off too (polled: it is the last step of the restore).
-    while !canonical(&*pty.master) {
+    while !canonical(&*dashboard.master) {
         assert!(
             pressed.elapsed() < Duration::from_secs(2),
             "raw mode still on 2 s after q"
@@ -228,7 +347,7 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
+        if let Some(status) = dashboard.child.try_wait().unwrap() {
             break status;
         }
         assert!(Instant::now() < deadline, "greet-top did not exit within 10 s of q");
@@ -236,7 +355,8 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
     };
     assert!(status.success(), "exit status {status:?}");
     // Everything the process wrote has been read once the PTY reports EOF.
-    eof_rx
+    dashboard
+        .eof
         .recv_timeout(Duration::from_secs(5))
         .expect("the PTY reached EOF after the exit");
     // Terminal restored: back on the main screen with the cursor visible.
