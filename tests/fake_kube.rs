@@ -838,7 +838,9 @@ async fn port_forward_tunnels_bytes_to_the_registered_target() {
 #[tokio::test]
 async fn port_forward_carries_grpc_to_a_real_greet_server() {
     let kube = FakeKube::start().await;
-    let server = support::start_server("greetserver-pf", 1, None).await;
+    let mut server = support::start_server_at("greetserver-pf", "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     kube.apply_pod(greet_pod("greetserver-pf", "10.1.0.1"));
     kube.port_forward_to("default", "greetserver-pf", server.addr);
     let pods: Api<Pod> = Api::namespaced(kube.client("default").await, "default");
@@ -895,8 +897,7 @@ async fn port_forward_carries_grpc_to_a_real_greet_server() {
     assert_eq!(kube.port_forward_count(), 2);
 
     drop((client, other));
-    server.stop.cancel();
-    within("the greet-server to stop", server.task).await.unwrap().unwrap();
+    within("the greet-server to stop", server.stop()).await.unwrap();
 }
 
 #[tokio::test]

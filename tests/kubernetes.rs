@@ -12,17 +12,18 @@ use greet_top::common::Mode;
 use greet_top::common::kube::KubeTarget;
 use greet_top::gateway::endpoint_slices::{self, PortSelector};
 use greet_top::tui::app::{App, AppEvent, WatchState};
+use greet_top::tui::demo::LocalPod;
 use greet_top::tui::kube_source;
 use greet_top::tui::rest_client::RestClient;
 use support::fake_kube::{FakeKube, endpoint_slice, pod};
-use support::{TestServer, greet_n, start_server_at};
+use support::{greet_n, start_server_at};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const NS: &str = "default";
 
 /// Four greet-servers on 127.0.0.41-44, all on one port (an EndpointSlice has one port for all).
-async fn pods_on_one_port() -> (Vec<TestServer>, u16) {
+async fn pods_on_one_port() -> (Vec<LocalPod>, u16) {
     for _ in 0..20 {
         let probe = std::net::TcpListener::bind("127.0.0.41:0").unwrap();
         let port = probe.local_addr().unwrap().port();
@@ -38,15 +39,13 @@ async fn pods_on_one_port() -> (Vec<TestServer>, u16) {
         if servers.len() == 4 {
             return (servers, port);
         }
-        for server in servers {
-            server.stop.cancel();
-        }
+        // Dropping the partial set stops it.
     }
     panic!("no port free on all of 127.0.0.41-44");
 }
 
-fn ip(server: &TestServer) -> String {
-    server.addr.ip().to_string()
+fn ip(server: &LocalPod) -> String {
+    server.ip().to_string()
 }
 
 /// Waits until the gateway's balancer has `ready` ready endpoints.
@@ -88,11 +87,8 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         endpoint_slice(NS, "greetserver-b", "greetserver", "grpc", i32::from(port), eps)
     };
     let (ip0, ip1, ip2, ip3) = (ip(s0), ip(s1), ip(s2), ip(s3));
-    kube.apply_slice(slice_a(&[
-        (&ip0, &s0.pod_name, true, false),
-        (&ip1, &s1.pod_name, true, false),
-    ]));
-    kube.apply_slice(slice_b(&[(&ip2, &s2.pod_name, false, false)]));
+    kube.apply_slice(slice_a(&[(&ip0, &s0.name, true, false), (&ip1, &s1.name, true, false)]));
+    kube.apply_slice(slice_b(&[(&ip2, &s2.name, false, false)]));
     // A slice of another Service must be ignored.
     kube.apply_slice(endpoint_slice(
         NS,
@@ -100,7 +96,7 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         "other",
         "grpc",
         i32::from(port),
-        &[(&ip3, &s3.pod_name, true, false)],
+        &[(&ip3, &s3.name, true, false)],
     ));
 
     let discovery = endpoint_slices::watch(
@@ -122,37 +118,25 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         "the not-ready one is listed"
     );
     let hits = greet_n(&rest, 100).await;
-    assert_eq!(
-        hits,
-        BTreeMap::from([(s0.pod_name.clone(), 50), (s1.pod_name.clone(), 50)])
-    );
+    assert_eq!(hits, BTreeMap::from([(s0.name.clone(), 50), (s1.name.clone(), 50)]));
 
     // s2 becomes ready: it gets traffic within a second of the change.
-    kube.apply_slice(slice_b(&[(&ip2, &s2.pod_name, true, false)]));
-    let took = until_pod_answers(&rest, &s2.pod_name, Duration::from_secs(1)).await;
+    kube.apply_slice(slice_b(&[(&ip2, &s2.name, true, false)]));
+    let took = until_pod_answers(&rest, &s2.name, Duration::from_secs(1)).await;
     println!("ready pod got its first request {took:?} after the EndpointSlice change");
 
     // s0 starts terminating: once the change is seen, it gets no new request.
-    kube.apply_slice(slice_a(&[
-        (&ip0, &s0.pod_name, true, true),
-        (&ip1, &s1.pod_name, true, false),
-    ]));
+    kube.apply_slice(slice_a(&[(&ip0, &s0.name, true, true), (&ip1, &s1.name, true, false)]));
     let seen = until_ready(&gateway, 2).await;
     println!("terminating endpoint left the balancer {seen:?} after the change");
     let hits = greet_n(&rest, 60).await;
-    assert_eq!(
-        hits,
-        BTreeMap::from([(s1.pod_name.clone(), 30), (s2.pod_name.clone(), 30)])
-    );
+    assert_eq!(hits, BTreeMap::from([(s1.name.clone(), 30), (s2.name.clone(), 30)]));
 
     // The watch connection drops: the watcher resumes and later changes still arrive.
     let watches = kube.watch_count();
     kube.drop_watches();
-    kube.apply_slice(slice_b(&[
-        (&ip2, &s2.pod_name, true, false),
-        (&ip3, &s3.pod_name, true, false),
-    ]));
-    until_pod_answers(&rest, &s3.pod_name, Duration::from_secs(5)).await;
+    kube.apply_slice(slice_b(&[(&ip2, &s2.name, true, false), (&ip3, &s3.name, true, false)]));
+    until_pod_answers(&rest, &s3.name, Duration::from_secs(5)).await;
     assert!(kube.watch_count() > watches, "the watcher reconnected");
 
     // History expires (410 Gone): the watcher re-lists; requests keep succeeding throughout,
@@ -177,12 +161,9 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         "the watcher re-listed after 410 Gone"
     );
     let hits = greet_n(&rest, 20).await;
-    assert_eq!(hits, BTreeMap::from([(s1.pod_name.clone(), 20)]));
+    assert_eq!(hits, BTreeMap::from([(s1.name.clone(), 20)]));
 
     gateway.shutdown().await.unwrap();
-    for server in &servers {
-        server.stop.cancel();
-    }
 }
 
 #[tokio::test]
@@ -360,11 +341,11 @@ async fn greet_top_shows_a_forbidden_pod_watch_as_the_missing_rule() {
 
 #[tokio::test]
 async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
-    let cluster = support::Cluster::start(2, Mode::Balanced).await;
+    let cluster = support::cluster(2, Mode::Balanced).await;
     let kube = FakeKube::start().await;
     let labels = [("run", "greetserver")];
-    for server in &cluster.servers {
-        kube.apply_pod(pod(NS, &server.pod_name, &labels, &ip(server), true));
+    for (name, addr) in cluster.pods() {
+        kube.apply_pod(pod(NS, name, &labels, &addr.ip().to_string(), true));
     }
     // A pod that is scheduled but got no traffic (yet) must be listed too.
     kube.apply_pod(pod(NS, "greetserver-test-pending", &labels, "127.0.0.99", false));
@@ -392,7 +373,7 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
             assert!(Instant::now() < deadline, "greet-top did not subscribe within 1 s");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        greet_n(&cluster.rest, 40).await
+        greet_n(cluster.rest(), 40).await
     };
     let (output, hits) = tokio::join!(child, load);
     let output = output.unwrap();
@@ -416,12 +397,8 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
         assert_eq!(pod["restarts"], 0, "{pod}");
         assert!(pod["node"].as_str().is_some_and(|n| !n.is_empty()), "{pod}");
     }
-    for server in &cluster.servers {
-        assert_eq!(
-            pods[&server.pod_name],
-            (hits[&server.pod_name] as u64, true),
-            "{pods:?}"
-        );
+    for (name, _) in cluster.pods() {
+        assert_eq!(pods[name], (hits[name] as u64, true), "{pods:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -430,17 +407,16 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
 async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_them_all() {
     use greet_top::tui::run::{Controls, GatewayChannels};
 
-    let cluster = support::Cluster::start(3, Mode::Sticky).await;
+    let cluster = support::cluster(3, Mode::Sticky).await;
     // A second gateway replica in front of the same pods.
     let second = support::start_gateway(
         Mode::Sticky,
         cluster.service_addr.to_string(),
         greet_top::gateway::discovery::static_endpoints(
             cluster
-                .servers
-                .iter()
-                .map(|s| {
-                    greet_top::gateway::discovery::EndpointInfo::ready(s.addr.to_string()).with_pod_name(&s.pod_name)
+                .pods()
+                .map(|(name, addr)| {
+                    greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()).with_pod_name(name)
                 })
                 .collect(),
         ),
@@ -473,7 +449,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
     assert_eq!(app.mode(), Some(Mode::Sticky));
 
     // Traffic through both replicas is summed per pod.
-    greet_n(&cluster.rest, 20).await;
+    greet_n(cluster.rest(), 20).await;
     greet_n(&RestClient::new(format!("http://{}", second.rest_addr)), 10).await;
     pods_until(&mut app, &mut rx, "30 requests from two gateways", |app| {
         app.stats.total() == 30
@@ -500,7 +476,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
     })
     .await;
     for rest in [
-        cluster.rest.clone(),
+        cluster.rest().clone(),
         RestClient::new(format!("http://{}", second.rest_addr)),
     ] {
         let mode = rest.send(http::Method::GET, "/mode", None, "").await.unwrap();
@@ -569,8 +545,8 @@ async fn endpoint_slices_survive_an_api_server_restart() {
     };
     let ips: Vec<String> = servers.iter().map(ip).collect();
     kube.apply_slice(slice(&[
-        (&ips[0], &servers[0].pod_name, true, false),
-        (&ips[1], &servers[1].pod_name, true, false),
+        (&ips[0], &servers[0].name, true, false),
+        (&ips[1], &servers[1].name, true, false),
     ]));
     let health = greet_top::gateway::discovery::DiscoveryHealth::default();
     let discovery = watch_greetserver_slices(&kube, port, &health).await;
@@ -616,15 +592,12 @@ async fn endpoint_slices_survive_an_api_server_restart() {
 
     // After the restart the watch resumes: a new pod is picked up.
     kube.apply_slice(slice(&[
-        (&ips[0], &servers[0].pod_name, true, false),
-        (&ips[1], &servers[1].pod_name, true, false),
-        (&ips[2], &servers[2].pod_name, true, false),
+        (&ips[0], &servers[0].name, true, false),
+        (&ips[1], &servers[1].name, true, false),
+        (&ips[2], &servers[2].name, true, false),
     ]));
-    until_pod_answers(&rest, &servers[2].pod_name, Duration::from_secs(10)).await;
+    until_pod_answers(&rest, &servers[2].name, Duration::from_secs(10)).await;
     assert!(kube.watch_count() > watches, "the watcher reconnected");
     assert_eq!(health.problem(), None, "recovered");
     gateway.shutdown().await.unwrap();
-    for server in &servers {
-        server.stop.cancel();
-    }
 }
