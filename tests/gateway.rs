@@ -155,13 +155,15 @@ async fn set_mode_over_grpc_switches_and_is_reported() {
 
 #[tokio::test]
 async fn balanced_with_no_endpoints_fails_fast_with_503() {
-    let gateway = support::start_gateway(
-        Mode::Balanced,
-        "127.0.0.1:9".into(),
-        discovery::static_endpoints(EndpointSet::new()),
-    )
-    .await;
-    let rest = support::rest_of(&gateway);
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start(
+            "127.0.0.1:9".into(),
+            discovery::static_endpoints(EndpointSet::new()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let rest = greet_top::tui::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
     let started = std::time::Instant::now();
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
     let elapsed = started.elapsed();
@@ -274,18 +276,20 @@ async fn bad_requests_get_clear_4xx_json_errors_and_nothing_breaks() {
 async fn upstream_down_is_a_503_and_the_gateway_keeps_serving() {
     let cluster = support::cluster(2, Mode::Sticky).await;
     // Sticky to a port where nothing listens.
-    let gateway = support::start_gateway(
-        Mode::Sticky,
-        "127.0.0.1:1".into(),
-        discovery::static_endpoints(
-            cluster
-                .pods()
-                .map(|(_, addr)| greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()))
-                .collect(),
-        ),
-    )
-    .await;
-    let rest = support::rest_of(&gateway);
+    let gateway = support::gateway_spec(Mode::Sticky)
+        .start(
+            "127.0.0.1:1".into(),
+            discovery::static_endpoints(
+                cluster
+                    .pods()
+                    .map(|(_, addr)| greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()))
+                    .collect(),
+            ),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let rest = greet_top::tui::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
     assert_eq!(response.status, 503, "{}", response.body);
     let error = response.json().unwrap()["error"].as_str().unwrap().to_owned();

@@ -1,4 +1,4 @@
-//! Kubernetes for real, against the fake API server in tests/support:
+//! Kubernetes for real, against the fake API server (tests/fake-kube):
 //! the real `kube::Client` over HTTP, list + watch with resourceVersions,
 //! dropped watches, 410 Gone and 403.
 
@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use fake_kube::{FakeKube, endpoint_slice, pod};
 use greet_top::common::Mode;
 use greet_top::common::kube::KubeTarget;
 use greet_top::gateway::endpoint_slices::{self, PortSelector};
@@ -15,8 +16,7 @@ use greet_top::tui::app::{App, AppEvent, WatchState};
 use greet_top::tui::demo::LocalPod;
 use greet_top::tui::kube_source;
 use greet_top::tui::rest_client::RestClient;
-use support::fake_kube::{FakeKube, endpoint_slice, pod};
-use support::{greet_n, start_server_at};
+use support::greet_n;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -31,9 +31,9 @@ async fn pods_on_one_port() -> (Vec<LocalPod>, u16) {
         let mut servers = Vec::new();
         for i in 0..4u8 {
             let addr = SocketAddr::new(IpAddr::from([127, 0, 0, 41 + i]), port);
-            match start_server_at(&format!("greetserver-kube-{i}"), addr).await {
-                Some(server) => servers.push(server),
-                None => break,
+            match LocalPod::start(format!("greetserver-kube-{i}"), addr, support::pod_options()).await {
+                Ok(server) => servers.push(server),
+                Err(_) => break,
             }
         }
         if servers.len() == 4 {
@@ -109,7 +109,10 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         },
         Default::default(),
     );
-    let gateway = support::start_gateway(Mode::Balanced, "127.0.0.1:9".into(), discovery).await;
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start("127.0.0.1:9".into(), discovery, Default::default())
+        .await
+        .unwrap();
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
     until_ready(&gateway, 2).await;
     assert_eq!(
@@ -172,8 +175,10 @@ async fn forbidden_endpoint_slices_keep_the_gateway_up_and_say_why() {
     kube.forbid("endpointslices", true);
     let health = greet_top::gateway::discovery::DiscoveryHealth::default();
     let discovery = watch_greetserver_slices(&kube, 50051, &health).await;
-    let gateway =
-        support::start_gateway_with_health(Mode::Balanced, "127.0.0.1:9".into(), discovery, health.clone()).await;
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start("127.0.0.1:9".into(), discovery, health.clone())
+        .await
+        .unwrap();
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
     // Wait for the watcher's first failed attempt, then check the gateway answers at once and says why.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -409,19 +414,21 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
 
     let cluster = support::cluster(3, Mode::Sticky).await;
     // A second gateway replica in front of the same pods.
-    let second = support::start_gateway(
-        Mode::Sticky,
-        cluster.service_addr.to_string(),
-        greet_top::gateway::discovery::static_endpoints(
-            cluster
-                .pods()
-                .map(|(name, addr)| {
-                    greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()).with_pod_name(name)
-                })
-                .collect(),
-        ),
-    )
-    .await;
+    let second = support::gateway_spec(Mode::Sticky)
+        .start(
+            cluster.service_addr.to_string(),
+            greet_top::gateway::discovery::static_endpoints(
+                cluster
+                    .pods()
+                    .map(|(name, addr)| {
+                        greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()).with_pod_name(name)
+                    })
+                    .collect(),
+            ),
+            Default::default(),
+        )
+        .await
+        .unwrap();
     let kube = FakeKube::start().await;
     let gateway_labels = [("run", "greetclient")];
     kube.apply_pod(pod(NS, "greetclient-deploy-1", &gateway_labels, "10.2.0.1", true));
@@ -550,8 +557,10 @@ async fn endpoint_slices_survive_an_api_server_restart() {
     ]));
     let health = greet_top::gateway::discovery::DiscoveryHealth::default();
     let discovery = watch_greetserver_slices(&kube, port, &health).await;
-    let gateway =
-        support::start_gateway_with_health(Mode::Balanced, "127.0.0.1:9".into(), discovery, health.clone()).await;
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start("127.0.0.1:9".into(), discovery, health.clone())
+        .await
+        .unwrap();
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
     until_ready(&gateway, 2).await;
 
@@ -600,4 +609,86 @@ async fn endpoint_slices_survive_an_api_server_restart() {
     assert!(kube.watch_count() > watches, "the watcher reconnected");
     assert_eq!(health.problem(), None, "recovered");
     gateway.shutdown().await.unwrap();
+}
+
+/// Bounds a wait of the port-forward test.
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    const WAIT: Duration = Duration::from_secs(15);
+    match tokio::time::timeout(WAIT, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
+    }
+}
+
+/// The fake API server's port-forward, as greet-top uses it (moved here from the fake's
+/// self-tests, which do not depend on greet-top).
+#[tokio::test]
+async fn port_forward_carries_grpc_to_a_real_greet_server() {
+    let kube = FakeKube::start().await;
+    let mut server = LocalPod::start("greetserver-pf", "127.0.0.1:0".parse().unwrap(), support::pod_options())
+        .await
+        .unwrap();
+    kube.apply_pod(pod(
+        NS,
+        "greetserver-pf",
+        &[("run", "greetserver"), ("app", "greet")],
+        "10.1.0.1",
+        true,
+    ));
+    kube.port_forward_to(NS, "greetserver-pf", server.addr);
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(kube.client(NS).await, NS);
+
+    // As `port_forward_channel` in tui/kube_source.rs: a new tunnel per connection.
+    let connector = tower::service_fn(move |_: http::Uri| {
+        let pods = pods.clone();
+        async move {
+            let mut forwarder = pods.portforward("greetserver-pf", &[9092]).await?;
+            let stream = forwarder.take_stream(9092).ok_or("no stream for port 9092")?;
+            tokio::spawn(async move {
+                let _ = forwarder.join().await;
+            });
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper_util::rt::TokioIo::new(stream))
+        }
+    });
+    let endpoint = tonic::transport::Endpoint::from_static("http://pf");
+    let channel = within(
+        "the gRPC connection",
+        endpoint.connect_with_connector(connector.clone()),
+    )
+    .await
+    .unwrap();
+    let mut client = greet_top::proto::greet::greet_service_client::GreetServiceClient::new(channel);
+    let request = |i: usize| greet_top::proto::greet::GreetingRequest {
+        greeting: Some(greet_top::proto::greet::Greeting {
+            first_name: "Ada".into(),
+            last_name: format!("Lovelace-{i}"),
+        }),
+    };
+    for i in 0..2 {
+        let reply = within("a Greet call", client.greet(request(i)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.pod_name, "greetserver-pf");
+        assert!(reply.result.contains(&format!("Ada Lovelace-{i}")), "{}", reply.result);
+    }
+    // Both calls shared one HTTP/2 connection, so one tunnel.
+    assert_eq!(kube.port_forward_count(), 1);
+
+    // A second channel is a second tunnel; both work side by side.
+    let channel = within("the second connection", endpoint.connect_with_connector(connector))
+        .await
+        .unwrap();
+    let mut other = greet_top::proto::greet::greet_service_client::GreetServiceClient::new(channel);
+    let (a, b) = within(
+        "two concurrent calls",
+        futures_util::future::join(client.greet(request(2)), other.greet(request(3))),
+    )
+    .await;
+    assert_eq!(a.unwrap().into_inner().pod_name, "greetserver-pf");
+    assert_eq!(b.unwrap().into_inner().pod_name, "greetserver-pf");
+    assert_eq!(kube.port_forward_count(), 2);
+
+    drop((client, other));
+    within("the greet-server to stop", server.stop()).await.unwrap();
 }

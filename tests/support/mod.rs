@@ -1,18 +1,13 @@
 //! Shared fixtures: the library's loopback cluster (real greet-servers, a
 //! kube-proxy-like Service and a real gateway) in the tests' shape.
 
-#![allow(dead_code)]
-pub mod fake_kube;
-
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::discovery::{DiscoveryHealth, DiscoveryStream};
 use greet_top::gateway::upstream::UpstreamTimeouts;
-use greet_top::tui::demo::{ClusterConfig, GatewaySpec, LocalCluster, LocalPod, PodNames, PodOptions, StickyTarget};
+use greet_top::tui::demo::{ClusterConfig, GatewaySpec, LocalCluster, PodNames, PodOptions, StickyTarget};
 use greet_top::tui::rest_client::RestClient;
 
 /// The tests' pods: a generous drain, so a test's own stop never cuts a call.
@@ -57,34 +52,6 @@ pub fn config(pods: usize, mode: Mode) -> ClusterConfig {
 
 pub async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
     LocalCluster::start(config(pods, mode)).await.unwrap()
-}
-
-/// A greet-server on exactly `addr`; `None` if that address is taken.
-pub async fn start_server_at(pod_name: &str, addr: SocketAddr) -> Option<LocalPod> {
-    LocalPod::start(pod_name, addr, pod_options()).await.ok()
-}
-
-/// A gateway alone, sticky to `sticky_target`, balanced over `discovery`.
-pub async fn start_gateway(mode: Mode, sticky_target: String, discovery: DiscoveryStream) -> GatewayHandle {
-    start_gateway_with_health(mode, sticky_target, discovery, Default::default()).await
-}
-
-/// [`start_gateway`], sharing `discovery_health` with the discovery source.
-pub async fn start_gateway_with_health(
-    mode: Mode,
-    sticky_target: String,
-    discovery: DiscoveryStream,
-    discovery_health: DiscoveryHealth,
-) -> GatewayHandle {
-    gateway_spec(mode)
-        .start(sticky_target, discovery, discovery_health)
-        .await
-        .unwrap()
-}
-
-/// A REST client of `gateway`.
-pub fn rest_of(gateway: &GatewayHandle) -> RestClient {
-    RestClient::new(format!("http://{}", gateway.rest_addr))
 }
 
 /// The pod named in a `/greet` reply body.

@@ -1,7 +1,5 @@
-//! Self-test of the fake Kubernetes API server (`support::fake_kube`) against the real
+//! Self-test of the fake Kubernetes API server (this crate) against the real
 //! `kube::Client`, `kube::Api` and `kube::runtime::watcher`. Every wait is bounded.
-
-mod support;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,20 +7,16 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
+use fake_kube::*;
 use futures_util::{Stream, StreamExt};
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
-use hyper_util::rt::TokioIo;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
-use support::fake_kube::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::net::TcpListener;
-use tonic::transport::Endpoint;
 
 /// The longest any single wait may take.
 const WAIT: Duration = Duration::from_secs(15);
@@ -833,71 +827,6 @@ async fn port_forward_tunnels_bytes_to_the_registered_target() {
     assert!(nothing.is_empty());
     drop(stream);
     join_after_server_close(refused).await;
-}
-
-#[tokio::test]
-async fn port_forward_carries_grpc_to_a_real_greet_server() {
-    let kube = FakeKube::start().await;
-    let mut server = support::start_server_at("greetserver-pf", "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap();
-    kube.apply_pod(greet_pod("greetserver-pf", "10.1.0.1"));
-    kube.port_forward_to("default", "greetserver-pf", server.addr);
-    let pods: Api<Pod> = Api::namespaced(kube.client("default").await, "default");
-
-    // As `port_forward_channel` in tui/kube_source.rs: a new tunnel per connection.
-    let connector = tower::service_fn(move |_: http::Uri| {
-        let pods = pods.clone();
-        async move {
-            let mut forwarder = pods.portforward("greetserver-pf", &[9092]).await?;
-            let stream = forwarder.take_stream(9092).ok_or("no stream for port 9092")?;
-            tokio::spawn(async move {
-                let _ = forwarder.join().await;
-            });
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(TokioIo::new(stream))
-        }
-    });
-    let endpoint = Endpoint::from_static("http://pf");
-    let channel = within(
-        "the gRPC connection",
-        endpoint.connect_with_connector(connector.clone()),
-    )
-    .await
-    .unwrap();
-    let mut client = GreetServiceClient::new(channel);
-    let request = |i: usize| GreetingRequest {
-        greeting: Some(Greeting {
-            first_name: "Ada".into(),
-            last_name: format!("Lovelace-{i}"),
-        }),
-    };
-    for i in 0..2 {
-        let reply = within("a Greet call", client.greet(request(i)))
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(reply.pod_name, "greetserver-pf");
-        assert!(reply.result.contains(&format!("Ada Lovelace-{i}")), "{}", reply.result);
-    }
-    // Both calls shared one HTTP/2 connection, so one tunnel.
-    assert_eq!(kube.port_forward_count(), 1);
-
-    // A second channel is a second tunnel; both work side by side.
-    let channel = within("the second connection", endpoint.connect_with_connector(connector))
-        .await
-        .unwrap();
-    let mut other = GreetServiceClient::new(channel);
-    let (a, b) = within(
-        "two concurrent calls",
-        futures_util::future::join(client.greet(request(2)), other.greet(request(3))),
-    )
-    .await;
-    assert_eq!(a.unwrap().into_inner().pod_name, "greetserver-pf");
-    assert_eq!(b.unwrap().into_inner().pod_name, "greetserver-pf");
-    assert_eq!(kube.port_forward_count(), 2);
-
-    drop((client, other));
-    within("the greet-server to stop", server.stop()).await.unwrap();
 }
 
 #[tokio::test]
