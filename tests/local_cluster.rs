@@ -88,6 +88,36 @@ async fn killing_a_pod_removes_it_from_the_service_and_the_registry_then_stops_i
     assert_eq!(error.to_string(), format!("no pod named {victim}"));
 }
 
+// Single-threaded on purpose: between the first poll of `kill_pod` and the
+// checks nothing else runs, so the pod cannot have stopped yet.
+#[tokio::test]
+async fn a_killed_pod_leaves_the_service_and_the_registry_before_it_stops() {
+    let mut cluster = support::cluster(2, Mode::Balanced).await;
+    let (victim, addr) = cluster.pods().next().map(|(n, a)| (n.to_owned(), a)).unwrap();
+    let registry = cluster.watch_registry();
+    let backends = cluster.watch_backends();
+
+    let mut kill = std::pin::pin!(cluster.kill_pod(&victim));
+    tokio::select! {
+        biased;
+        _ = &mut kill => panic!("kill_pod must wait for the pod to stop"),
+        () = std::future::ready(()) => {}
+    }
+    assert!(!backends.borrow().contains(&addr), "out of the Service first");
+    assert!(
+        registry.borrow().iter().all(|e| e.address != addr.to_string()),
+        "out of the endpoint set first"
+    );
+    // A blocking connect: the kernel completes it while the pod still listens.
+    assert!(
+        std::net::TcpStream::connect(addr).is_ok(),
+        "the pod is still serving when it leaves the Service"
+    );
+
+    kill.await.unwrap();
+    assert!(std::net::TcpStream::connect(addr).is_err(), "then it stops");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_pod_stays_listed_until_it_is_killed() {
     let mut cluster = support::cluster(2, Mode::Balanced).await;

@@ -236,6 +236,16 @@ impl LocalCluster {
         self.backends.borrow().clone()
     }
 
+    /// Follows the endpoint set as it changes.
+    pub fn watch_registry(&self) -> watch::Receiver<EndpointSet> {
+        self.registry.subscribe()
+    }
+
+    /// Follows the Service proxy's backends as they change.
+    pub fn watch_backends(&self) -> watch::Receiver<Vec<SocketAddr>> {
+        self.backends.subscribe()
+    }
+
     /// A client of the gateway's REST API (one connection pool, shared by clones).
     pub fn rest(&self) -> &RestClient {
         &self.rest
