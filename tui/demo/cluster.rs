@@ -136,8 +136,8 @@ pub struct LocalCluster {
     pub service_addr: SocketAddr,
     pub gateway: GatewayHandle,
     rest: RestClient,
-    /// Stops the Service proxy; the gateway's guard stops the gateway.
-    _proxy: DropGuard,
+    /// Dropped, these stop the Service proxy and the gateway.
+    proxy_guard: DropGuard,
     gateway_guard: DropGuard,
 }
 
@@ -150,6 +150,8 @@ impl LocalCluster {
             .context("binding the Service proxy on 127.0.0.1")?;
         let service_addr = service.local_addr()?;
         tokio::spawn(service_proxy::run(service, backends_rx, proxy_stop.clone()));
+        // From here on, an early return stops what was started.
+        let proxy_guard = proxy_stop.drop_guard();
 
         let hash = kube_style_id(random_seed());
         let mut pods = Vec::with_capacity(config.pods);
@@ -182,7 +184,7 @@ impl LocalCluster {
             backends,
             service_addr,
             gateway,
-            _proxy: proxy_stop.drop_guard(),
+            proxy_guard,
             gateway_guard,
         })
     }
@@ -266,7 +268,7 @@ impl LocalCluster {
             gateway,
             gateway_guard,
             pods,
-            _proxy,
+            proxy_guard,
             ..
         } = self;
         gateway_guard.disarm();
@@ -276,7 +278,7 @@ impl LocalCluster {
         {
             tracing::warn!("gateway did not stop within 3 s");
         }
-        drop(_proxy);
+        drop(proxy_guard);
         for mut pod in pods {
             if let Err(err) = pod.stop().await {
                 tracing::warn!("{err:#}");
