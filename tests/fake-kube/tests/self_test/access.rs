@@ -98,16 +98,12 @@ async fn forbidden_pods_fail_list_and_watch_until_allowed() {
     let error = within("list", pods.list(&ListParams::default().labels(SELECTOR)))
         .await
         .unwrap_err();
-    let status = api_status(&error);
-    assert_eq!(status.code, 403);
-    assert_eq!(status.reason, "Forbidden");
-    assert!(status.is_forbidden());
-    assert_eq!(
-        status.message,
-        format!(
+    assert_forbidden(
+        &error,
+        &format!(
             "pods is forbidden: User \"{FAKE_USER}\" cannot list resource \"pods\" in API group \"\" in the \
              namespace \"default\""
-        )
+        ),
     );
     let error = within("get", pods.get("greetserver-a")).await.unwrap_err();
     assert!(api_status(&error).message.contains("cannot get resource \"pods\""));

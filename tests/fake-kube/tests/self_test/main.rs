@@ -51,6 +51,15 @@ fn api_status(error: &kube::Error) -> &kube::core::Status {
     }
 }
 
+/// Asserts `error` is the API server's 403 with exactly `message`.
+fn assert_forbidden(error: &kube::Error, message: &str) {
+    let status = api_status(error);
+    assert_eq!(status.code, 403);
+    assert_eq!(status.reason, "Forbidden");
+    assert!(status.is_forbidden());
+    assert_eq!(status.message, message);
+}
+
 /// A `kube::runtime::watcher` with the default backoff, folded into a store the way a reflector
 /// would, with a log of what it yielded.
 struct Watched<K> {

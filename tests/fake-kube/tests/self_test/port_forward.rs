@@ -157,15 +157,12 @@ async fn port_forward_refusals_are_status_errors() {
     // Forbidden, with the API server's wording; "pods" and "pods/portforward" are separate.
     kube.forbid("pods/portforward", true);
     let error = port_forward_error(within("port-forward", pods.portforward("greetserver-a", &[9092])).await);
-    let status = api_status(&error);
-    assert_eq!(status.code, 403);
-    assert!(status.is_forbidden());
-    assert_eq!(
-        status.message,
-        format!(
+    assert_forbidden(
+        &error,
+        &format!(
             "pods \"greetserver-a\" is forbidden: User \"{FAKE_USER}\" cannot create resource \"pods/portforward\" \
              in API group \"\" in the namespace \"default\""
-        )
+        ),
     );
     within("get", pods.get("greetserver-a")).await.unwrap();
     kube.forbid("pods/portforward", false);

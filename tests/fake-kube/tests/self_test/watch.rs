@@ -115,33 +115,24 @@ async fn watcher_with_streaming_lists() {
 #[tokio::test]
 async fn endpoint_slices_by_service_name() {
     let kube = FakeKube::start().await;
-    kube.apply_slice(endpoint_slice(
-        "default",
+    // Every slice here: namespace default, port "http" 8080.
+    let slice = |name: &str, service: &str, endpoints: &[(&str, &str, bool, bool)]| {
+        endpoint_slice("default", name, service, "http", 8080, endpoints)
+    };
+    kube.apply_slice(slice(
         "greetserver-abcde",
         "greetserver",
-        "http",
-        8080,
         &[
             ("10.1.0.1", "greetserver-a", true, false),
             ("10.1.0.2", "greetserver-b", true, false),
         ],
     ));
-    kube.apply_slice(endpoint_slice(
-        "default",
+    kube.apply_slice(slice(
         "greetserver-fghij",
         "greetserver",
-        "http",
-        8080,
         &[("10.1.0.3", "greetserver-c", false, false)],
     ));
-    kube.apply_slice(endpoint_slice(
-        "default",
-        "other-klmno",
-        "other",
-        "http",
-        8080,
-        &[("10.1.0.9", "other-a", true, false)],
-    ));
+    kube.apply_slice(slice("other-klmno", "other", &[("10.1.0.9", "other-a", true, false)]));
     let slices: Api<EndpointSlice> = Api::namespaced(kube.client("default").await, "default");
 
     let list = within("list", slices.list(&ListParams::default().labels(SLICE_SELECTOR)))
@@ -168,12 +159,9 @@ async fn endpoint_slices_by_service_name() {
     watched.until_names(&["greetserver-abcde", "greetserver-fghij"]).await;
 
     // One endpoint starts terminating: the slice is modified.
-    kube.apply_slice(endpoint_slice(
-        "default",
+    kube.apply_slice(slice(
         "greetserver-abcde",
         "greetserver",
-        "http",
-        8080,
         &[
             ("10.1.0.1", "greetserver-a", true, false),
             ("10.1.0.2", "greetserver-b", true, true),
@@ -198,14 +186,7 @@ async fn endpoint_slices_by_service_name() {
 
     // Resume and re-list work the same for slices.
     kube.drop_watches();
-    kube.apply_slice(endpoint_slice(
-        "default",
-        "greetserver-zzzzz",
-        "greetserver",
-        "http",
-        8080,
-        &[],
-    ));
+    kube.apply_slice(slice("greetserver-zzzzz", "greetserver", &[]));
     kube.expire_history();
     watched.until_names(&["greetserver-abcde", "greetserver-zzzzz"]).await;
     assert_eq!(kube.list_count("endpointslices"), 3, "{:#?}", kube.requests());
@@ -215,17 +196,14 @@ async fn endpoint_slices_by_service_name() {
     let error = within("list", slices.list(&ListParams::default().labels(SLICE_SELECTOR)))
         .await
         .unwrap_err();
-    let status = api_status(&error);
-    assert_eq!(status.code, 403);
-    assert!(status.is_forbidden());
-    assert_eq!(
-        status.message,
-        format!(
+    assert_forbidden(
+        &error,
+        &format!(
             "endpointslices.discovery.k8s.io is forbidden: User \"{FAKE_USER}\" cannot list resource \
              \"endpointslices\" in API group \"discovery.k8s.io\" in the namespace \"default\""
-        )
+        ),
     );
-    assert_eq!(status.details.as_ref().unwrap().group, "discovery.k8s.io");
+    assert_eq!(api_status(&error).details.as_ref().unwrap().group, "discovery.k8s.io");
     kube.forbid("endpointslices", false);
     within("list", slices.list(&ListParams::default())).await.unwrap();
 }
