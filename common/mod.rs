@@ -4,6 +4,7 @@ pub mod kube;
 pub mod logging;
 pub mod mode;
 pub mod sanitize;
+pub mod shutdown;
 
 pub use mode::Mode;
 

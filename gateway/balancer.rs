@@ -272,4 +272,60 @@ mod tests {
         b.eject(&a, now);
         assert_eq!(b.pick(now).unwrap().info.address, "a:1");
     }
+
+    #[test]
+    fn concurrent_pickers_still_split_exactly() {
+        // Requests run on every worker thread: the atomic cursor must give
+        // each pick its own turn, so totals are exact, not merely close.
+        const THREADS: usize = 8;
+        const PICKS: usize = 3_000;
+        let b = Arc::new(balancer());
+        b.update(&set(&["a:1", "b:1", "c:1"]));
+        let workers: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                std::thread::spawn(move || tally(&b, PICKS))
+            })
+            .collect();
+        let mut hits: HashMap<String, usize> = HashMap::new();
+        for worker in workers {
+            for (address, n) in worker.join().unwrap() {
+                *hits.entry(address).or_default() += n;
+            }
+        }
+        let each = THREADS * PICKS / 3;
+        assert_eq!(
+            hits,
+            HashMap::from([("a:1".into(), each), ("b:1".into(), each), ("c:1".into(), each)])
+        );
+    }
+
+    #[test]
+    fn an_update_during_picks_never_serves_a_removed_endpoint() {
+        let b = Arc::new(balancer());
+        b.update(&set(&["a:1", "b:1"]));
+        let picker = {
+            let b = Arc::clone(&b);
+            std::thread::spawn(move || {
+                let now = Instant::now();
+                // Picks race the update below; once it has returned, "a:1" is gone.
+                let mut after_update = Vec::new();
+                while after_update.len() < 1_000 {
+                    let removed = b.ready_count() == 1;
+                    let member = b.pick(now).expect("an endpoint");
+                    if removed {
+                        after_update.push(member.info.address.clone());
+                    }
+                }
+                after_update
+            })
+        };
+        b.update(&set(&["b:1"]));
+        let after = picker.join().unwrap();
+        assert!(
+            after.iter().all(|a| a == "b:1"),
+            "{:?}",
+            after.iter().filter(|a| *a != "b:1").count()
+        );
+    }
 }

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod balancer;
+pub mod cli;
 pub mod discovery;
 pub mod endpoint_slices;
 pub mod events;

@@ -271,13 +271,24 @@ impl Upstream {
         let mut request = tonic::Request::new(request);
         request.set_timeout(self.timeouts.request);
         let mut client = GreetServiceClient::new(channel.clone());
+        let timeout = || UpstreamError::Timeout {
+            endpoint: endpoint.to_owned(),
+            after: self.timeouts.request,
+        };
+        let started = Instant::now();
         let response = tokio::time::timeout(self.timeouts.request, client.greet(request))
             .await
-            .map_err(|_| UpstreamError::Timeout {
-                endpoint: endpoint.to_owned(),
-                after: self.timeouts.request,
+            .map_err(|_| timeout())?
+            .map_err(|status| {
+                // The server enforces the deadline we sent (grpc-timeout) and
+                // may answer first, with DEADLINE_EXCEEDED or (tonic)
+                // CANCELLED "Timeout expired": still our timeout, a 504.
+                if status.code() == tonic::Code::DeadlineExceeded || started.elapsed() >= self.timeouts.request {
+                    timeout()
+                } else {
+                    UpstreamError::from_status(endpoint, &status)
+                }
             })?
-            .map_err(|status| UpstreamError::from_status(endpoint, &status))?
             .into_inner();
         let (pod_name, pod_ip) = if response.pod_name.is_empty() {
             // An article-era server: the pod is only named in the text.

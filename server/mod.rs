@@ -1,13 +1,18 @@
 //! greet-server: the seed article's Greet service, plus gRPC health,
 //! reflection, graceful drain and an optional max connection age.
 
+pub mod cli;
+
 use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
+
+use crate::common::shutdown::{DrainPolicy, serve_until_drained};
 
 use crate::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
 use crate::proto::greet::{GreetingRequest, GreetingResponse};
@@ -94,16 +99,6 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(GreetServiceServer::new(greeter));
 
-    let shutdown_delay = config.shutdown_delay;
-    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
-    let drain = async move {
-        shutdown.await;
-        let _ = draining_tx.send(());
-        tracing::info!("shutting down: reporting NOT_SERVING, then draining in-flight calls");
-        health.set_not_serving::<GreetServiceServer<Greeter>>().await;
-        health.set_service_status("", ServingStatus::NotServing).await;
-        tokio::time::sleep(shutdown_delay).await;
-    };
     tracing::info!(
         addr = %local_addr,
         pod_name = %config.pod_name,
@@ -112,51 +107,25 @@ pub async fn serve(
         "greet-server listening"
     );
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let serving = router.serve_with_incoming_shutdown(incoming, drain);
-    let drain_deadline = async {
-        if draining_rx.await.is_err() {
-            std::future::pending::<()>().await;
-        }
-        tokio::time::sleep(shutdown_delay + config.drain_timeout).await;
-    };
-    tokio::select! {
-        served = serving => {
-            served.with_context(|| format!("greet-server on {local_addr} failed"))?;
-            tracing::info!("greet-server drained; exiting");
-        }
-        () = drain_deadline => {
-            tracing::warn!("connections still open {:?} after shutdown began; exiting anyway", config.drain_timeout);
-        }
-    }
-    Ok(())
-}
-
-/// Completes on SIGINT or SIGTERM (Kubernetes sends SIGTERM before killing a pod).
-pub async fn termination_signal() {
-    let ctrl_c = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::warn!("cannot listen for Ctrl-C: {err}");
-            std::future::pending::<()>().await;
+    let stop = CancellationToken::new();
+    let serving = {
+        let stop = stop.clone();
+        async move {
+            router
+                .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+                .await
+                .with_context(|| format!("greet-server on {local_addr} failed"))
         }
     };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!("cannot listen for SIGTERM: {err}");
-                std::future::pending::<()>().await;
-            }
-        }
+    let announce = async move {
+        health.set_not_serving::<GreetServiceServer<Greeter>>().await;
+        health.set_service_status("", ServingStatus::NotServing).await;
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
-    }
+    let policy = DrainPolicy {
+        delay: config.shutdown_delay,
+        timeout: config.drain_timeout,
+    };
+    serve_until_drained("greet-server", serving, shutdown, announce, stop, policy).await
 }
 
 #[cfg(test)]

@@ -1,0 +1,182 @@
+//! greet-gateway's flags and start-up: the binary parses [`Args`] and calls [`run`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+
+use super::discovery::{self, DiscoveryHealth, DiscoveryStream};
+use super::endpoint_slices;
+use super::upstream::UpstreamTimeouts;
+use super::{GatewayConfig, start};
+use crate::common::Mode;
+use crate::common::shutdown::{DrainPolicy, serve_until_drained, termination_signal};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiscoveryKind {
+    /// `static` when --endpoints is given, else `kube` in a pod (KUBERNETES_SERVICE_HOST set), else `dns`.
+    Auto,
+    /// The fixed list in --endpoints.
+    Static,
+    /// Re-resolve GRPC_SERVER_HOST every --dns-interval (a headless Service
+    /// resolves to one address per ready pod).
+    Dns,
+    /// Watch the EndpointSlices of GRPC_SVC in POD_NAMESPACE through the Kubernetes API.
+    Kube,
+}
+
+/// REST gateway in front of greet-server pods: POST /greet as in the article,
+/// sent upstream either sticky (one HTTP/2 connection, the article's bug) or
+/// balanced (round robin per request across the discovered endpoints).
+#[derive(Parser, Debug)]
+#[command(version)]
+pub struct Args {
+    /// REST port (POST /greet, GET|PUT /mode, GET /healthz).
+    #[arg(long, env = "GATEWAY_PORT", default_value_t = 9091)]
+    port: u16,
+    /// Observer gRPC port (Watch, SetMode, GetState).
+    #[arg(long, env = "OBSERVE_PORT", default_value_t = 9092)]
+    observe_port: u16,
+    /// Address to bind both ports on.
+    #[arg(long, env = "GATEWAY_BIND", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    bind: IpAddr,
+    /// Upstream host for sticky mode (and DNS discovery), as in the article.
+    #[arg(long, env = "GRPC_SERVER_HOST", default_value = "localhost")]
+    grpc_server_host: String,
+    /// Upstream port.
+    #[arg(long, env = "GRPC_SERVER_PORT", default_value_t = 50051)]
+    grpc_server_port: u16,
+    /// Kubernetes Service name of the greet-server pods (for kube discovery).
+    #[arg(long, env = "GRPC_SVC")]
+    grpc_svc: Option<String>,
+    /// Kubernetes namespace of that Service.
+    #[arg(long, env = "POD_NAMESPACE")]
+    namespace: Option<String>,
+    /// Mode at start; switch at run time with PUT /mode or Observer.SetMode.
+    #[arg(long, env = "GATEWAY_MODE", value_enum, default_value_t = Mode::Sticky)]
+    mode: Mode,
+    /// Where balanced mode learns the endpoints.
+    #[arg(long, value_enum, default_value_t = DiscoveryKind::Auto)]
+    discovery: DiscoveryKind,
+    /// EndpointSlice port to dial, by name (falls back to GRPC_SERVER_PORT by number).
+    #[arg(long, env = "GRPC_PORT_NAME", default_value = "grpc")]
+    port_name: String,
+    /// Kubeconfig context for kube discovery outside a cluster.
+    #[arg(long)]
+    context: Option<String>,
+    /// Comma-separated host:port list for static discovery.
+    #[arg(long, env = "GATEWAY_ENDPOINTS", value_name = "HOST:PORT,...")]
+    endpoints: Option<String>,
+    /// How often DNS discovery re-resolves.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    dns_interval: Duration,
+    /// Deadline of one upstream call.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    upstream_timeout: Duration,
+    /// TCP connect deadline for an upstream endpoint.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
+    connect_timeout: Duration,
+    /// On SIGTERM, answer /healthz with 503 this long before refusing
+    /// connections, so the Service stops routing here first.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s", value_name = "DURATION")]
+    shutdown_delay: Duration,
+    /// Then wait at most this long for in-flight requests and open connections.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
+    drain_timeout: Duration,
+}
+
+async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result<(String, DiscoveryStream)> {
+    let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let kind = match (args.discovery, &args.endpoints) {
+        (DiscoveryKind::Auto, Some(_)) => DiscoveryKind::Static,
+        (DiscoveryKind::Auto, None) if in_cluster && args.grpc_svc.is_some() => DiscoveryKind::Kube,
+        (DiscoveryKind::Auto, None) => DiscoveryKind::Dns,
+        (kind, _) => kind,
+    };
+    match kind {
+        DiscoveryKind::Static => {
+            let Some(list) = &args.endpoints else {
+                bail!("--discovery static needs --endpoints host:port,host:port,...");
+            };
+            let set = discovery::parse_endpoint_list(list).context("invalid --endpoints")?;
+            Ok((
+                format!("static {} endpoints", set.len()),
+                discovery::static_endpoints(set),
+            ))
+        }
+        DiscoveryKind::Kube => {
+            let Some(service) = &args.grpc_svc else {
+                bail!("--discovery kube needs the Service name: set GRPC_SVC or --grpc-svc");
+            };
+            let target = crate::common::kube::connect(args.context.as_deref()).await?;
+            let namespace = args.namespace.clone().unwrap_or(target.default_namespace);
+            let port = endpoint_slices::PortSelector {
+                name: args.port_name.clone(),
+                number: args.grpc_server_port,
+            };
+            let name = format!("kube EndpointSlices of {namespace}/{service}");
+            let stream = endpoint_slices::watch(target.client, &namespace, service, port, health.clone());
+            Ok((name, stream))
+        }
+        DiscoveryKind::Dns | DiscoveryKind::Auto => {
+            let name = format!(
+                "dns {}:{} every {:?}",
+                args.grpc_server_host, args.grpc_server_port, args.dns_interval
+            );
+            let stream = discovery::dns(args.grpc_server_host.clone(), args.grpc_server_port, args.dns_interval);
+            Ok((name, stream))
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}: is the port in use? Choose another with {flag}"))
+}
+
+/// Runs greet-gateway with `args` until SIGTERM or SIGINT, then drains.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let discovery_health = DiscoveryHealth::default();
+    let (discovery_name, discovery) = discovery_from(&args, &discovery_health).await?;
+    let name = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| "greet-gateway".to_owned());
+    let config = GatewayConfig {
+        name,
+        mode: args.mode,
+        sticky_target: format!("{}:{}", args.grpc_server_host, args.grpc_server_port),
+        discovery_name,
+        discovery_health,
+        timeouts: UpstreamTimeouts {
+            request: args.upstream_timeout,
+            connect: args.connect_timeout,
+        },
+    };
+    let rest = bind(SocketAddr::new(args.bind, args.port), "REST", "--port / GATEWAY_PORT").await?;
+    let observe = bind(
+        SocketAddr::new(args.bind, args.observe_port),
+        "the Observer",
+        "--observe-port / OBSERVE_PORT",
+    )
+    .await?;
+    let handle = start(config, discovery, rest, observe).await?;
+    let gateway = Arc::clone(&handle.gateway);
+    let stop = handle.shutdown_token();
+    let announce = async move { gateway.start_draining() };
+    let policy = DrainPolicy {
+        delay: args.shutdown_delay,
+        timeout: args.drain_timeout,
+    };
+    serve_until_drained(
+        "greet-gateway",
+        handle.wait(),
+        termination_signal(),
+        announce,
+        stop,
+        policy,
+    )
+    .await
+}

@@ -1,0 +1,68 @@
+//! greet-server's flags and start-up: the binary parses [`Args`] and calls [`run`].
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+use super::{ServerConfig, serve};
+use crate::common::shutdown::termination_signal;
+
+/// The Greet gRPC service: replies "Hello, <first> <last> from pod: name(<POD_NAME>), ip(<POD_IP>)."
+/// Also serves grpc.health.v1.Health and server reflection.
+#[derive(Parser, Debug)]
+#[command(version)]
+pub struct Args {
+    /// Port to listen on (all interfaces).
+    #[arg(long, env = "GRPC_PORT", default_value_t = 50051)]
+    port: u16,
+    /// Exact address to listen on, e.g. 127.0.0.2:50051; overrides --port.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// Pod name reported in replies (Kubernetes: from the downward API).
+    #[arg(long, env = "POD_NAME")]
+    pod_name: Option<String>,
+    /// Pod IP reported in replies (Kubernetes: from the downward API).
+    #[arg(long, env = "POD_IP")]
+    pod_ip: Option<String>,
+    /// Close each connection with GOAWAY after this age (e.g. 30s), so clients
+    /// reconnect and connection-level balancing gets another chance. Off by default.
+    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
+    max_connection_age: Option<Duration>,
+    /// On SIGTERM, report NOT_SERVING for this long before refusing new connections.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s", value_name = "DURATION")]
+    shutdown_delay: Duration,
+    /// After that, wait at most this long for in-flight calls and connections to finish.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
+    drain_timeout: Duration,
+}
+
+/// Runs greet-server with `args` until SIGTERM or SIGINT, then drains.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let listen = args
+        .listen
+        .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port));
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}: is another process using the port? Try --port"))?;
+    let pod_name = args
+        .pod_name
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "greet-server".to_owned());
+    let pod_ip = args.pod_ip.unwrap_or_else(|| {
+        if listen.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            listen.ip().to_string()
+        }
+    });
+    let config = ServerConfig {
+        pod_name,
+        pod_ip,
+        max_connection_age: args.max_connection_age,
+        shutdown_delay: args.shutdown_delay,
+        drain_timeout: args.drain_timeout,
+    };
+    serve(listener, config, termination_signal()).await
+}
