@@ -5,16 +5,12 @@
 //! POST /greet over keep-alive HTTP/1.1 for a fixed number of requests.
 //! Prints requests per second and client-side p50/p99 latency per mode.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use greet_top::common::Mode;
-use greet_top::gateway::discovery::{EndpointInfo, static_endpoints};
 use greet_top::gateway::upstream::UpstreamTimeouts;
-use greet_top::gateway::{GatewayConfig, start};
-use greet_top::server::{ServerConfig, serve};
+use greet_top::tui::demo::{ClusterConfig, GatewaySpec, LocalCluster, PodNames, StickyTarget};
 use greet_top::tui::rest_client::RestClient;
-use tokio::net::TcpListener;
 
 const REQUESTS: usize = 20_000;
 const CONCURRENCY: usize = 32;
@@ -59,42 +55,33 @@ async fn run_mode(rest: &RestClient, mode: Mode) {
 
 #[tokio::main]
 async fn main() {
-    let mut endpoints = Vec::new();
-    for i in 0..3u8 {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 51 + i], 0)))
-            .await
-            .expect("bind server");
-        endpoints.push(EndpointInfo::ready(listener.local_addr().expect("addr").to_string()));
-        let config = ServerConfig {
-            pod_name: format!("bench-pod-{i}"),
-            pod_ip: format!("127.0.0.{}", 51 + i),
-            max_connection_age: None,
-            shutdown_delay: Duration::ZERO,
-            drain_timeout: Duration::from_secs(1),
-        };
-        tokio::spawn(serve(listener, config, std::future::pending()));
-    }
-    let config = GatewayConfig {
-        name: "bench".into(),
-        mode: Mode::Sticky,
-        sticky_target: endpoints[0].address.clone(),
-        discovery_name: "static".into(),
-        discovery_health: Default::default(),
-        timeouts: UpstreamTimeouts::default(),
+    let defaults = ClusterConfig::default();
+    // Three pods on 127.0.0.51-53; sticky dials the first pod itself, so the
+    // numbers are the gateway's alone, without the Service proxy's extra copy.
+    let config = ClusterConfig {
+        pods: 3,
+        first_host: 51,
+        preferred_port: None,
+        names: PodNames::Numbered {
+            prefix: "bench-pod".into(),
+        },
+        sticky: StickyTarget::FirstPod,
+        gateway: GatewaySpec {
+            name: "bench".into(),
+            discovery_name: "bench registry".into(),
+            timeouts: UpstreamTimeouts::default(),
+            ..defaults.gateway.clone()
+        },
+        ..defaults
     };
-    let rest_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind rest");
-    let observe_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind observe");
-    let gateway = start(config, static_endpoints(endpoints), rest_listener, observe_listener)
-        .await
-        .expect("gateway");
-    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    let cluster = LocalCluster::start(config).await.expect("cluster");
     tokio::time::sleep(Duration::from_millis(100)).await;
     println!(
         "gateway_throughput: {} cores",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     for mode in [Mode::Sticky, Mode::Balanced] {
-        run_mode(&rest, mode).await;
+        run_mode(cluster.rest(), mode).await;
     }
-    gateway.shutdown().await.expect("shutdown");
+    cluster.shutdown().await;
 }

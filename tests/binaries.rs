@@ -1,8 +1,6 @@
 //! The shipped binaries as a user runs them: configured by the article's
 //! environment variables, and draining cleanly on SIGTERM.
 
-mod support;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 

@@ -11,12 +11,12 @@ use greet_top::gateway::discovery::{self, EndpointSet};
 use greet_top::proto::observe::observer_client::ObserverClient;
 use greet_top::proto::observe::{self, SetModeRequest, WatchRequest, event};
 use http::Method;
-use support::{Cluster, greet_n, pod_of};
+use support::{greet_n, pod_of};
 use tokio_stream::StreamExt;
 
 #[tokio::test]
 async fn sticky_sends_everything_to_one_pod_and_balanced_splits_exactly() {
-    let cluster = Cluster::start(3, Mode::Sticky).await;
+    let cluster = support::cluster(3, Mode::Sticky).await;
     let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
     let mut watch = observer.watch(WatchRequest {}).await.unwrap().into_inner();
 
@@ -28,16 +28,16 @@ async fn sticky_sends_everything_to_one_pod_and_balanced_splits_exactly() {
     assert_eq!(snapshot.total_requests, 0);
     assert_eq!(snapshot.sticky_target, cluster.service_addr.to_string());
 
-    let sticky = greet_n(&cluster.rest, 300).await;
+    let sticky = greet_n(cluster.rest(), 300).await;
     assert_eq!(sticky.len(), 1, "sticky must land every request on one pod: {sticky:?}");
     assert_eq!(sticky.values().sum::<usize>(), 300);
 
-    let response = cluster.rest.set_mode(Mode::Balanced).await.unwrap();
+    let response = cluster.rest().set_mode(Mode::Balanced).await.unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.json().unwrap(), serde_json::json!({"mode": "balanced"}));
 
-    let balanced = greet_n(&cluster.rest, 300).await;
-    let expected: BTreeMap<String, usize> = cluster.servers.iter().map(|s| (s.pod_name.clone(), 100)).collect();
+    let balanced = greet_n(cluster.rest(), 300).await;
+    let expected: BTreeMap<String, usize> = cluster.pods().map(|(name, _)| (name.to_owned(), 100)).collect();
     assert_eq!(balanced, expected);
 
     // The Watch stream saw every request, on the right pod, and the switch.
@@ -60,14 +60,13 @@ async fn sticky_sends_everything_to_one_pod_and_balanced_splits_exactly() {
                 assert_eq!(r.error, "");
                 assert!(r.latency_us > 0);
                 assert_eq!(r.attempts, 1);
-                let server = cluster
-                    .servers
-                    .iter()
-                    .find(|s| s.pod_name == r.pod_name)
+                let (_, addr) = cluster
+                    .pods()
+                    .find(|(name, _)| *name == r.pod_name)
                     .expect("a known pod");
-                assert_eq!(r.pod_ip, server.addr.ip().to_string());
+                assert_eq!(r.pod_ip, addr.ip().to_string());
                 if r.mode == observe::Mode::Balanced as i32 {
-                    assert_eq!(r.endpoint, server.addr.to_string(), "balanced dials the pod itself");
+                    assert_eq!(r.endpoint, addr.to_string(), "balanced dials the pod itself");
                 } else {
                     assert_eq!(r.endpoint, cluster.service_addr.to_string(), "sticky dials the Service");
                 }
@@ -95,11 +94,8 @@ async fn sticky_sends_everything_to_one_pod_and_balanced_splits_exactly() {
     );
     let sticky_pod = sticky.keys().next().unwrap();
     assert_eq!(requests[&(observe::Mode::Sticky as i32, sticky_pod.clone())], 300);
-    for server in &cluster.servers {
-        assert_eq!(
-            requests[&(observe::Mode::Balanced as i32, server.pod_name.clone())],
-            100
-        );
+    for (name, _) in cluster.pods() {
+        assert_eq!(requests[&(observe::Mode::Balanced as i32, name.to_owned())], 100);
     }
 
     // GetState agrees with what was sent.
@@ -111,32 +107,31 @@ async fn sticky_sends_everything_to_one_pod_and_balanced_splits_exactly() {
     assert_eq!(state.total_requests, 600);
     assert_eq!(state.mode, observe::Mode::Balanced as i32);
     let totals: BTreeMap<String, u64> = state.pods.iter().map(|p| (p.pod_name.clone(), p.requests)).collect();
-    for server in &cluster.servers {
-        let expected = if &server.pod_name == sticky_pod { 400 } else { 100 };
-        assert_eq!(totals[&server.pod_name], expected);
+    for (name, _) in cluster.pods() {
+        let expected = if name == sticky_pod { 400 } else { 100 };
+        assert_eq!(totals[name], expected);
     }
 }
 
 #[tokio::test]
 async fn reply_text_is_exactly_the_articles() {
-    let cluster = Cluster::start(1, Mode::Sticky).await;
-    let response = cluster.rest.greet("Hitesh", "Pattanayak").await.unwrap();
+    let cluster = support::cluster(1, Mode::Sticky).await;
+    let response = cluster.rest().greet("Hitesh", "Pattanayak").await.unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.content_type.as_deref(), Some("text/plain; charset=utf-8"));
-    let server = &cluster.servers[0];
+    let (name, addr) = cluster.pods().next().unwrap();
     assert_eq!(
         response.body,
         format!(
-            "reponse from Greet rpc: Hello, Hitesh Pattanayak from pod: name({}), ip({}).",
-            server.pod_name,
-            server.addr.ip()
+            "reponse from Greet rpc: Hello, Hitesh Pattanayak from pod: name({name}), ip({}).",
+            addr.ip()
         )
     );
 }
 
 #[tokio::test]
 async fn set_mode_over_grpc_switches_and_is_reported() {
-    let cluster = Cluster::start(3, Mode::Balanced).await;
+    let cluster = support::cluster(3, Mode::Balanced).await;
     let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
     let state = observer
         .set_mode(SetModeRequest {
@@ -146,9 +141,9 @@ async fn set_mode_over_grpc_switches_and_is_reported() {
         .unwrap()
         .into_inner();
     assert_eq!(state.mode, observe::Mode::Sticky as i32);
-    let mode = cluster.rest.send(Method::GET, "/mode", None, "").await.unwrap();
+    let mode = cluster.rest().send(Method::GET, "/mode", None, "").await.unwrap();
     assert_eq!(mode.json().unwrap(), serde_json::json!({"mode": "sticky"}));
-    assert_eq!(greet_n(&cluster.rest, 30).await.len(), 1);
+    assert_eq!(greet_n(cluster.rest(), 30).await.len(), 1);
 
     let status = observer.set_mode(SetModeRequest { mode: 0 }).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
@@ -160,12 +155,14 @@ async fn set_mode_over_grpc_switches_and_is_reported() {
 
 #[tokio::test]
 async fn balanced_with_no_endpoints_fails_fast_with_503() {
-    let gateway = support::start_gateway(
-        Mode::Balanced,
-        "127.0.0.1:9".into(),
-        discovery::static_endpoints(EndpointSet::new()),
-    )
-    .await;
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start(
+            "127.0.0.1:9".into(),
+            discovery::static_endpoints(EndpointSet::new()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
     let rest = greet_top::tui::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
     let started = std::time::Instant::now();
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
@@ -185,8 +182,8 @@ async fn balanced_with_no_endpoints_fails_fast_with_503() {
 
 #[tokio::test]
 async fn bad_requests_get_clear_4xx_json_errors_and_nothing_breaks() {
-    let cluster = Cluster::start(1, Mode::Sticky).await;
-    let rest = &cluster.rest;
+    let cluster = support::cluster(1, Mode::Sticky).await;
+    let rest = cluster.rest();
     // (method, path, content type, body, expected status, text the error must contain)
     type Case<'a> = (Method, &'a str, Option<&'a str>, String, u16, &'a str);
     let cases: Vec<Case> = vec![
@@ -277,20 +274,21 @@ async fn bad_requests_get_clear_4xx_json_errors_and_nothing_breaks() {
 
 #[tokio::test]
 async fn upstream_down_is_a_503_and_the_gateway_keeps_serving() {
-    let cluster = Cluster::start(2, Mode::Sticky).await;
+    let cluster = support::cluster(2, Mode::Sticky).await;
     // Sticky to a port where nothing listens.
-    let gateway = support::start_gateway(
-        Mode::Sticky,
-        "127.0.0.1:1".into(),
-        discovery::static_endpoints(
-            cluster
-                .servers
-                .iter()
-                .map(|s| greet_top::gateway::discovery::EndpointInfo::ready(s.addr.to_string()))
-                .collect(),
-        ),
-    )
-    .await;
+    let gateway = support::gateway_spec(Mode::Sticky)
+        .start(
+            "127.0.0.1:1".into(),
+            discovery::static_endpoints(
+                cluster
+                    .pods()
+                    .map(|(_, addr)| greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()))
+                    .collect(),
+            ),
+            Default::default(),
+        )
+        .await
+        .unwrap();
     let rest = greet_top::tui::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
     assert_eq!(response.status, 503, "{}", response.body);
@@ -309,24 +307,19 @@ async fn upstream_down_is_a_503_and_the_gateway_keeps_serving() {
 
 #[tokio::test]
 async fn balanced_routes_around_a_dead_pod_and_follows_endpoint_updates() {
-    let mut cluster = Cluster::start(3, Mode::Balanced).await;
-    assert_eq!(greet_n(&cluster.rest, 30).await.len(), 3);
+    let mut cluster = support::cluster(3, Mode::Balanced).await;
+    assert_eq!(greet_n(cluster.rest(), 30).await.len(), 3);
 
     // Kill one pod without telling discovery: requests are retried elsewhere.
-    let dead = cluster.servers.remove(0);
-    dead.stop.cancel();
-    dead.task.await.unwrap().unwrap();
-    let hits = greet_n(&cluster.rest, 30).await;
+    let dead = cluster.pods().next().unwrap().0.to_owned();
+    cluster.crash_pod(&dead).await.unwrap();
+    assert_eq!(cluster.registry().len(), 3, "a crashed pod stays listed");
+    let hits = greet_n(cluster.rest(), 30).await;
     assert_eq!(hits.values().sum::<usize>(), 30);
-    assert!(!hits.contains_key(&dead.pod_name), "{hits:?}");
+    assert!(!hits.contains_key(&dead), "{hits:?}");
 
     // Discovery drops it: the two survivors split traffic exactly.
-    let survivors: EndpointSet = cluster
-        .servers
-        .iter()
-        .map(|s| greet_top::gateway::discovery::EndpointInfo::ready(s.addr.to_string()).with_pod_name(&s.pod_name))
-        .collect();
-    cluster.endpoints.send(survivors).unwrap();
+    cluster.kill_pod(&dead).await.unwrap();
     // The update is applied by the gateway's discovery task; wait for it to land.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     while cluster.gateway.gateway.upstream.balancer().endpoints().len() != 2 {
@@ -336,17 +329,19 @@ async fn balanced_routes_around_a_dead_pod_and_follows_endpoint_updates() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let hits = greet_n(&cluster.rest, 100).await;
+    let hits = greet_n(cluster.rest(), 100).await;
     assert_eq!(hits.values().copied().collect::<Vec<_>>(), [50, 50], "{hits:?}");
 }
 
 #[tokio::test]
 async fn max_connection_age_lets_a_sticky_client_reach_other_pods() {
-    let cluster = Cluster::start_with(3, Mode::Sticky, Some(Duration::from_millis(200))).await;
+    let mut config = support::config(3, Mode::Sticky);
+    config.pod.max_connection_age = Some(Duration::from_millis(200));
+    let cluster = greet_top::tui::demo::LocalCluster::start(config).await.unwrap();
     let mut seen = BTreeMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while seen.len() < 2 && tokio::time::Instant::now() < deadline {
-        let response = cluster.rest.greet("Ada", "Lovelace").await.unwrap();
+        let response = cluster.rest().greet("Ada", "Lovelace").await.unwrap();
         // A request racing the GOAWAY may fail; the next one reconnects.
         if response.status == 200 {
             *seen.entry(pod_of(&response.body)).or_insert(0) += 1;
@@ -361,17 +356,17 @@ async fn max_connection_age_lets_a_sticky_client_reach_other_pods() {
 
 #[tokio::test]
 async fn switching_mode_under_load_drops_no_request_and_counts_each_once() {
-    let cluster = Cluster::start(3, Mode::Sticky).await;
+    let cluster = support::cluster(3, Mode::Sticky).await;
     let clients: Vec<_> = (0..8)
         .map(|_| {
-            let rest = cluster.rest.clone();
+            let rest = cluster.rest().clone();
             tokio::spawn(async move { greet_n(&rest, 50).await })
         })
         .collect();
     // Flip the mode 20 times while the 400 requests are in flight.
     for i in 0..20 {
         let mode = if i % 2 == 0 { Mode::Balanced } else { Mode::Sticky };
-        assert_eq!(cluster.rest.set_mode(mode).await.unwrap().status, 200);
+        assert_eq!(cluster.rest().set_mode(mode).await.unwrap().status, 200);
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
     let mut total = 0;

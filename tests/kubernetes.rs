@@ -1,4 +1,4 @@
-//! Kubernetes for real, against the fake API server in tests/support:
+//! Kubernetes for real, against the fake API server (tests/fake-kube):
 //! the real `kube::Client` over HTTP, list + watch with resourceVersions,
 //! dropped watches, 410 Gone and 403.
 
@@ -8,21 +8,22 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use fake_kube::{FakeKube, endpoint_slice, pod};
 use greet_top::common::Mode;
 use greet_top::common::kube::KubeTarget;
 use greet_top::gateway::endpoint_slices::{self, PortSelector};
+use greet_top::tui::demo::LocalPod;
 use greet_top::tui::kube_source;
 use greet_top::tui::rest_client::RestClient;
 use greet_top::tui::state::{App, AppEvent, WatchState};
-use support::fake_kube::{FakeKube, endpoint_slice, pod};
-use support::{TestServer, greet_n, start_server_at};
+use support::greet_n;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 const NS: &str = "default";
 
 /// Four greet-servers on 127.0.0.41-44, all on one port (an EndpointSlice has one port for all).
-async fn pods_on_one_port() -> (Vec<TestServer>, u16) {
+async fn pods_on_one_port() -> (Vec<LocalPod>, u16) {
     for _ in 0..20 {
         let probe = std::net::TcpListener::bind("127.0.0.41:0").unwrap();
         let port = probe.local_addr().unwrap().port();
@@ -30,23 +31,21 @@ async fn pods_on_one_port() -> (Vec<TestServer>, u16) {
         let mut servers = Vec::new();
         for i in 0..4u8 {
             let addr = SocketAddr::new(IpAddr::from([127, 0, 0, 41 + i]), port);
-            match start_server_at(&format!("greetserver-kube-{i}"), addr).await {
-                Some(server) => servers.push(server),
-                None => break,
+            match LocalPod::start(format!("greetserver-kube-{i}"), addr, support::pod_options()).await {
+                Ok(server) => servers.push(server),
+                Err(_) => break,
             }
         }
         if servers.len() == 4 {
             return (servers, port);
         }
-        for server in servers {
-            server.stop.cancel();
-        }
+        // Dropping the partial set stops it.
     }
     panic!("no port free on all of 127.0.0.41-44");
 }
 
-fn ip(server: &TestServer) -> String {
-    server.addr.ip().to_string()
+fn ip(server: &LocalPod) -> String {
+    server.ip().to_string()
 }
 
 /// Waits until the gateway's balancer has `ready` ready endpoints.
@@ -88,11 +87,8 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         endpoint_slice(NS, "greetserver-b", "greetserver", "grpc", i32::from(port), eps)
     };
     let (ip0, ip1, ip2, ip3) = (ip(s0), ip(s1), ip(s2), ip(s3));
-    kube.apply_slice(slice_a(&[
-        (&ip0, &s0.pod_name, true, false),
-        (&ip1, &s1.pod_name, true, false),
-    ]));
-    kube.apply_slice(slice_b(&[(&ip2, &s2.pod_name, false, false)]));
+    kube.apply_slice(slice_a(&[(&ip0, &s0.name, true, false), (&ip1, &s1.name, true, false)]));
+    kube.apply_slice(slice_b(&[(&ip2, &s2.name, false, false)]));
     // A slice of another Service must be ignored.
     kube.apply_slice(endpoint_slice(
         NS,
@@ -100,7 +96,7 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         "other",
         "grpc",
         i32::from(port),
-        &[(&ip3, &s3.pod_name, true, false)],
+        &[(&ip3, &s3.name, true, false)],
     ));
 
     let discovery = endpoint_slices::watch(
@@ -113,7 +109,10 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         },
         Default::default(),
     );
-    let gateway = support::start_gateway(Mode::Balanced, "127.0.0.1:9".into(), discovery).await;
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start("127.0.0.1:9".into(), discovery, Default::default())
+        .await
+        .unwrap();
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
     until_ready(&gateway, 2).await;
     assert_eq!(
@@ -122,37 +121,25 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         "the not-ready one is listed"
     );
     let hits = greet_n(&rest, 100).await;
-    assert_eq!(
-        hits,
-        BTreeMap::from([(s0.pod_name.clone(), 50), (s1.pod_name.clone(), 50)])
-    );
+    assert_eq!(hits, BTreeMap::from([(s0.name.clone(), 50), (s1.name.clone(), 50)]));
 
     // s2 becomes ready: it gets traffic within a second of the change.
-    kube.apply_slice(slice_b(&[(&ip2, &s2.pod_name, true, false)]));
-    let took = until_pod_answers(&rest, &s2.pod_name, Duration::from_secs(1)).await;
+    kube.apply_slice(slice_b(&[(&ip2, &s2.name, true, false)]));
+    let took = until_pod_answers(&rest, &s2.name, Duration::from_secs(1)).await;
     println!("ready pod got its first request {took:?} after the EndpointSlice change");
 
     // s0 starts terminating: once the change is seen, it gets no new request.
-    kube.apply_slice(slice_a(&[
-        (&ip0, &s0.pod_name, true, true),
-        (&ip1, &s1.pod_name, true, false),
-    ]));
+    kube.apply_slice(slice_a(&[(&ip0, &s0.name, true, true), (&ip1, &s1.name, true, false)]));
     let seen = until_ready(&gateway, 2).await;
     println!("terminating endpoint left the balancer {seen:?} after the change");
     let hits = greet_n(&rest, 60).await;
-    assert_eq!(
-        hits,
-        BTreeMap::from([(s1.pod_name.clone(), 30), (s2.pod_name.clone(), 30)])
-    );
+    assert_eq!(hits, BTreeMap::from([(s1.name.clone(), 30), (s2.name.clone(), 30)]));
 
     // The watch connection drops: the watcher resumes and later changes still arrive.
     let watches = kube.watch_count();
     kube.drop_watches();
-    kube.apply_slice(slice_b(&[
-        (&ip2, &s2.pod_name, true, false),
-        (&ip3, &s3.pod_name, true, false),
-    ]));
-    until_pod_answers(&rest, &s3.pod_name, Duration::from_secs(5)).await;
+    kube.apply_slice(slice_b(&[(&ip2, &s2.name, true, false), (&ip3, &s3.name, true, false)]));
+    until_pod_answers(&rest, &s3.name, Duration::from_secs(5)).await;
     assert!(kube.watch_count() > watches, "the watcher reconnected");
 
     // History expires (410 Gone): the watcher re-lists; requests keep succeeding throughout,
@@ -177,12 +164,9 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         "the watcher re-listed after 410 Gone"
     );
     let hits = greet_n(&rest, 20).await;
-    assert_eq!(hits, BTreeMap::from([(s1.pod_name.clone(), 20)]));
+    assert_eq!(hits, BTreeMap::from([(s1.name.clone(), 20)]));
 
     gateway.shutdown().await.unwrap();
-    for server in &servers {
-        server.stop.cancel();
-    }
 }
 
 #[tokio::test]
@@ -191,8 +175,10 @@ async fn forbidden_endpoint_slices_keep_the_gateway_up_and_say_why() {
     kube.forbid("endpointslices", true);
     let health = greet_top::gateway::discovery::DiscoveryHealth::default();
     let discovery = watch_greetserver_slices(&kube, 50051, &health).await;
-    let gateway =
-        support::start_gateway_with_health(Mode::Balanced, "127.0.0.1:9".into(), discovery, health.clone()).await;
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start("127.0.0.1:9".into(), discovery, health.clone())
+        .await
+        .unwrap();
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
     // Wait for the watcher's first failed attempt, then check the gateway answers at once and says why.
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -360,11 +346,11 @@ async fn greet_top_shows_a_forbidden_pod_watch_as_the_missing_rule() {
 
 #[tokio::test]
 async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
-    let cluster = support::Cluster::start(2, Mode::Balanced).await;
+    let cluster = support::cluster(2, Mode::Balanced).await;
     let kube = FakeKube::start().await;
     let labels = [("run", "greetserver")];
-    for server in &cluster.servers {
-        kube.apply_pod(pod(NS, &server.pod_name, &labels, &ip(server), true));
+    for (name, addr) in cluster.pods() {
+        kube.apply_pod(pod(NS, name, &labels, &addr.ip().to_string(), true));
     }
     // A pod that is scheduled but got no traffic (yet) must be listed too.
     kube.apply_pod(pod(NS, "greetserver-test-pending", &labels, "127.0.0.99", false));
@@ -392,7 +378,7 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
             assert!(Instant::now() < deadline, "greet-top did not subscribe within 1 s");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        greet_n(&cluster.rest, 40).await
+        greet_n(cluster.rest(), 40).await
     };
     let (output, hits) = tokio::join!(child, load);
     let output = output.unwrap();
@@ -416,12 +402,8 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
         assert_eq!(pod["restarts"], 0, "{pod}");
         assert!(pod["node"].as_str().is_some_and(|n| !n.is_empty()), "{pod}");
     }
-    for server in &cluster.servers {
-        assert_eq!(
-            pods[&server.pod_name],
-            (hits[&server.pod_name] as u64, true),
-            "{pods:?}"
-        );
+    for (name, _) in cluster.pods() {
+        assert_eq!(pods[name], (hits[name] as u64, true), "{pods:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -430,22 +412,23 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
 async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_them_all() {
     use greet_top::tui::controls::{Controls, GatewayChannels};
 
-    let cluster = support::Cluster::start(3, Mode::Sticky).await;
+    let cluster = support::cluster(3, Mode::Sticky).await;
     // A second gateway replica in front of the same pods.
-    let second = support::start_gateway(
-        Mode::Sticky,
-        cluster.service_addr.to_string(),
-        greet_top::gateway::discovery::static_endpoints(
-            cluster
-                .servers
-                .iter()
-                .map(|s| {
-                    greet_top::gateway::discovery::EndpointInfo::ready(s.addr.to_string()).with_pod_name(&s.pod_name)
-                })
-                .collect(),
-        ),
-    )
-    .await;
+    let second = support::gateway_spec(Mode::Sticky)
+        .start(
+            cluster.service_addr.to_string(),
+            greet_top::gateway::discovery::static_endpoints(
+                cluster
+                    .pods()
+                    .map(|(name, addr)| {
+                        greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()).with_pod_name(name)
+                    })
+                    .collect(),
+            ),
+            Default::default(),
+        )
+        .await
+        .unwrap();
     let kube = FakeKube::start().await;
     let gateway_labels = [("run", "greetclient")];
     kube.apply_pod(pod(NS, "greetclient-deploy-1", &gateway_labels, "10.2.0.1", true));
@@ -473,7 +456,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
     assert_eq!(app.mode(), Some(Mode::Sticky));
 
     // Traffic through both replicas is summed per pod.
-    greet_n(&cluster.rest, 20).await;
+    greet_n(cluster.rest(), 20).await;
     greet_n(&RestClient::new(format!("http://{}", second.rest_addr)), 10).await;
     pods_until(&mut app, &mut rx, "30 requests from two gateways", |app| {
         app.stats().total() == 30
@@ -499,7 +482,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
     })
     .await;
     for rest in [
-        cluster.rest.clone(),
+        cluster.rest().clone(),
         RestClient::new(format!("http://{}", second.rest_addr)),
     ] {
         let mode = rest.send(http::Method::GET, "/mode", None, "").await.unwrap();
@@ -569,13 +552,15 @@ async fn endpoint_slices_survive_an_api_server_restart() {
     };
     let ips: Vec<String> = servers.iter().map(ip).collect();
     kube.apply_slice(slice(&[
-        (&ips[0], &servers[0].pod_name, true, false),
-        (&ips[1], &servers[1].pod_name, true, false),
+        (&ips[0], &servers[0].name, true, false),
+        (&ips[1], &servers[1].name, true, false),
     ]));
     let health = greet_top::gateway::discovery::DiscoveryHealth::default();
     let discovery = watch_greetserver_slices(&kube, port, &health).await;
-    let gateway =
-        support::start_gateway_with_health(Mode::Balanced, "127.0.0.1:9".into(), discovery, health.clone()).await;
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start("127.0.0.1:9".into(), discovery, health.clone())
+        .await
+        .unwrap();
     let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
     until_ready(&gateway, 2).await;
 
@@ -616,15 +601,94 @@ async fn endpoint_slices_survive_an_api_server_restart() {
 
     // After the restart the watch resumes: a new pod is picked up.
     kube.apply_slice(slice(&[
-        (&ips[0], &servers[0].pod_name, true, false),
-        (&ips[1], &servers[1].pod_name, true, false),
-        (&ips[2], &servers[2].pod_name, true, false),
+        (&ips[0], &servers[0].name, true, false),
+        (&ips[1], &servers[1].name, true, false),
+        (&ips[2], &servers[2].name, true, false),
     ]));
-    until_pod_answers(&rest, &servers[2].pod_name, Duration::from_secs(10)).await;
+    until_pod_answers(&rest, &servers[2].name, Duration::from_secs(10)).await;
     assert!(kube.watch_count() > watches, "the watcher reconnected");
     assert_eq!(health.problem(), None, "recovered");
     gateway.shutdown().await.unwrap();
-    for server in &servers {
-        server.stop.cancel();
+}
+
+/// Bounds a wait of the port-forward test.
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    const WAIT: Duration = Duration::from_secs(15);
+    match tokio::time::timeout(WAIT, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
     }
+}
+
+/// The fake API server's port-forward, as greet-top uses it (moved here from the fake's
+/// self-tests, which do not depend on greet-top).
+#[tokio::test]
+async fn port_forward_carries_grpc_to_a_real_greet_server() {
+    let kube = FakeKube::start().await;
+    let mut server = LocalPod::start("greetserver-pf", "127.0.0.1:0".parse().unwrap(), support::pod_options())
+        .await
+        .unwrap();
+    kube.apply_pod(pod(
+        NS,
+        "greetserver-pf",
+        &[("run", "greetserver"), ("app", "greet")],
+        "10.1.0.1",
+        true,
+    ));
+    kube.port_forward_to(NS, "greetserver-pf", server.addr);
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(kube.client(NS).await, NS);
+
+    // As `port_forward_channel` in tui/kube_source.rs: a new tunnel per connection.
+    let connector = tower::service_fn(move |_: http::Uri| {
+        let pods = pods.clone();
+        async move {
+            let mut forwarder = pods.portforward("greetserver-pf", &[9092]).await?;
+            let stream = forwarder.take_stream(9092).ok_or("no stream for port 9092")?;
+            tokio::spawn(async move {
+                let _ = forwarder.join().await;
+            });
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(hyper_util::rt::TokioIo::new(stream))
+        }
+    });
+    let endpoint = tonic::transport::Endpoint::from_static("http://pf");
+    let channel = within(
+        "the gRPC connection",
+        endpoint.connect_with_connector(connector.clone()),
+    )
+    .await
+    .unwrap();
+    let mut client = greet_top::proto::greet::greet_service_client::GreetServiceClient::new(channel);
+    let request = |i: usize| greet_top::proto::greet::GreetingRequest {
+        greeting: Some(greet_top::proto::greet::Greeting {
+            first_name: "Ada".into(),
+            last_name: format!("Lovelace-{i}"),
+        }),
+    };
+    for i in 0..2 {
+        let reply = within("a Greet call", client.greet(request(i)))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(reply.pod_name, "greetserver-pf");
+        assert!(reply.result.contains(&format!("Ada Lovelace-{i}")), "{}", reply.result);
+    }
+    // Both calls shared one HTTP/2 connection, so one tunnel.
+    assert_eq!(kube.port_forward_count(), 1);
+
+    // A second channel is a second tunnel; both work side by side.
+    let channel = within("the second connection", endpoint.connect_with_connector(connector))
+        .await
+        .unwrap();
+    let mut other = greet_top::proto::greet::greet_service_client::GreetServiceClient::new(channel);
+    let (a, b) = within(
+        "two concurrent calls",
+        futures_util::future::join(client.greet(request(2)), other.greet(request(3))),
+    )
+    .await;
+    assert_eq!(a.unwrap().into_inner().pod_name, "greetserver-pf");
+    assert_eq!(b.unwrap().into_inner().pod_name, "greetserver-pf");
+    assert_eq!(kube.port_forward_count(), 2);
+
+    drop((client, other));
+    within("the greet-server to stop", server.stop()).await.unwrap();
 }
