@@ -226,6 +226,11 @@ impl Dashboard {
     /// Presses q and waits for a clean exit.
     fn quit(mut self) {
         self.press(b"q");
+        self.exits_cleanly();
+    }
+
+    /// Waits for the exit after q; it must be a success.
+    fn exits_cleanly(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(10);
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -345,22 +350,14 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let status = loop {
-        if let Some(status) = dashboard.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "greet-top did not exit within 10 s of q");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "exit status {status:?}");
+    dashboard.exits_cleanly();
     // Everything the process wrote has been read once the PTY reports EOF.
     dashboard
         .eof
         .recv_timeout(Duration::from_secs(5))
         .expect("the PTY reached EOF after the exit");
     // Terminal restored: back on the main screen with the cursor visible.
-    let parser = screen.parser.lock().unwrap();
+    let parser = dashboard.screen.parser.lock().unwrap();
     assert!(!parser.screen().alternate_screen(), "still on the alternate screen");
     assert!(!parser.screen().hide_cursor(), "cursor still hidden");
 }

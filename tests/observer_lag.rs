@@ -32,6 +32,21 @@ async fn gateway() -> GatewayHandle {
         .unwrap()
 }
 
+/// Counts `n` requests as served, round robin over three pods, as the
+/// request path would.
+fn serve_requests(gateway: &GatewayHandle, n: u64) {
+    for i in 0..n {
+        gateway.gateway.hub.publish_request(RequestOutcome {
+            pod_name: format!("pod-{}", i % 3),
+            pod_ip: format!("127.0.0.{}", 2 + i % 3),
+            endpoint: format!("127.0.0.{}:50051", 2 + i % 3),
+            mode: Mode::Balanced,
+            latency_us: 100,
+            ..RequestOutcome::default()
+        });
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_falls_behind_gets_lagged_notices_that_account_for_every_request() {
     let gateway = gateway().await;
@@ -54,16 +69,7 @@ async fn a_subscriber_that_falls_behind_gets_lagged_notices_that_account_for_eve
     assert_eq!(snapshot.last_seq, 1);
 
     // The subscriber reads nothing while the gateway serves PUBLISHED requests.
-    for i in 0..PUBLISHED {
-        gateway.gateway.hub.publish_request(RequestOutcome {
-            pod_name: format!("pod-{}", i % 3),
-            pod_ip: format!("127.0.0.{}", 2 + i % 3),
-            endpoint: format!("127.0.0.{}:50051", 2 + i % 3),
-            mode: Mode::Balanced,
-            latency_us: 100,
-            ..RequestOutcome::default()
-        });
-    }
+    serve_requests(&gateway, PUBLISHED);
 
     let (mut delivered, mut dropped, mut notices) = (0u64, 0u64, 0u64);
     let mut last_seq = snapshot.last_seq;
@@ -134,16 +140,7 @@ async fn greet_top_resubscribes_after_lagging_and_its_totals_equal_get_state() {
     // Counting starts at greet-top's first snapshot: let it arrive before the freeze.
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&pid, "-STOP");
-    for i in 0..SERVED {
-        gateway.gateway.hub.publish_request(RequestOutcome {
-            pod_name: format!("pod-{}", i % 3),
-            pod_ip: format!("127.0.0.{}", 2 + i % 3),
-            endpoint: format!("127.0.0.{}:50051", 2 + i % 3),
-            mode: Mode::Balanced,
-            latency_us: 100,
-            ..RequestOutcome::default()
-        });
-    }
+    serve_requests(&gateway, SERVED);
     signal(&pid, "-CONT");
     let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
