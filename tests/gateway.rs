@@ -10,6 +10,7 @@ use greet_top::common::Mode;
 use greet_top::gateway::discovery::{self, EndpointSet};
 use greet_top::proto::observe::observer_client::ObserverClient;
 use greet_top::proto::observe::{self, SetModeRequest, WatchRequest, event};
+use greet_top::tui::rest_client::RestClient;
 use http::Method;
 use support::{greet_n, pod_of};
 use tokio_stream::StreamExt;
@@ -88,10 +89,9 @@ async fn sticky_sends_everything_to_one_pod_and_balanced_splits_exactly() {
         mode_changes,
         [(observe::Mode::Sticky as i32, observe::Mode::Balanced as i32)]
     );
-    assert!(
-        endpoint_sets <= 1,
-        "the one endpoint set is in the snapshot or the stream, not both twice"
-    );
+    // The one endpoint set is in the snapshot or in the stream, never in both.
+    let in_snapshot = usize::from(!snapshot.endpoints.is_empty());
+    assert_eq!(endpoint_sets + in_snapshot, 1, "{:?}", snapshot.endpoints);
     let sticky_pod = sticky.keys().next().unwrap();
     assert_eq!(requests[&(observe::Mode::Sticky as i32, sticky_pod.clone())], 300);
     for (name, _) in cluster.pods() {
@@ -354,34 +354,110 @@ async fn max_connection_age_lets_a_sticky_client_reach_other_pods() {
     );
 }
 
-#[tokio::test]
-async fn switching_mode_under_load_drops_no_request_and_counts_each_once() {
-    let cluster = support::cluster(3, Mode::Sticky).await;
-    let clients: Vec<_> = (0..8)
+/// Sends `clients` × `each` greetings at once from as many tasks; returns
+/// hits per pod, as the replies name them.
+async fn greet_concurrently(rest: &RestClient, clients: usize, each: usize) -> BTreeMap<String, usize> {
+    let tasks: Vec<_> = (0..clients)
         .map(|_| {
-            let rest = cluster.rest().clone();
-            tokio::spawn(async move { greet_n(&rest, 50).await })
+            let rest = rest.clone();
+            tokio::spawn(async move { greet_n(&rest, each).await })
         })
         .collect();
-    // Flip the mode 20 times while the 400 requests are in flight.
+    let mut hits = BTreeMap::new();
+    for task in tasks {
+        // greet_n fails the test on any non-200 answer.
+        for (pod, n) in task.await.unwrap() {
+            *hits.entry(pod).or_default() += n;
+        }
+    }
+    hits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn balanced_round_robin_is_exact_with_concurrent_clients_on_every_thread() {
+    let cluster = support::cluster(3, Mode::Balanced).await;
+    let hits = greet_concurrently(cluster.rest(), 12, 75).await;
+    let expected: BTreeMap<String, usize> = cluster.pods().map(|(name, _)| (name.to_owned(), 300)).collect();
+    assert_eq!(hits, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn switching_mode_under_load_drops_no_request_and_counts_each_once() {
+    const CLIENTS: usize = 16;
+    const EACH: usize = 50;
+    const TOTAL: usize = CLIENTS * EACH;
+    let cluster = support::cluster(3, Mode::Sticky).await;
+    let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
+    let mut watch = observer.watch(WatchRequest {}).await.unwrap().into_inner();
+    let Some(event::Kind::Snapshot(snapshot)) = watch.next().await.unwrap().unwrap().kind else {
+        panic!("Watch must open with a snapshot");
+    };
+
+    let load = {
+        let rest = cluster.rest().clone();
+        tokio::spawn(async move { greet_concurrently(&rest, CLIENTS, EACH).await })
+    };
+    // Flip the mode 20 times while the requests are in flight.
     for i in 0..20 {
         let mode = if i % 2 == 0 { Mode::Balanced } else { Mode::Sticky };
         assert_eq!(cluster.rest().set_mode(mode).await.unwrap().status, 200);
         tokio::time::sleep(Duration::from_millis(3)).await;
     }
-    let mut total = 0;
-    for client in clients {
-        // greet_n fails the test on any non-200 answer.
-        total += client.await.unwrap().values().sum::<usize>();
-    }
-    assert_eq!(total, 400);
-    let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
+    let replies = load.await.unwrap();
+    assert_eq!(replies.values().sum::<usize>(), TOTAL, "every request answered 200");
+
     let state = observer
         .get_state(observe::GetStateRequest {})
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(state.total_requests, 400, "exactly one request event per request");
+    assert_eq!(
+        state.total_requests, TOTAL as u64,
+        "exactly one request event per request"
+    );
     assert_eq!(state.pods.iter().map(|p| p.errors).sum::<u64>(), 0);
     assert_eq!(state.mode, observe::Mode::Sticky as i32, "the last switch wins");
+
+    // Every request once in the stream, under the mode that served it.
+    let mut by_mode: BTreeMap<i32, BTreeMap<String, usize>> = BTreeMap::new();
+    let mut seqs = std::collections::BTreeSet::new();
+    let mut last_seq = snapshot.last_seq;
+    while last_seq < state.last_seq {
+        let message = tokio::time::timeout(Duration::from_secs(10), watch.next())
+            .await
+            .expect("every event within 10 s")
+            .unwrap()
+            .unwrap();
+        match message.kind.unwrap() {
+            event::Kind::Request(r) => {
+                assert!(seqs.insert(r.seq), "seq {} twice", r.seq);
+                last_seq = r.seq;
+                *by_mode.entry(r.mode).or_default().entry(r.pod_name).or_default() += 1;
+            }
+            event::Kind::ModeChanged(m) => last_seq = m.seq,
+            event::Kind::EndpointsChanged(e) => last_seq = e.seq,
+            other => panic!("unexpected event {other:?}"),
+        }
+    }
+    assert_eq!(seqs.len(), TOTAL);
+    let sticky = &by_mode[&(observe::Mode::Sticky as i32)];
+    let balanced = &by_mode[&(observe::Mode::Balanced as i32)];
+    // Sticky rides one connection through the Service: one pod, whatever the switches.
+    assert_eq!(sticky.len(), 1, "{sticky:?}");
+    // Balanced takes turns across the three pods, interleaved with sticky or not.
+    let (min, max) = (balanced.values().min().unwrap(), balanced.values().max().unwrap());
+    assert_eq!(balanced.len(), 3, "{balanced:?}");
+    assert!(max - min <= 1, "{balanced:?}");
+    // The stream, the totals and the replies agree pod by pod.
+    let mut streamed: BTreeMap<String, usize> = BTreeMap::new();
+    for (pod, n) in by_mode.values().flatten() {
+        *streamed.entry(pod.clone()).or_default() += n;
+    }
+    assert_eq!(streamed, replies);
+    let totals: BTreeMap<String, usize> = state
+        .pods
+        .iter()
+        .map(|p| (p.pod_name.clone(), p.requests as usize))
+        .collect();
+    assert_eq!(totals, replies);
 }

@@ -64,6 +64,22 @@ impl GatewaySpec {
     }
 }
 
+/// Waits until the gateway has applied discovery's first endpoint set, so
+/// that a balanced request sent right after start finds the pods (a gateway
+/// answers 503 until then, as in a cluster).
+async fn first_endpoint_set_applied(gateway: &GatewayHandle) -> anyhow::Result<()> {
+    // The first event a fresh gateway's hub counts is that set.
+    let (snapshot, mut events) = gateway.gateway.hub.subscribe();
+    if snapshot.last_seq > 0 {
+        return Ok(());
+    }
+    tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .context("the gateway did not take the pods' endpoint set within 5 s")?
+        .context("the gateway stopped before taking the pods' endpoint set")?;
+    Ok(())
+}
+
 /// Where the gateway's sticky mode sends requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StickyTarget {
@@ -173,6 +189,7 @@ impl LocalCluster {
             )
             .await?;
         let gateway_guard = gateway.shutdown_token().drop_guard();
+        first_endpoint_set_applied(&gateway).await?;
         let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
         Ok(LocalCluster {
             rest,
