@@ -268,6 +268,25 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_that_names_no_ip_keeps_the_pods_known_ip() {
+        let hub = hub();
+        hub.publish_request(RequestOutcome {
+            pod_ip: "10.0.0.1".into(),
+            ..ok("pod-a", 100)
+        });
+        // Balanced mode knows the pod's name from discovery, not always its IP.
+        hub.publish_request(RequestOutcome {
+            pod_ip: String::new(),
+            grpc_code: 14,
+            ..ok("pod-a", 100)
+        });
+        let state = hub.snapshot();
+        assert_eq!(state.pods.len(), 1);
+        assert_eq!(state.pods[0].pod_ip, "10.0.0.1");
+        assert_eq!((state.pods[0].requests, state.pods[0].errors), (2, 1));
+    }
+
+    #[test]
     fn subscriber_gets_events_after_its_snapshot_in_order() {
         let hub = hub();
         hub.publish_request(ok("a", 1));
