@@ -103,6 +103,9 @@ fn fairness_tells_stuck_from_even() {
     assert_eq!(jain_index(&[10.0, 10.0, 10.0]), Some(1.0));
     assert_eq!(jain_index(&[10.0]), None);
     assert_eq!(jain_index(&[0.0, 0.0]), None);
+    // Two pods are enough to judge: even, or one taking all (1/n).
+    assert_eq!(jain_index(&[10.0, 10.0]), Some(1.0));
+    assert_eq!(jain_index(&[10.0, 0.0]), Some(0.5));
 
     let t0 = Instant::now();
     let mut counter = Counter::new(t0);
