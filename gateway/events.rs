@@ -287,6 +287,32 @@ mod tests {
     }
 
     #[test]
+    fn events_and_the_start_carry_the_wall_clock_time() {
+        let micros = || {
+            let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            i64::try_from(since.unwrap().as_micros()).unwrap()
+        };
+        let before = micros();
+        let hub = hub();
+        let (_, mut rx) = hub.subscribe();
+        hub.publish_request(ok("pod-a", 100));
+        hub.publish_mode(Mode::Balanced);
+        hub.publish_endpoints(Vec::new());
+        let after = micros();
+        let started = hub.snapshot().started_unix_us;
+        assert!((before..=after).contains(&started), "{before} <= {started} <= {after}");
+        for _ in 0..3 {
+            let stamp = match rx.try_recv().unwrap().kind.clone().unwrap() {
+                event::Kind::Request(r) => r.timestamp_unix_us,
+                event::Kind::ModeChanged(m) => m.timestamp_unix_us,
+                event::Kind::EndpointsChanged(e) => e.timestamp_unix_us,
+                other => panic!("unexpected {other:?}"),
+            };
+            assert!((started..=after).contains(&stamp), "{started} <= {stamp} <= {after}");
+        }
+    }
+
+    #[test]
     fn subscriber_gets_events_after_its_snapshot_in_order() {
         let hub = hub();
         hub.publish_request(ok("a", 1));
