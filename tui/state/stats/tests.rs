@@ -177,3 +177,54 @@ fn the_pod_sources_ip_is_not_moved_by_what_a_request_reports() {
     assert_eq!(counter.stats.pods["pod-a"].ip, "10.0.0.1");
     assert_eq!(counter.stats.pods["pod-a"].hits(), 1);
 }
+
+#[test]
+fn tick_keeps_the_rate_window_and_the_last_minute_of_seconds_only() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    // One request a second for 71 seconds: seconds 0 ..= 70.
+    for s in 0..=70 {
+        counter.record("pod-a", "10.0.0.1", 100, t0 + secs(s as f64));
+    }
+    let now = t0 + secs(70.5);
+    counter.tick(now);
+    // The sparkline keeps seconds 10 ..= 70 (60 back from now), no more.
+    assert_eq!(counter.stats.per_second.len(), 61);
+    assert_eq!(counter.stats.per_second.front(), Some(&(10, 1)));
+    // The rate window keeps the requests of the last 10 s: 61 ..= 70.
+    assert_eq!(counter.stats.recent.len(), 10);
+    counter.tick(now + secs(3600.0));
+    assert!(counter.stats.per_second.is_empty() && counter.stats.recent.is_empty());
+}
+
+#[test]
+fn snapshot_totals_carry_errors_and_add_up_on_one_pod() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    let totals = |name: &str, ip: &str, requests, errors| PodTotals {
+        name: name.into(),
+        ip: ip.into(),
+        requests,
+        errors,
+    };
+    // pod-a named in one total, known only by its IP in another.
+    counter.stats.replace_totals(
+        "gw",
+        &[totals("pod-a", "10.0.0.1", 7, 2), totals("", "10.0.0.1", 5, 3)],
+        false,
+    );
+    let pod = &counter.stats.pods["pod-a"];
+    assert_eq!((pod.hits(), pod.errors()), (12, 5));
+    assert_eq!((counter.stats.total(), counter.stats.errors()), (12, 5));
+}
+
+#[test]
+fn a_listed_pod_follows_its_ip_in_the_pod_source() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.stats.list_pods(vec![endpoint("pod-a", "10.0.0.9")], true);
+    assert_eq!(counter.stats.pods["pod-a"].ip, "10.0.0.9");
+    // A listing without an IP (a pending pod) does not erase the known one.
+    counter.stats.list_pods(vec![endpoint("pod-a", "")], true);
+    assert_eq!(counter.stats.pods["pod-a"].ip, "10.0.0.9");
+}
