@@ -3,15 +3,18 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::Stream;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use super::Gateway;
+use super::events::sample::RateFilter;
+use super::events::summary::interval_of;
 use crate::common::Mode;
 use crate::proto::observe::observer_server::Observer;
 use crate::proto::observe::{Event, GetStateRequest, Lagged, SetModeRequest, State, WatchRequest, event};
@@ -26,6 +29,55 @@ impl ObserverService {
     pub fn new(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Self {
         ObserverService { gateway, shutdown }
     }
+
+    /// The snapshot, then every event; `lagged` when the subscriber falls behind.
+    fn raw_stream(&self) -> EventStream {
+        let (snapshot, rx) = self.gateway.hub.subscribe();
+        let live = BroadcastStream::new(rx).map(|item| match item {
+            Ok(event) => Ok(Event::clone(&event)),
+            Err(BroadcastStreamRecvError::Lagged(dropped)) => Ok(Event {
+                kind: Some(event::Kind::Lagged(Lagged { dropped })),
+            }),
+        });
+        Box::pin(tokio_stream::once(Ok(snapshot_event(snapshot))).chain(live))
+    }
+
+    /// The snapshot, then the latest summary each interval, mode and endpoint
+    /// changes as they happen, and the sample asked for.
+    fn summary_stream(&self, interval: Duration, sample_per_second: u32) -> EventStream {
+        let hub = Arc::clone(&self.gateway.hub);
+        let subscription = hub.subscribe_summaries(interval);
+        let summaries = WatchStream::from_changes(subscription.feed)
+            .filter_map(|latest| latest.map(|event| Ok(Event::clone(&event))));
+        let control = BroadcastStream::new(subscription.control).map(move |item| match item {
+            Ok(event) => Ok(Event::clone(&event)),
+            // Hundreds of unread mode and endpoint changes: the state now
+            // replaces them (it holds the latest of both), with no gap.
+            Err(BroadcastStreamRecvError::Lagged(_)) => Ok(snapshot_event(hub.snapshot())),
+        });
+        let live = summaries.merge(control);
+        let first = tokio_stream::once(Ok(snapshot_event(subscription.snapshot)));
+        if sample_per_second == 0 {
+            return Box::pin(first.chain(live));
+        }
+        let (wanted, samples) = self.gateway.hub.sampler.subscribe();
+        let mut filter = RateFilter::new(sample_per_second);
+        let samples = BroadcastStream::new(samples).filter_map(move |item| {
+            // The guard lives as long as the stream: sampling stops with it.
+            let _wanted = &wanted;
+            // A sample that arrived too late to be kept is skipped, not counted.
+            item.ok()
+                .filter(|event| filter.keep(event))
+                .map(|event| Ok(Event::clone(&event)))
+        });
+        Box::pin(first.chain(live.merge(samples)))
+    }
+}
+
+fn snapshot_event(state: State) -> Event {
+    Event {
+        kind: Some(event::Kind::Snapshot(state)),
+    }
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send>>;
@@ -34,19 +86,13 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<Event, Status>> + Send>>;
 impl Observer for ObserverService {
     type WatchStream = EventStream;
 
-    async fn watch(&self, _request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        let (snapshot, rx) = self.gateway.hub.subscribe();
-        let first = Event {
-            kind: Some(event::Kind::Snapshot(snapshot)),
+    async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let options = request.into_inner();
+        let stream = match interval_of(options.summary_interval_ms) {
+            None => self.raw_stream(),
+            Some(interval) => self.summary_stream(interval, options.sample_per_second),
         };
-        let live = BroadcastStream::new(rx).map(|item| match item {
-            Ok(event) => Ok(Event::clone(&event)),
-            Err(BroadcastStreamRecvError::Lagged(dropped)) => Ok(Event {
-                kind: Some(event::Kind::Lagged(Lagged { dropped })),
-            }),
-        });
         let shutdown = self.shutdown.clone().cancelled_owned();
-        let stream = tokio_stream::once(Ok(first)).chain(live);
         Ok(Response::new(Box::pin(futures_util::StreamExt::take_until(
             stream, shutdown,
         ))))
