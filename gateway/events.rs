@@ -14,6 +14,7 @@ mod counters;
 mod gate;
 pub mod histogram;
 pub mod sample;
+pub mod shared;
 pub mod summary;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,10 +22,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
 use crate::common::Mode;
-use crate::proto::observe::{self, EndpointsChanged, Event, ModeChanged, RequestEvent, State, event};
+use crate::proto::observe::{self, EndpointsChanged, ModeChanged, RequestEvent, State, event};
 use counters::Counters;
 use gate::Gate;
 use sample::Sampler;
+use shared::Shared;
 use summary::Summaries;
 
 /// Events kept for a slow subscriber before it is told it lagged.
@@ -63,7 +65,7 @@ struct Control {
 /// endpoint changes after it (no gap, no overlap) and its feeds.
 pub struct SummarySubscription {
     pub snapshot: State,
-    pub control: broadcast::Receiver<Arc<Event>>,
+    pub control: broadcast::Receiver<Arc<Shared>>,
     pub feed: summary::Feed,
 }
 
@@ -76,9 +78,9 @@ pub struct EventHub {
     /// snapshot; never by a request while no raw subscriber listens.
     control: Mutex<Control>,
     /// Every event, for raw subscribers.
-    tx: broadcast::Sender<Arc<Event>>,
+    tx: broadcast::Sender<Arc<Shared>>,
     /// Mode and endpoint changes, for summary subscribers.
-    control_tx: broadcast::Sender<Arc<Event>>,
+    control_tx: broadcast::Sender<Arc<Shared>>,
     pub(crate) sampler: Sampler,
     summaries: Summaries,
 }
@@ -164,13 +166,13 @@ impl EventHub {
 
     // Sent while the lock is held, so events reach subscribers in seq order
     // and a snapshot taken under the lock lines up with the stream.
-    fn send(&self, event: Arc<Event>) {
+    fn send(&self, event: Arc<Shared>) {
         // No subscriber is not an error.
         let _ = self.tx.send(event);
     }
 
     fn send_control(&self, kind: event::Kind) {
-        let event = Arc::new(Event { kind: Some(kind) });
+        let event = Arc::new(Shared::new(kind));
         let _ = self.control_tx.send(Arc::clone(&event));
         self.send(event);
     }
@@ -206,7 +208,7 @@ impl EventHub {
 
     /// A snapshot and a receiver of every event after it, with no gap and no
     /// overlap. Requests are sent under the lock while the receiver lives.
-    pub fn subscribe(&self) -> (State, broadcast::Receiver<Arc<Event>>) {
+    pub fn subscribe(&self) -> (State, broadcast::Receiver<Arc<Shared>>) {
         let control = self.lock();
         let state = self.settled_state(&control);
         (state, self.tx.subscribe())
@@ -244,21 +246,19 @@ impl EventHub {
     }
 }
 
-fn request_event(seq: u64, timestamp_unix_us: i64, outcome: RequestOutcome) -> Event {
-    Event {
-        kind: Some(event::Kind::Request(RequestEvent {
-            seq,
-            timestamp_unix_us,
-            pod_name: outcome.pod_name,
-            pod_ip: outcome.pod_ip,
-            endpoint: outcome.endpoint,
-            mode: outcome.mode.to_proto() as i32,
-            latency_us: outcome.latency_us,
-            grpc_code: outcome.grpc_code,
-            error: outcome.error,
-            attempts: outcome.attempts,
-        })),
-    }
+fn request_event(seq: u64, timestamp_unix_us: i64, outcome: RequestOutcome) -> Shared {
+    Shared::new(event::Kind::Request(RequestEvent {
+        seq,
+        timestamp_unix_us,
+        pod_name: outcome.pod_name,
+        pod_ip: outcome.pod_ip,
+        endpoint: outcome.endpoint,
+        mode: outcome.mode.to_proto() as i32,
+        latency_us: outcome.latency_us,
+        grpc_code: outcome.grpc_code,
+        error: outcome.error,
+        attempts: outcome.attempts,
+    }))
 }
 
 /// Microseconds since the Unix epoch for event timestamps, 0 if the clock is before it.

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 
 use tokio::sync::broadcast;
 
+use super::shared::Shared;
 use crate::proto::observe::{Event, event};
 
 /// The highest sample rate a subscriber gets, per second.
@@ -23,7 +24,7 @@ pub fn spacing_us(per_second: u32) -> i64 {
 }
 
 pub struct Sampler {
-    tx: broadcast::Sender<Arc<Event>>,
+    tx: broadcast::Sender<Arc<Shared>>,
     /// Subscribers that asked for samples (their guards count here).
     wanted: Arc<AtomicUsize>,
     /// The earliest timestamp the next sample may have.
@@ -69,12 +70,12 @@ impl Sampler {
                 .is_ok()
     }
 
-    pub fn send(&self, event: Arc<Event>) {
+    pub fn send(&self, event: Arc<Shared>) {
         // No subscriber left is not an error.
         let _ = self.tx.send(event);
     }
 
-    pub fn subscribe(&self) -> (Wanted, broadcast::Receiver<Arc<Event>>) {
+    pub fn subscribe(&self) -> (Wanted, broadcast::Receiver<Arc<Shared>>) {
         self.wanted.fetch_add(1, Ordering::AcqRel);
         (Wanted(Arc::clone(&self.wanted)), self.tx.subscribe())
     }

@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::EventHub;
-use crate::proto::observe::{Event, Summary, event};
+use super::shared::Shared;
+use crate::proto::observe::{Summary, event};
 
 /// Bounds of a summary interval: a subscriber cannot make the gateway build
 /// more often than 4 times a second, nor wait longer than 5 s.
@@ -25,11 +26,11 @@ pub fn interval_of(summary_interval_ms: u32) -> Option<Duration> {
 }
 
 /// The latest summary of one interval, `None` before the first tick.
-pub type Feed = watch::Receiver<Option<Arc<Event>>>;
+pub type Feed = watch::Receiver<Option<Arc<Shared>>>;
 
 #[derive(Default)]
 pub struct Summaries {
-    feeds: Mutex<HashMap<Duration, watch::Sender<Option<Arc<Event>>>>>,
+    feeds: Mutex<HashMap<Duration, watch::Sender<Option<Arc<Shared>>>>>,
     builds: AtomicU64,
 }
 
@@ -44,7 +45,7 @@ impl Summaries {
         self.lock().values().map(|tx| tx.receiver_count()).sum()
     }
 
-    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Duration, watch::Sender<Option<Arc<Event>>>>> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Duration, watch::Sender<Option<Arc<Shared>>>>> {
         self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -77,7 +78,7 @@ impl EventHub {
 }
 
 /// Builds a summary every `interval` while anyone listens, then removes the feed.
-async fn tick(hub: Weak<EventHub>, interval: Duration, tx: watch::Sender<Option<Arc<Event>>>) {
+async fn tick(hub: Weak<EventHub>, interval: Duration, tx: watch::Sender<Option<Arc<Shared>>>) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // The first tick is immediate; subscribers start from a snapshot.
@@ -93,8 +94,6 @@ async fn tick(hub: Weak<EventHub>, interval: Duration, tx: watch::Sender<Option<
             }
         }
         let summary = hub.build_summary(interval);
-        tx.send_replace(Some(Arc::new(Event {
-            kind: Some(event::Kind::Summary(summary)),
-        })));
+        tx.send_replace(Some(Arc::new(Shared::new(event::Kind::Summary(summary)))));
     }
 }
