@@ -115,9 +115,11 @@ impl EventHub {
             self.counters.record(&outcome);
             let seq = pass.seq;
             drop(pass);
-            let now = unix_micros_now();
-            if self.sampler.take(now) {
-                self.sampler.send(Arc::new(request_event(seq, now, outcome)));
+            if self.sampler.wanted() {
+                let now = unix_micros_now();
+                if self.sampler.take(now) {
+                    self.sampler.send(Arc::new(request_event(seq, now, outcome)));
+                }
             }
             return;
         }

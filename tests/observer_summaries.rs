@@ -276,3 +276,30 @@ async fn an_old_clients_empty_request_gets_the_raw_stream() {
     assert_eq!(seqs, expected);
     gateway.shutdown().await.unwrap();
 }
+
+// One thread: the gateway's stream cannot run while the changes are published.
+#[tokio::test]
+async fn a_summary_subscriber_behind_on_endpoint_changes_gets_the_state_instead() {
+    let gateway = gateway().await;
+    let (_client, mut stream) = watch(&gateway, summaries(5_000)).await;
+    assert!(matches!(next(&mut stream).await, event::Kind::Snapshot(_)));
+    // More changes than are kept for it, unread.
+    let endpoint = |n: usize| observe::Endpoint {
+        address: format!("127.0.0.{}:50051", 2 + n % 200),
+        pod_name: format!("pod-{n}"),
+        ready: true,
+    };
+    for n in 0..1_000 {
+        gateway.gateway.hub.publish_endpoints(vec![endpoint(n)]);
+    }
+    let last = loop {
+        match next(&mut stream).await {
+            event::Kind::EndpointsChanged(_) => {}
+            event::Kind::Snapshot(state) => break state,
+            other => panic!("no {other:?} before the state"),
+        }
+    };
+    assert_eq!(last.endpoints, [endpoint(999)]);
+    assert_eq!(last.last_seq, gateway.gateway.hub.snapshot().last_seq);
+    gateway.shutdown().await.unwrap();
+}

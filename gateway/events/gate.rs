@@ -12,7 +12,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bits 0..16: requests on the fast path now; bit 16: RAW; bits 17..: last sequence number.
+/// Bits 0..16: requests on the fast path now (each is a running thread, far
+/// fewer than 65,536); bit 16: RAW; bits 17..: last sequence number (47 bits).
 const IN_FLIGHT: u64 = 0xFFFF;
 const RAW: u64 = 1 << 16;
 const SEQ_SHIFT: u32 = 17;

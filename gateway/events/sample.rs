@@ -51,10 +51,16 @@ impl Drop for Wanted {
 }
 
 impl Sampler {
+    /// Whether anyone asked for samples (one atomic load: the request path
+    /// reads no clock unless someone did).
+    pub fn wanted(&self) -> bool {
+        self.wanted.load(Ordering::Acquire) > 0
+    }
+
     /// Whether a request completing at `now_us` should be built as a sample:
     /// someone asked, and the last one is at least 1/MAX_SAMPLE_RATE s old.
     pub fn take(&self, now_us: i64) -> bool {
-        if self.wanted.load(Ordering::Acquire) == 0 {
+        if !self.wanted() {
             return false;
         }
         let next = self.next_us.load(Ordering::Acquire);
