@@ -6,7 +6,10 @@
 //! 0, 1 and 10 Watch subscribers attached, aggregated (1-s summaries and a
 //! 10/s sample, as a dashboard would ask) or raw (every request). Each
 //! figure is the median of RUNS runs; compare figures of one run only (the
-//! machine is shared). OBSERVER_COST_REQUESTS sets the requests per run.
+//! machine is shared). OBSERVER_COST_REQUESTS sets the requests per run;
+//! OBSERVER_COST_GATEWAY another greet-gateway binary to measure (e.g. one
+//! built from an older commit: one that predates summaries streams every
+//! request to its "aggregated" subscribers too).
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -128,7 +131,8 @@ impl Drop for Gateway {
 async fn start_gateway(pods: &[SocketAddr]) -> Gateway {
     let (rest_port, observe_port) = (free_port(), free_port());
     let endpoints: Vec<String> = pods.iter().map(|a| a.to_string()).collect();
-    let child = Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+    let binary = std::env::var("OBSERVER_COST_GATEWAY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_greet-gateway").into());
+    let child = Command::new(binary)
         .args(["--bind", "127.0.0.1", "--mode", "balanced", "--discovery", "static"])
         .args([
             "--port",
@@ -177,8 +181,9 @@ async fn main() {
     let addrs: Vec<SocketAddr> = pods.iter().map(|p| p.addr).collect();
     let ticks = clock_ticks();
     println!(
-        "observer_cost: {} cores, {requests} requests x {RUNS} runs per row, {CLIENTS} clients, balanced over 3 pods",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
+        "observer_cost: {} cores, {requests} requests x {RUNS} runs per row, {CLIENTS} clients, balanced over 3 pods{}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::var("OBSERVER_COST_GATEWAY").map_or(String::new(), |g| format!(", gateway {g}")),
     );
     let rows = [
         Watchers::None,
