@@ -41,6 +41,11 @@ impl Watchers {
     }
 }
 
+/// The greet-gateway binary OBSERVER_COST_GATEWAY names, if any.
+fn other_gateway() -> Option<String> {
+    std::env::var("OBSERVER_COST_GATEWAY").ok().filter(|g| !g.is_empty())
+}
+
 /// A free loopback port (bound, then released for the child to take).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -131,7 +136,7 @@ impl Drop for Gateway {
 async fn start_gateway(pods: &[SocketAddr]) -> Gateway {
     let (rest_port, observe_port) = (free_port(), free_port());
     let endpoints: Vec<String> = pods.iter().map(|a| a.to_string()).collect();
-    let binary = std::env::var("OBSERVER_COST_GATEWAY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_greet-gateway").into());
+    let binary = other_gateway().unwrap_or_else(|| env!("CARGO_BIN_EXE_greet-gateway").into());
     let child = Command::new(binary)
         .args(["--bind", "127.0.0.1", "--mode", "balanced", "--discovery", "static"])
         .args([
@@ -183,7 +188,7 @@ async fn main() {
     println!(
         "observer_cost: {} cores, {requests} requests x {RUNS} runs per row, {CLIENTS} clients, balanced over 3 pods{}",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::env::var("OBSERVER_COST_GATEWAY").map_or(String::new(), |g| format!(", gateway {g}")),
+        other_gateway().map_or(String::new(), |g| format!(", gateway {g}")),
     );
     let rows = [
         Watchers::None,
