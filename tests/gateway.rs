@@ -321,14 +321,7 @@ async fn balanced_routes_around_a_dead_pod_and_follows_endpoint_updates() {
     // Discovery drops it: the two survivors split traffic exactly.
     cluster.kill_pod(&dead).await.unwrap();
     // The update is applied by the gateway's discovery task; wait for it to land.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while cluster.gateway.gateway.upstream.balancer().endpoints().len() != 2 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "endpoint update not applied within 2 s"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    support::until_balancer_follows_the_registry(&cluster).await;
     let hits = greet_n(cluster.rest(), 100).await;
     assert_eq!(hits.values().copied().collect::<Vec<_>>(), [50, 50], "{hits:?}");
 }

@@ -6,7 +6,6 @@ mod support;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
 use greet_top::common::Mode;
 use greet_top::proto::greet::greet_service_client::GreetServiceClient;
@@ -26,18 +25,6 @@ fn registry_addrs(cluster: &LocalCluster) -> Vec<String> {
 
 fn pod_addrs(cluster: &LocalCluster) -> Vec<SocketAddr> {
     cluster.pods().map(|(_, addr)| addr).collect()
-}
-
-/// Waits until the gateway's balancer holds `n` endpoints.
-async fn until_balancer_has(cluster: &LocalCluster, n: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-    while cluster.gateway.gateway.upstream.balancer().endpoints().len() != n {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "endpoint update not applied within 2 s"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -79,7 +66,7 @@ async fn killing_a_pod_removes_it_from_the_service_and_the_registry_then_stops_i
     assert!(!accepts(victim_addr).await, "the killed pod no longer listens");
 
     // The survivors split balanced traffic exactly, with no failed request.
-    until_balancer_has(&cluster, 2).await;
+    support::until_balancer_follows_the_registry(&cluster).await;
     let hits = greet_n(cluster.rest(), 100).await;
     assert_eq!(hits.values().copied().collect::<Vec<_>>(), [50, 50], "{hits:?}");
     assert!(!hits.contains_key(&victim));
@@ -146,7 +133,7 @@ async fn an_added_pod_takes_the_next_host_and_gets_its_share() {
     assert!(cluster.backends().contains(&addr));
     assert!(registry_addrs(&cluster).contains(&addr.to_string()));
 
-    until_balancer_has(&cluster, 2).await;
+    support::until_balancer_follows_the_registry(&cluster).await;
     let hits = greet_n(cluster.rest(), 100).await;
     assert_eq!(hits[&added], 50, "{hits:?}");
     assert_eq!(hits["greetserver-test-1"], 50, "{hits:?}");

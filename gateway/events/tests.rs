@@ -65,6 +65,51 @@ fn totals_count_requests_errors_and_latency_per_pod() {
 }
 
 #[test]
+fn a_failure_that_names_no_ip_keeps_the_pods_known_ip() {
+    let hub = hub();
+    hub.publish_request(RequestOutcome {
+        pod_ip: "10.0.0.1".into(),
+        ..ok("pod-a", 100)
+    });
+    // Balanced mode knows the pod's name from discovery, not always its IP.
+    hub.publish_request(RequestOutcome {
+        pod_ip: String::new(),
+        grpc_code: 14,
+        ..ok("pod-a", 100)
+    });
+    let state = hub.snapshot();
+    assert_eq!(state.pods.len(), 1);
+    assert_eq!(state.pods[0].pod_ip, "10.0.0.1");
+    assert_eq!((state.pods[0].requests, state.pods[0].errors), (2, 1));
+}
+
+#[test]
+fn events_and_the_start_carry_the_wall_clock_time() {
+    let micros = || {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        i64::try_from(since.unwrap().as_micros()).unwrap()
+    };
+    let before = micros();
+    let hub = hub();
+    let (_, mut rx) = hub.subscribe();
+    hub.publish_request(ok("pod-a", 100));
+    hub.publish_mode(Mode::Balanced);
+    hub.publish_endpoints(Vec::new());
+    let after = micros();
+    let started = hub.snapshot().started_unix_us;
+    assert!((before..=after).contains(&started), "{before} <= {started} <= {after}");
+    for _ in 0..3 {
+        let stamp = match rx.try_recv().unwrap().kind.clone().unwrap() {
+            event::Kind::Request(r) => r.timestamp_unix_us,
+            event::Kind::ModeChanged(m) => m.timestamp_unix_us,
+            event::Kind::EndpointsChanged(e) => e.timestamp_unix_us,
+            other => panic!("unexpected {other:?}"),
+        };
+        assert!((started..=after).contains(&stamp), "{started} <= {stamp} <= {after}");
+    }
+}
+
+#[test]
 fn subscriber_gets_events_after_its_snapshot_in_order() {
     let hub = hub();
     hub.publish_request(ok("a", 1));

@@ -71,3 +71,28 @@ pub async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
     }
     hits
 }
+
+/// Waits until the gateway's balancer holds exactly the registry's endpoints
+/// (a count is not enough: after a kill and an add it is the same as before both).
+#[allow(
+    dead_code,
+    reason = "compiled into every test crate; only the balanced-mode ones wait for discovery"
+)]
+pub async fn until_balancer_follows_the_registry(cluster: &LocalCluster) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    let mut wanted: Vec<String> = cluster.registry().iter().map(|e| e.address.clone()).collect();
+    wanted.sort();
+    loop {
+        let endpoints = cluster.gateway.gateway.upstream.balancer().endpoints();
+        let mut applied: Vec<String> = endpoints.iter().map(|e| e.address.clone()).collect();
+        applied.sort();
+        if applied == wanted {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "endpoint update not applied within 2 s: {applied:?}, not {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

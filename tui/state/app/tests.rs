@@ -178,6 +178,11 @@ fn scrolling_stays_within_the_pods() {
     assert_eq!(app.scroll(), 1);
     app.on_key(KeyEvent::from(KeyCode::Home), t0);
     assert_eq!(app.scroll(), 0);
+    // A page is ten rows, capped at the last pod either way.
+    app.on_key(KeyEvent::from(KeyCode::PageDown), t0);
+    assert_eq!(app.scroll(), 2);
+    app.on_key(KeyEvent::from(KeyCode::PageUp), t0);
+    assert_eq!(app.scroll(), 0);
 }
 
 #[test]

@@ -103,6 +103,9 @@ fn fairness_tells_stuck_from_even() {
     assert_eq!(jain_index(&[10.0, 10.0, 10.0]), Some(1.0));
     assert_eq!(jain_index(&[10.0]), None);
     assert_eq!(jain_index(&[0.0, 0.0]), None);
+    // Two pods are enough to judge: even, or one taking all (1/n).
+    assert_eq!(jain_index(&[10.0, 10.0]), Some(1.0));
+    assert_eq!(jain_index(&[10.0, 0.0]), Some(0.5));
 
     let t0 = Instant::now();
     let mut counter = Counter::new(t0);
@@ -142,4 +145,35 @@ fn percentiles_are_cached_per_frame_and_follow_new_samples() {
     counter.tick(t0);
     assert_eq!(counter.stats.pods["pod-a"].latency_ms(99.0), Some(9.0));
     assert_eq!(counter.stats.pods["pod-a"].latency_ms(50.0), Some(2.0));
+}
+
+#[test]
+fn a_request_exactly_one_window_old_no_longer_counts() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    let at = t0 + secs(1.0);
+    counter.record("pod-a", "10.0.0.1", 100, at);
+    // No tick in between: the window itself excludes it, not pruning.
+    assert_eq!(counter.rps(at + RATE_WINDOW - secs(0.001)), 0.1);
+    assert_eq!(counter.rps(at + RATE_WINDOW), 0.0);
+}
+
+#[test]
+fn a_pod_first_known_without_an_ip_takes_the_first_one_reported() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.stats.list_pods(vec![endpoint("pod-z", "")], true);
+    assert_eq!(counter.stats.pods["pod-z"].ip, "");
+    counter.record("pod-z", "10.0.0.26", 100, t0);
+    assert_eq!(counter.stats.pods["pod-z"].ip, "10.0.0.26");
+}
+
+#[test]
+fn the_pod_sources_ip_is_not_moved_by_what_a_request_reports() {
+    // The pod source (kube) is authoritative for a listed pod, as for readiness.
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.record("pod-a", "192.168.7.7", 100, t0);
+    assert_eq!(counter.stats.pods["pod-a"].ip, "10.0.0.1");
+    assert_eq!(counter.stats.pods["pod-a"].hits(), 1);
 }
