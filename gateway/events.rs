@@ -1,19 +1,38 @@
 //! The event hub: every completed request, mode change and endpoint change is
-//! counted into running totals and broadcast to Observer subscribers.
+//! counted and, for the subscribers that want them, streamed.
 //!
-//! Publishing never waits for a subscriber: the broadcast ring is bounded and
-//! a subscriber that falls behind is told how many events it missed.
+//! Counting is lock-free (counters.rs, gate.rs): a request takes a sequence
+//! number and adds to its pod's atomic counters. A request event is built and
+//! broadcast only while a raw subscriber listens (then under the hub's lock,
+//! so events reach it in sequence order, right after its snapshot) or when
+//! the sampler wants one (sample.rs). Summaries are built per interval from
+//! the counters (summary.rs). Publishing never waits for a subscriber: the
+//! broadcast ring is bounded and a raw subscriber that falls behind is told
+//! how many events it missed.
 
-use std::collections::BTreeMap;
+mod counters;
+mod gate;
+pub mod histogram;
+pub mod sample;
+pub mod shared;
+pub mod summary;
+
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
 use crate::common::Mode;
-use crate::proto::observe::{self, EndpointsChanged, Event, ModeChanged, PodTotals, RequestEvent, State, event};
+use crate::proto::observe::{self, EndpointsChanged, ModeChanged, RequestEvent, State, event};
+use counters::Counters;
+use gate::Gate;
+use sample::Sampler;
+use shared::Shared;
+use summary::Summaries;
 
 /// Events kept for a slow subscriber before it is told it lagged.
 pub const BROADCAST_CAPACITY: usize = 16 * 1024;
+/// Mode and endpoint changes kept for a slow summary subscriber (they are rare).
+const CONTROL_CAPACITY: usize = 256;
 
 /// Facts about the gateway that do not change while it runs.
 #[derive(Clone, Debug, Default)]
@@ -36,140 +55,152 @@ pub struct RequestOutcome {
     pub attempts: u32,
 }
 
-struct Counted {
-    seq: u64,
+/// What changes rarely, changed under the hub's lock.
+struct Control {
     mode: Mode,
     endpoints: Vec<observe::Endpoint>,
-    /// Keyed by pod name, or by endpoint when the pod is unknown.
-    pods: BTreeMap<String, PodTotals>,
-    total_requests: u64,
+}
+
+/// What a summary subscriber starts from: a snapshot, then the mode and
+/// endpoint changes after it (no gap, no overlap) and its feeds.
+pub struct SummarySubscription {
+    pub snapshot: State,
+    pub control: broadcast::Receiver<Arc<Shared>>,
+    pub feed: summary::Feed,
 }
 
 pub struct EventHub {
     info: GatewayInfo,
     started_unix_us: i64,
-    counted: Mutex<Counted>,
-    tx: broadcast::Sender<Arc<Event>>,
+    gate: Gate,
+    counters: Counters,
+    /// Held to send raw events, to change mode or endpoints, and to take a
+    /// snapshot; never by a request while no raw subscriber listens.
+    control: Mutex<Control>,
+    /// Every event, for raw subscribers.
+    tx: broadcast::Sender<Arc<Shared>>,
+    /// Mode and endpoint changes, for summary subscribers.
+    control_tx: broadcast::Sender<Arc<Shared>>,
+    pub(crate) sampler: Sampler,
+    summaries: Summaries,
 }
 
 impl EventHub {
     pub fn new(info: GatewayInfo, mode: Mode) -> Self {
-        let (tx, _) = broadcast::channel(BROADCAST_CAPACITY);
         EventHub {
             info,
             started_unix_us: unix_micros_now(),
-            counted: Mutex::new(Counted {
-                seq: 0,
+            gate: Gate::default(),
+            counters: Counters::default(),
+            control: Mutex::new(Control {
                 mode,
                 endpoints: Vec::new(),
-                pods: BTreeMap::new(),
-                total_requests: 0,
             }),
-            tx,
+            tx: broadcast::channel(BROADCAST_CAPACITY).0,
+            control_tx: broadcast::channel(CONTROL_CAPACITY).0,
+            sampler: Sampler::default(),
+            summaries: Summaries::default(),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Counted> {
-        // The totals stay consistent even if a holder panicked mid-way: every
-        // update is a handful of additions.
-        self.counted.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Control> {
+        // The state stays consistent even if a holder panicked mid-way: every
+        // update is an assignment.
+        self.control.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Counts one completed request and broadcasts it.
+    /// Counts one completed request, and sends it to whoever wants it.
     pub fn publish_request(&self, outcome: RequestOutcome) {
-        let mut counted = self.lock();
-        counted.seq += 1;
-        counted.total_requests += 1;
-        let key = if outcome.pod_name.is_empty() {
-            &outcome.endpoint
-        } else {
-            &outcome.pod_name
-        };
-        // Look up first: the key is cloned only the first time a pod answers.
-        if !counted.pods.contains_key(key) {
-            let totals = PodTotals {
-                pod_name: outcome.pod_name.clone(),
-                pod_ip: outcome.pod_ip.clone(),
-                endpoint: outcome.endpoint.clone(),
-                ..PodTotals::default()
-            };
-            counted.pods.insert(key.clone(), totals);
-        }
-        let Some(totals) = counted.pods.get_mut(key) else {
+        if let Some(pass) = self.gate.enter_fast() {
+            self.counters.record(&outcome);
+            let seq = pass.seq;
+            drop(pass);
+            if self.sampler.wanted() {
+                let now = unix_micros_now();
+                if self.sampler.take(now) {
+                    self.sampler.send(Arc::new(request_event(seq, now, outcome)));
+                }
+            }
             return;
-        };
-        totals.requests += 1;
-        totals.latency_us_sum += outcome.latency_us;
-        if outcome.grpc_code != 0 {
-            totals.errors += 1;
         }
-        if !outcome.pod_ip.is_empty() {
-            totals.pod_ip.clone_from(&outcome.pod_ip);
+        let _control = self.lock();
+        let seq = self.gate.next_seq();
+        self.counters.record(&outcome);
+        let now = unix_micros_now();
+        let event = Arc::new(request_event(seq, now, outcome));
+        if self.sampler.take(now) {
+            self.sampler.send(Arc::clone(&event));
         }
-        let event = event::Kind::Request(RequestEvent {
-            seq: counted.seq,
-            timestamp_unix_us: unix_micros_now(),
-            pod_name: outcome.pod_name,
-            pod_ip: outcome.pod_ip,
-            endpoint: outcome.endpoint,
-            mode: outcome.mode.to_proto() as i32,
-            latency_us: outcome.latency_us,
-            grpc_code: outcome.grpc_code,
-            error: outcome.error,
-            attempts: outcome.attempts,
-        });
         self.send(event);
+        if self.tx.receiver_count() == 0 {
+            // The last raw subscriber left: back to lock-free counting.
+            self.gate.lower();
+        }
     }
 
     /// Records a mode switch; no event when the mode is unchanged.
     pub fn publish_mode(&self, mode: Mode) {
-        let mut counted = self.lock();
-        if counted.mode == mode {
+        let mut control = self.lock();
+        if control.mode == mode {
             return;
         }
-        let previous = std::mem::replace(&mut counted.mode, mode);
-        counted.seq += 1;
+        let previous = std::mem::replace(&mut control.mode, mode);
         let event = event::Kind::ModeChanged(ModeChanged {
-            seq: counted.seq,
+            seq: self.gate.next_seq(),
             timestamp_unix_us: unix_micros_now(),
             mode: mode.to_proto() as i32,
             previous: previous.to_proto() as i32,
         });
-        self.send(event);
+        self.send_control(event);
     }
 
     /// Records the full endpoint set after a discovery update.
     pub fn publish_endpoints(&self, endpoints: Vec<observe::Endpoint>) {
-        let mut counted = self.lock();
-        counted.seq += 1;
-        counted.endpoints.clone_from(&endpoints);
+        let mut control = self.lock();
+        control.endpoints.clone_from(&endpoints);
         let event = event::Kind::EndpointsChanged(EndpointsChanged {
-            seq: counted.seq,
+            seq: self.gate.next_seq(),
             timestamp_unix_us: unix_micros_now(),
             endpoints,
         });
-        self.send(event);
+        self.send_control(event);
     }
 
     // Sent while the lock is held, so events reach subscribers in seq order
     // and a snapshot taken under the lock lines up with the stream.
-    fn send(&self, kind: event::Kind) {
+    fn send(&self, event: Arc<Shared>) {
         // No subscriber is not an error.
-        let _ = self.tx.send(Arc::new(Event { kind: Some(kind) }));
+        let _ = self.tx.send(event);
     }
 
-    /// The current state: mode, endpoints and per-pod totals.
+    fn send_control(&self, kind: event::Kind) {
+        let event = Arc::new(Shared::new(kind));
+        let _ = self.control_tx.send(Arc::clone(&event));
+        self.send(event);
+    }
+
+    /// The current state: mode, endpoints and per-pod totals, exactly the
+    /// events up to its `last_seq`.
     pub fn snapshot(&self) -> State {
-        self.snapshot_locked(&self.lock())
+        let control = self.lock();
+        let state = self.settled_state(&control);
+        if self.tx.receiver_count() == 0 {
+            self.gate.lower();
+        }
+        state
     }
 
-    fn snapshot_locked(&self, counted: &Counted) -> State {
+    /// Closes the fast path and reads the counters once the requests on it
+    /// are counted: a state that lines up with the sequence numbers.
+    fn settled_state(&self, control: &Control) -> State {
+        self.gate.raise_and_settle();
+        let pods = self.counters.totals();
         State {
-            mode: counted.mode.to_proto() as i32,
-            endpoints: counted.endpoints.clone(),
-            pods: counted.pods.values().cloned().collect(),
-            total_requests: counted.total_requests,
-            last_seq: counted.seq,
+            mode: control.mode.to_proto() as i32,
+            endpoints: control.endpoints.clone(),
+            total_requests: pods.iter().map(|p| p.requests).sum(),
+            pods,
+            last_seq: self.gate.last_seq(),
             sticky_target: self.info.sticky_target.clone(),
             discovery: self.info.discovery.clone(),
             started_unix_us: self.started_unix_us,
@@ -177,21 +208,59 @@ impl EventHub {
         }
     }
 
-    /// A snapshot and a receiver of every event after it, with no gap and no overlap.
-    pub fn subscribe(&self) -> (State, broadcast::Receiver<Arc<Event>>) {
-        let counted = self.lock();
-        let rx = self.tx.subscribe();
-        (self.snapshot_locked(&counted), rx)
+    /// A snapshot and a receiver of every event after it, with no gap and no
+    /// overlap. Requests are sent under the lock while the receiver lives.
+    pub fn subscribe(&self) -> (State, broadcast::Receiver<Arc<Shared>>) {
+        let control = self.lock();
+        let state = self.settled_state(&control);
+        (state, self.tx.subscribe())
     }
 
-    /// How many Observer subscriptions are open.
+    /// A snapshot, the mode and endpoint changes after it, and the summaries
+    /// every `interval`. Requests stay lock-free. Needs a Tokio runtime.
+    pub fn subscribe_summaries(self: &Arc<Self>, interval: std::time::Duration) -> SummarySubscription {
+        let feed = self.summary_feed(interval);
+        let control = self.lock();
+        let snapshot = self.settled_state(&control);
+        let control_rx = self.control_tx.subscribe();
+        if self.tx.receiver_count() == 0 {
+            self.gate.lower();
+        }
+        SummarySubscription {
+            snapshot,
+            control: control_rx,
+            feed,
+        }
+    }
+
+    /// How many Observer subscriptions are open (raw and summary).
     pub fn subscribers(&self) -> usize {
-        self.tx.receiver_count()
+        self.tx.receiver_count() + self.control_tx.receiver_count()
+    }
+
+    /// Summaries built so far (one per tick per interval, whatever the subscribers).
+    pub fn summaries_built(&self) -> u64 {
+        self.summaries.builds()
     }
 
     pub fn mode(&self) -> Mode {
         self.lock().mode
     }
+}
+
+fn request_event(seq: u64, timestamp_unix_us: i64, outcome: RequestOutcome) -> Shared {
+    Shared::new(event::Kind::Request(RequestEvent {
+        seq,
+        timestamp_unix_us,
+        pod_name: outcome.pod_name,
+        pod_ip: outcome.pod_ip,
+        endpoint: outcome.endpoint,
+        mode: outcome.mode.to_proto() as i32,
+        latency_us: outcome.latency_us,
+        grpc_code: outcome.grpc_code,
+        error: outcome.error,
+        attempts: outcome.attempts,
+    }))
 }
 
 /// Microseconds since the Unix epoch for event timestamps, 0 if the clock is before it.
@@ -203,151 +272,4 @@ fn unix_micros_now() -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hub() -> EventHub {
-        EventHub::new(
-            GatewayInfo {
-                gateway: "gw".into(),
-                sticky_target: "svc:50051".into(),
-                discovery: "static".into(),
-            },
-            Mode::Sticky,
-        )
-    }
-
-    fn ok(pod: &str, latency_us: u64) -> RequestOutcome {
-        RequestOutcome {
-            pod_name: pod.into(),
-            pod_ip: format!("ip-{pod}"),
-            endpoint: "svc:50051".into(),
-            mode: Mode::Sticky,
-            latency_us,
-            ..RequestOutcome::default()
-        }
-    }
-
-    #[test]
-    fn totals_count_requests_errors_and_latency_per_pod() {
-        let hub = hub();
-        hub.publish_request(ok("a", 100));
-        hub.publish_request(ok("a", 300));
-        hub.publish_request(ok("b", 50));
-        hub.publish_request(RequestOutcome {
-            endpoint: "svc:50051".into(),
-            grpc_code: 14,
-            error: "refused".into(),
-            ..RequestOutcome::default()
-        });
-        let state = hub.snapshot();
-        assert_eq!(state.total_requests, 4);
-        assert_eq!(state.last_seq, 4);
-        let by_key: Vec<(&str, &str, u64, u64, u64)> = state
-            .pods
-            .iter()
-            .map(|p| {
-                (
-                    p.pod_name.as_str(),
-                    p.endpoint.as_str(),
-                    p.requests,
-                    p.errors,
-                    p.latency_us_sum,
-                )
-            })
-            .collect();
-        assert_eq!(
-            by_key,
-            [
-                ("a", "svc:50051", 2, 0, 400),
-                ("b", "svc:50051", 1, 0, 50),
-                ("", "svc:50051", 1, 1, 0)
-            ]
-        );
-        assert_eq!(state.sticky_target, "svc:50051");
-    }
-
-    #[test]
-    fn a_failure_that_names_no_ip_keeps_the_pods_known_ip() {
-        let hub = hub();
-        hub.publish_request(RequestOutcome {
-            pod_ip: "10.0.0.1".into(),
-            ..ok("pod-a", 100)
-        });
-        // Balanced mode knows the pod's name from discovery, not always its IP.
-        hub.publish_request(RequestOutcome {
-            pod_ip: String::new(),
-            grpc_code: 14,
-            ..ok("pod-a", 100)
-        });
-        let state = hub.snapshot();
-        assert_eq!(state.pods.len(), 1);
-        assert_eq!(state.pods[0].pod_ip, "10.0.0.1");
-        assert_eq!((state.pods[0].requests, state.pods[0].errors), (2, 1));
-    }
-
-    #[test]
-    fn events_and_the_start_carry_the_wall_clock_time() {
-        let micros = || {
-            let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            i64::try_from(since.unwrap().as_micros()).unwrap()
-        };
-        let before = micros();
-        let hub = hub();
-        let (_, mut rx) = hub.subscribe();
-        hub.publish_request(ok("pod-a", 100));
-        hub.publish_mode(Mode::Balanced);
-        hub.publish_endpoints(Vec::new());
-        let after = micros();
-        let started = hub.snapshot().started_unix_us;
-        assert!((before..=after).contains(&started), "{before} <= {started} <= {after}");
-        for _ in 0..3 {
-            let stamp = match rx.try_recv().unwrap().kind.clone().unwrap() {
-                event::Kind::Request(r) => r.timestamp_unix_us,
-                event::Kind::ModeChanged(m) => m.timestamp_unix_us,
-                event::Kind::EndpointsChanged(e) => e.timestamp_unix_us,
-                other => panic!("unexpected {other:?}"),
-            };
-            assert!((started..=after).contains(&stamp), "{started} <= {stamp} <= {after}");
-        }
-    }
-
-    #[test]
-    fn subscriber_gets_events_after_its_snapshot_in_order() {
-        let hub = hub();
-        hub.publish_request(ok("a", 1));
-        let (snapshot, mut rx) = hub.subscribe();
-        assert_eq!(snapshot.last_seq, 1);
-        hub.publish_mode(Mode::Balanced);
-        hub.publish_mode(Mode::Balanced); // unchanged: no event
-        hub.publish_request(ok("b", 1));
-        let first = rx.try_recv().unwrap();
-        match first.kind.as_ref().unwrap() {
-            event::Kind::ModeChanged(m) => {
-                assert_eq!(
-                    (m.seq, m.mode, m.previous),
-                    (2, observe::Mode::Balanced as i32, observe::Mode::Sticky as i32)
-                )
-            }
-            other => panic!("expected a mode change, got {other:?}"),
-        }
-        match rx.try_recv().unwrap().kind.as_ref().unwrap() {
-            event::Kind::Request(r) => assert_eq!((r.seq, r.pod_name.as_str()), (3, "b")),
-            other => panic!("expected a request, got {other:?}"),
-        }
-        assert!(rx.try_recv().is_err());
-        assert_eq!(hub.mode(), Mode::Balanced);
-    }
-
-    #[test]
-    fn slow_subscriber_lags_without_blocking_publishers() {
-        let hub = hub();
-        let (_, mut rx) = hub.subscribe();
-        let n = BROADCAST_CAPACITY + 10;
-        for _ in 0..n {
-            hub.publish_request(ok("a", 1));
-        }
-        assert_eq!(rx.try_recv().unwrap_err(), broadcast::error::TryRecvError::Lagged(10));
-        assert_eq!(hub.snapshot().total_requests, n as u64);
-    }
-}
+mod tests;

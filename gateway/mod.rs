@@ -169,7 +169,8 @@ pub async fn start(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()
         .context("building the gRPC reflection service")?;
-    let observer = ObserverServer::new(observer::ObserverService::new(Arc::clone(&gateway), shutdown.clone()));
+    let observer =
+        observer::ObserverRoutes::new(observer::ObserverService::new(Arc::clone(&gateway), shutdown.clone()));
     let observe_shutdown = shutdown.clone();
     let observe = tokio::spawn(async move {
         let incoming = tonic::transport::server::TcpIncoming::from(observe_listener).with_nodelay(Some(true));

@@ -19,7 +19,7 @@ use tokio_stream::StreamExt;
 async fn sticky_sends_everything_to_one_pod_and_balanced_splits_exactly() {
     let cluster = support::cluster(3, Mode::Sticky).await;
     let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
-    let mut watch = observer.watch(WatchRequest {}).await.unwrap().into_inner();
+    let mut watch = observer.watch(WatchRequest::default()).await.unwrap().into_inner();
 
     let first = watch.next().await.unwrap().unwrap();
     let Some(event::Kind::Snapshot(snapshot)) = first.kind else {
@@ -381,7 +381,7 @@ async fn switching_mode_under_load_drops_no_request_and_counts_each_once() {
     const TOTAL: usize = CLIENTS * EACH;
     let cluster = support::cluster(3, Mode::Sticky).await;
     let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
-    let mut watch = observer.watch(WatchRequest {}).await.unwrap().into_inner();
+    let mut watch = observer.watch(WatchRequest::default()).await.unwrap().into_inner();
     let Some(event::Kind::Snapshot(snapshot)) = watch.next().await.unwrap().unwrap().kind else {
         panic!("Watch must open with a snapshot");
     };

@@ -98,7 +98,7 @@ enum Ended {
 /// One subscription, until it ends.
 async fn watch_once(gateway: &str, channel: Channel, tx: &mpsc::Sender<AppEvent>, backoff: &mut Duration) -> Ended {
     let mut client = ObserverClient::new(channel);
-    let mut stream = match client.watch(WatchRequest {}).await {
+    let mut stream = match client.watch(WatchRequest::default()).await {
         Ok(response) => response.into_inner(),
         Err(status) => return Ended::Failed(describe(&status)),
     };
@@ -114,6 +114,9 @@ async fn watch_once(gateway: &str, channel: Channel, tx: &mpsc::Sender<AppEvent>
         match stream.next().await {
             Some(Ok(event)) => {
                 let Some(kind) = event.kind else { continue };
+                if matches!(kind, event::Kind::Summary(_)) {
+                    continue;
+                }
                 let lagged = matches!(kind, event::Kind::Lagged(_));
                 let event = AppEvent::Gateway {
                     gateway: gateway.clone(),

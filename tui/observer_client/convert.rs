@@ -52,6 +52,9 @@ pub fn gateway_event(kind: event::Kind) -> GatewayEvent {
         event::Kind::Lagged(lagged) => GatewayEvent::Lagged {
             dropped: lagged.dropped,
         },
+        // Only sent to subscribers that ask for summaries, which greet-top
+        // does not yet; follow() skips them, so this drops nothing.
+        event::Kind::Summary(_) => GatewayEvent::Lagged { dropped: 0 },
     }
 }
 

@@ -1,0 +1,179 @@
+//! Per-pod counters the request path updates without a lock: each pod's
+//! counters are atomics, found through an immutable map swapped whole
+//! (ArcSwap) on the rare first request of a new pod.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+
+use super::RequestOutcome;
+use super::histogram::{Histogram, merge_into};
+use crate::proto::observe::{CodeCount, PodSummary, PodTotals};
+
+/// gRPC codes 0..=16; a failed request's code indexes `error_codes`.
+const CODES: usize = 17;
+/// Where a code outside 1..=16 is counted.
+const UNKNOWN_CODE: usize = 2;
+
+/// One pod's counters (or one endpoint's, when the pod is unknown).
+pub struct PodCounters {
+    pod_name: String,
+    endpoint: String,
+    /// The last IP the pod reported; replaced only when it changes.
+    pod_ip: ArcSwap<String>,
+    requests: AtomicU64,
+    latency_us_sum: AtomicU64,
+    attempts: AtomicU64,
+    error_codes: [AtomicU64; CODES],
+    histogram: Histogram,
+}
+
+impl PodCounters {
+    fn new(outcome: &RequestOutcome) -> Self {
+        PodCounters {
+            pod_name: outcome.pod_name.clone(),
+            endpoint: outcome.endpoint.clone(),
+            pod_ip: ArcSwap::from_pointee(outcome.pod_ip.clone()),
+            requests: AtomicU64::new(0),
+            latency_us_sum: AtomicU64::new(0),
+            attempts: AtomicU64::new(0),
+            error_codes: std::array::from_fn(|_| AtomicU64::new(0)),
+            histogram: Histogram::default(),
+        }
+    }
+
+    fn record(&self, outcome: &RequestOutcome) {
+        self.latency_us_sum.fetch_add(outcome.latency_us, Ordering::Relaxed);
+        self.attempts.fetch_add(u64::from(outcome.attempts), Ordering::Relaxed);
+        self.histogram.record(outcome.latency_us);
+        if outcome.grpc_code != 0 {
+            let code = usize::try_from(outcome.grpc_code)
+                .ok()
+                .filter(|&c| c < CODES)
+                .unwrap_or(UNKNOWN_CODE);
+            self.error_codes[code].fetch_add(1, Ordering::Relaxed);
+        }
+        if !outcome.pod_ip.is_empty() && **self.pod_ip.load() != outcome.pod_ip {
+            self.pod_ip.store(Arc::new(outcome.pod_ip.clone()));
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn errors(&self) -> u64 {
+        self.error_codes.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    fn totals(&self) -> PodTotals {
+        PodTotals {
+            pod_name: self.pod_name.clone(),
+            pod_ip: String::clone(&self.pod_ip.load()),
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: self.errors(),
+            latency_us_sum: self.latency_us_sum.load(Ordering::Relaxed),
+            endpoint: self.endpoint.clone(),
+        }
+    }
+
+    fn summary(&self) -> PodSummary {
+        let error_codes: Vec<CodeCount> = self
+            .error_codes
+            .iter()
+            .enumerate()
+            .map(|(code, count)| CodeCount {
+                code: code as i32,
+                count: count.load(Ordering::Relaxed),
+            })
+            .filter(|c| c.count > 0)
+            .collect();
+        PodSummary {
+            pod_name: self.pod_name.clone(),
+            pod_ip: String::clone(&self.pod_ip.load()),
+            endpoint: self.endpoint.clone(),
+            requests: self.requests.load(Ordering::Relaxed),
+            errors: error_codes.iter().map(|c| c.count).sum(),
+            error_codes,
+            attempts: self.attempts.load(Ordering::Relaxed),
+            latency_us_sum: self.latency_us_sum.load(Ordering::Relaxed),
+            latency_buckets: self.histogram.counts(),
+        }
+    }
+}
+
+/// Every pod's counters, keyed by pod name, or by endpoint when the pod is unknown.
+#[derive(Default)]
+pub struct Counters {
+    pods: ArcSwap<BTreeMap<String, Arc<PodCounters>>>,
+    /// Serializes adding a pod (never held by the common path).
+    adding: Mutex<()>,
+}
+
+fn key_of(outcome: &RequestOutcome) -> &str {
+    if outcome.pod_name.is_empty() {
+        &outcome.endpoint
+    } else {
+        &outcome.pod_name
+    }
+}
+
+impl Counters {
+    /// Counts one request: a map lookup and a few atomic additions.
+    pub fn record(&self, outcome: &RequestOutcome) {
+        let key = key_of(outcome);
+        if let Some(pod) = self.pods.load().get(key) {
+            pod.record(outcome);
+            return;
+        }
+        self.add(key, outcome).record(outcome);
+    }
+
+    /// The slow path: the first request of a pod copies the map with it added.
+    fn add(&self, key: &str, outcome: &RequestOutcome) -> Arc<PodCounters> {
+        let _adding = self.adding.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.pods.load_full();
+        if let Some(pod) = current.get(key) {
+            return Arc::clone(pod);
+        }
+        let pod = Arc::new(PodCounters::new(outcome));
+        let mut pods = BTreeMap::clone(&current);
+        pods.insert(key.to_owned(), Arc::clone(&pod));
+        self.pods.store(Arc::new(pods));
+        pod
+    }
+
+    /// Per-pod totals, in key order.
+    pub fn totals(&self) -> Vec<PodTotals> {
+        self.pods.load().values().map(|pod| pod.totals()).collect()
+    }
+
+    /// Per-pod summaries in key order, and all of them added up.
+    pub fn summaries(&self) -> (Vec<PodSummary>, PodSummary) {
+        let pods: Vec<PodSummary> = self.pods.load().values().map(|pod| pod.summary()).collect();
+        let mut total = PodSummary::default();
+        let mut codes = [0u64; CODES];
+        for pod in &pods {
+            total.requests += pod.requests;
+            total.errors += pod.errors;
+            total.attempts += pod.attempts;
+            total.latency_us_sum += pod.latency_us_sum;
+            merge_into(&mut total.latency_buckets, &pod.latency_buckets);
+            for c in &pod.error_codes {
+                // Every code in a pod summary indexes `codes`: record() clamps it.
+                if let Some(slot) = usize::try_from(c.code).ok().and_then(|i| codes.get_mut(i)) {
+                    *slot += c.count;
+                }
+            }
+        }
+        total.error_codes = codes
+            .iter()
+            .enumerate()
+            .filter(|(_, count)| **count > 0)
+            .map(|(code, count)| CodeCount {
+                code: code as i32,
+                count: *count,
+            })
+            .collect();
+        (pods, total)
+    }
+}

@@ -1,0 +1,171 @@
+//! The sample of request events summary subscribers ask for: built on the
+//! request path at most MAX_SAMPLE_RATE times a second in all, whatever the
+//! request rate, and only while someone asked; each subscriber then keeps at
+//! most the rate it asked for.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+use tokio::sync::broadcast;
+
+use super::shared::Shared;
+use crate::proto::observe::{Event, event};
+
+/// The highest sample rate a subscriber gets, per second.
+pub const MAX_SAMPLE_RATE: u32 = 1000;
+/// Samples kept for a slow subscriber; older ones are skipped silently (they are samples).
+const CAPACITY: usize = 1024;
+
+/// Microseconds between two events at `per_second` (rounded up, so never
+/// more than `per_second` in any second).
+pub fn spacing_us(per_second: u32) -> i64 {
+    let per_second = i64::from(per_second.clamp(1, MAX_SAMPLE_RATE));
+    (1_000_000 + per_second - 1) / per_second
+}
+
+pub struct Sampler {
+    tx: broadcast::Sender<Arc<Shared>>,
+    /// Subscribers that asked for samples (their guards count here).
+    wanted: Arc<AtomicUsize>,
+    /// The earliest timestamp the next sample may have.
+    next_us: AtomicI64,
+}
+
+impl Default for Sampler {
+    fn default() -> Self {
+        Sampler {
+            tx: broadcast::channel(CAPACITY).0,
+            wanted: Arc::default(),
+            next_us: AtomicI64::new(0),
+        }
+    }
+}
+
+/// Keeps the sampler on while a subscriber that asked for samples lives.
+pub struct Wanted(Arc<AtomicUsize>);
+
+impl Drop for Wanted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Sampler {
+    /// Whether anyone asked for samples (one atomic load: the request path
+    /// reads no clock unless someone did).
+    pub fn wanted(&self) -> bool {
+        self.wanted.load(Ordering::Acquire) > 0
+    }
+
+    /// Whether a request completing at `now_us` should be built as a sample:
+    /// someone asked, and the last one is at least 1/MAX_SAMPLE_RATE s old.
+    pub fn take(&self, now_us: i64) -> bool {
+        if !self.wanted() {
+            return false;
+        }
+        let next = self.next_us.load(Ordering::Acquire);
+        now_us >= next
+            && self
+                .next_us
+                .compare_exchange(
+                    next,
+                    now_us + spacing_us(MAX_SAMPLE_RATE),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+                .is_ok()
+    }
+
+    pub fn send(&self, event: Arc<Shared>) {
+        // No subscriber left is not an error.
+        let _ = self.tx.send(event);
+    }
+
+    pub fn subscribe(&self) -> (Wanted, broadcast::Receiver<Arc<Shared>>) {
+        self.wanted.fetch_add(1, Ordering::AcqRel);
+        (Wanted(Arc::clone(&self.wanted)), self.tx.subscribe())
+    }
+}
+
+/// One subscriber's filter: keeps a request event only if it is at least
+/// `spacing_us(per_second)` after the last one kept, by the events' own
+/// timestamps.
+pub struct RateFilter {
+    spacing_us: i64,
+    last_us: Option<i64>,
+}
+
+impl RateFilter {
+    pub fn new(per_second: u32) -> Self {
+        RateFilter {
+            spacing_us: spacing_us(per_second),
+            last_us: None,
+        }
+    }
+
+    pub fn keep(&mut self, event: &Event) -> bool {
+        let Some(event::Kind::Request(request)) = &event.kind else {
+            return false;
+        };
+        let at = request.timestamp_unix_us;
+        if self.last_us.is_some_and(|last| at < last + self.spacing_us) {
+            return false;
+        }
+        self.last_us = Some(at);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::observe::RequestEvent;
+
+    fn at(us: i64) -> Event {
+        Event {
+            kind: Some(event::Kind::Request(RequestEvent {
+                timestamp_unix_us: us,
+                ..RequestEvent::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn spacing_rounds_up_and_is_capped() {
+        assert_eq!(spacing_us(1), 1_000_000);
+        assert_eq!(spacing_us(3), 333_334);
+        assert_eq!(spacing_us(1000), 1_000);
+        assert_eq!(spacing_us(50_000), 1_000);
+        assert_eq!(spacing_us(0), 1_000_000);
+    }
+
+    #[test]
+    fn a_filter_keeps_at_most_its_rate_in_any_second() {
+        let mut filter = RateFilter::new(3);
+        let kept: Vec<i64> = (0..40)
+            .map(|i| i * 100_000)
+            .filter(|&us| filter.keep(&at(us)))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                0, 400_000, 800_000, 1_200_000, 1_600_000, 2_000_000, 2_400_000, 2_800_000, 3_200_000, 3_600_000
+            ]
+        );
+        for window in kept.windows(4) {
+            assert!(window[3] - window[0] >= 1_000_000, "{window:?}");
+        }
+    }
+
+    #[test]
+    fn the_sampler_builds_nothing_unless_asked_and_then_at_most_its_cap() {
+        let sampler = Sampler::default();
+        assert!(!sampler.take(5_000_000));
+        let (wanted, _rx) = sampler.subscribe();
+        assert!(sampler.take(5_000_000));
+        assert!(!sampler.take(5_000_999));
+        assert!(sampler.take(5_001_000));
+        drop(wanted);
+        assert!(!sampler.take(9_000_000));
+    }
+}
