@@ -48,6 +48,8 @@ impl FakeKube {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind fake kube");
         let addr = listener.local_addr().expect("fake kube address");
         let (changes, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.child_token();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 rv: FIRST_RESOURCE_VERSION,
@@ -60,13 +62,13 @@ impl FakeKube {
                 port_forward_count: 0,
                 requests: Vec::new(),
                 watch_count: 0,
-                drop_token: CancellationToken::new(),
+                drop_token: stop.child_token(),
+                instance_stop: stop.clone(),
                 next_uid: 1,
             }),
             changes,
-            shutdown: CancellationToken::new(),
+            shutdown,
         });
-        let stop = shared.shutdown.child_token();
         let task = serve(listener, shared.clone(), stop.clone());
         FakeKube {
             addr,
@@ -84,10 +86,9 @@ impl FakeKube {
             let placeholder = (CancellationToken::new(), tokio::spawn(async {}));
             std::mem::replace(&mut *server, placeholder)
         };
-        // Stop accepting first, then cut the watches, so no new watch can
-        // hold the old server open.
+        // Stopping the instance cuts its watches too, also those that start
+        // later on a connection it still finishes (drop tokens are its children).
         stop.cancel();
-        self.drop_watches();
         tokio::time::timeout(Duration::from_secs(5), task)
             .await
             .expect("fake API server stops within 5 s")
@@ -97,6 +98,11 @@ impl FakeKube {
             .await
             .expect("rebind fake kube on the same address");
         let stop = self.shared.shutdown.child_token();
+        {
+            let mut inner = self.shared.lock();
+            inner.instance_stop = stop.clone();
+            inner.drop_token = stop.child_token();
+        }
         let task = serve(listener, self.shared.clone(), stop.clone());
         *self.server.lock().unwrap_or_else(PoisonError::into_inner) = (stop, task);
     }
@@ -187,7 +193,8 @@ preferences: {{}}
     /// the event stream, so the watcher resumes without yielding an error.)
     pub fn drop_watches(&self) {
         let mut inner = self.shared.lock();
-        let old = std::mem::replace(&mut inner.drop_token, CancellationToken::new());
+        let fresh = inner.instance_stop.child_token();
+        let old = std::mem::replace(&mut inner.drop_token, fresh);
         old.cancel();
     }
 

@@ -99,7 +99,11 @@ pub(crate) struct Inner {
     pub(crate) requests: Vec<String>,
     pub(crate) watch_count: usize,
     /// Cancelled (and replaced) by `drop_watches`; every watch holds the one current at its start.
+    /// A child of `instance_stop`, so a watch that starts on an old keep-alive connection after a
+    /// restart began ends at once instead of holding the stopped server open.
     pub(crate) drop_token: CancellationToken,
+    /// Stops the server instance now serving (see `FakeKube::restart`).
+    pub(crate) instance_stop: CancellationToken,
     pub(crate) next_uid: u64,
 }
 
