@@ -156,6 +156,9 @@ fn a_request_exactly_one_window_old_no_longer_counts() {
     // No tick in between: the window itself excludes it, not pruning.
     assert_eq!(counter.rps(at + RATE_WINDOW - secs(0.001)), 0.1);
     assert_eq!(counter.rps(at + RATE_WINDOW), 0.0);
+    let pod = &counter.stats.pods["pod-a"];
+    assert_eq!(pod.in_window(at + RATE_WINDOW - secs(0.001)), 1);
+    assert_eq!(pod.in_window(at + RATE_WINDOW), 0);
 }
 
 #[test]
