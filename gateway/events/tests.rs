@@ -373,3 +373,26 @@ async fn raw_subscribers_joining_under_concurrent_load_miss_nothing_and_see_noth
     let by_pod: Vec<u64> = served.pods.iter().map(|p| p.requests).collect();
     assert_eq!(by_pod, [SERVED / 5; 5]);
 }
+
+#[test]
+fn codes_just_past_the_last_grpc_code_count_as_unknown() {
+    let hub = hub();
+    // 16 (UNAUTHENTICATED) is the last code; 17 and -1 are not codes.
+    for code in [16, 17, -1] {
+        hub.publish_request(failed("a", code, 1, 9));
+    }
+    let summary = hub.build_summary(std::time::Duration::from_millis(250));
+    let codes: Vec<(i32, u64)> = summary.pods[0].error_codes.iter().map(|c| (c.code, c.count)).collect();
+    assert_eq!(codes, [(2, 2), (16, 1)]);
+}
+
+#[test]
+fn a_pod_that_moves_to_a_new_ip_is_shown_at_the_new_one() {
+    let hub = hub();
+    hub.publish_request(ok("a", 1));
+    hub.publish_request(RequestOutcome {
+        pod_ip: "10.0.0.77".into(),
+        ..ok("a", 1)
+    });
+    assert_eq!(hub.snapshot().pods[0].pod_ip, "10.0.0.77");
+}

@@ -167,3 +167,37 @@ pub fn percentile_us(samples: &VecDeque<u64>, percentile: f64) -> Option<u64> {
     let rank = ((percentile / 100.0) * sorted.len() as f64).ceil() as usize;
     Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn prune_drops_what_left_the_window_and_keeps_the_rest() {
+        let t0 = Instant::now();
+        let mut pod = PodStats::new("pod-a".into(), "10.0.0.1".into());
+        for at in [0.0, 5.0, 12.0] {
+            pod.record("gw", t0 + Duration::from_secs_f64(at), 100, false);
+        }
+        pod.prune(t0 + Duration::from_secs_f64(12.5));
+        assert_eq!(pod.recent.len(), 2, "the request 12.5 s old is gone");
+        assert_eq!(pod.hits(), 3, "pruning the window is not forgetting hits");
+    }
+
+    #[test]
+    fn cached_percentiles_answer_only_p50_and_p99() {
+        let t0 = Instant::now();
+        let mut pod = PodStats::new("pod-a".into(), "10.0.0.1".into());
+        for latency_us in 1..=1000 {
+            pod.record("gw", t0, latency_us, false);
+        }
+        pod.refresh_percentiles();
+        assert_eq!(pod.latency_ms(50.0), Some(0.5));
+        assert_eq!(pod.latency_ms(99.0), Some(0.99));
+        // Any other percentile is computed, not taken from the cache.
+        assert_eq!(pod.latency_ms(100.0), Some(1.0));
+        assert_eq!(pod.latency_ms(90.0), Some(0.9));
+    }
+}
