@@ -277,6 +277,7 @@ async fn one_summary_per_tick_is_built_and_shared_by_every_subscriber_of_the_int
         (summary.interval_ms, summary.total.as_ref().unwrap().requests),
         (1000, 8)
     );
+    assert_eq!(hub.summaries.subscribers(), 11, "ten at 250 ms and one at 1 s");
     // Nobody listens any more: the tickers stop at their next tick.
     drop(feeds);
     drop(slow);
