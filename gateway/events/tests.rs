@@ -397,3 +397,26 @@ fn a_pod_that_moves_to_a_new_ip_is_shown_at_the_new_one() {
     });
     assert_eq!(hub.snapshot().pods[0].pod_ip, "10.0.0.77");
 }
+
+#[tokio::test]
+async fn a_summary_subscriber_joining_keeps_a_raw_subscribers_stream_whole() {
+    let hub = Arc::new(hub());
+    let (_, mut raw) = hub.subscribe();
+    assert_eq!(hub.subscribers(), 1);
+    // Its snapshot takes the lock-free path's hand-over too; the raw one must stay served.
+    let summaries = hub.subscribe_summaries(std::time::Duration::from_millis(250));
+    assert_eq!(hub.subscribers(), 2, "raw and summary subscriptions both count");
+    for _ in 0..5 {
+        hub.publish_request(ok("a", 1));
+    }
+    let mut seqs = Vec::new();
+    while let Ok(event) = raw.try_recv() {
+        if let Some(event::Kind::Request(request)) = &event.kind {
+            seqs.push(request.seq);
+        }
+    }
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    drop(summaries);
+    drop(raw);
+    assert_eq!(hub.subscribers(), 0);
+}
