@@ -168,4 +168,25 @@ mod tests {
         drop(wanted);
         assert!(!sampler.take(9_000_000));
     }
+
+    #[test]
+    fn an_event_exactly_one_spacing_later_is_kept() {
+        let mut filter = RateFilter::new(1);
+        assert!(filter.keep(&at(0)));
+        assert!(!filter.keep(&at(999_999)));
+        assert!(filter.keep(&at(1_000_000)));
+    }
+
+    #[test]
+    fn what_the_sampler_sends_reaches_its_subscribers() {
+        let sampler = Sampler::default();
+        let (_wanted, mut rx) = sampler.subscribe();
+        let Some(kind) = at(42).kind else { unreachable!() };
+        sampler.send(Arc::new(Shared::new(kind)));
+        let received = rx.try_recv().unwrap();
+        let Some(event::Kind::Request(request)) = &received.kind else {
+            panic!("a request event, got {received:?}")
+        };
+        assert_eq!(request.timestamp_unix_us, 42);
+    }
 }
