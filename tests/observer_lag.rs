@@ -5,31 +5,29 @@
 use std::time::Duration;
 
 use greet_top::common::Mode;
+use greet_top::gateway::GatewayHandle;
 use greet_top::gateway::discovery;
 use greet_top::gateway::events::RequestOutcome;
-use greet_top::gateway::upstream::UpstreamTimeouts;
-use greet_top::gateway::{GatewayConfig, GatewayHandle};
 use greet_top::proto::observe::observer_client::ObserverClient;
 use greet_top::proto::observe::{GetStateRequest, WatchRequest, event};
-use tokio::net::TcpListener;
+use greet_top::tui::demo::GatewaySpec;
 
 /// Far more than the broadcast ring and the transport's buffers hold.
 const PUBLISHED: u64 = 100_000;
 
+/// A gateway with no pod: requests are counted straight into its hub.
 async fn gateway() -> GatewayHandle {
-    let config = GatewayConfig {
-        name: "gateway-test".into(),
+    let spec = GatewaySpec {
         mode: Mode::Balanced,
-        sticky_target: "127.0.0.1:9".into(),
-        discovery_name: "test".into(),
-        discovery_health: Default::default(),
-        timeouts: UpstreamTimeouts::default(),
+        ..GatewaySpec::default()
     };
-    let rest = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let observe = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    greet_top::gateway::start(config, discovery::static_endpoints(Default::default()), rest, observe)
-        .await
-        .unwrap()
+    spec.start(
+        "127.0.0.1:9".into(),
+        discovery::static_endpoints(Default::default()),
+        Default::default(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Counts `n` requests as served, round robin over three pods, as the

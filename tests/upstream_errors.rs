@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use greet_top::common::Mode;
+use greet_top::gateway::GatewayHandle;
 use greet_top::gateway::discovery::{self, EndpointInfo};
 use greet_top::gateway::upstream::UpstreamTimeouts;
-use greet_top::gateway::{GatewayConfig, GatewayHandle};
 use greet_top::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
 use greet_top::proto::greet::{GreetingRequest, GreetingResponse};
+use greet_top::tui::demo::GatewaySpec;
 use greet_top::tui::rest_client::RestClient;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -52,21 +53,16 @@ async fn misbehaving_server(behaviour: Misbehaviour, stop: &CancellationToken) -
 }
 
 async fn gateway_to(server: SocketAddr, mode: Mode) -> GatewayHandle {
-    let config = GatewayConfig {
-        name: "gateway-test".into(),
+    let spec = GatewaySpec {
         mode,
-        sticky_target: server.to_string(),
-        discovery_name: "test".into(),
-        discovery_health: Default::default(),
         timeouts: UpstreamTimeouts {
             request: UPSTREAM_TIMEOUT,
             connect: Duration::from_millis(500),
         },
+        ..GatewaySpec::default()
     };
     let endpoints = discovery::static_endpoints([EndpointInfo::ready(server.to_string())].into_iter().collect());
-    let rest = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let observe = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    greet_top::gateway::start(config, endpoints, rest, observe)
+    spec.start(server.to_string(), endpoints, Default::default())
         .await
         .unwrap()
 }

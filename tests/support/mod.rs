@@ -2,7 +2,6 @@
 //! kube-proxy-like Service and a real gateway) in the tests' shape.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use greet_top::common::Mode;
@@ -20,7 +19,6 @@ pub fn pod_options() -> PodOptions {
 
 /// The tests' gateway: any free port on 127.0.0.1, discovery named "test".
 pub fn gateway_spec(mode: Mode) -> GatewaySpec {
-    let any_port = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
     GatewaySpec {
         name: "gateway-test".into(),
         mode,
@@ -29,8 +27,7 @@ pub fn gateway_spec(mode: Mode) -> GatewaySpec {
             request: Duration::from_secs(5),
             connect: Duration::from_millis(500),
         },
-        rest_addr: any_port,
-        observe_addr: any_port,
+        ..GatewaySpec::default()
     }
 }
 

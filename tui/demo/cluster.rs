@@ -37,6 +37,23 @@ pub struct GatewaySpec {
     pub observe_addr: SocketAddr,
 }
 
+/// The demo's gateway: sticky at start, any free port on 127.0.0.1.
+impl Default for GatewaySpec {
+    fn default() -> Self {
+        GatewaySpec {
+            name: "greetclient-demo".into(),
+            mode: Mode::Sticky,
+            discovery_name: "demo registry".into(),
+            timeouts: UpstreamTimeouts {
+                request: Duration::from_secs(2),
+                connect: Duration::from_millis(300),
+            },
+            rest_addr: localhost_any_port(),
+            observe_addr: localhost_any_port(),
+        }
+    }
+}
+
 impl GatewaySpec {
     /// Starts a gateway with this spec, sticky to `sticky_target`, balanced
     /// over `discovery` (whose failures `health` reports).
@@ -121,17 +138,7 @@ impl Default for ClusterConfig {
                 prefix: "greetserver-demo".into(),
             },
             pod: PodOptions::default(),
-            gateway: GatewaySpec {
-                name: "greetclient-demo".into(),
-                mode: Mode::Sticky,
-                discovery_name: "demo registry".into(),
-                timeouts: UpstreamTimeouts {
-                    request: Duration::from_secs(2),
-                    connect: Duration::from_millis(300),
-                },
-                rest_addr: localhost_any_port(),
-                observe_addr: localhost_any_port(),
-            },
+            gateway: GatewaySpec::default(),
             sticky: StickyTarget::Service,
         }
     }
