@@ -1,6 +1,7 @@
 //! Small pieces every component shares.
 
 pub mod kube;
+pub mod latency_buckets;
 pub mod logging;
 pub mod mode;
 pub mod sanitize;

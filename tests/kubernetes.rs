@@ -13,7 +13,8 @@ use greet_top::common::Mode;
 use greet_top::common::kube::KubeTarget;
 use greet_top::gateway::endpoint_slices::{self, PortSelector};
 use greet_top::tui::demo::LocalPod;
-use greet_top::tui::kube_source;
+use greet_top::tui::kube_source::{self, GatewayPods};
+use greet_top::tui::observer_client::Subscription;
 use greet_top::tui::rest_client::RestClient;
 use greet_top::tui::state::{App, AppEvent, WatchState};
 use support::greet_n;
@@ -218,6 +219,16 @@ async fn watch_greetserver_slices(
         number: port,
     };
     endpoint_slices::watch(kube.client(NS).await, NS, "greetserver", port, health.clone())
+}
+
+/// The gateway pods of NS, followed as greet-top does by default.
+fn gateway_pods() -> GatewayPods {
+    GatewayPods {
+        namespace: NS.into(),
+        selector: "run=greetclient".into(),
+        port: 9092,
+        subscription: Subscription::Summaries,
+    }
 }
 
 async fn target(kube: &FakeKube) -> KubeTarget {
@@ -438,9 +449,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
     let channels: GatewayChannels = Default::default();
     tokio::spawn(kube_source::follow_gateway_pods(
         target(&kube).await,
-        NS.into(),
-        "run=greetclient".into(),
-        9092,
+        gateway_pods(),
         tx.clone(),
         channels.clone(),
         cancel.clone(),
@@ -514,9 +523,7 @@ async fn a_gateway_pod_whose_port_forward_is_forbidden_shows_why() {
     let cancel = CancellationToken::new();
     tokio::spawn(kube_source::follow_gateway_pods(
         target(&kube).await,
-        NS.into(),
-        "run=greetclient".into(),
-        9092,
+        gateway_pods(),
         tx,
         Default::default(),
         cancel.clone(),

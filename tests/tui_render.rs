@@ -24,7 +24,7 @@ const GATEWAY: &str = "http://127.0.0.1:9092";
 fn gateway_event(kind: event::Kind) -> AppEvent {
     AppEvent::Gateway {
         gateway: GATEWAY.into(),
-        event: observer_client::gateway_event(kind),
+        event: observer_client::gateway_event(kind, false),
     }
 }
 

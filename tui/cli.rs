@@ -11,6 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::controls::{Controls, GatewayChannels};
 use super::demo::controller as demo_controller;
 use super::demo::{Demo, DemoConfig};
+use super::kube_source::GatewayPods;
+use super::observer_client::Subscription;
 use super::report::OutputFormat;
 use super::state::{App, AppEvent, LoadState};
 use super::terminal::{self, EVENT_QUEUE};
@@ -29,6 +31,27 @@ pub struct Cli {
     pub attach: AttachArgs,
     #[command(flatten)]
     pub once: OnceArgs,
+    #[command(flatten)]
+    pub stream: StreamArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct StreamArgs {
+    /// Receive every request from the gateway instead of a summary every
+    /// 250 ms and a sample for the tail: costs the gateway and greet-top
+    /// CPU per request; for debugging the stream itself.
+    #[arg(long, global = true)]
+    pub raw_events: bool,
+}
+
+impl StreamArgs {
+    fn subscription(&self) -> Subscription {
+        if self.raw_events {
+            Subscription::Raw
+        } else {
+            Subscription::Summaries
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -104,8 +127,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         crate::common::logging::init_stderr_at("warn");
     }
     match cli.command {
-        Some(Command::Demo(args)) => demo(args, cli.once).await,
-        None => attach(cli.attach, cli.once).await,
+        Some(Command::Demo(args)) => demo(args, cli.once, cli.stream.subscription()).await,
+        None => attach(cli.attach, cli.once, cli.stream.subscription()).await,
     }
 }
 
@@ -115,7 +138,7 @@ enum GatewaySource {
     KubePods,
 }
 
-async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
+async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     // The cluster, unless told not to; without a kubeconfig greet-top still
@@ -156,6 +179,7 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
             tokio::spawn(observer_client::follow(
                 url.clone(),
                 channel,
+                subscription,
                 tx.clone(),
                 cancel.clone(),
             ));
@@ -176,11 +200,15 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
             cancel.clone(),
         ));
         if matches!(source, GatewaySource::KubePods) {
+            let gateways = GatewayPods {
+                namespace,
+                selector: args.gateway_selector.clone(),
+                port: args.observe_port,
+                subscription,
+            };
             tokio::spawn(kube_source::follow_gateway_pods(
                 target,
-                namespace,
-                args.gateway_selector.clone(),
-                args.observe_port,
+                gateways,
                 tx.clone(),
                 Arc::clone(&channels),
                 cancel.clone(),
@@ -195,6 +223,8 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
     if let Some(duration) = once.once {
         app = app.counting_from_now();
         once::observe_for(&mut app, &mut rx, duration).await?;
+        let followed = channels.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        once::settle(&mut app, followed).await;
         once::print_report(&app, duration, once.output);
         cancel.cancel();
         return Ok(());
@@ -224,7 +254,7 @@ async fn attach(args: AttachArgs, once: OnceArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
+async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let demo = Demo::start(DemoConfig {
         pods: usize::from(args.pods),
@@ -240,6 +270,7 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     tokio::spawn(observer_client::follow(
         name.clone(),
         channel.clone(),
+        subscription,
         tx.clone(),
         cancel.clone(),
     ));
@@ -260,7 +291,8 @@ async fn demo(args: DemoArgs, once: OnceArgs) -> anyhow::Result<()> {
     let result = if let Some(duration) = once.once {
         app = app.counting_from_now();
         let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
-        once::observe_demo(&mut app, &mut rx, duration, start_load)
+        let gateway = (name.clone(), channel.clone());
+        once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
             .await
             .map(|took| once::print_report(&app, took, once.output))
     } else {

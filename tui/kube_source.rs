@@ -16,7 +16,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::controls::GatewayChannels;
 use super::network_text;
-use super::observer_client;
+use super::observer_client::{self, Subscription};
 use super::state::{AppEvent, KubeStatus, PodInfo, WatchState};
 use crate::common::kube::{KubeTarget, WatchProblem, describe_watch_error};
 use crate::common::sanitize::sanitize_truncated;
@@ -178,17 +178,30 @@ fn is_live_gateway(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none() && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
 }
 
-/// Finds gateway pods by `selector` and follows each one's Observer stream
-/// through a port-forward to `port`; a gateway pod that goes away is dropped.
+/// Which gateway pods to follow, and how.
+pub struct GatewayPods {
+    pub namespace: String,
+    pub selector: String,
+    /// Their Observer port, reached through the API server's port-forward.
+    pub port: u16,
+    pub subscription: Subscription,
+}
+
+/// Finds the gateway pods and follows each one's Observer stream through a
+/// port-forward; a gateway pod that goes away is dropped.
 pub async fn follow_gateway_pods(
     target: KubeTarget,
-    namespace: String,
-    selector: String,
-    port: u16,
+    gateways: GatewayPods,
     tx: mpsc::Sender<AppEvent>,
     channels: GatewayChannels,
     cancel: CancellationToken,
 ) {
+    let GatewayPods {
+        namespace,
+        selector,
+        port,
+        subscription,
+    } = gateways;
     let api: Api<Pod> = Api::namespaced(target.client.clone(), &namespace);
     let mut events = watcher(api.clone(), watcher::Config::default().labels(&selector))
         .default_backoff()
@@ -250,7 +263,8 @@ pub async fn follow_gateway_pods(
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(gateway.clone(), channel.clone());
             let token = cancel.child_token();
-            tokio::spawn(observer_client::follow(gateway, channel, tx.clone(), token.clone()));
+            let follow = observer_client::follow(gateway, channel, subscription, tx.clone(), token.clone());
+            tokio::spawn(follow);
             followed.insert(name.clone(), token);
         }
         let gone: Vec<String> = followed

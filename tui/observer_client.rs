@@ -17,12 +17,40 @@ use super::network_text;
 use super::state::AppEvent;
 use crate::common::Mode;
 use crate::proto::observe::observer_client::ObserverClient;
-use crate::proto::observe::{SetModeRequest, WatchRequest, event};
+use crate::proto::observe::{GetStateRequest, SetModeRequest, WatchRequest, event};
 
 /// First and largest wait between reconnection attempts.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a summary subscription gets the gateway's counters: often
+/// enough for smooth rates, rarely enough to cost nothing at any request rate.
+pub const SUMMARY_INTERVAL: Duration = Duration::from_millis(250);
+/// Sampled requests per second for the tail (a screen shows a dozen).
+pub const SAMPLE_PER_SECOND: u32 = 20;
+
+/// What a subscription asks the gateway for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subscription {
+    /// A summary every [`SUMMARY_INTERVAL`] and [`SAMPLE_PER_SECOND`] sampled
+    /// requests: exact counts at a cost that does not grow with the rate.
+    Summaries,
+    /// Every request as an event (`--raw-events`): costs the gateway and
+    /// greet-top work per request, and a view that falls behind resubscribes.
+    Raw,
+}
+
+impl Subscription {
+    fn request(self) -> WatchRequest {
+        match self {
+            Subscription::Summaries => WatchRequest {
+                summary_interval_ms: SUMMARY_INTERVAL.as_millis() as u32,
+                sample_per_second: SAMPLE_PER_SECOND,
+            },
+            Subscription::Raw => WatchRequest::default(),
+        }
+    }
+}
 
 /// A lazily connecting channel to the gateway's Observer port.
 pub fn observer_channel(url: &str) -> anyhow::Result<Channel> {
@@ -53,14 +81,20 @@ pub fn next_backoff(current: Duration) -> Duration {
 
 /// Follows the Observer stream of the gateway called `gateway` until
 /// `cancel`; every event goes to `tx`. Sending waits when the dashboard is
-/// behind, which makes the gateway mark this subscriber lagged instead of
-/// slowing requests.
-pub async fn follow(gateway: String, channel: Channel, tx: mpsc::Sender<AppEvent>, cancel: CancellationToken) {
+/// behind: a summary subscription then gets the latest summary, which counts
+/// everything; a raw one is marked lagged instead of slowing requests.
+pub async fn follow(
+    gateway: String,
+    channel: Channel,
+    subscription: Subscription,
+    tx: mpsc::Sender<AppEvent>,
+    cancel: CancellationToken,
+) {
     let mut backoff = BACKOFF_START;
     loop {
         let ended = tokio::select! {
             () = cancel.cancelled() => return,
-            ended = watch_once(&gateway, channel.clone(), &tx, &mut backoff) => ended,
+            ended = watch_once(&gateway, channel.clone(), subscription, &tx, &mut backoff) => ended,
         };
         let error = match ended {
             Ended::DashboardGone => return,
@@ -96,9 +130,15 @@ enum Ended {
 }
 
 /// One subscription, until it ends.
-async fn watch_once(gateway: &str, channel: Channel, tx: &mpsc::Sender<AppEvent>, backoff: &mut Duration) -> Ended {
+async fn watch_once(
+    gateway: &str,
+    channel: Channel,
+    subscription: Subscription,
+    tx: &mpsc::Sender<AppEvent>,
+    backoff: &mut Duration,
+) -> Ended {
     let mut client = ObserverClient::new(channel);
-    let mut stream = match client.watch(WatchRequest::default()).await {
+    let mut stream = match client.watch(subscription.request()).await {
         Ok(response) => response.into_inner(),
         Err(status) => return Ended::Failed(describe(&status)),
     };
@@ -114,13 +154,10 @@ async fn watch_once(gateway: &str, channel: Channel, tx: &mpsc::Sender<AppEvent>
         match stream.next().await {
             Some(Ok(event)) => {
                 let Some(kind) = event.kind else { continue };
-                if matches!(kind, event::Kind::Summary(_)) {
-                    continue;
-                }
                 let lagged = matches!(kind, event::Kind::Lagged(_));
                 let event = AppEvent::Gateway {
                     gateway: gateway.clone(),
-                    event: gateway_event(kind),
+                    event: gateway_event(kind, subscription == Subscription::Summaries),
                 };
                 if tx.send(event).await.is_err() {
                     return Ended::DashboardGone;
@@ -158,6 +195,19 @@ fn describe(status: &tonic::Status) -> String {
         }
         _ => format!("{:?}: {}", status.code(), status.message()),
     }
+}
+
+/// The gateway's totals now, as a snapshot event: what `--once` ends with,
+/// so its counts are exact whatever the last summary missed. `None` when
+/// the gateway does not answer within 5 s.
+pub async fn final_state(gateway: String, channel: Channel) -> Option<AppEvent> {
+    let mut client = ObserverClient::new(channel);
+    let call = client.get_state(GetStateRequest::default());
+    let state = tokio::time::timeout(Duration::from_secs(5), call).await.ok()?.ok()?;
+    Some(AppEvent::Gateway {
+        gateway,
+        event: gateway_event(event::Kind::Snapshot(state.into_inner()), false),
+    })
 }
 
 /// Asks the gateway to switch mode; the answer is reported as [`AppEvent::ModeSet`].

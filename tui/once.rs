@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tonic::transport::Channel;
 
+use super::observer_client;
 use super::report::{self, OutputFormat};
 use super::state::{App, AppEvent};
 
@@ -42,15 +44,27 @@ pub async fn observe_for(
     Ok(())
 }
 
+/// Ends the count exactly: each followed gateway's totals now replace what
+/// its stream last said (a summary can be up to an interval old). A gateway
+/// that does not answer keeps its last counts.
+pub async fn settle(app: &mut App, gateways: impl IntoIterator<Item = (String, Channel)>) {
+    for (gateway, channel) in gateways {
+        if let Some(event) = observer_client::final_state(gateway, channel).await {
+            app.update(event, Instant::now());
+        }
+    }
+}
+
 /// `demo --once`: counts from the gateway's first snapshot, then starts the
 /// load (`start_load`), so the window holds whole requests only; observes
-/// for `duration` and lets the requests in flight finish. Returns how long
-/// the counted requests took.
+/// for `duration`, lets the requests in flight finish and settles the
+/// counts with `gateway`. Returns how long the load ran.
 pub async fn observe_demo(
     app: &mut App,
     events: &mut mpsc::Receiver<AppEvent>,
     duration: Duration,
     start_load: impl FnOnce() -> JoinHandle<()>,
+    gateway: (String, Channel),
 ) -> anyhow::Result<Duration> {
     let connected = wait_for_snapshot(app, events).await;
     let started = Instant::now();
@@ -60,11 +74,10 @@ pub async fn observe_demo(
         Err(err) => Err(err),
     };
     load.abort();
+    let took = started.elapsed();
     // Requests already sent finish before the report is cut.
-    let last = drain_in_flight(app, events).await;
-    // Rates over the time the counted requests really took: the window,
-    // or until the last in-flight one finished.
-    let took = last.map_or(duration, |at| at.duration_since(started).max(duration));
+    drain_in_flight(app, events).await;
+    settle(app, [gateway]).await;
     observed.map(|()| took)
 }
 
@@ -89,14 +102,24 @@ async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) -> 
     Ok(())
 }
 
-/// Folds in what arrives until 300 ms pass quietly; returns when the last event came.
-async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) -> Option<Instant> {
-    let quiet = Duration::from_millis(300);
-    let mut last = None;
-    while let Ok(Some(event)) = tokio::time::timeout(quiet, rx.recv()).await {
-        let now = Instant::now();
-        app.update(event, now);
-        last = Some(now);
+/// Folds in what arrives until the count stays unchanged for longer than a
+/// summary interval (at most 10 s): the requests in flight have finished.
+async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) {
+    let quiet = observer_client::SUMMARY_INTERVAL + Duration::from_millis(100);
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut counted = app.stats().total();
+    let mut changed = tokio::time::Instant::now();
+    loop {
+        let until = (changed + quiet).min(give_up);
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(event)) => {
+                app.update(event, Instant::now());
+                if app.stats().total() != counted {
+                    counted = app.stats().total();
+                    changed = tokio::time::Instant::now();
+                }
+            }
+            Ok(None) | Err(_) => return,
+        }
     }
-    last
 }

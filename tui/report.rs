@@ -70,8 +70,8 @@ pub fn build(app: &App, observed: Duration) -> Report {
                 pod.hits() as f64 / total as f64
             },
             rps: pod.hits() as f64 / seconds,
-            p50_ms: pod.latency_ms(50.0),
-            p99_ms: pod.latency_ms(99.0),
+            p50_ms: pod.latency_since_reset_ms(50.0),
+            p99_ms: pod.latency_since_reset_ms(99.0),
             phase: pod.info.as_ref().and_then(|i| i.phase.clone()),
             restarts: pod.info.as_ref().filter(|i| i.phase.is_some()).map(|i| i.restarts),
             node: pod.info.as_ref().and_then(|i| i.node.clone()),

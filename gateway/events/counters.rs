@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 
 use super::RequestOutcome;
-use super::histogram::{Histogram, merge_into};
+use super::histogram::Histogram;
+use crate::common::latency_buckets::merge_into;
 use crate::proto::observe::{CodeCount, PodSummary, PodTotals};
 
 /// gRPC codes 0..=16; a failed request's code indexes `error_codes`.

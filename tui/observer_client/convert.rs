@@ -1,7 +1,7 @@
 //! Proto Observer events into the dashboard's own types, their text
 //! sanitised: the state never sees a proto type or raw network text.
 
-use crate::common::Mode;
+use crate::common::{Mode, latency_buckets};
 use crate::proto::observe::{self, event};
 use crate::tui::network_text;
 use crate::tui::state::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
@@ -14,8 +14,9 @@ pub fn mode_set(gateway: String, result: Result<Mode, String>) -> AppEvent {
     }
 }
 
-/// An Observer event in the dashboard's terms, its text sanitised.
-pub fn gateway_event(kind: event::Kind) -> GatewayEvent {
+/// An Observer event in the dashboard's terms, its text sanitised. In a
+/// summary subscription (`sampled`), request events are samples, not counts.
+pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
     match kind {
         event::Kind::Snapshot(state) => GatewayEvent::Snapshot(Snapshot {
             mode: Mode::from_proto(state.mode),
@@ -29,18 +30,26 @@ pub fn gateway_event(kind: event::Kind) -> GatewayEvent {
                     ip: pod_ip(&totals.pod_ip, &totals.endpoint),
                     requests: totals.requests,
                     errors: totals.errors,
+                    latency_buckets: None,
                 })
                 .collect(),
         }),
-        event::Kind::Request(request) => GatewayEvent::Request(Request {
-            seq: request.seq,
-            name: network_text::name(&request.pod_name),
-            ip: pod_ip(&request.pod_ip, &request.endpoint),
-            mode: Mode::from_proto(request.mode),
-            latency_us: request.latency_us,
-            grpc_code: request.grpc_code,
-            error: network_text::error(&request.error),
-        }),
+        event::Kind::Request(request) => {
+            let request = Request {
+                seq: request.seq,
+                name: network_text::name(&request.pod_name),
+                ip: pod_ip(&request.pod_ip, &request.endpoint),
+                mode: Mode::from_proto(request.mode),
+                latency_us: request.latency_us,
+                grpc_code: request.grpc_code,
+                error: network_text::error(&request.error),
+            };
+            if sampled {
+                GatewayEvent::Sample(request)
+            } else {
+                GatewayEvent::Request(request)
+            }
+        }
         event::Kind::ModeChanged(change) => GatewayEvent::ModeChanged {
             seq: change.seq,
             mode: Mode::from_proto(change.mode),
@@ -52,9 +61,21 @@ pub fn gateway_event(kind: event::Kind) -> GatewayEvent {
         event::Kind::Lagged(lagged) => GatewayEvent::Lagged {
             dropped: lagged.dropped,
         },
-        // Only sent to subscribers that ask for summaries, which greet-top
-        // does not yet; follow() skips them, so this drops nothing.
-        event::Kind::Summary(_) => GatewayEvent::Lagged { dropped: 0 },
+        event::Kind::Summary(summary) => GatewayEvent::Summary(summary.pods.iter().map(pod_summary).collect()),
+    }
+}
+
+/// One pod's cumulative counters from a summary. The histogram is cut at the
+/// fixed bucket count: a longer one is not from a gateway that follows the proto.
+fn pod_summary(pod: &observe::PodSummary) -> PodTotals {
+    let mut buckets = pod.latency_buckets.clone();
+    buckets.truncate(latency_buckets::BUCKETS);
+    PodTotals {
+        name: network_text::name(&pod.pod_name),
+        ip: pod_ip(&pod.pod_ip, &pod.endpoint),
+        requests: pod.requests,
+        errors: pod.errors,
+        latency_buckets: Some(buckets),
     }
 }
 
@@ -87,6 +108,10 @@ fn endpoint(e: &observe::Endpoint) -> PodInfo {
 mod tests {
     use super::*;
 
+    fn gateway_event_raw(kind: event::Kind) -> GatewayEvent {
+        gateway_event(kind, false)
+    }
+
     fn request(pod_name: &str, pod_ip: &str, endpoint: &str) -> event::Kind {
         event::Kind::Request(observe::RequestEvent {
             seq: 7,
@@ -104,7 +129,7 @@ mod tests {
     #[test]
     fn requests_are_converted_with_their_text_sanitised() {
         assert_eq!(
-            gateway_event(request("evil\u{1b}]0;pwned\u{7}", "10.0.0.7", "10.0.0.7:50051")),
+            gateway_event_raw(request("evil\u{1b}]0;pwned\u{7}", "10.0.0.7", "10.0.0.7:50051")),
             GatewayEvent::Request(Request {
                 seq: 7,
                 name: "evil]0;pwned".into(),
@@ -115,7 +140,7 @@ mod tests {
                 error: "bad[2J news".into(),
             })
         );
-        let GatewayEvent::Request(long) = gateway_event(request(&"p".repeat(300), "", "")) else {
+        let GatewayEvent::Request(long) = gateway_event_raw(request(&"p".repeat(300), "", "")) else {
             panic!("not a request");
         };
         assert_eq!(long.name, format!("{}…", "p".repeat(network_text::MAX_NAME - 1)));
@@ -124,11 +149,11 @@ mod tests {
 
     #[test]
     fn the_ip_comes_from_the_endpoint_address_when_pod_ip_is_empty() {
-        let GatewayEvent::Request(request) = gateway_event(request("", "", "[fd00::9]:50051")) else {
+        let GatewayEvent::Request(request) = gateway_event_raw(request("", "", "[fd00::9]:50051")) else {
             panic!("not a request");
         };
         assert_eq!(request.ip, "fd00::9");
-        let snapshot = gateway_event(event::Kind::Snapshot(observe::State {
+        let snapshot = gateway_event_raw(event::Kind::Snapshot(observe::State {
             mode: observe::Mode::Sticky as i32,
             last_seq: 3,
             endpoints: vec![observe::Endpoint {
@@ -161,6 +186,7 @@ mod tests {
                     ip: "10.0.0.1".into(),
                     requests: 5,
                     errors: 1,
+                    latency_buckets: None,
                 }],
             })
         );
@@ -174,11 +200,11 @@ mod tests {
             ..observe::ModeChanged::default()
         };
         assert_eq!(
-            gateway_event(event::Kind::ModeChanged(change)),
+            gateway_event_raw(event::Kind::ModeChanged(change)),
             GatewayEvent::ModeChanged { seq: 4, mode: None }
         );
         assert_eq!(
-            gateway_event(event::Kind::Lagged(observe::Lagged { dropped: 12 })),
+            gateway_event_raw(event::Kind::Lagged(observe::Lagged { dropped: 12 })),
             GatewayEvent::Lagged { dropped: 12 }
         );
         let endpoints = observe::EndpointsChanged {
@@ -191,7 +217,7 @@ mod tests {
             ..observe::EndpointsChanged::default()
         };
         assert_eq!(
-            gateway_event(event::Kind::EndpointsChanged(endpoints)),
+            gateway_event_raw(event::Kind::EndpointsChanged(endpoints)),
             GatewayEvent::EndpointsChanged {
                 seq: 5,
                 endpoints: vec![PodInfo {
@@ -202,6 +228,36 @@ mod tests {
                 }],
             }
         );
+    }
+
+    #[test]
+    fn summaries_become_cumulative_totals_and_requests_in_them_samples() {
+        let summary = observe::Summary {
+            pods: vec![observe::PodSummary {
+                pod_name: "pod\u{1b}[31m-a".into(),
+                endpoint: "10.0.0.1:50051".into(),
+                requests: 40,
+                errors: 3,
+                latency_buckets: vec![1; latency_buckets::BUCKETS + 5],
+                ..observe::PodSummary::default()
+            }],
+            ..observe::Summary::default()
+        };
+        assert_eq!(
+            gateway_event(event::Kind::Summary(summary), true),
+            GatewayEvent::Summary(vec![PodTotals {
+                name: "pod[31m-a".into(),
+                ip: "10.0.0.1".into(),
+                requests: 40,
+                errors: 3,
+                // Cut to the fixed buckets: more come from no gateway that follows the proto.
+                latency_buckets: Some(vec![1; latency_buckets::BUCKETS]),
+            }])
+        );
+        let GatewayEvent::Sample(sample) = gateway_event(request("pod-a", "", "10.0.0.1:50051"), true) else {
+            panic!("a request in a summary subscription is a sample");
+        };
+        assert_eq!((sample.seq, sample.name.as_str()), (7, "pod-a"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crossterm::event::KeyEvent;
 use super::gateways::{Connection, GatewayView, Gateways, Notice, PodSourceKind};
 use super::keys::{self, Command};
 use super::messages::{Action, AppEvent, KubeStatus, LoadState};
-use super::stats::Stats;
+use super::stats::{Clock, Stats};
 use crate::common::Mode;
 
 /// How long a status message stays in the footer.
@@ -214,8 +214,11 @@ impl App {
                 };
             }
             AppEvent::Gateway { gateway, event } => {
-                let second = self.second(now);
-                let notice = self.gateways.apply(&gateway, event, &mut self.stats, now, second);
+                let clock = Clock {
+                    now,
+                    origin: self.origin,
+                };
+                let notice = self.gateways.apply(&gateway, event, &mut self.stats, clock);
                 self.notice(notice, now);
             }
             AppEvent::GatewayRemoved { gateway } => self.gateways.remove(gateway, &mut self.stats),

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use super::messages::{GatewayEvent, PodInfo, Snapshot};
-use super::stats::Stats;
+use super::stats::{Clock, Stats};
 use crate::common::Mode;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -170,19 +170,20 @@ impl Gateways {
         gateway: &str,
         event: GatewayEvent,
         stats: &mut Stats,
-        now: Instant,
-        second: u64,
+        clock: Clock,
     ) -> Option<Notice> {
         match event {
-            GatewayEvent::Snapshot(snapshot) => self.on_snapshot(gateway, snapshot, stats),
+            GatewayEvent::Snapshot(snapshot) => self.on_snapshot(gateway, snapshot, stats, clock.now),
             GatewayEvent::Request(request) => {
                 let view = self.view_mut(gateway);
                 if request.seq != 0 && request.seq <= view.last_seq {
                     return None; // already in the snapshot
                 }
                 view.last_seq = request.seq;
-                stats.record(gateway, request, now, second);
+                stats.record(gateway, request, clock);
             }
+            GatewayEvent::Summary(totals) => stats.apply_summary(gateway, totals, clock),
+            GatewayEvent::Sample(request) => stats.sample(request, clock.now),
             GatewayEvent::ModeChanged { seq, mode } => {
                 let before = self.mode();
                 let view = self.view_mut(gateway);
@@ -209,14 +210,14 @@ impl Gateways {
         None
     }
 
-    fn on_snapshot(&mut self, gateway: &str, snapshot: Snapshot, stats: &mut Stats) {
+    fn on_snapshot(&mut self, gateway: &str, snapshot: Snapshot, stats: &mut Stats, now: Instant) {
         let from_here = self.count_from_first_snapshot && !self.view_mut(gateway).synced;
         let view = self.view_mut(gateway);
         view.synced = true;
         view.mode = snapshot.mode;
         view.last_seq = snapshot.last_seq;
         self.on_endpoints(gateway, snapshot.endpoints, stats);
-        stats.replace_totals(gateway, &snapshot.pods, from_here);
+        stats.replace_totals(gateway, &snapshot.pods, from_here, now);
     }
 
     fn on_endpoints(&mut self, gateway: &str, endpoints: Vec<PodInfo>, stats: &mut Stats) {

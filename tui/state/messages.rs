@@ -43,8 +43,13 @@ pub enum AppEvent {
 pub enum GatewayEvent {
     /// The gateway's whole state; starts every subscription.
     Snapshot(Snapshot),
-    /// One request completed.
+    /// One request completed (the raw stream: every request).
     Request(Request),
+    /// A gateway's cumulative counters, one per summary interval: what
+    /// happened since the last one is their difference.
+    Summary(Vec<PodTotals>),
+    /// A sampled request, for the tail only: summaries do the counting.
+    Sample(Request),
     /// The gateway's mode changed; `None` for a mode this version does not know.
     ModeChanged { seq: u64, mode: Option<Mode> },
     /// The gateway's endpoint set changed (the full new set).
@@ -72,6 +77,9 @@ pub struct PodTotals {
     pub ip: String,
     pub requests: u64,
     pub errors: u64,
+    /// The cumulative latency histogram (common/latency_buckets.rs); only
+    /// summaries carry one.
+    pub latency_buckets: Option<Vec<u64>>,
 }
 
 /// One completed request, as a gateway reports it.

@@ -7,19 +7,19 @@ mod pod;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use self::pod::{Counts, prune_window};
-pub use self::pod::{PodStats, percentile_us};
+pub use self::pod::PodStats;
+use self::pod::{Counts, in_window, prune_window};
 use super::messages::{PodInfo, PodTotals, Request};
 use crate::common::Mode;
+use crate::common::latency_buckets::merge_into;
 
-/// Window of the per-pod and total request rates.
-pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// Window of the per-pod and total request rates and of the latency percentiles.
+pub const RATE_WINDOW: Duration = Duration::from_secs(RATE_WINDOW_SECONDS);
+pub const RATE_WINDOW_SECONDS: u64 = 10;
 /// Seconds of history in the RPS sparkline.
 pub const SPARK_SECONDS: usize = 60;
 /// Recent requests kept for the event tail.
 pub const TAIL_LEN: usize = 200;
-/// Latency samples kept per pod for p50/p99.
-pub const LATENCY_SAMPLES: usize = 1024;
 /// A value that changed this recently is highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_millis(1000);
 
@@ -32,6 +32,24 @@ pub fn jain_index(counts: &[f64]) -> Option<f64> {
         return None;
     }
     Some(sum * sum / (counts.len() as f64 * squares))
+}
+
+/// When something is counted, and the origin of the per-second series.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub now: Instant,
+    pub origin: Instant,
+}
+
+impl Clock {
+    /// Whole seconds from the origin to `at`.
+    pub fn second_of(self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.origin).as_secs()
+    }
+
+    pub fn second(self) -> u64 {
+        self.second_of(self.now)
+    }
 }
 
 /// One completed request, for the tail.
@@ -53,7 +71,11 @@ pub struct Stats {
     /// Requests per whole second since the app's origin, for the sparkline.
     per_second: VecDeque<(u64, u64)>,
     pub tail: VecDeque<TailEntry>,
-    recent: VecDeque<Instant>,
+    /// Requests by when they were counted, in the rate window.
+    recent: VecDeque<(Instant, u64)>,
+    /// When each gateway's last snapshot or summary arrived: the next
+    /// summary counts what happened since.
+    summary_at: BTreeMap<String, Instant>,
     /// Failed requests no pod can be named for (sticky to a dead Service,
     /// no endpoints), per gateway: counted in totals, never shown as a pod.
     unattributed: BTreeMap<String, Counts>,
@@ -88,12 +110,7 @@ impl Stats {
     }
 
     pub fn rps(&self, now: Instant, observed_for: Duration) -> f64 {
-        let in_window = self
-            .recent
-            .iter()
-            .filter(|t| now.saturating_duration_since(**t) < RATE_WINDOW)
-            .count();
-        in_window as f64 / observed_for.clamp(Duration::from_secs(1), RATE_WINDOW).as_secs_f64()
+        in_window(&self.recent, now) as f64 / observed_for.clamp(Duration::from_secs(1), RATE_WINDOW).as_secs_f64()
     }
 
     /// Requests per second for the last `SPARK_SECONDS` seconds up to
@@ -151,14 +168,13 @@ impl Stats {
         pod
     }
 
-    /// Counts one request `gateway` reported, at `now` (whole `second` since
-    /// the origin, for the sparkline).
-    pub(super) fn record(&mut self, gateway: &str, request: Request, now: Instant, second: u64) {
+    /// Counts one request `gateway` reported in its raw stream.
+    pub(super) fn record(&mut self, gateway: &str, request: Request, clock: Clock) {
         let failed = request.grpc_code != 0;
         let pod_key = match self.attribute(&request.name, &request.ip) {
             Some(key) => {
                 self.pod_mut(&key, &request.ip)
-                    .record(gateway, now, request.latency_us, failed);
+                    .record(gateway, clock.now, clock.second(), request.latency_us, failed);
                 key
             }
             None => {
@@ -166,17 +182,24 @@ impl Stats {
                 String::new()
             }
         };
-        self.recent.push_back(now);
-        match self.per_second.back_mut() {
-            Some((s, n)) if *s == second => *n += 1,
-            _ => self.per_second.push_back((second, 1)),
-        }
+        self.recent.push_back((clock.now, 1));
+        self.add_to_second(clock.second(), 1);
+        self.push_tail(pod_key, request, clock.now);
+    }
+
+    /// A sampled request: shown in the tail, not counted (summaries count).
+    pub(super) fn sample(&mut self, request: Request, now: Instant) {
+        let pod_key = self.attribute(&request.name, &request.ip).unwrap_or_default();
+        self.push_tail(pod_key, request, now);
+    }
+
+    fn push_tail(&mut self, pod: String, request: Request, now: Instant) {
         if self.tail.len() == TAIL_LEN {
             self.tail.pop_back();
         }
         self.tail.push_front(TailEntry {
             at: now,
-            pod: pod_key,
+            pod,
             mode: request.mode,
             latency_us: request.latency_us,
             grpc_code: request.grpc_code,
@@ -184,10 +207,89 @@ impl Stats {
         });
     }
 
+    /// `gateway`'s cumulative counters replace its share; what they counted
+    /// since its last snapshot or summary enters the rates, the latency
+    /// window and the per-second series, spread over the time it took.
+    pub(super) fn apply_summary(&mut self, gateway: &str, totals: Vec<PodTotals>, clock: Clock) {
+        // Several totals can land on one entry (a pod named in one, known by
+        // its IP in another): they add up.
+        let mut by_key: BTreeMap<Option<String>, PodTotals> = BTreeMap::new();
+        for pod in totals {
+            let entry = by_key
+                .entry(self.attribute(&pod.name, &pod.ip))
+                .or_insert_with(|| PodTotals {
+                    ip: pod.ip.clone(),
+                    latency_buckets: Some(Vec::new()),
+                    ..PodTotals::default()
+                });
+            entry.requests += pod.requests;
+            entry.errors += pod.errors;
+            if let (Some(into), Some(from)) = (entry.latency_buckets.as_mut(), pod.latency_buckets.as_deref()) {
+                merge_into(into, from);
+            }
+        }
+        let mut counted = 0;
+        for (key, pod) in by_key {
+            counted += match &key {
+                Some(key) => {
+                    let stats = self.pod_mut(key, &pod.ip);
+                    let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
+                    let (delta, latencies) = counts.advance(&pod);
+                    stats.counted(clock.now, clock.second(), delta, &latencies);
+                    delta
+                }
+                None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
+            };
+        }
+        let since = self.summary_at.insert(gateway.to_owned(), clock.now);
+        if counted > 0 {
+            self.recent.push_back((clock.now, counted));
+            self.spread_over_seconds(since.unwrap_or(clock.now), counted, clock);
+        }
+    }
+
+    /// Adds `n` requests counted between `since` and `clock.now` to the
+    /// per-second series, each second getting its share of the span.
+    fn spread_over_seconds(&mut self, since: Instant, n: u64, clock: Clock) {
+        let oldest = clock.now.checked_sub(Duration::from_secs(SPARK_SECONDS as u64));
+        let since = since.max(clock.origin).max(oldest.unwrap_or(since));
+        let span = clock.now.saturating_duration_since(since).as_secs_f64();
+        let (first, last) = (clock.second_of(since), clock.second());
+        if span <= 0.0 || first == last {
+            self.add_to_second(last, n);
+            return;
+        }
+        // Shares by cumulative rounding, so they add up to exactly n.
+        let mut given = 0;
+        for second in first..=last {
+            let end = if second == last {
+                clock.now
+            } else {
+                clock.origin + Duration::from_secs(second + 1)
+            };
+            let upto = (n as f64 * end.saturating_duration_since(since).as_secs_f64() / span).round() as u64;
+            let share = upto.min(n) - given;
+            given += share;
+            self.add_to_second(second, share);
+        }
+    }
+
+    fn add_to_second(&mut self, second: u64, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.per_second.iter().rposition(|(s, _)| *s <= second) {
+            Some(i) if self.per_second[i].0 == second => self.per_second[i].1 += n,
+            Some(i) => self.per_second.insert(i + 1, (second, n)),
+            None => self.per_second.push_front((second, n)),
+        }
+    }
+
     /// `gateway`'s totals replace what it contributed before: they include
     /// whatever this view missed while disconnected. With `from_here` they
     /// count as already seen (counting starts now).
-    pub(super) fn replace_totals(&mut self, gateway: &str, totals: &[PodTotals], from_here: bool) {
+    pub(super) fn replace_totals(&mut self, gateway: &str, totals: &[PodTotals], from_here: bool, now: Instant) {
+        self.summary_at.insert(gateway.to_owned(), now);
         let contributions = self
             .pods
             .values_mut()
@@ -196,6 +298,7 @@ impl Stats {
         for counts in contributions {
             counts.total = 0;
             counts.errors = 0;
+            counts.latency_buckets = None;
         }
         for pod in totals {
             let counts = match self.attribute(&pod.name, &pod.ip) {
@@ -252,7 +355,7 @@ impl Stats {
     /// Drops what slid out of the rate windows and refreshes cached percentiles.
     pub(super) fn tick(&mut self, now: Instant, now_second: u64) {
         for pod in self.pods.values_mut() {
-            pod.prune(now);
+            pod.prune(now, now_second);
             pod.refresh_percentiles();
         }
         prune_window(&mut self.recent, now);

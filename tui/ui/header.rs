@@ -124,8 +124,8 @@ fn fairness_spans(stats: &Stats, at: Instant, theme: Theme) -> Vec<Span<'static>
     let Some(index) = stats.fairness(at) else {
         return vec![Span::styled("fairness –", theme.dim())];
     };
-    let window: Vec<usize> = stats.live_pods().map(|p| p.in_window(at)).collect();
-    let total: usize = window.iter().sum();
+    let window: Vec<u64> = stats.live_pods().map(|p| p.in_window(at)).collect();
+    let total: u64 = window.iter().sum();
     let top = window.iter().copied().max().unwrap_or(0);
     let mut spans = vec![Span::raw(format!("fairness {index:.2}"))];
     if total >= 10 && top * 10 >= total * 9 {

@@ -1,21 +1,27 @@
-//! One pod's counters: hits and errors per gateway, the recent requests for
-//! its rate, and its latency samples for p50/p99.
+//! One pod's counters: hits and errors per gateway, the requests in the rate
+//! window for its rate, and its latency histograms for p50/p99 (over the
+//! rate window on screen, since the last reset in `--once`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
-use super::{LATENCY_SAMPLES, RATE_WINDOW};
-use crate::tui::state::messages::PodInfo;
+use super::{RATE_WINDOW, RATE_WINDOW_SECONDS};
+use crate::common::latency_buckets::{self, bucket_of, merge_into};
+use crate::tui::state::messages::{PodInfo, PodTotals};
 
 /// One gateway's contribution to a pod's counts.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Counts {
-    // Written by a snapshot that replaces a gateway's share.
+    // Written by a snapshot or summary that replaces a gateway's share.
     pub(super) total: u64,
     pub(super) errors: u64,
     /// `total` and `errors` at the last reset: hits are counted from there.
     base: u64,
     errors_base: u64,
+    /// The cumulative histogram of this gateway's last summary: the next
+    /// one's difference is what happened between them. `None` after a
+    /// snapshot, which carries none.
+    pub(super) latency_buckets: Option<Vec<u64>>,
 }
 
 impl Counts {
@@ -38,6 +44,23 @@ impl Counts {
         self.base = self.total;
         self.errors_base = self.errors;
     }
+
+    /// Takes a summary's cumulative counts: how many requests they add, and
+    /// those requests' latencies (none known after a snapshot).
+    pub(super) fn advance(&mut self, totals: &PodTotals) -> (u64, Vec<u64>) {
+        let added = totals.requests.saturating_sub(self.total);
+        let buckets = totals.latency_buckets.clone().unwrap_or_default();
+        // Nothing counted before: every request in the histogram is new.
+        let before = match &self.latency_buckets {
+            None if self.total == 0 => Some(&[][..]),
+            known => known.as_deref(),
+        };
+        let latencies = before.map_or_else(Vec::new, |before| latency_buckets::difference(&buckets, before));
+        self.total = totals.requests;
+        self.errors = totals.errors;
+        self.latency_buckets = Some(buckets);
+        (added, latencies)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -51,12 +74,17 @@ pub struct PodStats {
     /// What the pod source says beyond readiness (kube).
     pub info: Option<PodInfo>,
     pub(super) by_gateway: BTreeMap<String, Counts>,
-    latencies_us: VecDeque<u64>,
-    /// p50 and p99 of `latencies_us`, refreshed by [`super::Stats::tick`] so a frame
-    /// does not sort every pod's samples.
-    percentiles_us: Option<(u64, u64)>,
+    /// Requests by when they were counted, in the rate window: one entry
+    /// per raw event, or a summary's difference per summary.
+    recent: VecDeque<(Instant, u64)>,
+    /// Latency histograms per whole second since the origin, in the rate window.
+    latency_window: VecDeque<(u64, Vec<u64>)>,
+    /// Latency histogram since the last reset.
+    latency_total: Vec<u64>,
+    /// p50 and p99 of the window, refreshed by [`super::Stats::tick`] so a
+    /// frame does not merge every pod's histograms.
+    percentiles_us: Option<(f64, f64)>,
     percentiles_stale: bool,
-    recent: VecDeque<Instant>,
     pub last_hit: Option<Instant>,
     pub changed_at: Option<Instant>,
 }
@@ -70,10 +98,11 @@ impl PodStats {
             gone: false,
             info: None,
             by_gateway: BTreeMap::new(),
-            latencies_us: VecDeque::new(),
+            recent: VecDeque::new(),
+            latency_window: VecDeque::new(),
+            latency_total: Vec::new(),
             percentiles_us: None,
             percentiles_stale: false,
-            recent: VecDeque::new(),
             last_hit: None,
             changed_at: None,
         }
@@ -88,57 +117,88 @@ impl PodStats {
     }
 
     /// Requests in the rate window ending at `now`.
-    pub fn in_window(&self, now: Instant) -> usize {
-        self.recent
-            .iter()
-            .filter(|t| now.saturating_duration_since(**t) < RATE_WINDOW)
-            .count()
+    pub fn in_window(&self, now: Instant) -> u64 {
+        in_window(&self.recent, now)
     }
 
-    /// Latency percentile (0..=100) over the recent samples, in milliseconds.
+    /// Latency percentile (0..=100) over the rate window, in milliseconds.
     /// p50 and p99 come from the cache while it is fresh.
     pub fn latency_ms(&self, percentile: f64) -> Option<f64> {
         let cached = match (self.percentiles_stale, self.percentiles_us) {
             (false, Some((p50, _))) if percentile == 50.0 => Some(p50),
             (false, Some((_, p99))) if percentile == 99.0 => Some(p99),
-            _ => percentile_us(&self.latencies_us, percentile),
+            _ => latency_buckets::percentile_us(&self.window_histogram(), percentile),
         };
-        cached.map(|us| us as f64 / 1000.0)
+        cached.map(|us| us / 1000.0)
+    }
+
+    /// Latency percentile (0..=100) since the last reset, in milliseconds.
+    pub fn latency_since_reset_ms(&self, percentile: f64) -> Option<f64> {
+        latency_buckets::percentile_us(&self.latency_total, percentile).map(|us| us / 1000.0)
+    }
+
+    fn window_histogram(&self) -> Vec<u64> {
+        let mut merged = Vec::new();
+        for (_, counts) in &self.latency_window {
+            merge_into(&mut merged, counts);
+        }
+        merged
     }
 
     pub(super) fn refresh_percentiles(&mut self) {
         if self.percentiles_stale {
-            let p50 = percentile_us(&self.latencies_us, 50.0);
-            let p99 = percentile_us(&self.latencies_us, 99.0);
+            let merged = self.window_histogram();
+            let p50 = latency_buckets::percentile_us(&merged, 50.0);
+            let p99 = latency_buckets::percentile_us(&merged, 99.0);
             self.percentiles_us = p50.zip(p99);
             self.percentiles_stale = false;
         }
     }
 
-    pub(super) fn record(&mut self, gateway: &str, now: Instant, latency_us: u64, failed: bool) {
+    /// One request from the raw stream.
+    pub(super) fn record(&mut self, gateway: &str, now: Instant, second: u64, latency_us: u64, failed: bool) {
         match self.by_gateway.get_mut(gateway) {
             Some(counts) => counts.add(failed),
             None => self.by_gateway.entry(gateway.to_owned()).or_default().add(failed),
         }
-        if !failed {
-            if self.latencies_us.len() == LATENCY_SAMPLES {
-                self.latencies_us.pop_front();
-            }
-            self.latencies_us.push_back(latency_us);
-            self.percentiles_stale = true;
+        let mut one = vec![0; bucket_of(latency_us) + 1];
+        one[bucket_of(latency_us)] = 1;
+        self.counted(now, second, 1, &one);
+    }
+
+    /// `requests` more, with these latencies, counted at `now` (in whole
+    /// `second` since the origin).
+    pub(super) fn counted(&mut self, now: Instant, second: u64, requests: u64, latencies: &[u64]) {
+        if requests == 0 {
+            return;
         }
-        self.recent.push_back(now);
+        match self.latency_window.back_mut() {
+            Some((s, counts)) if *s == second => merge_into(counts, latencies),
+            _ => self.latency_window.push_back((second, latencies.to_vec())),
+        }
+        merge_into(&mut self.latency_total, latencies);
+        self.percentiles_stale = true;
+        self.recent.push_back((now, requests));
         self.last_hit = Some(now);
         self.changed_at = Some(now);
     }
 
-    pub(super) fn prune(&mut self, now: Instant) {
+    pub(super) fn prune(&mut self, now: Instant, now_second: u64) {
         prune_window(&mut self.recent, now);
+        let first = now_second.saturating_sub(RATE_WINDOW_SECONDS - 1);
+        let before = self.latency_window.len();
+        while self.latency_window.front().is_some_and(|(s, _)| *s < first) {
+            self.latency_window.pop_front();
+        }
+        if self.latency_window.len() != before {
+            self.percentiles_stale = true;
+        }
     }
 
     pub(super) fn reset(&mut self) {
         self.by_gateway.values_mut().for_each(Counts::reset);
-        self.latencies_us.clear();
+        self.latency_window.clear();
+        self.latency_total.clear();
         self.percentiles_us = None;
         self.percentiles_stale = false;
         self.recent.clear();
@@ -147,25 +207,23 @@ impl PodStats {
     }
 }
 
-/// Drops the instants that slid out of the rate window ending at `now`.
-pub(super) fn prune_window(recent: &mut VecDeque<Instant>, now: Instant) {
+/// What `recent` counted in the rate window ending at `now`.
+pub(super) fn in_window(recent: &VecDeque<(Instant, u64)>, now: Instant) -> u64 {
+    recent
+        .iter()
+        .filter(|(t, _)| now.saturating_duration_since(*t) < RATE_WINDOW)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Drops the entries that slid out of the rate window ending at `now`.
+pub(super) fn prune_window(recent: &mut VecDeque<(Instant, u64)>, now: Instant) {
     while recent
         .front()
-        .is_some_and(|t| now.saturating_duration_since(*t) >= RATE_WINDOW)
+        .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= RATE_WINDOW)
     {
         recent.pop_front();
     }
-}
-
-/// The nearest-rank percentile of `samples`.
-pub fn percentile_us(samples: &VecDeque<u64>, percentile: f64) -> Option<u64> {
-    if samples.is_empty() {
-        return None;
-    }
-    let mut sorted: Vec<u64> = samples.iter().copied().collect();
-    sorted.sort_unstable();
-    let rank = ((percentile / 100.0) * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
 }
 
 #[cfg(test)]
@@ -178,26 +236,39 @@ mod tests {
     fn prune_drops_what_left_the_window_and_keeps_the_rest() {
         let t0 = Instant::now();
         let mut pod = PodStats::new("pod-a".into(), "10.0.0.1".into());
-        for at in [0.0, 5.0, 12.0] {
-            pod.record("gw", t0 + Duration::from_secs_f64(at), 100, false);
+        for at in [0, 5, 12] {
+            pod.record("gw", t0 + Duration::from_secs(at), at, 100, false);
         }
-        pod.prune(t0 + Duration::from_secs_f64(12.5));
-        assert_eq!(pod.recent.len(), 2, "the request 12.5 s old is gone");
+        pod.counted(t0 + Duration::from_secs(12), 12, 40, &[0, 40]);
+        pod.prune(t0 + Duration::from_secs_f64(12.5), 12);
+        assert_eq!(pod.recent.len(), 3, "the request 12.5 s old is gone");
+        assert_eq!(pod.in_window(t0 + Duration::from_secs_f64(12.5)), 42);
         assert_eq!(pod.hits(), 3, "pruning the window is not forgetting hits");
+        assert_eq!(pod.latency_window.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [5, 12]);
+        assert_eq!(pod.latency_total.iter().sum::<u64>(), 43, "since reset keeps all");
     }
 
     #[test]
-    fn cached_percentiles_answer_only_p50_and_p99() {
+    fn percentiles_come_from_the_window_and_since_reset_from_all() {
         let t0 = Instant::now();
         let mut pod = PodStats::new("pod-a".into(), "10.0.0.1".into());
-        for latency_us in 1..=1000 {
-            pod.record("gw", t0, latency_us, false);
-        }
+        // Second 0: 100 slow requests (8,192..10,240 µs); second 20: 100 fast (4 µs).
+        let mut slow = vec![0; bucket_of(9_000) + 1];
+        slow[bucket_of(9_000)] = 100;
+        pod.counted(t0, 0, 100, &slow);
+        pod.counted(t0 + Duration::from_secs(20), 20, 100, &[0, 0, 0, 0, 100]);
+        pod.prune(t0 + Duration::from_secs(20), 20);
         pod.refresh_percentiles();
-        assert_eq!(pod.latency_ms(50.0), Some(0.5));
-        assert_eq!(pod.latency_ms(99.0), Some(0.99));
+        let ms = |v: Option<f64>| v.map(|ms| (ms * 1e6).round() / 1e6);
+        assert_eq!(
+            ms(pod.latency_ms(50.0)),
+            Some(0.0045),
+            "only the fast second is in the window"
+        );
+        assert_eq!(ms(pod.latency_ms(99.0)), Some(0.00499));
+        assert_eq!(ms(pod.latency_since_reset_ms(50.0)), Some(0.005));
+        assert_eq!(ms(pod.latency_since_reset_ms(99.0)), Some(10.19904));
         // Any other percentile is computed, not taken from the cache.
-        assert_eq!(pod.latency_ms(100.0), Some(1.0));
-        assert_eq!(pod.latency_ms(90.0), Some(0.9));
+        assert_eq!(ms(pod.latency_ms(100.0)), Some(0.005));
     }
 }

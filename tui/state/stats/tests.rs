@@ -18,10 +18,29 @@ impl Counter {
         at.saturating_duration_since(self.t0).as_secs()
     }
 
+    fn clock(&self, now: Instant) -> Clock {
+        Clock { now, origin: self.t0 }
+    }
+
     fn record(&mut self, pod: &str, ip: &str, latency_us: u64, at: Instant) {
-        let second = self.second(at);
-        self.stats
-            .record("gw", request_event(0, pod, ip, latency_us), at, second);
+        let clock = self.clock(at);
+        self.stats.record("gw", request_event(0, pod, ip, latency_us), clock);
+    }
+
+    /// A summary from "gw" at `at`: cumulative (requests, errors, histogram) per pod.
+    fn summary(&mut self, at: Instant, pods: &[(&str, &str, u64, u64, &[u64])]) {
+        let totals = pods
+            .iter()
+            .map(|(name, ip, requests, errors, buckets)| PodTotals {
+                name: (*name).into(),
+                ip: (*ip).into(),
+                requests: *requests,
+                errors: *errors,
+                latency_buckets: Some(buckets.to_vec()),
+            })
+            .collect();
+        let clock = self.clock(at);
+        self.stats.apply_summary("gw", totals, clock);
     }
 
     fn tick(&mut self, now: Instant) {
@@ -32,6 +51,11 @@ impl Counter {
     fn rps(&self, now: Instant) -> f64 {
         self.stats.rps(now, now.saturating_duration_since(self.t0))
     }
+}
+
+/// Milliseconds to the nanosecond, for exact comparisons.
+fn rounded(ms: Option<f64>) -> Option<f64> {
+    ms.map(|ms| (ms * 1e6).round() / 1e6)
 }
 
 #[test]
@@ -67,34 +91,119 @@ fn rps_at_start_up_divides_by_the_time_observed() {
 }
 
 #[test]
-fn percentiles_use_nearest_rank() {
-    let samples: VecDeque<u64> = (1..=100).collect();
-    assert_eq!(percentile_us(&samples, 50.0), Some(50));
-    assert_eq!(percentile_us(&samples, 99.0), Some(99));
-    assert_eq!(percentile_us(&samples, 100.0), Some(100));
-    assert_eq!(percentile_us(&VecDeque::from([7]), 99.0), Some(7));
-    assert_eq!(percentile_us(&VecDeque::new(), 50.0), None);
-
+fn percentiles_come_from_the_latency_buckets() {
     let t0 = Instant::now();
     let mut counter = Counter::new(t0);
+    // Buckets: 1,000 µs in 896..1,024; 2,000 in 1,792..2,048; 3,000 in
+    // 2,560..3,072; 10,000 in 8,192..10,240. One request each: the
+    // nearest-rank bucket's upper end.
     for latency in [1000, 3000, 2000, 10_000] {
         counter.record("pod-a", "10.0.0.1", latency, t0);
     }
     let pod = &counter.stats.pods["pod-a"];
-    assert_eq!(pod.latency_ms(50.0), Some(2.0));
-    assert_eq!(pod.latency_ms(99.0), Some(10.0));
+    assert_eq!(pod.latency_ms(50.0), Some(2.048));
+    assert_eq!(pod.latency_ms(99.0), Some(10.24));
     assert_eq!(counter.stats.pods["pod-b"].latency_ms(50.0), None);
 }
 
 #[test]
-fn latency_samples_are_bounded() {
+fn latency_percentiles_cover_the_rate_window_only() {
     let t0 = Instant::now();
     let mut counter = Counter::new(t0);
-    for i in 0..(LATENCY_SAMPLES as u64 + 10) {
-        counter.record("pod-a", "10.0.0.1", if i < 10 { 1_000_000 } else { 1000 }, t0);
+    for _ in 0..10 {
+        counter.record("pod-a", "10.0.0.1", 1_000_000, t0);
     }
-    // The ten slow samples have been pushed out.
-    assert_eq!(counter.stats.pods["pod-a"].latency_ms(100.0), Some(1.0));
+    for _ in 0..10 {
+        counter.record("pod-a", "10.0.0.1", 1000, t0 + secs(11.0));
+    }
+    counter.tick(t0 + secs(11.0));
+    let pod = &counter.stats.pods["pod-a"];
+    // The slow second left the window; --once still reports it.
+    assert_eq!(pod.latency_ms(100.0), Some(1.024));
+    assert_eq!(pod.latency_since_reset_ms(100.0), Some(1_048.576));
+}
+
+#[test]
+fn summaries_count_their_differences_exactly_and_spread_them_over_seconds() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.stats.replace_totals("gw", &[], false, t0 + secs(0.5));
+    // 0.5 s .. 1.5 s: pod-a 30 (2 failed, latencies in buckets 1 and 4), pod-b 10.
+    counter.summary(
+        t0 + secs(1.5),
+        &[
+            ("pod-a", "10.0.0.1", 30, 2, &[0, 10, 0, 0, 20]),
+            ("pod-b", "10.0.0.2", 10, 0, &[0, 10]),
+        ],
+    );
+    // 1.5 s .. 2.5 s: pod-a 30 more, pod-b none.
+    counter.summary(
+        t0 + secs(2.5),
+        &[
+            ("pod-a", "10.0.0.1", 60, 2, &[0, 10, 0, 0, 50]),
+            ("pod-b", "10.0.0.2", 10, 0, &[0, 10]),
+        ],
+    );
+    let (a, b) = (&counter.stats.pods["pod-a"], &counter.stats.pods["pod-b"]);
+    assert_eq!((a.hits(), a.errors(), b.hits()), (60, 2, 10));
+    assert_eq!((counter.stats.total(), counter.stats.errors()), (70, 2));
+    let now = t0 + secs(2.5);
+    assert_eq!((a.in_window(now), b.in_window(now)), (60, 10));
+    assert_eq!(counter.rps(now), 28.0, "70 requests over the 2.5 s observed");
+    // 40 over 0.5..1.5 s, half in second 0 and half in second 1; 30 over
+    // 1.5..2.5 s, half in second 1 and half in second 2.
+    assert_eq!(counter.stats.spark(2)[SPARK_SECONDS - 3..], [20, 35, 15]);
+    // Latencies: pod-a's 50 in bucket 4 (4..5 µs) and 10 in bucket 1.
+    assert_eq!(rounded(a.latency_since_reset_ms(50.0)), Some(0.0044));
+    assert_eq!(rounded(b.latency_since_reset_ms(50.0)), Some(0.0015));
+}
+
+#[test]
+fn a_summary_after_a_snapshot_counts_from_the_snapshot_without_latencies_before_it() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    let snapshot = PodTotals {
+        name: "pod-a".into(),
+        ip: "10.0.0.1".into(),
+        requests: 1_000,
+        ..PodTotals::default()
+    };
+    counter.stats.replace_totals("gw", &[snapshot], true, t0);
+    // The gateway's histogram covers all 1,010 requests since it started;
+    // only 10 are new, and which latencies they had is not known yet.
+    counter.summary(t0 + secs(0.25), &[("pod-a", "10.0.0.1", 1_010, 0, &[0, 1_010])]);
+    let pod = &counter.stats.pods["pod-a"];
+    assert_eq!((pod.hits(), pod.in_window(t0 + secs(0.25))), (10, 10));
+    assert_eq!(pod.latency_since_reset_ms(50.0), None);
+    counter.summary(t0 + secs(0.5), &[("pod-a", "10.0.0.1", 1_014, 0, &[0, 1_010, 0, 4])]);
+    let pod = &counter.stats.pods["pod-a"];
+    assert_eq!(pod.hits(), 14);
+    assert_eq!(
+        rounded(pod.latency_since_reset_ms(50.0)),
+        Some(0.0035),
+        "the 4 new ones, in the 3 µs bucket"
+    );
+}
+
+#[test]
+fn summaries_of_unnamed_endpoints_count_as_unattributed() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.summary(t0, &[("", "10.9.9.9", 5, 5, &[]), ("", "10.0.0.2", 3, 0, &[])]);
+    assert_eq!(counter.stats.unattributed(), 5, "a Service address names no pod");
+    assert_eq!(counter.stats.pods["pod-b"].hits(), 3, "a listed pod's IP names it");
+    assert_eq!((counter.stats.total(), counter.stats.errors()), (8, 5));
+}
+
+#[test]
+fn samples_reach_the_tail_without_being_counted() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.stats.sample(request_event(9, "", "10.0.0.3", 700), t0);
+    assert_eq!(counter.stats.tail.len(), 1);
+    assert_eq!(counter.stats.tail[0].pod, "pod-c", "named through its IP");
+    assert_eq!(counter.stats.total(), 0);
+    assert_eq!(counter.stats.pods["pod-c"].in_window(t0), 0);
 }
 
 #[test]
@@ -138,13 +247,13 @@ fn percentiles_are_cached_per_frame_and_follow_new_samples() {
         counter.record("pod-a", "10.0.0.1", latency, t0);
     }
     counter.tick(t0);
-    assert_eq!(counter.stats.pods["pod-a"].latency_ms(50.0), Some(2.0));
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(50.0), Some(2.048));
     counter.record("pod-a", "10.0.0.1", 9000, t0);
     // Stale cache: computed fresh until the next tick.
-    assert_eq!(counter.stats.pods["pod-a"].latency_ms(99.0), Some(9.0));
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(99.0), Some(10.24));
     counter.tick(t0);
-    assert_eq!(counter.stats.pods["pod-a"].latency_ms(99.0), Some(9.0));
-    assert_eq!(counter.stats.pods["pod-a"].latency_ms(50.0), Some(2.0));
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(99.0), Some(10.24));
+    assert_eq!(counter.stats.pods["pod-a"].latency_ms(50.0), Some(2.048));
 }
 
 #[test]
@@ -209,12 +318,14 @@ fn snapshot_totals_carry_errors_and_add_up_on_one_pod() {
         ip: ip.into(),
         requests,
         errors,
+        latency_buckets: None,
     };
     // pod-a named in one total, known only by its IP in another.
     counter.stats.replace_totals(
         "gw",
         &[totals("pod-a", "10.0.0.1", 7, 2), totals("", "10.0.0.1", 5, 3)],
         false,
+        t0,
     );
     let pod = &counter.stats.pods["pod-a"];
     assert_eq!((pod.hits(), pod.errors()), (12, 5));
