@@ -1,10 +1,11 @@
 //! Rendering snapshots: the dashboard drawn into ratatui's TestBackend at
 //! 80x24 and 120x40 from fixed states, compared with tests/snapshots/.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
-use greet_top::common::Mode;
+use greet_top::common::{Mode, latency_buckets};
 use greet_top::proto::observe::{self, Endpoint, PodTotals, RequestEvent, State, event};
 use greet_top::tui::observer_client;
 use greet_top::tui::state::{App, AppEvent, KubeStatus, LoadState, PodInfo, WatchState};
@@ -22,10 +23,40 @@ const GATEWAY: &str = "http://127.0.0.1:9092";
 
 /// An Observer event from the gateway, as the Observer client hands it on.
 fn gateway_event(kind: event::Kind) -> AppEvent {
+    stream_event(kind, Stream::Raw)
+}
+
+/// How the dashboard follows the gateway: every request, or summaries and a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Raw,
+    Summaries,
+}
+
+fn stream_event(kind: event::Kind, stream: Stream) -> AppEvent {
     AppEvent::Gateway {
         gateway: GATEWAY.into(),
-        event: observer_client::gateway_event(kind, false),
+        event: observer_client::gateway_event(kind, stream == Stream::Summaries),
     }
+}
+
+/// What a gateway's summary says: cumulative counts and latency buckets per pod.
+fn summary(pods: &BTreeMap<(&str, &str), (u64, Vec<u64>)>) -> event::Kind {
+    event::Kind::Summary(observe::Summary {
+        pods: pods
+            .iter()
+            .map(|((name, ip), (requests, buckets))| observe::PodSummary {
+                pod_name: (*name).into(),
+                pod_ip: (*ip).into(),
+                endpoint: format!("{ip}:50051"),
+                requests: *requests,
+                attempts: *requests,
+                latency_buckets: buckets.clone(),
+                ..observe::PodSummary::default()
+            })
+            .collect(),
+        ..observe::Summary::default()
+    })
 }
 
 fn at(t0: Instant, ms: u64) -> Instant {
@@ -35,7 +66,15 @@ fn at(t0: Instant, ms: u64) -> Instant {
 /// A dashboard attached to a gateway, after 10 s of 30 req/s in `mode`:
 /// sticky sends them all to one pod, balanced round-robins.
 fn scenario(mode: Mode) -> (App, Instant) {
+    scenario_as(mode, Stream::Raw)
+}
+
+/// The same traffic as [`scenario`], followed as `stream`: with summaries
+/// every 250 ms and every request as a sample.
+fn scenario_as(mode: Mode, stream: Stream) -> (App, Instant) {
     let t0 = Instant::now();
+    let mut totals = BTreeMap::new();
+    let mut next_summary = 250;
     let mut app = App::new(GATEWAY, t0).with_load(LoadState {
         running: true,
         rate: 30,
@@ -68,11 +107,21 @@ fn scenario(mode: Mode) -> (App, Instant) {
         t0,
     );
     for i in 0..300u64 {
+        let arrival = 33 * i + 20;
+        while stream == Stream::Summaries && next_summary < arrival {
+            app.update(stream_event(summary(&totals), stream), at(t0, next_summary));
+            next_summary += 250;
+        }
         let pod = match mode {
             Mode::Sticky => PODS[2],
             Mode::Balanced => PODS[(i % 3) as usize],
         };
         let latency_us = 400 + (i % 7) * 150;
+        let (requests, buckets) = totals.entry(pod).or_insert((0, Vec::new()));
+        *requests += 1;
+        let bucket = latency_buckets::bucket_of(latency_us);
+        buckets.resize(buckets.len().max(bucket + 1), 0);
+        buckets[bucket] += 1;
         let request = RequestEvent {
             seq: i + 1,
             pod_name: pod.0.into(),
@@ -82,7 +131,11 @@ fn scenario(mode: Mode) -> (App, Instant) {
             latency_us,
             ..RequestEvent::default()
         };
-        app.update(gateway_event(event::Kind::Request(request)), at(t0, 33 * i + 20));
+        app.update(stream_event(event::Kind::Request(request), stream), at(t0, arrival));
+    }
+    while stream == Stream::Summaries && next_summary <= 10_000 {
+        app.update(stream_event(summary(&totals), stream), at(t0, next_summary));
+        next_summary += 250;
     }
     let now = at(t0, 10_000);
     app.tick(now);
@@ -123,6 +176,51 @@ fn balanced_80x24() {
 fn balanced_120x40() {
     let (app, now) = scenario(Mode::Balanced);
     insta::assert_snapshot!(draw(&app, now, 120, 40));
+}
+
+/// greet-top's default stream (summaries every 250 ms, a sample for the
+/// tail) counts exactly what every request would: the same hits, rates,
+/// fairness and header. Latencies land in the window by the summary that
+/// brought them, so p50/p99 may differ by the requests at the window's edge.
+#[test]
+fn summaries_count_what_every_request_counts() {
+    for mode in [Mode::Sticky, Mode::Balanced] {
+        let (raw, now) = scenario(mode);
+        let (summarised, then) = scenario_as(mode, Stream::Summaries);
+        let figures = |app: &App, at: Instant| {
+            let (stats, _) = app.view(at);
+            let pods: Vec<(String, u64, u64, u64)> = stats
+                .pods
+                .values()
+                .map(|p| (p.name.clone(), p.hits(), p.errors(), p.in_window(at)))
+                .collect();
+            let observed = app.observed_for(at);
+            (pods, stats.total(), stats.rps(at, observed), stats.fairness(at))
+        };
+        assert_eq!(figures(&raw, now), figures(&summarised, then), "{mode}");
+        for pod in summarised.stats().pods.values().filter(|p| p.hits() > 0) {
+            let exact = &raw.stats().pods[&pod.name];
+            for percentile in [50.0, 99.0] {
+                let (a, b) = (
+                    exact.latency_ms(percentile).unwrap(),
+                    pod.latency_ms(percentile).unwrap(),
+                );
+                assert!((a - b).abs() <= a * 0.25, "{mode} p{percentile}: {a} vs {b}");
+            }
+        }
+        let (raw, summarised) = (draw(&raw, now, 120, 40), draw(&summarised, then, 120, 40));
+        // The header and the share bars read the same.
+        let panels = |screen: &str| -> Vec<String> {
+            let lines: Vec<&str> = screen.lines().collect();
+            [&lines[..4], &lines[10..15]]
+                .concat()
+                .iter()
+                .map(|l| (*l).to_owned())
+                .collect()
+        };
+        assert_eq!(panels(&raw), panels(&summarised), "{mode}");
+        assert!(summarised.contains("Recent requests, a sample, newest first"));
+    }
 }
 
 #[test]

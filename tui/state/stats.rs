@@ -71,6 +71,8 @@ pub struct Stats {
     /// Requests per whole second since the app's origin, for the sparkline.
     per_second: VecDeque<(u64, u64)>,
     pub tail: VecDeque<TailEntry>,
+    /// The tail holds a sample (summaries count), not every request.
+    pub tail_sampled: bool,
     /// Requests by when they were counted, in the rate window.
     recent: VecDeque<(Instant, u64)>,
     /// When each gateway's last snapshot or summary arrived: the next
@@ -190,6 +192,7 @@ impl Stats {
     /// A sampled request: shown in the tail, not counted (summaries count).
     pub(super) fn sample(&mut self, request: Request, now: Instant) {
         let pod_key = self.attribute(&request.name, &request.ip).unwrap_or_default();
+        self.tail_sampled = true;
         self.push_tail(pod_key, request, now);
     }
 

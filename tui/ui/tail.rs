@@ -17,8 +17,16 @@ pub(super) fn render(stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, 
     let lines: Vec<Line> = stats.tail.iter().take(rows).map(|e| tail_line(e, at, theme)).collect();
     let block = Block::new()
         .borders(Borders::ALL)
-        .title(Span::styled(" Recent requests, newest first ", theme.title()));
+        .title(Span::styled(title(stats), theme.title()));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
+}
+
+fn title(stats: &Stats) -> &'static str {
+    if stats.tail_sampled {
+        " Recent requests, a sample, newest first "
+    } else {
+        " Recent requests, newest first "
+    }
 }
 
 fn tail_line(entry: &TailEntry, at: Instant, theme: Theme) -> Line<'static> {

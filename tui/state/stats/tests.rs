@@ -199,8 +199,10 @@ fn summaries_of_unnamed_endpoints_count_as_unattributed() {
 fn samples_reach_the_tail_without_being_counted() {
     let t0 = Instant::now();
     let mut counter = Counter::new(t0);
+    assert!(!counter.stats.tail_sampled);
     counter.stats.sample(request_event(9, "", "10.0.0.3", 700), t0);
     assert_eq!(counter.stats.tail.len(), 1);
+    assert!(counter.stats.tail_sampled, "the tail says it is a sample");
     assert_eq!(counter.stats.tail[0].pod, "pod-c", "named through its IP");
     assert_eq!(counter.stats.total(), 0);
     assert_eq!(counter.stats.pods["pod-c"].in_window(t0), 0);
