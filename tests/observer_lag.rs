@@ -113,16 +113,29 @@ async fn a_subscriber_that_falls_behind_gets_lagged_notices_that_account_for_eve
     gateway.shutdown().await.unwrap();
 }
 
-/// greet-top, frozen (SIGSTOP) while the gateway serves far more than the
-/// ring holds, falls behind for certain; once it runs again it must
-/// resubscribe and report exactly what the gateway counted, not what reached it.
+/// greet-top on the raw stream, frozen (SIGSTOP) while the gateway serves far
+/// more than the ring holds, falls behind for certain; once it runs again it
+/// must resubscribe and report exactly what the gateway counted, not what
+/// reached it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greet_top_resubscribes_after_lagging_and_its_totals_equal_get_state() {
+    frozen_greet_top_reports_what_the_gateway_served(&["--raw-events"]).await;
+}
+
+/// The same with greet-top's default stream, summaries: nothing to lag on,
+/// and the totals are as exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn greet_top_on_summaries_frozen_meanwhile_reports_exactly_what_was_served() {
+    frozen_greet_top_reports_what_the_gateway_served(&[]).await;
+}
+
+async fn frozen_greet_top_reports_what_the_gateway_served(args: &[&str]) {
     const SERVED: u64 = 200_000;
     let gateway = gateway().await;
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_greet-top"))
         .args(["--no-kube", "--gateway", &format!("http://{}", gateway.observe_addr)])
         .args(["--once", "10s", "--output", "json"])
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
