@@ -4,7 +4,8 @@
 
 use std::process::{Command, Output};
 
-const HEADER: &str = "POD                           IP               READY     HITS   SHARE      RPS   P50 ms   P99 ms";
+const HEADER: &str =
+    "POD                           IP               READY     HITS     ERR   SHARE      RPS   P50 ms   P99 ms";
 
 fn greet_top(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_greet-top"))
@@ -52,20 +53,21 @@ fn the_default_once_table_has_its_exact_layout_and_adds_up() {
 
     assert_eq!(lines[1], HEADER);
     let ends = column_ends(HEADER);
-    assert_eq!(ends.len(), 8);
+    assert_eq!(ends.len(), 9);
     let mut ips = Vec::new();
     let mut hits_sum = 0;
     for row in &lines[2..] {
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cells.len(), 8, "{row:?}");
-        let [name, ip, ready, hits, share, rps, p50, p99] = cells[..] else {
+        assert_eq!(cells.len(), 9, "{row:?}");
+        let [name, ip, ready, hits, errors, share, rps, p50, p99] = cells[..] else {
             unreachable!()
         };
+        assert_eq!(errors, "0", "{row:?}");
         assert!(name.starts_with("greetserver-demo-"), "{row:?}");
         assert_eq!(row.find(ip), Some(30), "IP starts under its title: {row:?}");
         assert_eq!(ready, "yes");
         // Right-aligned columns end exactly where their titles end.
-        for (value, end) in [hits, share, rps, p50, p99].into_iter().zip(&ends[3..]) {
+        for (value, end) in [hits, errors, share, rps, p50, p99].into_iter().zip(&ends[3..]) {
             assert_eq!(&row[end - value.len()..*end], value, "{value} in {row:?}");
         }
         let hits: u64 = hits.parse().unwrap();

@@ -33,6 +33,8 @@ pub struct PodReport {
     pub gone: bool,
     pub hits: u64,
     pub errors: u64,
+    /// Successful share of its hits, 0..=1; `null` when it had none.
+    pub success_rate: Option<f64>,
     /// Share of all requests, 0..=1.
     pub share: f64,
     /// Requests per second over the observed duration.
@@ -64,6 +66,7 @@ pub fn build(app: &App, observed: Duration) -> Report {
             gone: pod.gone,
             hits: pod.hits(),
             errors: pod.errors(),
+            success_rate: pod.success_rate(),
             share: if total == 0 {
                 0.0
             } else {
@@ -110,8 +113,8 @@ impl Report {
             .max(3);
         let _ = writeln!(
             out,
-            "{:<width$}  {:<15}  {:<5}  {:>7}  {:>6}  {:>7}  {:>7}  {:>7}",
-            "POD", "IP", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms"
+            "{:<width$}  {:<15}  {:<5}  {:>7}  {:>6}  {:>6}  {:>7}  {:>7}  {:>7}",
+            "POD", "IP", "READY", "HITS", "ERR", "SHARE", "RPS", "P50 ms", "P99 ms"
         );
         for pod in &self.pods {
             let ready = if pod.gone {
@@ -124,11 +127,12 @@ impl Report {
             let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
             let _ = writeln!(
                 out,
-                "{:<width$}  {:<15}  {:<5}  {:>7}  {:>5.1}%  {:>7.1}  {:>7}  {:>7}",
+                "{:<width$}  {:<15}  {:<5}  {:>7}  {:>6}  {:>5.1}%  {:>7.1}  {:>7}  {:>7}",
                 pod.name,
                 pod.ip,
                 ready,
                 pod.hits,
+                pod.errors,
                 pod.share * 100.0,
                 pod.rps,
                 ms(pod.p50_ms),
@@ -151,6 +155,7 @@ mod tests {
             gone: false,
             hits,
             errors: 0,
+            success_rate: (hits > 0).then_some(1.0),
             share,
             rps: hits as f64 / 5.0,
             p50_ms,
@@ -164,13 +169,16 @@ mod tests {
     fn report() -> Report {
         let mut gone = pod("greetserver-demo-c", "127.0.0.13", 0, 0.0, None);
         gone.gone = true;
+        let mut failing = pod("greetserver-demo-b", "127.0.0.12", 83, 83.0 / 252.0, Some(0.415));
+        failing.errors = 5;
+        failing.success_rate = Some(0.9375);
         Report {
             mode: Some(Mode::Balanced),
             total: 252,
             unattributed: 1,
             pods: vec![
                 pod("greetserver-demo-a", "127.0.0.11", 168, 2.0 / 3.0, Some(0.43)),
-                pod("greetserver-demo-b", "127.0.0.12", 83, 83.0 / 252.0, Some(0.415)),
+                failing,
                 gone,
             ],
         }
@@ -182,10 +190,10 @@ mod tests {
             report().to_table(Duration::from_secs(5)),
             "mode: balanced   total: 252   observed: 5.0s\n\
              failed requests naming no pod: 1\n\
-             POD                 IP               READY     HITS   SHARE      RPS   P50 ms   P99 ms\n\
-             greetserver-demo-a  127.0.0.11       yes        168   66.7%     33.6     0.43     0.86\n\
-             greetserver-demo-b  127.0.0.12       yes         83   32.9%     16.6     0.41     0.83\n\
-             greetserver-demo-c  127.0.0.13       gone         0    0.0%      0.0        -        -\n"
+             POD                 IP               READY     HITS     ERR   SHARE      RPS   P50 ms   P99 ms\n\
+             greetserver-demo-a  127.0.0.11       yes        168       0   66.7%     33.6     0.43     0.86\n\
+             greetserver-demo-b  127.0.0.12       yes         83       5   32.9%     16.6     0.41     0.83\n\
+             greetserver-demo-c  127.0.0.13       gone         0       0    0.0%      0.0        -        -\n"
         );
     }
 
@@ -199,5 +207,13 @@ mod tests {
         assert!(json["pods"][2]["p50_ms"].is_null());
         assert!(json["pods"][2].get("p50_ms").is_some(), "present, as null");
         assert!(json["pods"][0].get("phase").is_none());
+        assert_eq!(
+            (
+                json["pods"][1]["errors"].as_u64(),
+                json["pods"][1]["success_rate"].as_f64()
+            ),
+            (Some(5), Some(0.9375))
+        );
+        assert!(json["pods"][2]["success_rate"].is_null(), "no hits, no rate");
     }
 }

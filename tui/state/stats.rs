@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 pub use self::pod::PodStats;
+pub use self::pod::Tally;
 use self::pod::{Counts, in_window, prune_window};
 use super::messages::{PodInfo, PodTotals, Request};
 use crate::common::Mode;
@@ -74,7 +75,7 @@ pub struct Stats {
     /// The tail holds a sample (summaries count), not every request.
     pub tail_sampled: bool,
     /// Requests by when they were counted, in the rate window.
-    recent: VecDeque<(Instant, u64)>,
+    recent: VecDeque<(Instant, Tally)>,
     /// When each gateway's last snapshot or summary arrived: the next
     /// summary counts what happened since.
     summary_at: BTreeMap<String, Instant>,
@@ -111,8 +112,14 @@ impl Stats {
         self.pods.values().find(|p| p.ip == ip).map(|p| p.name.clone())
     }
 
+    /// Requests and failures in the rate window, unattributed ones included.
+    pub fn window(&self, now: Instant) -> Tally {
+        in_window(&self.recent, now)
+    }
+
     pub fn rps(&self, now: Instant, observed_for: Duration) -> f64 {
-        in_window(&self.recent, now) as f64 / observed_for.clamp(Duration::from_secs(1), RATE_WINDOW).as_secs_f64()
+        in_window(&self.recent, now).requests as f64
+            / observed_for.clamp(Duration::from_secs(1), RATE_WINDOW).as_secs_f64()
     }
 
     /// Requests per second for the last `SPARK_SECONDS` seconds up to
@@ -184,7 +191,7 @@ impl Stats {
                 String::new()
             }
         };
-        self.recent.push_back((clock.now, 1));
+        self.recent.push_back((clock.now, Tally::one(failed)));
         self.add_to_second(clock.second(), 1);
         self.push_tail(pod_key, request, clock.now);
     }
@@ -231,9 +238,9 @@ impl Stats {
                 merge_into(into, from);
             }
         }
-        let mut counted = 0;
+        let mut counted = Tally::default();
         for (key, pod) in by_key {
-            counted += match &key {
+            let delta = match &key {
                 Some(key) => {
                     let stats = self.pod_mut(key, &pod.ip);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
@@ -243,11 +250,13 @@ impl Stats {
                 }
                 None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
             };
+            counted.requests += delta.requests;
+            counted.errors += delta.errors;
         }
         let since = self.summary_at.insert(gateway.to_owned(), clock.now);
-        if counted > 0 {
+        if counted.requests > 0 {
             self.recent.push_back((clock.now, counted));
-            self.spread_over_seconds(since.unwrap_or(clock.now), counted, clock);
+            self.spread_over_seconds(since.unwrap_or(clock.now), counted.requests, clock);
         }
     }
 

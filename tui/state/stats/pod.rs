@@ -9,6 +9,29 @@ use super::{RATE_WINDOW, RATE_WINDOW_SECONDS};
 use crate::common::latency_buckets::{self, bucket_of, merge_into};
 use crate::tui::state::messages::{PodInfo, PodTotals};
 
+/// Requests and how many of them failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub requests: u64,
+    pub errors: u64,
+}
+
+impl Tally {
+    pub(super) fn one(failed: bool) -> Self {
+        Tally {
+            requests: 1,
+            errors: u64::from(failed),
+        }
+    }
+
+    fn add(self, other: Tally) -> Tally {
+        Tally {
+            requests: self.requests + other.requests,
+            errors: self.errors + other.errors,
+        }
+    }
+}
+
 /// One gateway's contribution to a pod's counts.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Counts {
@@ -47,8 +70,11 @@ impl Counts {
 
     /// Takes a summary's cumulative counts: how many requests they add, and
     /// those requests' latencies (none known after a snapshot).
-    pub(super) fn advance(&mut self, totals: &PodTotals) -> (u64, Vec<u64>) {
-        let added = totals.requests.saturating_sub(self.total);
+    pub(super) fn advance(&mut self, totals: &PodTotals) -> (Tally, Vec<u64>) {
+        let added = Tally {
+            requests: totals.requests.saturating_sub(self.total),
+            errors: totals.errors.saturating_sub(self.errors),
+        };
         let buckets = totals.latency_buckets.clone().unwrap_or_default();
         // Nothing counted before: every request in the histogram is new.
         let before = match &self.latency_buckets {
@@ -76,7 +102,7 @@ pub struct PodStats {
     pub(super) by_gateway: BTreeMap<String, Counts>,
     /// Requests by when they were counted, in the rate window: one entry
     /// per raw event, or a summary's difference per summary.
-    recent: VecDeque<(Instant, u64)>,
+    recent: VecDeque<(Instant, Tally)>,
     /// Latency histograms per whole second since the origin, in the rate window.
     latency_window: VecDeque<(u64, Vec<u64>)>,
     /// Latency histogram since the last reset.
@@ -116,9 +142,20 @@ impl PodStats {
         self.by_gateway.values().map(Counts::errors).sum()
     }
 
+    /// Successful share of its requests; `None` before its first.
+    pub fn success_rate(&self) -> Option<f64> {
+        let hits = self.hits();
+        (hits > 0).then(|| hits.saturating_sub(self.errors()) as f64 / hits as f64)
+    }
+
     /// Requests in the rate window ending at `now`.
     pub fn in_window(&self, now: Instant) -> u64 {
-        in_window(&self.recent, now)
+        in_window(&self.recent, now).requests
+    }
+
+    /// Failed requests in the rate window ending at `now`.
+    pub fn errors_in_window(&self, now: Instant) -> u64 {
+        in_window(&self.recent, now).errors
     }
 
     /// Latency percentile (0..=100) over the rate window, in milliseconds.
@@ -163,13 +200,13 @@ impl PodStats {
         }
         let mut one = vec![0; bucket_of(latency_us) + 1];
         one[bucket_of(latency_us)] = 1;
-        self.counted(now, second, 1, &one);
+        self.counted(now, second, Tally::one(failed), &one);
     }
 
     /// `requests` more, with these latencies, counted at `now` (in whole
     /// `second` since the origin).
-    pub(super) fn counted(&mut self, now: Instant, second: u64, requests: u64, latencies: &[u64]) {
-        if requests == 0 {
+    pub(super) fn counted(&mut self, now: Instant, second: u64, tally: Tally, latencies: &[u64]) {
+        if tally.requests == 0 {
             return;
         }
         match self.latency_window.back_mut() {
@@ -178,7 +215,7 @@ impl PodStats {
         }
         merge_into(&mut self.latency_total, latencies);
         self.percentiles_stale = true;
-        self.recent.push_back((now, requests));
+        self.recent.push_back((now, tally));
         self.last_hit = Some(now);
         self.changed_at = Some(now);
     }
@@ -208,16 +245,15 @@ impl PodStats {
 }
 
 /// What `recent` counted in the rate window ending at `now`.
-pub(super) fn in_window(recent: &VecDeque<(Instant, u64)>, now: Instant) -> u64 {
+pub(super) fn in_window(recent: &VecDeque<(Instant, Tally)>, now: Instant) -> Tally {
     recent
         .iter()
         .filter(|(t, _)| now.saturating_duration_since(*t) < RATE_WINDOW)
-        .map(|(_, n)| n)
-        .sum()
+        .fold(Tally::default(), |sum, (_, tally)| sum.add(*tally))
 }
 
 /// Drops the entries that slid out of the rate window ending at `now`.
-pub(super) fn prune_window(recent: &mut VecDeque<(Instant, u64)>, now: Instant) {
+pub(super) fn prune_window(recent: &mut VecDeque<(Instant, Tally)>, now: Instant) {
     while recent
         .front()
         .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= RATE_WINDOW)
@@ -239,10 +275,15 @@ mod tests {
         for at in [0, 5, 12] {
             pod.record("gw", t0 + Duration::from_secs(at), at, 100, false);
         }
-        pod.counted(t0 + Duration::from_secs(12), 12, 40, &[0, 40]);
+        let forty = Tally {
+            requests: 40,
+            errors: 4,
+        };
+        pod.counted(t0 + Duration::from_secs(12), 12, forty, &[0, 40]);
         pod.prune(t0 + Duration::from_secs_f64(12.5), 12);
         assert_eq!(pod.recent.len(), 3, "the request 12.5 s old is gone");
         assert_eq!(pod.in_window(t0 + Duration::from_secs_f64(12.5)), 42);
+        assert_eq!(pod.errors_in_window(t0 + Duration::from_secs_f64(12.5)), 4);
         assert_eq!(pod.hits(), 3, "pruning the window is not forgetting hits");
         assert_eq!(pod.latency_window.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [5, 12]);
         assert_eq!(pod.latency_total.iter().sum::<u64>(), 43, "since reset keeps all");
@@ -255,8 +296,12 @@ mod tests {
         // Second 0: 100 slow requests (8,192..10,240 µs); second 20: 100 fast (4 µs).
         let mut slow = vec![0; bucket_of(9_000) + 1];
         slow[bucket_of(9_000)] = 100;
-        pod.counted(t0, 0, 100, &slow);
-        pod.counted(t0 + Duration::from_secs(20), 20, 100, &[0, 0, 0, 0, 100]);
+        let hundred = Tally {
+            requests: 100,
+            errors: 0,
+        };
+        pod.counted(t0, 0, hundred, &slow);
+        pod.counted(t0 + Duration::from_secs(20), 20, hundred, &[0, 0, 0, 0, 100]);
         pod.prune(t0 + Duration::from_secs(20), 20);
         pod.refresh_percentiles();
         let ms = |v: Option<f64>| v.map(|ms| (ms * 1e6).round() / 1e6);
