@@ -267,7 +267,7 @@ impl Stats {
         let since = since.max(clock.origin).max(oldest.unwrap_or(since));
         let span = clock.now.saturating_duration_since(since).as_secs_f64();
         let (first, last) = (clock.second_of(since), clock.second());
-        if span <= 0.0 || first == last {
+        if span <= 0.0 {
             self.add_to_second(last, n);
             return;
         }
