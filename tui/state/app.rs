@@ -208,9 +208,15 @@ impl App {
                 error,
                 retry_in,
             } => {
-                self.gateways.view_mut(&gateway).connection = Connection::Reconnecting {
+                let view = self.gateways.view_mut(&gateway);
+                let down_since = match view.connection {
+                    Connection::Reconnecting { down_since, .. } => down_since,
+                    _ => now,
+                };
+                view.connection = Connection::Reconnecting {
                     retry_at: now + retry_in,
                     error,
+                    down_since,
                 };
             }
             AppEvent::Gateway { gateway, event } => {

@@ -14,8 +14,15 @@ use crate::common::Mode;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Connection {
     Connecting,
-    Connected { since: Instant },
-    Reconnecting { retry_at: Instant, error: String },
+    Connected {
+        since: Instant,
+    },
+    /// Down since `down_since` (the first failure, across retries).
+    Reconnecting {
+        retry_at: Instant,
+        error: String,
+        down_since: Instant,
+    },
 }
 
 /// Where the pod list comes from.
@@ -39,6 +46,11 @@ pub struct GatewayView {
     last_seq: u64,
     /// The pods this gateway's endpoint set lists.
     endpoints: Vec<PodInfo>,
+    /// When the gateway process started (from its snapshots): a new value
+    /// means it restarted.
+    started_unix_us: Option<i64>,
+    /// When a snapshot showed that it restarted.
+    pub restarted_at: Option<Instant>,
 }
 
 impl GatewayView {
@@ -49,6 +61,8 @@ impl GatewayView {
             synced: false,
             last_seq: 0,
             endpoints: Vec::new(),
+            started_unix_us: None,
+            restarted_at: None,
         }
     }
 }
@@ -212,6 +226,16 @@ impl Gateways {
 
     fn on_snapshot(&mut self, gateway: &str, snapshot: Snapshot, stats: &mut Stats, now: Instant) {
         let from_here = self.count_from_first_snapshot && !self.view_mut(gateway).synced;
+        let view = self.view_mut(gateway);
+        let restarted = view
+            .started_unix_us
+            .is_some_and(|started| started != snapshot.started_unix_us);
+        view.started_unix_us = Some(snapshot.started_unix_us);
+        if restarted {
+            view.restarted_at = Some(now);
+            // Its counters start again from zero: what it counted before stays counted.
+            stats.carry_over(gateway);
+        }
         let view = self.view_mut(gateway);
         view.synced = true;
         view.mode = snapshot.mode;

@@ -67,6 +67,8 @@ pub struct Snapshot {
     /// The pods the gateway's endpoint set lists.
     pub endpoints: Vec<PodInfo>,
     pub pods: Vec<PodTotals>,
+    /// When the gateway process started, in Unix microseconds.
+    pub started_unix_us: i64,
 }
 
 /// A gateway's totals for one pod. `name` is empty when the gateway does not

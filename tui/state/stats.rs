@@ -297,6 +297,16 @@ impl Stats {
         }
     }
 
+    /// `gateway` restarted: its counts so far are kept, its next totals add to them.
+    pub(super) fn carry_over(&mut self, gateway: &str) {
+        let contributions = self
+            .pods
+            .values_mut()
+            .filter_map(|pod| pod.by_gateway.get_mut(gateway))
+            .chain(self.unattributed.get_mut(gateway));
+        contributions.for_each(Counts::carry_over);
+    }
+
     /// `gateway`'s totals replace what it contributed before: they include
     /// whatever this view missed while disconnected. With `from_here` they
     /// count as already seen (counting starts now).

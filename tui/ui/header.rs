@@ -72,7 +72,7 @@ fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
     let describe = |connection: &Connection| match connection {
         Connection::Connecting => Span::styled("◌ connecting…", theme.dim()),
         Connection::Connected { .. } => Span::styled("● connected", theme.good()),
-        Connection::Reconnecting { retry_at, error } => {
+        Connection::Reconnecting { retry_at, error, .. } => {
             let secs = retry_at.saturating_duration_since(now).as_secs_f64().ceil();
             Span::styled(format!("○ reconnecting in {secs:.0}s: {error}"), theme.bad())
         }

@@ -213,7 +213,23 @@ fn disconnection_shows_when_the_retry_comes() {
         app.gateways()["gw"].connection,
         Connection::Reconnecting {
             retry_at: t0 + secs(2.0),
-            error: "gateway unreachable".into()
+            error: "gateway unreachable".into(),
+            down_since: t0,
+        }
+    );
+    // Still down at the next attempt: down since the first failure.
+    let retry = AppEvent::Disconnected {
+        gateway: "gw".into(),
+        error: "gateway unreachable".into(),
+        retry_in: secs(4.0),
+    };
+    app.update(retry, t0 + secs(2.0));
+    assert_eq!(
+        app.gateways()["gw"].connection,
+        Connection::Reconnecting {
+            retry_at: t0 + secs(6.0),
+            error: "gateway unreachable".into(),
+            down_since: t0,
         }
     );
     app.update(AppEvent::Connected { gateway: "gw".into() }, t0 + secs(2.0));

@@ -41,6 +41,10 @@ pub(super) struct Counts {
     /// `total` and `errors` at the last reset: hits are counted from there.
     base: u64,
     errors_base: u64,
+    /// Hits and errors counted before the gateway last restarted (its
+    /// counters then start again from zero).
+    carried: u64,
+    errors_carried: u64,
     /// The cumulative histogram of this gateway's last summary: the next
     /// one's difference is what happened between them. `None` after a
     /// snapshot, which carries none.
@@ -49,11 +53,23 @@ pub(super) struct Counts {
 
 impl Counts {
     pub(super) fn hits(&self) -> u64 {
-        self.total.saturating_sub(self.base)
+        self.carried + self.total.saturating_sub(self.base)
     }
 
     pub(super) fn errors(&self) -> u64 {
-        self.errors.saturating_sub(self.errors_base)
+        self.errors_carried + self.errors.saturating_sub(self.errors_base)
+    }
+
+    /// The gateway restarted: what it counted so far stays counted, and
+    /// its new counters count from zero.
+    pub(super) fn carry_over(&mut self) {
+        self.carried = self.hits();
+        self.errors_carried = self.errors();
+        self.total = 0;
+        self.errors = 0;
+        self.base = 0;
+        self.errors_base = 0;
+        self.latency_buckets = None;
     }
 
     pub(super) fn add(&mut self, failed: bool) {
@@ -66,6 +82,8 @@ impl Counts {
     pub(super) fn reset(&mut self) {
         self.base = self.total;
         self.errors_base = self.errors;
+        self.carried = 0;
+        self.errors_carried = 0;
     }
 
     /// Takes a summary's cumulative counts: how many requests they add, and

@@ -191,9 +191,16 @@ fn summaries_of_unnamed_endpoints_count_as_unattributed() {
     let mut counter = Counter::new(t0);
     counter.summary(
         t0,
-        &[("", "10.9.9.9", 5, 5, &[]), ("", "10.0.0.2", 3, 0, &[]), ("pod-x", "10.0.0.24", 1, 0, &[])],
+        &[
+            ("", "10.9.9.9", 5, 5, &[]),
+            ("", "10.0.0.2", 3, 0, &[]),
+            ("pod-x", "10.0.0.24", 1, 0, &[]),
+        ],
     );
-    assert_eq!(counter.stats.pods["pod-x"].ip, "10.0.0.24", "a new pod takes its IP from the summary");
+    assert_eq!(
+        counter.stats.pods["pod-x"].ip, "10.0.0.24",
+        "a new pod takes its IP from the summary"
+    );
     assert_eq!(counter.stats.unattributed(), 5, "a Service address names no pod");
     assert_eq!(counter.stats.pods["pod-b"].hits(), 3, "a listed pod's IP names it");
     assert_eq!((counter.stats.total(), counter.stats.errors()), (9, 5));
