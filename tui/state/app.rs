@@ -160,6 +160,15 @@ impl App {
         now.saturating_duration_since(self.origin)
     }
 
+    /// Every followed gateway is down: what is shown is the last known data.
+    pub fn disconnected(&self) -> bool {
+        let views = self.gateways.views();
+        !views.is_empty()
+            && views
+                .values()
+                .all(|g| matches!(g.connection, Connection::Reconnecting { .. }))
+    }
+
     /// Whether any gateway has sent its snapshot.
     pub fn synced(&self) -> bool {
         self.gateways.synced()

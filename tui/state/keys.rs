@@ -147,14 +147,23 @@ pub fn binding_for(key: KeyEvent, demo: bool) -> Option<&'static Binding> {
         .find(|b| b.keys.contains(&key.code))
 }
 
-/// The footer's key hints.
-pub fn footer_hints(demo: bool) -> String {
+/// The footer's key hints for a line `width` wide. When they do not all
+/// fit, quit and help come first: the ones a user must never lose.
+pub fn footer_hints(demo: bool, width: usize) -> String {
     let hints: Vec<&str> = BINDINGS
         .iter()
         .filter(|b| b.shown(demo))
         .filter_map(|b| b.hint)
         .collect();
-    hints.join("  ")
+    let line = hints.join("  ");
+    if line.chars().count() <= width {
+        return line;
+    }
+    let first = |h: &&str| matches!(*h, "q quit" | "? help");
+    let (mut urgent, rest): (Vec<&str>, Vec<&str>) = hints.into_iter().partition(first);
+    urgent.reverse();
+    urgent.extend(rest);
+    urgent.join("  ")
 }
 
 /// The help overlay's lines: keys as shown, and what they do.
@@ -173,12 +182,17 @@ mod tests {
     #[test]
     fn footer_hints_list_the_keys_in_order() {
         assert_eq!(
-            footer_hints(false),
+            footer_hints(false, 80),
             "m mode  l load  +/- rate  r reset  spc freeze  ? help  q quit"
         );
         assert_eq!(
-            footer_hints(true),
+            footer_hints(true, 80),
             "m mode  l load  +/- rate  r reset  spc freeze  a add  k kill  ? help  q quit"
+        );
+        // Too narrow for all: quit and help first.
+        assert_eq!(
+            footer_hints(true, 60),
+            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  a add  k kill"
         );
     }
 

@@ -159,6 +159,16 @@ fn summaries_count_their_differences_exactly_and_spread_them_over_seconds() {
 }
 
 #[test]
+fn a_summary_spreads_over_every_second_it_covers_in_proportion() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.stats.replace_totals("gw", &[], false, t0 + secs(0.5));
+    // 40 requests over 0.5 .. 2.5 s: a quarter, a half and a quarter.
+    counter.summary(t0 + secs(2.5), &[("pod-a", "10.0.0.1", 40, 0, &[])]);
+    assert_eq!(counter.stats.spark(2)[SPARK_SECONDS - 3..], [10, 20, 10]);
+}
+
+#[test]
 fn a_summary_after_a_snapshot_counts_from_the_snapshot_without_latencies_before_it() {
     let t0 = Instant::now();
     let mut counter = Counter::new(t0);
