@@ -43,20 +43,35 @@ fn the_default_once_table_has_its_exact_layout_and_adds_up() {
         String::from_utf8_lossy(&output.stderr)
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "a summary, the header and one row per pod:\n{stdout}");
+    assert_eq!(
+        lines.len(),
+        6,
+        "a summary, the verdict, the header and one row per pod:\n{stdout}"
+    );
 
     let summary: Vec<&str> = lines[0].split("   ").collect();
     assert_eq!(summary[0], "mode: balanced", "{stdout}");
     let total: u64 = summary[1].strip_prefix("total: ").unwrap().parse().unwrap();
     assert_eq!(summary[2], "observed: 2.0s");
+    let fairness: f64 = summary[3].strip_prefix("fairness: ").unwrap().parse().unwrap();
+    assert!(fairness > 0.99, "round robin is even: {stdout}");
+    assert!(
+        summary[4].starts_with("at: 20") && summary[4].ends_with('Z'),
+        "{stdout}"
+    );
+    assert_eq!(summary[5], "gateway: greetclient-demo");
+    assert!(
+        lines[1].starts_with("EVEN: 3 pods, fairness 1.00 over the last"),
+        "{stdout}"
+    );
     assert!(total >= 60, "60/s for 2 s: {total}");
 
-    assert_eq!(lines[1], HEADER);
+    assert_eq!(lines[2], HEADER);
     let ends = column_ends(HEADER);
     assert_eq!(ends.len(), 9);
     let mut ips = Vec::new();
     let mut hits_sum = 0;
-    for row in &lines[2..] {
+    for row in &lines[3..] {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells.len(), 9, "{row:?}");
         let [name, ip, ready, hits, errors, share, rps, p50, p99] = cells[..] else {

@@ -1,11 +1,11 @@
 //! `--once`: per-pod statistics as a table or JSON, for scripts and tests.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::state::App;
+use super::state::{App, diagnose};
 use crate::common::Mode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -16,7 +16,15 @@ pub enum OutputFormat {
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct Report {
+    /// When the report was made, RFC 3339 (UTC).
+    pub at: String,
+    /// The gateways followed, by name.
+    pub gateways: Vec<String>,
     pub mode: Option<Mode>,
+    /// The verdict line, as the dashboard shows it (over the last 10 s at most).
+    pub diagnosis: String,
+    /// Jain's index over the live pods' requests in the same window.
+    pub fairness: Option<f64>,
     pub total: u64,
     /// Failed requests that named no pod (e.g. the Service was unreachable);
     /// part of `total`, in no pod's hits.
@@ -53,7 +61,8 @@ pub struct PodReport {
 
 /// The report of what `app` counted over `observed`.
 pub fn build(app: &App, observed: Duration) -> Report {
-    let (stats, _) = app.view(Instant::now());
+    let now = Instant::now();
+    let (stats, at) = app.view(now);
     let seconds = observed.as_secs_f64().max(1e-3);
     let total = stats.total();
     let pods = stats
@@ -81,7 +90,11 @@ pub fn build(app: &App, observed: Duration) -> Report {
         })
         .collect();
     Report {
+        at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        gateways: app.gateways().keys().cloned().collect(),
         mode: app.mode(),
+        diagnosis: diagnose(app, now).text,
+        fairness: stats.fairness(at),
         total,
         unattributed: stats.unattributed(),
         pods,
@@ -96,10 +109,14 @@ impl Report {
 
     pub fn to_table(&self, observed: Duration) -> String {
         let mode = self.mode.map_or("unknown", Mode::as_str);
+        let fairness = self.fairness.map_or_else(|| "–".to_owned(), |f| format!("{f:.2}"));
         let mut out = format!(
-            "mode: {mode}   total: {}   observed: {:.1}s\n",
+            "mode: {mode}   total: {}   observed: {:.1}s   fairness: {fairness}   at: {}   gateway: {}\n{}\n",
             self.total,
-            observed.as_secs_f64()
+            observed.as_secs_f64(),
+            self.at,
+            self.gateways.join(", "),
+            self.diagnosis
         );
         if self.unattributed > 0 {
             let _ = writeln!(out, "failed requests naming no pod: {}", self.unattributed);
@@ -173,6 +190,10 @@ mod tests {
         failing.errors = 5;
         failing.success_rate = Some(0.9375);
         Report {
+            at: "2026-11-28T12:00:00Z".into(),
+            gateways: vec!["http://127.0.0.1:9092".into()],
+            diagnosis: "EVEN: 2 pods, fairness 0.90 over the last 5 s".into(),
+            fairness: Some(0.9),
             mode: Some(Mode::Balanced),
             total: 252,
             unattributed: 1,
@@ -188,7 +209,8 @@ mod tests {
     fn the_table_has_a_row_per_pod() {
         assert_eq!(
             report().to_table(Duration::from_secs(5)),
-            "mode: balanced   total: 252   observed: 5.0s\n\
+            "mode: balanced   total: 252   observed: 5.0s   fairness: 0.90   at: 2026-11-28T12:00:00Z   gateway: http://127.0.0.1:9092\n\
+             EVEN: 2 pods, fairness 0.90 over the last 5 s\n\
              failed requests naming no pod: 1\n\
              POD                 IP               READY     HITS     ERR   SHARE      RPS   P50 ms   P99 ms\n\
              greetserver-demo-a  127.0.0.11       yes        168       0   66.7%     33.6     0.43     0.86\n\
@@ -201,6 +223,12 @@ mod tests {
     fn json_has_null_latencies_for_silent_pods_and_no_kube_fields_without_kube() {
         let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
         assert_eq!(json["mode"], "balanced");
+        assert_eq!(json["diagnosis"], "EVEN: 2 pods, fairness 0.90 over the last 5 s");
+        assert_eq!(
+            (json["fairness"].as_f64(), json["at"].as_str()),
+            (Some(0.9), Some("2026-11-28T12:00:00Z"))
+        );
+        assert_eq!(json["gateways"][0], "http://127.0.0.1:9092");
         assert_eq!(json["unattributed"], 1);
         assert_eq!(json["pods"].as_array().map(Vec::len), Some(3));
         assert_eq!(json["pods"][0]["hits"], 168);
