@@ -317,6 +317,16 @@ impl App {
                 };
                 None
             }
+            Command::CycleWindow => {
+                let window = self.stats.time_window().next();
+                self.stats.set_window(window);
+                if let Some((frozen, _)) = &mut self.frozen {
+                    frozen.set_window(window);
+                }
+                let phrase = window.phrase(self.observed_for(now));
+                self.notify(format!("rates, shares and latency {phrase}"), false, now);
+                None
+            }
             Command::AddPod => Some(Action::AddPod),
             Command::KillPod => match self.stats.busiest(now) {
                 Some(pod) => Some(Action::KillPod(pod.name.clone())),

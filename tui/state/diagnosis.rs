@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::app::App;
 use super::gateways::{Connection, GatewayView};
-use super::stats::{PodStats, RATE_WINDOW, Stats};
+use super::stats::{PodStats, Stats};
 use crate::common::Mode;
 
 /// How long a gateway restart stays the headline.
@@ -89,7 +89,7 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
             ),
         );
     }
-    let window = format!("over the last {}", seconds(app.observed_for(at).min(RATE_WINDOW)));
+    let window = stats.time_window().phrase(app.observed_for(at));
     if let Some(failing) = failing(app, stats, at, &window) {
         return failing;
     }

@@ -20,6 +20,8 @@ pub enum Command {
     RateDown,
     Reset,
     Freeze,
+    /// The next time window (10 s, 1 min, since the reset).
+    CycleWindow,
     AddPod,
     KillPod,
 }
@@ -113,6 +115,9 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char(' ')], Command::Freeze)
         .hint("spc freeze")
         .help("space", "freeze the view (counting continues)"),
+    bind(&[KeyCode::Char('w')], Command::CycleWindow)
+        .hint("w window")
+        .help("w", "time window: 10 s, 1 min, since reset"),
     bind(&[KeyCode::Down], Command::Scroll(1)).help("↑ ↓ PgUp PgDn", "scroll the pods when they do not all fit"),
     bind(&[KeyCode::Up], Command::Scroll(-1)),
     bind(&[KeyCode::PageDown], Command::Scroll(10)),
@@ -183,16 +188,16 @@ mod tests {
     fn footer_hints_list_the_keys_in_order() {
         assert_eq!(
             footer_hints(false, 80),
-            "m mode  l load  +/- rate  r reset  spc freeze  ? help  q quit"
+            "m mode  l load  +/- rate  r reset  spc freeze  w window  ? help  q quit"
         );
         assert_eq!(
-            footer_hints(true, 80),
-            "m mode  l load  +/- rate  r reset  spc freeze  a add  k kill  ? help  q quit"
+            footer_hints(true, 100),
+            "m mode  l load  +/- rate  r reset  spc freeze  w window  a add  k kill  ? help  q quit"
         );
         // Too narrow for all: quit and help first.
         assert_eq!(
-            footer_hints(true, 60),
-            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  a add  k kill"
+            footer_hints(true, 80),
+            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  w window  a add  k kill"
         );
     }
 
@@ -201,7 +206,17 @@ mod tests {
         let keys = |demo| help_lines(demo).map(|(k, _)| k).collect::<Vec<_>>();
         assert_eq!(
             keys(false),
-            ["m", "l", "+ / -", "r", "space", "↑ ↓ PgUp PgDn", "?", "q, Esc, Ctrl-C"]
+            [
+                "m",
+                "l",
+                "+ / -",
+                "r",
+                "space",
+                "w",
+                "↑ ↓ PgUp PgDn",
+                "?",
+                "q, Esc, Ctrl-C"
+            ]
         );
         assert_eq!(
             keys(true),
@@ -211,6 +226,7 @@ mod tests {
                 "+ / -",
                 "r",
                 "space",
+                "w",
                 "↑ ↓ PgUp PgDn",
                 "a",
                 "k",

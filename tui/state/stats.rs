@@ -14,9 +14,55 @@ use super::messages::{PodInfo, PodTotals, Request};
 use crate::common::Mode;
 use crate::common::latency_buckets::merge_into;
 
-/// Window of the per-pod and total request rates and of the latency percentiles.
-pub const RATE_WINDOW: Duration = Duration::from_secs(RATE_WINDOW_SECONDS);
-pub const RATE_WINDOW_SECONDS: u64 = 10;
+/// The default window of rates, shares, fairness and latency.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// The longest window: how much history the windows keep.
+pub const KEPT: Duration = Duration::from_secs(60);
+
+/// The time window of rates, shares, fairness and latency; `w` cycles it.
+/// Hits and errors are always counted since the reset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Window {
+    #[default]
+    TenSeconds,
+    Minute,
+    SinceReset,
+}
+
+impl Window {
+    pub fn next(self) -> Window {
+        match self {
+            Window::TenSeconds => Window::Minute,
+            Window::Minute => Window::SinceReset,
+            Window::SinceReset => Window::TenSeconds,
+        }
+    }
+
+    /// Its length; `None` since the reset.
+    pub fn span(self) -> Option<Duration> {
+        match self {
+            Window::TenSeconds => Some(RATE_WINDOW),
+            Window::Minute => Some(KEPT),
+            Window::SinceReset => None,
+        }
+    }
+
+    /// The time the window covers after `observed` of counting (at least 1 s).
+    pub fn covered(self, observed: Duration) -> Duration {
+        let observed = observed.max(Duration::from_secs(1));
+        self.span().map_or(observed, |span| observed.min(span))
+    }
+
+    /// "over the last 10 s", "over the last 1 min", "since the reset": for titles and verdicts.
+    pub fn phrase(self, observed: Duration) -> String {
+        let covered = self.covered(observed).as_secs();
+        match self {
+            Window::SinceReset => "since the reset".to_owned(),
+            _ if covered >= 60 => "over the last 1 min".to_owned(),
+            _ => format!("over the last {covered} s"),
+        }
+    }
+}
 /// Seconds of history in the RPS sparkline.
 pub const SPARK_SECONDS: usize = 60;
 /// Recent requests kept for the event tail.
@@ -74,8 +120,9 @@ pub struct Stats {
     pub tail: VecDeque<TailEntry>,
     /// The tail holds a sample (summaries count), not every request.
     pub tail_sampled: bool,
-    /// Requests by when they were counted, in the rate window.
+    /// Requests by when they were counted, for the last [`KEPT`].
     recent: VecDeque<(Instant, Tally)>,
+    window: Window,
     /// When each gateway's last snapshot or summary arrived: the next
     /// summary counts what happened since.
     summary_at: BTreeMap<String, Instant>,
@@ -112,14 +159,40 @@ impl Stats {
         self.pods.values().find(|p| p.ip == ip).map(|p| p.name.clone())
     }
 
-    /// Requests and failures in the rate window, unattributed ones included.
-    pub fn window(&self, now: Instant) -> Tally {
-        in_window(&self.recent, now)
+    /// The window rates, shares, fairness and latency are over.
+    pub fn time_window(&self) -> Window {
+        self.window
     }
 
+    pub(super) fn set_window(&mut self, window: Window) {
+        self.window = window;
+        for pod in self.pods.values_mut() {
+            pod.set_window(window);
+        }
+    }
+
+    /// Requests and failures in the window, unattributed ones included.
+    pub fn window(&self, now: Instant) -> Tally {
+        match self.window.span() {
+            None => Tally {
+                requests: self.total(),
+                errors: self.errors(),
+            },
+            Some(span) => in_window(&self.recent, now, span),
+        }
+    }
+
+    /// Requests per second over the window, after `observed_for` of counting.
     pub fn rps(&self, now: Instant, observed_for: Duration) -> f64 {
-        in_window(&self.recent, now).requests as f64
-            / observed_for.clamp(Duration::from_secs(1), RATE_WINDOW).as_secs_f64()
+        self.window(now).requests as f64 / self.window.covered(observed_for).as_secs_f64()
+    }
+
+    /// The pod's share of the window's requests, 0..=1.
+    pub fn share(&self, pod: &PodStats, now: Instant) -> f64 {
+        match self.window(now).requests {
+            0 => 0.0,
+            total => pod.in_window(now) as f64 / total as f64,
+        }
     }
 
     /// Requests per second for the last `SPARK_SECONDS` seconds up to
@@ -167,10 +240,11 @@ impl Stats {
             self.pods.insert(name.to_owned(), by_ip);
         }
         let key = if name.is_empty() { ip } else { name };
+        let window = self.window;
         let pod = self
             .pods
             .entry(key.to_owned())
-            .or_insert_with(|| PodStats::new(key.to_owned(), ip.to_owned()));
+            .or_insert_with(|| PodStats::new(key.to_owned(), ip.to_owned()).windowed(window));
         if pod.ip.is_empty() && !ip.is_empty() {
             ip.clone_into(&mut pod.ip);
         }

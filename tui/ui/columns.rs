@@ -39,9 +39,9 @@ pub enum Needs {
 /// What a row's cells are made from, besides the pod.
 pub struct RowContext {
     pub at: Instant,
-    /// The rate's denominator: time observed, within 1 s ..= the rate window.
+    /// The rate's denominator: the time the window covers.
     pub observed: Duration,
-    /// All requests, for shares.
+    /// All requests in the window, for shares.
     pub total: u64,
     /// What the POD column has left after the fixed columns.
     pub name_width: usize,
@@ -86,7 +86,10 @@ pub const COLUMNS: &[Column] = &[
     })
     .needs(Needs::Errors),
     column("SHARE", Some(6), Alignment::Right, |pod, ctx| {
-        (format!("{:.1}%", share_of(pod, ctx.total) * 100.0), Style::new())
+        (
+            format!("{:.1}%", share_of(pod.in_window(ctx.at), ctx.total) * 100.0),
+            Style::new(),
+        )
     })
     .shown_from(NARROW),
     column("RPS", Some(6), Alignment::Right, |pod, ctx| {

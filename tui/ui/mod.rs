@@ -66,7 +66,7 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     header::render(app, stats, at, frame, header_area, theme);
     pods::render(app, stats, at, frame, table_area, theme);
     if share > 0 {
-        shares::render(stats, frame, share_area, theme);
+        shares::render(app, stats, at, frame, share_area, theme);
     }
     if spark > 0 {
         spark::render(app, stats, at, frame, spark_area, theme);

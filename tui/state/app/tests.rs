@@ -238,3 +238,41 @@ fn disconnection_shows_when_the_retry_comes() {
         Connection::Connected { since: t0 + secs(2.0) }
     );
 }
+
+#[test]
+fn w_cycles_the_window_of_rates_shares_and_latency_and_says_so() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    // 10 requests to pod-a 30 s ago, 5 to pod-b now.
+    for _ in 0..10 {
+        app.update(request(0, "pod-a", "10.0.0.1", 100), t0);
+    }
+    let now = t0 + secs(30.0);
+    for _ in 0..5 {
+        app.update(request(0, "pod-b", "10.0.0.2", 100), now);
+    }
+    let in_window = |app: &App| {
+        let stats = app.stats();
+        (
+            stats.pods["pod-a"].in_window(now),
+            stats.pods["pod-b"].in_window(now),
+            stats.window(now).requests,
+        )
+    };
+    assert_eq!(in_window(&app), (0, 5, 5), "the last 10 s");
+    key(&mut app, 'w', now);
+    assert_eq!(in_window(&app), (10, 5, 15), "the last minute");
+    assert_eq!(
+        app.message().unwrap().text,
+        "rates, shares and latency over the last 30 s"
+    );
+    key(&mut app, 'w', now);
+    assert_eq!(in_window(&app), (10, 5, 15), "since the reset");
+    assert_eq!(app.message().unwrap().text, "rates, shares and latency since the reset");
+    key(&mut app, 'w', now);
+    assert_eq!(in_window(&app), (0, 5, 5), "back to 10 s");
+    // A pod first seen later follows the chosen window too.
+    key(&mut app, 'w', now);
+    app.update(request(0, "pod-z", "10.0.0.26", 100), t0 + secs(1.0));
+    assert_eq!(app.stats().pods["pod-z"].in_window(now), 1);
+}

@@ -3,9 +3,9 @@
 //! rate window on screen, since the last reset in `--once`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::{RATE_WINDOW, RATE_WINDOW_SECONDS};
+use super::{KEPT, Window};
 use crate::common::latency_buckets::{self, bucket_of, merge_into};
 use crate::tui::state::messages::{PodInfo, PodTotals};
 
@@ -118,11 +118,15 @@ pub struct PodStats {
     /// What the pod source says beyond readiness (kube).
     pub info: Option<PodInfo>,
     pub(super) by_gateway: BTreeMap<String, Counts>,
-    /// Requests by when they were counted, in the rate window: one entry
-    /// per raw event, or a summary's difference per summary.
+    /// Requests by when they were counted, for the last [`KEPT`]: one
+    /// entry per raw event, or a summary's difference per summary.
     recent: VecDeque<(Instant, Tally)>,
-    /// Latency histograms per whole second since the origin, in the rate window.
+    /// Latency histograms per whole second since the origin, for the last [`KEPT`].
     latency_window: VecDeque<(u64, Vec<u64>)>,
+    /// The window `in_window` and `latency_ms` are over (the view's).
+    window: Window,
+    /// The newest whole second seen (a count or a tick): the latency window ends there.
+    latest_second: u64,
     /// Latency histogram since the last reset.
     latency_total: Vec<u64>,
     /// p50 and p99 of the window, refreshed by [`super::Stats::tick`] so a
@@ -144,6 +148,8 @@ impl PodStats {
             by_gateway: BTreeMap::new(),
             recent: VecDeque::new(),
             latency_window: VecDeque::new(),
+            window: Window::default(),
+            latest_second: 0,
             latency_total: Vec::new(),
             percentiles_us: None,
             percentiles_stale: false,
@@ -166,17 +172,37 @@ impl PodStats {
         (hits > 0).then(|| hits.saturating_sub(self.errors()) as f64 / hits as f64)
     }
 
-    /// Requests in the rate window ending at `now`.
+    pub(super) fn windowed(mut self, window: Window) -> Self {
+        self.set_window(window);
+        self
+    }
+
+    pub(super) fn set_window(&mut self, window: Window) {
+        self.window = window;
+        self.percentiles_stale = true;
+    }
+
+    fn tally(&self, now: Instant) -> Tally {
+        match self.window.span() {
+            None => Tally {
+                requests: self.hits(),
+                errors: self.errors(),
+            },
+            Some(span) => in_window(&self.recent, now, span),
+        }
+    }
+
+    /// Requests in the window ending at `now`.
     pub fn in_window(&self, now: Instant) -> u64 {
-        in_window(&self.recent, now).requests
+        self.tally(now).requests
     }
 
-    /// Failed requests in the rate window ending at `now`.
+    /// Failed requests in the window ending at `now`.
     pub fn errors_in_window(&self, now: Instant) -> u64 {
-        in_window(&self.recent, now).errors
+        self.tally(now).errors
     }
 
-    /// Latency percentile (0..=100) over the rate window, in milliseconds.
+    /// Latency percentile (0..=100) over the window, in milliseconds.
     /// p50 and p99 come from the cache while it is fresh.
     pub fn latency_ms(&self, percentile: f64) -> Option<f64> {
         let cached = match (self.percentiles_stale, self.percentiles_us) {
@@ -193,8 +219,12 @@ impl PodStats {
     }
 
     fn window_histogram(&self) -> Vec<u64> {
+        let Some(span) = self.window.span() else {
+            return self.latency_total.clone();
+        };
+        let first = self.latest_second.saturating_sub(span.as_secs() - 1);
         let mut merged = Vec::new();
-        for (_, counts) in &self.latency_window {
+        for (_, counts) in self.latency_window.iter().filter(|(s, _)| *s >= first) {
             merge_into(&mut merged, counts);
         }
         merged
@@ -224,6 +254,7 @@ impl PodStats {
     /// `requests` more, with these latencies, counted at `now` (in whole
     /// `second` since the origin).
     pub(super) fn counted(&mut self, now: Instant, second: u64, tally: Tally, latencies: &[u64]) {
+        self.latest_second = self.latest_second.max(second);
         if tally.requests == 0 {
             return;
         }
@@ -240,7 +271,11 @@ impl PodStats {
 
     pub(super) fn prune(&mut self, now: Instant, now_second: u64) {
         prune_window(&mut self.recent, now);
-        let first = now_second.saturating_sub(RATE_WINDOW_SECONDS - 1);
+        if now_second > self.latest_second {
+            self.latest_second = now_second;
+            self.percentiles_stale = true;
+        }
+        let first = now_second.saturating_sub(KEPT.as_secs() - 1);
         let before = self.latency_window.len();
         while self.latency_window.front().is_some_and(|(s, _)| *s < first) {
             self.latency_window.pop_front();
@@ -262,19 +297,19 @@ impl PodStats {
     }
 }
 
-/// What `recent` counted in the rate window ending at `now`.
-pub(super) fn in_window(recent: &VecDeque<(Instant, Tally)>, now: Instant) -> Tally {
+/// What `recent` counted in the `span` ending at `now`.
+pub(super) fn in_window(recent: &VecDeque<(Instant, Tally)>, now: Instant, span: Duration) -> Tally {
     recent
         .iter()
-        .filter(|(t, _)| now.saturating_duration_since(*t) < RATE_WINDOW)
+        .filter(|(t, _)| now.saturating_duration_since(*t) < span)
         .fold(Tally::default(), |sum, (_, tally)| sum.add(*tally))
 }
 
-/// Drops the entries that slid out of the rate window ending at `now`.
+/// Drops the entries older than the longest window.
 pub(super) fn prune_window(recent: &mut VecDeque<(Instant, Tally)>, now: Instant) {
     while recent
         .front()
-        .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= RATE_WINDOW)
+        .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= KEPT)
     {
         recent.pop_front();
     }
@@ -290,21 +325,30 @@ mod tests {
     fn prune_drops_what_left_the_window_and_keeps_the_rest() {
         let t0 = Instant::now();
         let mut pod = PodStats::new("pod-a".into(), "10.0.0.1".into());
-        for at in [0, 5, 12] {
+        for at in [0, 15, 62] {
             pod.record("gw", t0 + Duration::from_secs(at), at, 100, false);
         }
         let forty = Tally {
             requests: 40,
             errors: 4,
         };
-        pod.counted(t0 + Duration::from_secs(12), 12, forty, &[0, 40]);
-        pod.prune(t0 + Duration::from_secs_f64(12.5), 12);
-        assert_eq!(pod.recent.len(), 3, "the request 12.5 s old is gone");
-        assert_eq!(pod.in_window(t0 + Duration::from_secs_f64(12.5)), 42);
-        assert_eq!(pod.errors_in_window(t0 + Duration::from_secs_f64(12.5)), 4);
+        pod.counted(t0 + Duration::from_secs(62), 62, forty, &[0, 40]);
+        let now = t0 + Duration::from_secs_f64(62.5);
+        pod.prune(now, 62);
+        assert_eq!(pod.recent.len(), 3, "the request 62.5 s old is gone");
         assert_eq!(pod.hits(), 3, "pruning the window is not forgetting hits");
-        assert_eq!(pod.latency_window.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [5, 12]);
+        assert_eq!(pod.latency_window.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [15, 62]);
         assert_eq!(pod.latency_total.iter().sum::<u64>(), 43, "since reset keeps all");
+        // The same counts over each window.
+        assert_eq!((pod.in_window(now), pod.errors_in_window(now)), (41, 4));
+        pod.set_window(Window::Minute);
+        assert_eq!((pod.in_window(now), pod.errors_in_window(now)), (42, 4));
+        pod.set_window(Window::SinceReset);
+        assert_eq!(
+            (pod.in_window(now), pod.errors_in_window(now)),
+            (3, 0),
+            "hits and errors"
+        );
     }
 
     #[test]

@@ -326,8 +326,8 @@ fn tick_keeps_the_rate_window_and_the_last_minute_of_seconds_only() {
     // The sparkline keeps seconds 10 ..= 70 (60 back from now), no more.
     assert_eq!(counter.stats.per_second.len(), 61);
     assert_eq!(counter.stats.per_second.front(), Some(&(10, 1)));
-    // The rate window keeps the requests of the last 10 s: 61 ..= 70.
-    assert_eq!(counter.stats.recent.len(), 10);
+    // The windows keep the requests of the last minute: 11 ..= 70.
+    assert_eq!(counter.stats.recent.len(), 60);
     counter.tick(now + secs(3600.0));
     assert!(counter.stats.per_second.is_empty() && counter.stats.recent.is_empty());
 }
