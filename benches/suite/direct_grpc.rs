@@ -1,0 +1,44 @@
+//! Item 1: the direct gRPC limit, h2load against one greet-server. h2load
+//! counts HTTP 200s only, so a Rust client call checks that the same server
+//! (and any other path driven this way) answers gRPC OK with a named pod.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use greet_top::proto::greet::greet_service_client::GreetServiceClient;
+use greet_top::proto::greet::{Greeting, GreetingRequest};
+
+use super::loadgen;
+
+/// One h2load run against `server`: requests per second.
+pub async fn run(server: SocketAddr, requests: usize, body_file: &Path) -> anyhow::Result<f64> {
+    loadgen::h2load(&server.to_string(), requests, body_file).await
+}
+
+/// A few Greet calls over gRPC at `authority`: each must be OK (grpc-status
+/// 0) and name a pod. Returns the pods that answered.
+pub async fn check_grpc_ok(authority: &str, calls: usize) -> anyhow::Result<Vec<String>> {
+    let mut client = GreetServiceClient::connect(format!("http://{authority}"))
+        .await
+        .with_context(|| format!("connecting to {authority}"))?;
+    let mut pods = Vec::new();
+    for _ in 0..calls {
+        let request = GreetingRequest {
+            greeting: Some(Greeting {
+                first_name: "Hitesh".into(),
+                last_name: "Pattanayak".into(),
+            }),
+        };
+        let reply = client
+            .greet(request)
+            .await
+            .with_context(|| format!("Greet via {authority} is not gRPC OK"))?
+            .into_inner();
+        if reply.pod_name.is_empty() {
+            bail!("Greet via {authority} named no pod: {:?}", reply.result);
+        }
+        pods.push(reply.pod_name);
+    }
+    Ok(pods)
+}
