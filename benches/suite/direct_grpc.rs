@@ -10,10 +10,16 @@ use greet_top::proto::greet::greet_service_client::GreetServiceClient;
 use greet_top::proto::greet::{Greeting, GreetingRequest};
 
 use super::loadgen;
+use super::procs::total_cpu;
 
-/// One h2load run against `server`: requests per second.
-pub async fn run(server: SocketAddr, requests: usize, body_file: &Path) -> anyhow::Result<f64> {
-    loadgen::h2load(&server.to_string(), requests, body_file).await
+/// One h2load run against `target` (a greet-server or a proxy): requests
+/// per second, and the CPU µs per request of the processes `pids` (the
+/// servers, the proxy): where the time goes on each path.
+pub async fn run(target: SocketAddr, requests: usize, body_file: &Path, pids: &[u32]) -> anyhow::Result<(f64, f64)> {
+    let before = total_cpu(pids)?;
+    let rate = loadgen::h2load(&target.to_string(), requests, body_file).await?;
+    let cpu = total_cpu(pids)? - before;
+    Ok((rate, cpu.as_secs_f64() * 1e6 / requests as f64))
 }
 
 /// A few Greet calls over gRPC at `authority`: each must be OK (grpc-status

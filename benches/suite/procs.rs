@@ -77,6 +77,33 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
 }
 
+/// The summed CPU time of several processes.
+pub fn total_cpu(pids: &[u32]) -> anyhow::Result<Duration> {
+    pids.iter().map(|pid| cpu_time(*pid)).sum()
+}
+
+/// `pid` and its child processes (nginx's workers are children of its master,
+/// and a child's CPU reaches its parent's /proc figures only once reaped).
+pub fn with_children(pid: u32) -> anyhow::Result<Vec<u32>> {
+    let mut pids = vec![pid];
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(child) = entry?.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        // The parent pid is the second field after the parenthesised command name.
+        let parent = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split(' ').nth(1)?.parse::<u32>().ok());
+        if parent == Some(pid) {
+            pids.push(child);
+        }
+    }
+    Ok(pids)
+}
+
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
@@ -112,8 +139,14 @@ pub async fn wait_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> 
 /// Three (or n) greet-server processes on 127.0.0.{first}.. named bench-pod-N.
 pub struct Servers {
     /// Killed when the set is dropped.
-    _children: Vec<Child>,
+    children: Vec<Child>,
     pub addrs: Vec<SocketAddr>,
+}
+
+impl Servers {
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::pid).collect()
+    }
 }
 
 pub async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
@@ -135,10 +168,7 @@ pub async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
     for addr in &addrs {
         wait_listening(*addr, "greet-server").await?;
     }
-    Ok(Servers {
-        _children: children,
-        addrs,
-    })
+    Ok(Servers { children, addrs })
 }
 
 /// A greet-gateway process over `servers` (static discovery), sticky to the first.
