@@ -65,31 +65,17 @@ pub async fn throughput(
     );
     results.figure("2. nginx CPU per request (master + worker)", "µs", second(&proxied));
     let mut rest_figures = |mode: &str, runs: &[super::rest::RestRun]| {
-        let rate = results.figure(
-            format!("3. gateway REST {mode}, wrk -c32 -t2"),
-            "req/s",
-            runs.iter().map(|r| r.wrk.rate).collect(),
-        );
-        results.figure(
-            format!("3. gateway REST {mode} p50"),
-            "ms",
-            runs.iter().map(|r| r.wrk.p50_ms).collect(),
-        );
-        results.figure(
-            format!("3. gateway REST {mode} p99"),
-            "ms",
-            runs.iter().map(|r| r.wrk.p99_ms).collect(),
-        );
-        results.figure(
-            format!("3. gateway CPU per request, {mode}"),
-            "µs",
-            runs.iter().map(|r| r.gateway_us).collect(),
-        );
-        results.figure(
-            format!("3. greet-servers' CPU per request, {mode}"),
-            "µs",
-            runs.iter().map(|r| r.servers_us).collect(),
-        );
+        let rate = results.figure_of(format!("3. gateway REST {mode}, wrk -c32 -t2"), "req/s", runs, |r| {
+            r.wrk.rate
+        });
+        results.figure_of(format!("3. gateway REST {mode} p50"), "ms", runs, |r| r.wrk.p50_ms);
+        results.figure_of(format!("3. gateway REST {mode} p99"), "ms", runs, |r| r.wrk.p99_ms);
+        results.figure_of(format!("3. gateway CPU per request, {mode}"), "µs", runs, |r| {
+            r.gateway_us
+        });
+        results.figure_of(format!("3. greet-servers' CPU per request, {mode}"), "µs", runs, |r| {
+            r.servers_us
+        });
         rate
     };
     let s = rest_figures("sticky", &sticky);
@@ -152,22 +138,10 @@ pub async fn greet_top_cpu(scale: &Scale, results: &mut Results, servers: &super
             Err(e) => return failed(results, "greet-top CPU", e),
         }
     }
-    let paced = results.figure(
-        "5. greet-top CPU at ~1,000 req/s",
-        "ms/s",
-        runs.iter().map(|r| r.paced_cpu).collect(),
-    );
-    results.figure(
-        "5. paced rate reached",
-        "req/s",
-        runs.iter().map(|r| r.paced_rate).collect(),
-    );
-    let max = results.figure(
-        "5. greet-top CPU at full speed (wrk)",
-        "ms/s",
-        runs.iter().map(|r| r.max_cpu).collect(),
-    );
-    results.figure("5. full-speed rate", "req/s", runs.iter().map(|r| r.max_rate).collect());
+    let paced = results.figure_of("5. greet-top CPU at ~1,000 req/s", "ms/s", &runs, |r| r.paced_cpu);
+    results.figure_of("5. paced rate reached", "req/s", &runs, |r| r.paced_rate);
+    let max = results.figure_of("5. greet-top CPU at full speed (wrk)", "ms/s", &runs, |r| r.max_cpu);
+    results.figure_of("5. full-speed rate", "req/s", &runs, |r| r.max_rate);
     results.ratio_target(
         "greet-top CPU, full speed / 1,000 req/s",
         "<= 1.5",
@@ -181,25 +155,22 @@ pub async fn greet_top_cpu(scale: &Scale, results: &mut Results, servers: &super
 pub async fn rebalance(scale: &Scale, results: &mut Results) {
     eprintln!("rebalance");
     let mut worst = 0f64;
-    match super::rebalance::static_registry(scale.rebalance_reps).await {
-        Ok(ms) => {
-            worst = worst.max(results.figure(
-                "6a. rebalance, LocalCluster registry: pod added to first request",
-                "ms",
-                ms,
-            ))
+    let static_registry = super::rebalance::static_registry(scale.rebalance_reps).await;
+    let fake_api_server = super::rebalance::fake_api_server(scale.rebalance_reps).await;
+    for (name, measured) in [
+        (
+            "6a. rebalance, LocalCluster registry: pod added to first request",
+            static_registry,
+        ),
+        (
+            "6b. rebalance, EndpointSlice via fake API server to first request",
+            fake_api_server,
+        ),
+    ] {
+        match measured {
+            Ok(ms) => worst = worst.max(results.figure(name, "ms", ms)),
+            Err(e) => failed(results, name, e),
         }
-        Err(e) => failed(results, "rebalance (static)", e),
-    }
-    match super::rebalance::fake_api_server(scale.rebalance_reps).await {
-        Ok(ms) => {
-            worst = worst.max(results.figure(
-                "6b. rebalance, EndpointSlice via fake API server to first request",
-                "ms",
-                ms,
-            ))
-        }
-        Err(e) => failed(results, "rebalance (fake API server)", e),
     }
     results.targets.push(super::results::Target {
         name: "rebalance latency (median, worse of a and b)",
@@ -227,20 +198,23 @@ pub async fn rss_and_totals(scale: &Scale, results: &mut Results, servers: &supe
             }
         }
     }
-    let first = results.figure(
+    let first = results.figure_of(
         format!("7. gateway VmRSS after {} requests", scale.rss_first),
         "KiB",
-        runs.iter().map(|r| r.rss_first_kib).collect(),
+        &runs,
+        |r| r.rss_first_kib,
     );
-    let total = results.figure(
+    let total = results.figure_of(
         format!("7. gateway VmRSS after {} requests", scale.rss_total),
         "KiB",
-        runs.iter().map(|r| r.rss_total_kib).collect(),
+        &runs,
+        |r| r.rss_total_kib,
     );
-    results.figure(
+    results.figure_of(
         "7. rate with 10 aggregated + 1 raw subscriber (Rust clients)",
         "req/s",
-        runs.iter().map(|r| r.rate).collect(),
+        &runs,
+        |r| r.rate,
     );
     results.ratio_target(
         "gateway RSS, after 1 M / after 100 k",

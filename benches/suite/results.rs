@@ -55,6 +55,17 @@ impl Results {
         median
     }
 
+    /// A figure of one field of each run.
+    pub fn figure_of<T>(
+        &mut self,
+        name: impl Into<String>,
+        unit: &'static str,
+        runs: &[T],
+        value: impl Fn(&T) -> f64,
+    ) -> f64 {
+        self.figure(name, unit, runs.iter().map(value).collect())
+    }
+
     /// A target met when `ratio` is within [min, max].
     pub fn ratio_target(&mut self, name: &'static str, goal: &'static str, ratio: f64, min: f64, max: f64) {
         self.targets.push(Target {
