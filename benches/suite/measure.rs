@@ -39,7 +39,7 @@ pub async fn throughput(
         let one = async {
             let (requests, server_pids) = (scale.h2load_requests, servers.pids());
             grpc.push(super::direct_grpc::run(direct, requests, body, &server_pids).await?);
-            let nginx_pids = super::procs::with_children(nginx.child.pid())?;
+            let nginx_pids = [nginx.child.pid()];
             proxied.push(super::direct_grpc::run(nginx.addr, requests, body, &nginx_pids).await?);
             nginx.child.check_running()?;
             sticky.push(super::rest::run(&gateway, servers, Mode::Sticky, scale.wrk_time, script).await?);
@@ -63,7 +63,7 @@ pub async fn throughput(
         "req/s",
         first(&proxied),
     );
-    results.figure("2. nginx CPU per request (master + worker)", "µs", second(&proxied));
+    results.figure("2. nginx CPU per request (one process)", "µs", second(&proxied));
     let mut rest_figures = |mode: &str, runs: &[super::rest::RestRun]| {
         let rate = results.figure_of(format!("3. gateway REST {mode}, wrk -c32 -t2"), "req/s", runs, |r| {
             r.wrk.rate

@@ -1,7 +1,9 @@
 //! Item 2: nginx `grpc_pass`, round robin over the same greet-servers, run
 //! as the current user from a config the suite writes into a temp dir.
 //! Upstream keepalive and `keepalive_requests` are raised on both sides: with
-//! the defaults nginx closes a connection after 1,000 requests.
+//! the defaults nginx closes a connection after 1,000 requests. One process
+//! (`master_process off`, so one worker): the suite's kill on drop then
+//! leaves no orphaned worker, and its CPU time is that one process's.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -11,6 +13,7 @@ use anyhow::bail;
 
 use super::procs::{Child, free_port, wait_listening};
 
+/// nginx as one process; killed when dropped (its `Child`).
 pub struct Nginx {
     pub child: Child,
     pub addr: SocketAddr,
@@ -21,7 +24,7 @@ pub fn config(dir: &Path, listen: SocketAddr, servers: &[SocketAddr]) -> String 
     let upstreams: String = servers.iter().map(|s| format!("        server {s};\n")).collect();
     format!(
         "daemon off;
-worker_processes 1;
+master_process off;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 4096; }}

@@ -82,28 +82,6 @@ pub fn total_cpu(pids: &[u32]) -> anyhow::Result<Duration> {
     pids.iter().map(|pid| cpu_time(*pid)).sum()
 }
 
-/// `pid` and its child processes (nginx's workers are children of its master,
-/// and a child's CPU reaches its parent's /proc figures only once reaped).
-pub fn with_children(pid: u32) -> anyhow::Result<Vec<u32>> {
-    let mut pids = vec![pid];
-    for entry in std::fs::read_dir("/proc")? {
-        let Some(child) = entry?.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        // The parent pid is the second field after the parenthesised command name.
-        let parent = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 2..].split(' ').nth(1)?.parse::<u32>().ok());
-        if parent == Some(pid) {
-            pids.push(child);
-        }
-    }
-    Ok(pids)
-}
-
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
