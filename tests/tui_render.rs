@@ -314,6 +314,7 @@ fn kube_scenario(watch: WatchState) -> (App, Instant) {
             name: (*name).into(),
             ip: (*ip).into(),
             ready: i != 0,
+            skipped: None,
             phase: Some(if i == 0 { "Pending" } else { "Running" }.into()),
             restarts: i as u32,
             node: Some("minikube".into()),

@@ -39,6 +39,9 @@ pub struct PodReport {
     pub ready: bool,
     /// Listed once by the pod source, no longer.
     pub gone: bool,
+    /// Why a gateway's balancer skips it (then `ready` is false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     pub hits: u64,
     pub errors: u64,
     /// Successful share of its hits, 0..=1; `null` when it had none.
@@ -71,8 +74,9 @@ pub fn build(app: &App, observed: Duration) -> Report {
         .map(|pod| PodReport {
             name: pod.name.clone(),
             ip: pod.ip.clone(),
-            ready: !pod.gone && pod.ready.unwrap_or(true),
+            ready: !pod.gone && pod.ready.unwrap_or(true) && pod.skipped.is_none(),
             gone: pod.gone,
+            skipped: pod.skipped.clone(),
             hits: pod.hits(),
             errors: pod.errors(),
             success_rate: pod.success_rate(),
@@ -136,6 +140,8 @@ impl Report {
         for pod in &self.pods {
             let ready = if pod.gone {
                 "gone"
+            } else if pod.skipped.is_some() {
+                "skip"
             } else if pod.ready {
                 "yes"
             } else {
@@ -170,6 +176,7 @@ mod tests {
             ip: ip.into(),
             ready: true,
             gone: false,
+            skipped: None,
             hits,
             errors: 0,
             success_rate: (hits > 0).then_some(1.0),
@@ -188,6 +195,8 @@ mod tests {
         gone.gone = true;
         let mut failing = pod("greetserver-demo-b", "127.0.0.12", 83, 83.0 / 252.0, Some(0.415));
         failing.errors = 5;
+        failing.ready = false;
+        failing.skipped = Some("connection refused".into());
         failing.success_rate = Some(0.9375);
         Report {
             at: "2026-11-28T12:00:00Z".into(),
@@ -214,7 +223,7 @@ mod tests {
              failed requests naming no pod: 1\n\
              POD                 IP               READY     HITS     ERR   SHARE      RPS   P50 ms   P99 ms\n\
              greetserver-demo-a  127.0.0.11       yes        168       0   66.7%     33.6     0.43     0.86\n\
-             greetserver-demo-b  127.0.0.12       yes         83       5   32.9%     16.6     0.41     0.83\n\
+             greetserver-demo-b  127.0.0.12       skip        83       5   32.9%     16.6     0.41     0.83\n\
              greetserver-demo-c  127.0.0.13       gone         0       0    0.0%      0.0        -        -\n"
         );
     }
@@ -243,5 +252,7 @@ mod tests {
             (Some(5), Some(0.9375))
         );
         assert!(json["pods"][2]["success_rate"].is_null(), "no hits, no rate");
+        assert_eq!(json["pods"][1]["skipped"], "connection refused");
+        assert!(json["pods"][0].get("skipped").is_none(), "only when skipped");
     }
 }

@@ -99,8 +99,15 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
             "MIXED: the gateways disagree on the mode — press m to switch them all",
         );
     }
-    if let Some(spread) = spread(app.mode(), stats, at, &window) {
-        return spread;
+    let spread = spread(app.mode(), stats, at, &window);
+    if let Some(problem) = spread.clone().filter(|d| d.severity != Severity::Good) {
+        return problem;
+    }
+    if let Some(skipping) = skipping(stats) {
+        return skipping;
+    }
+    if let Some(even) = spread {
+        return even;
     }
     if let Some((name, ago)) = down.first() {
         return Diagnosis::new(
@@ -173,6 +180,26 @@ fn failing(app: &App, stats: &Stats, at: Instant, window: &str) -> Option<Diagno
         where_.join(", ")
     );
     Some(Diagnosis::new(Severity::Bad, text))
+}
+
+/// "SKIPPING p3 (connection refused) ..." when a balancer routes around pods.
+fn skipping(stats: &Stats) -> Option<Diagnosis> {
+    let skipped: Vec<String> = stats
+        .skipped_pods()
+        .map(|p| format!("{} ({})", p.name, p.skipped.as_deref().unwrap_or_default()))
+        .collect();
+    if skipped.is_empty() {
+        return None;
+    }
+    let serving = stats.live_pods().count();
+    let pods = if serving == 1 { "pod" } else { "pods" };
+    Some(Diagnosis::new(
+        Severity::Warning,
+        format!(
+            "SKIPPING {}: the gateway routes around it; {serving} {pods} serving",
+            skipped.join(", ")
+        ),
+    ))
 }
 
 /// STUCK, UNEVEN or EVEN: how the window's requests spread over the live pods.

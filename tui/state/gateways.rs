@@ -170,12 +170,16 @@ impl Gateways {
         if known && self.pod_source == PodSourceKind::GatewayEndpoints {
             self.relist(stats);
         }
+        if known {
+            self.mark_skipped(stats);
+        }
     }
 
     /// A pod source (kube, the demo) lists the pods from now on.
     pub(super) fn list_from_pod_source(&mut self, pods: Vec<PodInfo>, stats: &mut Stats) {
         self.pod_source = PodSourceKind::External;
         stats.list_pods(pods, true);
+        self.mark_skipped(stats);
     }
 
     /// Folds one event of `gateway` into the views and `stats`.
@@ -245,12 +249,27 @@ impl Gateways {
     }
 
     fn on_endpoints(&mut self, gateway: &str, endpoints: Vec<PodInfo>, stats: &mut Stats) {
-        // A pod source, when there is one, owns the pod list and readiness.
-        if self.pod_source == PodSourceKind::External {
-            return;
-        }
         self.view_mut(gateway).endpoints = endpoints;
-        self.relist(stats);
+        // A pod source, when there is one, owns the pod list and readiness;
+        // which pods a balancer skips only the gateways know.
+        if self.pod_source == PodSourceKind::GatewayEndpoints {
+            self.relist(stats);
+        }
+        self.mark_skipped(stats);
+    }
+
+    /// The pods any gateway's balancer skips: name ─► (IP, reason).
+    fn mark_skipped(&self, stats: &mut Stats) {
+        let skipped: BTreeMap<String, (String, String)> = self
+            .views
+            .values()
+            .flat_map(|g| g.endpoints.iter())
+            .filter_map(|e| {
+                let reason = e.skipped.clone()?;
+                Some((e.name.clone(), (e.ip.clone(), reason)))
+            })
+            .collect();
+        stats.mark_skipped(&skipped);
     }
 
     /// Without a pod source, the pods are the union of the gateways' endpoints.

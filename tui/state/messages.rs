@@ -105,6 +105,9 @@ pub struct PodInfo {
     pub name: String,
     pub ip: String,
     pub ready: bool,
+    /// Why a gateway's balancer skips it (e.g. "connection refused"), from
+    /// the gateway's endpoint set; `None` when no gateway skips it.
+    pub skipped: Option<String>,
     /// Kubernetes phase (Pending, Running, ...), when known.
     pub phase: Option<String>,
     pub restarts: u32,

@@ -211,10 +211,27 @@ impl Stats {
             .collect()
     }
 
-    /// The pods that can take traffic: listed and not gone, or, when nothing
-    /// lists pods, every pod that answered.
+    /// The pods that can take traffic: listed, not gone and not skipped by
+    /// a balancer, or, when nothing lists pods, every pod that answered.
     pub fn live_pods(&self) -> impl Iterator<Item = &PodStats> {
-        self.pods.values().filter(|p| !p.gone && p.ready != Some(false))
+        self.pods
+            .values()
+            .filter(|p| !p.gone && p.ready != Some(false) && p.skipped.is_none())
+    }
+
+    /// The pods a gateway's balancer skips, and why.
+    pub fn skipped_pods(&self) -> impl Iterator<Item = &PodStats> {
+        self.pods.values().filter(|p| !p.gone && p.skipped.is_some())
+    }
+
+    /// Marks the pods the gateways skip (by name, else by IP), and only them.
+    pub(super) fn mark_skipped(&mut self, skipped: &BTreeMap<String, (String, String)>) {
+        for pod in self.pods.values_mut() {
+            pod.skipped = skipped
+                .get(&pod.name)
+                .or_else(|| skipped.values().find(|(ip, _)| !ip.is_empty() && *ip == pod.ip))
+                .map(|(_, reason)| reason.clone());
+        }
     }
 
     /// Jain's index over the live pods' requests in the rate window.

@@ -204,6 +204,7 @@ pub fn readiness(pod: &PodStats, theme: Theme) -> (&'static str, Style) {
         (false, _, Some("Terminating")) => ("term", theme.dim()),
         (false, _, Some("Pending")) => ("pend", theme.bad()),
         (false, _, Some("Failed")) => ("fail", theme.bad()),
+        (false, _, _) if pod.skipped.is_some() => ("skip", theme.bad()),
         (false, Some(true), _) => ("yes", Style::new()),
         (false, Some(false), _) => ("no", theme.bad()),
         (false, None, _) => ("?", Style::new()),

@@ -1,8 +1,8 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::tui::state::messages::{AppEvent, GatewayEvent, PodTotals, Request, Snapshot};
-use crate::tui::state::test_events::{PODS, from, gw, request, secs, snapshot, synced_app};
+use crate::tui::state::messages::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
+use crate::tui::state::test_events::{PODS, endpoint, from, gw, request, secs, snapshot, synced_app};
 
 /// Requests from "gw": `n` to each of `pods` (name, IP), spread over `from .. from + 1 s`.
 fn traffic(app: &mut App, t0: Instant, from: f64, pods: &[(&str, &str, u64)]) {
@@ -248,4 +248,66 @@ fn quiet_or_single_pod_traffic_gets_no_verdict_on_the_spread() {
             "5 requests over the last 6 s: too few to judge the spread".into()
         )
     );
+}
+
+#[test]
+fn a_pod_the_balancer_skips_is_named_with_its_reason_and_left_out_of_fairness() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Balanced, &PODS, 0), t0);
+    let mut endpoints: Vec<PodInfo> = PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect();
+    endpoints[2].skipped = Some("connection refused".into());
+    app.update(gw(GatewayEvent::EndpointsChanged { seq: 1, endpoints }), t0);
+    traffic(
+        &mut app,
+        t0,
+        0.0,
+        &[("pod-a", "10.0.0.1", 15), ("pod-b", "10.0.0.2", 15)],
+    );
+    let now = t0 + secs(2.0);
+    assert_eq!(
+        text(&app, now),
+        (
+            Severity::Warning,
+            "SKIPPING pod-c (connection refused): the gateway routes around it; 2 pods serving".into()
+        )
+    );
+    assert_eq!(app.stats().fairness(now), Some(1.0), "the two serving pods are even");
+    // Back: no longer skipped, and it counts again.
+    let endpoints = PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect();
+    app.update(gw(GatewayEvent::EndpointsChanged { seq: 2, endpoints }), now);
+    assert!(app.stats().pods["pod-c"].skipped.is_none());
+    assert!(
+        text(&app, now).1.starts_with("UNEVEN while balanced"),
+        "{:?}",
+        text(&app, now)
+    );
+}
+
+#[test]
+fn with_a_pod_source_the_gateways_still_say_which_pods_they_skip() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(
+        AppEvent::Pods(PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect()),
+        t0,
+    );
+    app.update(snapshot(Mode::Balanced, &PODS, 0), t0);
+    let mut endpoints: Vec<PodInfo> = PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect();
+    endpoints[0].skipped = Some("connection timed out".into());
+    app.update(gw(GatewayEvent::EndpointsChanged { seq: 1, endpoints }), t0);
+    assert_eq!(
+        app.stats().pods["pod-a"].skipped.as_deref(),
+        Some("connection timed out")
+    );
+    // A new listing from the pod source keeps the gateway's word.
+    app.update(
+        AppEvent::Pods(PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect()),
+        t0,
+    );
+    assert_eq!(
+        app.stats().pods["pod-a"].skipped.as_deref(),
+        Some("connection timed out")
+    );
+    assert_eq!(app.stats().live_pods().count(), 2);
 }

@@ -115,6 +115,8 @@ pub struct PodStats {
     pub ready: Option<bool>,
     /// Listed once, no longer: shown as gone instead of dropped.
     pub gone: bool,
+    /// Why a gateway's balancer skips it; `None` when none does.
+    pub skipped: Option<String>,
     /// What the pod source says beyond readiness (kube).
     pub info: Option<PodInfo>,
     pub(super) by_gateway: BTreeMap<String, Counts>,
@@ -144,6 +146,7 @@ impl PodStats {
             ip,
             ready: None,
             gone: false,
+            skipped: None,
             info: None,
             by_gateway: BTreeMap::new(),
             recent: VecDeque::new(),
