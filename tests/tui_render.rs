@@ -384,7 +384,7 @@ fn many_pods_keep_every_panel_and_show_the_busiest() {
     app.tick(now);
     let screen = draw(&app, now, 80, 24);
     assert!(
-        screen.contains("Pods (60; busiest first, 1-6 of 60, ↑↓ to scroll)"),
+        screen.contains("Pods (60; 1-6 of 60, ↑↓ to scroll) · by rate"),
         "{screen}"
     );
     assert!(

@@ -22,6 +22,8 @@ pub enum Command {
     Freeze,
     /// The next time window (10 s, 1 min, since the reset).
     CycleWindow,
+    /// The next sort key of the rows.
+    CycleSort,
     AddPod,
     KillPod,
 }
@@ -118,18 +120,23 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('w')], Command::CycleWindow)
         .hint("w window")
         .help("w", "time window: 10 s, 1 min, since reset"),
-    bind(&[KeyCode::Down], Command::Scroll(1)).help("↑ ↓ PgUp PgDn", "scroll the pods when they do not all fit"),
-    bind(&[KeyCode::Up], Command::Scroll(-1)),
-    bind(&[KeyCode::PageDown], Command::Scroll(10)),
+    bind(&[KeyCode::Char('s')], Command::CycleSort)
+        .hint("s sort")
+        .help("s", "sort rows by rate, name, errors, p99"),
+    bind(&[KeyCode::Down, KeyCode::Char('j')], Command::Scroll(1))
+        .help("↑ ↓ j k", "scroll the pods when they do not all fit"),
+    bind(&[KeyCode::Up, KeyCode::Char('k')], Command::Scroll(-1)),
+    bind(&[KeyCode::PageDown], Command::Scroll(10)).help("PgUp PgDn", "a page up / down (Home, End: top, end)"),
     bind(&[KeyCode::PageUp], Command::Scroll(-10)),
     bind(&[KeyCode::Home], Command::Scroll(isize::MIN)),
+    bind(&[KeyCode::End], Command::Scroll(isize::MAX)),
     bind(&[KeyCode::Char('a')], Command::AddPod)
         .hint("a add")
         .help("a", "add a pod")
         .demo_only(),
-    bind(&[KeyCode::Char('k')], Command::KillPod)
-        .hint("k kill")
-        .help("k", "kill the busiest pod")
+    bind(&[KeyCode::Char('x')], Command::KillPod)
+        .hint("x kill")
+        .help("x", "kill the busiest pod (press twice)")
         .demo_only(),
     bind(&[KeyCode::Char('?')], Command::ToggleHelp)
         .hint("? help")
@@ -188,16 +195,16 @@ mod tests {
     fn footer_hints_list_the_keys_in_order() {
         assert_eq!(
             footer_hints(false, 80),
-            "m mode  l load  +/- rate  r reset  spc freeze  w window  ? help  q quit"
+            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  ? help  q quit"
         );
         assert_eq!(
             footer_hints(true, 100),
-            "m mode  l load  +/- rate  r reset  spc freeze  w window  a add  k kill  ? help  q quit"
+            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  a add  x kill  ? help  q quit"
         );
         // Too narrow for all: quit and help first.
         assert_eq!(
             footer_hints(true, 80),
-            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  w window  a add  k kill"
+            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  a add  x kill"
         );
     }
 
@@ -213,7 +220,9 @@ mod tests {
                 "r",
                 "space",
                 "w",
-                "↑ ↓ PgUp PgDn",
+                "s",
+                "↑ ↓ j k",
+                "PgUp PgDn",
                 "?",
                 "q, Esc, Ctrl-C"
             ]
@@ -227,9 +236,11 @@ mod tests {
                 "r",
                 "space",
                 "w",
-                "↑ ↓ PgUp PgDn",
+                "s",
+                "↑ ↓ j k",
+                "PgUp PgDn",
                 "a",
-                "k",
+                "x",
                 "?",
                 "q, Esc, Ctrl-C"
             ]
@@ -251,15 +262,20 @@ mod tests {
         let mut release = KeyEvent::from(KeyCode::Char('q'));
         release.kind = KeyEventKind::Release;
         assert_eq!(command(release, false), None);
-        assert_eq!(command(KeyEvent::from(KeyCode::Char('x')), true), None);
+        assert_eq!(command(KeyEvent::from(KeyCode::Char('x')), false), None);
+        assert_eq!(command(KeyEvent::from(KeyCode::Char('z')), true), None);
     }
 
     #[test]
     fn demo_keys_need_the_demo_and_rate_keys_have_aliases() {
         assert_eq!(command(KeyEvent::from(KeyCode::Char('a')), false), None);
         assert_eq!(
-            command(KeyEvent::from(KeyCode::Char('k')), true),
+            command(KeyEvent::from(KeyCode::Char('x')), true),
             Some(Command::KillPod)
+        );
+        assert_eq!(
+            command(KeyEvent::from(KeyCode::Char('k')), true),
+            Some(Command::Scroll(-1))
         );
         assert_eq!(
             command(KeyEvent::from(KeyCode::Char('=')), false),

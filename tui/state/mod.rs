@@ -5,6 +5,7 @@
 //! - [`stats`]: counts, rates, percentiles, fairness.
 //! - [`gateways`]: several gateways reconciled into one view.
 //! - [`diagnosis`]: the verdict line, in words.
+//! - [`order`]: the rows' order, stable between frames.
 //! - [`keys`]: the key-binding table.
 //! - [`app`]: [`App`], which ties them together.
 
@@ -13,6 +14,7 @@ pub mod diagnosis;
 pub mod gateways;
 pub mod keys;
 pub mod messages;
+pub mod order;
 pub mod stats;
 
 pub use app::{App, Message};

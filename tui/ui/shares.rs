@@ -24,7 +24,7 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         .min(inner_width / 3);
     let bar_width = inner_width.saturating_sub(name_width + 9);
     let total = stats.window(at).requests;
-    let lines: Vec<Line> = shown_pods(stats, usize::from(area.height.saturating_sub(2)), 0)
+    let lines: Vec<Line> = shown_pods(app, stats, usize::from(area.height.saturating_sub(2)), 0)
         .0
         .into_iter()
         .map(|pod| {

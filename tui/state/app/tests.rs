@@ -144,9 +144,22 @@ fn demo_keys_add_and_kill_the_busiest_pod() {
     let mut app = app.with_demo();
     assert_eq!(key(&mut app, 'a', t0), Some(Action::AddPod));
     app.update(request(1, "pod-c", "10.0.0.3", 100), t0);
-    assert_eq!(key(&mut app, 'k', t0), Some(Action::KillPod("pod-c".into())));
+    // Asked once: it asks again, naming the pod.
+    assert_eq!(key(&mut app, 'x', t0), None);
+    assert_eq!(app.message().unwrap().text, "kill pod-c? press x again to confirm");
+    assert_eq!(
+        key(&mut app, 'x', t0 + secs(1.0)),
+        Some(Action::KillPod("pod-c".into()))
+    );
+    // A confirmation that comes too late asks again.
+    assert_eq!(key(&mut app, 'x', t0 + secs(2.0)), None);
+    assert_eq!(key(&mut app, 'x', t0 + secs(8.0)), None);
+    assert_eq!(
+        key(&mut app, 'x', t0 + secs(9.0)),
+        Some(Action::KillPod("pod-c".into()))
+    );
     let mut empty = App::new("gw", t0).with_demo();
-    assert_eq!(key(&mut empty, 'k', t0), None);
+    assert_eq!(key(&mut empty, 'x', t0), None);
     assert_eq!(empty.message().unwrap().text, "no running pod to kill");
 }
 
@@ -275,4 +288,20 @@ fn w_cycles_the_window_of_rates_shares_and_latency_and_says_so() {
     key(&mut app, 'w', now);
     app.update(request(0, "pod-z", "10.0.0.26", 100), t0 + secs(1.0));
     assert_eq!(app.stats().pods["pod-z"].in_window(now), 1);
+}
+
+#[test]
+fn s_cycles_the_sort_key_and_rows_follow_it_at_each_tick() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    for _ in 0..20 {
+        app.update(request(0, "pod-c", "10.0.0.3", 100), t0);
+    }
+    app.update(request(0, "pod-b", "10.0.0.2", 100), t0);
+    let rows = |app: &App| app.rows(app.stats()).map(|p| p.name.clone()).collect::<Vec<_>>();
+    app.tick(t0);
+    assert_eq!(rows(&app), ["pod-c", "pod-b", "pod-a"], "by rate, the default");
+    key(&mut app, 's', t0);
+    assert_eq!(app.message().unwrap().text, "rows sorted by name");
+    assert_eq!(rows(&app), ["pod-a", "pod-b", "pod-c"]);
 }
