@@ -125,3 +125,54 @@ fn once_against_an_unreachable_gateway_exits_1_and_says_why() {
         );
     }
 }
+
+#[test]
+fn fail_on_stuck_exits_3_after_the_report_and_says_why() {
+    let output = greet_top(&[
+        "demo",
+        "--once",
+        "2s",
+        "--pods",
+        "3",
+        "--rate",
+        "60",
+        "--output",
+        "markdown",
+        "--fail-on",
+        "stuck,errors",
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.starts_with("greet-top: --fail-on stuck: STUCK — press m to balance: 100 % on greetserver-demo-"),
+        "{stderr}"
+    );
+    // The report came first, in Markdown: the verdict quoted, a table row per pod.
+    assert!(stdout.starts_with("**greet-top** · mode **sticky** · "), "{stdout}");
+    assert!(stdout.contains("\n> STUCK — press m to balance: 100 % on"), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("| greetserver-demo-")).count(),
+        3,
+        "{stdout}"
+    );
+
+    // Balanced and without failures, the same conditions let it exit 0.
+    let output = greet_top(&[
+        "demo",
+        "--once",
+        "2s",
+        "--mode",
+        "balanced",
+        "--rate",
+        "60",
+        "--fail-on",
+        "stuck,errors",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -5,13 +5,43 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::state::{App, diagnose};
+use super::state::{App, Verdict, diagnose};
 use crate::common::Mode;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Table,
     Json,
+    Markdown,
+}
+
+/// What `--fail-on` can fail on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// One pod takes (nearly) every request, or the spread is uneven.
+    Stuck,
+    /// Any request failed.
+    Errors,
+    /// A gateway's balancer skips a pod.
+    Skipped,
+}
+
+impl FailOn {
+    pub fn holds(self, report: &Report) -> bool {
+        match self {
+            FailOn::Stuck => matches!(report.verdict, Verdict::Stuck | Verdict::Uneven),
+            FailOn::Errors => report.errors > 0,
+            FailOn::Skipped => report.pods.iter().any(|p| p.skipped.is_some()),
+        }
+    }
+}
+
+/// A `--fail-on` condition held: greet-top exits 3.
+#[derive(Debug, thiserror::Error)]
+#[error("--fail-on {}: {verdict}", format!("{condition:?}").to_lowercase())]
+pub struct FailOnMatched {
+    pub condition: FailOn,
+    pub verdict: String,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -23,9 +53,13 @@ pub struct Report {
     pub mode: Option<Mode>,
     /// The verdict line, as the dashboard shows it (over the last 10 s at most).
     pub diagnosis: String,
+    #[serde(skip)]
+    pub verdict: Verdict,
     /// Jain's index over the live pods' requests in the same window.
     pub fairness: Option<f64>,
     pub total: u64,
+    /// Failed requests, unattributed ones included.
+    pub errors: u64,
     /// Failed requests that named no pod (e.g. the Service was unreachable);
     /// part of `total`, in no pod's hits.
     pub unattributed: u64,
@@ -66,6 +100,7 @@ pub struct PodReport {
 pub fn build(app: &App, observed: Duration) -> Report {
     let now = Instant::now();
     let (stats, at) = app.view(now);
+    let diagnosis = diagnose(app, now);
     let seconds = observed.as_secs_f64().max(1e-3);
     let total = stats.total();
     let pods = stats
@@ -97,9 +132,11 @@ pub fn build(app: &App, observed: Duration) -> Report {
         at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         gateways: app.gateways().keys().cloned().collect(),
         mode: app.mode(),
-        diagnosis: diagnose(app, now).text,
+        diagnosis: diagnosis.text,
+        verdict: diagnosis.verdict,
         fairness: stats.fairness(at),
         total,
+        errors: stats.errors(),
         unattributed: stats.unattributed(),
         pods,
     }
@@ -109,6 +146,41 @@ impl Report {
     pub fn to_json(&self) -> String {
         // Serializing plain numbers and strings cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// For pasting into an incident channel: a summary line, the verdict
+    /// quoted, then a Markdown table.
+    pub fn to_markdown(&self, observed: Duration) -> String {
+        let mode = self.mode.map_or("unknown", Mode::as_str);
+        let fairness = self.fairness.map_or_else(|| "–".to_owned(), |f| format!("{f:.2}"));
+        let gateways: Vec<String> = self.gateways.iter().map(|g| format!("`{}`", cell(g))).collect();
+        let mut out = format!(
+            "**greet-top** · mode **{mode}** · {} requests, {} failed · observed {:.1} s · fairness {fairness} · {} · {}\n\n> {}\n\n",
+            self.total,
+            self.errors,
+            observed.as_secs_f64(),
+            self.at,
+            gateways.join(", "),
+            cell(&self.diagnosis)
+        );
+        out.push_str("| pod | IP | ready | hits | errors | share | rps | p50 ms | p99 ms |\n");
+        out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+        for pod in &self.pods {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {:.1}% | {:.1} | {} | {} |",
+                cell(&pod.name),
+                cell(&pod.ip),
+                pod.ready_word(),
+                pod.hits,
+                pod.errors,
+                pod.share * 100.0,
+                pod.rps,
+                ms(pod.p50_ms),
+                ms(pod.p99_ms)
+            );
+        }
+        out
     }
 
     pub fn to_table(&self, observed: Duration) -> String {
@@ -138,16 +210,7 @@ impl Report {
             "POD", "IP", "READY", "HITS", "ERR", "SHARE", "RPS", "P50 ms", "P99 ms"
         );
         for pod in &self.pods {
-            let ready = if pod.gone {
-                "gone"
-            } else if pod.skipped.is_some() {
-                "skip"
-            } else if pod.ready {
-                "yes"
-            } else {
-                "no"
-            };
-            let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
+            let ready = pod.ready_word();
             let _ = writeln!(
                 out,
                 "{:<width$}  {:<15}  {:<5}  {:>7}  {:>6}  {:>5.1}%  {:>7.1}  {:>7}  {:>7}",
@@ -164,6 +227,30 @@ impl Report {
         }
         out
     }
+}
+
+impl PodReport {
+    fn ready_word(&self) -> &'static str {
+        if self.gone {
+            "gone"
+        } else if self.skipped.is_some() {
+            "skip"
+        } else if self.ready {
+            "yes"
+        } else {
+            "no"
+        }
+    }
+}
+
+/// Milliseconds to two decimals, "-" for none.
+fn ms(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"))
+}
+
+/// Text for a Markdown table cell: a `|` would end the cell.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|")
 }
 
 #[cfg(test)]
@@ -202,6 +289,8 @@ mod tests {
             at: "2026-11-28T12:00:00Z".into(),
             gateways: vec!["http://127.0.0.1:9092".into()],
             diagnosis: "EVEN: 2 pods, fairness 0.90 over the last 5 s".into(),
+            verdict: Verdict::Even,
+            errors: 5,
             fairness: Some(0.9),
             mode: Some(Mode::Balanced),
             total: 252,
@@ -225,6 +314,45 @@ mod tests {
              greetserver-demo-a  127.0.0.11       yes        168       0   66.7%     33.6     0.43     0.86\n\
              greetserver-demo-b  127.0.0.12       skip        83       5   32.9%     16.6     0.41     0.83\n\
              greetserver-demo-c  127.0.0.13       gone         0       0    0.0%      0.0        -        -\n"
+        );
+    }
+
+    #[test]
+    fn markdown_pastes_as_a_table_with_the_verdict_quoted() {
+        let mut report = report();
+        report.pods[0].name = "evil|pod".into();
+        assert_eq!(
+            report.to_markdown(Duration::from_secs(5)),
+            "**greet-top** · mode **balanced** · 252 requests, 5 failed · observed 5.0 s · fairness 0.90 · \
+             2026-11-28T12:00:00Z · `http://127.0.0.1:9092`\n\n\
+             > EVEN: 2 pods, fairness 0.90 over the last 5 s\n\n\
+             | pod | IP | ready | hits | errors | share | rps | p50 ms | p99 ms |\n\
+             |---|---|---|---:|---:|---:|---:|---:|---:|\n\
+             | evil\\|pod | 127.0.0.11 | yes | 168 | 0 | 66.7% | 33.6 | 0.43 | 0.86 |\n\
+             | greetserver-demo-b | 127.0.0.12 | skip | 83 | 5 | 32.9% | 16.6 | 0.41 | 0.83 |\n\
+             | greetserver-demo-c | 127.0.0.13 | gone | 0 | 0 | 0.0% | 0.0 | - | - |\n"
+        );
+    }
+
+    #[test]
+    fn fail_on_conditions_read_the_report() {
+        let mut report = report();
+        assert!(FailOn::Errors.holds(&report) && FailOn::Skipped.holds(&report));
+        assert!(!FailOn::Stuck.holds(&report));
+        report.verdict = Verdict::Stuck;
+        assert!(FailOn::Stuck.holds(&report));
+        report.verdict = Verdict::Uneven;
+        assert!(FailOn::Stuck.holds(&report));
+        report.errors = 0;
+        report.pods.iter_mut().for_each(|p| p.skipped = None);
+        assert!(!FailOn::Errors.holds(&report) && !FailOn::Skipped.holds(&report));
+        let matched = FailOnMatched {
+            condition: FailOn::Stuck,
+            verdict: "STUCK — press m to balance: 100 % on p2".into(),
+        };
+        assert_eq!(
+            matched.to_string(),
+            "--fail-on stuck: STUCK — press m to balance: 100 % on p2"
         );
     }
 

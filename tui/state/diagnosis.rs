@@ -26,15 +26,33 @@ pub enum Severity {
     Bad,
 }
 
+/// Which state the verdict names, for scripts (`--fail-on`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Waiting,
+    Unreachable,
+    Restarted,
+    Failing,
+    Mixed,
+    Stuck,
+    Uneven,
+    Skipping,
+    PartlyDown,
+    Even,
+    Quiet,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnosis {
+    pub verdict: Verdict,
     pub severity: Severity,
     pub text: String,
 }
 
 impl Diagnosis {
-    fn new(severity: Severity, text: impl Into<String>) -> Self {
+    fn new(verdict: Verdict, severity: Severity, text: impl Into<String>) -> Self {
         Diagnosis {
+            verdict,
             severity,
             text: text.into(),
         }
@@ -62,12 +80,17 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
             "nothing received yet"
         };
         return Diagnosis::new(
+            Verdict::Unreachable,
             Severity::Bad,
             format!("{who} unreachable for {} — {shown}", seconds(longest)),
         );
     }
     if !app.synced() {
-        return Diagnosis::new(Severity::Neutral, "waiting for the gateway's first answer");
+        return Diagnosis::new(
+            Verdict::Waiting,
+            Severity::Neutral,
+            "waiting for the gateway's first answer",
+        );
     }
     let restarted = views
         .iter()
@@ -82,6 +105,7 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     {
         let who = if views.len() == 1 { "gateway" } else { name.as_str() };
         return Diagnosis::new(
+            Verdict::Restarted,
             Severity::Bad,
             format!(
                 "{who} restarted in sticky mode {} ago — press m to balance again",
@@ -95,6 +119,7 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     }
     if app.mixed_modes() {
         return Diagnosis::new(
+            Verdict::Mixed,
             Severity::Warning,
             "MIXED: the gateways disagree on the mode — press m to switch them all",
         );
@@ -111,6 +136,7 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     }
     if let Some((name, ago)) = down.first() {
         return Diagnosis::new(
+            Verdict::PartlyDown,
             Severity::Warning,
             format!("{name} unreachable for {} — its share is stale", seconds(*ago)),
         );
@@ -118,6 +144,7 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     if let Some((_, view, ago)) = restarted {
         let mode = view.mode.map_or("unknown", Mode::as_str);
         return Diagnosis::new(
+            Verdict::Quiet,
             Severity::Neutral,
             format!("gateway restarted {} ago, now {mode}", seconds(ago)),
         );
@@ -125,9 +152,10 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     let served = stats.window(at).requests;
     let live = stats.live_pods().count();
     match (served, live) {
-        (0, _) => Diagnosis::new(Severity::Neutral, format!("no requests {window}")),
-        (_, 0 | 1) => Diagnosis::new(Severity::Neutral, "one pod serving: nothing to balance"),
+        (0, _) => Diagnosis::new(Verdict::Quiet, Severity::Neutral, format!("no requests {window}")),
+        (_, 0 | 1) => Diagnosis::new(Verdict::Quiet, Severity::Neutral, "one pod serving: nothing to balance"),
         _ => Diagnosis::new(
+            Verdict::Quiet,
             Severity::Neutral,
             format!("{served} requests {window}: too few to judge the spread"),
         ),
@@ -179,7 +207,7 @@ fn failing(app: &App, stats: &Stats, at: Instant, window: &str) -> Option<Diagno
         tally.requests,
         where_.join(", ")
     );
-    Some(Diagnosis::new(Severity::Bad, text))
+    Some(Diagnosis::new(Verdict::Failing, Severity::Bad, text))
 }
 
 /// "SKIPPING p3 (connection refused) ..." when a balancer routes around pods.
@@ -194,6 +222,7 @@ fn skipping(stats: &Stats) -> Option<Diagnosis> {
     let serving = stats.live_pods().count();
     let pods = if serving == 1 { "pod" } else { "pods" };
     Some(Diagnosis::new(
+        Verdict::Skipping,
         Severity::Warning,
         format!(
             "SKIPPING {}: the gateway routes around it; {serving} {pods} serving",
@@ -224,6 +253,7 @@ fn spread(mode: Option<Mode>, stats: &Stats, at: Instant, window: &str) -> Optio
     if share >= STUCK_SHARE * 100.0 {
         return Some(if balanced {
             Diagnosis::new(
+                Verdict::Uneven,
                 Severity::Bad,
                 format!(
                     "UNEVEN while balanced: {share:.0} % on {} {window}{}",
@@ -233,6 +263,7 @@ fn spread(mode: Option<Mode>, stats: &Stats, at: Instant, window: &str) -> Optio
             )
         } else {
             Diagnosis::new(
+                Verdict::Stuck,
                 Severity::Bad,
                 format!("STUCK — press m to balance: {share:.0} % on {} {window}", top.name),
             )
@@ -251,9 +282,10 @@ fn spread(mode: Option<Mode>, stats: &Stats, at: Instant, window: &str) -> Optio
                 top.name
             )
         };
-        return Some(Diagnosis::new(Severity::Warning, text));
+        return Some(Diagnosis::new(Verdict::Uneven, Severity::Warning, text));
     }
     Some(Diagnosis::new(
+        Verdict::Even,
         Severity::Good,
         format!("EVEN: {} pods, fairness {fairness:.2} {window}", live.len()),
     ))

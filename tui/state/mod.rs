@@ -18,7 +18,7 @@ pub mod order;
 pub mod stats;
 
 pub use app::{App, Message};
-pub use diagnosis::{Diagnosis, Severity, diagnose};
+pub use diagnosis::{Diagnosis, Severity, Verdict, diagnose};
 pub use gateways::{Connection, GatewayView, PodSourceKind};
 pub use messages::{
     Action, AppEvent, GatewayEvent, KubeStatus, LoadState, PodInfo, PodTotals, Request, Snapshot, WatchState,
