@@ -12,7 +12,7 @@ use super::gateways::{Connection, GatewayView, Gateways, Notice, PodSourceKind};
 use super::keys::{self, Command};
 use super::messages::{Action, AppEvent, KubeStatus, LoadState};
 use super::order::{self, SortKey};
-use super::stats::{Clock, PodStats, Stats};
+use super::stats::{Clock, Mark, PodStats, Stats};
 use crate::common::Mode;
 
 /// How long a status message stays in the footer.
@@ -219,9 +219,37 @@ impl App {
         {
             return;
         }
+        let before = self.marked_state();
+        self.apply(event, now);
+        self.mark_changes(before, now);
+    }
+
+    /// What the chart marks when it changes: pods gone, the mode.
+    fn marked_state(&self) -> (usize, Option<Mode>) {
+        (self.stats.pods.values().filter(|p| p.gone).count(), self.mode())
+    }
+
+    fn mark_changes(&mut self, (gone, mode): (usize, Option<Mode>), now: Instant) {
+        let second = self.second(now);
+        let (gone_now, mode_now) = self.marked_state();
+        if gone_now > gone {
+            self.stats.mark(second, Mark::PodGone);
+        }
+        if let Some(switched) = mode_now.filter(|m| mode.is_some_and(|before| before != *m)) {
+            self.stats.mark(second, Mark::Mode(switched));
+        }
+    }
+
+    fn apply(&mut self, event: AppEvent, now: Instant) {
         match event {
             AppEvent::Connected { gateway } => {
-                self.gateways.view_mut(&gateway).connection = Connection::Connected { since: now };
+                let view = self.gateways.view_mut(&gateway);
+                let was_down = matches!(view.connection, Connection::Reconnecting { .. });
+                view.connection = Connection::Connected { since: now };
+                if was_down {
+                    let second = self.second(now);
+                    self.stats.mark(second, Mark::Reconnected);
+                }
             }
             AppEvent::Disconnected {
                 gateway,

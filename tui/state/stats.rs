@@ -99,6 +99,17 @@ impl Clock {
     }
 }
 
+/// Something that changed the traffic, marked on the chart at its second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mark {
+    /// The mode the gateways switched to.
+    Mode(Mode),
+    /// A pod went away.
+    PodGone,
+    /// A gateway's stream came back.
+    Reconnected,
+}
+
 /// One completed request, for the tail.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TailEntry {
@@ -117,6 +128,8 @@ pub struct Stats {
     pub pods: BTreeMap<String, PodStats>,
     /// Requests per whole second since the app's origin, for the sparkline.
     per_second: VecDeque<(u64, u64)>,
+    /// Mode switches, pods gone and reconnects by second, for the chart.
+    marks: VecDeque<(u64, Mark)>,
     pub tail: VecDeque<TailEntry>,
     /// The tail holds a sample (summaries count), not every request.
     pub tail_sampled: bool,
@@ -209,6 +222,24 @@ impl Stats {
                 })
             })
             .collect()
+    }
+
+    /// The chart's marks for the `SPARK_SECONDS` seconds up to `now_second`,
+    /// oldest first (`None` where nothing happened; a mode switch wins).
+    pub fn spark_marks(&self, now_second: u64) -> Vec<Option<Mark>> {
+        (0..SPARK_SECONDS as u64)
+            .rev()
+            .map(|back| {
+                let second = now_second.checked_sub(back)?;
+                let mut here = self.marks.iter().filter(|(s, _)| *s == second).map(|(_, m)| *m);
+                let first = here.next()?;
+                Some(here.fold(first, |kept, m| if matches!(m, Mark::Mode(_)) { m } else { kept }))
+            })
+            .collect()
+    }
+
+    pub(super) fn mark(&mut self, second: u64, mark: Mark) {
+        self.marks.push_back((second, mark));
     }
 
     /// The pods that can take traffic: listed, not gone and not skipped by
@@ -476,6 +507,9 @@ impl Stats {
         while self.per_second.front().is_some_and(|(s, _)| *s < first) {
             self.per_second.pop_front();
         }
+        while self.marks.front().is_some_and(|(s, _)| *s < first) {
+            self.marks.pop_front();
+        }
     }
 
     /// Counters restart at zero; gone pods are dropped.
@@ -486,6 +520,7 @@ impl Stats {
         }
         self.unattributed.values_mut().for_each(Counts::reset);
         self.per_second.clear();
+        self.marks.clear();
         self.tail.clear();
         self.recent.clear();
     }

@@ -43,7 +43,7 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     let body = area.height.saturating_sub(header + footer);
     let table = (pods.max(1) + 3).min((body / 2).max(6));
     let share = (pods.max(1) + 2).min((body / 4).max(5));
-    let spark = 4;
+    let spark = 5;
     let remain = area.height.saturating_sub(header + footer + table);
     // Drop panels from the bottom of the priority list when space runs out.
     let (share, spark) = if remain >= share + spark + 3 {

@@ -305,3 +305,48 @@ fn s_cycles_the_sort_key_and_rows_follow_it_at_each_tick() {
     assert_eq!(app.message().unwrap().text, "rows sorted by name");
     assert_eq!(rows(&app), ["pod-a", "pod-b", "pod-c"]);
 }
+
+#[test]
+fn mode_switches_pods_gone_and_reconnects_are_marked_on_the_chart() {
+    use crate::tui::state::stats::{Mark, SPARK_SECONDS};
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    let switched = gw(GatewayEvent::ModeChanged {
+        seq: 1,
+        mode: Some(Mode::Balanced),
+    });
+    app.update(switched, t0 + secs(2.5));
+    let down = AppEvent::Disconnected {
+        gateway: "gw".into(),
+        error: "refused".into(),
+        retry_in: secs(1.0),
+    };
+    app.update(down, t0 + secs(3.0));
+    app.update(AppEvent::Connected { gateway: "gw".into() }, t0 + secs(4.2));
+    app.update(
+        AppEvent::Pods(vec![PodInfo {
+            name: "pod-a".into(),
+            ready: true,
+            ..PodInfo::default()
+        }]),
+        t0 + secs(5.0),
+    );
+    let marks = app.stats().spark_marks(5);
+    assert_eq!(
+        marks[SPARK_SECONDS - 4..],
+        [
+            Some(Mark::Mode(Mode::Balanced)),
+            None,
+            Some(Mark::Reconnected),
+            Some(Mark::PodGone)
+        ]
+    );
+    assert!(marks[..SPARK_SECONDS - 4].iter().all(Option::is_none));
+    // The same mode again marks nothing.
+    let again = gw(GatewayEvent::ModeChanged {
+        seq: 2,
+        mode: Some(Mode::Balanced),
+    });
+    app.update(again, t0 + secs(6.0));
+    assert_eq!(app.stats().spark_marks(6)[SPARK_SECONDS - 1], None);
+}
