@@ -147,8 +147,9 @@ fn pod_rows(screen: &str) -> Vec<(String, u64)> {
         .lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.trim_matches(|c| c == '│' || c == ' ').split_whitespace().collect();
-            // POD READY HITS SHARE RPS P50 P99 at this width.
-            if fields.len() >= 7 && fields[0].contains("greetserver-demo-") && fields[3].ends_with('%') {
+            // POD READY HITS [ERR OK%] SHARE RPS P50 P99 at this width.
+            let share = fields.iter().skip(3).any(|f| f.ends_with('%'));
+            if fields.len() >= 7 && fields[0].contains("greetserver-demo-") && share {
                 Some((fields[0].to_owned(), fields[2].parse().ok()?))
             } else {
                 None
@@ -360,4 +361,39 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
     let parser = dashboard.screen.parser.lock().unwrap();
     assert!(!parser.screen().alternate_screen(), "still on the alternate screen");
     assert!(!parser.screen().hide_cursor(), "cursor still hidden");
+}
+
+#[test]
+fn killing_the_pinned_pod_asks_first_then_shows_it_gone_and_marks_the_chart() {
+    let mut dashboard = start_dashboard(&["demo", "--rate", "100"], &[]);
+    let screen = &dashboard.screen;
+    let sticky = screen.wait_for("hits on one pod", Duration::from_secs(30), |s| {
+        pod_rows(s).iter().any(|(_, hits)| *hits >= 50)
+    });
+    let pinned = pod_rows(&sticky)
+        .into_iter()
+        .max_by_key(|(_, hits)| *hits)
+        .map(|(name, _)| name)
+        .unwrap();
+    dashboard.press(b"x");
+    let screen = &dashboard.screen;
+    screen.wait_for("the kill to ask first", Duration::from_secs(10), |s| {
+        s.contains(&format!("kill {pinned}? press x again to confirm"))
+    });
+    let pinned_gone = |s: &str| s.lines().any(|l| l.contains(&pinned) && l.contains(" gone "));
+    assert!(!pinned_gone(&screen.text()), "one press kills nothing");
+    dashboard.press(b"x");
+    let screen = &dashboard.screen;
+    // The pod is shown gone, the Service sends the traffic to another one,
+    // and the chart marks the second it went.
+    let after = screen.wait_for("the pod gone and another one busy", Duration::from_secs(30), |s| {
+        let moved = pod_rows(s).iter().any(|(name, hits)| *name != pinned && *hits >= 20);
+        pinned_gone(s) && moved
+    });
+    let marks = after
+        .lines()
+        .find_map(|l| l.split("B/S mode x gone r back").nth(1))
+        .unwrap_or_default();
+    assert!(marks.contains('x'), "the chart marks the kill:\n{after}");
+    dashboard.quit();
 }
