@@ -160,6 +160,7 @@ mod tests {
                 address: "10.0.0.9:50051".into(),
                 pod_name: String::new(),
                 ready: true,
+                ..Default::default()
             }],
             pods: vec![observe::PodTotals {
                 pod_name: "pod-a".into(),
@@ -213,6 +214,7 @@ mod tests {
                 address: "10.0.0.2:50051".into(),
                 pod_name: "pod\u{7}-b".into(),
                 ready: false,
+                ..Default::default()
             }],
             ..observe::EndpointsChanged::default()
         };
