@@ -14,25 +14,31 @@ use crate::proto::observe;
 /// Every endpoint with its skip, as [`super::balancer::Balancer::report`] gives them.
 pub type Report = [(EndpointInfo, Option<Skip>)];
 
-/// Why a failed call skips its endpoint, e.g. "connection refused".
-pub fn reason(err: &UpstreamError) -> String {
+/// Why a failed call makes the balancer skip its endpoint, e.g. "connection
+/// refused"; `None` when it does not (the server answered with an error, or
+/// only this call's connection broke).
+pub fn reason(err: &UpstreamError) -> Option<String> {
     match err {
-        UpstreamError::Unavailable { reason, .. } => reason.clone(),
-        UpstreamError::Timeout { after, .. } => format!("no answer within {after:?}"),
-        UpstreamError::BadEndpoint { message, .. } => format!("not a valid address: {message}"),
-        UpstreamError::Failed { code, .. } => format!("failed with {code:?}"),
-        UpstreamError::NoEndpoints { .. } => "no endpoint".to_owned(),
+        UpstreamError::Unavailable { skip, .. } => skip.clone(),
+        UpstreamError::Timeout { after, .. } => Some(format!("no answer within {after:?}")),
+        UpstreamError::BadEndpoint { message, .. } => Some(format!("not a valid address: {message}")),
+        UpstreamError::Failed { .. } | UpstreamError::NoEndpoints { .. } => None,
     }
 }
 
-/// Why an UNAVAILABLE status came back: the I/O error under it when there is
-/// one (tonic's own message is only "tcp connect error"), else `message`.
-pub fn unavailable_reason(status: &tonic::Status, message: &str) -> String {
+/// Why the balancer skips the endpoint a call found unavailable: the I/O
+/// error under the status when there is one (tonic's own message is only
+/// "tcp connect error"), or the server's UNAVAILABLE message. `None` for a
+/// status the client made from a connection that closed under the call with
+/// no I/O error (a GOAWAY race while a pod drains or its connection ages out):
+/// the pod may well be fine.
+pub fn unavailable_reason(status: &tonic::Status, message: &str) -> Option<String> {
     use std::io::ErrorKind;
     let mut source = std::error::Error::source(status);
+    let client_made = source.is_some();
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
+            return Some(match io.kind() {
                 ErrorKind::TimedOut => "connection timed out".to_owned(),
                 kind @ (ErrorKind::ConnectionRefused
                 | ErrorKind::ConnectionReset
@@ -41,11 +47,11 @@ pub fn unavailable_reason(status: &tonic::Status, message: &str) -> String {
                 | ErrorKind::NetworkUnreachable
                 | ErrorKind::AddrNotAvailable) => kind.to_string(),
                 _ => crate::common::sanitize::sanitize_truncated(&io.to_string(), 200),
-            };
+            });
         }
         source = err.source();
     }
-    format!("unavailable: {message}")
+    (!client_made).then(|| format!("unavailable: {message}"))
 }
 
 /// The endpoints for the Observer: each with its skip's reason and the Unix
@@ -206,13 +212,35 @@ mod tests {
         let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
         let status = tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(refused))));
         assert_eq!(status.code(), tonic::Code::Unavailable);
-        assert_eq!(unavailable_reason(&status, status.message()), "connection refused");
-        let plain = tonic::Status::unavailable("h2 goaway");
-        assert_eq!(unavailable_reason(&plain, "h2 goaway"), "unavailable: h2 goaway");
+        assert_eq!(
+            unavailable_reason(&status, status.message()).as_deref(),
+            Some("connection refused")
+        );
+        let from_server = tonic::Status::unavailable("draining");
+        assert_eq!(
+            unavailable_reason(&from_server, "draining").as_deref(),
+            Some("unavailable: draining")
+        );
+        let other = std::io::Error::other("broken pipe");
+        let status = tonic::Status::from_error(Box::new(other));
+        assert_eq!(
+            unavailable_reason(&status, "broken pipe").as_deref(),
+            Some("broken pipe")
+        );
+        // A status the client made with no I/O error under it (in practice
+        // hyper's "operation was canceled" for a call a closing connection dropped).
+        let dropped = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(unavailable_reason(&dropped, dropped.message()), None);
         let timeout = UpstreamError::Timeout {
             endpoint: "e".into(),
             after: Duration::from_secs(5),
         };
-        assert_eq!(reason(&timeout), "no answer within 5s");
+        assert_eq!(reason(&timeout).as_deref(), Some("no answer within 5s"));
+        let dropped = UpstreamError::Unavailable {
+            endpoint: "e".into(),
+            message: "operation was canceled".into(),
+            skip: None,
+        };
+        assert_eq!(reason(&dropped), None);
     }
 }

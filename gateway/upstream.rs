@@ -57,8 +57,10 @@ pub enum UpstreamError {
     Unavailable {
         endpoint: String,
         message: String,
-        /// Why, in a few words (e.g. "connection refused"), for the balancer's skip report.
-        reason: String,
+        /// Why the balancer skips the endpoint, in a few words (e.g.
+        /// "connection refused"); `None` when only this call's connection
+        /// broke (the retry goes elsewhere, the next call reconnects).
+        skip: Option<String>,
     },
     #[error("greet-server at {endpoint} failed the call with {code:?}: {message}")]
     Failed {
@@ -84,9 +86,19 @@ impl UpstreamError {
     fn from_status(endpoint: &str, status: &tonic::Status) -> Self {
         let message = sanitize_truncated(status.message(), 300);
         let endpoint = endpoint.to_owned();
+        // A status the client made itself from a broken connection has the
+        // error under it (a server's status never does): whatever its code
+        // (UNKNOWN "transport error", CANCELLED when a closing pod's GOAWAY
+        // raced the call), the call did not get through: as UNAVAILABLE.
+        let broken_connection = std::error::Error::source(status).is_some();
         match status.code() {
+            _ if broken_connection => UpstreamError::Unavailable {
+                skip: super::skipped::unavailable_reason(status, &message),
+                endpoint,
+                message,
+            },
             tonic::Code::Unavailable => UpstreamError::Unavailable {
-                reason: super::skipped::unavailable_reason(status, &message),
+                skip: super::skipped::unavailable_reason(status, &message),
                 endpoint,
                 message,
             },
@@ -271,10 +283,10 @@ impl Upstream {
                 }),
             };
             let eject = |err| {
-                if self
-                    .balancer
-                    .eject(&member, picked_at, Instant::now(), &super::skipped::reason(err))
-                {
+                let Some(reason) = super::skipped::reason(err) else {
+                    return;
+                };
+                if self.balancer.eject(&member, picked_at, Instant::now(), &reason) {
                     self.publish_endpoints();
                 }
             };
@@ -378,5 +390,14 @@ mod tests {
         );
         let err = UpstreamError::from_status("e", &tonic::Status::internal("boom"));
         assert_eq!(err.grpc_code(), tonic::Code::Internal);
+        // Made by the client from a broken connection, not sent by the server.
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::other("closed")));
+        assert_eq!(broken.code(), tonic::Code::Unknown);
+        let err = UpstreamError::from_status("e", &broken);
+        assert_eq!(err.grpc_code(), tonic::Code::Unavailable);
+        assert_eq!(
+            err.to_string(),
+            "greet-server at e is unavailable (closed); check that it is running and reachable"
+        );
     }
 }

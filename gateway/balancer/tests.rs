@@ -222,6 +222,14 @@ fn skip(reason: &str, until: Instant, failures: u32) -> Option<Skip> {
     })
 }
 
+/// A balancer over a:1 and b:1, the member a:1, and the time now.
+fn a_and_b() -> (Balancer<(String, usize)>, Arc<Member<(String, usize)>>, Instant) {
+    let b = balancer();
+    b.update(&set(&["a:1", "b:1"]));
+    let a = member(&b, "a:1");
+    (b, a, Instant::now())
+}
+
 #[test]
 fn ejections_grow_two_four_eight_sixteen_then_thirty_seconds() {
     let secs: Vec<u64> = (1..=8).map(|n| ejection_for(n).as_secs()).collect();
@@ -265,10 +273,7 @@ fn an_ejection_records_its_reason_and_until_in_the_report() {
 
 #[test]
 fn a_pod_that_stays_dead_stays_skipped_with_ever_longer_ejections() {
-    let b = balancer();
-    b.update(&set(&["a:1", "b:1"]));
-    let a = member(&b, "a:1");
-    let t0 = Instant::now();
+    let (b, a, t0) = a_and_b();
     assert!(b.eject(&a, t0, t0, "connection refused"));
     // Calls that were already on their way fail too: nothing changes.
     assert!(!b.eject(&a, t0, t0 + Duration::from_millis(5), "connection refused"));
@@ -299,10 +304,7 @@ fn a_pod_that_stays_dead_stays_skipped_with_ever_longer_ejections() {
 
 #[test]
 fn a_success_ends_the_skip_and_resets_the_ejection() {
-    let b = balancer();
-    b.update(&set(&["a:1", "b:1"]));
-    let a = member(&b, "a:1");
-    let t0 = Instant::now();
+    let (b, a, t0) = a_and_b();
     assert!(!b.succeeded(&a, t0, t0), "not skipped: nothing to end");
     assert!(b.eject(&a, t0, t0, "connection refused"));
     let t1 = t0 + EJECTION;
@@ -323,10 +325,7 @@ fn a_success_ends_the_skip_and_resets_the_ejection() {
 
 #[test]
 fn outcomes_of_requests_picked_before_the_last_change_change_nothing() {
-    let b = balancer();
-    b.update(&set(&["a:1", "b:1"]));
-    let a = member(&b, "a:1");
-    let t0 = Instant::now();
+    let (b, a, t0) = a_and_b();
     let before = t0 - Duration::from_millis(1);
     assert!(b.eject(&a, t0, t0, "connection refused"));
     // A call picked before the ejection that the draining pod still answered.
