@@ -10,9 +10,11 @@ fn set(addresses: &[&str]) -> EndpointSet {
     addresses.iter().map(|a| EndpointInfo::ready(*a)).collect()
 }
 
-/// A balancer whose "connection" is the address plus a serial number, so
-/// tests can see when a connection was (re)made.
-fn balancer() -> Balancer<(String, usize)> {
+/// The tests' "connection": the address plus a serial number, so tests can
+/// see when a connection was (re)made.
+type Conn = (String, usize);
+
+fn balancer() -> Balancer<Conn> {
     let made = AtomicUsize::new(0);
     Balancer::new(move |info| (info.address.clone(), made.fetch_add(1, Ordering::Relaxed)))
 }
@@ -196,7 +198,7 @@ fn an_update_during_picks_never_serves_a_removed_endpoint() {
 }
 
 /// The member at `address`.
-fn member(b: &Balancer<(String, usize)>, address: &str) -> Arc<Member<(String, usize)>> {
+fn member(b: &Balancer<Conn>, address: &str) -> Arc<Member<Conn>> {
     b.snapshot
         .load()
         .ready
@@ -207,7 +209,7 @@ fn member(b: &Balancer<(String, usize)>, address: &str) -> Arc<Member<(String, u
 }
 
 /// The skips of the report, by address.
-fn skips(b: &Balancer<(String, usize)>) -> Vec<(String, Option<Skip>)> {
+fn skips(b: &Balancer<Conn>) -> Vec<(String, Option<Skip>)> {
     b.report()
         .into_iter()
         .map(|(info, skip)| (info.address, skip))
@@ -223,7 +225,7 @@ fn skip(reason: &str, until: Instant, failures: u32) -> Option<Skip> {
 }
 
 /// A balancer over a:1 and b:1, the member a:1, and the time now.
-fn a_and_b() -> (Balancer<(String, usize)>, Arc<Member<(String, usize)>>, Instant) {
+fn a_and_b() -> (Balancer<Conn>, Arc<Member<Conn>>, Instant) {
     let b = balancer();
     b.update(&set(&["a:1", "b:1"]));
     let a = member(&b, "a:1");
