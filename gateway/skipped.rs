@@ -205,17 +205,24 @@ mod tests {
         );
         let many = vec![skipped[0].clone(); 5];
         assert!(all_skipped_message(&many).contains("connection refused, 2 more); check"));
+        let three = vec![skipped[0].clone(); 3];
+        assert!(all_skipped_message(&three).contains("connection refused); check"));
     }
 
     #[test]
     fn reasons_say_what_failed_in_a_few_words() {
-        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-        let status = tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(refused))));
-        assert_eq!(status.code(), tonic::Code::Unavailable);
-        assert_eq!(
-            unavailable_reason(&status, status.message()).as_deref(),
-            Some("connection refused")
-        );
+        // As tonic makes them: the OS error under a connect error.
+        let connect_error = |io: std::io::Error| {
+            let status = tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(io))));
+            assert_eq!(status.code(), tonic::Code::Unavailable);
+            unavailable_reason(&status, status.message())
+        };
+        const ECONNREFUSED: i32 = 111;
+        let refused = std::io::Error::from_raw_os_error(ECONNREFUSED);
+        assert_eq!(refused.to_string(), "Connection refused (os error 111)");
+        assert_eq!(connect_error(refused).as_deref(), Some("connection refused"));
+        let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert_eq!(connect_error(timed_out).as_deref(), Some("connection timed out"));
         let from_server = tonic::Status::unavailable("draining");
         assert_eq!(
             unavailable_reason(&from_server, "draining").as_deref(),
