@@ -340,6 +340,8 @@ fn outcomes_of_requests_picked_before_the_last_change_change_nothing() {
     let late = back + Duration::from_millis(1);
     assert!(!b.eject(&a, back - Duration::from_millis(1), late, "connection refused"));
     assert_eq!(a.skip(), None);
+    // Picked at the very instant of the recovery: not older news.
+    assert!(b.eject(&a, back, late, "connection refused"));
 }
 
 #[test]
