@@ -191,6 +191,8 @@ mod tests {
         let now = Instant::now();
         let report = report(now);
         assert_eq!(usable(&report), 1);
+        assert_eq!(usable(&[report[0].clone(), report[0].clone()]), 2);
+        assert_eq!(usable(&report[1..]), 0);
         let skipped = skipped_endpoints(&report, now);
         assert_eq!(
             serde_json::to_value(&skipped).unwrap(),
