@@ -92,12 +92,7 @@ impl UpstreamError {
         // raced the call), the call did not get through: as UNAVAILABLE.
         let broken_connection = std::error::Error::source(status).is_some();
         match status.code() {
-            _ if broken_connection => UpstreamError::Unavailable {
-                skip: super::skipped::unavailable_reason(status, &message),
-                endpoint,
-                message,
-            },
-            tonic::Code::Unavailable => UpstreamError::Unavailable {
+            code if code == tonic::Code::Unavailable || broken_connection => UpstreamError::Unavailable {
                 skip: super::skipped::unavailable_reason(status, &message),
                 endpoint,
                 message,
