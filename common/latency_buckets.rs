@@ -63,7 +63,7 @@ pub fn percentile_us(counts: &[u64], percentile: f64) -> Option<f64> {
     let rank = ((percentile / 100.0) * total as f64).ceil().clamp(1.0, total as f64) as u64;
     let mut below = 0;
     for (b, &n) in counts.iter().enumerate() {
-        if n > 0 && below + n >= rank {
+        if below + n >= rank {
             let lower = lower_bound_us(b) as f64;
             // The open-ended last bucket has no width to interpolate over.
             if b + 1 >= BUCKETS {

@@ -4,7 +4,8 @@
 
 use std::process::{Command, Output};
 
-const HEADER: &str = "POD                           IP               READY     HITS   SHARE      RPS   P50 ms   P99 ms";
+const HEADER: &str =
+    "POD                           IP               READY     HITS     ERR   SHARE      RPS   P50 ms   P99 ms";
 
 fn greet_top(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_greet-top"))
@@ -42,30 +43,46 @@ fn the_default_once_table_has_its_exact_layout_and_adds_up() {
         String::from_utf8_lossy(&output.stderr)
     );
     let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 5, "a summary, the header and one row per pod:\n{stdout}");
+    assert_eq!(
+        lines.len(),
+        6,
+        "a summary, the verdict, the header and one row per pod:\n{stdout}"
+    );
 
     let summary: Vec<&str> = lines[0].split("   ").collect();
     assert_eq!(summary[0], "mode: balanced", "{stdout}");
     let total: u64 = summary[1].strip_prefix("total: ").unwrap().parse().unwrap();
     assert_eq!(summary[2], "observed: 2.0s");
+    let fairness: f64 = summary[3].strip_prefix("fairness: ").unwrap().parse().unwrap();
+    assert!(fairness > 0.99, "round robin is even: {stdout}");
+    assert!(
+        summary[4].starts_with("at: 20") && summary[4].ends_with('Z'),
+        "{stdout}"
+    );
+    assert_eq!(summary[5], "gateway: greetclient-demo");
+    assert!(
+        lines[1].starts_with("EVEN: 3 pods, fairness 1.00 over the last"),
+        "{stdout}"
+    );
     assert!(total >= 60, "60/s for 2 s: {total}");
 
-    assert_eq!(lines[1], HEADER);
+    assert_eq!(lines[2], HEADER);
     let ends = column_ends(HEADER);
-    assert_eq!(ends.len(), 8);
+    assert_eq!(ends.len(), 9);
     let mut ips = Vec::new();
     let mut hits_sum = 0;
-    for row in &lines[2..] {
+    for row in &lines[3..] {
         let cells: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cells.len(), 8, "{row:?}");
-        let [name, ip, ready, hits, share, rps, p50, p99] = cells[..] else {
+        assert_eq!(cells.len(), 9, "{row:?}");
+        let [name, ip, ready, hits, errors, share, rps, p50, p99] = cells[..] else {
             unreachable!()
         };
+        assert_eq!(errors, "0", "{row:?}");
         assert!(name.starts_with("greetserver-demo-"), "{row:?}");
         assert_eq!(row.find(ip), Some(30), "IP starts under its title: {row:?}");
         assert_eq!(ready, "yes");
         // Right-aligned columns end exactly where their titles end.
-        for (value, end) in [hits, share, rps, p50, p99].into_iter().zip(&ends[3..]) {
+        for (value, end) in [hits, errors, share, rps, p50, p99].into_iter().zip(&ends[3..]) {
             assert_eq!(&row[end - value.len()..*end], value, "{value} in {row:?}");
         }
         let hits: u64 = hits.parse().unwrap();
@@ -107,4 +124,55 @@ fn once_against_an_unreachable_gateway_exits_1_and_says_why() {
             "{stderr}"
         );
     }
+}
+
+#[test]
+fn fail_on_stuck_exits_3_after_the_report_and_says_why() {
+    let output = greet_top(&[
+        "demo",
+        "--once",
+        "2s",
+        "--pods",
+        "3",
+        "--rate",
+        "60",
+        "--output",
+        "markdown",
+        "--fail-on",
+        "stuck,errors",
+    ]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
+    assert!(
+        stderr.starts_with("greet-top: --fail-on stuck: STUCK — press m to balance: 100 % on greetserver-demo-"),
+        "{stderr}"
+    );
+    // The report came first, in Markdown: the verdict quoted, a table row per pod.
+    assert!(stdout.starts_with("**greet-top** · mode **sticky** · "), "{stdout}");
+    assert!(stdout.contains("\n> STUCK — press m to balance: 100 % on"), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("| greetserver-demo-")).count(),
+        3,
+        "{stdout}"
+    );
+
+    // Balanced and without failures, the same conditions let it exit 0.
+    let output = greet_top(&[
+        "demo",
+        "--once",
+        "2s",
+        "--mode",
+        "balanced",
+        "--rate",
+        "60",
+        "--fail-on",
+        "stuck,errors",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

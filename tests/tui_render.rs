@@ -21,6 +21,9 @@ const PODS: [(&str, &str); 3] = [
 
 const GATEWAY: &str = "http://127.0.0.1:9092";
 
+#[path = "tui_render/incidents.rs"]
+mod incidents;
+
 /// An Observer event from the gateway, as the Observer client hands it on.
 fn gateway_event(kind: event::Kind) -> AppEvent {
     stream_event(kind, Stream::Raw)
@@ -155,7 +158,7 @@ fn draw(app: &App, now: Instant, width: u16, height: u16) -> String {
 fn sticky_80x24() {
     let (app, now) = scenario(Mode::Sticky);
     let screen = draw(&app, now, 80, 24);
-    assert!(screen.contains("STUCK ON ONE POD"));
+    assert!(screen.contains("STUCK — press m to balance: 100 % on"), "{screen}");
     insta::assert_snapshot!(screen);
 }
 
@@ -169,7 +172,10 @@ fn sticky_120x40() {
 fn balanced_80x24() {
     let (app, now) = scenario(Mode::Balanced);
     let screen = draw(&app, now, 80, 24);
-    assert!(screen.contains("fairness 1.00 even"));
+    assert!(
+        screen.contains("EVEN: 3 pods, fairness 1.00 over the last 10 s"),
+        "{screen}"
+    );
     insta::assert_snapshot!(screen);
 }
 
@@ -213,7 +219,7 @@ fn summaries_count_what_every_request_counts() {
         // The header and the share bars read the same.
         let panels = |screen: &str| -> Vec<String> {
             let lines: Vec<&str> = screen.lines().collect();
-            [&lines[..4], &lines[10..15]]
+            [&lines[..5], &lines[11..16]]
                 .concat()
                 .iter()
                 .map(|l| (*l).to_owned())
@@ -309,6 +315,7 @@ fn kube_scenario(watch: WatchState) -> (App, Instant) {
             name: (*name).into(),
             ip: (*ip).into(),
             ready: i != 0,
+            skipped: None,
             phase: Some(if i == 0 { "Pending" } else { "Running" }.into()),
             restarts: i as u32,
             node: Some("minikube".into()),
@@ -379,7 +386,7 @@ fn many_pods_keep_every_panel_and_show_the_busiest() {
     app.tick(now);
     let screen = draw(&app, now, 80, 24);
     assert!(
-        screen.contains("Pods (60; busiest first, 1-6 of 60, ↑↓ to scroll)"),
+        screen.contains("Pods (60; 1-6 of 60, ↑↓ to scroll) · by rate"),
         "{screen}"
     );
     assert!(

@@ -13,7 +13,7 @@ use super::demo::controller as demo_controller;
 use super::demo::{Demo, DemoConfig};
 use super::kube_source::GatewayPods;
 use super::observer_client::Subscription;
-use super::report::OutputFormat;
+use super::report::{FailOn, FailOnMatched, OutputFormat};
 use super::state::{App, AppEvent, LoadState};
 use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
@@ -101,9 +101,12 @@ pub struct OnceArgs {
     /// No terminal UI: observe for DURATION (e.g. 5s), print per-pod stats, exit.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", global = true)]
     pub once: Option<Duration>,
-    /// Format of the --once report.
+    /// Format of the --once report (markdown: for pasting into an incident channel).
     #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
     pub output: OutputFormat,
+    /// With --once: exit 3 after the report when one of these holds.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "CONDITION,...", global = true)]
+    pub fail_on: Vec<FailOn>,
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +124,18 @@ pub struct DemoArgs {
 
 /// Where `kubectl port-forward svc/greetclient 9092` puts the Observer.
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9092";
+
+/// Exits as the outcome of [`run`] says: 0, 3 when a `--fail-on` condition
+/// held (the report is already printed), else 1 with the cause.
+pub fn exit(result: anyhow::Result<()>) {
+    if let Err(err) = &result
+        && let Some(matched) = err.downcast_ref::<FailOnMatched>()
+    {
+        eprintln!("greet-top: {matched}");
+        std::process::exit(3);
+    }
+    crate::common::exit_on_error(result);
+}
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.once.once.is_some() {
@@ -227,7 +242,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
         once::settle(&mut app, followed).await;
         once::print_report(&app, duration, once.output);
         cancel.cancel();
-        return Ok(());
+        return once::check(&app, &once.fail_on);
     }
 
     let load = args.load_url.map(|url| {
@@ -295,6 +310,7 @@ async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> any
         once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
             .await
             .map(|took| once::print_report(&app, took, once.output))
+            .and_then(|()| once::check(&app, &once.fail_on))
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let controls = Controls {

@@ -49,6 +49,8 @@ pub fn pod_info(pod: &Pod, now: (Instant, SystemTime)) -> PodInfo {
         name: network_text::name(pod.metadata.name.as_deref().unwrap_or_default()),
         ip: network_text::name(status.and_then(|s| s.pod_ip.as_deref()).unwrap_or_default()),
         ready: ready && !terminating,
+        // Only the gateways know which pods their balancers skip.
+        skipped: None,
         phase: phase.map(|p| sanitize_truncated(&p, network_text::MAX_PHASE)),
         restarts,
         node: pod

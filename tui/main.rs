@@ -4,5 +4,5 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    greet_top::common::exit_on_error(greet_top::tui::cli::run(greet_top::tui::cli::Cli::parse()).await);
+    greet_top::tui::cli::exit(greet_top::tui::cli::run(greet_top::tui::cli::Cli::parse()).await);
 }

@@ -7,7 +7,7 @@ use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 
 use super::observer_client;
-use super::report::{self, OutputFormat};
+use super::report::{self, FailOn, FailOnMatched, OutputFormat};
 use super::state::{App, AppEvent};
 
 /// Folds events into `app` for `duration`, without a terminal. Fails if the
@@ -87,6 +87,21 @@ pub fn print_report(app: &App, observed: Duration, format: OutputFormat) {
     match format {
         OutputFormat::Json => println!("{}", report.to_json()),
         OutputFormat::Table => print!("{}", report.to_table(observed)),
+        OutputFormat::Markdown => print!("{}", report.to_markdown(observed)),
+    }
+}
+
+/// `--fail-on`: the first condition that holds, as an error the binary
+/// turns into exit status 3.
+pub fn check(app: &App, fail_on: &[FailOn]) -> anyhow::Result<()> {
+    let report = report::build(app, Duration::ZERO);
+    match fail_on.iter().find(|condition| condition.holds(&report)) {
+        Some(condition) => Err(FailOnMatched {
+            condition: *condition,
+            verdict: report.diagnosis,
+        }
+        .into()),
+        None => Ok(()),
     }
 }
 

@@ -20,6 +20,7 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
     match kind {
         event::Kind::Snapshot(state) => GatewayEvent::Snapshot(Snapshot {
             mode: Mode::from_proto(state.mode),
+            started_unix_us: state.started_unix_us,
             last_seq: state.last_seq,
             endpoints: state.endpoints.iter().map(endpoint).collect(),
             pods: state
@@ -175,6 +176,7 @@ mod tests {
             snapshot,
             GatewayEvent::Snapshot(Snapshot {
                 mode: Some(Mode::Sticky),
+                started_unix_us: 0,
                 last_seq: 3,
                 endpoints: vec![PodInfo {
                     name: "10.0.0.9".into(),

@@ -11,11 +11,14 @@ use crossterm::event::KeyEvent;
 use super::gateways::{Connection, GatewayView, Gateways, Notice, PodSourceKind};
 use super::keys::{self, Command};
 use super::messages::{Action, AppEvent, KubeStatus, LoadState};
-use super::stats::{Clock, Stats};
+use super::order::{self, SortKey};
+use super::stats::{Clock, PodStats, Stats};
 use crate::common::Mode;
 
 /// How long a status message stays in the footer.
 pub const MESSAGE_FOR: Duration = Duration::from_secs(6);
+/// How long a kill waits for its confirming second press.
+pub const CONFIRM_FOR: Duration = Duration::from_secs(5);
 
 /// Load rates `+` and `-` step through.
 pub const RATE_STEPS: [u32; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
@@ -46,6 +49,11 @@ pub struct App {
     show_help: bool,
     /// First pod row shown when the pods do not all fit (↑/↓, PgUp/PgDn, Home).
     scroll: usize,
+    /// The rows' sort key and their order as last shown (order.rs).
+    sort: SortKey,
+    order: Vec<String>,
+    /// A kill asked for once: the pod and when, until confirmed.
+    pending_kill: Option<(String, Instant)>,
     message: Option<Message>,
 }
 
@@ -62,6 +70,9 @@ impl App {
             demo: false,
             show_help: false,
             scroll: 0,
+            sort: SortKey::default(),
+            order: Vec::new(),
+            pending_kill: None,
             message: None,
         }
     }
@@ -160,6 +171,15 @@ impl App {
         now.saturating_duration_since(self.origin)
     }
 
+    /// Every followed gateway is down: what is shown is the last known data.
+    pub fn disconnected(&self) -> bool {
+        let views = self.gateways.views();
+        !views.is_empty()
+            && views
+                .values()
+                .all(|g| matches!(g.connection, Connection::Reconnecting { .. }))
+    }
+
     /// Whether any gateway has sent its snapshot.
     pub fn synced(&self) -> bool {
         self.gateways.synced()
@@ -208,9 +228,15 @@ impl App {
                 error,
                 retry_in,
             } => {
-                self.gateways.view_mut(&gateway).connection = Connection::Reconnecting {
+                let view = self.gateways.view_mut(&gateway);
+                let down_since = match view.connection {
+                    Connection::Reconnecting { down_since, .. } => down_since,
+                    _ => now,
+                };
+                view.connection = Connection::Reconnecting {
                     retry_at: now + retry_in,
                     error,
+                    down_since,
                 };
             }
             AppEvent::Gateway { gateway, event } => {
@@ -238,6 +264,7 @@ impl App {
     pub fn tick(&mut self, now: Instant) {
         let second = self.second(now);
         self.stats.tick(now, second);
+        self.reorder(now);
         if self
             .message
             .as_ref()
@@ -245,6 +272,24 @@ impl App {
         {
             self.message = None;
         }
+    }
+
+    /// Re-sorts the rows of the view shown (frozen or live).
+    fn reorder(&mut self, now: Instant) {
+        let (stats, at) = self.view(now);
+        self.order = order::ordered(stats, at, self.sort, &self.order);
+    }
+
+    /// The pods' names in row order, as of the last tick; pods that arrived
+    /// since come last, by name.
+    pub fn rows<'a>(&'a self, stats: &'a Stats) -> impl Iterator<Item = &'a PodStats> {
+        let placed = self.order.iter().filter_map(|name| stats.pods.get(name));
+        let new = stats.pods.values().filter(|p| !self.order.contains(&p.name));
+        placed.chain(new)
+    }
+
+    pub fn sort_key(&self) -> SortKey {
+        self.sort
     }
 
     /// Counters restart at zero; gone pods are dropped.
@@ -289,6 +334,12 @@ impl App {
                 self.scroll = self.scroll.saturating_add_signed(rows).min(last);
                 None
             }
+            Command::CycleSort => {
+                self.sort = self.sort.next();
+                self.reorder(now);
+                self.notify(format!("rows sorted by {}", self.sort.label()), false, now);
+                None
+            }
             Command::SwitchMode => self.switch_mode(now),
             Command::Reset => {
                 self.reset(now);
@@ -302,14 +353,34 @@ impl App {
                 };
                 None
             }
-            Command::AddPod => Some(Action::AddPod),
-            Command::KillPod => match self.stats.busiest(now) {
-                Some(pod) => Some(Action::KillPod(pod.name.clone())),
-                None => {
-                    self.notify("no running pod to kill", true, now);
-                    None
+            Command::CycleWindow => {
+                let window = self.stats.time_window().next();
+                self.stats.set_window(window);
+                if let Some((frozen, _)) = &mut self.frozen {
+                    frozen.set_window(window);
                 }
-            },
+                let phrase = window.phrase(self.observed_for(now));
+                self.notify(format!("rates, shares and latency {phrase}"), false, now);
+                None
+            }
+            Command::AddPod => Some(Action::AddPod),
+            Command::KillPod => {
+                let Some(busiest) = self.stats.busiest(now).map(|p| p.name.clone()) else {
+                    self.notify("no running pod to kill", true, now);
+                    return None;
+                };
+                // Twice within a few seconds, on the same pod: a stray key kills nothing.
+                let confirmed = self
+                    .pending_kill
+                    .take()
+                    .is_some_and(|(pod, at)| pod == busiest && now.saturating_duration_since(at) < CONFIRM_FOR);
+                if confirmed {
+                    return Some(Action::KillPod(busiest));
+                }
+                self.notify(format!("kill {busiest}? press x again to confirm"), true, now);
+                self.pending_kill = Some((busiest, now));
+                None
+            }
             Command::ToggleLoad | Command::RateUp | Command::RateDown => self.change_load(command),
         }
     }

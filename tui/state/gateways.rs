@@ -14,8 +14,15 @@ use crate::common::Mode;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Connection {
     Connecting,
-    Connected { since: Instant },
-    Reconnecting { retry_at: Instant, error: String },
+    Connected {
+        since: Instant,
+    },
+    /// Down since `down_since` (the first failure, across retries).
+    Reconnecting {
+        retry_at: Instant,
+        error: String,
+        down_since: Instant,
+    },
 }
 
 /// Where the pod list comes from.
@@ -39,6 +46,11 @@ pub struct GatewayView {
     last_seq: u64,
     /// The pods this gateway's endpoint set lists.
     endpoints: Vec<PodInfo>,
+    /// When the gateway process started (from its snapshots): a new value
+    /// means it restarted.
+    started_unix_us: Option<i64>,
+    /// When a snapshot showed that it restarted.
+    pub restarted_at: Option<Instant>,
 }
 
 impl GatewayView {
@@ -49,6 +61,8 @@ impl GatewayView {
             synced: false,
             last_seq: 0,
             endpoints: Vec::new(),
+            started_unix_us: None,
+            restarted_at: None,
         }
     }
 }
@@ -156,12 +170,16 @@ impl Gateways {
         if known && self.pod_source == PodSourceKind::GatewayEndpoints {
             self.relist(stats);
         }
+        if known {
+            self.mark_skipped(stats);
+        }
     }
 
     /// A pod source (kube, the demo) lists the pods from now on.
     pub(super) fn list_from_pod_source(&mut self, pods: Vec<PodInfo>, stats: &mut Stats) {
         self.pod_source = PodSourceKind::External;
         stats.list_pods(pods, true);
+        self.mark_skipped(stats);
     }
 
     /// Folds one event of `gateway` into the views and `stats`.
@@ -213,6 +231,16 @@ impl Gateways {
     fn on_snapshot(&mut self, gateway: &str, snapshot: Snapshot, stats: &mut Stats, now: Instant) {
         let from_here = self.count_from_first_snapshot && !self.view_mut(gateway).synced;
         let view = self.view_mut(gateway);
+        let restarted = view
+            .started_unix_us
+            .is_some_and(|started| started != snapshot.started_unix_us);
+        view.started_unix_us = Some(snapshot.started_unix_us);
+        if restarted {
+            view.restarted_at = Some(now);
+            // Its counters start again from zero: what it counted before stays counted.
+            stats.carry_over(gateway);
+        }
+        let view = self.view_mut(gateway);
         view.synced = true;
         view.mode = snapshot.mode;
         view.last_seq = snapshot.last_seq;
@@ -221,12 +249,27 @@ impl Gateways {
     }
 
     fn on_endpoints(&mut self, gateway: &str, endpoints: Vec<PodInfo>, stats: &mut Stats) {
-        // A pod source, when there is one, owns the pod list and readiness.
-        if self.pod_source == PodSourceKind::External {
-            return;
-        }
         self.view_mut(gateway).endpoints = endpoints;
-        self.relist(stats);
+        // A pod source, when there is one, owns the pod list and readiness;
+        // which pods a balancer skips only the gateways know.
+        if self.pod_source == PodSourceKind::GatewayEndpoints {
+            self.relist(stats);
+        }
+        self.mark_skipped(stats);
+    }
+
+    /// The pods any gateway's balancer skips: name ─► (IP, reason).
+    fn mark_skipped(&self, stats: &mut Stats) {
+        let skipped: BTreeMap<String, (String, String)> = self
+            .views
+            .values()
+            .flat_map(|g| g.endpoints.iter())
+            .filter_map(|e| {
+                let reason = e.skipped.clone()?;
+                Some((e.name.clone(), (e.ip.clone(), reason)))
+            })
+            .collect();
+        stats.mark_skipped(&skipped);
     }
 
     /// Without a pod source, the pods are the union of the gateways' endpoints.

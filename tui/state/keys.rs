@@ -20,6 +20,10 @@ pub enum Command {
     RateDown,
     Reset,
     Freeze,
+    /// The next time window (10 s, 1 min, since the reset).
+    CycleWindow,
+    /// The next sort key of the rows.
+    CycleSort,
     AddPod,
     KillPod,
 }
@@ -113,18 +117,26 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char(' ')], Command::Freeze)
         .hint("spc freeze")
         .help("space", "freeze the view (counting continues)"),
-    bind(&[KeyCode::Down], Command::Scroll(1)).help("↑ ↓ PgUp PgDn", "scroll the pods when they do not all fit"),
-    bind(&[KeyCode::Up], Command::Scroll(-1)),
-    bind(&[KeyCode::PageDown], Command::Scroll(10)),
+    bind(&[KeyCode::Char('w')], Command::CycleWindow)
+        .hint("w window")
+        .help("w", "time window: 10 s, 1 min, since reset"),
+    bind(&[KeyCode::Char('s')], Command::CycleSort)
+        .hint("s sort")
+        .help("s", "sort rows by rate, name, errors, p99"),
+    bind(&[KeyCode::Down, KeyCode::Char('j')], Command::Scroll(1))
+        .help("↑ ↓ j k", "scroll the pods when they do not all fit"),
+    bind(&[KeyCode::Up, KeyCode::Char('k')], Command::Scroll(-1)),
+    bind(&[KeyCode::PageDown], Command::Scroll(10)).help("PgUp PgDn", "a page up / down (Home, End: top, end)"),
     bind(&[KeyCode::PageUp], Command::Scroll(-10)),
     bind(&[KeyCode::Home], Command::Scroll(isize::MIN)),
+    bind(&[KeyCode::End], Command::Scroll(isize::MAX)),
     bind(&[KeyCode::Char('a')], Command::AddPod)
         .hint("a add")
         .help("a", "add a pod")
         .demo_only(),
-    bind(&[KeyCode::Char('k')], Command::KillPod)
-        .hint("k kill")
-        .help("k", "kill the busiest pod")
+    bind(&[KeyCode::Char('x')], Command::KillPod)
+        .hint("x kill")
+        .help("x", "kill the busiest pod (press twice)")
         .demo_only(),
     bind(&[KeyCode::Char('?')], Command::ToggleHelp)
         .hint("? help")
@@ -147,14 +159,23 @@ pub fn binding_for(key: KeyEvent, demo: bool) -> Option<&'static Binding> {
         .find(|b| b.keys.contains(&key.code))
 }
 
-/// The footer's key hints.
-pub fn footer_hints(demo: bool) -> String {
+/// The footer's key hints for a line `width` wide. When they do not all
+/// fit, quit and help come first: the ones a user must never lose.
+pub fn footer_hints(demo: bool, width: usize) -> String {
     let hints: Vec<&str> = BINDINGS
         .iter()
         .filter(|b| b.shown(demo))
         .filter_map(|b| b.hint)
         .collect();
-    hints.join("  ")
+    let line = hints.join("  ");
+    if line.chars().count() <= width {
+        return line;
+    }
+    let first = |h: &&str| matches!(*h, "q quit" | "? help");
+    let (mut urgent, rest): (Vec<&str>, Vec<&str>) = hints.into_iter().partition(first);
+    urgent.reverse();
+    urgent.extend(rest);
+    urgent.join("  ")
 }
 
 /// The help overlay's lines: keys as shown, and what they do.
@@ -173,12 +194,17 @@ mod tests {
     #[test]
     fn footer_hints_list_the_keys_in_order() {
         assert_eq!(
-            footer_hints(false),
-            "m mode  l load  +/- rate  r reset  spc freeze  ? help  q quit"
+            footer_hints(false, 80),
+            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  ? help  q quit"
         );
         assert_eq!(
-            footer_hints(true),
-            "m mode  l load  +/- rate  r reset  spc freeze  a add  k kill  ? help  q quit"
+            footer_hints(true, 100),
+            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  a add  x kill  ? help  q quit"
+        );
+        // Too narrow for all: quit and help first.
+        assert_eq!(
+            footer_hints(true, 80),
+            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  a add  x kill"
         );
     }
 
@@ -187,7 +213,19 @@ mod tests {
         let keys = |demo| help_lines(demo).map(|(k, _)| k).collect::<Vec<_>>();
         assert_eq!(
             keys(false),
-            ["m", "l", "+ / -", "r", "space", "↑ ↓ PgUp PgDn", "?", "q, Esc, Ctrl-C"]
+            [
+                "m",
+                "l",
+                "+ / -",
+                "r",
+                "space",
+                "w",
+                "s",
+                "↑ ↓ j k",
+                "PgUp PgDn",
+                "?",
+                "q, Esc, Ctrl-C"
+            ]
         );
         assert_eq!(
             keys(true),
@@ -197,9 +235,12 @@ mod tests {
                 "+ / -",
                 "r",
                 "space",
-                "↑ ↓ PgUp PgDn",
+                "w",
+                "s",
+                "↑ ↓ j k",
+                "PgUp PgDn",
                 "a",
-                "k",
+                "x",
                 "?",
                 "q, Esc, Ctrl-C"
             ]
@@ -221,15 +262,20 @@ mod tests {
         let mut release = KeyEvent::from(KeyCode::Char('q'));
         release.kind = KeyEventKind::Release;
         assert_eq!(command(release, false), None);
-        assert_eq!(command(KeyEvent::from(KeyCode::Char('x')), true), None);
+        assert_eq!(command(KeyEvent::from(KeyCode::Char('x')), false), None);
+        assert_eq!(command(KeyEvent::from(KeyCode::Char('z')), true), None);
     }
 
     #[test]
     fn demo_keys_need_the_demo_and_rate_keys_have_aliases() {
         assert_eq!(command(KeyEvent::from(KeyCode::Char('a')), false), None);
         assert_eq!(
-            command(KeyEvent::from(KeyCode::Char('k')), true),
+            command(KeyEvent::from(KeyCode::Char('x')), true),
             Some(Command::KillPod)
+        );
+        assert_eq!(
+            command(KeyEvent::from(KeyCode::Char('k')), true),
+            Some(Command::Scroll(-1))
         );
         assert_eq!(
             command(KeyEvent::from(KeyCode::Char('=')), false),

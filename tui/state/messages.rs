@@ -67,6 +67,8 @@ pub struct Snapshot {
     /// The pods the gateway's endpoint set lists.
     pub endpoints: Vec<PodInfo>,
     pub pods: Vec<PodTotals>,
+    /// When the gateway process started, in Unix microseconds.
+    pub started_unix_us: i64,
 }
 
 /// A gateway's totals for one pod. `name` is empty when the gateway does not
@@ -103,6 +105,9 @@ pub struct PodInfo {
     pub name: String,
     pub ip: String,
     pub ready: bool,
+    /// Why a gateway's balancer skips it (e.g. "connection refused"), from
+    /// the gateway's endpoint set; `None` when no gateway skips it.
+    pub skipped: Option<String>,
     /// Kubernetes phase (Pending, Running, ...), when known.
     pub phase: Option<String>,
     pub restarts: u32,

@@ -4,16 +4,21 @@
 //! - [`messages`]: what flows in ([`AppEvent`]) and out ([`Action`]).
 //! - [`stats`]: counts, rates, percentiles, fairness.
 //! - [`gateways`]: several gateways reconciled into one view.
+//! - [`diagnosis`]: the verdict line, in words.
+//! - [`order`]: the rows' order, stable between frames.
 //! - [`keys`]: the key-binding table.
 //! - [`app`]: [`App`], which ties them together.
 
 pub mod app;
+pub mod diagnosis;
 pub mod gateways;
 pub mod keys;
 pub mod messages;
+pub mod order;
 pub mod stats;
 
 pub use app::{App, Message};
+pub use diagnosis::{Diagnosis, Severity, Verdict, diagnose};
 pub use gateways::{Connection, GatewayView, PodSourceKind};
 pub use messages::{
     Action, AppEvent, GatewayEvent, KubeStatus, LoadState, PodInfo, PodTotals, Request, Snapshot, WatchState,

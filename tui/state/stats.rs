@@ -8,14 +8,61 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 pub use self::pod::PodStats;
+pub use self::pod::Tally;
 use self::pod::{Counts, in_window, prune_window};
 use super::messages::{PodInfo, PodTotals, Request};
 use crate::common::Mode;
 use crate::common::latency_buckets::merge_into;
 
-/// Window of the per-pod and total request rates and of the latency percentiles.
-pub const RATE_WINDOW: Duration = Duration::from_secs(RATE_WINDOW_SECONDS);
-pub const RATE_WINDOW_SECONDS: u64 = 10;
+/// The default window of rates, shares, fairness and latency.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// The longest window: how much history the windows keep.
+pub const KEPT: Duration = Duration::from_secs(60);
+
+/// The time window of rates, shares, fairness and latency; `w` cycles it.
+/// Hits and errors are always counted since the reset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Window {
+    #[default]
+    TenSeconds,
+    Minute,
+    SinceReset,
+}
+
+impl Window {
+    pub fn next(self) -> Window {
+        match self {
+            Window::TenSeconds => Window::Minute,
+            Window::Minute => Window::SinceReset,
+            Window::SinceReset => Window::TenSeconds,
+        }
+    }
+
+    /// Its length; `None` since the reset.
+    pub fn span(self) -> Option<Duration> {
+        match self {
+            Window::TenSeconds => Some(RATE_WINDOW),
+            Window::Minute => Some(KEPT),
+            Window::SinceReset => None,
+        }
+    }
+
+    /// The time the window covers after `observed` of counting (at least 1 s).
+    pub fn covered(self, observed: Duration) -> Duration {
+        let observed = observed.max(Duration::from_secs(1));
+        self.span().map_or(observed, |span| observed.min(span))
+    }
+
+    /// "over the last 10 s", "over the last 1 min", "since the reset": for titles and verdicts.
+    pub fn phrase(self, observed: Duration) -> String {
+        let covered = self.covered(observed).as_secs();
+        match self {
+            Window::SinceReset => "since the reset".to_owned(),
+            _ if covered >= 60 => "over the last 1 min".to_owned(),
+            _ => format!("over the last {covered} s"),
+        }
+    }
+}
 /// Seconds of history in the RPS sparkline.
 pub const SPARK_SECONDS: usize = 60;
 /// Recent requests kept for the event tail.
@@ -73,8 +120,9 @@ pub struct Stats {
     pub tail: VecDeque<TailEntry>,
     /// The tail holds a sample (summaries count), not every request.
     pub tail_sampled: bool,
-    /// Requests by when they were counted, in the rate window.
-    recent: VecDeque<(Instant, u64)>,
+    /// Requests by when they were counted, for the last [`KEPT`].
+    recent: VecDeque<(Instant, Tally)>,
+    window: Window,
     /// When each gateway's last snapshot or summary arrived: the next
     /// summary counts what happened since.
     summary_at: BTreeMap<String, Instant>,
@@ -111,8 +159,40 @@ impl Stats {
         self.pods.values().find(|p| p.ip == ip).map(|p| p.name.clone())
     }
 
+    /// The window rates, shares, fairness and latency are over.
+    pub fn time_window(&self) -> Window {
+        self.window
+    }
+
+    pub(super) fn set_window(&mut self, window: Window) {
+        self.window = window;
+        for pod in self.pods.values_mut() {
+            pod.set_window(window);
+        }
+    }
+
+    /// Requests and failures in the window, unattributed ones included.
+    pub fn window(&self, now: Instant) -> Tally {
+        match self.window.span() {
+            None => Tally {
+                requests: self.total(),
+                errors: self.errors(),
+            },
+            Some(span) => in_window(&self.recent, now, span),
+        }
+    }
+
+    /// Requests per second over the window, after `observed_for` of counting.
     pub fn rps(&self, now: Instant, observed_for: Duration) -> f64 {
-        in_window(&self.recent, now) as f64 / observed_for.clamp(Duration::from_secs(1), RATE_WINDOW).as_secs_f64()
+        self.window(now).requests as f64 / self.window.covered(observed_for).as_secs_f64()
+    }
+
+    /// The pod's share of the window's requests, 0..=1.
+    pub fn share(&self, pod: &PodStats, now: Instant) -> f64 {
+        match self.window(now).requests {
+            0 => 0.0,
+            total => pod.in_window(now) as f64 / total as f64,
+        }
     }
 
     /// Requests per second for the last `SPARK_SECONDS` seconds up to
@@ -131,10 +211,27 @@ impl Stats {
             .collect()
     }
 
-    /// The pods that can take traffic: listed and not gone, or, when nothing
-    /// lists pods, every pod that answered.
+    /// The pods that can take traffic: listed, not gone and not skipped by
+    /// a balancer, or, when nothing lists pods, every pod that answered.
     pub fn live_pods(&self) -> impl Iterator<Item = &PodStats> {
-        self.pods.values().filter(|p| !p.gone && p.ready != Some(false))
+        self.pods
+            .values()
+            .filter(|p| !p.gone && p.ready != Some(false) && p.skipped.is_none())
+    }
+
+    /// The pods a gateway's balancer skips, and why.
+    pub fn skipped_pods(&self) -> impl Iterator<Item = &PodStats> {
+        self.pods.values().filter(|p| !p.gone && p.skipped.is_some())
+    }
+
+    /// Marks the pods the gateways skip (by name, else by IP), and only them.
+    pub(super) fn mark_skipped(&mut self, skipped: &BTreeMap<String, (String, String)>) {
+        for pod in self.pods.values_mut() {
+            pod.skipped = skipped
+                .get(&pod.name)
+                .or_else(|| skipped.values().find(|(ip, _)| !ip.is_empty() && *ip == pod.ip))
+                .map(|(_, reason)| reason.clone());
+        }
     }
 
     /// Jain's index over the live pods' requests in the rate window.
@@ -160,10 +257,11 @@ impl Stats {
             self.pods.insert(name.to_owned(), by_ip);
         }
         let key = if name.is_empty() { ip } else { name };
+        let window = self.window;
         let pod = self
             .pods
             .entry(key.to_owned())
-            .or_insert_with(|| PodStats::new(key.to_owned(), ip.to_owned()));
+            .or_insert_with(|| PodStats::new(key.to_owned(), ip.to_owned()).windowed(window));
         if pod.ip.is_empty() && !ip.is_empty() {
             ip.clone_into(&mut pod.ip);
         }
@@ -184,7 +282,7 @@ impl Stats {
                 String::new()
             }
         };
-        self.recent.push_back((clock.now, 1));
+        self.recent.push_back((clock.now, Tally::one(failed)));
         self.add_to_second(clock.second(), 1);
         self.push_tail(pod_key, request, clock.now);
     }
@@ -231,9 +329,9 @@ impl Stats {
                 merge_into(into, from);
             }
         }
-        let mut counted = 0;
+        let mut counted = Tally::default();
         for (key, pod) in by_key {
-            counted += match &key {
+            let delta = match &key {
                 Some(key) => {
                     let stats = self.pod_mut(key, &pod.ip);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
@@ -243,11 +341,13 @@ impl Stats {
                 }
                 None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
             };
+            counted.requests += delta.requests;
+            counted.errors += delta.errors;
         }
         let since = self.summary_at.insert(gateway.to_owned(), clock.now);
-        if counted > 0 {
+        if counted.requests > 0 {
             self.recent.push_back((clock.now, counted));
-            self.spread_over_seconds(since.unwrap_or(clock.now), counted, clock);
+            self.spread_over_seconds(since.unwrap_or(clock.now), counted.requests, clock);
         }
     }
 
@@ -258,7 +358,7 @@ impl Stats {
         let since = since.max(clock.origin).max(oldest.unwrap_or(since));
         let span = clock.now.saturating_duration_since(since).as_secs_f64();
         let (first, last) = (clock.second_of(since), clock.second());
-        if span <= 0.0 || first == last {
+        if span <= 0.0 {
             self.add_to_second(last, n);
             return;
         }
@@ -286,6 +386,16 @@ impl Stats {
             Some(i) => self.per_second.insert(i + 1, (second, n)),
             None => self.per_second.push_front((second, n)),
         }
+    }
+
+    /// `gateway` restarted: its counts so far are kept, its next totals add to them.
+    pub(super) fn carry_over(&mut self, gateway: &str) {
+        let contributions = self
+            .pods
+            .values_mut()
+            .filter_map(|pod| pod.by_gateway.get_mut(gateway))
+            .chain(self.unattributed.get_mut(gateway));
+        contributions.for_each(Counts::carry_over);
     }
 
     /// `gateway`'s totals replace what it contributed before: they include

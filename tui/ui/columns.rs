@@ -15,8 +15,11 @@ use super::theme::Theme;
 use crate::tui::state::PodStats;
 use crate::tui::state::stats::HIGHLIGHT_FOR;
 
+/// Below this width the pods table leaves out SHARE (the share bars show
+/// it) and P50, so that a pod's name keeps room beside ERR and OK%.
+pub const NARROW: u16 = 80;
 /// At this width and above the pods table adds IP and last-hit columns
-/// (and, with kube, restarts and age; with errors, an errors column).
+/// (and, with kube, restarts and age).
 pub const WIDE: u16 = 100;
 /// From this width kube pods also show their node.
 pub const WITH_NODE: u16 = 120;
@@ -36,9 +39,9 @@ pub enum Needs {
 /// What a row's cells are made from, besides the pod.
 pub struct RowContext {
     pub at: Instant,
-    /// The rate's denominator: time observed, within 1 s ..= the rate window.
+    /// The rate's denominator: the time the window covers.
     pub observed: Duration,
-    /// All requests, for shares.
+    /// All requests in the window, for shares.
     pub total: u64,
     /// What the POD column has left after the fixed columns.
     pub name_width: usize,
@@ -68,16 +71,35 @@ pub const COLUMNS: &[Column] = &[
         (readiness(pod, ctx.theme).0.to_owned(), Style::new())
     }),
     column("HITS", Some(7), Alignment::Right, hits),
+    // Failures, at every width, as soon as any pod has one: a failing pod
+    // must never read as a busy healthy one.
+    column("ERR", Some(6), Alignment::Right, |pod, ctx| {
+        let errors = pod.errors();
+        let style = if errors > 0 { ctx.theme.bad() } else { ctx.theme.dim() };
+        (errors.to_string(), style)
+    })
+    .needs(Needs::Errors),
+    column("OK%", Some(6), Alignment::Right, |pod, ctx| match pod.success_rate() {
+        Some(rate) if rate < 1.0 => (format!("{:.1}", rate * 100.0), ctx.theme.bad()),
+        Some(_) => ("100".to_owned(), Style::new()),
+        None => ("–".to_owned(), ctx.theme.dim()),
+    })
+    .needs(Needs::Errors),
     column("SHARE", Some(6), Alignment::Right, |pod, ctx| {
-        (format!("{:.1}%", share_of(pod, ctx.total) * 100.0), Style::new())
-    }),
+        (
+            format!("{:.1}%", share_of(pod.in_window(ctx.at), ctx.total) * 100.0),
+            Style::new(),
+        )
+    })
+    .shown_from(NARROW),
     column("RPS", Some(6), Alignment::Right, |pod, ctx| {
         let rps = pod.in_window(ctx.at) as f64 / ctx.observed.as_secs_f64();
         (format!("{rps:.1}"), Style::new())
     }),
     column("P50 ms", Some(7), Alignment::Right, |pod, _| {
         (ms(pod.latency_ms(50.0)), Style::new())
-    }),
+    })
+    .shown_from(NARROW),
     column("P99 ms", Some(7), Alignment::Right, |pod, _| {
         (ms(pod.latency_ms(99.0)), Style::new())
     }),
@@ -107,17 +129,6 @@ pub const COLUMNS: &[Column] = &[
     })
     .shown_from(WITH_NODE)
     .needs(Needs::Kube),
-    column("ERRORS", Some(9), Alignment::Left, |pod, ctx| {
-        let errors = pod.errors();
-        let text = if errors > 0 {
-            format!("{errors} err")
-        } else {
-            String::new()
-        };
-        (text, ctx.theme.bad())
-    })
-    .shown_from(WIDE)
-    .needs(Needs::Errors),
 ];
 
 const fn column(
@@ -193,6 +204,7 @@ pub fn readiness(pod: &PodStats, theme: Theme) -> (&'static str, Style) {
         (false, _, Some("Terminating")) => ("term", theme.dim()),
         (false, _, Some("Pending")) => ("pend", theme.bad()),
         (false, _, Some("Failed")) => ("fail", theme.bad()),
+        (false, _, _) if pod.skipped.is_some() => ("skip", theme.bad()),
         (false, Some(true), _) => ("yes", Style::new()),
         (false, Some(false), _) => ("no", theme.bad()),
         (false, None, _) => ("?", Style::new()),
@@ -227,7 +239,14 @@ mod tests {
     fn columns_drop_out_at_narrow_widths() {
         let narrow = ["POD", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms"];
         // 78 inner columns less READY..P99 (38) and their gaps (6).
-        assert_eq!(titles(80, true, true), (narrow.to_vec(), 78 - 44));
+        assert_eq!(titles(80, true, false), (narrow.to_vec(), 78 - 44));
+        // Errors add ERR and OK% (12 and 2 gaps).
+        let failing = ["POD", "READY", "HITS", "ERR", "OK%", "SHARE", "RPS", "P50 ms", "P99 ms"];
+        assert_eq!(titles(80, true, true), (failing.to_vec(), 78 - 58));
+        // At the smallest width they stay; SHARE and P50 make room.
+        let smallest = ["POD", "READY", "HITS", "ERR", "OK%", "RPS", "P99 ms"];
+        assert_eq!(titles(60, false, true), (smallest.to_vec(), 58 - 43));
+        assert_eq!(titles(60, false, false).0, ["POD", "READY", "HITS", "RPS", "P99 ms"]);
         assert_eq!(
             titles(100, false, false).0,
             ["POD", "IP", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST"]
@@ -235,13 +254,13 @@ mod tests {
         assert_eq!(
             titles(119, true, true).0,
             [
-                "POD", "IP", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST", "RST", "AGE", "ERRORS"
+                "POD", "IP", "READY", "HITS", "ERR", "OK%", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST", "RST", "AGE"
             ]
         );
         let (all, name_width) = titles(120, true, true);
         assert_eq!(all.len(), COLUMNS.len());
-        // Less IP and LAST (+2 gaps), RST and AGE (+2), NODE (+1), ERRORS (+1).
-        assert_eq!(name_width, 118 - (44 + 23 + 11 + 13 + 10));
+        // Less ERR and OK% (+2 gaps), IP and LAST (+2), RST and AGE (+2), NODE (+1).
+        assert_eq!(name_width, 118 - (44 + 14 + 23 + 11 + 13));
     }
 
     #[test]

@@ -14,7 +14,10 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             message.text.clone(),
             if message.error { theme.bad() } else { theme.good() },
         )),
-        None => Line::from(Span::styled(keys::footer_hints(app.demo()), theme.dim())),
+        None => Line::from(Span::styled(
+            keys::footer_hints(app.demo(), usize::from(area.width)),
+            theme.dim(),
+        )),
     };
     frame.render_widget(Paragraph::new(line), area);
 }

@@ -2,8 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use crate::tui::state::PodStats;
-
 /// `text` cut to `width` characters from the left, so the distinguishing end
 /// of a pod name (its random suffix) stays visible: "…7595ccbdd5-67bmd".
 pub fn fit_left(text: &str, width: usize) -> String {
@@ -50,13 +48,9 @@ pub(super) fn ago(last: Option<Instant>, at: Instant) -> String {
     }
 }
 
-/// The pod's share of `total` requests, 0..=1.
-pub(super) fn share_of(pod: &PodStats, total: u64) -> f64 {
-    if total == 0 {
-        0.0
-    } else {
-        pod.hits() as f64 / total as f64
-    }
+/// `part` as a share of `total`, 0..=1.
+pub(super) fn share_of(part: u64, total: u64) -> f64 {
+    if total == 0 { 0.0 } else { part as f64 / total as f64 }
 }
 
 /// The canonical name of a gRPC status code.

@@ -5,19 +5,20 @@ use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::theme::Theme;
-use crate::tui::state::{App, Connection, KubeStatus, Stats, WatchState};
+use crate::tui::state::{App, Connection, KubeStatus, Severity, Stats, WatchState, diagnose};
 
 /// Rows the header takes: a forbidden watch gets a second kube line, since
 /// the missing rule must be readable.
 pub(super) fn height(app: &App) -> u16 {
     match app.kube().map(|k| &k.watch) {
-        None => 4,
-        Some(WatchState::Forbidden(_)) => 6,
-        Some(_) => 5,
+        None => 5,
+        Some(WatchState::Forbidden(_)) => 7,
+        Some(_) => 6,
     }
 }
 
@@ -50,16 +51,30 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         second.push(Span::styled(format!("  {errors} errors"), theme.bad()));
     }
     second.push(Span::raw("  "));
-    second.extend(fairness_spans(stats, at, theme));
+    second.push(match stats.fairness(at) {
+        Some(index) => Span::raw(format!("fairness {index:.2}")),
+        None => Span::styled("fairness –", theme.dim()),
+    });
+    let verdict = diagnose(app, at);
+    let style = match verdict.severity {
+        Severity::Good => theme.good(),
+        Severity::Neutral => theme.dim(),
+        Severity::Warning => theme.fg(Color::Yellow),
+        Severity::Bad => theme.bad(),
+    };
+    let verdict = Line::from(Span::styled(verdict.text, style));
     let block = Block::new()
         .borders(Borders::ALL)
         .title(Span::styled(" greet-top ", theme.title()))
         .title_alignment(Alignment::Left);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [status, kube] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(inner);
+    let [status, kube] = Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(inner);
     // Status lines are cut at the edge; the kube line wraps (an RBAC rule must be readable).
-    frame.render_widget(Paragraph::new(vec![Line::from(first), Line::from(second)]), status);
+    frame.render_widget(
+        Paragraph::new(vec![Line::from(first), verdict, Line::from(second)]),
+        status,
+    );
     if let Some(kube_status) = app.kube() {
         frame.render_widget(
             Paragraph::new(kube_line(kube_status, theme)).wrap(Wrap { trim: false }),
@@ -72,7 +87,7 @@ fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
     let describe = |connection: &Connection| match connection {
         Connection::Connecting => Span::styled("◌ connecting…", theme.dim()),
         Connection::Connected { .. } => Span::styled("● connected", theme.good()),
-        Connection::Reconnecting { retry_at, error } => {
+        Connection::Reconnecting { retry_at, error, .. } => {
             let secs = retry_at.saturating_duration_since(now).as_secs_f64().ceil();
             Span::styled(format!("○ reconnecting in {secs:.0}s: {error}"), theme.bad())
         }
@@ -117,22 +132,4 @@ fn kube_line(kube: &KubeStatus, theme: Theme) -> Line<'static> {
         Span::raw(format!("{}/{}  ", kube.context, kube.namespace)),
         Span::styled(state, style),
     ])
-}
-
-/// "fairness 0.33 STUCK ON ONE POD" when one pod takes ≥ 90 % of the window.
-fn fairness_spans(stats: &Stats, at: Instant, theme: Theme) -> Vec<Span<'static>> {
-    let Some(index) = stats.fairness(at) else {
-        return vec![Span::styled("fairness –", theme.dim())];
-    };
-    let window: Vec<u64> = stats.live_pods().map(|p| p.in_window(at)).collect();
-    let total: u64 = window.iter().sum();
-    let top = window.iter().copied().max().unwrap_or(0);
-    let mut spans = vec![Span::raw(format!("fairness {index:.2}"))];
-    if total >= 10 && top * 10 >= total * 9 {
-        spans.push(Span::raw(" "));
-        spans.push(Span::styled("STUCK ON ONE POD", theme.bad()));
-    } else if index >= 0.95 {
-        spans.push(Span::styled(" even", theme.good()));
-    }
-    spans
 }

@@ -1,4 +1,4 @@
-//! The help overlay: the keys, and what the two modes mean.
+//! The help overlay: the keys, and what every figure on the screen means.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -7,6 +7,17 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::theme::Theme;
 use crate::tui::state::{App, keys};
+
+/// What each figure means, a line each.
+const FIGURES: &[&str] = &[
+    "STICKY: one HTTP/2 connection, so one pod gets every request.",
+    "BALANCED: round robin per request over the ready pods.",
+    "HITS, ERR: since the reset (r); OK%: the share that succeeded.",
+    "SHARE, RPS, P50/P99, fairness: over the window in the titles (w).",
+    "fairness: Jain's index, 1.00 even, 1/n all on one pod.",
+    "READY skip: the gateway's balancer routes around the pod.",
+    "Recent requests: S sticky, B balanced; gRPC status and latency.",
+];
 
 pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     let mut lines: Vec<Line> = keys::help_lines(app.demo())
@@ -18,14 +29,7 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
         })
         .collect();
     lines.push(Line::raw(""));
-    lines.push(Line::styled(
-        "STICKY: one HTTP/2 connection, so one pod gets every request.",
-        theme.dim(),
-    ));
-    lines.push(Line::styled(
-        "BALANCED: round robin per request over the ready pods.",
-        theme.dim(),
-    ));
+    lines.extend(FIGURES.iter().map(|line| Line::styled(*line, theme.dim())));
     let width = 66.min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
     let popup = Rect {

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Paragraph, Wrap};
 
 pub use self::format::{age, fit_left, grpc_code_name};
@@ -65,13 +66,23 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     header::render(app, stats, at, frame, header_area, theme);
     pods::render(app, stats, at, frame, table_area, theme);
     if share > 0 {
-        shares::render(stats, frame, share_area, theme);
+        shares::render(app, stats, at, frame, share_area, theme);
     }
     if spark > 0 {
         spark::render(app, stats, at, frame, spark_area, theme);
     }
     if tail_area.height >= 3 {
         tail::render(stats, at, frame, tail_area, theme);
+    }
+    if app.disconnected() {
+        // Nothing below the header is live: say so by dimming it all.
+        let body = Rect {
+            height: tail_area.bottom().saturating_sub(table_area.y),
+            ..table_area
+        };
+        frame
+            .buffer_mut()
+            .set_style(body, Style::new().add_modifier(Modifier::DIM));
     }
     footer::render(app, frame, footer_area, theme);
     if app.show_help() {

@@ -1,6 +1,6 @@
 //! The pods table: one row per pod, its columns from [`super::columns`].
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -9,32 +9,28 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
 use super::columns::{self, RowContext};
 use super::theme::Theme;
-use crate::tui::state::stats::RATE_WINDOW;
 use crate::tui::state::{App, PodStats, Stats};
 
-/// The pods to draw in `rows` lines: all in name order when they fit, else
-/// the busiest first, from `offset` (clamped so the last page is full).
-pub(super) fn shown_pods(stats: &Stats, rows: usize, offset: usize) -> (Vec<&PodStats>, usize) {
-    let mut pods: Vec<&PodStats> = stats.pods.values().collect();
-    if pods.len() <= rows {
-        return (pods, 0);
-    }
-    pods.sort_by_key(|p| std::cmp::Reverse(p.hits()));
-    let offset = offset.min(pods.len() - rows);
+/// The pods to draw in `rows` lines, in the app's row order, from `offset`
+/// (clamped so the last page is full).
+pub(super) fn shown_pods<'a>(app: &'a App, stats: &'a Stats, rows: usize, offset: usize) -> (Vec<&'a PodStats>, usize) {
+    let pods: Vec<&PodStats> = app.rows(stats).collect();
+    let offset = offset.min(pods.len().saturating_sub(rows));
     (pods.into_iter().skip(offset).take(rows).collect(), offset)
 }
 
 pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
     let has_errors = stats.pods.values().any(|p| p.errors() > 0);
     let (shown_columns, name_width) = columns::layout(area.width, app.kube().is_some(), has_errors);
+    let window = stats.time_window();
     let ctx = RowContext {
         at,
-        observed: app.observed_for(at).clamp(Duration::from_secs(1), RATE_WINDOW),
-        total: stats.total(),
+        observed: window.covered(app.observed_for(at)),
+        total: stats.window(at).requests,
         name_width,
         theme,
     };
-    let (shown, offset) = shown_pods(stats, usize::from(area.height.saturating_sub(3)), app.scroll());
+    let (shown, offset) = shown_pods(app, stats, usize::from(area.height.saturating_sub(3)), app.scroll());
     let rows = shown.iter().map(|pod| {
         let cells = shown_columns.iter().map(|c| c.cell(pod, &ctx));
         Row::new(cells).style(columns::readiness(pod, theme).1)
@@ -42,15 +38,18 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
     let header = Row::new(shown_columns.iter().map(|c| c.header())).style(theme.title());
     let widths = shown_columns.iter().map(|c| c.constraint());
     let listed = stats.pods.values().filter(|p| !p.gone).count();
+    // The window applies to share, rate and latency; hits and errors count since the reset.
+    let over = window.phrase(app.observed_for(at));
+    let by = app.sort_key().label();
     let title = if shown.len() < stats.pods.len() {
         format!(
-            " Pods ({listed}; busiest first, {}-{} of {}, ↑↓ to scroll) ",
+            " Pods ({listed}; {}-{} of {}, ↑↓ to scroll) · by {by} · {over} ",
             offset + 1,
             offset + shown.len(),
             stats.pods.len()
         )
     } else {
-        format!(" Pods ({listed}) ")
+        format!(" Pods ({listed}) · by {by} · {over} ")
     };
     let block = Block::new()
         .borders(Borders::ALL)

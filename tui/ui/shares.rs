@@ -9,9 +9,11 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use super::format::{fit_left, share_of};
 use super::pods::shown_pods;
 use super::theme::Theme;
-use crate::tui::state::Stats;
+use std::time::Instant;
 
-pub(super) fn render(stats: &Stats, frame: &mut Frame, area: Rect, theme: Theme) {
+use crate::tui::state::{App, Stats};
+
+pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
     let inner_width = area.width.saturating_sub(2) as usize;
     let name_width = stats
         .pods
@@ -21,12 +23,12 @@ pub(super) fn render(stats: &Stats, frame: &mut Frame, area: Rect, theme: Theme)
         .unwrap_or(0)
         .min(inner_width / 3);
     let bar_width = inner_width.saturating_sub(name_width + 9);
-    let total = stats.total();
-    let lines: Vec<Line> = shown_pods(stats, usize::from(area.height.saturating_sub(2)), 0)
+    let total = stats.window(at).requests;
+    let lines: Vec<Line> = shown_pods(app, stats, usize::from(area.height.saturating_sub(2)), 0)
         .0
         .into_iter()
         .map(|pod| {
-            let share = share_of(pod, total);
+            let share = share_of(pod.in_window(at), total);
             let filled = ((share * bar_width as f64).round() as usize).min(bar_width);
             let name = fit_left(&pod.name, name_width);
             let style = if pod.gone { theme.dim() } else { theme.fg(Color::Blue) };
@@ -38,8 +40,12 @@ pub(super) fn render(stats: &Stats, frame: &mut Frame, area: Rect, theme: Theme)
             ])
         })
         .collect();
-    let block = Block::new()
-        .borders(Borders::ALL)
-        .title(Span::styled(" Share of requests ", theme.title()));
+    let block = Block::new().borders(Borders::ALL).title(Span::styled(
+        format!(
+            " Share of requests {} ",
+            stats.time_window().phrase(app.observed_for(at))
+        ),
+        theme.title(),
+    ));
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(block), area);
 }

@@ -144,9 +144,22 @@ fn demo_keys_add_and_kill_the_busiest_pod() {
     let mut app = app.with_demo();
     assert_eq!(key(&mut app, 'a', t0), Some(Action::AddPod));
     app.update(request(1, "pod-c", "10.0.0.3", 100), t0);
-    assert_eq!(key(&mut app, 'k', t0), Some(Action::KillPod("pod-c".into())));
+    // Asked once: it asks again, naming the pod.
+    assert_eq!(key(&mut app, 'x', t0), None);
+    assert_eq!(app.message().unwrap().text, "kill pod-c? press x again to confirm");
+    assert_eq!(
+        key(&mut app, 'x', t0 + secs(1.0)),
+        Some(Action::KillPod("pod-c".into()))
+    );
+    // A confirmation that comes too late asks again.
+    assert_eq!(key(&mut app, 'x', t0 + secs(2.0)), None);
+    assert_eq!(key(&mut app, 'x', t0 + secs(8.0)), None);
+    assert_eq!(
+        key(&mut app, 'x', t0 + secs(9.0)),
+        Some(Action::KillPod("pod-c".into()))
+    );
     let mut empty = App::new("gw", t0).with_demo();
-    assert_eq!(key(&mut empty, 'k', t0), None);
+    assert_eq!(key(&mut empty, 'x', t0), None);
     assert_eq!(empty.message().unwrap().text, "no running pod to kill");
 }
 
@@ -213,7 +226,23 @@ fn disconnection_shows_when_the_retry_comes() {
         app.gateways()["gw"].connection,
         Connection::Reconnecting {
             retry_at: t0 + secs(2.0),
-            error: "gateway unreachable".into()
+            error: "gateway unreachable".into(),
+            down_since: t0,
+        }
+    );
+    // Still down at the next attempt: down since the first failure.
+    let retry = AppEvent::Disconnected {
+        gateway: "gw".into(),
+        error: "gateway unreachable".into(),
+        retry_in: secs(4.0),
+    };
+    app.update(retry, t0 + secs(2.0));
+    assert_eq!(
+        app.gateways()["gw"].connection,
+        Connection::Reconnecting {
+            retry_at: t0 + secs(6.0),
+            error: "gateway unreachable".into(),
+            down_since: t0,
         }
     );
     app.update(AppEvent::Connected { gateway: "gw".into() }, t0 + secs(2.0));
@@ -221,4 +250,58 @@ fn disconnection_shows_when_the_retry_comes() {
         app.gateways()["gw"].connection,
         Connection::Connected { since: t0 + secs(2.0) }
     );
+}
+
+#[test]
+fn w_cycles_the_window_of_rates_shares_and_latency_and_says_so() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    // 10 requests to pod-a 30 s ago, 5 to pod-b now.
+    for _ in 0..10 {
+        app.update(request(0, "pod-a", "10.0.0.1", 100), t0);
+    }
+    let now = t0 + secs(30.0);
+    for _ in 0..5 {
+        app.update(request(0, "pod-b", "10.0.0.2", 100), now);
+    }
+    let in_window = |app: &App| {
+        let stats = app.stats();
+        (
+            stats.pods["pod-a"].in_window(now),
+            stats.pods["pod-b"].in_window(now),
+            stats.window(now).requests,
+        )
+    };
+    assert_eq!(in_window(&app), (0, 5, 5), "the last 10 s");
+    key(&mut app, 'w', now);
+    assert_eq!(in_window(&app), (10, 5, 15), "the last minute");
+    assert_eq!(
+        app.message().unwrap().text,
+        "rates, shares and latency over the last 30 s"
+    );
+    key(&mut app, 'w', now);
+    assert_eq!(in_window(&app), (10, 5, 15), "since the reset");
+    assert_eq!(app.message().unwrap().text, "rates, shares and latency since the reset");
+    key(&mut app, 'w', now);
+    assert_eq!(in_window(&app), (0, 5, 5), "back to 10 s");
+    // A pod first seen later follows the chosen window too.
+    key(&mut app, 'w', now);
+    app.update(request(0, "pod-z", "10.0.0.26", 100), t0 + secs(1.0));
+    assert_eq!(app.stats().pods["pod-z"].in_window(now), 1);
+}
+
+#[test]
+fn s_cycles_the_sort_key_and_rows_follow_it_at_each_tick() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    for _ in 0..20 {
+        app.update(request(0, "pod-c", "10.0.0.3", 100), t0);
+    }
+    app.update(request(0, "pod-b", "10.0.0.2", 100), t0);
+    let rows = |app: &App| app.rows(app.stats()).map(|p| p.name.clone()).collect::<Vec<_>>();
+    app.tick(t0);
+    assert_eq!(rows(&app), ["pod-c", "pod-b", "pod-a"], "by rate, the default");
+    key(&mut app, 's', t0);
+    assert_eq!(app.message().unwrap().text, "rows sorted by name");
+    assert_eq!(rows(&app), ["pod-a", "pod-b", "pod-c"]);
 }

@@ -5,7 +5,7 @@ use crossterm::event::{KeyCode, KeyEvent};
 use super::*;
 use crate::tui::state::App;
 use crate::tui::state::messages::{Action, AppEvent, PodTotals, Request};
-use crate::tui::state::test_events::{PODS, endpoint, from, gw, hits, request, snapshot, synced_app};
+use crate::tui::state::test_events::{PODS, endpoint, from, gw, hits, request, secs, snapshot, synced_app};
 
 fn request_from(seq: u64, pod: &str) -> GatewayEvent {
     GatewayEvent::Request(Request {
@@ -262,6 +262,7 @@ fn failures_naming_no_pod_are_counted_but_never_shown_as_a_pod() {
     // A later snapshot keeps them apart the same way.
     let state = Snapshot {
         last_seq: 3,
+        started_unix_us: 1,
         pods: vec![PodTotals {
             ip: "greetserver.default.svc.cluster.local".into(),
             requests: 5,
@@ -312,4 +313,52 @@ fn a_mode_change_is_announced_once_all_agree_and_unknown_modes_keep_the_last() {
     // The change's seq counts as seen: an older request is not counted again.
     app.update(request(2, "pod-a", "10.0.0.1", 100), t0);
     assert_eq!(app.stats().total(), 0);
+}
+
+/// Cumulative totals of pod-a in a summary from "gw".
+fn summary_of_pod_a(requests: u64, errors: u64) -> AppEvent {
+    gw(GatewayEvent::Summary(vec![PodTotals {
+        name: "pod-a".into(),
+        ip: "10.0.0.1".into(),
+        requests,
+        errors,
+        latency_buckets: Some(Vec::new()),
+    }]))
+}
+
+#[test]
+fn a_restarted_gateway_keeps_what_it_counted_before_and_is_marked_restarted() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    let snapshot_started = |started_unix_us, requests| {
+        gw(GatewayEvent::Snapshot(Snapshot {
+            mode: Some(Mode::Sticky),
+            started_unix_us,
+            pods: vec![PodTotals {
+                name: "pod-a".into(),
+                requests,
+                errors: 1,
+                ..PodTotals::default()
+            }],
+            ..Snapshot::default()
+        }))
+    };
+    app.update(snapshot_started(1_000, 100), t0);
+    app.update(summary_of_pod_a(120, 3), t0 + secs(1.0));
+    // Reconnected to the same process: its totals replace, nothing is added.
+    app.update(snapshot_started(1_000, 130), t0 + secs(2.0));
+    assert_eq!(hits(&app), [("pod-a".to_owned(), 130)]);
+    assert_eq!(app.gateways()["gw"].restarted_at, None);
+    // A new process (another start time) counts from zero again.
+    app.update(snapshot_started(2_000, 5), t0 + secs(3.0));
+    assert_eq!(hits(&app), [("pod-a".to_owned(), 135)]);
+    assert_eq!(app.stats().pods["pod-a"].errors(), 2);
+    assert_eq!(app.gateways()["gw"].restarted_at, Some(t0 + secs(3.0)));
+    app.update(summary_of_pod_a(7, 1), t0 + secs(4.0));
+    assert_eq!(hits(&app), [("pod-a".to_owned(), 137)]);
+    // A reset counts from the restarted gateway's present totals.
+    app.reset(t0 + secs(5.0));
+    app.update(summary_of_pod_a(10, 1), t0 + secs(6.0));
+    assert_eq!(hits(&app), [("pod-a".to_owned(), 3)]);
+    assert_eq!(app.stats().errors(), 0);
 }

@@ -3,11 +3,34 @@
 //! rate window on screen, since the last reset in `--once`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::{RATE_WINDOW, RATE_WINDOW_SECONDS};
+use super::{KEPT, Window};
 use crate::common::latency_buckets::{self, bucket_of, merge_into};
 use crate::tui::state::messages::{PodInfo, PodTotals};
+
+/// Requests and how many of them failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub requests: u64,
+    pub errors: u64,
+}
+
+impl Tally {
+    pub(super) fn one(failed: bool) -> Self {
+        Tally {
+            requests: 1,
+            errors: u64::from(failed),
+        }
+    }
+
+    fn add(self, other: Tally) -> Tally {
+        Tally {
+            requests: self.requests + other.requests,
+            errors: self.errors + other.errors,
+        }
+    }
+}
 
 /// One gateway's contribution to a pod's counts.
 #[derive(Clone, Debug, Default)]
@@ -18,6 +41,10 @@ pub(super) struct Counts {
     /// `total` and `errors` at the last reset: hits are counted from there.
     base: u64,
     errors_base: u64,
+    /// Hits and errors counted before the gateway last restarted (its
+    /// counters then start again from zero).
+    carried: u64,
+    errors_carried: u64,
     /// The cumulative histogram of this gateway's last summary: the next
     /// one's difference is what happened between them. `None` after a
     /// snapshot, which carries none.
@@ -26,11 +53,23 @@ pub(super) struct Counts {
 
 impl Counts {
     pub(super) fn hits(&self) -> u64 {
-        self.total.saturating_sub(self.base)
+        self.carried + self.total.saturating_sub(self.base)
     }
 
     pub(super) fn errors(&self) -> u64 {
-        self.errors.saturating_sub(self.errors_base)
+        self.errors_carried + self.errors.saturating_sub(self.errors_base)
+    }
+
+    /// The gateway restarted: what it counted so far stays counted, and
+    /// its new counters count from zero.
+    pub(super) fn carry_over(&mut self) {
+        self.carried = self.hits();
+        self.errors_carried = self.errors();
+        self.total = 0;
+        self.errors = 0;
+        self.base = 0;
+        self.errors_base = 0;
+        self.latency_buckets = None;
     }
 
     pub(super) fn add(&mut self, failed: bool) {
@@ -43,12 +82,17 @@ impl Counts {
     pub(super) fn reset(&mut self) {
         self.base = self.total;
         self.errors_base = self.errors;
+        self.carried = 0;
+        self.errors_carried = 0;
     }
 
     /// Takes a summary's cumulative counts: how many requests they add, and
     /// those requests' latencies (none known after a snapshot).
-    pub(super) fn advance(&mut self, totals: &PodTotals) -> (u64, Vec<u64>) {
-        let added = totals.requests.saturating_sub(self.total);
+    pub(super) fn advance(&mut self, totals: &PodTotals) -> (Tally, Vec<u64>) {
+        let added = Tally {
+            requests: totals.requests.saturating_sub(self.total),
+            errors: totals.errors.saturating_sub(self.errors),
+        };
         let buckets = totals.latency_buckets.clone().unwrap_or_default();
         // Nothing counted before: every request in the histogram is new.
         let before = match &self.latency_buckets {
@@ -71,14 +115,20 @@ pub struct PodStats {
     pub ready: Option<bool>,
     /// Listed once, no longer: shown as gone instead of dropped.
     pub gone: bool,
+    /// Why a gateway's balancer skips it; `None` when none does.
+    pub skipped: Option<String>,
     /// What the pod source says beyond readiness (kube).
     pub info: Option<PodInfo>,
     pub(super) by_gateway: BTreeMap<String, Counts>,
-    /// Requests by when they were counted, in the rate window: one entry
-    /// per raw event, or a summary's difference per summary.
-    recent: VecDeque<(Instant, u64)>,
-    /// Latency histograms per whole second since the origin, in the rate window.
+    /// Requests by when they were counted, for the last [`KEPT`]: one
+    /// entry per raw event, or a summary's difference per summary.
+    recent: VecDeque<(Instant, Tally)>,
+    /// Latency histograms per whole second since the origin, for the last [`KEPT`].
     latency_window: VecDeque<(u64, Vec<u64>)>,
+    /// The window `in_window` and `latency_ms` are over (the view's).
+    window: Window,
+    /// The newest whole second seen (a count or a tick): the latency window ends there.
+    latest_second: u64,
     /// Latency histogram since the last reset.
     latency_total: Vec<u64>,
     /// p50 and p99 of the window, refreshed by [`super::Stats::tick`] so a
@@ -96,10 +146,13 @@ impl PodStats {
             ip,
             ready: None,
             gone: false,
+            skipped: None,
             info: None,
             by_gateway: BTreeMap::new(),
             recent: VecDeque::new(),
             latency_window: VecDeque::new(),
+            window: Window::default(),
+            latest_second: 0,
             latency_total: Vec::new(),
             percentiles_us: None,
             percentiles_stale: false,
@@ -116,12 +169,43 @@ impl PodStats {
         self.by_gateway.values().map(Counts::errors).sum()
     }
 
-    /// Requests in the rate window ending at `now`.
-    pub fn in_window(&self, now: Instant) -> u64 {
-        in_window(&self.recent, now)
+    /// Successful share of its requests; `None` before its first.
+    pub fn success_rate(&self) -> Option<f64> {
+        let hits = self.hits();
+        (hits > 0).then(|| hits.saturating_sub(self.errors()) as f64 / hits as f64)
     }
 
-    /// Latency percentile (0..=100) over the rate window, in milliseconds.
+    pub(super) fn windowed(mut self, window: Window) -> Self {
+        self.set_window(window);
+        self
+    }
+
+    pub(super) fn set_window(&mut self, window: Window) {
+        self.window = window;
+        self.percentiles_stale = true;
+    }
+
+    fn tally(&self, now: Instant) -> Tally {
+        match self.window.span() {
+            None => Tally {
+                requests: self.hits(),
+                errors: self.errors(),
+            },
+            Some(span) => in_window(&self.recent, now, span),
+        }
+    }
+
+    /// Requests in the window ending at `now`.
+    pub fn in_window(&self, now: Instant) -> u64 {
+        self.tally(now).requests
+    }
+
+    /// Failed requests in the window ending at `now`.
+    pub fn errors_in_window(&self, now: Instant) -> u64 {
+        self.tally(now).errors
+    }
+
+    /// Latency percentile (0..=100) over the window, in milliseconds.
     /// p50 and p99 come from the cache while it is fresh.
     pub fn latency_ms(&self, percentile: f64) -> Option<f64> {
         let cached = match (self.percentiles_stale, self.percentiles_us) {
@@ -138,8 +222,12 @@ impl PodStats {
     }
 
     fn window_histogram(&self) -> Vec<u64> {
+        let Some(span) = self.window.span() else {
+            return self.latency_total.clone();
+        };
+        let first = self.latest_second.saturating_sub(span.as_secs() - 1);
         let mut merged = Vec::new();
-        for (_, counts) in &self.latency_window {
+        for (_, counts) in self.latency_window.iter().filter(|(s, _)| *s >= first) {
             merge_into(&mut merged, counts);
         }
         merged
@@ -163,13 +251,14 @@ impl PodStats {
         }
         let mut one = vec![0; bucket_of(latency_us) + 1];
         one[bucket_of(latency_us)] = 1;
-        self.counted(now, second, 1, &one);
+        self.counted(now, second, Tally::one(failed), &one);
     }
 
     /// `requests` more, with these latencies, counted at `now` (in whole
     /// `second` since the origin).
-    pub(super) fn counted(&mut self, now: Instant, second: u64, requests: u64, latencies: &[u64]) {
-        if requests == 0 {
+    pub(super) fn counted(&mut self, now: Instant, second: u64, tally: Tally, latencies: &[u64]) {
+        self.latest_second = self.latest_second.max(second);
+        if tally.requests == 0 {
             return;
         }
         match self.latency_window.back_mut() {
@@ -178,14 +267,18 @@ impl PodStats {
         }
         merge_into(&mut self.latency_total, latencies);
         self.percentiles_stale = true;
-        self.recent.push_back((now, requests));
+        self.recent.push_back((now, tally));
         self.last_hit = Some(now);
         self.changed_at = Some(now);
     }
 
     pub(super) fn prune(&mut self, now: Instant, now_second: u64) {
         prune_window(&mut self.recent, now);
-        let first = now_second.saturating_sub(RATE_WINDOW_SECONDS - 1);
+        if now_second > self.latest_second {
+            self.latest_second = now_second;
+            self.percentiles_stale = true;
+        }
+        let first = now_second.saturating_sub(KEPT.as_secs() - 1);
         let before = self.latency_window.len();
         while self.latency_window.front().is_some_and(|(s, _)| *s < first) {
             self.latency_window.pop_front();
@@ -207,20 +300,19 @@ impl PodStats {
     }
 }
 
-/// What `recent` counted in the rate window ending at `now`.
-pub(super) fn in_window(recent: &VecDeque<(Instant, u64)>, now: Instant) -> u64 {
+/// What `recent` counted in the `span` ending at `now`.
+pub(super) fn in_window(recent: &VecDeque<(Instant, Tally)>, now: Instant, span: Duration) -> Tally {
     recent
         .iter()
-        .filter(|(t, _)| now.saturating_duration_since(*t) < RATE_WINDOW)
-        .map(|(_, n)| n)
-        .sum()
+        .filter(|(t, _)| now.saturating_duration_since(*t) < span)
+        .fold(Tally::default(), |sum, (_, tally)| sum.add(*tally))
 }
 
-/// Drops the entries that slid out of the rate window ending at `now`.
-pub(super) fn prune_window(recent: &mut VecDeque<(Instant, u64)>, now: Instant) {
+/// Drops the entries older than the longest window.
+pub(super) fn prune_window(recent: &mut VecDeque<(Instant, Tally)>, now: Instant) {
     while recent
         .front()
-        .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= RATE_WINDOW)
+        .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= KEPT)
     {
         recent.pop_front();
     }
@@ -236,16 +328,30 @@ mod tests {
     fn prune_drops_what_left_the_window_and_keeps_the_rest() {
         let t0 = Instant::now();
         let mut pod = PodStats::new("pod-a".into(), "10.0.0.1".into());
-        for at in [0, 5, 12] {
+        for at in [0, 15, 62] {
             pod.record("gw", t0 + Duration::from_secs(at), at, 100, false);
         }
-        pod.counted(t0 + Duration::from_secs(12), 12, 40, &[0, 40]);
-        pod.prune(t0 + Duration::from_secs_f64(12.5), 12);
-        assert_eq!(pod.recent.len(), 3, "the request 12.5 s old is gone");
-        assert_eq!(pod.in_window(t0 + Duration::from_secs_f64(12.5)), 42);
+        let forty = Tally {
+            requests: 40,
+            errors: 4,
+        };
+        pod.counted(t0 + Duration::from_secs(62), 62, forty, &[0, 40]);
+        let now = t0 + Duration::from_secs_f64(62.5);
+        pod.prune(now, 62);
+        assert_eq!(pod.recent.len(), 3, "the request 62.5 s old is gone");
         assert_eq!(pod.hits(), 3, "pruning the window is not forgetting hits");
-        assert_eq!(pod.latency_window.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [5, 12]);
+        assert_eq!(pod.latency_window.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [15, 62]);
         assert_eq!(pod.latency_total.iter().sum::<u64>(), 43, "since reset keeps all");
+        // The same counts over each window.
+        assert_eq!((pod.in_window(now), pod.errors_in_window(now)), (41, 4));
+        pod.set_window(Window::Minute);
+        assert_eq!((pod.in_window(now), pod.errors_in_window(now)), (42, 4));
+        pod.set_window(Window::SinceReset);
+        assert_eq!(
+            (pod.in_window(now), pod.errors_in_window(now)),
+            (3, 0),
+            "hits and errors"
+        );
     }
 
     #[test]
@@ -255,8 +361,12 @@ mod tests {
         // Second 0: 100 slow requests (8,192..10,240 µs); second 20: 100 fast (4 µs).
         let mut slow = vec![0; bucket_of(9_000) + 1];
         slow[bucket_of(9_000)] = 100;
-        pod.counted(t0, 0, 100, &slow);
-        pod.counted(t0 + Duration::from_secs(20), 20, 100, &[0, 0, 0, 0, 100]);
+        let hundred = Tally {
+            requests: 100,
+            errors: 0,
+        };
+        pod.counted(t0, 0, hundred, &slow);
+        pod.counted(t0 + Duration::from_secs(20), 20, hundred, &[0, 0, 0, 0, 100]);
         pod.prune(t0 + Duration::from_secs(20), 20);
         pod.refresh_percentiles();
         let ms = |v: Option<f64>| v.map(|ms| (ms * 1e6).round() / 1e6);

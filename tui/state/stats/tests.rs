@@ -159,6 +159,16 @@ fn summaries_count_their_differences_exactly_and_spread_them_over_seconds() {
 }
 
 #[test]
+fn a_summary_spreads_over_every_second_it_covers_in_proportion() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    counter.stats.replace_totals("gw", &[], false, t0 + secs(0.5));
+    // 40 requests over 0.5 .. 2.5 s: a quarter, a half and a quarter.
+    counter.summary(t0 + secs(2.5), &[("pod-a", "10.0.0.1", 40, 0, &[])]);
+    assert_eq!(counter.stats.spark(2)[SPARK_SECONDS - 3..], [10, 20, 10]);
+}
+
+#[test]
 fn a_summary_after_a_snapshot_counts_from_the_snapshot_without_latencies_before_it() {
     let t0 = Instant::now();
     let mut counter = Counter::new(t0);
@@ -189,10 +199,21 @@ fn a_summary_after_a_snapshot_counts_from_the_snapshot_without_latencies_before_
 fn summaries_of_unnamed_endpoints_count_as_unattributed() {
     let t0 = Instant::now();
     let mut counter = Counter::new(t0);
-    counter.summary(t0, &[("", "10.9.9.9", 5, 5, &[]), ("", "10.0.0.2", 3, 0, &[])]);
+    counter.summary(
+        t0,
+        &[
+            ("", "10.9.9.9", 5, 5, &[]),
+            ("", "10.0.0.2", 3, 0, &[]),
+            ("pod-x", "10.0.0.24", 1, 0, &[]),
+        ],
+    );
+    assert_eq!(
+        counter.stats.pods["pod-x"].ip, "10.0.0.24",
+        "a new pod takes its IP from the summary"
+    );
     assert_eq!(counter.stats.unattributed(), 5, "a Service address names no pod");
     assert_eq!(counter.stats.pods["pod-b"].hits(), 3, "a listed pod's IP names it");
-    assert_eq!((counter.stats.total(), counter.stats.errors()), (8, 5));
+    assert_eq!((counter.stats.total(), counter.stats.errors()), (9, 5));
 }
 
 #[test]
@@ -305,8 +326,8 @@ fn tick_keeps_the_rate_window_and_the_last_minute_of_seconds_only() {
     // The sparkline keeps seconds 10 ..= 70 (60 back from now), no more.
     assert_eq!(counter.stats.per_second.len(), 61);
     assert_eq!(counter.stats.per_second.front(), Some(&(10, 1)));
-    // The rate window keeps the requests of the last 10 s: 61 ..= 70.
-    assert_eq!(counter.stats.recent.len(), 10);
+    // The windows keep the requests of the last minute: 11 ..= 70.
+    assert_eq!(counter.stats.recent.len(), 60);
     counter.tick(now + secs(3600.0));
     assert!(counter.stats.per_second.is_empty() && counter.stats.recent.is_empty());
 }

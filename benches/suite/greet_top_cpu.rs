@@ -1,0 +1,121 @@
+//! Item 5: greet-top's own CPU at 1,000 req/s and at the highest rate wrk
+//! reaches, the real binary attached to a gateway process and drawing into a
+//! pseudo-terminal of fixed size (so it renders as it would for a person).
+
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use greet_top::common::Mode;
+use greet_top::tui::rest_client::RestClient;
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use tokio_util::sync::CancellationToken;
+
+use super::loadgen;
+use super::procs::{Servers, binary, cpu_time, start_gateway};
+
+/// greet-top in a 100x30 pseudo-terminal; killed when dropped.
+struct Dashboard {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_dashboard(observe_url: &str) -> anyhow::Result<Dashboard> {
+    let size = PtySize {
+        rows: 30,
+        cols: 100,
+        pixel_width: 0,
+        pixel_height: 0,
+    };
+    let pty = native_pty_system().openpty(size).map_err(|e| anyhow!("openpty: {e}"))?;
+    let mut command = CommandBuilder::new(binary("greet-top"));
+    command.args(["--gateway", observe_url, "--no-kube"]);
+    command.env("TERM", "xterm-256color");
+    let child = pty
+        .slave
+        .spawn_command(command)
+        .map_err(|e| anyhow!("greet-top: {e}"))?;
+    drop(pty.slave);
+    // The terminal's output must be read, or greet-top blocks writing frames.
+    let mut reader = pty.master.try_clone_reader().map_err(|e| anyhow!("pty reader: {e}"))?;
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    Ok(Dashboard {
+        child,
+        _master: pty.master,
+    })
+}
+
+/// POST /greet at `rate` per second from 8 paced workers until `stop`;
+/// counts the 200s in `sent`. Ticks missed under load are caught up (Burst),
+/// so the average rate holds.
+fn paced_load(rest: &RestClient, rate: u32, stop: &CancellationToken, sent: &Arc<AtomicU64>) {
+    const WORKERS: u32 = 8;
+    for _ in 0..WORKERS {
+        let (rest, stop, sent) = (rest.clone(), stop.clone(), Arc::clone(sent));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs_f64(f64::from(WORKERS) / f64::from(rate)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tick.tick() => {}
+                }
+                if rest.greet("Hitesh", "Pattanayak").await.is_ok_and(|r| r.status == 200) {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+}
+
+/// What one run measured: greet-top's CPU ms per second of wall time and the
+/// request rate, at the paced rate and at full speed.
+pub struct GreetTopCpu {
+    pub paced_cpu: f64,
+    pub paced_rate: f64,
+    pub max_cpu: f64,
+    pub max_rate: f64,
+}
+
+pub async fn run(servers: &Servers, paced_rate: u32, duration: Duration, script: &Path) -> anyhow::Result<GreetTopCpu> {
+    let gateway = start_gateway(servers, Mode::Balanced).await?;
+    let dashboard = start_dashboard(&gateway.observe_url)?;
+    let pid = dashboard.child.process_id().context("greet-top has no pid")?;
+    // Let it connect and draw its first frames.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let (stop, sent) = (CancellationToken::new(), Arc::new(AtomicU64::new(0)));
+    let _stop_on_exit = stop.clone().drop_guard();
+    paced_load(&gateway.rest, paced_rate, &stop, &sent);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (cpu_before, sent_before, started) = (cpu_time(pid)?, sent.load(Ordering::Relaxed), Instant::now());
+    tokio::time::sleep(duration).await;
+    let wall = started.elapsed().as_secs_f64();
+    let paced_cpu = (cpu_time(pid)? - cpu_before).as_secs_f64() * 1e3 / wall;
+    let paced_rate = (sent.load(Ordering::Relaxed) - sent_before) as f64 / wall;
+    stop.cancel();
+
+    let (cpu_before, started) = (cpu_time(pid)?, Instant::now());
+    let load = loadgen::wrk(&gateway.rest_url, duration, script).await?;
+    let max_cpu = (cpu_time(pid)? - cpu_before).as_secs_f64() * 1e3 / started.elapsed().as_secs_f64();
+    drop(dashboard);
+    Ok(GreetTopCpu {
+        paced_cpu,
+        paced_rate,
+        max_cpu,
+        max_rate: load.rate,
+    })
+}

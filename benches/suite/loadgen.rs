@@ -1,0 +1,168 @@
+//! The load tools, run as child processes and their output parsed: h2load
+//! (HTTP/2, for raw gRPC) and wrk (HTTP/1.1, for the gateway's REST API).
+//! Every run that reports an error fails, so a broken path never yields a number.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use prost::Message;
+
+use super::procs::run_tool;
+use greet_top::proto::greet::{Greeting, GreetingRequest};
+
+/// The Greet RPC's path (package `greet`, service `GreetService`).
+pub const GREET_PATH: &str = "/greet.GreetService/Greet";
+
+/// One gRPC message as it travels in an HTTP/2 DATA frame: a zero
+/// compression flag, the big-endian length, the protobuf.
+pub fn grpc_request_body() -> Vec<u8> {
+    let request = GreetingRequest {
+        greeting: Some(Greeting {
+            first_name: "Hitesh".into(),
+            last_name: "Pattanayak".into(),
+        }),
+    };
+    let message = request.encode_to_vec();
+    let mut body = vec![0u8];
+    body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    body.extend_from_slice(&message);
+    body
+}
+
+/// `h2load -c16 -m10 -n N` of Greet calls against `authority`; returns req/s.
+pub async fn h2load(authority: &str, requests: usize, body_file: &Path) -> anyhow::Result<f64> {
+    let args: Vec<String> = [
+        "-c16",
+        "-m10",
+        "-n",
+        &requests.to_string(),
+        "-d",
+        &body_file.display().to_string(),
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        &format!("http://{authority}{GREET_PATH}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run_tool("h2load", &args).await?;
+    parse_h2load(&out, requests).with_context(|| format!("h2load output:\n{out}"))
+}
+
+/// Checks every request succeeded with HTTP 200 and returns the rate.
+pub fn parse_h2load(out: &str, requests: usize) -> anyhow::Result<f64> {
+    // "requests: 100 total, 100 started, 100 done, 100 succeeded, 0 failed, 0 errored, 0 timeout"
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("requests:"))
+        .context("no requests line")?;
+    let succeeded = number_before(line, " succeeded").context("no succeeded count")?;
+    // "status codes: 100 2xx, 0 3xx, 0 4xx, 0 5xx"
+    let codes = out
+        .lines()
+        .find(|l| l.starts_with("status codes:"))
+        .context("no status codes")?;
+    let ok = number_before(codes, " 2xx").context("no 2xx count")?;
+    if succeeded as usize != requests || ok as usize != requests {
+        bail!("h2load: {succeeded} succeeded, {ok} 2xx of {requests}");
+    }
+    // "finished in 1.53s, 65359.48 req/s, 7.85MB/s"
+    let finished = out.lines().find(|l| l.starts_with("finished in")).context("no rate")?;
+    number_before(finished, " req/s").context("no req/s")
+}
+
+/// The number just before `suffix` in `line`.
+fn number_before(line: &str, suffix: &str) -> Option<f64> {
+    let end = line.find(suffix)?;
+    let start = line[..end].rfind([' ', ',']).map_or(0, |i| i + 1);
+    line[start..end].trim().parse().ok()
+}
+
+/// What one wrk run measured.
+#[derive(Clone, Copy, Debug)]
+pub struct WrkResult {
+    pub requests: u64,
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The Lua script that makes wrk send the article's POST /greet.
+pub fn write_wrk_script(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join("post_greet.lua");
+    std::fs::write(
+        &path,
+        "wrk.method = \"POST\"\n\
+         wrk.body = '{\"first_name\": \"Hitesh\", \"last_name\": \"Pattanayak\"}'\n\
+         wrk.headers[\"Content-Type\"] = \"application/json\"\n",
+    )?;
+    Ok(path)
+}
+
+/// `wrk -c32 -t2 --latency` POST /greet at `rest_url` for `duration`.
+pub async fn wrk(rest_url: &str, duration: Duration, script: &Path) -> anyhow::Result<WrkResult> {
+    let args: Vec<String> = vec![
+        "-c32".into(),
+        "-t2".into(),
+        "--latency".into(),
+        // wrk takes whole seconds only.
+        format!("-d{}s", duration.as_secs().max(1)),
+        "-s".into(),
+        script.display().to_string(),
+        format!("{rest_url}/greet"),
+    ];
+    let out = run_tool("wrk", &args).await?;
+    parse_wrk(&out).with_context(|| format!("wrk output:\n{out}"))
+}
+
+/// Fails on any non-2xx answer or socket error.
+pub fn parse_wrk(out: &str) -> anyhow::Result<WrkResult> {
+    if let Some(line) = out
+        .lines()
+        .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))
+    {
+        bail!("wrk: {}", line.trim());
+    }
+    // "  123456 requests in 5.00s, 20.00MB read"
+    let requests = out
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .context("no request count")?;
+    let rate = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("no Requests/sec")?;
+    let percentile = |p: &str| -> anyhow::Result<f64> {
+        let line = out
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(p))
+            .with_context(|| format!("no {p} latency"))?;
+        duration_ms(line.split_whitespace().nth(1).context("latency format")?)
+    };
+    Ok(WrkResult {
+        requests,
+        rate,
+        p50_ms: percentile("50%")?,
+        p99_ms: percentile("99%")?,
+    })
+}
+
+/// wrk's "812.00us", "1.23ms", "2.01s" in milliseconds.
+fn duration_ms(text: &str) -> anyhow::Result<f64> {
+    let (number, scale) = if let Some(v) = text.strip_suffix("us") {
+        (v, 1e-3)
+    } else if let Some(v) = text.strip_suffix("ms") {
+        (v, 1.0)
+    } else if let Some(v) = text.strip_suffix('s') {
+        (v, 1e3)
+    } else {
+        bail!("latency {text:?}")
+    };
+    Ok(number.parse::<f64>()? * scale)
+}

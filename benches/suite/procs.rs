@@ -1,0 +1,214 @@
+//! Child processes of the suite (greet-server, greet-gateway, nginx, load
+//! tools) and what /proc says about them. Each measured process is its own
+//! process so that its CPU time and RSS are its own, not the bench's.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use greet_top::common::Mode;
+use greet_top::tui::rest_client::RestClient;
+
+/// A child process, killed (SIGKILL) and reaped when dropped: also on a
+/// panic or an early `?`, so no server outlives the suite.
+pub struct Child {
+    pub name: String,
+    pub child: std::process::Child,
+}
+
+impl Child {
+    pub fn spawn(name: &str, command: &mut Command) -> anyhow::Result<Child> {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {name}"))?;
+        Ok(Child {
+            name: name.to_owned(),
+            child,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails when the process has already exited (e.g. nginx refusing its config).
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        match self.child.try_wait()? {
+            Some(status) => bail!("{} exited early: {status}", self.name),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Which build's binaries: `cargo bench` builds the suite and the binaries
+/// with the release profile, `cargo test --bench suite` with the debug one;
+/// Cargo passes the matching paths.
+pub fn binary(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "greet-server" => env!("CARGO_BIN_EXE_greet-server"),
+        "greet-gateway" => env!("CARGO_BIN_EXE_greet-gateway"),
+        _ => env!("CARGO_BIN_EXE_greet-top"),
+    })
+}
+
+/// A free port on `ip` (bound, then released for the child to take).
+pub fn free_port(ip: Ipv4Addr) -> anyhow::Result<u16> {
+    Ok(TcpListener::bind((ip, 0))?.local_addr()?.port())
+}
+
+/// The process's user + system CPU time so far, from /proc/<pid>/stat.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let after = stat.rfind(')').context("/proc/<pid>/stat format")? + 2;
+    let fields: Vec<&str> = stat[after..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks()))
+}
+
+/// The summed CPU time of several processes.
+pub fn total_cpu(pids: &[u32]) -> anyhow::Result<Duration> {
+    pids.iter().map(|pid| cpu_time(*pid)).sum()
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// VmRSS in KiB, from /proc/<pid>/status.
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
+    Ok(line.split_whitespace().nth(1).context("VmRSS format")?.parse()?)
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub async fn wait_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("{what} did not listen on {addr} within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+/// Three (or n) greet-server processes on 127.0.0.{first}.. named bench-pod-N.
+pub struct Servers {
+    /// Killed when the set is dropped.
+    children: Vec<Child>,
+    pub addrs: Vec<SocketAddr>,
+}
+
+impl Servers {
+    pub fn pids(&self) -> Vec<u32> {
+        self.children.iter().map(Child::pid).collect()
+    }
+}
+
+pub async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
+    let (mut children, mut addrs) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let ip = Ipv4Addr::new(127, 0, 0, first_host + i);
+        let addr = SocketAddr::from((ip, free_port(ip)?));
+        let name = format!("bench-pod-{i}");
+        children.push(Child::spawn(
+            &name,
+            Command::new(binary("greet-server"))
+                .args(["--listen", &addr.to_string()])
+                .env("POD_NAME", &name)
+                .env("POD_IP", ip.to_string())
+                .env("RUST_LOG", "warn"),
+        )?);
+        addrs.push(addr);
+    }
+    for addr in &addrs {
+        wait_listening(*addr, "greet-server").await?;
+    }
+    Ok(Servers { children, addrs })
+}
+
+/// A greet-gateway process over `servers` (static discovery), sticky to the first.
+pub struct Gateway {
+    pub child: Child,
+    pub rest_url: String,
+    pub observe_url: String,
+    pub rest: RestClient,
+}
+
+pub async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Result<Gateway> {
+    let (rest_port, observe_port) = (free_port(Ipv4Addr::LOCALHOST)?, free_port(Ipv4Addr::LOCALHOST)?);
+    let endpoints: Vec<String> = servers.addrs.iter().map(|a| a.to_string()).collect();
+    let first = servers.addrs[0];
+    let child = Child::spawn(
+        "greet-gateway",
+        Command::new(binary("greet-gateway"))
+            .args(["--bind", "127.0.0.1", "--discovery", "static"])
+            .args(["--mode", &mode.to_string()])
+            .args(["--port", &rest_port.to_string()])
+            .args(["--observe-port", &observe_port.to_string()])
+            .args(["--grpc-server-host", &first.ip().to_string()])
+            .args(["--grpc-server-port", &first.port().to_string()])
+            .args(["--endpoints", &endpoints.join(",")])
+            .env("RUST_LOG", "warn"),
+    )?;
+    let rest_url = format!("http://127.0.0.1:{rest_port}");
+    let gateway = Gateway {
+        child,
+        rest: RestClient::new(rest_url.clone()),
+        rest_url,
+        observe_url: format!("http://127.0.0.1:{observe_port}"),
+    };
+    let started = Instant::now();
+    while !gateway.rest.greet("Warm", "Up").await.is_ok_and(|r| r.status == 200) {
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("greet-gateway did not answer POST /greet within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(gateway)
+}
+
+/// Runs a tool to completion and returns its stdout; fails on a non-zero
+/// exit. Async, so that subscribers in this process keep reading meanwhile;
+/// killed if the future is dropped.
+pub async fn run_tool(program: &str, args: &[String]) -> anyhow::Result<String> {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .with_context(|| format!("running {program}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if !output.status.success() {
+        bail!(
+            "{program} {}: {}\n{stdout}{}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(stdout)
+}

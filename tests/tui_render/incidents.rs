@@ -1,0 +1,129 @@
+//! The screen during an incident: failures, a down or restarted gateway, a
+//! narrow terminal. Each state drawn as greet-top draws it.
+
+use std::time::{Duration, Instant};
+
+use greet_top::common::Mode;
+use greet_top::proto::observe::{self, RequestEvent, State, event};
+use greet_top::tui::state::{App, AppEvent};
+use ratatui::style::Modifier;
+
+use super::{PODS, draw, gateway_event, scenario};
+
+/// Sticky, then the pinned pod dies: 40 requests to its address fail with
+/// UNAVAILABLE in the last 2 s (the gateway dialled it directly, so the
+/// failures are its own).
+fn pinned_pod_killed() -> (App, Instant) {
+    let (mut app, now) = scenario(Mode::Sticky);
+    for i in 0..40u64 {
+        let failed = RequestEvent {
+            seq: 301 + i,
+            pod_ip: PODS[2].1.into(),
+            endpoint: format!("{}:50051", PODS[2].1),
+            mode: observe::Mode::Sticky as i32,
+            latency_us: 800,
+            grpc_code: 14,
+            error: "connection refused".into(),
+            ..RequestEvent::default()
+        };
+        let at = now + Duration::from_millis(50 * i);
+        app.update(gateway_event(event::Kind::Request(failed)), at);
+    }
+    let now = now + Duration::from_secs(2);
+    app.tick(now);
+    (app, now)
+}
+
+#[test]
+fn failures_in_sticky_mode_80x24() {
+    let (app, now) = pinned_pod_killed();
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        screen.contains("FAILING — press m to balance: 40 of 279 requests failed over the last 10 s"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn failures_in_sticky_mode_120x40() {
+    let (app, now) = pinned_pod_killed();
+    insta::assert_snapshot!(draw(&app, now, 120, 40));
+}
+
+#[test]
+fn failures_keep_their_columns_and_the_verdict_at_60x15() {
+    let (app, now) = pinned_pod_killed();
+    let screen = draw(&app, now, 60, 15);
+    assert!(screen.contains("FAILING — press m to balance"), "{screen}");
+    assert!(screen.contains("q quit  ? help"), "{screen}");
+    assert!(screen.contains("ERR") && screen.contains("OK%"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+/// The gateway has been down for 12 s after the sticky scenario.
+fn gateway_down() -> (App, Instant) {
+    let (mut app, now) = scenario(Mode::Sticky);
+    for (after, retry) in [(0, 1), (1, 2), (3, 4), (7, 5)] {
+        let down = AppEvent::Disconnected {
+            gateway: super::GATEWAY.into(),
+            error: "gateway unreachable: connection refused (is it running, or the port-forward up?)".into(),
+            retry_in: Duration::from_secs(retry),
+        };
+        app.update(down, now + Duration::from_secs(after));
+    }
+    (app, now + Duration::from_secs(12))
+}
+
+#[test]
+fn a_down_gateway_dims_everything_it_no_longer_feeds_80x24() {
+    let (app, now) = gateway_down();
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    terminal
+        .draw(|frame| greet_top::tui::ui::render(&app, frame, now, greet_top::tui::ui::Theme { color: true }))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    // The header stays bright: it is what says the data is stale.
+    assert!(!buffer[(2, 2)].modifier.contains(Modifier::DIM));
+    // Every row of the panels below it is dimmed, the hit count included.
+    for y in 5..23 {
+        assert!(
+            buffer[(40, y)].modifier.contains(Modifier::DIM),
+            "row {y} is not dimmed"
+        );
+    }
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        screen.contains("gateway unreachable for 12 s — last known data shown"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
+    let (mut app, now) = scenario(Mode::Balanced);
+    let restarted = State {
+        mode: observe::Mode::Sticky as i32,
+        started_unix_us: 1,
+        endpoints: PODS
+            .iter()
+            .map(|(name, ip)| observe::Endpoint {
+                address: format!("{ip}:50051"),
+                pod_name: (*name).into(),
+                ready: true,
+            })
+            .collect(),
+        ..State::default()
+    };
+    let back = now + Duration::from_secs(5);
+    app.update(gateway_event(event::Kind::Snapshot(restarted)), back);
+    let screen = draw(&app, back + Duration::from_secs(3), 120, 40);
+    assert!(
+        screen.contains("gateway restarted in sticky mode 3 s ago — press m to balance again"),
+        "{screen}"
+    );
+    // What it served before the restart is still counted.
+    assert!(screen.contains("300 req"), "{screen}");
+    insta::assert_snapshot!(screen);
+}
