@@ -17,7 +17,9 @@ use greet_top::gateway::discovery::{self, EndpointInfo};
 use greet_top::proto::observe::observer_client::ObserverClient;
 use greet_top::proto::observe::{self, EndpointsChanged, GetStateRequest, WatchRequest, event};
 use greet_top::tui::demo::LocalPod;
+use greet_top::tui::observer_client::gateway_event;
 use greet_top::tui::rest_client::RestClient;
+use greet_top::tui::state::GatewayEvent;
 use http::Method;
 use tokio::task::JoinHandle;
 use tonic::Streaming;
@@ -111,6 +113,17 @@ fn endpoint<'a>(endpoints: &'a [observe::Endpoint], address: &str) -> &'a observ
         .unwrap_or_else(|| panic!("no endpoint {address} in {endpoints:?}"))
 }
 
+/// What greet-top makes of the change: the pod's skip reason.
+fn dashboard_skip(change: &EndpointsChanged, pod: &str) -> Option<String> {
+    let GatewayEvent::EndpointsChanged { endpoints, .. } =
+        gateway_event(event::Kind::EndpointsChanged(change.clone()), true)
+    else {
+        panic!("an EndpointsChanged converts to one");
+    };
+    let pod = endpoints.iter().find(|p| p.name == pod).expect("the pod is listed");
+    pod.skipped.clone()
+}
+
 async fn healthz(rest: &RestClient) -> (u16, serde_json::Value) {
     let response = rest.send(Method::GET, "/healthz", None, "").await.unwrap();
     (response.status.as_u16(), response.json().unwrap())
@@ -171,6 +184,7 @@ async fn a_dead_pod_is_reported_skipped_with_its_reason_until_it_serves_again() 
         ahead > 0 && ahead <= first_ejection,
         "skipped until {ahead} µs after the event"
     );
+    assert_eq!(dashboard_skip(&skipped, &victim).as_deref(), Some("connection refused"));
     for other in skipped.endpoints.iter().filter(|e| e.address != address) {
         assert_eq!(
             (other.ready, other.skipped_reason.as_str(), other.skipped_until_unix_us),
@@ -222,6 +236,7 @@ async fn a_dead_pod_is_reported_skipped_with_its_reason_until_it_serves_again() 
         (alive.pod_name.as_str(), alive.ready, alive.skipped_until_unix_us),
         (victim.as_str(), true, 0)
     );
+    assert_eq!(dashboard_skip(&recovered, &victim), None);
     let (status, health) = healthz(cluster.rest()).await;
     assert_eq!(status, 200, "{health}");
     assert_eq!(

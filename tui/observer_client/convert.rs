@@ -101,6 +101,7 @@ fn endpoint(e: &observe::Endpoint) -> PodInfo {
         name,
         ip,
         ready: e.ready,
+        skipped: (!e.skipped_reason.is_empty()).then(|| network_text::error(&e.skipped_reason)),
         ..PodInfo::default()
     }
 }
