@@ -4,26 +4,44 @@
 //! counter: no lock on the request path. Writers (discovery updates) build a
 //! new snapshot, keeping the connection of every endpoint that stays, and swap
 //! it in. Generic over the connection type so it is tested without sockets.
+//!
+//! A member that fails is ejected (skipped) for a while, longer each time in
+//! a row (skip.rs); the request path only reads its atomic deadline, and the
+//! reason is kept under a lock taken only on ejection and recovery.
 
-use std::sync::Arc;
+mod skip;
+
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use super::discovery::{EndpointInfo, EndpointSet};
-
-/// How long an endpoint that refused a request is skipped.
-pub const EJECTION: Duration = Duration::from_secs(2);
+use skip::Health;
+pub use skip::{EJECTION, MAX_EJECTION, Skip, ejection_for};
 
 /// One endpoint and its (lazily connected) connection.
 #[derive(Debug)]
 pub struct Member<C> {
     pub info: EndpointInfo,
     pub conn: C,
-    /// Milliseconds since the balancer's epoch until which this member is skipped.
+    /// Milliseconds since the balancer's epoch until which this member is
+    /// skipped; 0 while it is not skipped.
     ejected_until_ms: AtomicU64,
+    health: Mutex<Health>,
+}
+
+impl<C> Member<C> {
+    /// Why and until when the balancer skips this member, if it does.
+    pub fn skip(&self) -> Option<Skip> {
+        self.health().skip.clone()
+    }
+
+    fn health(&self) -> MutexGuard<'_, Health> {
+        // Every update is an assignment: the state stays whole after a panic.
+        self.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 type Connect<C> = Box<dyn Fn(&EndpointInfo) -> C + Send + Sync>;
@@ -81,6 +99,7 @@ impl<C> Balancer<C> {
                             info: info.clone(),
                             conn: (self.connect)(info),
                             ejected_until_ms: AtomicU64::new(0),
+                            health: Mutex::default(),
                         })
                     })
             })
@@ -112,10 +131,54 @@ impl<C> Balancer<C> {
         first.map(Arc::clone)
     }
 
-    /// Skips `member` until `now + EJECTION`: it refused a connection.
-    pub fn eject(&self, member: &Member<C>, now: Instant) {
-        let until = self.millis_since_epoch(now + EJECTION);
+    /// A request picked at `picked_at` found `member` failing at `now` for
+    /// `reason`: skips it for [`ejection_for`] its failures in a row. Returns
+    /// whether that changed what is reported (a new skip or a later
+    /// deadline); not while it is skipped and not yet due for a re-try.
+    pub fn eject(&self, member: &Member<C>, picked_at: Instant, now: Instant, reason: &str) -> bool {
+        let mut health = member.health();
+        let Some(skip) = health.fail(picked_at, now, reason) else {
+            return false;
+        };
+        // 0 means "not skipped"; `pick` may re-try up to 1 ms early, which
+        // `fail` then ignores until the skip is really due.
+        let until = self.millis_since_epoch(skip.until).max(1);
         member.ejected_until_ms.store(until, Ordering::Relaxed);
+        true
+    }
+
+    /// A request picked at `picked_at` succeeded on `member` at `now`: ends
+    /// its skip. Returns whether it was skipped. Lock-free unless it was.
+    pub fn succeeded(&self, member: &Member<C>, picked_at: Instant, now: Instant) -> bool {
+        if member.ejected_until_ms.load(Ordering::Relaxed) == 0 {
+            return false;
+        }
+        let mut health = member.health();
+        if !health.succeed(picked_at, now) {
+            return false;
+        }
+        member.ejected_until_ms.store(0, Ordering::Relaxed);
+        true
+    }
+
+    /// Every endpoint of the last update, ready or not, each with its skip
+    /// (only ready endpoints are ever skipped).
+    pub fn report(&self) -> Vec<(EndpointInfo, Option<Skip>)> {
+        let snapshot = self.snapshot.load();
+        // `ready` holds the ready entries of `all`, in the same order.
+        let mut members = snapshot.ready.iter();
+        snapshot
+            .all
+            .iter()
+            .map(|info| {
+                let skip = if info.ready {
+                    members.next().and_then(|member| member.skip())
+                } else {
+                    None
+                };
+                (info.clone(), skip)
+            })
+            .collect()
     }
 
     /// Every endpoint of the last update, ready or not.
@@ -134,198 +197,4 @@ impl<C> Balancer<C> {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::HashMap;
-    use std::sync::atomic::AtomicUsize;
-
-    use super::*;
-
-    fn set(addresses: &[&str]) -> EndpointSet {
-        addresses.iter().map(|a| EndpointInfo::ready(*a)).collect()
-    }
-
-    /// A balancer whose "connection" is the address plus a serial number, so
-    /// tests can see when a connection was (re)made.
-    fn balancer() -> Balancer<(String, usize)> {
-        let made = AtomicUsize::new(0);
-        Balancer::new(move |info| (info.address.clone(), made.fetch_add(1, Ordering::Relaxed)))
-    }
-
-    fn tally(balancer: &Balancer<(String, usize)>, n: usize) -> HashMap<String, usize> {
-        let now = Instant::now();
-        let mut hits = HashMap::new();
-        for _ in 0..n {
-            let member = balancer.pick(now).expect("an endpoint");
-            *hits.entry(member.conn.0.clone()).or_default() += 1;
-        }
-        hits
-    }
-
-    #[test]
-    fn empty_set_picks_nothing() {
-        let b = balancer();
-        assert!(b.pick(Instant::now()).is_none());
-        b.update(&set(&["a:1"]));
-        b.update(&set(&[]));
-        assert!(b.pick(Instant::now()).is_none());
-        assert_eq!(b.ready_count(), 0);
-    }
-
-    #[test]
-    fn round_robin_is_exact() {
-        let b = balancer();
-        b.update(&set(&["a:1", "b:1", "c:1"]));
-        let hits = tally(&b, 300);
-        assert_eq!(hits.len(), 3);
-        assert!(hits.values().all(|&n| n == 100), "{hits:?}");
-        // Strict rotation, not just equal totals.
-        let now = Instant::now();
-        let order: Vec<String> = (0..6).map(|_| b.pick(now).unwrap().info.address.clone()).collect();
-        assert_eq!(order[..3], order[3..]);
-        assert_eq!(order[..3].iter().collect::<std::collections::HashSet<_>>().len(), 3);
-    }
-
-    #[test]
-    fn uneven_counts_differ_by_at_most_one() {
-        let b = balancer();
-        b.update(&set(&["a:1", "b:1", "c:1"]));
-        let hits = tally(&b, 301);
-        let (min, max) = (hits.values().min().unwrap(), hits.values().max().unwrap());
-        assert!(max - min <= 1, "{hits:?}");
-        assert_eq!(hits.values().sum::<usize>(), 301);
-    }
-
-    #[test]
-    fn not_ready_endpoints_get_no_traffic_but_are_listed() {
-        let b = balancer();
-        let mut endpoints = set(&["a:1", "b:1"]);
-        endpoints[1].ready = false;
-        b.update(&endpoints);
-        assert_eq!(tally(&b, 10), HashMap::from([("a:1".to_owned(), 10)]));
-        assert_eq!(b.endpoints().len(), 2);
-        assert_eq!(b.ready_count(), 1);
-    }
-
-    #[test]
-    fn update_keeps_connections_of_endpoints_that_stay() {
-        let b = balancer();
-        b.update(&set(&["a:1", "b:1"]));
-        let before: HashMap<String, usize> = tally_conns(&b);
-        b.update(&set(&["b:1", "c:1"]));
-        let after = tally_conns(&b);
-        assert_eq!(before["b:1"], after["b:1"], "b's connection must be reused");
-        assert!(!after.contains_key("a:1"), "removed endpoint must get no traffic");
-        assert!(
-            after["c:1"] > before["b:1"].max(before["a:1"]),
-            "c gets a new connection"
-        );
-    }
-
-    fn tally_conns(b: &Balancer<(String, usize)>) -> HashMap<String, usize> {
-        let now = Instant::now();
-        (0..b.ready_count() * 2)
-            .map(|_| {
-                let m = b.pick(now).unwrap();
-                (m.conn.0.clone(), m.conn.1)
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_new_pod_on_a_reused_address_gets_a_new_connection() {
-        let b = balancer();
-        b.update(&vec![EndpointInfo::ready("a:1").with_pod_name("old")]);
-        let old = b.pick(Instant::now()).unwrap().conn.1;
-        b.update(&vec![EndpointInfo::ready("a:1").with_pod_name("new")]);
-        let new = b.pick(Instant::now()).unwrap();
-        assert_ne!(old, new.conn.1);
-        assert_eq!(new.info.pod_name.as_deref(), Some("new"));
-    }
-
-    #[test]
-    fn ejected_member_is_skipped_until_the_ejection_ends() {
-        let b = balancer();
-        b.update(&set(&["a:1", "b:1", "c:1"]));
-        let now = Instant::now();
-        let a = b
-            .snapshot
-            .load()
-            .ready
-            .iter()
-            .find(|m| m.info.address == "a:1")
-            .cloned()
-            .unwrap();
-        b.eject(&a, now);
-        let during: Vec<String> = (0..6).map(|_| b.pick(now).unwrap().info.address.clone()).collect();
-        assert!(!during.contains(&"a:1".to_owned()), "{during:?}");
-        let later = now + EJECTION;
-        let after: Vec<String> = (0..3).map(|_| b.pick(later).unwrap().info.address.clone()).collect();
-        assert!(after.contains(&"a:1".to_owned()), "{after:?}");
-    }
-
-    #[test]
-    fn when_all_are_ejected_one_is_still_tried() {
-        let b = balancer();
-        b.update(&set(&["a:1"]));
-        let now = Instant::now();
-        let a = b.pick(now).unwrap();
-        b.eject(&a, now);
-        assert_eq!(b.pick(now).unwrap().info.address, "a:1");
-    }
-
-    #[test]
-    fn concurrent_pickers_still_split_exactly() {
-        // Requests run on every worker thread: the atomic cursor must give
-        // each pick its own turn, so totals are exact, not merely close.
-        const THREADS: usize = 8;
-        const PICKS: usize = 3_000;
-        let b = Arc::new(balancer());
-        b.update(&set(&["a:1", "b:1", "c:1"]));
-        let workers: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let b = Arc::clone(&b);
-                std::thread::spawn(move || tally(&b, PICKS))
-            })
-            .collect();
-        let mut hits: HashMap<String, usize> = HashMap::new();
-        for worker in workers {
-            for (address, n) in worker.join().unwrap() {
-                *hits.entry(address).or_default() += n;
-            }
-        }
-        let each = THREADS * PICKS / 3;
-        assert_eq!(
-            hits,
-            HashMap::from([("a:1".into(), each), ("b:1".into(), each), ("c:1".into(), each)])
-        );
-    }
-
-    #[test]
-    fn an_update_during_picks_never_serves_a_removed_endpoint() {
-        let b = Arc::new(balancer());
-        b.update(&set(&["a:1", "b:1"]));
-        let picker = {
-            let b = Arc::clone(&b);
-            std::thread::spawn(move || {
-                let now = Instant::now();
-                // Picks race the update below; once it has returned, "a:1" is gone.
-                let mut after_update = Vec::new();
-                while after_update.len() < 1_000 {
-                    let removed = b.ready_count() == 1;
-                    let member = b.pick(now).expect("an endpoint");
-                    if removed {
-                        after_update.push(member.info.address.clone());
-                    }
-                }
-                after_update
-            })
-        };
-        b.update(&set(&["b:1"]));
-        let after = picker.join().unwrap();
-        assert!(
-            after.iter().all(|a| a == "b:1"),
-            "{:?}",
-            after.iter().filter(|a| *a != "b:1").count()
-        );
-    }
-}
+mod tests;

@@ -40,6 +40,7 @@ impl EndpointInfo {
             address: self.address.clone(),
             pod_name: self.pod_name.clone().unwrap_or_default(),
             ready: self.ready,
+            ..Default::default()
         }
     }
 }

@@ -264,7 +264,7 @@ fn request_event(seq: u64, timestamp_unix_us: i64, outcome: RequestOutcome) -> S
 }
 
 /// Microseconds since the Unix epoch for event timestamps, 0 if the clock is before it.
-fn unix_micros_now() -> i64 {
+pub(crate) fn unix_micros_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))

@@ -15,6 +15,7 @@ pub mod endpoint_slices;
 pub mod events;
 pub mod observer;
 pub mod rest;
+pub mod skipped;
 pub mod upstream;
 
 use std::net::SocketAddr;
@@ -97,7 +98,7 @@ impl Gateway {
             self.upstream.balancer().update(&set);
             let ready = set.iter().filter(|e| e.ready).count();
             tracing::info!(ready, total = set.len(), "endpoint set updated");
-            self.hub.publish_endpoints(set.iter().map(|e| e.to_proto()).collect());
+            self.upstream.publish_endpoints();
         }
     }
 }

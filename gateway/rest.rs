@@ -12,6 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::Gateway;
+use super::skipped;
 use super::upstream::UpstreamError;
 use crate::common::Mode;
 
@@ -154,22 +155,28 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
         .into_response();
     }
     let upstream = &gateway.upstream;
-    let body = serde_json::json!({
-        "mode": upstream.mode(),
-        "ready_endpoints": upstream.balancer().ready_count(),
-    });
-    if upstream.can_serve() {
-        (StatusCode::OK, Json(body)).into_response()
-    } else {
-        ApiError::new(
+    let report = upstream.balancer().report();
+    let skipped = skipped::skipped_endpoints(&report, tokio::time::Instant::now());
+    let usable = skipped::usable(&report);
+    if !upstream.can_serve() {
+        return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
                 "balanced mode has no ready greet-server endpoint (discovery: {}); check discovery and the greet-server pods",
                 upstream.discovery_description()
             ),
         )
-        .into_response()
+        .into_response();
     }
+    if upstream.mode() == Mode::Balanced && usable == 0 {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, skipped::all_skipped_message(&skipped)).into_response();
+    }
+    let body = serde_json::json!({
+        "mode": upstream.mode(),
+        "ready_endpoints": usable,
+        "skipped_endpoints": skipped,
+    });
+    (StatusCode::OK, Json(body)).into_response()
 }
 
 async fn not_found() -> ApiError {

@@ -54,7 +54,14 @@ pub enum UpstreamError {
     )]
     Timeout { endpoint: String, after: Duration },
     #[error("greet-server at {endpoint} is unavailable ({message}); check that it is running and reachable")]
-    Unavailable { endpoint: String, message: String },
+    Unavailable {
+        endpoint: String,
+        message: String,
+        /// Why the balancer skips the endpoint, in a few words (e.g.
+        /// "connection refused"); `None` when only this call's connection
+        /// broke (the retry goes elsewhere, the next call reconnects).
+        skip: Option<String>,
+    },
     #[error("greet-server at {endpoint} failed the call with {code:?}: {message}")]
     Failed {
         endpoint: String,
@@ -79,8 +86,17 @@ impl UpstreamError {
     fn from_status(endpoint: &str, status: &tonic::Status) -> Self {
         let message = sanitize_truncated(status.message(), 300);
         let endpoint = endpoint.to_owned();
+        // A status the client made itself from a broken connection has the
+        // error under it (a server's status never does): whatever its code
+        // (UNKNOWN "transport error", CANCELLED when a closing pod's GOAWAY
+        // raced the call), the call did not get through: as UNAVAILABLE.
+        let broken_connection = std::error::Error::source(status).is_some();
         match status.code() {
-            tonic::Code::Unavailable => UpstreamError::Unavailable { endpoint, message },
+            code if code == tonic::Code::Unavailable || broken_connection => UpstreamError::Unavailable {
+                skip: super::skipped::unavailable_reason(status, &message),
+                endpoint,
+                message,
+            },
             code => UpstreamError::Failed {
                 endpoint,
                 code,
@@ -104,6 +120,8 @@ pub struct Upstream {
     discovery_name: String,
     discovery_health: super::discovery::DiscoveryHealth,
     hub: Arc<EventHub>,
+    /// Serializes endpoint reports, so the last one published is the current state.
+    reporting: std::sync::Mutex<()>,
 }
 
 fn channel_to(address: &str, timeouts: UpstreamTimeouts) -> Result<Channel, String> {
@@ -139,6 +157,7 @@ impl Upstream {
             discovery_name,
             discovery_health,
             hub,
+            reporting: std::sync::Mutex::new(()),
         })
     }
 
@@ -171,6 +190,17 @@ impl Upstream {
             Some(problem) => format!("{}, which is failing: {problem}", self.discovery_name),
             None => self.discovery_name.clone(),
         }
+    }
+
+    /// Publishes every endpoint with its skip (after a discovery update, an
+    /// ejection or a recovery). Each call reads the balancer after the change
+    /// it follows, under a lock: the last set published is the current one.
+    pub fn publish_endpoints(&self) {
+        let _order = self.reporting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let report = self.balancer.report();
+        let now_unix_us = super::events::unix_micros_now();
+        let endpoints = super::skipped::endpoints_proto(&report, Instant::now(), now_unix_us);
+        self.hub.publish_endpoints(endpoints);
     }
 
     /// Whether a request could be sent now.
@@ -231,7 +261,8 @@ impl Upstream {
         let max_attempts = u32::try_from(self.balancer.ready_count().clamp(1, 3)).unwrap_or(3);
         let mut attempts = 0;
         loop {
-            let Some(member) = self.balancer.pick(Instant::now()) else {
+            let picked_at = Instant::now();
+            let Some(member) = self.balancer.pick(picked_at) else {
                 let err = UpstreamError::NoEndpoints {
                     discovery: self.discovery_description(),
                 };
@@ -246,17 +277,30 @@ impl Upstream {
                     message: message.clone(),
                 }),
             };
+            let eject = |err| {
+                let Some(reason) = super::skipped::reason(err) else {
+                    return;
+                };
+                if self.balancer.eject(&member, picked_at, Instant::now(), &reason) {
+                    self.publish_endpoints();
+                }
+            };
             match &result {
-                Err(UpstreamError::Unavailable { .. } | UpstreamError::BadEndpoint { .. }) => {
-                    self.balancer.eject(&member, Instant::now());
+                Err(err @ (UpstreamError::Unavailable { .. } | UpstreamError::BadEndpoint { .. })) => {
+                    eject(err);
                     if attempts < max_attempts {
                         continue;
                     }
                 }
                 // A hanging pod is skipped for a while, but the call is not
                 // repeated: it may have done its work, and the deadline is spent.
-                Err(UpstreamError::Timeout { .. }) => self.balancer.eject(&member, Instant::now()),
-                _ => {}
+                Err(err @ UpstreamError::Timeout { .. }) => eject(err),
+                Ok(_) => {
+                    if self.balancer.succeeded(&member, picked_at, Instant::now()) {
+                        self.publish_endpoints();
+                    }
+                }
+                Err(_) => {}
             }
             return (result, address.clone(), member.info.pod_name.clone(), attempts);
         }
@@ -341,5 +385,14 @@ mod tests {
         );
         let err = UpstreamError::from_status("e", &tonic::Status::internal("boom"));
         assert_eq!(err.grpc_code(), tonic::Code::Internal);
+        // Made by the client from a broken connection, not sent by the server.
+        let broken = tonic::Status::from_error(Box::new(std::io::Error::other("closed")));
+        assert_eq!(broken.code(), tonic::Code::Unknown);
+        let err = UpstreamError::from_status("e", &broken);
+        assert_eq!(err.grpc_code(), tonic::Code::Unavailable);
+        assert_eq!(
+            err.to_string(),
+            "greet-server at e is unavailable (closed); check that it is running and reachable"
+        );
     }
 }

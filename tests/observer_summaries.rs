@@ -286,6 +286,7 @@ async fn a_summary_subscriber_behind_on_endpoint_changes_gets_the_state_instead(
         address: format!("127.0.0.{}:50051", 2 + n % 200),
         pod_name: format!("pod-{n}"),
         ready: true,
+        ..Default::default()
     };
     for n in 0..1_000 {
         gateway.gateway.hub.publish_endpoints(vec![endpoint(n)]);

@@ -97,6 +97,7 @@ fn scenario_as(mode: Mode, stream: Stream) -> (App, Instant) {
                     address: format!("{ip}:50051"),
                     pod_name: (*name).into(),
                     ready: true,
+                    ..Default::default()
                 })
                 .collect(),
             pods: vec![PodTotals {
@@ -360,6 +361,7 @@ fn many_pods_keep_every_panel_and_show_the_busiest() {
             address: format!("10.0.{}.{}:50051", i / 200, i % 200),
             pod_name: format!("greetserver-{i:02}"),
             ready: true,
+            ..Default::default()
         })
         .collect();
     app.update(

@@ -112,6 +112,7 @@ fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
                 address: format!("{ip}:50051"),
                 pod_name: (*name).into(),
                 ready: true,
+                ..Default::default()
             })
             .collect(),
         ..State::default()

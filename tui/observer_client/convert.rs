@@ -101,6 +101,7 @@ fn endpoint(e: &observe::Endpoint) -> PodInfo {
         name,
         ip,
         ready: e.ready,
+        skipped: (!e.skipped_reason.is_empty()).then(|| network_text::error(&e.skipped_reason)),
         ..PodInfo::default()
     }
 }
@@ -161,6 +162,7 @@ mod tests {
                 address: "10.0.0.9:50051".into(),
                 pod_name: String::new(),
                 ready: true,
+                ..Default::default()
             }],
             pods: vec![observe::PodTotals {
                 pod_name: "pod-a".into(),
@@ -215,6 +217,7 @@ mod tests {
                 address: "10.0.0.2:50051".into(),
                 pod_name: "pod\u{7}-b".into(),
                 ready: false,
+                ..Default::default()
             }],
             ..observe::EndpointsChanged::default()
         };
