@@ -128,3 +128,48 @@ fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
     assert!(screen.contains("300 req"), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+/// Balanced, then the gateway reports that its balancer skips one pod.
+fn pod_skipped() -> (App, Instant) {
+    let (mut app, now) = scenario(Mode::Balanced);
+    let endpoints = PODS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ip))| observe::Endpoint {
+            address: format!("{ip}:50051"),
+            pod_name: (*name).into(),
+            ready: true,
+            skipped_reason: if i == 0 {
+                "connection refused".into()
+            } else {
+                String::new()
+            },
+            ..observe::Endpoint::default()
+        })
+        .collect();
+    let changed = observe::EndpointsChanged {
+        seq: 301,
+        endpoints,
+        ..observe::EndpointsChanged::default()
+    };
+    app.update(gateway_event(event::Kind::EndpointsChanged(changed)), now);
+    (app, now)
+}
+
+#[test]
+fn a_pod_the_gateway_skips_80x24() {
+    let (app, now) = pod_skipped();
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        screen.contains("SKIPPING greetserver-deploy-7595ccbdd5-67bmd (connection refused)"),
+        "{screen}"
+    );
+    assert!(screen.contains(" skip "), "{screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_pod_the_gateway_skips_120x40() {
+    let (app, now) = pod_skipped();
+    insta::assert_snapshot!(draw(&app, now, 120, 40));
+}
