@@ -2,36 +2,21 @@
 //! process counted stays counted, `r` after the restart counts from there,
 //! and the result is what a dashboard started after the restart shows.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
 use greet_top::common::Mode;
 use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::discovery;
 use greet_top::gateway::events::RequestOutcome;
-use greet_top::tui::demo::GatewaySpec;
 use greet_top::tui::observer_client::{self, Subscription};
 use greet_top::tui::state::{App, AppEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// A gateway with no pod on `observe` (port 0: any): requests are counted
-/// straight into its hub, as the request path would.
-async fn gateway_on(observe: SocketAddr) -> GatewayHandle {
-    let spec = GatewaySpec {
-        mode: Mode::Balanced,
-        observe_addr: observe,
-        ..GatewaySpec::default()
-    };
-    spec.start(
-        "127.0.0.1:9".into(),
-        discovery::static_endpoints(Default::default()),
-        Default::default(),
-    )
-    .await
-    .unwrap()
-}
+#[path = "support/podless.rs"]
+mod podless;
+
+use podless::gateway_on;
 
 /// `n` requests served round robin over three pods.
 fn serve(gateway: &GatewayHandle, n: u64) {
@@ -88,7 +73,7 @@ fn hits(app: &App) -> Vec<(String, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_survive_a_gateway_restart_and_a_reset_after_it_matches_a_fresh_dashboard() {
-    let first = gateway_on("127.0.0.1:0".parse().unwrap()).await;
+    let first = gateway_on(podless::ANY_PORT).await;
     let observe = first.observe_addr;
     let url = format!("http://{observe}");
     let mut before = Dashboard::follow(&url, App::new(&url, Instant::now()).expecting(&url));
@@ -98,7 +83,7 @@ async fn counts_survive_a_gateway_restart_and_a_reset_after_it_matches_a_fresh_d
 
     first.shutdown().await.unwrap();
     before.until("the gateway is down", App::disconnected).await;
-    let second = gateway_on(observe).await;
+    let second = gateway_on(&observe.to_string()).await;
     before
         .until("reconnected to the new process", |app| {
             app.gateways()[&url].restarted_at.is_some() && !app.disconnected()

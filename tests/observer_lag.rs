@@ -6,28 +6,18 @@ use std::time::Duration;
 
 use greet_top::common::Mode;
 use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::discovery;
 use greet_top::gateway::events::RequestOutcome;
 use greet_top::proto::observe::observer_client::ObserverClient;
 use greet_top::proto::observe::{GetStateRequest, WatchRequest, event};
-use greet_top::tui::demo::GatewaySpec;
 
 /// Far more than the broadcast ring and the transport's buffers hold.
 const PUBLISHED: u64 = 100_000;
 
-/// A gateway with no pod: requests are counted straight into its hub.
+#[path = "support/podless.rs"]
+mod podless;
+
 async fn gateway() -> GatewayHandle {
-    let spec = GatewaySpec {
-        mode: Mode::Balanced,
-        ..GatewaySpec::default()
-    };
-    spec.start(
-        "127.0.0.1:9".into(),
-        discovery::static_endpoints(Default::default()),
-        Default::default(),
-    )
-    .await
-    .unwrap()
+    podless::gateway_on(podless::ANY_PORT).await
 }
 
 /// Counts `n` requests as served, round robin over three pods, as the

@@ -24,6 +24,8 @@ pub enum Command {
     CycleWindow,
     /// The next sort key of the rows.
     CycleSort,
+    /// Type a filter for the rows (`/`).
+    Filter,
     AddPod,
     KillPod,
 }
@@ -123,6 +125,9 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('s')], Command::CycleSort)
         .hint("s sort")
         .help("s", "sort rows by rate, name, errors, p99"),
+    bind(&[KeyCode::Char('/')], Command::Filter)
+        .hint("/ filter")
+        .help("/", "show pods whose name has the text typed (Esc clears)"),
     bind(&[KeyCode::Down, KeyCode::Char('j')], Command::Scroll(1))
         .help("↑ ↓ j k", "scroll the pods when they do not all fit"),
     bind(&[KeyCode::Up, KeyCode::Char('k')], Command::Scroll(-1)),
@@ -194,17 +199,17 @@ mod tests {
     #[test]
     fn footer_hints_list_the_keys_in_order() {
         assert_eq!(
-            footer_hints(false, 80),
-            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  ? help  q quit"
+            footer_hints(false, 100),
+            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  ? help  q quit"
         );
         assert_eq!(
-            footer_hints(true, 100),
-            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  a add  x kill  ? help  q quit"
+            footer_hints(true, 110),
+            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill  ? help  q quit"
         );
         // Too narrow for all: quit and help first.
         assert_eq!(
             footer_hints(true, 80),
-            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  a add  x kill"
+            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill"
         );
     }
 
@@ -221,6 +226,7 @@ mod tests {
                 "space",
                 "w",
                 "s",
+                "/",
                 "↑ ↓ j k",
                 "PgUp PgDn",
                 "?",
@@ -237,6 +243,7 @@ mod tests {
                 "space",
                 "w",
                 "s",
+                "/",
                 "↑ ↓ j k",
                 "PgUp PgDn",
                 "a",

@@ -5,12 +5,13 @@
 //! - [`stats`]: counts, rates, percentiles, fairness.
 //! - [`gateways`]: several gateways reconciled into one view.
 //! - [`diagnosis`]: the verdict line, in words.
-//! - [`order`]: the rows' order, stable between frames.
+//! - [`order`]: the rows' order, stable between frames; [`filter`]: `/`.
 //! - [`keys`]: the key-binding table.
 //! - [`app`]: [`App`], which ties them together.
 
 pub mod app;
 pub mod diagnosis;
+pub mod filter;
 pub mod gateways;
 pub mod keys;
 pub mod messages;

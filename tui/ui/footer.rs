@@ -10,6 +10,10 @@ use crate::tui::state::{App, keys};
 
 pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
     let line = match app.message() {
+        _ if app.filter().editing() => Line::from(vec![
+            Span::styled(format!("/{}▏", app.filter().text().unwrap_or_default()), theme.title()),
+            Span::styled("  Enter keeps it, Esc clears it", theme.dim()),
+        ]),
         Some(message) => Line::from(Span::styled(
             message.text.clone(),
             if message.error { theme.bad() } else { theme.good() },

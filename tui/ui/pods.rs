@@ -37,16 +37,19 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
     });
     let header = Row::new(shown_columns.iter().map(|c| c.header())).style(theme.title());
     let widths = shown_columns.iter().map(|c| c.constraint());
-    let listed = stats.pods.values().filter(|p| !p.gone).count();
+    let listed = match app.filter().text() {
+        Some(text) => format!("{} of {} matching {text:?}", app.rows(stats).count(), stats.pods.len()),
+        None => stats.pods.values().filter(|p| !p.gone).count().to_string(),
+    };
     // The window applies to share, rate and latency; hits and errors count since the reset.
     let over = window.phrase(app.observed_for(at));
     let by = app.sort_key().label();
-    let title = if shown.len() < stats.pods.len() {
+    let matching = app.rows(stats).count();
+    let title = if shown.len() < matching {
         format!(
-            " Pods ({listed}; {}-{} of {}, ↑↓ to scroll) · by {by} · {over} ",
+            " Pods ({listed}; {}-{} of {matching}, ↑↓ to scroll) · by {by} · {over} ",
             offset + 1,
             offset + shown.len(),
-            stats.pods.len()
         )
     } else {
         format!(" Pods ({listed}) · by {by} · {over} ")

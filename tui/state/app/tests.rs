@@ -1,8 +1,8 @@
-use crossterm::event::{KeyCode, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use crate::tui::state::messages::GatewayEvent;
 use crate::tui::state::messages::PodInfo;
+use crate::tui::state::messages::{Action, GatewayEvent};
 use crate::tui::state::test_events::{PODS, gw, hits, request, secs, snapshot, synced_app};
 
 fn key(app: &mut App, c: char, now: Instant) -> Option<Action> {
@@ -349,4 +349,30 @@ fn mode_switches_pods_gone_and_reconnects_are_marked_on_the_chart() {
     });
     app.update(again, t0 + secs(6.0));
     assert_eq!(app.stats().spark_marks(6)[SPARK_SECONDS - 1], None);
+}
+
+#[test]
+fn slash_filters_the_rows_and_keys_type_into_it_until_enter() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    let rows = |app: &App| app.rows(app.stats()).map(|p| p.name.clone()).collect::<Vec<_>>();
+    assert_eq!(key(&mut app, '/', t0), None);
+    // While typing, m and q are text, not a mode switch or quit.
+    for c in ['p', 'o', 'd', '-', 'b'] {
+        assert_eq!(key(&mut app, c, t0), None);
+    }
+    assert_eq!(rows(&app), ["pod-b"]);
+    assert_eq!(key(&mut app, 'q', t0), None, "q is text while typing");
+    assert_eq!(rows(&app), Vec::<String>::new());
+    app.on_key(KeyEvent::from(KeyCode::Backspace), t0);
+    app.on_key(KeyEvent::from(KeyCode::Enter), t0);
+    assert_eq!(rows(&app), ["pod-b"]);
+    assert_eq!(
+        key(&mut app, 'q', t0),
+        Some(Action::Quit),
+        "after Enter keys are commands again"
+    );
+    key(&mut app, '/', t0);
+    app.on_key(KeyEvent::from(KeyCode::Esc), t0);
+    assert_eq!(rows(&app).len(), 3, "Esc clears it");
 }
