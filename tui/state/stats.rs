@@ -3,6 +3,8 @@
 //! latency percentiles, the per-second series and Jain's fairness index.
 
 mod pod;
+mod totals;
+mod window;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -10,59 +12,10 @@ use std::time::{Duration, Instant};
 pub use self::pod::PodStats;
 pub use self::pod::Tally;
 use self::pod::{Counts, in_window, prune_window};
-use super::messages::{PodInfo, PodTotals, Request};
+pub use self::window::{Clock, KEPT, RATE_WINDOW, Window};
+use super::messages::{PodInfo, Request};
 use crate::common::Mode;
-use crate::common::latency_buckets::merge_into;
 
-/// The default window of rates, shares, fairness and latency.
-pub const RATE_WINDOW: Duration = Duration::from_secs(10);
-/// The longest window: how much history the windows keep.
-pub const KEPT: Duration = Duration::from_secs(60);
-
-/// The time window of rates, shares, fairness and latency; `w` cycles it.
-/// Hits and errors are always counted since the reset.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Window {
-    #[default]
-    TenSeconds,
-    Minute,
-    SinceReset,
-}
-
-impl Window {
-    pub fn next(self) -> Window {
-        match self {
-            Window::TenSeconds => Window::Minute,
-            Window::Minute => Window::SinceReset,
-            Window::SinceReset => Window::TenSeconds,
-        }
-    }
-
-    /// Its length; `None` since the reset.
-    pub fn span(self) -> Option<Duration> {
-        match self {
-            Window::TenSeconds => Some(RATE_WINDOW),
-            Window::Minute => Some(KEPT),
-            Window::SinceReset => None,
-        }
-    }
-
-    /// The time the window covers after `observed` of counting (at least 1 s).
-    pub fn covered(self, observed: Duration) -> Duration {
-        let observed = observed.max(Duration::from_secs(1));
-        self.span().map_or(observed, |span| observed.min(span))
-    }
-
-    /// "over the last 10 s", "over the last 1 min", "since the reset": for titles and verdicts.
-    pub fn phrase(self, observed: Duration) -> String {
-        let covered = self.covered(observed).as_secs();
-        match self {
-            Window::SinceReset => "since the reset".to_owned(),
-            _ if covered >= 60 => "over the last 1 min".to_owned(),
-            _ => format!("over the last {covered} s"),
-        }
-    }
-}
 /// Seconds of history in the RPS sparkline.
 pub const SPARK_SECONDS: usize = 60;
 /// Recent requests kept for the event tail.
@@ -79,24 +32,6 @@ pub fn jain_index(counts: &[f64]) -> Option<f64> {
         return None;
     }
     Some(sum * sum / (counts.len() as f64 * squares))
-}
-
-/// When something is counted, and the origin of the per-second series.
-#[derive(Clone, Copy, Debug)]
-pub struct Clock {
-    pub now: Instant,
-    pub origin: Instant,
-}
-
-impl Clock {
-    /// Whole seconds from the origin to `at`.
-    pub fn second_of(self, at: Instant) -> u64 {
-        at.saturating_duration_since(self.origin).as_secs()
-    }
-
-    pub fn second(self) -> u64 {
-        self.second_of(self.now)
-    }
 }
 
 /// Something that changed the traffic, marked on the chart at its second.
@@ -339,76 +274,7 @@ impl Stats {
         });
     }
 
-    /// `gateway`'s cumulative counters replace its share; what they counted
-    /// since its last snapshot or summary enters the rates, the latency
-    /// window and the per-second series, spread over the time it took.
-    pub(super) fn apply_summary(&mut self, gateway: &str, totals: Vec<PodTotals>, clock: Clock) {
-        // Several totals can land on one entry (a pod named in one, known by
-        // its IP in another): they add up.
-        let mut by_key: BTreeMap<Option<String>, PodTotals> = BTreeMap::new();
-        for pod in totals {
-            let entry = by_key
-                .entry(self.attribute(&pod.name, &pod.ip))
-                .or_insert_with(|| PodTotals {
-                    ip: pod.ip.clone(),
-                    latency_buckets: Some(Vec::new()),
-                    ..PodTotals::default()
-                });
-            entry.requests += pod.requests;
-            entry.errors += pod.errors;
-            if let (Some(into), Some(from)) = (entry.latency_buckets.as_mut(), pod.latency_buckets.as_deref()) {
-                merge_into(into, from);
-            }
-        }
-        let mut counted = Tally::default();
-        for (key, pod) in by_key {
-            let delta = match &key {
-                Some(key) => {
-                    let stats = self.pod_mut(key, &pod.ip);
-                    let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
-                    let (delta, latencies) = counts.advance(&pod);
-                    stats.counted(clock.now, clock.second(), delta, &latencies);
-                    delta
-                }
-                None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
-            };
-            counted.requests += delta.requests;
-            counted.errors += delta.errors;
-        }
-        let since = self.summary_at.insert(gateway.to_owned(), clock.now);
-        if counted.requests > 0 {
-            self.recent.push_back((clock.now, counted));
-            self.spread_over_seconds(since.unwrap_or(clock.now), counted.requests, clock);
-        }
-    }
-
-    /// Adds `n` requests counted between `since` and `clock.now` to the
-    /// per-second series, each second getting its share of the span.
-    fn spread_over_seconds(&mut self, since: Instant, n: u64, clock: Clock) {
-        let oldest = clock.now.checked_sub(Duration::from_secs(SPARK_SECONDS as u64));
-        let since = since.max(clock.origin).max(oldest.unwrap_or(since));
-        let span = clock.now.saturating_duration_since(since).as_secs_f64();
-        let (first, last) = (clock.second_of(since), clock.second());
-        if span <= 0.0 {
-            self.add_to_second(last, n);
-            return;
-        }
-        // Shares by cumulative rounding, so they add up to exactly n.
-        let mut given = 0;
-        for second in first..=last {
-            let end = if second == last {
-                clock.now
-            } else {
-                clock.origin + Duration::from_secs(second + 1)
-            };
-            let upto = (n as f64 * end.saturating_duration_since(since).as_secs_f64() / span).round() as u64;
-            let share = upto.min(n) - given;
-            given += share;
-            self.add_to_second(second, share);
-        }
-    }
-
-    fn add_to_second(&mut self, second: u64, n: u64) {
+    pub(super) fn add_to_second(&mut self, second: u64, n: u64) {
         if n == 0 {
             return;
         }
@@ -416,50 +282,6 @@ impl Stats {
             Some(i) if self.per_second[i].0 == second => self.per_second[i].1 += n,
             Some(i) => self.per_second.insert(i + 1, (second, n)),
             None => self.per_second.push_front((second, n)),
-        }
-    }
-
-    /// `gateway` restarted: its counts so far are kept, its next totals add to them.
-    pub(super) fn carry_over(&mut self, gateway: &str) {
-        let contributions = self
-            .pods
-            .values_mut()
-            .filter_map(|pod| pod.by_gateway.get_mut(gateway))
-            .chain(self.unattributed.get_mut(gateway));
-        contributions.for_each(Counts::carry_over);
-    }
-
-    /// `gateway`'s totals replace what it contributed before: they include
-    /// whatever this view missed while disconnected. With `from_here` they
-    /// count as already seen (counting starts now).
-    pub(super) fn replace_totals(&mut self, gateway: &str, totals: &[PodTotals], from_here: bool, now: Instant) {
-        self.summary_at.insert(gateway.to_owned(), now);
-        let contributions = self
-            .pods
-            .values_mut()
-            .filter_map(|pod| pod.by_gateway.get_mut(gateway))
-            .chain(self.unattributed.get_mut(gateway));
-        for counts in contributions {
-            counts.total = 0;
-            counts.errors = 0;
-            counts.latency_buckets = None;
-        }
-        for pod in totals {
-            let counts = match self.attribute(&pod.name, &pod.ip) {
-                Some(key) => self
-                    .pod_mut(&key, &pod.ip)
-                    .by_gateway
-                    .entry(gateway.to_owned())
-                    .or_default(),
-                None => self.unattributed.entry(gateway.to_owned()).or_default(),
-            };
-            // Several totals can land on one entry (a pod named in one, known
-            // by its IP in another): they add up.
-            counts.total += pod.requests;
-            counts.errors += pod.errors;
-            if from_here {
-                counts.reset();
-            }
         }
     }
 

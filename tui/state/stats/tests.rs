@@ -1,4 +1,5 @@
 use super::*;
+use crate::tui::state::messages::PodTotals;
 use crate::tui::state::test_events::{PODS, endpoint, request_event, secs};
 
 /// Stats listing [`PODS`], its clock starting at `t0`.

@@ -1,0 +1,131 @@
+//! A gateway's totals (snapshots, cumulative summaries) folded into the
+//! counters: they replace its share, their growth feeds the windows.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::pod::Counts;
+use super::{Clock, SPARK_SECONDS, Stats, Tally};
+use crate::common::latency_buckets::merge_into;
+use crate::tui::state::messages::PodTotals;
+
+impl Stats {
+    /// `gateway`'s cumulative counters replace its share; what they counted
+    /// since its last snapshot or summary enters the rates, the latency
+    /// window and the per-second series, spread over the time it took.
+    pub(in crate::tui::state) fn apply_summary(&mut self, gateway: &str, totals: Vec<PodTotals>, clock: Clock) {
+        // Several totals can land on one entry (a pod named in one, known by
+        // its IP in another): they add up.
+        let mut by_key: BTreeMap<Option<String>, PodTotals> = BTreeMap::new();
+        for pod in totals {
+            let entry = by_key
+                .entry(self.attribute(&pod.name, &pod.ip))
+                .or_insert_with(|| PodTotals {
+                    ip: pod.ip.clone(),
+                    latency_buckets: Some(Vec::new()),
+                    ..PodTotals::default()
+                });
+            entry.requests += pod.requests;
+            entry.errors += pod.errors;
+            if let (Some(into), Some(from)) = (entry.latency_buckets.as_mut(), pod.latency_buckets.as_deref()) {
+                merge_into(into, from);
+            }
+        }
+        let mut counted = Tally::default();
+        for (key, pod) in by_key {
+            let delta = match &key {
+                Some(key) => {
+                    let stats = self.pod_mut(key, &pod.ip);
+                    let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
+                    let (delta, latencies) = counts.advance(&pod);
+                    stats.counted(clock.now, clock.second(), delta, &latencies);
+                    delta
+                }
+                None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
+            };
+            counted.requests += delta.requests;
+            counted.errors += delta.errors;
+        }
+        let since = self.summary_at.insert(gateway.to_owned(), clock.now);
+        if counted.requests > 0 {
+            self.recent.push_back((clock.now, counted));
+            self.spread_over_seconds(since.unwrap_or(clock.now), counted.requests, clock);
+        }
+    }
+
+    /// Adds `n` requests counted between `since` and `clock.now` to the
+    /// per-second series, each second getting its share of the span.
+    fn spread_over_seconds(&mut self, since: Instant, n: u64, clock: Clock) {
+        let oldest = clock.now.checked_sub(Duration::from_secs(SPARK_SECONDS as u64));
+        let since = since.max(clock.origin).max(oldest.unwrap_or(since));
+        let span = clock.now.saturating_duration_since(since).as_secs_f64();
+        let (first, last) = (clock.second_of(since), clock.second());
+        if span <= 0.0 {
+            self.add_to_second(last, n);
+            return;
+        }
+        // Shares by cumulative rounding, so they add up to exactly n.
+        let mut given = 0;
+        for second in first..=last {
+            let end = if second == last {
+                clock.now
+            } else {
+                clock.origin + Duration::from_secs(second + 1)
+            };
+            let upto = (n as f64 * end.saturating_duration_since(since).as_secs_f64() / span).round() as u64;
+            let share = upto.min(n) - given;
+            given += share;
+            self.add_to_second(second, share);
+        }
+    }
+
+    /// `gateway` restarted: its counts so far are kept, its next totals add to them.
+    pub(in crate::tui::state) fn carry_over(&mut self, gateway: &str) {
+        let contributions = self
+            .pods
+            .values_mut()
+            .filter_map(|pod| pod.by_gateway.get_mut(gateway))
+            .chain(self.unattributed.get_mut(gateway));
+        contributions.for_each(Counts::carry_over);
+    }
+
+    /// `gateway`'s totals replace what it contributed before: they include
+    /// whatever this view missed while disconnected. With `from_here` they
+    /// count as already seen (counting starts now).
+    pub(in crate::tui::state) fn replace_totals(
+        &mut self,
+        gateway: &str,
+        totals: &[PodTotals],
+        from_here: bool,
+        now: Instant,
+    ) {
+        self.summary_at.insert(gateway.to_owned(), now);
+        let contributions = self
+            .pods
+            .values_mut()
+            .filter_map(|pod| pod.by_gateway.get_mut(gateway))
+            .chain(self.unattributed.get_mut(gateway));
+        for counts in contributions {
+            counts.total = 0;
+            counts.errors = 0;
+            counts.latency_buckets = None;
+        }
+        for pod in totals {
+            let counts = match self.attribute(&pod.name, &pod.ip) {
+                Some(key) => self
+                    .pod_mut(&key, &pod.ip)
+                    .by_gateway
+                    .entry(gateway.to_owned())
+                    .or_default(),
+                None => self.unattributed.entry(gateway.to_owned()).or_default(),
+            };
+            // Several totals can land on one entry (a pod named in one, known
+            // by its IP in another): they add up.
+            counts.total += pod.requests;
+            counts.errors += pod.errors;
+            if from_here {
+                counts.reset();
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! Time as the counters see it: the selectable window of rates, shares,
+//! fairness and latency, and the clock a count is taken at.
+
+use std::time::{Duration, Instant};
+
+/// The default window of rates, shares, fairness and latency.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+/// The longest window: how much history the windows keep.
+pub const KEPT: Duration = Duration::from_secs(60);
+
+/// The time window of rates, shares, fairness and latency; `w` cycles it.
+/// Hits and errors are always counted since the reset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Window {
+    #[default]
+    TenSeconds,
+    Minute,
+    SinceReset,
+}
+
+impl Window {
+    pub fn next(self) -> Window {
+        match self {
+            Window::TenSeconds => Window::Minute,
+            Window::Minute => Window::SinceReset,
+            Window::SinceReset => Window::TenSeconds,
+        }
+    }
+
+    /// Its length; `None` since the reset.
+    pub fn span(self) -> Option<Duration> {
+        match self {
+            Window::TenSeconds => Some(RATE_WINDOW),
+            Window::Minute => Some(KEPT),
+            Window::SinceReset => None,
+        }
+    }
+
+    /// The time the window covers after `observed` of counting (at least 1 s).
+    pub fn covered(self, observed: Duration) -> Duration {
+        let observed = observed.max(Duration::from_secs(1));
+        self.span().map_or(observed, |span| observed.min(span))
+    }
+
+    /// "over the last 10 s", "over the last 1 min", "since the reset": for titles and verdicts.
+    pub fn phrase(self, observed: Duration) -> String {
+        let covered = self.covered(observed).as_secs();
+        match self {
+            Window::SinceReset => "since the reset".to_owned(),
+            _ if covered >= 60 => "over the last 1 min".to_owned(),
+            _ => format!("over the last {covered} s"),
+        }
+    }
+}
+/// When something is counted, and the origin of the per-second series.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    pub now: Instant,
+    pub origin: Instant,
+}
+
+impl Clock {
+    /// Whole seconds from the origin to `at`.
+    pub fn second_of(self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.origin).as_secs()
+    }
+
+    pub fn second(self) -> u64 {
+        self.second_of(self.now)
+    }
+}
