@@ -121,8 +121,8 @@ pub fn build(app: &App, observed: Duration) -> Report {
                 pod.hits() as f64 / total as f64
             },
             rps: pod.hits() as f64 / seconds,
-            p50_ms: pod.latency_since_reset_ms(50.0),
-            p99_ms: pod.latency_since_reset_ms(99.0),
+            p50_ms: pod.latency_since_reset_ms(50.0).map(to_microseconds),
+            p99_ms: pod.latency_since_reset_ms(99.0).map(to_microseconds),
             phase: pod.info.as_ref().and_then(|i| i.phase.clone()),
             restarts: pod.info.as_ref().filter(|i| i.phase.is_some()).map(|i| i.restarts),
             node: pod.info.as_ref().and_then(|i| i.node.clone()),
@@ -241,6 +241,12 @@ impl PodReport {
             "no"
         }
     }
+}
+
+/// Milliseconds rounded to the microsecond: the histogram's interpolation
+/// gives more digits than it knows.
+fn to_microseconds(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
 }
 
 /// Milliseconds to two decimals, "-" for none.
