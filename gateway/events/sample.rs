@@ -89,18 +89,42 @@ impl Sampler {
 
 /// One subscriber's filter: keeps a request event only if it is at least
 /// `spacing_us(per_second)` after the last one kept, by the events' own
-/// timestamps.
+/// timestamps, plus a random part of a spacing. The random part matters:
+/// with a fixed spacing, steady round-robin traffic aliases (requests every
+/// 20 ms over 3 pods, kept every 60 ms: always the same pod), and a balanced
+/// gateway's sample would show one pod. It keeps at most the asked rate,
+/// about 2/3 of it on average.
 pub struct RateFilter {
     spacing_us: i64,
-    last_us: Option<i64>,
+    next_us: Option<i64>,
+    /// xorshift64 state: a cheap generator is enough to break the aliasing.
+    random: u64,
 }
 
 impl RateFilter {
     pub fn new(per_second: u32) -> Self {
+        // Any odd seed works; a per-filter one keeps subscribers from agreeing.
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9_7f4a_7c15, |d| d.as_nanos() as u64);
+        Self::seeded(per_second, seed)
+    }
+
+    pub fn seeded(per_second: u32, seed: u64) -> Self {
         RateFilter {
             spacing_us: spacing_us(per_second),
-            last_us: None,
+            next_us: None,
+            random: seed | 1,
         }
+    }
+
+    fn jitter_us(&mut self) -> i64 {
+        let mut x = self.random;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.random = x;
+        (x % self.spacing_us.max(1) as u64) as i64
     }
 
     pub fn keep(&mut self, event: &Event) -> bool {
@@ -108,10 +132,10 @@ impl RateFilter {
             return false;
         };
         let at = request.timestamp_unix_us;
-        if self.last_us.is_some_and(|last| at < last + self.spacing_us) {
+        if self.next_us.is_some_and(|next| at < next) {
             return false;
         }
-        self.last_us = Some(at);
+        self.next_us = Some(at + self.spacing_us + self.jitter_us());
         true
     }
 }
@@ -141,19 +165,32 @@ mod tests {
 
     #[test]
     fn a_filter_keeps_at_most_its_rate_in_any_second() {
-        let mut filter = RateFilter::new(3);
-        let kept: Vec<i64> = (0..40)
-            .map(|i| i * 100_000)
+        let mut filter = RateFilter::seeded(3, 7);
+        let kept: Vec<i64> = (0..400)
+            .map(|i| i * 10_000)
             .filter(|&us| filter.keep(&at(us)))
             .collect();
-        assert_eq!(
-            kept,
-            [
-                0, 400_000, 800_000, 1_200_000, 1_600_000, 2_000_000, 2_400_000, 2_800_000, 3_200_000, 3_600_000
-            ]
-        );
         for window in kept.windows(4) {
             assert!(window[3] - window[0] >= 1_000_000, "{window:?}");
+        }
+        // Between 1/2 and all of the asked rate: 6..=12 over 4 s.
+        assert!((6..=12).contains(&kept.len()), "{kept:?}");
+    }
+
+    #[test]
+    fn a_sample_of_steady_round_robin_traffic_shows_every_pod() {
+        // Every 20 ms, pods 0, 1, 2 in turn; 20 a second asked (50 ms apart):
+        // a fixed spacing would keep every third request, all on one pod.
+        let mut filter = RateFilter::seeded(20, 42);
+        let mut per_pod = [0; 3];
+        for i in 0..1_500 {
+            if filter.keep(&at(i * 20_000)) {
+                per_pod[i as usize % 3] += 1;
+            }
+        }
+        let kept: u32 = per_pod.iter().sum();
+        for n in per_pod {
+            assert!(n * 5 >= kept, "every pod has at least a fifth: {per_pod:?}");
         }
     }
 
@@ -170,11 +207,13 @@ mod tests {
     }
 
     #[test]
-    fn an_event_exactly_one_spacing_later_is_kept() {
-        let mut filter = RateFilter::new(1);
+    fn after_a_kept_event_the_next_comes_one_to_two_spacings_later() {
+        let mut filter = RateFilter::seeded(1, 3);
         assert!(filter.keep(&at(0)));
-        assert!(!filter.keep(&at(999_999)));
-        assert!(filter.keep(&at(1_000_000)));
+        assert!(!filter.keep(&at(999_999)), "never within one spacing");
+        let next = (1_000_000..2_000_000).step_by(1_000).find(|&us| filter.keep(&at(us)));
+        assert!(next.is_some(), "kept again within two spacings");
+        assert!(!filter.keep(&at(next.unwrap() + 1)));
     }
 
     #[test]
