@@ -1,5 +1,6 @@
 //! `--once`: per-pod statistics as a table or JSON, for scripts and tests.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -7,6 +8,7 @@ use serde::Serialize;
 
 use super::state::{App, Verdict, diagnose};
 use crate::common::Mode;
+use crate::common::grpc_code::grpc_code_name;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -80,6 +82,9 @@ pub struct PodReport {
     pub errors: u64,
     /// Successful share of its hits, 0..=1; `null` when it had none.
     pub success_rate: Option<f64>,
+    /// Failed requests by gRPC code name, as far as known (see README).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors_by_code: BTreeMap<&'static str, u64>,
     /// Share of all requests, 0..=1.
     pub share: f64,
     /// Requests per second over the observed duration.
@@ -115,6 +120,11 @@ pub fn build(app: &App, observed: Duration) -> Report {
             hits: pod.hits(),
             errors: pod.errors(),
             success_rate: pod.success_rate(),
+            errors_by_code: pod
+                .error_codes
+                .iter()
+                .map(|(code, n)| (grpc_code_name(*code), *n))
+                .collect(),
             share: if total == 0 {
                 0.0
             } else {
@@ -273,6 +283,7 @@ mod tests {
             hits,
             errors: 0,
             success_rate: (hits > 0).then_some(1.0),
+            errors_by_code: BTreeMap::new(),
             share,
             rps: hits as f64 / 5.0,
             p50_ms,
@@ -291,6 +302,7 @@ mod tests {
         failing.ready = false;
         failing.skipped = Some("connection refused".into());
         failing.success_rate = Some(0.9375);
+        failing.errors_by_code = [("UNAVAILABLE", 5)].into();
         Report {
             at: "2026-11-28T12:00:00Z".into(),
             gateways: vec!["http://127.0.0.1:9092".into()],
@@ -387,6 +399,8 @@ mod tests {
         );
         assert!(json["pods"][2]["success_rate"].is_null(), "no hits, no rate");
         assert_eq!(json["pods"][1]["skipped"], "connection refused");
+        assert_eq!(json["pods"][1]["errors_by_code"]["UNAVAILABLE"], 5);
+        assert!(json["pods"][0].get("errors_by_code").is_none(), "only with errors");
         assert!(json["pods"][0].get("skipped").is_none(), "only when skipped");
     }
 }

@@ -31,7 +31,7 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
                     ip: pod_ip(&totals.pod_ip, &totals.endpoint),
                     requests: totals.requests,
                     errors: totals.errors,
-                    latency_buckets: None,
+                    ..PodTotals::default()
                 })
                 .collect(),
         }),
@@ -77,6 +77,14 @@ fn pod_summary(pod: &observe::PodSummary) -> PodTotals {
         requests: pod.requests,
         errors: pod.errors,
         latency_buckets: Some(buckets),
+        // Codes outside gRPC's are counted as UNKNOWN by the gateway; a
+        // hostile one cannot add entries beyond the few codes there are.
+        error_codes: pod
+            .error_codes
+            .iter()
+            .filter(|c| (1..=16).contains(&c.code))
+            .map(|c| (c.code, c.count))
+            .collect(),
     }
 }
 
@@ -190,7 +198,7 @@ mod tests {
                     ip: "10.0.0.1".into(),
                     requests: 5,
                     errors: 1,
-                    latency_buckets: None,
+                    ..PodTotals::default()
                 }],
             })
         );
@@ -244,6 +252,9 @@ mod tests {
                 requests: 40,
                 errors: 3,
                 latency_buckets: vec![1; latency_buckets::BUCKETS + 5],
+                error_codes: [(14, 2), (4, 1), (99, 5)]
+                    .map(|(code, count)| observe::CodeCount { code, count })
+                    .to_vec(),
                 ..observe::PodSummary::default()
             }],
             ..observe::Summary::default()
@@ -257,6 +268,7 @@ mod tests {
                 errors: 3,
                 // Cut to the fixed buckets: more come from no gateway that follows the proto.
                 latency_buckets: Some(vec![1; latency_buckets::BUCKETS]),
+                error_codes: [(14, 2), (4, 1)].into(),
             }])
         );
         let GatewayEvent::Sample(sample) = gateway_event(request("pod-a", "", "10.0.0.1:50051"), true) else {

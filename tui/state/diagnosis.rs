@@ -8,6 +8,7 @@ use super::app::App;
 use super::gateways::{Connection, GatewayView};
 use super::stats::{PodStats, Stats};
 use crate::common::Mode;
+use crate::common::grpc_code::grpc_code_name;
 
 /// How long a gateway restart stays the headline.
 pub const RESTART_NOTICE: Duration = Duration::from_secs(60);
@@ -186,7 +187,10 @@ fn failing(app: &App, stats: &Stats, at: Instant, window: &str) -> Option<Diagno
     let mut where_ = pods
         .iter()
         .take(2)
-        .map(|(p, e)| format!("{} {e}", p.name))
+        .map(|(p, e)| match main_code(p) {
+            Some(code) => format!("{} {e} {code}", p.name),
+            None => format!("{} {e}", p.name),
+        })
         .collect::<Vec<_>>();
     if pods.len() > 2 {
         where_.push(format!("{} more pods", pods.len() - 2));
@@ -208,6 +212,15 @@ fn failing(app: &App, stats: &Stats, at: Instant, window: &str) -> Option<Diagno
         where_.join(", ")
     );
     Some(Diagnosis::new(Verdict::Failing, Severity::Bad, text))
+}
+
+/// The gRPC code most of the pod's failures had, by name.
+fn main_code(pod: &PodStats) -> Option<&'static str> {
+    let (code, _) = pod
+        .error_codes
+        .iter()
+        .max_by_key(|(code, n)| (**n, std::cmp::Reverse(**code)))?;
+    Some(grpc_code_name(*code))
 }
 
 /// "SKIPPING p3 (connection refused) ..." when a balancer routes around pods.

@@ -3,6 +3,7 @@
 //! ([`Action`]). Text in these types is already sanitised where it entered
 //! (the Observer client, the kube source, the controls).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::common::Mode;
@@ -82,6 +83,8 @@ pub struct PodTotals {
     /// The cumulative latency histogram (common/latency_buckets.rs); only
     /// summaries carry one.
     pub latency_buckets: Option<Vec<u64>>,
+    /// Cumulative failed requests by gRPC code; only summaries carry them.
+    pub error_codes: BTreeMap<i32, u64>,
 }
 
 /// One completed request, as a gateway reports it.

@@ -239,8 +239,13 @@ impl Stats {
         let failed = request.grpc_code != 0;
         let pod_key = match self.attribute(&request.name, &request.ip) {
             Some(key) => {
-                self.pod_mut(&key, &request.ip)
-                    .record(gateway, clock.now, clock.second(), request.latency_us, failed);
+                self.pod_mut(&key, &request.ip).record(
+                    gateway,
+                    clock.now,
+                    clock.second(),
+                    request.latency_us,
+                    request.grpc_code,
+                );
                 key
             }
             None => {

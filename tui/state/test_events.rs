@@ -48,7 +48,7 @@ pub fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEve
                 ip: (*ip).into(),
                 requests: *hits,
                 errors: 0,
-                latency_buckets: None,
+                ..PodTotals::default()
             })
             .collect(),
     }))

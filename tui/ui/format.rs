@@ -53,30 +53,6 @@ pub(super) fn share_of(part: u64, total: u64) -> f64 {
     if total == 0 { 0.0 } else { part as f64 / total as f64 }
 }
 
-/// The canonical name of a gRPC status code.
-pub fn grpc_code_name(code: i32) -> &'static str {
-    match code {
-        0 => "OK",
-        1 => "CANCELLED",
-        2 => "UNKNOWN",
-        3 => "INVALID_ARGUMENT",
-        4 => "DEADLINE_EXCEEDED",
-        5 => "NOT_FOUND",
-        6 => "ALREADY_EXISTS",
-        7 => "PERMISSION_DENIED",
-        8 => "RESOURCE_EXHAUSTED",
-        9 => "FAILED_PRECONDITION",
-        10 => "ABORTED",
-        11 => "OUT_OF_RANGE",
-        12 => "UNIMPLEMENTED",
-        13 => "INTERNAL",
-        14 => "UNAVAILABLE",
-        15 => "DATA_LOSS",
-        16 => "UNAUTHENTICATED",
-        _ => "UNKNOWN_CODE",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,13 +70,6 @@ mod tests {
         assert_eq!(age(Duration::from_secs(12 * 60)), "12m");
         assert_eq!(age(Duration::from_secs(3 * 3600)), "3h");
         assert_eq!(age(Duration::from_secs(2 * 86_400)), "2d");
-    }
-
-    #[test]
-    fn grpc_codes_have_their_names() {
-        assert_eq!(grpc_code_name(14), "UNAVAILABLE");
-        assert_eq!(grpc_code_name(4), "DEADLINE_EXCEEDED");
-        assert_eq!(grpc_code_name(99), "UNKNOWN_CODE");
     }
 
     #[test]

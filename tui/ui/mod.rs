@@ -19,8 +19,9 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::widgets::{Paragraph, Wrap};
 
-pub use self::format::{age, fit_left, grpc_code_name};
+pub use self::format::{age, fit_left};
 pub use self::theme::Theme;
+pub use crate::common::grpc_code::grpc_code_name;
 use crate::tui::state::App;
 
 /// Smallest terminal the dashboard draws in.

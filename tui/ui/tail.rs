@@ -7,9 +7,9 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::format::grpc_code_name;
 use super::theme::Theme;
 use crate::common::Mode;
+use crate::common::grpc_code::grpc_code_name;
 use crate::tui::state::{Stats, TailEntry};
 
 pub(super) fn render(stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {

@@ -126,7 +126,7 @@ fn failures_come_first_and_name_where_they_happen() {
         text(&app, t0 + secs(2.0)),
         (
             Severity::Bad,
-            "FAILING — press m to balance: 6 of 36 requests failed over the last 2 s (pod-b 5, 1 naming no pod)".into()
+            "FAILING — press m to balance: 6 of 36 requests failed over the last 2 s (pod-b 5 UNAVAILABLE, 1 naming no pod)".into()
         )
     );
     // Ten seconds later the failures have left the window.

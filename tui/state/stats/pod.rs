@@ -49,6 +49,8 @@ pub(super) struct Counts {
     /// one's difference is what happened between them. `None` after a
     /// snapshot, which carries none.
     pub(super) latency_buckets: Option<Vec<u64>>,
+    /// The cumulative error codes of the same summary.
+    codes_seen: Option<BTreeMap<i32, u64>>,
 }
 
 impl Counts {
@@ -70,6 +72,14 @@ impl Counts {
         self.base = 0;
         self.errors_base = 0;
         self.latency_buckets = None;
+        self.codes_seen = None;
+    }
+
+    /// A snapshot replaced the counts: the next summary's histograms have no
+    /// known baseline.
+    pub(super) fn forget_histograms(&mut self) {
+        self.latency_buckets = None;
+        self.codes_seen = None;
     }
 
     pub(super) fn add(&mut self, failed: bool) {
@@ -87,8 +97,14 @@ impl Counts {
     }
 
     /// Takes a summary's cumulative counts: how many requests they add, and
-    /// those requests' latencies (none known after a snapshot).
-    pub(super) fn advance(&mut self, totals: &PodTotals) -> (Tally, Vec<u64>) {
+    /// those requests' latencies and error codes (none known after a snapshot).
+    pub(super) fn advance(&mut self, totals: &PodTotals) -> (Tally, Vec<u64>, BTreeMap<i32, u64>) {
+        let codes = match &self.codes_seen {
+            Some(before) => code_difference(&totals.error_codes, before),
+            None if self.total == 0 => totals.error_codes.clone(),
+            None => BTreeMap::new(),
+        };
+        self.codes_seen = Some(totals.error_codes.clone());
         let added = Tally {
             requests: totals.requests.saturating_sub(self.total),
             errors: totals.errors.saturating_sub(self.errors),
@@ -103,7 +119,7 @@ impl Counts {
         self.total = totals.requests;
         self.errors = totals.errors;
         self.latency_buckets = Some(buckets);
-        (added, latencies)
+        (added, latencies, codes)
     }
 }
 
@@ -117,6 +133,9 @@ pub struct PodStats {
     pub gone: bool,
     /// Why a gateway's balancer skips it; `None` when none does.
     pub skipped: Option<String>,
+    /// Failed requests by gRPC code since the reset (a summary that follows
+    /// a snapshot adds its errors to the count but not here).
+    pub error_codes: BTreeMap<i32, u64>,
     /// What the pod source says beyond readiness (kube).
     pub info: Option<PodInfo>,
     pub(super) by_gateway: BTreeMap<String, Counts>,
@@ -147,6 +166,7 @@ impl PodStats {
             ready: None,
             gone: false,
             skipped: None,
+            error_codes: BTreeMap::new(),
             info: None,
             by_gateway: BTreeMap::new(),
             recent: VecDeque::new(),
@@ -244,7 +264,11 @@ impl PodStats {
     }
 
     /// One request from the raw stream.
-    pub(super) fn record(&mut self, gateway: &str, now: Instant, second: u64, latency_us: u64, failed: bool) {
+    pub(super) fn record(&mut self, gateway: &str, now: Instant, second: u64, latency_us: u64, grpc_code: i32) {
+        let failed = grpc_code != 0;
+        if failed {
+            *self.error_codes.entry(grpc_code).or_default() += 1;
+        }
         match self.by_gateway.get_mut(gateway) {
             Some(counts) => counts.add(failed),
             None => self.by_gateway.entry(gateway.to_owned()).or_default().add(failed),
@@ -288,7 +312,15 @@ impl PodStats {
         }
     }
 
+    /// Failures by code that a summary added.
+    pub(super) fn add_error_codes(&mut self, codes: &BTreeMap<i32, u64>) {
+        for (code, n) in codes {
+            *self.error_codes.entry(*code).or_default() += n;
+        }
+    }
+
     pub(super) fn reset(&mut self) {
+        self.error_codes.clear();
         self.by_gateway.values_mut().for_each(Counts::reset);
         self.latency_window.clear();
         self.latency_total.clear();
@@ -298,6 +330,15 @@ impl PodStats {
         self.last_hit = None;
         self.changed_at = None;
     }
+}
+
+/// `later - earlier` per code (a code that shrank, after a restart, counts 0).
+fn code_difference(later: &BTreeMap<i32, u64>, earlier: &BTreeMap<i32, u64>) -> BTreeMap<i32, u64> {
+    later
+        .iter()
+        .map(|(code, n)| (*code, n.saturating_sub(earlier.get(code).copied().unwrap_or(0))))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 /// What `recent` counted in the `span` ending at `now`.
@@ -329,7 +370,7 @@ mod tests {
         let t0 = Instant::now();
         let mut pod = PodStats::new("pod-a".into(), "10.0.0.1".into());
         for at in [0, 15, 62] {
-            pod.record("gw", t0 + Duration::from_secs(at), at, 100, false);
+            pod.record("gw", t0 + Duration::from_secs(at), at, 100, 0);
         }
         let forty = Tally {
             requests: 40,

@@ -38,6 +38,8 @@ impl Counter {
                 requests: *requests,
                 errors: *errors,
                 latency_buckets: Some(buckets.to_vec()),
+                // Every failure an UNAVAILABLE.
+                error_codes: [(14, *errors)].into_iter().filter(|(_, n)| *n > 0).collect(),
             })
             .collect();
         let clock = self.clock(at);
@@ -157,6 +159,8 @@ fn summaries_count_their_differences_exactly_and_spread_them_over_seconds() {
     // Latencies: pod-a's 50 in bucket 4 (4..5 µs) and 10 in bucket 1.
     assert_eq!(rounded(a.latency_since_reset_ms(50.0)), Some(0.0044));
     assert_eq!(rounded(b.latency_since_reset_ms(50.0)), Some(0.0015));
+    assert_eq!(a.error_codes, [(14, 2)].into(), "failures by code");
+    assert!(b.error_codes.is_empty());
 }
 
 #[test]
@@ -342,7 +346,7 @@ fn snapshot_totals_carry_errors_and_add_up_on_one_pod() {
         ip: ip.into(),
         requests,
         errors,
-        latency_buckets: None,
+        ..PodTotals::default()
     };
     // pod-a named in one total, known only by its IP in another.
     counter.stats.replace_totals(
@@ -365,4 +369,31 @@ fn a_listed_pod_follows_its_ip_in_the_pod_source() {
     // A listing without an IP (a pending pod) does not erase the known one.
     counter.stats.list_pods(vec![endpoint("pod-a", "")], true);
     assert_eq!(counter.stats.pods["pod-a"].ip, "10.0.0.9");
+}
+
+#[test]
+fn failures_by_code_come_from_raw_requests_and_summary_differences() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    let clock = counter.clock(t0);
+    let mut failed = request_event(0, "pod-a", "10.0.0.1", 100);
+    failed.grpc_code = 4;
+    counter.stats.record("gw", failed, clock);
+    assert_eq!(counter.stats.pods["pod-a"].error_codes, [(4, 1)].into());
+    // A snapshot with failures: which codes they had is not known; the
+    // next summaries add only what they add.
+    let snapshot = PodTotals {
+        name: "pod-b".into(),
+        ip: "10.0.0.2".into(),
+        requests: 50,
+        errors: 5,
+        ..PodTotals::default()
+    };
+    counter.stats.replace_totals("gw", &[snapshot], false, t0);
+    counter.summary(t0 + secs(0.25), &[("pod-b", "10.0.0.2", 60, 7, &[])]);
+    counter.summary(t0 + secs(0.5), &[("pod-b", "10.0.0.2", 70, 10, &[])]);
+    assert_eq!(counter.stats.pods["pod-b"].error_codes, [(14, 3)].into(), "7 -> 10");
+    assert_eq!(counter.stats.pods["pod-b"].errors(), 10, "the count itself is exact");
+    counter.stats.reset();
+    assert!(counter.stats.pods["pod-b"].error_codes.is_empty());
 }

@@ -27,6 +27,9 @@ impl Stats {
                 });
             entry.requests += pod.requests;
             entry.errors += pod.errors;
+            for (code, n) in &pod.error_codes {
+                *entry.error_codes.entry(*code).or_default() += n;
+            }
             if let (Some(into), Some(from)) = (entry.latency_buckets.as_mut(), pod.latency_buckets.as_deref()) {
                 merge_into(into, from);
             }
@@ -37,8 +40,9 @@ impl Stats {
                 Some(key) => {
                     let stats = self.pod_mut(key, &pod.ip);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
-                    let (delta, latencies) = counts.advance(&pod);
+                    let (delta, latencies, codes) = counts.advance(&pod);
                     stats.counted(clock.now, clock.second(), delta, &latencies);
+                    stats.add_error_codes(&codes);
                     delta
                 }
                 None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
@@ -108,7 +112,7 @@ impl Stats {
         for counts in contributions {
             counts.total = 0;
             counts.errors = 0;
-            counts.latency_buckets = None;
+            counts.forget_histograms();
         }
         for pod in totals {
             let counts = match self.attribute(&pod.name, &pod.ip) {
