@@ -53,7 +53,9 @@ fn the_default_once_table_has_its_exact_layout_and_adds_up() {
     assert_eq!(summary[0], "mode: balanced", "{stdout}");
     let total: u64 = summary[1].strip_prefix("total: ").unwrap().parse().unwrap();
     assert_eq!(summary[2], "observed: 2.0s");
-    let fairness: f64 = summary[3].strip_prefix("fairness: ").unwrap().parse().unwrap();
+    let (fairness, window) = summary[3].strip_prefix("fairness: ").unwrap().split_once(' ').unwrap();
+    assert!(window.starts_with("over the last "), "{stdout}");
+    let fairness: f64 = fairness.parse().unwrap();
     assert!(fairness > 0.99, "round robin is even: {stdout}");
     assert!(
         summary[4].starts_with("at: 20") && summary[4].ends_with('Z'),

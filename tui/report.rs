@@ -53,6 +53,8 @@ pub struct Report {
     /// The gateways followed, by name.
     pub gateways: Vec<String>,
     pub mode: Option<Mode>,
+    /// The window the verdict and fairness are over, e.g. "over the last 10 s".
+    pub window: String,
     /// The verdict line, as the dashboard shows it (over the last 10 s at most).
     pub diagnosis: String,
     #[serde(skip)]
@@ -142,6 +144,7 @@ pub fn build(app: &App, observed: Duration) -> Report {
         at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         gateways: app.gateways().keys().cloned().collect(),
         mode: app.mode(),
+        window: stats.time_window().phrase(app.observed_for(at)),
         diagnosis: diagnosis.text,
         verdict: diagnosis.verdict,
         fairness: stats.fairness(at),
@@ -165,10 +168,11 @@ impl Report {
         let fairness = self.fairness.map_or_else(|| "–".to_owned(), |f| format!("{f:.2}"));
         let gateways: Vec<String> = self.gateways.iter().map(|g| format!("`{}`", cell(g))).collect();
         let mut out = format!(
-            "**greet-top** · mode **{mode}** · {} requests, {} failed · observed {:.1} s · fairness {fairness} · {} · {}\n\n> {}\n\n",
+            "**greet-top** · mode **{mode}** · {} requests, {} failed · observed {:.1} s · fairness {fairness} {} · {} · {}\n\n> {}\n\n",
             self.total,
             self.errors,
             observed.as_secs_f64(),
+            self.window,
             self.at,
             gateways.join(", "),
             cell(&self.diagnosis)
@@ -197,9 +201,10 @@ impl Report {
         let mode = self.mode.map_or("unknown", Mode::as_str);
         let fairness = self.fairness.map_or_else(|| "–".to_owned(), |f| format!("{f:.2}"));
         let mut out = format!(
-            "mode: {mode}   total: {}   observed: {:.1}s   fairness: {fairness}   at: {}   gateway: {}\n{}\n",
+            "mode: {mode}   total: {}   observed: {:.1}s   fairness: {fairness} {}   at: {}   gateway: {}\n{}\n",
             self.total,
             observed.as_secs_f64(),
+            self.window,
             self.at,
             self.gateways.join(", "),
             self.diagnosis
@@ -306,6 +311,7 @@ mod tests {
         Report {
             at: "2026-11-28T12:00:00Z".into(),
             gateways: vec!["http://127.0.0.1:9092".into()],
+            window: "over the last 5 s".into(),
             diagnosis: "EVEN: 2 pods, fairness 0.90 over the last 5 s".into(),
             verdict: Verdict::Even,
             errors: 5,
@@ -325,7 +331,7 @@ mod tests {
     fn the_table_has_a_row_per_pod() {
         assert_eq!(
             report().to_table(Duration::from_secs(5)),
-            "mode: balanced   total: 252   observed: 5.0s   fairness: 0.90   at: 2026-11-28T12:00:00Z   gateway: http://127.0.0.1:9092\n\
+            "mode: balanced   total: 252   observed: 5.0s   fairness: 0.90 over the last 5 s   at: 2026-11-28T12:00:00Z   gateway: http://127.0.0.1:9092\n\
              EVEN: 2 pods, fairness 0.90 over the last 5 s\n\
              failed requests naming no pod: 1\n\
              POD                 IP               READY     HITS     ERR   SHARE      RPS   P50 ms   P99 ms\n\
@@ -341,7 +347,7 @@ mod tests {
         report.pods[0].name = "evil|pod".into();
         assert_eq!(
             report.to_markdown(Duration::from_secs(5)),
-            "**greet-top** · mode **balanced** · 252 requests, 5 failed · observed 5.0 s · fairness 0.90 · \
+            "**greet-top** · mode **balanced** · 252 requests, 5 failed · observed 5.0 s · fairness 0.90 over the last 5 s · \
              2026-11-28T12:00:00Z · `http://127.0.0.1:9092`\n\n\
              > EVEN: 2 pods, fairness 0.90 over the last 5 s\n\n\
              | pod | IP | ready | hits | errors | share | rps | p50 ms | p99 ms |\n\

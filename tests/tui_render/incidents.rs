@@ -101,7 +101,14 @@ fn a_down_gateway_dims_everything_it_no_longer_feeds_80x24() {
 }
 
 #[test]
-fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
+fn a_down_gateway_120x40() {
+    let (app, now) = gateway_down();
+    insta::assert_snapshot!(draw(&app, now, 120, 40));
+}
+
+/// Balanced, then the gateway comes back from a restart in sticky mode;
+/// drawn 3 s later.
+fn restarted_sticky() -> (App, Instant) {
     let (mut app, now) = scenario(Mode::Balanced);
     let restarted = State {
         mode: observe::Mode::Sticky as i32,
@@ -119,7 +126,19 @@ fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
     };
     let back = now + Duration::from_secs(5);
     app.update(gateway_event(event::Kind::Snapshot(restarted)), back);
-    let screen = draw(&app, back + Duration::from_secs(3), 120, 40);
+    (app, back + Duration::from_secs(3))
+}
+
+#[test]
+fn a_gateway_back_in_sticky_mode_after_a_restart_80x24() {
+    let (app, now) = restarted_sticky();
+    insta::assert_snapshot!(draw(&app, now, 80, 24));
+}
+
+#[test]
+fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
+    let (app, now) = restarted_sticky();
+    let screen = draw(&app, now, 120, 40);
     assert!(
         screen.contains("gateway restarted in sticky mode 3 s ago — press m to balance again"),
         "{screen}"
@@ -172,4 +191,23 @@ fn a_pod_the_gateway_skips_80x24() {
 fn a_pod_the_gateway_skips_120x40() {
     let (app, now) = pod_skipped();
     insta::assert_snapshot!(draw(&app, now, 120, 40));
+}
+
+/// A pod killed under balanced load: the pod source no longer lists it.
+#[test]
+fn a_dead_pod_80x24() {
+    let (mut app, now) = scenario(Mode::Balanced);
+    let listed = PODS[..2]
+        .iter()
+        .map(|(name, ip)| greet_top::tui::state::PodInfo {
+            name: (*name).into(),
+            ip: (*ip).into(),
+            ready: true,
+            ..Default::default()
+        })
+        .collect();
+    app.update(AppEvent::Pods(listed), now);
+    let screen = draw(&app, now, 80, 24);
+    assert!(screen.contains(" gone "), "{screen}");
+    insta::assert_snapshot!(screen);
 }

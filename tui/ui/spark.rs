@@ -41,9 +41,18 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         Layout::horizontal([Constraint::Fill(1), Constraint::Max(SPARK_SECONDS as u16)]).areas(inner);
     let skip = series.len().saturating_sub(spark_area.width as usize);
     let shown = &series[skip..];
-    let peak = shown.iter().copied().max().unwrap_or(0);
+    // The peak over the chosen window (w), at most the chart's minute.
+    let window = stats
+        .time_window()
+        .covered(app.observed_for(at))
+        .as_secs()
+        .clamp(1, SPARK_SECONDS as u64) as usize;
+    let peak = series.iter().rev().take(window).copied().max().unwrap_or(0);
     let last = series.last().copied().unwrap_or(0);
-    let mut labels = vec![Line::raw(format!("last {last}/s")), Line::raw(format!("peak {peak}/s"))];
+    let mut labels = vec![
+        Line::raw(format!("last {last}/s")),
+        Line::raw(format!("peak {peak}/s in {window} s")),
+    ];
     // A row under the bars marks what changed the traffic, so the before
     // and after of a fix can be read off the chart.
     let (bars_area, marks_area) = if spark_area.height >= 3 {
