@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use ratatui::layout::{Alignment, Constraint};
+use ratatui::layout::Alignment;
 use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::Cell;
@@ -165,10 +165,6 @@ impl Column {
                 Needs::Kube => kube,
                 Needs::Errors => errors,
             }
-    }
-
-    pub fn constraint(&self) -> Constraint {
-        self.width.map_or(Constraint::Fill(1), Constraint::Length)
     }
 
     fn aligned(&self, text: String) -> Cell<'static> {

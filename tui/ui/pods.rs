@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Rect};
 use ratatui::text::Span;
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
@@ -21,7 +21,11 @@ pub(super) fn shown_pods<'a>(app: &'a App, stats: &'a Stats, rows: usize, offset
 
 pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
     let has_errors = stats.pods.values().any(|p| p.errors() > 0);
-    let (shown_columns, name_width) = columns::layout(area.width, app.kube().is_some(), has_errors);
+    let (shown_columns, room) = columns::layout(area.width, app.kube().is_some(), has_errors);
+    // Wide terminals: the POD column as wide as the longest name, no wider;
+    // the numbers stay next to the names and the spare width goes to the end.
+    let longest = stats.pods.keys().map(|n| n.chars().count()).max().unwrap_or(0);
+    let name_width = room.min(longest.max("POD".len()));
     let window = stats.time_window();
     let ctx = RowContext {
         at,
@@ -36,7 +40,10 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         Row::new(cells).style(columns::readiness(pod, theme).1)
     });
     let header = Row::new(shown_columns.iter().map(|c| c.header())).style(theme.title());
-    let widths = shown_columns.iter().map(|c| c.constraint());
+    let widths = shown_columns.iter().map(|c| {
+        c.width
+            .map_or(Constraint::Length(name_width as u16), Constraint::Length)
+    });
     let listed = match app.filter().text() {
         Some(text) => format!("{} of {} matching {text:?}", app.rows(stats).count(), stats.pods.len()),
         None => stats.pods.values().filter(|p| !p.gone).count().to_string(),
