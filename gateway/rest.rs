@@ -9,12 +9,14 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 
+use self::body::{GreetBody, ModeBody};
 use super::Gateway;
 use super::skipped;
 use super::upstream::UpstreamError;
 use crate::common::Mode;
+
+mod body;
 
 /// Largest accepted request body; a greeting is a few dozen bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -75,17 +77,6 @@ impl From<UpstreamError> for ApiError {
     }
 }
 
-#[derive(Deserialize)]
-struct GreetBody {
-    first_name: String,
-    last_name: String,
-}
-
-#[derive(Deserialize)]
-struct ModeBody {
-    mode: String,
-}
-
 /// The REST routes, sharing `gateway`.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
@@ -98,10 +89,16 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .with_state(gateway)
 }
 
-async fn greet(State(gateway): State<Arc<Gateway>>, body: Result<Json<GreetBody>, JsonRejection>) -> Response {
-    let Json(body) = match body {
+async fn greet(State(gateway): State<Arc<Gateway>>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Response {
+    let Json(value) = match body {
         Ok(body) => body,
         Err(rejection) => return ApiError::from_rejection(&rejection, GREET_USAGE).into_response(),
+    };
+    let body = match body::object::<GreetBody>(value).and_then(GreetBody::checked) {
+        Ok(body) => body,
+        Err(problem) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, format!("{problem}; {GREET_USAGE}")).into_response();
+        }
     };
     // In its own task: a client that hangs up must not cancel the upstream
     // call half-way, or its request event would never be published.
@@ -133,10 +130,19 @@ async fn get_mode(State(gateway): State<Arc<Gateway>>) -> Response {
     Json(serde_json::json!({ "mode": gateway.upstream.mode() })).into_response()
 }
 
-async fn put_mode(State(gateway): State<Arc<Gateway>>, body: Result<Json<ModeBody>, JsonRejection>) -> Response {
-    let Json(body) = match body {
+async fn put_mode(
+    State(gateway): State<Arc<Gateway>>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let Json(value) = match body {
         Ok(body) => body,
         Err(rejection) => return ApiError::from_rejection(&rejection, MODE_USAGE).into_response(),
+    };
+    let body = match body::object::<ModeBody>(value) {
+        Ok(body) => body,
+        Err(problem) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, format!("{problem}; {MODE_USAGE}")).into_response();
+        }
     };
     let mode: Mode = match body.mode.parse() {
         Ok(mode) => mode,
