@@ -165,11 +165,7 @@ pub async fn start(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ObserverServer<observer::ObserverService>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building the gRPC reflection service")?;
+    let (reflection, reflection_v1alpha) = crate::common::reflection::services(&["greet.observe.v1.Observer"])?;
     let observer =
         observer::ObserverRoutes::new(observer::ObserverService::new(Arc::clone(&gateway), shutdown.clone()));
     let observe_shutdown = shutdown.clone();
@@ -178,6 +174,7 @@ pub async fn start(
         tonic::transport::Server::builder()
             .add_service(health_service)
             .add_service(reflection)
+            .add_service(reflection_v1alpha)
             .add_service(observer)
             .serve_with_incoming_shutdown(incoming, observe_shutdown.cancelled_owned())
             .await

@@ -83,11 +83,7 @@ pub async fn serve(
     health.set_serving::<GreetServiceServer<Greeter>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
 
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .context("building the gRPC reflection service")?;
+    let (reflection, reflection_v1alpha) = crate::common::reflection::services(&["greet.GreetService"])?;
 
     let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
     if let Some(age) = config.max_connection_age {
@@ -97,6 +93,7 @@ pub async fn serve(
     let router = builder
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(GreetServiceServer::new(greeter));
 
     tracing::info!(
