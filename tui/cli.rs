@@ -240,9 +240,9 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
         once::observe_for(&mut app, &mut rx, duration).await?;
         let followed = channels.lock().unwrap_or_else(|p| p.into_inner()).clone();
         once::settle(&mut app, followed).await;
-        once::print_report(&app, duration, once.output);
+        let reported = once::print_report(&app, duration, once.output, &once.fail_on);
         cancel.cancel();
-        return once::check(&app, &once.fail_on);
+        return reported;
     }
 
     let load = args.load_url.map(|url| {
@@ -309,8 +309,7 @@ async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> any
         let gateway = (name.clone(), channel.clone());
         once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
             .await
-            .map(|took| once::print_report(&app, took, once.output))
-            .and_then(|()| once::check(&app, &once.fail_on))
+            .and_then(|took| once::print_report(&app, took, once.output, &once.fail_on))
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let controls = Controls {

@@ -81,20 +81,16 @@ pub async fn observe_demo(
     observed.map(|()| took)
 }
 
-/// Prints the report of what `app` counted over `observed`.
-pub fn print_report(app: &App, observed: Duration, format: OutputFormat) {
+/// Prints the report of what `app` counted over `observed`; then the first
+/// of `fail_on` (`--fail-on`) that holds, as an error the binary turns into
+/// exit status 3.
+pub fn print_report(app: &App, observed: Duration, format: OutputFormat, fail_on: &[FailOn]) -> anyhow::Result<()> {
     let report = report::build(app, observed);
     match format {
         OutputFormat::Json => println!("{}", report.to_json()),
         OutputFormat::Table => print!("{}", report.to_table(observed)),
         OutputFormat::Markdown => print!("{}", report.to_markdown(observed)),
     }
-}
-
-/// `--fail-on`: the first condition that holds, as an error the binary
-/// turns into exit status 3.
-pub fn check(app: &App, fail_on: &[FailOn]) -> anyhow::Result<()> {
-    let report = report::build(app, Duration::ZERO);
     match fail_on.iter().find(|condition| condition.holds(&report)) {
         Some(condition) => Err(FailOnMatched {
             condition: *condition,

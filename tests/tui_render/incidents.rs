@@ -39,7 +39,7 @@ fn failures_in_sticky_mode_80x24() {
     let (app, now) = pinned_pod_killed();
     let screen = draw(&app, now, 80, 24);
     assert!(
-        screen.contains("FAILING — press m to balance: 40 of 279 requests failed over the last 10 s"),
+        screen.contains("FAILING — press m to balance: 40 of 278 requests failed over the last 10 s"),
         "{screen}"
     );
     insta::assert_snapshot!(screen);

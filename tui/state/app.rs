@@ -310,10 +310,16 @@ impl App {
     }
 
     /// The pods the filter shows, in row order as of the last tick; pods
-    /// that arrived since come last, by name.
+    /// that arrived since (none, when a tick precedes each frame) come last,
+    /// by name.
     pub fn rows<'a>(&'a self, stats: &'a Stats) -> impl Iterator<Item = &'a PodStats> {
         let placed = self.order.iter().filter_map(|name| stats.pods.get(name));
-        let new = stats.pods.values().filter(|p| !self.order.contains(&p.name));
+        // The order holds only pods of the stats: as many means all of them.
+        let all_placed = self.order.len() == stats.pods.len();
+        let new = stats
+            .pods
+            .values()
+            .filter(move |p| !all_placed && !self.order.contains(&p.name));
         placed.chain(new).filter(|p| self.filter.matches(&p.name))
     }
 

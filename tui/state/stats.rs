@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 pub use self::pod::PodStats;
 pub use self::pod::Tally;
-use self::pod::{Counts, in_window, prune_window};
+use self::pod::{Counts, in_window, prune_window, push_recent};
 pub use self::window::{Clock, KEPT, RATE_WINDOW, Window};
 use super::messages::{PodInfo, Request};
 use crate::common::Mode;
@@ -253,7 +253,7 @@ impl Stats {
                 String::new()
             }
         };
-        self.recent.push_back((clock.now, Tally::one(failed)));
+        push_recent(&mut self.recent, clock.now, Tally::one(failed));
         self.add_to_second(clock.second(), 1);
         self.push_tail(pod_key, request, clock.now);
     }

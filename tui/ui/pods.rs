@@ -12,11 +12,17 @@ use super::theme::Theme;
 use crate::tui::state::{App, PodStats, Stats};
 
 /// The pods to draw in `rows` lines, in the app's row order, from `offset`
-/// (clamped so the last page is full).
-pub(super) fn shown_pods<'a>(app: &'a App, stats: &'a Stats, rows: usize, offset: usize) -> (Vec<&'a PodStats>, usize) {
+/// (clamped so the last page is full), and how many the filter lets through.
+pub(super) fn shown_pods<'a>(
+    app: &'a App,
+    stats: &'a Stats,
+    rows: usize,
+    offset: usize,
+) -> (Vec<&'a PodStats>, usize, usize) {
     let pods: Vec<&PodStats> = app.rows(stats).collect();
-    let offset = offset.min(pods.len().saturating_sub(rows));
-    (pods.into_iter().skip(offset).take(rows).collect(), offset)
+    let matching = pods.len();
+    let offset = offset.min(matching.saturating_sub(rows));
+    (pods.into_iter().skip(offset).take(rows).collect(), offset, matching)
 }
 
 pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
@@ -34,7 +40,7 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         name_width,
         theme,
     };
-    let (shown, offset) = shown_pods(app, stats, usize::from(area.height.saturating_sub(3)), app.scroll());
+    let (shown, offset, matching) = shown_pods(app, stats, usize::from(area.height.saturating_sub(3)), app.scroll());
     let rows = shown.iter().map(|pod| {
         let cells = shown_columns.iter().map(|c| c.cell(pod, &ctx));
         Row::new(cells).style(columns::readiness(pod, theme).1)
@@ -45,13 +51,12 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
             .map_or(Constraint::Length(name_width as u16), Constraint::Length)
     });
     let listed = match app.filter().text() {
-        Some(text) => format!("{} of {} matching {text:?}", app.rows(stats).count(), stats.pods.len()),
+        Some(text) => format!("{matching} of {} matching {text:?}", stats.pods.len()),
         None => stats.pods.values().filter(|p| !p.gone).count().to_string(),
     };
     // The window applies to share, rate and latency; hits and errors count since the reset.
     let over = window.phrase(app.observed_for(at));
     let by = app.sort_key().label();
-    let matching = app.rows(stats).count();
     let title = if shown.len() < matching {
         format!(
             " Pods ({listed}; {}-{} of {matching}, ↑↓ to scroll) · by {by} · {over} ",

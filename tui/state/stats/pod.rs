@@ -273,9 +273,11 @@ impl PodStats {
             Some(counts) => counts.add(failed),
             None => self.by_gateway.entry(gateway.to_owned()).or_default().add(failed),
         }
-        let mut one = vec![0; bucket_of(latency_us) + 1];
-        one[bucket_of(latency_us)] = 1;
-        self.counted(now, second, Tally::one(failed), &one);
+        // On the stack: the raw stream calls this for every request.
+        let bucket = bucket_of(latency_us);
+        let mut one = [0; latency_buckets::BUCKETS];
+        one[bucket] = 1;
+        self.counted(now, second, Tally::one(failed), &one[..=bucket]);
     }
 
     /// `requests` more, with these latencies, counted at `now` (in whole
@@ -291,7 +293,7 @@ impl PodStats {
         }
         merge_into(&mut self.latency_total, latencies);
         self.percentiles_stale = true;
-        self.recent.push_back((now, tally));
+        push_recent(&mut self.recent, now, tally);
         self.last_hit = Some(now);
         self.changed_at = Some(now);
     }
@@ -341,6 +343,20 @@ fn code_difference(later: &BTreeMap<i32, u64>, earlier: &BTreeMap<i32, u64>) -> 
         .collect()
 }
 
+/// Requests closer together than this share one entry of a `recent`
+/// window: at thousands of raw events a second a minute would otherwise
+/// keep (and every frame sum) hundreds of thousands of entries.
+const COALESCE: Duration = Duration::from_millis(50);
+
+/// Adds `tally` counted at `now` to `recent`, into the newest entry when it
+/// is less than [`COALESCE`] older (a window edge moves by at most that).
+pub(super) fn push_recent(recent: &mut VecDeque<(Instant, Tally)>, now: Instant, tally: Tally) {
+    match recent.back_mut() {
+        Some((at, sum)) if now.saturating_duration_since(*at) < COALESCE => *sum = sum.add(tally),
+        _ => recent.push_back((now, tally)),
+    }
+}
+
 /// What `recent` counted in the `span` ending at `now`.
 pub(super) fn in_window(recent: &VecDeque<(Instant, Tally)>, now: Instant, span: Duration) -> Tally {
     recent
@@ -379,7 +395,11 @@ mod tests {
         pod.counted(t0 + Duration::from_secs(62), 62, forty, &[0, 40]);
         let now = t0 + Duration::from_secs_f64(62.5);
         pod.prune(now, 62);
-        assert_eq!(pod.recent.len(), 3, "the request 62.5 s old is gone");
+        assert_eq!(
+            pod.recent.len(),
+            2,
+            "the request 62.5 s old is gone; the two at 62 s share one entry"
+        );
         assert_eq!(pod.hits(), 3, "pruning the window is not forgetting hits");
         assert_eq!(pod.latency_window.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [15, 62]);
         assert_eq!(pod.latency_total.iter().sum::<u64>(), 43, "since reset keeps all");
@@ -393,6 +413,24 @@ mod tests {
             (3, 0),
             "hits and errors"
         );
+    }
+
+    #[test]
+    fn requests_within_50_ms_share_an_entry_and_all_count() {
+        let t0 = Instant::now();
+        let mut pod = PodStats::new("pod-a".into(), "10.0.0.1".into());
+        for ms in 0..1_000 {
+            pod.record(
+                "gw",
+                t0 + Duration::from_millis(ms),
+                0,
+                100,
+                if ms % 10 == 0 { 14 } else { 0 },
+            );
+        }
+        assert_eq!(pod.recent.len(), 20, "one entry per 50 ms");
+        let now = t0 + Duration::from_secs(1);
+        assert_eq!((pod.in_window(now), pod.errors_in_window(now)), (1_000, 100));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::pod::Counts;
+use super::pod::{Counts, push_recent};
 use super::{Clock, SPARK_SECONDS, Stats, Tally};
 use crate::common::latency_buckets::merge_into;
 use crate::tui::state::messages::PodTotals;
@@ -52,7 +52,7 @@ impl Stats {
         }
         let since = self.summary_at.insert(gateway.to_owned(), clock.now);
         if counted.requests > 0 {
-            self.recent.push_back((clock.now, counted));
+            push_recent(&mut self.recent, clock.now, counted);
             self.spread_over_seconds(since.unwrap_or(clock.now), counted.requests, clock);
         }
     }
