@@ -135,14 +135,6 @@ impl Stats {
         self.window(now).requests as f64 / self.window.covered(observed_for).as_secs_f64()
     }
 
-    /// The pod's share of the window's requests, 0..=1.
-    pub fn share(&self, pod: &PodStats, now: Instant) -> f64 {
-        match self.window(now).requests {
-            0 => 0.0,
-            total => pod.in_window(now) as f64 / total as f64,
-        }
-    }
-
     /// Requests per second for the last `SPARK_SECONDS` seconds up to
     /// `now_second`, oldest first (seconds before the start count 0).
     pub fn spark(&self, now_second: u64) -> Vec<u64> {
