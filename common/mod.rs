@@ -1,5 +1,6 @@
 //! Small pieces every component shares.
 
+pub mod auth;
 pub mod grpc_code;
 pub mod kube;
 pub mod latency_buckets;

@@ -3,8 +3,10 @@
 //! one encoding, however many subscribers): wire.rs serves them to the
 //! network as their encoded bytes.
 
+mod auth;
 mod wire;
 
+pub use auth::ObserverAuth;
 pub use wire::ObserverRoutes;
 
 use std::pin::Pin;

@@ -10,12 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use self::auth::ControlAccess;
 use self::body::{GreetBody, ModeBody};
 use super::Gateway;
 use super::skipped;
 use super::upstream::UpstreamError;
 use crate::common::Mode;
 
+mod auth;
 mod body;
 
 /// Largest accepted request body; a greeting is a few dozen bytes.
@@ -130,7 +132,10 @@ async fn get_mode(State(gateway): State<Arc<Gateway>>) -> Response {
     Json(serde_json::json!({ "mode": gateway.upstream.mode() })).into_response()
 }
 
+/// `_access` first: a caller without the control token is refused before
+/// the body is read.
 async fn put_mode(
+    _access: ControlAccess,
     State(gateway): State<Arc<Gateway>>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {

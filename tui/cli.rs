@@ -12,12 +12,13 @@ use super::controls::{Controls, GatewayChannels};
 use super::demo::controller as demo_controller;
 use super::demo::{Demo, DemoConfig};
 use super::kube_source::GatewayPods;
-use super::observer_client::Subscription;
+use super::observer_client::{GatewayLink, Subscription};
 use super::report::{FailOn, FailOnMatched, OutputFormat};
 use super::state::{App, AppEvent, LoadState};
 use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
 use crate::common::Mode;
+use crate::common::auth::TokenSetting;
 use crate::tui::rest_client::RestClient;
 
 /// Live view of how a gRPC gateway spreads requests over pods, with a switch
@@ -94,6 +95,10 @@ pub struct AttachArgs {
     /// Load rate for --load-url, requests per second (load starts off).
     #[arg(long, default_value_t = 50, value_name = "RPS")]
     pub load_rate: u32,
+    /// The gateways' control token (their GATEWAY_CONTROL_TOKEN), sent with
+    /// every Observer call as `authorization: Bearer <token>`.
+    #[arg(long, env = "GREET_TOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<TokenSetting>,
 }
 
 #[derive(Args, Debug)]
@@ -154,6 +159,10 @@ enum GatewaySource {
 }
 
 async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
+    let token = match &args.token {
+        Some(setting) => Some(setting.token("--token / GREET_TOP_TOKEN")?),
+        None => None,
+    };
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     // The cluster, unless told not to; without a kubeconfig greet-top still
@@ -186,14 +195,14 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     let channels: GatewayChannels = Arc::new(Mutex::new(BTreeMap::new()));
     let title = match &source {
         GatewaySource::Url(url) => {
-            let channel = observer_client::observer_channel(url)?;
+            let link = GatewayLink::new(observer_client::observer_channel(url)?, token.as_ref());
             channels
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(url.clone(), channel.clone());
+                .insert(url.clone(), link.clone());
             tokio::spawn(observer_client::follow(
                 url.clone(),
-                channel,
+                link,
                 subscription,
                 tx.clone(),
                 cancel.clone(),
@@ -220,6 +229,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
                 selector: args.gateway_selector.clone(),
                 port: args.observe_port,
                 subscription,
+                token,
             };
             tokio::spawn(kube_source::follow_gateway_pods(
                 target,
@@ -306,14 +316,14 @@ async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> any
     let result = if let Some(duration) = once.once {
         app = app.counting_from_now();
         let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
-        let gateway = (name.clone(), channel.clone());
+        let gateway = (name.clone(), GatewayLink::from(channel.clone()));
         once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
             .await
             .and_then(|took| once::print_report(&app, took, once.output, &once.fail_on))
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let controls = Controls {
-            gateways: Arc::new(Mutex::new(BTreeMap::from([(name, channel)]))),
+            gateways: Arc::new(Mutex::new(BTreeMap::from([(name, GatewayLink::from(channel))]))),
             load: Some(load_control),
             demo: Some(demo_tx),
             events: tx,
