@@ -4,6 +4,7 @@
 //! dashboard's own [`GatewayEvent`]s here, their text sanitised.
 
 mod convert;
+mod describe;
 mod link;
 
 use std::time::Duration;
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
 pub use self::convert::{gateway_event, mode_set};
+use self::describe::describe;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
 use super::network_text;
 use super::state::{AppEvent, Refusal};
@@ -187,31 +189,6 @@ async fn watch_once(
             Some(Err(status)) => return failed(&status),
             None => return Ended::Failed("the gateway closed the stream".to_owned()),
         }
-    }
-}
-
-/// The innermost cause of `err`, e.g. what the connector reported.
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-fn describe(status: &tonic::Status) -> String {
-    use std::error::Error as _;
-    match status.code() {
-        tonic::Code::Unavailable => match status.source().map(root_cause) {
-            // A port-forward that could not open says why and what to do (RBAC).
-            Some(cause) if cause.contains("port-forward") => format!("gateway unreachable: {cause}"),
-            Some(cause) => format!("gateway unreachable: {cause} (is it running, or the port-forward up?)"),
-            None => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
-        },
-        tonic::Code::Unimplemented => {
-            "this address serves gRPC but not the Observer: is it the gateway's observe port (9092)?".to_owned()
-        }
-        _ => format!("{:?}: {}", status.code(), status.message()),
     }
 }
 

@@ -16,6 +16,9 @@ use super::ui::{self, Theme};
 const FRAME: Duration = Duration::from_millis(100);
 /// Events queued for the UI before the network workers wait.
 pub const EVENT_QUEUE: usize = 64 * 1024;
+/// Longest a frame folds in events: under a flood (a hostile or very busy
+/// gateway) the rest wait in the queue, and keys and drawing are not delayed.
+const DRAIN_BUDGET: Duration = Duration::from_millis(40);
 
 /// Runs the dashboard until the user quits. The terminal is restored on
 /// every exit path, panics included (`ratatui::init` installs the hook).
@@ -45,12 +48,17 @@ async fn frame_loop(
         tokio::select! {
             _ = frame.tick() => {
                 let now = Instant::now();
-                // Drain what arrived since the last frame (bounded, so a flood
-                // cannot starve the keyboard).
-                for _ in 0..EVENT_QUEUE {
+                // Drain what arrived since the last frame (bounded in count
+                // and time, so a flood cannot starve the keyboard).
+                let until = now + DRAIN_BUDGET;
+                for n in 0..EVENT_QUEUE {
                     match events.try_recv() {
                         Ok(event) => app.update(event, now),
                         Err(_) => break,
+                    }
+                    // The clock every 64 events: far below the budget in any build.
+                    if n % 64 == 63 && Instant::now() >= until {
+                        break;
                     }
                 }
                 app.tick(now);
