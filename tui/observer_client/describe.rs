@@ -109,7 +109,12 @@ mod tests {
         let closed = with_cause(Code::Cancelled, "operation was canceled", "connection closed");
         assert_eq!(
             describe(&closed),
-            "the connection closed before an answer: connection closed"
+            "connection closed before any answer; is this the gateway's Observer port (9092)?"
+        );
+        let reset = with_cause(Code::Cancelled, "operation was canceled", "connection reset");
+        assert_eq!(
+            describe(&reset),
+            "connection closed before any answer: connection reset; is this the gateway's Observer port (9092)?"
         );
         assert_eq!(
             describe(&with_cause(Code::Unavailable, "", "Connection refused (os error 111)")),
