@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use super::{ServerConfig, serve};
+use crate::common::logging::LogArgs;
 use crate::common::shutdown::termination_signal;
 
 /// The Greet gRPC service: replies "Hello, <first> <last> from pod: name(<POD_NAME>), ip(<POD_IP>)."
@@ -36,6 +37,8 @@ pub struct Args {
     /// After that, wait at most this long for in-flight calls and connections to finish.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
     drain_timeout: Duration,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Runs greet-server with `args` until SIGTERM or SIGINT, then drains.

@@ -18,6 +18,7 @@ use super::state::{App, AppEvent, LoadState};
 use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
 use crate::common::Mode;
+use crate::common::logging::LogArgs;
 use crate::tui::rest_client::RestClient;
 
 /// Live view of how a gRPC gateway spreads requests over pods, with a switch
@@ -33,6 +34,9 @@ pub struct Cli {
     pub once: OnceArgs,
     #[command(flatten)]
     pub stream: StreamArgs,
+    /// Logs go to stderr with --once only: the dashboard owns the terminal.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Args, Debug)]
@@ -139,7 +143,7 @@ pub fn exit(result: anyhow::Result<()>) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.once.once.is_some() {
-        crate::common::logging::init_stderr_at("warn");
+        crate::common::logging::init(cli.log.log_format, "warn");
     }
     match cli.command {
         Some(Command::Demo(args)) => demo(args, cli.once, cli.stream.subscription()).await,
