@@ -138,6 +138,14 @@ pub fn exit(result: anyhow::Result<()>) {
         eprintln!("greet-top: {matched}");
         std::process::exit(3);
     }
+    if let Err(err) = &result
+        && let Some(stopped) = err.downcast_ref::<terminal::StoppedBySignal>()
+    {
+        // The terminal may be gone (SIGHUP): a failed write is no reason to panic.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "greet-top: {stopped}");
+        std::process::exit(128 + stopped.number);
+    }
     crate::common::exit_on_error(result);
 }
 
