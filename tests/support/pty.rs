@@ -1,5 +1,6 @@
 //! `greet-top` in a real pseudo-terminal for the tests: its output parsed by
 //! vt100 as it comes, keys written to it, its exit waited for.
+#![allow(dead_code, reason = "each test file that includes it uses a different part")]
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
