@@ -68,7 +68,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct AttachArgs {
     /// The gateway's Observer address, e.g. http://127.0.0.1:9092 with
-    /// `kubectl port-forward svc/greetclient 9092`. Without it, greet-top finds
+    /// `kubectl -n greet port-forward svc/greetclient 9092`. Without it, greet-top finds
     /// the gateway pods (--gateway-selector) and reaches each one through the
     /// API server's port-forward; with no cluster configured, it uses
     /// http://127.0.0.1:9092.
@@ -126,7 +126,7 @@ pub struct DemoArgs {
     pub rate: u32,
 }
 
-/// Where `kubectl port-forward svc/greetclient 9092` puts the Observer.
+/// Where `kubectl -n greet port-forward svc/greetclient 9092` puts the Observer.
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9092";
 
 /// Exits as the outcome of [`run`] says: 0, 3 when a `--fail-on` condition
