@@ -19,7 +19,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
 USER 65532:65532
-# 50051 greet-server gRPC, 9091 gateway REST, 9092 gateway Observer gRPC.
-EXPOSE 50051 9091 9092
+# 50051 greet-server gRPC, 9090 its metrics, 9091 gateway REST (and metrics), 9092 gateway Observer gRPC.
+EXPOSE 50051 9090 9091 9092
 # Default binary; override with `command:` (Kubernetes) or --entrypoint (docker).
 ENTRYPOINT ["/usr/local/bin/greet-server"]

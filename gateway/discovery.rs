@@ -229,6 +229,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_failure_is_counted_and_only_a_failing_one_is_reported() {
+        let health = DiscoveryHealth::default();
+        health.count_error();
+        assert_eq!((health.errors(), health.problem()), (1, None));
+        health.failing("watch: 403");
+        health.clone().recovered();
+        assert_eq!((health.errors(), health.problem()), (2, None));
+    }
+
+    #[test]
     fn parses_endpoint_lists() {
         let set = parse_endpoint_list("127.0.0.2:50051, 127.0.0.1:50051,,[::1]:7,127.0.0.1:50051").unwrap();
         let addresses: Vec<_> = set.iter().map(|e| e.address.as_str()).collect();

@@ -27,7 +27,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use super::Gateway;
-use super::events::counters::MODES;
+use super::events::counters::{MODES, PodOutcomes};
 use super::skipped;
 use crate::common::Mode;
 use crate::common::grpc_code::go_code_name;
@@ -41,6 +41,22 @@ const MODE_NAMES: [&str; MODES] = [Mode::Sticky.as_str(), Mode::Balanced.as_str(
 const FIRST_BOUND_BUCKET: usize = 28;
 const BOUND_BUCKET_STEP: usize = 4;
 const BOUNDS: usize = 18;
+
+/// The hub's histogram counts folded into the Prometheus buckets: (upper
+/// bound in seconds, requests in that bucket alone), +Inf last.
+fn prometheus_buckets(counts: &[u64]) -> Vec<(f64, u64)> {
+    let mut counts = counts.iter().copied();
+    let mut buckets: Vec<(f64, u64)> = (0..BOUNDS)
+        .map(|i| {
+            // Every hub bucket below this edge: exactly the requests faster than it.
+            let edge = FIRST_BOUND_BUCKET + i * BOUND_BUCKET_STEP;
+            let below = if i == 0 { edge } else { BOUND_BUCKET_STEP };
+            (lower_bound_us(edge) as f64 / 1e6, counts.by_ref().take(below).sum())
+        })
+        .collect();
+    buckets.push((f64::INFINITY, counts.sum()));
+    buckets
+}
 
 /// What the gateway counts only for the metrics.
 #[derive(Debug, Default)]
@@ -85,59 +101,56 @@ fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: i64) ->
     ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
-impl Collector for Scrape {
-    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
-        let gateway = &self.0;
-        let pods = gateway.hub.outcomes();
-        {
-            let mut family = encoder.encode_descriptor(
-                "greet_gateway_requests",
-                "POST /greet requests by the pod that answered (else the endpoint tried), mode and outcome: ok, a gRPC code as grpc-go names it, or rejected (a bad body, no upstream call).",
-                None,
-                MetricType::Counter,
-            )?;
-            for pod in &pods {
-                for (mode, codes) in MODE_NAMES.iter().zip(&pod.outcomes) {
-                    for (code, &count) in codes.iter().enumerate().filter(|(_, count)| **count > 0) {
-                        let outcome = if code == 0 { "ok" } else { go_code_name(code as i32) };
-                        let labels = [("pod", pod.pod.as_str()), ("mode", mode), ("outcome", outcome)];
-                        ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
-                    }
-                }
-            }
-            for (mode, rejected) in MODE_NAMES.iter().zip(&gateway.metrics.rejected) {
-                let count = rejected.load(Ordering::Relaxed);
-                if count > 0 {
-                    let labels = [("pod", ""), ("mode", mode), ("outcome", "rejected")];
+impl Scrape {
+    /// `greet_gateway_requests_total` by pod, mode and outcome.
+    fn requests(&self, encoder: &mut DescriptorEncoder, pods: &[PodOutcomes]) -> fmt::Result {
+        let mut family = encoder.encode_descriptor(
+            "greet_gateway_requests",
+            "POST /greet requests by the pod that answered (else the endpoint tried), mode and outcome: ok, a gRPC code as grpc-go names it, or rejected (a bad body, no upstream call).",
+            None,
+            MetricType::Counter,
+        )?;
+        for pod in pods {
+            for (mode, codes) in MODE_NAMES.iter().zip(&pod.outcomes) {
+                for (code, &count) in codes.iter().enumerate().filter(|(_, count)| **count > 0) {
+                    let outcome = if code == 0 { "ok" } else { go_code_name(code as i32) };
+                    let labels = [("pod", pod.pod.as_str()), ("mode", mode), ("outcome", outcome)];
                     ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
                 }
             }
         }
-        {
-            let totals = gateway.hub.totals();
-            let mut cumulative = 0;
-            let mut buckets: Vec<(f64, u64)> = Vec::with_capacity(BOUNDS + 1);
-            let mut counts = totals.latency_buckets.iter().copied();
-            for i in 0..BOUNDS {
-                // Every bucket below this edge: exactly the requests faster than it.
-                let edge = FIRST_BOUND_BUCKET + i * BOUND_BUCKET_STEP;
-                let below = if i == 0 { edge } else { BOUND_BUCKET_STEP };
-                let in_range: u64 = counts.by_ref().take(below).sum();
-                cumulative += in_range;
-                buckets.push((lower_bound_us(edge) as f64 / 1e6, in_range));
+        for (mode, rejected) in MODE_NAMES.iter().zip(&self.0.metrics.rejected) {
+            let count = rejected.load(Ordering::Relaxed);
+            if count > 0 {
+                let labels = [("pod", ""), ("mode", mode), ("outcome", "rejected")];
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
             }
-            let rest: u64 = counts.sum();
-            buckets.push((f64::INFINITY, rest));
-            let count = cumulative + rest;
-            let sum = totals.latency_us_sum as f64 / 1e6;
-            let mut histogram = encoder.encode_descriptor(
-                "greet_gateway_request_duration_seconds",
-                "Time from a POST /greet reaching the gateway's upstream call to its outcome, retries included.",
-                None,
-                MetricType::Histogram,
-            )?;
-            histogram.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)?;
         }
+        Ok(())
+    }
+
+    /// `greet_gateway_request_duration_seconds`, from the hub's histogram.
+    fn duration(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
+        let totals = self.0.hub.totals();
+        let buckets = prometheus_buckets(&totals.latency_buckets);
+        let count = buckets.iter().map(|(_, n)| n).sum();
+        let sum = totals.latency_us_sum as f64 / 1e6;
+        let mut histogram = encoder.encode_descriptor(
+            "greet_gateway_request_duration_seconds",
+            "Time from a POST /greet reaching the gateway's upstream call to its outcome, retries included.",
+            None,
+            MetricType::Histogram,
+        )?;
+        histogram.encode_histogram::<prometheus_client::encoding::NoLabelSet>(sum, count, &buckets, None)
+    }
+}
+
+impl Collector for Scrape {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        let gateway = &self.0;
+        let pods = gateway.hub.outcomes();
+        self.requests(&mut encoder, &pods)?;
+        self.duration(&mut encoder)?;
         let retries = pods.iter().map(|pod| pod.retries).sum();
         counter(
             &mut encoder,
@@ -196,5 +209,28 @@ impl Collector for Scrape {
             ConstGauge::new(i64::from(name == mode.as_str())).encode(family.encode_family(&labels)?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::events::histogram::Histogram;
+
+    #[test]
+    fn hub_buckets_fold_exactly_into_powers_of_two_microseconds() {
+        let histogram = Histogram::default();
+        for latency_us in [0, 100, 255, 256, 300, 511, 1_000, 40_000_000] {
+            histogram.record(latency_us);
+        }
+        let buckets = prometheus_buckets(&histogram.counts());
+        assert_eq!(buckets.len(), BOUNDS + 1);
+        assert_eq!(
+            &buckets[..4],
+            &[(0.000256, 3), (0.000512, 3), (0.001024, 1), (0.002048, 0)]
+        );
+        assert_eq!(buckets[BOUNDS - 1], (33.554432, 0));
+        assert_eq!(buckets[BOUNDS], (f64::INFINITY, 1));
+        assert_eq!(prometheus_buckets(&[]).iter().map(|(_, n)| n).sum::<u64>(), 0);
     }
 }

@@ -214,3 +214,37 @@ impl Counters {
         (pods, total)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::Mode;
+
+    #[test]
+    fn outcomes_are_counted_by_mode_and_code_and_retries_beyond_the_first_attempt() {
+        let counters = Counters::default();
+        let outcome = |mode, grpc_code, attempts| RequestOutcome {
+            pod_name: "p1".into(),
+            mode,
+            grpc_code,
+            attempts,
+            ..RequestOutcome::default()
+        };
+        counters.record(&outcome(Mode::Sticky, 0, 1));
+        counters.record(&outcome(Mode::Sticky, 0, 2));
+        counters.record(&outcome(Mode::Balanced, 14, 3));
+        counters.record(&outcome(Mode::Balanced, 99, 0));
+        let mut expected = [[0; CODES]; MODES];
+        expected[Mode::Sticky as usize][0] = 2;
+        expected[Mode::Balanced as usize][14] = 1;
+        expected[Mode::Balanced as usize][UNKNOWN_CODE] = 1;
+        assert_eq!(
+            counters.outcomes(),
+            [PodOutcomes {
+                pod: "p1".into(),
+                outcomes: expected,
+                retries: 3,
+            }]
+        );
+    }
+}

@@ -72,7 +72,7 @@ where
         method.started.inc();
         let request = if method.client_streaming {
             let received = method.received.clone();
-            request.map(|body| Body::new(CountedBody::new(body, received)))
+            request.map(|body| Body::new(MeteredBody::counting(body, received)))
         } else {
             method.received.inc();
             request
@@ -94,7 +94,7 @@ where
                     call.finish(code);
                     Ok(response.map(MeteredBody::unmetered))
                 }
-                _ => Ok(response.map(|body| MeteredBody::metered(body, call))),
+                _ => Ok(response.map(|body| MeteredBody::answer(body, call))),
             }
         })
     }
@@ -157,101 +157,68 @@ impl Frames {
     }
 }
 
-/// A body whose messages are counted into `counter` as they go by.
-struct CountedBody {
-    inner: Body,
+/// The messages of one direction of a stream, counted as they go by.
+struct Messages {
     frames: Frames,
     counter: Counter,
 }
 
-impl CountedBody {
-    fn new(inner: Body, counter: Counter) -> Self {
-        CountedBody {
-            inner,
-            frames: Frames::default(),
-            counter,
-        }
-    }
-
-    fn count(&mut self, frame: &Frame<Bytes>) {
-        if let Some(data) = frame.data_ref() {
-            let started = self.frames.feed(data.chunk());
-            if started > 0 {
-                self.counter.inc_by(started);
-            }
-        }
-    }
-}
-
-impl http_body::Body for CountedBody {
-    type Data = Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled {
-            self.count(frame);
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// An answer's body: for a served method, its sent messages are counted
-/// (streams) and the call is handled when the body ends.
+/// A body seen on its way: a request's (client streams: its messages
+/// counted) or an answer's (server streams: its messages counted; a served
+/// method's call handled when the body ends).
 pub struct MeteredBody {
     inner: Body,
+    messages: Option<Messages>,
     call: Option<Call>,
-    /// The sent messages of a server stream.
-    sent: Option<Frames>,
 }
 
 impl MeteredBody {
     fn unmetered(inner: Body) -> Self {
         MeteredBody {
             inner,
+            messages: None,
             call: None,
-            sent: None,
         }
     }
 
-    fn metered(inner: Body, call: Call) -> Self {
-        let sent = call.method.server_streaming.then(Frames::default);
-        MeteredBody {
-            inner,
-            call: Some(call),
-            sent,
-        }
+    fn counting(inner: Body, counter: Counter) -> Self {
+        let mut body = MeteredBody::unmetered(inner);
+        body.messages = Some(Messages {
+            frames: Frames::default(),
+            counter,
+        });
+        body
+    }
+
+    fn answer(inner: Body, call: Call) -> Self {
+        let mut body = if call.method.server_streaming {
+            MeteredBody::counting(inner, call.method.sent.clone())
+        } else {
+            MeteredBody::unmetered(inner)
+        };
+        body.call = Some(call);
+        body
     }
 
     fn observe(&mut self, polled: &Option<Result<Frame<Bytes>, tonic::Status>>) {
-        let Some(call) = &self.call else { return };
-        match polled {
-            Some(Ok(frame)) => {
-                if let (Some(frames), Some(data)) = (&mut self.sent, frame.data_ref()) {
-                    let started = frames.feed(data.chunk());
-                    if started > 0 {
-                        call.method.sent.inc_by(started);
-                    }
-                }
-                if let Some(trailers) = frame.trailers_ref() {
-                    let code = grpc_status(trailers).or(call.header_code).unwrap_or(UNKNOWN);
-                    self.finish(code);
-                }
-            }
-            Some(Err(status)) => self.finish(status.code() as i32),
-            None => {
-                let code = call.header_code.unwrap_or(UNKNOWN);
-                self.finish(code);
+        if let (Some(messages), Some(Ok(frame))) = (&mut self.messages, polled)
+            && let Some(data) = frame.data_ref()
+        {
+            let started = messages.frames.feed(data.chunk());
+            if started > 0 {
+                messages.counter.inc_by(started);
             }
         }
+        let Some(call) = &self.call else { return };
+        let code = match polled {
+            Some(Ok(frame)) => match frame.trailers_ref() {
+                Some(trailers) => grpc_status(trailers).or(call.header_code).unwrap_or(UNKNOWN),
+                None => return,
+            },
+            Some(Err(status)) => status.code() as i32,
+            None => call.header_code.unwrap_or(UNKNOWN),
+        };
+        self.finish(code);
     }
 
     fn finish(&mut self, code: i32) {
@@ -263,7 +230,7 @@ impl MeteredBody {
 
 impl Drop for MeteredBody {
     fn drop(&mut self) {
-        // A trailers-only answer may be dropped unread; any other body that
+        // A trailers-only answer may be dropped unread; any other answer that
         // ends here did not reach its status: the client went away.
         let code = self.call.as_ref().and_then(|call| call.header_code).unwrap_or(CANCELED);
         self.finish(code);
