@@ -6,6 +6,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use greet_top::common::Mode;
 use greet_top::gateway::discovery::{self, EndpointInfo};
@@ -148,16 +149,17 @@ async fn gateway_counts_each_request_by_pod_mode_and_outcome() {
         .collect();
     assert_eq!(buckets.len(), 19);
     assert!(value(&samples, &format!("{duration}_sum"), &[]).unwrap() > 0.0);
-    assert_eq!(value(&samples, "greet_gateway_retries_total", &[]), Some(0.0));
-    assert_eq!(value(&samples, "greet_gateway_ejections_total", &[]), Some(0.0));
-    assert_eq!(value(&samples, "greet_gateway_ready_endpoints", &[]), Some(3.0));
-    assert_eq!(value(&samples, "greet_gateway_skipped_endpoints", &[]), Some(0.0));
-    assert_eq!(value(&samples, "greet_gateway_discovery_errors_total", &[]), Some(0.0));
-    assert_eq!(value(&samples, "greet_gateway_observer_subscribers", &[]), Some(0.0));
-    assert_eq!(
-        value(&samples, "greet_gateway_observer_dropped_events_total", &[]),
-        Some(0.0)
-    );
+    for (name, expected) in [
+        ("greet_gateway_retries_total", 0.0),
+        ("greet_gateway_ejections_total", 0.0),
+        ("greet_gateway_ready_endpoints", 3.0),
+        ("greet_gateway_skipped_endpoints", 0.0),
+        ("greet_gateway_discovery_errors_total", 0.0),
+        ("greet_gateway_observer_subscribers", 0.0),
+        ("greet_gateway_observer_dropped_events_total", 0.0),
+    ] {
+        assert_eq!(value(&samples, name, &[]), Some(expected), "{name}");
+    }
     assert_eq!(
         value(&samples, "greet_gateway_mode", &[("mode", "balanced")]),
         Some(1.0)
@@ -178,9 +180,15 @@ async fn gateway_counts_a_failing_endpoint_under_its_grpc_code_and_ejects_it_onc
     let gateway = spec.start(refused.into(), endpoints, Default::default()).await.unwrap();
     let base = format!("http://{}", gateway.rest_addr);
     let rest = RestClient::new(base.clone());
-    while gateway.gateway.upstream.balancer().ready_count() == 0 {
-        tokio::task::yield_now().await;
-    }
+    let balancer = gateway.gateway.upstream.balancer();
+    let discovered = async {
+        while balancer.ready_count() == 0 {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), discovered)
+        .await
+        .expect("the static endpoint reached the balancer");
     for _ in 0..2 {
         assert_eq!(rest.greet("Ada", "Lovelace").await.unwrap().status, 503);
     }
@@ -198,13 +206,14 @@ async fn gateway_counts_a_failing_endpoint_under_its_grpc_code_and_ejects_it_onc
         )]
     );
     // The second request found it skipped and tried it anyway: no new ejection.
-    assert_eq!(value(&samples, "greet_gateway_ejections_total", &[]), Some(1.0));
-    assert_eq!(value(&samples, "greet_gateway_skipped_endpoints", &[]), Some(1.0));
-    assert_eq!(value(&samples, "greet_gateway_ready_endpoints", &[]), Some(0.0));
-    assert_eq!(
-        value(&samples, "greet_gateway_request_duration_seconds_count", &[]),
-        Some(2.0)
-    );
+    for (name, expected) in [
+        ("greet_gateway_ejections_total", 1.0),
+        ("greet_gateway_skipped_endpoints", 1.0),
+        ("greet_gateway_ready_endpoints", 0.0),
+        ("greet_gateway_request_duration_seconds_count", 2.0),
+    ] {
+        assert_eq!(value(&samples, name, &[]), Some(expected), "{name}");
+    }
     gateway.shutdown().await.unwrap();
 }
 
@@ -217,8 +226,8 @@ async fn server_with_metrics(stop: &CancellationToken) -> (SocketAddr, SocketAdd
         pod_name: "pod-m".into(),
         pod_ip: "127.0.0.1".into(),
         max_connection_age: None,
-        shutdown_delay: std::time::Duration::ZERO,
-        drain_timeout: std::time::Duration::from_secs(5),
+        shutdown_delay: Duration::ZERO,
+        drain_timeout: Duration::from_secs(5),
     };
     tokio::spawn(greet_top::server::serve_with_metrics(
         grpc,
@@ -269,7 +278,7 @@ async fn greet_server_counts_calls_as_go_grpc_prometheus_does() {
         )),
         ..Default::default()
     };
-    let mut answers = v1::server_reflection_client::ServerReflectionClient::new(channel)
+    let mut answers = v1::server_reflection_client::ServerReflectionClient::new(channel.clone())
         .server_reflection_info(tokio_stream::iter([list]))
         .await
         .unwrap()
@@ -346,5 +355,32 @@ async fn greet_server_counts_calls_as_go_grpc_prometheus_does() {
             .sum();
         assert_eq!(count, handled_total, "{labels:?}");
     }
+
+    // A server stream the client leaves after its first message: one sent,
+    // handled as Canceled once the server sees the stream reset.
+    let mut statuses = HealthClient::new(channel)
+        .watch(HealthCheckRequest { service: String::new() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(statuses.message().await.unwrap().is_some());
+    drop(statuses);
+    let canceled = with_code(watch, "Canceled");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let samples = loop {
+        let samples = scrape(format!("http://{metrics}")).await;
+        if value(&samples, handled, &canceled) == Some(1.0) {
+            break samples;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the Watch was not handled as Canceled within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(value(&samples, "grpc_server_started_total", &watch), Some(1.0));
+    assert_eq!(value(&samples, "grpc_server_msg_received_total", &watch), Some(1.0));
+    assert_eq!(value(&samples, "grpc_server_msg_sent_total", &watch), Some(1.0));
+    assert_eq!(value(&samples, "grpc_server_handling_seconds_count", &watch), Some(1.0));
     stop.cancel();
 }
