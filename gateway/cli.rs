@@ -12,6 +12,7 @@ use super::endpoint_slices;
 use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, start};
 use crate::common::Mode;
+use crate::common::logging::LogArgs;
 use crate::common::shutdown::{DrainPolicy, serve_until_drained, termination_signal};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -85,6 +86,8 @@ pub struct Args {
     /// Then wait at most this long for in-flight requests and open connections.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
     drain_timeout: Duration,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result<(String, DiscoveryStream)> {

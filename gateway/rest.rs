@@ -16,7 +16,7 @@ use super::skipped;
 use super::upstream::UpstreamError;
 use crate::common::Mode;
 
-mod body;
+pub mod body;
 
 /// Largest accepted request body; a greeting is a few dozen bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use super::{ServerConfig, serve_with_metrics};
+use crate::common::logging::LogArgs;
 use crate::common::shutdown::termination_signal;
 
 /// The Greet gRPC service: replies "Hello, <first> <last> from pod: name(<POD_NAME>), ip(<POD_IP>)."
@@ -40,6 +41,8 @@ pub struct Args {
     /// listener's IP; 0 turns it off.
     #[arg(long, env = "METRICS_PORT", default_value_t = 9090)]
     metrics_port: u16,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Runs greet-server with `args` until SIGTERM or SIGINT, then drains.
