@@ -128,7 +128,12 @@ async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result
                 "dns {}:{} every {:?}",
                 args.grpc_server_host, args.grpc_server_port, args.dns_interval
             );
-            let stream = discovery::dns(args.grpc_server_host.clone(), args.grpc_server_port, args.dns_interval);
+            let stream = discovery::dns(
+                args.grpc_server_host.clone(),
+                args.grpc_server_port,
+                args.dns_interval,
+                health.clone(),
+            );
             Ok((name, stream))
         }
     }

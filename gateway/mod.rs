@@ -13,6 +13,7 @@ pub mod cli;
 pub mod discovery;
 pub mod endpoint_slices;
 pub mod events;
+pub mod metrics;
 pub mod observer;
 pub mod rest;
 pub mod skipped;
@@ -53,6 +54,10 @@ pub struct GatewayConfig {
 pub struct Gateway {
     pub upstream: Upstream,
     pub hub: Arc<EventHub>,
+    /// What only the metrics count (gateway/metrics.rs).
+    pub metrics: metrics::GatewayCounts,
+    /// Discovery's failures, counted for the metrics.
+    discovery_health: discovery::DiscoveryHealth,
     /// Set on shutdown: /healthz turns 503 so load balancers stop sending.
     draining: std::sync::atomic::AtomicBool,
 }
@@ -67,6 +72,7 @@ impl Gateway {
             },
             config.mode,
         ));
+        let discovery_health = config.discovery_health.clone();
         let upstream = Upstream::new(
             config.mode,
             config.sticky_target,
@@ -78,6 +84,8 @@ impl Gateway {
         Ok(Arc::new(Gateway {
             upstream,
             hub,
+            metrics: metrics::GatewayCounts::default(),
+            discovery_health,
             draining: std::sync::atomic::AtomicBool::new(false),
         }))
     }

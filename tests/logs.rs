@@ -68,7 +68,8 @@ fn json(line: &str) -> serde_json::Map<String, serde_json::Value> {
 fn greet_server_logs_one_flat_json_object_a_line_with_log_format_env() {
     let mut server = Logged::start(
         Command::new(env!("CARGO_BIN_EXE_greet-server"))
-            .args(["--listen", "127.0.0.1:0", "--pod-name", "pod-a"])
+            // No metrics listener: a test must not take port 9090.
+            .args(["--listen", "127.0.0.1:0", "--pod-name", "pod-a", "--metrics-port", "0"])
             .env("LOG_FORMAT", "json")
             .env_remove("RUST_LOG"),
     );
