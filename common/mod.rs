@@ -5,6 +5,7 @@ pub mod grpc_code;
 pub mod kube;
 pub mod latency_buckets;
 pub mod logging;
+pub mod metrics;
 pub mod mode;
 pub mod reflection;
 pub mod sanitize;

@@ -13,6 +13,7 @@ use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, start};
 use crate::common::Mode;
 use crate::common::auth::{ControlToken, TokenSetting};
+use crate::common::logging::LogArgs;
 use crate::common::shutdown::{DrainPolicy, serve_until_drained, termination_signal};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -91,6 +92,8 @@ pub struct Args {
     /// anyone who reaches the ports.
     #[arg(long, env = "GATEWAY_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     control_token: Option<TokenSetting>,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Names the token's flag and variable in start-up errors.
@@ -147,7 +150,12 @@ async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result
                 "dns {}:{} every {:?}",
                 args.grpc_server_host, args.grpc_server_port, args.dns_interval
             );
-            let stream = discovery::dns(args.grpc_server_host.clone(), args.grpc_server_port, args.dns_interval);
+            let stream = discovery::dns(
+                args.grpc_server_host.clone(),
+                args.grpc_server_port,
+                args.dns_interval,
+                health.clone(),
+            );
             Ok((name, stream))
         }
     }

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod discovery;
 pub mod endpoint_slices;
 pub mod events;
+pub mod metrics;
 pub mod observer;
 pub mod rest;
 pub mod skipped;
@@ -58,6 +59,10 @@ pub struct Gateway {
     pub hub: Arc<EventHub>,
     /// Required by `PUT /mode` (rest/auth.rs) when set.
     control_token: Option<ControlToken>,
+    /// What only the metrics count (gateway/metrics.rs).
+    pub metrics: metrics::GatewayCounts,
+    /// Discovery's failures, counted for the metrics.
+    discovery_health: discovery::DiscoveryHealth,
     /// Set on shutdown: /healthz turns 503 so load balancers stop sending.
     draining: std::sync::atomic::AtomicBool,
 }
@@ -72,6 +77,7 @@ impl Gateway {
             },
             config.mode,
         ));
+        let discovery_health = config.discovery_health.clone();
         let upstream = Upstream::new(
             config.mode,
             config.sticky_target,
@@ -84,6 +90,8 @@ impl Gateway {
             upstream,
             hub,
             control_token: config.control_token,
+            metrics: metrics::GatewayCounts::default(),
+            discovery_health,
             draining: std::sync::atomic::AtomicBool::new(false),
         }))
     }

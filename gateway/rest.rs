@@ -18,7 +18,7 @@ use super::upstream::UpstreamError;
 use crate::common::Mode;
 
 mod auth;
-mod body;
+pub mod body;
 
 /// Largest accepted request body; a greeting is a few dozen bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -85,6 +85,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/greet", post(greet))
         .route("/mode", get(get_mode).put(put_mode))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(super::metrics::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -94,11 +95,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 async fn greet(State(gateway): State<Arc<Gateway>>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Response {
     let Json(value) = match body {
         Ok(body) => body,
-        Err(rejection) => return ApiError::from_rejection(&rejection, GREET_USAGE).into_response(),
+        Err(rejection) => {
+            gateway.metrics.rejected(gateway.upstream.mode());
+            return ApiError::from_rejection(&rejection, GREET_USAGE).into_response();
+        }
     };
     let body = match body::object::<GreetBody>(value).and_then(GreetBody::checked) {
         Ok(body) => body,
         Err(problem) => {
+            gateway.metrics.rejected(gateway.upstream.mode());
             return ApiError::new(StatusCode::BAD_REQUEST, format!("{problem}; {GREET_USAGE}")).into_response();
         }
     };

@@ -5,12 +5,10 @@
 
 #[path = "observer_hostile/fakes.rs"]
 mod fakes;
+#[path = "support/pty.rs"]
+mod pty;
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 use fakes::Behaviour;
 
@@ -148,106 +146,28 @@ async fn once_against_a_flood_reports_and_exits_on_time() {
     assert_eq!(report["mode"], "sticky");
 }
 
-/// `greet-top ARGS` in a 100x30 pseudo-terminal, its screen parsed as it comes.
-struct Dashboard {
-    screen: Arc<Mutex<vt100::Parser>>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    keys: Box<dyn Write + Send>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Dashboard {
-    fn start(args: &[&str]) -> Self {
-        let size = PtySize {
-            rows: 30,
-            cols: 100,
-            pixel_width: 0,
-            pixel_height: 0,
-        };
-        let pty = native_pty_system().openpty(size).unwrap();
-        let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_greet-top"));
-        command.args(args);
-        command.env("TERM", "xterm-256color");
-        command.env("HOME", env!("CARGO_TARGET_TMPDIR"));
-        command.env_remove("KUBECONFIG");
-        command.env_remove("GREET_TOP_TOKEN");
-        let child = pty.slave.spawn_command(command).unwrap();
-        drop(pty.slave);
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(
-            std::num::NonZeroU16::new(30).unwrap(),
-            std::num::NonZeroU16::new(100).unwrap(),
-            0,
-        )));
-        let mut reader = pty.master.try_clone_reader().unwrap();
-        let parser = Arc::clone(&screen);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                parser.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        let keys = pty.master.take_writer().unwrap();
-        Dashboard {
-            screen,
-            child,
-            keys,
-            _master: pty.master,
-        }
-    }
-
-    fn text(&self) -> String {
-        self.screen.lock().unwrap().screen().contents()
-    }
-
-    /// Waits until `check` holds for the screen text (30 s at most).
-    async fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let text = self.text();
-            if check(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{text}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooded_dashboard_stays_responsive_and_q_quits_at_once() {
     let flood = fakes::observer(Behaviour::Flood).await;
-    let mut dashboard = Dashboard::start(&["--gateway", &flood.url, "--no-kube"]);
+    let mut dashboard = pty::start_dashboard(&["--gateway", &flood.url, "--no-kube"], &[]);
     let total = |screen: &str| -> Option<u64> {
         let line = screen.lines().find(|l| l.contains(" req "))?;
         line.split(" req ").next()?.split_whitespace().last()?.parse().ok()
     };
+    // The screen is read on this (blocking) thread; the fake runs on the workers.
     let first = dashboard
-        .wait_for("the flooded pods on screen", |s| {
+        .screen
+        .wait_for("the flooded pods on screen", Duration::from_secs(30), |s| {
             s.contains("● connected") && fakes::PODS.iter().all(|p| s.contains(p)) && total(s).is_some()
-        })
-        .await;
+        });
     // Frames keep coming while the flood goes on: the count moves.
     let before = total(&first).unwrap();
     dashboard
-        .wait_for("a later frame with a higher count", |s| {
+        .screen
+        .wait_for("a later frame with a higher count", Duration::from_secs(30), |s| {
             total(s).is_some_and(|t| t > before)
-        })
-        .await;
-    dashboard.keys.write_all(b"q").unwrap();
-    dashboard.keys.flush().unwrap();
+        });
+    dashboard.press(b"q");
     let pressed = Instant::now();
     let status = loop {
         if let Some(status) = dashboard.child.try_wait().unwrap() {
@@ -258,7 +178,8 @@ async fn a_flooded_dashboard_stays_responsive_and_q_quits_at_once() {
             pressed.elapsed() < Duration::from_secs(5),
             "greet-top did not quit within 5 s of q"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        std::thread::sleep(Duration::from_millis(10));
     };
     assert!(status.success(), "exit status {status:?}");
+    dashboard.assert_restored();
 }

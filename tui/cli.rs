@@ -19,6 +19,7 @@ use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
 use crate::common::Mode;
 use crate::common::auth::TokenSetting;
+use crate::common::logging::LogArgs;
 use crate::tui::rest_client::RestClient;
 
 /// Live view of how a gRPC gateway spreads requests over pods, with a switch
@@ -34,6 +35,9 @@ pub struct Cli {
     pub once: OnceArgs,
     #[command(flatten)]
     pub stream: StreamArgs,
+    /// Logs go to stderr with --once only: the dashboard owns the terminal.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Args, Debug)]
@@ -65,7 +69,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct AttachArgs {
     /// The gateway's Observer address, e.g. http://127.0.0.1:9092 with
-    /// `kubectl port-forward svc/greetclient 9092`. Without it, greet-top finds
+    /// `kubectl -n greet port-forward svc/greetclient 9092`. Without it, greet-top finds
     /// the gateway pods (--gateway-selector) and reaches each one through the
     /// API server's port-forward; with no cluster configured, it uses
     /// http://127.0.0.1:9092.
@@ -127,7 +131,7 @@ pub struct DemoArgs {
     pub rate: u32,
 }
 
-/// Where `kubectl port-forward svc/greetclient 9092` puts the Observer.
+/// Where `kubectl -n greet port-forward svc/greetclient 9092` puts the Observer.
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9092";
 
 /// Exits as the outcome of [`run`] says: 0, 3 when a `--fail-on` condition
@@ -139,12 +143,20 @@ pub fn exit(result: anyhow::Result<()>) {
         eprintln!("greet-top: {matched}");
         std::process::exit(3);
     }
+    if let Err(err) = &result
+        && let Some(stopped) = err.downcast_ref::<terminal::StoppedBySignal>()
+    {
+        // The terminal may be gone (SIGHUP): a failed write is no reason to panic.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "greet-top: {stopped}");
+        std::process::exit(128 + stopped.number);
+    }
     crate::common::exit_on_error(result);
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.once.once.is_some() {
-        crate::common::logging::init_stderr_at("warn");
+        crate::common::logging::init(cli.log.log_format, "warn");
     }
     match cli.command {
         Some(Command::Demo(args)) => demo(args, cli.once, cli.stream.subscription()).await,

@@ -136,7 +136,8 @@ pub async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
         children.push(Child::spawn(
             &name,
             Command::new(binary("greet-server"))
-                .args(["--listen", &addr.to_string()])
+                // No metrics listener: servers on one host must not share its port.
+                .args(["--listen", &addr.to_string(), "--metrics-port", "0"])
                 .env("POD_NAME", &name)
                 .env("POD_IP", ip.to_string())
                 .env("RUST_LOG", "warn"),
