@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use crossterm::event::{KeyCode, KeyEvent};
 use greet_top::common::Mode;
 use greet_top::tui::state::{App, AppEvent, Refusal};
 
@@ -32,7 +33,19 @@ fn a_gateway_that_wants_a_token_before_the_first_answer_80x24() {
     );
     assert!(screen.contains("✕ refused: the gateway wants a token"), "{screen}");
     assert!(!screen.contains("unreachable"), "{screen}");
+    assert!(
+        screen.contains("No pods: the gateway refuses greet-top (see above)."),
+        "{screen}"
+    );
     insta::assert_snapshot!(screen);
+
+    // m says why it cannot switch, not just "not connected".
+    assert_eq!(app.on_key(KeyEvent::from(KeyCode::Char('m')), now), None);
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        screen.contains("cannot switch mode: refused: the gateway wants a token"),
+        "{screen}"
+    );
 }
 
 #[test]

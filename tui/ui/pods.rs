@@ -75,6 +75,7 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
                 "No pods yet: watching namespace {} (see the kube line above).",
                 kube.namespace
             ),
+            None if app.refused().next().is_some() => "No pods: the gateway refuses greet-top (see above).".to_owned(),
             None => "No pods yet: waiting for the gateway's endpoint list.".to_owned(),
         };
         frame.render_widget(Paragraph::new(Span::styled(waiting, theme.dim())).block(block), area);

@@ -130,7 +130,11 @@ impl App {
     /// `m`: every synced gateway to the other mode (balanced when they disagree).
     fn switch_mode(&mut self, now: Instant) -> Option<Action> {
         let Some((mode, count)) = self.gateways.start_switch() else {
-            self.notify("cannot switch mode: not connected to a gateway yet", true, now);
+            let text = match self.refused().next() {
+                Some((_, refusal)) => format!("cannot switch mode: {refusal}"),
+                None => "cannot switch mode: not connected to a gateway yet".to_owned(),
+            };
+            self.notify(text, true, now);
             return None;
         };
         let text = if count == 1 {
