@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image, three binaries: greet-server, greet-gateway, greet-top.
-#   docker build -t greet-top:latest .
+#   docker build -t greet-top:0.1.0 .   (the tag k8s/ pins: the crate's version)
 # The k8s/ manifests pick the binary with `command:`.
 
 FROM rust:1-slim-bookworm AS build
@@ -19,7 +19,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
 USER 65532:65532
-# 50051 greet-server gRPC, 9091 gateway REST, 9092 gateway Observer gRPC.
-EXPOSE 50051 9091 9092
+# 50051 greet-server gRPC, 9090 greet-server metrics, 9091 gateway REST (and
+# its /metrics), 9092 gateway Observer gRPC.
+EXPOSE 50051 9090 9091 9092
 # Default binary; override with `command:` (Kubernetes) or --entrypoint (docker).
 ENTRYPOINT ["/usr/local/bin/greet-server"]

@@ -24,6 +24,37 @@ pub fn grpc_code_name(code: i32) -> &'static str {
     }
 }
 
+/// A gRPC status code as grpc-go's `codes.Code.String()` spells it, which
+/// go-grpc-prometheus puts in its `grpc_code` label ("Unavailable",
+/// "DeadlineExceeded", ...). A code outside the spec is "Unknown", so a
+/// peer cannot make new label values.
+pub fn go_code_name(code: i32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "Canceled",
+        "Unknown",
+        "InvalidArgument",
+        "DeadlineExceeded",
+        "NotFound",
+        "AlreadyExists",
+        "PermissionDenied",
+        "ResourceExhausted",
+        "FailedPrecondition",
+        "Aborted",
+        "OutOfRange",
+        "Unimplemented",
+        "Internal",
+        "Unavailable",
+        "DataLoss",
+        "Unauthenticated",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|c| NAMES.get(c))
+        .copied()
+        .unwrap_or("Unknown")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +64,11 @@ mod tests {
         assert_eq!(grpc_code_name(14), "UNAVAILABLE");
         assert_eq!(grpc_code_name(4), "DEADLINE_EXCEEDED");
         assert_eq!(grpc_code_name(99), "UNKNOWN_CODE");
+        assert_eq!(go_code_name(0), "OK");
+        assert_eq!(go_code_name(1), "Canceled");
+        assert_eq!(go_code_name(14), "Unavailable");
+        assert_eq!(go_code_name(16), "Unauthenticated");
+        assert_eq!(go_code_name(17), "Unknown");
+        assert_eq!(go_code_name(-1), "Unknown");
     }
 }

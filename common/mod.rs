@@ -1,9 +1,11 @@
 //! Small pieces every component shares.
 
+pub mod auth;
 pub mod grpc_code;
 pub mod kube;
 pub mod latency_buckets;
 pub mod logging;
+pub mod metrics;
 pub mod mode;
 pub mod reflection;
 pub mod sanitize;

@@ -78,7 +78,8 @@ impl FromStr for Mode {
         match s {
             "sticky" => Ok(Mode::Sticky),
             "balanced" => Ok(Mode::Balanced),
-            other => Err(UnknownMode(crate::common::sanitize::sanitize(other).into_owned())),
+            // Bounded: the value is echoed back in the error.
+            other => Err(UnknownMode(crate::common::sanitize::sanitize_truncated(other, 40))),
         }
     }
 }
@@ -104,6 +105,9 @@ mod tests {
             err.to_string(),
             r#"unknown mode "Sticky": expected "sticky" or "balanced""#
         );
+        let long = "x".repeat(1000);
+        let err = long.parse::<Mode>().unwrap_err();
+        assert_eq!(err.0, format!("{}…", "x".repeat(39)));
         assert_eq!(Mode::from_proto(0), None);
         assert_eq!(Mode::from_proto(42), None);
     }

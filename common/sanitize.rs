@@ -2,11 +2,18 @@
 
 use std::borrow::Cow;
 
-/// Removes control characters (including ESC, so no terminal escape sequence
+/// Whether `c` must not reach a terminal: a control character (C0, DEL, C1:
+/// ESC and CSI start every escape sequence) or a bidirectional embedding,
+/// override or isolate, which would make a pod name display as another.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Removes what [`is_unsafe`] names (so no terminal escape sequence
 /// survives) from text that came over the network.
 pub fn sanitize(text: &str) -> Cow<'_, str> {
-    if text.chars().any(char::is_control) {
-        Cow::Owned(text.chars().filter(|c| !c.is_control()).collect())
+    if text.chars().any(is_unsafe) {
+        Cow::Owned(text.chars().filter(|&c| !is_unsafe(c)).collect())
     } else {
         Cow::Borrowed(text)
     }
@@ -31,6 +38,8 @@ mod tests {
     fn strips_escape_sequences_and_control_characters() {
         assert_eq!(sanitize("pod\u{1b}[2J-1\r\n\u{7}"), "pod[2J-1");
         assert_eq!(sanitize("\u{9b}31mred"), "31mred");
+        assert_eq!(sanitize("pod-\u{202E}1-dab"), "pod-1-dab");
+        assert_eq!(sanitize("\u{2066}a\u{2069}"), "a");
     }
 
     #[test]

@@ -61,6 +61,8 @@ pub struct Balancer<C> {
     connect: Connect<C>,
     epoch: Instant,
     update_lock: std::sync::Mutex<()>,
+    /// Ejections so far (a re-try that fails again counts again), for the metrics.
+    ejections: AtomicU64,
 }
 
 impl<C> Balancer<C> {
@@ -76,6 +78,7 @@ impl<C> Balancer<C> {
             connect: Box::new(connect),
             epoch: Instant::now(),
             update_lock: std::sync::Mutex::new(()),
+            ejections: AtomicU64::new(0),
         }
     }
 
@@ -144,7 +147,13 @@ impl<C> Balancer<C> {
         // `fail` then ignores until the skip is really due.
         let until = self.millis_since_epoch(skip.until).max(1);
         member.ejected_until_ms.store(until, Ordering::Relaxed);
+        self.ejections.fetch_add(1, Ordering::Relaxed);
         true
+    }
+
+    /// How many times a member was ejected (skipped) so far.
+    pub fn ejections(&self) -> u64 {
+        self.ejections.load(Ordering::Relaxed)
     }
 
     /// A request picked at `picked_at` succeeded on `member` at `now`: ends

@@ -12,6 +12,8 @@ use super::endpoint_slices;
 use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, start};
 use crate::common::Mode;
+use crate::common::auth::{ControlToken, TokenSetting};
+use crate::common::logging::LogArgs;
 use crate::common::shutdown::{DrainPolicy, serve_until_drained, termination_signal};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -85,6 +87,29 @@ pub struct Args {
     /// Then wait at most this long for in-flight requests and open connections.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
     drain_timeout: Duration,
+    /// Token that PUT /mode and the Observer RPCs (Watch, GetState, SetMode)
+    /// require as `authorization: Bearer <token>`. Without it they are open to
+    /// anyone who reaches the ports.
+    #[arg(long, env = "GATEWAY_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    control_token: Option<TokenSetting>,
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+/// Names the token's flag and variable in start-up errors.
+const TOKEN_SETTING: &str = "--control-token / GATEWAY_CONTROL_TOKEN";
+
+/// The control token, checked; without one, a warning that the controls are open.
+fn control_token(args: &Args) -> anyhow::Result<Option<ControlToken>> {
+    let Some(setting) = &args.control_token else {
+        tracing::warn!(
+            "the gateway's controls are open: anyone who reaches its ports can switch the mode (PUT /mode, \
+             Observer.SetMode) and watch every pod (Observer.Watch); set GATEWAY_CONTROL_TOKEN (or \
+             --control-token) to require a bearer token"
+        );
+        return Ok(None);
+    };
+    setting.token(TOKEN_SETTING).map(Some)
 }
 
 async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result<(String, DiscoveryStream)> {
@@ -125,7 +150,12 @@ async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result
                 "dns {}:{} every {:?}",
                 args.grpc_server_host, args.grpc_server_port, args.dns_interval
             );
-            let stream = discovery::dns(args.grpc_server_host.clone(), args.grpc_server_port, args.dns_interval);
+            let stream = discovery::dns(
+                args.grpc_server_host.clone(),
+                args.grpc_server_port,
+                args.dns_interval,
+                health.clone(),
+            );
             Ok((name, stream))
         }
     }
@@ -139,6 +169,7 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<tokio:
 
 /// Runs greet-gateway with `args` until SIGTERM or SIGINT, then drains.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let control_token = control_token(&args)?;
     let discovery_health = DiscoveryHealth::default();
     let (discovery_name, discovery) = discovery_from(&args, &discovery_health).await?;
     let name = std::env::var("POD_NAME")
@@ -154,6 +185,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             request: args.upstream_timeout,
             connect: args.connect_timeout,
         },
+        control_token,
     };
     let rest = bind(SocketAddr::new(args.bind, args.port), "REST", "--port / GATEWAY_PORT").await?;
     let observe = bind(

@@ -48,20 +48,42 @@ impl EndpointInfo {
 /// Whether a discovery source is currently failing, shared with the gateway
 /// so a 503 can say that discovery, not the pods, is the problem.
 #[derive(Clone, Debug, Default)]
-pub struct DiscoveryHealth(std::sync::Arc<std::sync::Mutex<Option<String>>>);
+pub struct DiscoveryHealth(std::sync::Arc<HealthState>);
+
+#[derive(Debug, Default)]
+struct HealthState {
+    problem: std::sync::Mutex<Option<String>>,
+    /// Failed watches and lookups so far, for the metrics.
+    errors: std::sync::atomic::AtomicU64,
+}
 
 impl DiscoveryHealth {
     pub fn failing(&self, problem: impl Into<String>) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(problem.into());
+        self.count_error();
+        *self.problem_slot() = Some(problem.into());
     }
 
     pub fn recovered(&self) {
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.problem_slot() = None;
     }
 
     /// The last problem, while it lasts.
     pub fn problem(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.problem_slot().clone()
+    }
+
+    /// Counts a failure that keeps the endpoint set (a DNS hiccup).
+    pub fn count_error(&self) {
+        self.0.errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Failures so far.
+    pub fn errors(&self) -> u64 {
+        self.0.errors.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn problem_slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+        self.0.problem.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -154,7 +176,7 @@ pub fn name_has_no_addresses(error: &str) -> bool {
 /// A name with no addresses twice in a row is an empty set (no ready pod);
 /// any other failed lookup keeps the previous set: a DNS hiccup must not
 /// empty the balancer.
-pub fn dns(host: String, port: u16, interval: Duration) -> DiscoveryStream {
+pub fn dns(host: String, port: u16, interval: Duration, health: DiscoveryHealth) -> DiscoveryStream {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
         let mut last: Option<EndpointSet> = None;
@@ -188,6 +210,7 @@ pub fn dns(host: String, port: u16, interval: Duration) -> DiscoveryStream {
                     }
                 }
                 Err(err) => {
+                    health.count_error();
                     tracing::warn!(
                         "DNS discovery: resolving {host}:{port} failed ({err}); keeping the last endpoint set"
                     );
@@ -204,6 +227,16 @@ pub fn dns(host: String, port: u16, interval: Duration) -> DiscoveryStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_failure_is_counted_and_only_a_failing_one_is_reported() {
+        let health = DiscoveryHealth::default();
+        health.count_error();
+        assert_eq!((health.errors(), health.problem()), (1, None));
+        health.failing("watch: 403");
+        health.clone().recovered();
+        assert_eq!((health.errors(), health.problem()), (2, None));
+    }
 
     #[test]
     fn parses_endpoint_lists() {
@@ -300,7 +333,12 @@ mod tests {
 
     #[tokio::test]
     async fn dns_source_resolves_loopback() {
-        let mut stream = dns("127.0.0.1".into(), 50051, Duration::from_secs(3600));
+        let mut stream = dns(
+            "127.0.0.1".into(),
+            50051,
+            Duration::from_secs(3600),
+            DiscoveryHealth::default(),
+        );
         assert_eq!(stream.next().await, Some(vec![EndpointInfo::ready("127.0.0.1:50051")]));
     }
 }

@@ -10,7 +10,7 @@
 //! broadcast ring is bounded and a raw subscriber that falls behind is told
 //! how many events it missed.
 
-mod counters;
+pub mod counters;
 mod gate;
 pub mod histogram;
 pub mod sample;
@@ -236,6 +236,17 @@ impl EventHub {
     /// How many Observer subscriptions are open (raw and summary).
     pub fn subscribers(&self) -> usize {
         self.tx.receiver_count() + self.control_tx.receiver_count()
+    }
+
+    /// Per-pod requests by mode and code, read for the metrics (no lock,
+    /// no gate: a scrape may see a request's counters half-way).
+    pub fn outcomes(&self) -> Vec<counters::PodOutcomes> {
+        self.counters.outcomes()
+    }
+
+    /// Every pod's requests added up: their latency histogram and sum.
+    pub fn totals(&self) -> observe::PodSummary {
+        self.counters.summaries().1
     }
 
     /// Summaries built so far (one per tick per interval, whatever the subscribers).

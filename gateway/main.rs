@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    greet_top::common::logging::init_stderr();
-    greet_top::common::exit_on_error(greet_top::gateway::cli::run(greet_top::gateway::cli::Args::parse()).await);
+    let args = greet_top::gateway::cli::Args::parse();
+    greet_top::common::logging::init(args.log.log_format, "info");
+    greet_top::common::exit_on_error(greet_top::gateway::cli::run(args).await);
 }

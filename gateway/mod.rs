@@ -13,6 +13,7 @@ pub mod cli;
 pub mod discovery;
 pub mod endpoint_slices;
 pub mod events;
+pub mod metrics;
 pub mod observer;
 pub mod rest;
 pub mod skipped;
@@ -28,6 +29,7 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::Mode;
+use crate::common::auth::ControlToken;
 use crate::proto::observe::observer_server::ObserverServer;
 use discovery::DiscoveryStream;
 use events::{EventHub, GatewayInfo};
@@ -47,12 +49,20 @@ pub struct GatewayConfig {
     /// Set by the discovery source while it fails.
     pub discovery_health: discovery::DiscoveryHealth,
     pub timeouts: UpstreamTimeouts,
+    /// Required by `PUT /mode` and the Observer RPCs when set.
+    pub control_token: Option<ControlToken>,
 }
 
 /// The gateway's shared state: upstream routing and the event hub.
 pub struct Gateway {
     pub upstream: Upstream,
     pub hub: Arc<EventHub>,
+    /// Required by `PUT /mode` (rest/auth.rs) when set.
+    control_token: Option<ControlToken>,
+    /// What only the metrics count (gateway/metrics.rs).
+    pub metrics: metrics::GatewayCounts,
+    /// Discovery's failures, counted for the metrics.
+    discovery_health: discovery::DiscoveryHealth,
     /// Set on shutdown: /healthz turns 503 so load balancers stop sending.
     draining: std::sync::atomic::AtomicBool,
 }
@@ -67,6 +77,7 @@ impl Gateway {
             },
             config.mode,
         ));
+        let discovery_health = config.discovery_health.clone();
         let upstream = Upstream::new(
             config.mode,
             config.sticky_target,
@@ -78,6 +89,9 @@ impl Gateway {
         Ok(Arc::new(Gateway {
             upstream,
             hub,
+            control_token: config.control_token,
+            metrics: metrics::GatewayCounts::default(),
+            discovery_health,
             draining: std::sync::atomic::AtomicBool::new(false),
         }))
     }
@@ -143,6 +157,7 @@ pub async fn start(
     rest_listener: TcpListener,
     observe_listener: TcpListener,
 ) -> anyhow::Result<GatewayHandle> {
+    let observer_auth = observer::ObserverAuth::new(config.control_token.clone());
     let gateway = Gateway::new(config)?;
     let rest_addr = rest_listener
         .local_addr()
@@ -168,6 +183,8 @@ pub async fn start(
     let (reflection, reflection_v1alpha) = crate::common::reflection::services(&["greet.observe.v1.Observer"])?;
     let observer =
         observer::ObserverRoutes::new(observer::ObserverService::new(Arc::clone(&gateway), shutdown.clone()));
+    // The token guards the Observer only: health and reflection stay open.
+    let observer = tonic::service::interceptor::InterceptedService::new(observer, observer_auth);
     let observe_shutdown = shutdown.clone();
     let observe = tokio::spawn(async move {
         let incoming = tonic::transport::server::TcpIncoming::from(observe_listener).with_nodelay(Some(true));

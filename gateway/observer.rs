@@ -3,8 +3,10 @@
 //! one encoding, however many subscribers): wire.rs serves them to the
 //! network as their encoded bytes.
 
+mod auth;
 mod wire;
 
+pub use auth::ObserverAuth;
 pub use wire::ObserverRoutes;
 
 use std::pin::Pin;
@@ -50,9 +52,11 @@ impl ObserverService {
     /// The snapshot, then every event; `lagged` when the subscriber falls behind.
     fn raw_stream(&self) -> SharedStream {
         let (snapshot, rx) = self.gateway.hub.subscribe();
-        let live = BroadcastStream::new(rx).map(|item| match item {
+        let gateway = Arc::clone(&self.gateway);
+        let live = BroadcastStream::new(rx).map(move |item| match item {
             Ok(event) => event,
             Err(BroadcastStreamRecvError::Lagged(dropped)) => {
+                gateway.metrics.observer_dropped(dropped);
                 Arc::new(Shared::new(event::Kind::Lagged(Lagged { dropped })))
             }
         });

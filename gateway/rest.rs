@@ -10,13 +10,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use self::auth::ControlAccess;
 use self::body::{GreetBody, ModeBody};
 use super::Gateway;
 use super::skipped;
 use super::upstream::UpstreamError;
 use crate::common::Mode;
 
-mod body;
+mod auth;
+pub mod body;
 
 /// Largest accepted request body; a greeting is a few dozen bytes.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -83,6 +85,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/greet", post(greet))
         .route("/mode", get(get_mode).put(put_mode))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(super::metrics::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -92,11 +95,15 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
 async fn greet(State(gateway): State<Arc<Gateway>>, body: Result<Json<serde_json::Value>, JsonRejection>) -> Response {
     let Json(value) = match body {
         Ok(body) => body,
-        Err(rejection) => return ApiError::from_rejection(&rejection, GREET_USAGE).into_response(),
+        Err(rejection) => {
+            gateway.metrics.rejected(gateway.upstream.mode());
+            return ApiError::from_rejection(&rejection, GREET_USAGE).into_response();
+        }
     };
     let body = match body::object::<GreetBody>(value).and_then(GreetBody::checked) {
         Ok(body) => body,
         Err(problem) => {
+            gateway.metrics.rejected(gateway.upstream.mode());
             return ApiError::new(StatusCode::BAD_REQUEST, format!("{problem}; {GREET_USAGE}")).into_response();
         }
     };
@@ -130,7 +137,10 @@ async fn get_mode(State(gateway): State<Arc<Gateway>>) -> Response {
     Json(serde_json::json!({ "mode": gateway.upstream.mode() })).into_response()
 }
 
+/// `_access` first: a caller without the control token is refused before
+/// the body is read.
 async fn put_mode(
+    _access: ControlAccess,
     State(gateway): State<Arc<Gateway>>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Response {

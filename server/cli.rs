@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use super::{ServerConfig, serve};
+use super::{ServerConfig, serve_with_metrics};
+use crate::common::logging::LogArgs;
 use crate::common::shutdown::termination_signal;
 
 /// The Greet gRPC service: replies "Hello, <first> <last> from pod: name(<POD_NAME>), ip(<POD_IP>)."
@@ -36,6 +37,12 @@ pub struct Args {
     /// After that, wait at most this long for in-flight calls and connections to finish.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
     drain_timeout: Duration,
+    /// Port of the Prometheus metrics listener (GET /metrics), on the gRPC
+    /// listener's IP; 0 turns it off.
+    #[arg(long, env = "METRICS_PORT", default_value_t = 9090)]
+    metrics_port: u16,
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 /// Runs greet-server with `args` until SIGTERM or SIGINT, then drains.
@@ -57,6 +64,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             listen.ip().to_string()
         }
     });
+    // On the gRPC listener's IP (all interfaces when that is 0.0.0.0), so
+    // servers on 127.0.0.2, .3, ... each have their own.
+    let metrics_listener = match args.metrics_port {
+        0 => None,
+        port => {
+            let addr = SocketAddr::new(listen.ip(), port);
+            Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen for metrics on {addr}: is another process using the port? Try --metrics-port (0 turns metrics off)")
+            })?)
+        }
+    };
     let config = ServerConfig {
         pod_name,
         pod_ip,
@@ -64,5 +82,5 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
     };
-    serve(listener, config, termination_signal()).await
+    serve_with_metrics(listener, metrics_listener, config, termination_signal()).await
 }

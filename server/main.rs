@@ -4,6 +4,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() {
-    greet_top::common::logging::init_stderr();
-    greet_top::common::exit_on_error(greet_top::server::cli::run(greet_top::server::cli::Args::parse()).await);
+    let args = greet_top::server::cli::Args::parse();
+    greet_top::common::logging::init(args.log.log_format, "info");
+    greet_top::common::exit_on_error(greet_top::server::cli::run(args).await);
 }

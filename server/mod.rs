@@ -2,6 +2,7 @@
 //! reflection, graceful drain and an optional max connection age.
 
 pub mod cli;
+pub mod metrics;
 
 use std::future::Future;
 use std::time::Duration;
@@ -72,13 +73,25 @@ impl GreetService for Greeter {
 
 /// Serves Greet, health and reflection on `listener` until `shutdown`
 /// completes, then reports NOT_SERVING, waits `shutdown_delay`, stops
-/// accepting and lets in-flight calls finish.
+/// accepting and lets in-flight calls finish. No metrics listener.
 pub async fn serve(
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    serve_with_metrics(listener, None, config, shutdown).await
+}
+
+/// [`serve`], and `GET /metrics` on `metrics_listener` until the gRPC
+/// server has drained (scrapes during the drain still answer).
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let local_addr = listener.local_addr().context("reading the listener's address")?;
+    let grpc_metrics = metrics::GrpcMetrics::new(&metrics::SERVED)?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<GreetServiceServer<Greeter>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
@@ -91,6 +104,7 @@ pub async fn serve(
     }
     let greeter = Greeter::new(config.pod_name.clone(), config.pod_ip.clone());
     let router = builder
+        .layer(grpc_metrics.layer())
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
@@ -122,7 +136,39 @@ pub async fn serve(
         delay: config.shutdown_delay,
         timeout: config.drain_timeout,
     };
-    serve_until_drained("greet-server", serving, shutdown, announce, stop, policy).await
+    let metrics_stop = CancellationToken::new();
+    let metrics_server = match metrics_listener {
+        Some(listener) => Some(serve_metrics(listener, &grpc_metrics, metrics_stop.clone())?),
+        None => None,
+    };
+    let served = serve_until_drained("greet-server", serving, shutdown, announce, stop, policy).await;
+    metrics_stop.cancel();
+    if let Some(metrics_server) = metrics_server {
+        match metrics_server.await {
+            Ok(result) => result?,
+            Err(join) => anyhow::bail!("the metrics listener's task failed: {join}"),
+        }
+    }
+    served
+}
+
+/// Serves `GET /metrics` on `listener` until `stop`.
+fn serve_metrics(
+    listener: TcpListener,
+    grpc_metrics: &std::sync::Arc<metrics::GrpcMetrics>,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<anyhow::Result<()>>> {
+    let addr = listener
+        .local_addr()
+        .context("reading the metrics listener's address")?;
+    tracing::info!(%addr, "greet-server metrics at http://{addr}/metrics");
+    let router = grpc_metrics.router();
+    Ok(tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+            .with_context(|| format!("greet-server's metrics listener on {addr} failed"))
+    }))
 }
 
 #[cfg(test)]

@@ -50,6 +50,16 @@ impl Running {
     }
 }
 
+/// The `/metrics` text on a loopback port.
+async fn scrape(port: u16) -> String {
+    let response = RestClient::new(format!("http://127.0.0.1:{port}"))
+        .send(http::Method::GET, "/metrics", None, "")
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.body
+}
+
 async fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
@@ -78,10 +88,11 @@ async fn health_of(url: String, service: &str) -> ServingStatus {
 
 #[tokio::test]
 async fn server_and_gateway_binaries_use_the_articles_environment_and_drain_on_sigterm() {
-    let grpc_port = free_port();
+    let (grpc_port, metrics_port) = (free_port(), free_port());
     let mut server = Running(
         Command::new(env!("CARGO_BIN_EXE_greet-server"))
             .env("GRPC_PORT", grpc_port.to_string())
+            .env("METRICS_PORT", metrics_port.to_string())
             .env("POD_NAME", "greetserver-deploy-7595ccbdd5-l8kmv")
             .env("POD_IP", "172.17.0.2")
             .stdout(Stdio::null())
@@ -112,6 +123,13 @@ async fn server_and_gateway_binaries_use_the_articles_environment_and_drain_on_s
         "Hello, Hitesh Pattanayak from pod: name(greetserver-deploy-7595ccbdd5-l8kmv), ip(172.17.0.2)."
     );
 
+    wait_for_port(metrics_port).await;
+    let metrics = scrape(metrics_port).await;
+    assert!(
+        metrics.contains("\ngrpc_server_handled_total{grpc_type=\"unary\",grpc_service=\"greet.GreetService\",grpc_method=\"Greet\",grpc_code=\"OK\"} 1\n"),
+        "{metrics}"
+    );
+
     let (rest_port, observe_port) = (free_port(), free_port());
     let mut gateway = Running(
         Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
@@ -139,6 +157,11 @@ async fn server_and_gateway_binaries_use_the_articles_environment_and_drain_on_s
     assert_eq!(
         health_of(format!("http://127.0.0.1:{observe_port}"), "").await,
         ServingStatus::Serving
+    );
+    let metrics = scrape(rest_port).await;
+    assert!(
+        metrics.contains("\ngreet_gateway_requests_total{pod=\"greetserver-deploy-7595ccbdd5-l8kmv\",mode=\"sticky\",outcome=\"ok\"} 1\n"),
+        "{metrics}"
     );
 
     let status = gateway.sigterm_and_wait().await;

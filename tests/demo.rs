@@ -1,12 +1,14 @@
 //! `greet-top demo` as a user runs it: the `--once` report, and the live
 //! dashboard in a real pseudo-terminal.
 
-use std::io::{Read, Write};
-use std::sync::{Arc, Mutex};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use serde_json::Value;
+
+#[path = "support/pty.rs"]
+mod pty;
+use pty::start_dashboard;
 
 fn once_json(args: &[&str]) -> Value {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_greet-top"))
@@ -88,59 +90,6 @@ fn once_in_balanced_mode_gives_every_pod_an_equal_share() {
     }
 }
 
-/// A screen fed by the child's output in a background thread.
-struct Screen {
-    parser: Arc<Mutex<vt100::Parser>>,
-    raw: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Screen {
-    /// How often `needle` occurs in everything the program wrote.
-    fn count(&self, needle: &[u8]) -> usize {
-        self.raw
-            .lock()
-            .unwrap()
-            .windows(needle.len())
-            .filter(|w| *w == needle)
-            .count()
-    }
-
-    /// Whether the first cell of `word` on screen is reversed, and its background.
-    fn style_of(&self, word: &str) -> (bool, vt100::Color) {
-        let parser = self.parser.lock().unwrap();
-        let screen = parser.screen();
-        let (_, cols) = screen.size();
-        for (row, line) in screen.rows(0, cols.get()).enumerate() {
-            if let Some(at) = line.find(word) {
-                let col = line[..at].chars().count();
-                let cell = screen.cell(row as u16, col as u16).unwrap();
-                return (cell.inverse(), cell.bgcolor());
-            }
-        }
-        panic!("{word} is not on the screen:\n{}", screen.contents());
-    }
-
-    fn text(&self) -> String {
-        self.parser.lock().unwrap().screen().contents()
-    }
-
-    /// Waits until `check` holds for the screen text; panics with the screen after `within`.
-    fn wait_for(&self, what: &str, within: Duration, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let text = self.text();
-            if check(&text) {
-                return text;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
 /// (pod name, hits) of each demo pod row in the pods table.
 fn pod_rows(screen: &str) -> Vec<(String, u64)> {
     screen
@@ -156,92 +105,6 @@ fn pod_rows(screen: &str) -> Vec<(String, u64)> {
             }
         })
         .collect()
-}
-
-/// `greet-top ARGS` running in a 90x30 pseudo-terminal, its output parsed as it comes.
-struct Dashboard {
-    screen: Screen,
-    master: Box<dyn portable_pty::MasterPty + Send>,
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    keys: Box<dyn Write + Send>,
-    eof: std::sync::mpsc::Receiver<()>,
-}
-
-fn start_dashboard(args: &[&str], env: &[(&str, &str)]) -> Dashboard {
-    let pty = native_pty_system()
-        .openpty(PtySize {
-            rows: 30,
-            cols: 90,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .unwrap();
-    let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_greet-top"));
-    command.args(args);
-    command.env("TERM", "xterm-256color");
-    command.env_remove("NO_COLOR");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let child = pty.slave.spawn_command(command).unwrap();
-    drop(pty.slave);
-
-    let screen = Screen {
-        parser: Arc::new(Mutex::new(vt100::Parser::new(
-            std::num::NonZeroU16::new(30).unwrap(),
-            std::num::NonZeroU16::new(90).unwrap(),
-            0,
-        ))),
-        raw: Arc::new(Mutex::new(Vec::new())),
-    };
-    let mut reader = pty.master.try_clone_reader().unwrap();
-    let (parser, raw) = (Arc::clone(&screen.parser), Arc::clone(&screen.raw));
-    let (eof_tx, eof) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            parser.lock().unwrap().process(&buf[..n]);
-            raw.lock().unwrap().extend_from_slice(&buf[..n]);
-        }
-        let _ = eof_tx.send(());
-    });
-    let keys = pty.master.take_writer().unwrap();
-    Dashboard {
-        screen,
-        master: pty.master,
-        child,
-        keys,
-        eof,
-    }
-}
-
-impl Dashboard {
-    fn press(&mut self, key: &[u8]) {
-        self.keys.write_all(key).unwrap();
-        self.keys.flush().unwrap();
-    }
-
-    /// Presses q and waits for a clean exit.
-    fn quit(mut self) {
-        self.press(b"q");
-        self.exits_cleanly();
-    }
-
-    /// Waits for the exit after q; it must be a success.
-    fn exits_cleanly(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "greet-top did not exit within 10 s of q");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "exit status {status:?}");
-    }
 }
 
 /// The colours an SGR sequence (`ESC [ ... m`) in `raw` sets, as its parameters.
@@ -301,11 +164,7 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         let rows = pod_rows(s);
         s.contains("STICKY") && rows.len() == 3 && rows.iter().any(|(_, hits)| *hits >= 50)
     });
-    let canonical = |master: &dyn portable_pty::MasterPty| {
-        let termios = master.get_termios().expect("the PTY's termios");
-        termios.local_flags.contains(nix::sys::termios::LocalFlags::ICANON)
-    };
-    assert!(!canonical(&*dashboard.master), "the dashboard runs in raw mode");
+    assert!(!dashboard.canonical(), "the dashboard runs in raw mode");
     let rows = pod_rows(&sticky);
     assert_eq!(rows.iter().filter(|(_, hits)| *hits > 0).count(), 1, "{sticky}");
     assert!(sticky.contains("STUCK — press m to balance"), "{sticky}");
@@ -344,7 +203,7 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         std::thread::sleep(Duration::from_millis(5));
     }
     // Raw mode is switched off too (polled: it is the last step of the restore).
-    while !canonical(&*dashboard.master) {
+    while !dashboard.canonical() {
         assert!(
             pressed.elapsed() < Duration::from_secs(2),
             "raw mode still on 2 s after q"
@@ -352,15 +211,7 @@ fn dashboard_in_a_pty_shows_sticky_then_spreads_after_m_and_quits_cleanly() {
         std::thread::sleep(Duration::from_millis(5));
     }
     dashboard.exits_cleanly();
-    // Everything the process wrote has been read once the PTY reports EOF.
-    dashboard
-        .eof
-        .recv_timeout(Duration::from_secs(5))
-        .expect("the PTY reached EOF after the exit");
-    // Terminal restored: back on the main screen with the cursor visible.
-    let parser = dashboard.screen.parser.lock().unwrap();
-    assert!(!parser.screen().alternate_screen(), "still on the alternate screen");
-    assert!(!parser.screen().hide_cursor(), "cursor still hidden");
+    dashboard.assert_restored();
 }
 
 #[test]

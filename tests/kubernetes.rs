@@ -228,6 +228,7 @@ fn gateway_pods() -> GatewayPods {
         selector: "run=greetclient".into(),
         port: 9092,
         subscription: Subscription::Summaries,
+        token: None,
     }
 }
 

@@ -9,6 +9,7 @@ use greet_top::gateway::GatewayHandle;
 use greet_top::gateway::events::RequestOutcome;
 use greet_top::proto::observe::observer_client::ObserverClient;
 use greet_top::proto::observe::{GetStateRequest, WatchRequest, event};
+use greet_top::tui::rest_client::RestClient;
 
 /// Far more than the broadcast ring and the transport's buffers hold.
 const PUBLISHED: u64 = 100_000;
@@ -100,6 +101,19 @@ async fn a_subscriber_that_falls_behind_gets_lagged_notices_that_account_for_eve
     let state = client.get_state(GetStateRequest::default()).await.unwrap().into_inner();
     assert_eq!(state.last_seq, 1 + PUBLISHED);
     assert_eq!(state.pods.iter().map(|p| p.requests).sum::<u64>(), PUBLISHED);
+
+    // The gateway's metrics count the same drops, and the one subscriber.
+    let metrics = RestClient::new(format!("http://{}", gateway.rest_addr))
+        .send(http::Method::GET, "/metrics", None, "")
+        .await
+        .unwrap()
+        .body;
+    for sample in [
+        format!("\ngreet_gateway_observer_dropped_events_total {dropped}\n"),
+        "\ngreet_gateway_observer_subscribers 1\n".to_owned(),
+    ] {
+        assert!(metrics.contains(&sample), "no {sample:?} in {metrics}");
+    }
     gateway.shutdown().await.unwrap();
 }
 

@@ -49,6 +49,8 @@ async fn start_server(ordinal: usize) -> Server {
     let name = format!("greetserver-roll-{ordinal}");
     let child = Command::new(env!("CARGO_BIN_EXE_greet-server"))
         .args(["--listen", &addr.to_string(), "--drain-timeout", "5s"])
+        // No metrics listener: the servers on this host must not share its port.
+        .args(["--metrics-port", "0"])
         .env("POD_NAME", &name)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())

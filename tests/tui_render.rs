@@ -23,6 +23,8 @@ const GATEWAY: &str = "http://127.0.0.1:9092";
 
 #[path = "tui_render/incidents.rs"]
 mod incidents;
+#[path = "tui_render/refused.rs"]
+mod refused;
 
 /// An Observer event from the gateway, as the Observer client hands it on.
 fn gateway_event(kind: event::Kind) -> AppEvent {

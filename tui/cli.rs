@@ -12,12 +12,14 @@ use super::controls::{Controls, GatewayChannels};
 use super::demo::controller as demo_controller;
 use super::demo::{Demo, DemoConfig};
 use super::kube_source::GatewayPods;
-use super::observer_client::Subscription;
+use super::observer_client::{GatewayLink, Subscription};
 use super::report::{FailOn, FailOnMatched, OutputFormat};
 use super::state::{App, AppEvent, LoadState};
 use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
 use crate::common::Mode;
+use crate::common::auth::TokenSetting;
+use crate::common::logging::LogArgs;
 use crate::tui::rest_client::RestClient;
 
 /// Live view of how a gRPC gateway spreads requests over pods, with a switch
@@ -33,6 +35,9 @@ pub struct Cli {
     pub once: OnceArgs,
     #[command(flatten)]
     pub stream: StreamArgs,
+    /// Logs go to stderr with --once only: the dashboard owns the terminal.
+    #[command(flatten)]
+    pub log: LogArgs,
 }
 
 #[derive(Args, Debug)]
@@ -64,7 +69,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct AttachArgs {
     /// The gateway's Observer address, e.g. http://127.0.0.1:9092 with
-    /// `kubectl port-forward svc/greetclient 9092`. Without it, greet-top finds
+    /// `kubectl -n greet port-forward svc/greetclient 9092`. Without it, greet-top finds
     /// the gateway pods (--gateway-selector) and reaches each one through the
     /// API server's port-forward; with no cluster configured, it uses
     /// http://127.0.0.1:9092.
@@ -94,6 +99,10 @@ pub struct AttachArgs {
     /// Load rate for --load-url, requests per second (load starts off).
     #[arg(long, default_value_t = 50, value_name = "RPS")]
     pub load_rate: u32,
+    /// The gateways' control token (their GATEWAY_CONTROL_TOKEN), sent with
+    /// every Observer call as `authorization: Bearer <token>`.
+    #[arg(long, env = "GREET_TOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    pub token: Option<TokenSetting>,
 }
 
 #[derive(Args, Debug)]
@@ -122,7 +131,7 @@ pub struct DemoArgs {
     pub rate: u32,
 }
 
-/// Where `kubectl port-forward svc/greetclient 9092` puts the Observer.
+/// Where `kubectl -n greet port-forward svc/greetclient 9092` puts the Observer.
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9092";
 
 /// Exits as the outcome of [`run`] says: 0, 3 when a `--fail-on` condition
@@ -134,12 +143,20 @@ pub fn exit(result: anyhow::Result<()>) {
         eprintln!("greet-top: {matched}");
         std::process::exit(3);
     }
+    if let Err(err) = &result
+        && let Some(stopped) = err.downcast_ref::<terminal::StoppedBySignal>()
+    {
+        // The terminal may be gone (SIGHUP): a failed write is no reason to panic.
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "greet-top: {stopped}");
+        std::process::exit(128 + stopped.number);
+    }
     crate::common::exit_on_error(result);
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.once.once.is_some() {
-        crate::common::logging::init_stderr_at("warn");
+        crate::common::logging::init(cli.log.log_format, "warn");
     }
     match cli.command {
         Some(Command::Demo(args)) => demo(args, cli.once, cli.stream.subscription()).await,
@@ -154,6 +171,10 @@ enum GatewaySource {
 }
 
 async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
+    let token = match &args.token {
+        Some(setting) => Some(setting.token("--token / GREET_TOP_TOKEN")?),
+        None => None,
+    };
     let cancel = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
     // The cluster, unless told not to; without a kubeconfig greet-top still
@@ -186,14 +207,14 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     let channels: GatewayChannels = Arc::new(Mutex::new(BTreeMap::new()));
     let title = match &source {
         GatewaySource::Url(url) => {
-            let channel = observer_client::observer_channel(url)?;
+            let link = GatewayLink::new(observer_client::observer_channel(url)?, token.as_ref());
             channels
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(url.clone(), channel.clone());
+                .insert(url.clone(), link.clone());
             tokio::spawn(observer_client::follow(
                 url.clone(),
-                channel,
+                link,
                 subscription,
                 tx.clone(),
                 cancel.clone(),
@@ -220,6 +241,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
                 selector: args.gateway_selector.clone(),
                 port: args.observe_port,
                 subscription,
+                token,
             };
             tokio::spawn(kube_source::follow_gateway_pods(
                 target,
@@ -306,14 +328,14 @@ async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> any
     let result = if let Some(duration) = once.once {
         app = app.counting_from_now();
         let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
-        let gateway = (name.clone(), channel.clone());
+        let gateway = (name.clone(), GatewayLink::from(channel.clone()));
         once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
             .await
             .and_then(|took| once::print_report(&app, took, once.output, &once.fail_on))
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let controls = Controls {
-            gateways: Arc::new(Mutex::new(BTreeMap::from([(name, channel)]))),
+            gateways: Arc::new(Mutex::new(BTreeMap::from([(name, GatewayLink::from(channel))]))),
             load: Some(load_control),
             demo: Some(demo_tx),
             events: tx,

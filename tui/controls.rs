@@ -6,15 +6,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
-use tonic::transport::Channel;
 
 use super::demo::controller::DemoCommand;
-use super::observer_client;
+use super::observer_client::{self, GatewayLink};
 use super::state::{Action, AppEvent, LoadState};
 
-/// The Observer channels of the gateways being followed, by name; shared
-/// with whatever discovers gateways (kube).
-pub type GatewayChannels = Arc<Mutex<BTreeMap<String, Channel>>>;
+/// The Observer channels (with the token) of the gateways being followed,
+/// by name; shared with whatever discovers gateways (kube).
+pub type GatewayChannels = Arc<Mutex<BTreeMap<String, GatewayLink>>>;
 
 /// What carries out the actions, and where their results go.
 #[derive(Clone)]
@@ -31,10 +30,10 @@ impl Controls {
             Action::Quit => {}
             Action::SetMode(mode) => {
                 let gateways = self.gateways.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                for (name, channel) in gateways {
+                for (name, link) in gateways {
                     let events = self.events.clone();
                     tokio::spawn(async move {
-                        let _ = events.send(observer_client::set_mode(name, channel, mode).await).await;
+                        let _ = events.send(observer_client::set_mode(name, link, mode).await).await;
                     });
                 }
             }

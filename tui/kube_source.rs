@@ -16,8 +16,9 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::controls::GatewayChannels;
 use super::network_text;
-use super::observer_client::{self, Subscription};
+use super::observer_client::{self, GatewayLink, Subscription};
 use super::state::{AppEvent, KubeStatus, PodInfo, WatchState};
+use crate::common::auth::ControlToken;
 use crate::common::kube::{KubeTarget, WatchProblem, describe_watch_error};
 use crate::common::sanitize::sanitize_truncated;
 
@@ -187,6 +188,8 @@ pub struct GatewayPods {
     /// Their Observer port, reached through the API server's port-forward.
     pub port: u16,
     pub subscription: Subscription,
+    /// Sent with every call through the tunnel, as to a gateway URL.
+    pub token: Option<ControlToken>,
 }
 
 /// Finds the gateway pods and follows each one's Observer stream through a
@@ -203,6 +206,7 @@ pub async fn follow_gateway_pods(
         selector,
         port,
         subscription,
+        token,
     } = gateways;
     let api: Api<Pod> = Api::namespaced(target.client.clone(), &namespace);
     let mut events = watcher(api.clone(), watcher::Config::default().labels(&selector))
@@ -257,17 +261,17 @@ pub async fn follow_gateway_pods(
             if followed.contains_key(name) {
                 continue;
             }
-            let channel = port_forward_channel(api.clone(), name.clone(), port);
+            let link = GatewayLink::new(port_forward_channel(api.clone(), name.clone(), port), token.as_ref());
             // The pod's name is the gateway's name on screen: cleaned here.
             let gateway = network_text::name(name);
             channels
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(gateway.clone(), channel.clone());
-            let token = cancel.child_token();
-            let follow = observer_client::follow(gateway, channel, subscription, tx.clone(), token.clone());
+                .insert(gateway.clone(), link.clone());
+            let stop = cancel.child_token();
+            let follow = observer_client::follow(gateway, link, subscription, tx.clone(), stop.clone());
             tokio::spawn(follow);
-            followed.insert(name.clone(), token);
+            followed.insert(name.clone(), stop);
         }
         let gone: Vec<String> = followed
             .keys()

@@ -4,6 +4,8 @@
 //! dashboard's own [`GatewayEvent`]s here, their text sanitised.
 
 mod convert;
+mod describe;
+mod link;
 
 use std::time::Duration;
 
@@ -13,15 +15,20 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
 pub use self::convert::{gateway_event, mode_set};
+use self::describe::describe;
+pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
 use super::network_text;
-use super::state::AppEvent;
+use super::state::{AppEvent, Refusal};
 use crate::common::Mode;
-use crate::proto::observe::observer_client::ObserverClient;
 use crate::proto::observe::{GetStateRequest, SetModeRequest, WatchRequest, event};
 
 /// First and largest wait between reconnection attempts.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A subscription that lasted this long was healthy: the next failure
+/// retries after [`BACKOFF_START`] again. One that fails sooner (a gateway
+/// that accepts, then sends garbage or too much) keeps backing off.
+const HEALTHY_FOR: Duration = BACKOFF_MAX;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// How often a summary subscription gets the gateway's counters: often
 /// enough for smooth rates, rarely enough to cost nothing at any request rate.
@@ -85,30 +92,40 @@ pub fn next_backoff(current: Duration) -> Duration {
 /// everything; a raw one is marked lagged instead of slowing requests.
 pub async fn follow(
     gateway: String,
-    channel: Channel,
+    link: impl Into<GatewayLink>,
     subscription: Subscription,
     tx: mpsc::Sender<AppEvent>,
     cancel: CancellationToken,
 ) {
+    let link = link.into();
     let mut backoff = BACKOFF_START;
     loop {
+        let started = tokio::time::Instant::now();
         let ended = tokio::select! {
             () = cancel.cancelled() => return,
-            ended = watch_once(&gateway, channel.clone(), subscription, &tx, &mut backoff) => ended,
+            ended = watch_once(&gateway, &link, subscription, &tx) => ended,
         };
-        let error = match ended {
+        if started.elapsed() >= HEALTHY_FOR {
+            backoff = BACKOFF_START;
+        }
+        let down = match ended {
             Ended::DashboardGone => return,
             // The new subscription starts with a snapshot whose totals
             // include what this one missed.
             Ended::Lagged => continue,
-            Ended::Failed(error) => error,
+            Ended::Failed(error) => AppEvent::Disconnected {
+                gateway: gateway.clone(),
+                error: network_text::error(&error),
+                retry_in: backoff,
+            },
+            // Retried on the same backoff: the gateway's token may change.
+            Ended::Refused(refusal) => AppEvent::Refused {
+                gateway: gateway.clone(),
+                refusal,
+                retry_in: backoff,
+            },
         };
-        let disconnected = AppEvent::Disconnected {
-            gateway: gateway.clone(),
-            error: network_text::error(&error),
-            retry_in: backoff,
-        };
-        if tx.send(disconnected).await.is_err() {
+        if tx.send(down).await.is_err() {
             return;
         }
         tokio::select! {
@@ -127,20 +144,24 @@ enum Ended {
     Lagged,
     /// Why the stream failed: retry after a backoff.
     Failed(String),
+    /// The gateway refused greet-top's token (or its lack of one).
+    Refused(Refusal),
 }
 
 /// One subscription, until it ends.
 async fn watch_once(
     gateway: &str,
-    channel: Channel,
+    link: &GatewayLink,
     subscription: Subscription,
     tx: &mpsc::Sender<AppEvent>,
-    backoff: &mut Duration,
 ) -> Ended {
-    let mut client = ObserverClient::new(channel);
-    let mut stream = match client.watch(subscription.request()).await {
+    let failed = |status: &tonic::Status| match link.refusal(status) {
+        Some(refusal) => Ended::Refused(refusal),
+        None => Ended::Failed(describe(status)),
+    };
+    let mut stream = match link.client().watch(subscription.request()).await {
         Ok(response) => response.into_inner(),
-        Err(status) => return Ended::Failed(describe(&status)),
+        Err(status) => return failed(&status),
     };
     let gateway = gateway.to_owned();
     let connected = AppEvent::Connected {
@@ -149,7 +170,6 @@ async fn watch_once(
     if tx.send(connected).await.is_err() {
         return Ended::DashboardGone;
     }
-    *backoff = BACKOFF_START;
     loop {
         match stream.next().await {
             Some(Ok(event)) => {
@@ -166,42 +186,17 @@ async fn watch_once(
                     return Ended::Lagged;
                 }
             }
-            Some(Err(status)) => return Ended::Failed(describe(&status)),
+            Some(Err(status)) => return failed(&status),
             None => return Ended::Failed("the gateway closed the stream".to_owned()),
         }
-    }
-}
-
-/// The innermost cause of `err`, e.g. what the connector reported.
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = err;
-    while let Some(next) = cause.source() {
-        cause = next;
-    }
-    cause.to_string()
-}
-
-fn describe(status: &tonic::Status) -> String {
-    use std::error::Error as _;
-    match status.code() {
-        tonic::Code::Unavailable => match status.source().map(root_cause) {
-            // A port-forward that could not open says why and what to do (RBAC).
-            Some(cause) if cause.contains("port-forward") => format!("gateway unreachable: {cause}"),
-            Some(cause) => format!("gateway unreachable: {cause} (is it running, or the port-forward up?)"),
-            None => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
-        },
-        tonic::Code::Unimplemented => {
-            "this address serves gRPC but not the Observer: is it the gateway's observe port (9092)?".to_owned()
-        }
-        _ => format!("{:?}: {}", status.code(), status.message()),
     }
 }
 
 /// The gateway's totals now, as a snapshot event: what `--once` ends with,
 /// so its counts are exact whatever the last summary missed. `None` when
 /// the gateway does not answer within 5 s.
-pub async fn final_state(gateway: String, channel: Channel) -> Option<AppEvent> {
-    let mut client = ObserverClient::new(channel);
+pub async fn final_state(gateway: String, link: GatewayLink) -> Option<AppEvent> {
+    let mut client = link.client();
     let call = client.get_state(GetStateRequest::default());
     let state = tokio::time::timeout(Duration::from_secs(5), call).await.ok()?.ok()?;
     Some(AppEvent::Gateway {
@@ -211,14 +206,17 @@ pub async fn final_state(gateway: String, channel: Channel) -> Option<AppEvent> 
 }
 
 /// Asks the gateway to switch mode; the answer is reported as [`AppEvent::ModeSet`].
-pub async fn set_mode(gateway: String, channel: Channel, mode: Mode) -> AppEvent {
-    let mut client = ObserverClient::new(channel);
+pub async fn set_mode(gateway: String, link: GatewayLink, mode: Mode) -> AppEvent {
+    let mut client = link.client();
     let request = SetModeRequest {
         mode: mode.to_proto() as i32,
     };
     let result = match tokio::time::timeout(Duration::from_secs(5), client.set_mode(request)).await {
         Err(_) => Err("the gateway did not answer within 5 s".to_owned()),
-        Ok(Err(status)) => Err(describe(&status)),
+        Ok(Err(status)) => Err(match link.refusal(&status) {
+            Some(refusal) => refusal.to_string(),
+            None => describe(&status),
+        }),
         Ok(Ok(state)) => {
             Mode::from_proto(state.into_inner().mode).ok_or_else(|| "the gateway answered with no mode".to_owned())
         }

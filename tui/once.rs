@@ -4,9 +4,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
 
-use super::observer_client;
+use super::observer_client::{self, GatewayLink};
 use super::report::{self, FailOn, FailOnMatched, OutputFormat};
 use super::state::{App, AppEvent};
 
@@ -34,6 +33,13 @@ pub async fn observe_for(
         }
     }
     if !app.synced() {
+        if let Some((_, refusal)) = app.refused().next() {
+            anyhow::bail!(
+                "the gateway's Observer at {} refused greet-top: {}",
+                app.title(),
+                refusal.reason()
+            );
+        }
         anyhow::bail!(
             "could not reach the gateway's Observer at {} within {:?}: {}",
             app.title(),
@@ -47,9 +53,9 @@ pub async fn observe_for(
 /// Ends the count exactly: each followed gateway's totals now replace what
 /// its stream last said (a summary can be up to an interval old). A gateway
 /// that does not answer keeps its last counts.
-pub async fn settle(app: &mut App, gateways: impl IntoIterator<Item = (String, Channel)>) {
-    for (gateway, channel) in gateways {
-        if let Some(event) = observer_client::final_state(gateway, channel).await {
+pub async fn settle(app: &mut App, gateways: impl IntoIterator<Item = (String, GatewayLink)>) {
+    for (gateway, link) in gateways {
+        if let Some(event) = observer_client::final_state(gateway, link).await {
             app.update(event, Instant::now());
         }
     }
@@ -64,7 +70,7 @@ pub async fn observe_demo(
     events: &mut mpsc::Receiver<AppEvent>,
     duration: Duration,
     start_load: impl FnOnce() -> JoinHandle<()>,
-    gateway: (String, Channel),
+    gateway: (String, GatewayLink),
 ) -> anyhow::Result<Duration> {
     let connected = wait_for_snapshot(app, events).await;
     let started = Instant::now();

@@ -11,11 +11,15 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::common::auth::ControlToken;
+
 /// A response's status, content type and body.
 #[derive(Debug, Clone)]
 pub struct RestResponse {
     pub status: StatusCode,
     pub content_type: Option<String>,
+    /// `WWW-Authenticate`: what a 401 asks for.
+    pub www_authenticate: Option<String>,
     pub body: String,
 }
 
@@ -32,6 +36,9 @@ pub struct RestClient {
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
     timeout: Duration,
+    /// `authorization` sent with every request, for a gateway whose controls
+    /// need its token (`PUT /mode`).
+    authorization: Option<String>,
 }
 
 impl RestClient {
@@ -43,7 +50,14 @@ impl RestClient {
             base: base.into().trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build(connector),
             timeout: Duration::from_secs(10),
+            authorization: None,
         }
+    }
+
+    /// Sends `token` with every request, as `authorization: Bearer <token>`.
+    pub fn with_token(mut self, token: &ControlToken) -> Self {
+        self.authorization = Some(token.header_value());
+        self
     }
 
     /// `POST /greet` with the article's JSON body.
@@ -71,21 +85,26 @@ impl RestClient {
         if let Some(content_type) = content_type {
             request = request.header(header::CONTENT_TYPE, content_type);
         }
+        if let Some(authorization) = &self.authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
         let request = request
             .body(Full::new(body.into()))
             .with_context(|| format!("building {method} {url}"))?;
         let exchange = async {
             let response = self.client.request(request).await?;
             let status = response.status();
-            let content_type = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let text_of = |name| {
+                let value = response.headers().get(name)?;
+                value.to_str().ok().map(str::to_owned)
+            };
+            let content_type = text_of(header::CONTENT_TYPE);
+            let www_authenticate = text_of(header::WWW_AUTHENTICATE);
             let bytes = response.into_body().collect().await?.to_bytes();
             anyhow::Ok(RestResponse {
                 status,
                 content_type,
+                www_authenticate,
                 body: String::from_utf8_lossy(&bytes).into_owned(),
             })
         };

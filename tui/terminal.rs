@@ -16,19 +16,69 @@ use super::ui::{self, Theme};
 const FRAME: Duration = Duration::from_millis(100);
 /// Events queued for the UI before the network workers wait.
 pub const EVENT_QUEUE: usize = 64 * 1024;
+/// Longest a frame folds in events: under a flood (a hostile or very busy
+/// gateway) the rest wait in the queue, and keys and drawing are not delayed.
+const DRAIN_BUDGET: Duration = Duration::from_millis(40);
 
-/// Runs the dashboard until the user quits. The terminal is restored on
-/// every exit path, panics included (`ratatui::init` installs the hook).
+/// The dashboard ended on a signal (SIGTERM, SIGHUP, SIGINT) after restoring
+/// the terminal; the process should exit 128 + `number`, as a shell reports it.
+#[derive(Debug, thiserror::Error)]
+#[error("stopped by {name}")]
+pub struct StoppedBySignal {
+    pub number: i32,
+    pub name: &'static str,
+}
+
+/// Runs the dashboard until the user quits or a signal ends it. The terminal
+/// is restored on every exit path: q, SIGTERM, SIGHUP, SIGINT, and panics
+/// (`ratatui::init` installs a hook that restores first).
 pub async fn dashboard(mut app: App, mut events: mpsc::Receiver<AppEvent>, controls: Controls) -> anyhow::Result<()> {
     use std::io::IsTerminal as _;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!("the dashboard needs a terminal (stdin and stdout); for scripts use --once 10s --output json");
     }
+    // Before raw mode, so a signal can never find the terminal half set up
+    // without a handler to restore it.
+    let signals = Signals::new()?;
     let theme = Theme::from_env();
     let mut terminal = ratatui::init();
-    let result = frame_loop(&mut terminal, &mut app, &mut events, &controls, theme).await;
-    ratatui::restore();
+    let result = frame_loop(&mut terminal, &mut app, &mut events, &controls, theme, signals).await;
+    drop(terminal);
+    // Not ratatui::restore(): it prints with eprintln!, which panics when a
+    // SIGHUP has taken the terminal away; there is nobody to tell then.
+    let _ = ratatui::try_restore();
     result
+}
+
+/// The signals that end the dashboard instead of killing it outright, which
+/// would leave the terminal raw and on the alternate screen.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> anyhow::Result<Signals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| {
+            signal(kind).with_context(|| format!("cannot listen for {name}, so the terminal could not be restored"))
+        };
+        Ok(Signals {
+            term: listen(SignalKind::terminate(), "SIGTERM")?,
+            hup: listen(SignalKind::hangup(), "SIGHUP")?,
+            int: listen(SignalKind::interrupt(), "SIGINT")?,
+        })
+    }
+
+    async fn recv(&mut self) -> StoppedBySignal {
+        let (number, name) = tokio::select! {
+            _ = self.term.recv() => (15, "SIGTERM"),
+            _ = self.hup.recv() => (1, "SIGHUP"),
+            _ = self.int.recv() => (2, "SIGINT"),
+        };
+        StoppedBySignal { number, name }
+    }
 }
 
 async fn frame_loop(
@@ -37,20 +87,27 @@ async fn frame_loop(
     events: &mut mpsc::Receiver<AppEvent>,
     controls: &Controls,
     theme: Theme,
+    mut signals: Signals,
 ) -> anyhow::Result<()> {
     let mut keys = EventStream::new();
     let mut frame = tokio::time::interval(FRAME);
     frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            stopped = signals.recv() => return Err(stopped.into()),
             _ = frame.tick() => {
                 let now = Instant::now();
-                // Drain what arrived since the last frame (bounded, so a flood
-                // cannot starve the keyboard).
-                for _ in 0..EVENT_QUEUE {
+                // Drain what arrived since the last frame (bounded in count
+                // and time, so a flood cannot starve the keyboard).
+                let until = now + DRAIN_BUDGET;
+                for n in 0..EVENT_QUEUE {
                     match events.try_recv() {
                         Ok(event) => app.update(event, now),
                         Err(_) => break,
+                    }
+                    // The clock every 64 events: far below the budget in any build.
+                    if n % 64 == 63 && Instant::now() >= until {
+                        break;
                     }
                 }
                 app.tick(now);
@@ -58,6 +115,7 @@ async fn frame_loop(
             }
             input = keys.next() => match input {
                 Some(Ok(Event::Key(key))) => {
+                    panic_for_tests(&key);
                     let now = Instant::now();
                     match app.on_key(key, now) {
                         Some(Action::Quit) => return Ok(()),
@@ -75,5 +133,17 @@ async fn frame_loop(
                 None => return Ok(()),
             },
         }
+    }
+}
+
+/// Debug builds only, with GREET_TOP_TEST_PANIC set: `!` panics, so the PTY
+/// test can prove a panic leaves the terminal restored. Release builds
+/// compile this to nothing.
+fn panic_for_tests(key: &crossterm::event::KeyEvent) {
+    if cfg!(debug_assertions)
+        && key.code == crossterm::event::KeyCode::Char('!')
+        && std::env::var_os("GREET_TOP_TEST_PANIC").is_some()
+    {
+        panic!("GREET_TOP_TEST_PANIC: the test asked for a panic");
     }
 }

@@ -174,7 +174,8 @@ fn spawn_server(i: usize, addr: SocketAddr) -> anyhow::Result<Child> {
     Child::spawn(
         &name,
         Command::new(binary("greet-server"))
-            .args(["--listen", &addr.to_string()])
+            // No metrics listener: servers on one host must not share its port.
+            .args(["--listen", &addr.to_string(), "--metrics-port", "0"])
             .env("POD_NAME", &name)
             .env("POD_IP", addr.ip().to_string())
             .env("RUST_LOG", "warn"),

@@ -14,7 +14,9 @@ use crate::common::latency_buckets::merge_into;
 use crate::proto::observe::{CodeCount, PodSummary, PodTotals};
 
 /// gRPC codes 0..=16; a failed request's code indexes `error_codes`.
-const CODES: usize = 17;
+pub const CODES: usize = 17;
+/// Sticky and balanced, indexed by `Mode as usize`.
+pub const MODES: usize = 2;
 /// Where a code outside 1..=16 is counted.
 const UNKNOWN_CODE: usize = 2;
 
@@ -28,7 +30,20 @@ pub struct PodCounters {
     latency_us_sum: AtomicU64,
     attempts: AtomicU64,
     error_codes: [AtomicU64; CODES],
+    /// Requests by mode and code (0 = OK), for the Prometheus metrics.
+    outcomes: [[AtomicU64; CODES]; MODES],
+    /// Attempts after the first, of the requests this pod finished.
+    retries: AtomicU64,
     histogram: Histogram,
+}
+
+/// One pod's requests by mode and code, and its retries.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodOutcomes {
+    /// The pod's name, else its endpoint address (empty when none was tried).
+    pub pod: String,
+    pub outcomes: [[u64; CODES]; MODES],
+    pub retries: u64,
 }
 
 impl PodCounters {
@@ -41,6 +56,8 @@ impl PodCounters {
             latency_us_sum: AtomicU64::new(0),
             attempts: AtomicU64::new(0),
             error_codes: std::array::from_fn(|_| AtomicU64::new(0)),
+            outcomes: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            retries: AtomicU64::new(0),
             histogram: Histogram::default(),
         }
     }
@@ -49,12 +66,17 @@ impl PodCounters {
         self.latency_us_sum.fetch_add(outcome.latency_us, Ordering::Relaxed);
         self.attempts.fetch_add(u64::from(outcome.attempts), Ordering::Relaxed);
         self.histogram.record(outcome.latency_us);
-        if outcome.grpc_code != 0 {
-            let code = usize::try_from(outcome.grpc_code)
-                .ok()
-                .filter(|&c| c < CODES)
-                .unwrap_or(UNKNOWN_CODE);
+        let code = usize::try_from(outcome.grpc_code)
+            .ok()
+            .filter(|&c| c < CODES)
+            .unwrap_or(UNKNOWN_CODE);
+        if code != 0 {
             self.error_codes[code].fetch_add(1, Ordering::Relaxed);
+        }
+        self.outcomes[outcome.mode as usize][code].fetch_add(1, Ordering::Relaxed);
+        if outcome.attempts > 1 {
+            self.retries
+                .fetch_add(u64::from(outcome.attempts - 1), Ordering::Relaxed);
         }
         if !outcome.pod_ip.is_empty() && **self.pod_ip.load() != outcome.pod_ip {
             self.pod_ip.store(Arc::new(outcome.pod_ip.clone()));
@@ -148,6 +170,20 @@ impl Counters {
         self.pods.load().values().map(|pod| pod.totals()).collect()
     }
 
+    /// Per-pod requests by mode and code, in key order.
+    pub fn outcomes(&self) -> Vec<PodOutcomes> {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        self.pods
+            .load()
+            .iter()
+            .map(|(key, pod)| PodOutcomes {
+                pod: key.clone(),
+                outcomes: std::array::from_fn(|m| std::array::from_fn(|c| load(&pod.outcomes[m][c]))),
+                retries: load(&pod.retries),
+            })
+            .collect()
+    }
+
     /// Per-pod summaries in key order, and all of them added up.
     pub fn summaries(&self) -> (Vec<PodSummary>, PodSummary) {
         let pods: Vec<PodSummary> = self.pods.load().values().map(|pod| pod.summary()).collect();
@@ -176,5 +212,39 @@ impl Counters {
             })
             .collect();
         (pods, total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::Mode;
+
+    #[test]
+    fn outcomes_are_counted_by_mode_and_code_and_retries_beyond_the_first_attempt() {
+        let counters = Counters::default();
+        let outcome = |mode, grpc_code, attempts| RequestOutcome {
+            pod_name: "p1".into(),
+            mode,
+            grpc_code,
+            attempts,
+            ..RequestOutcome::default()
+        };
+        counters.record(&outcome(Mode::Sticky, 0, 1));
+        counters.record(&outcome(Mode::Sticky, 0, 2));
+        counters.record(&outcome(Mode::Balanced, 14, 3));
+        counters.record(&outcome(Mode::Balanced, 99, 0));
+        let mut expected = [[0; CODES]; MODES];
+        expected[Mode::Sticky as usize][0] = 2;
+        expected[Mode::Balanced as usize][14] = 1;
+        expected[Mode::Balanced as usize][UNKNOWN_CODE] = 1;
+        assert_eq!(
+            counters.outcomes(),
+            [PodOutcomes {
+                pod: "p1".into(),
+                outcomes: expected,
+                retries: 3,
+            }]
+        );
     }
 }

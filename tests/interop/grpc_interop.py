@@ -95,7 +95,7 @@ def main():
 
     grpc_port = free_port()
     env = dict(os.environ, GRPC_PORT=str(grpc_port), POD_NAME="greetserver-deploy-7595ccbdd5-l8kmv",
-               POD_IP="172.17.0.2")
+               POD_IP="172.17.0.2", METRICS_PORT="0")
     server = subprocess.Popen([os.path.join(target, "greet-server")], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     gateway = None

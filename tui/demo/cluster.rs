@@ -18,6 +18,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use super::pod::{LocalPod, PodNames, PodOptions, kube_style_id, random_seed};
 use super::service_proxy;
 use crate::common::Mode;
+use crate::common::auth::ControlToken;
 use crate::gateway::discovery::{self, DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet};
 use crate::gateway::upstream::UpstreamTimeouts;
 use crate::gateway::{GatewayConfig, GatewayHandle};
@@ -32,6 +33,8 @@ pub struct GatewaySpec {
     /// Named in the gateway's errors about balanced mode.
     pub discovery_name: String,
     pub timeouts: UpstreamTimeouts,
+    /// Required by `PUT /mode` and the Observer when set (none in the demo).
+    pub control_token: Option<ControlToken>,
     /// Where it listens (port 0: any free port).
     pub rest_addr: SocketAddr,
     pub observe_addr: SocketAddr,
@@ -48,6 +51,7 @@ impl Default for GatewaySpec {
                 request: Duration::from_secs(2),
                 connect: Duration::from_millis(300),
             },
+            control_token: None,
             rest_addr: localhost_any_port(),
             observe_addr: localhost_any_port(),
         }
@@ -70,6 +74,7 @@ impl GatewaySpec {
             discovery_name: self.discovery_name.clone(),
             discovery_health: health,
             timeouts: self.timeouts,
+            control_token: self.control_token.clone(),
         };
         let rest = TcpListener::bind(self.rest_addr)
             .await

@@ -6,6 +6,11 @@ use crate::proto::observe::{self, event};
 use crate::tui::network_text;
 use crate::tui::state::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
 
+/// Most pods (or endpoints) kept from one message: far above any real
+/// gateway's pod count, and a bound on what a hostile one can make the
+/// dashboard hold and sort every frame.
+pub const MAX_PODS: usize = 10_000;
+
 /// A gateway's answer to a mode switch, its error text sanitised.
 pub fn mode_set(gateway: String, result: Result<Mode, String>) -> AppEvent {
     AppEvent::ModeSet {
@@ -22,10 +27,11 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
             mode: Mode::from_proto(state.mode),
             started_unix_us: state.started_unix_us,
             last_seq: state.last_seq,
-            endpoints: state.endpoints.iter().map(endpoint).collect(),
+            endpoints: state.endpoints.iter().take(MAX_PODS).map(endpoint).collect(),
             pods: state
                 .pods
                 .iter()
+                .take(MAX_PODS)
                 .map(|totals| PodTotals {
                     name: network_text::name(&totals.pod_name),
                     ip: pod_ip(&totals.pod_ip, &totals.endpoint),
@@ -57,12 +63,14 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
         },
         event::Kind::EndpointsChanged(change) => GatewayEvent::EndpointsChanged {
             seq: change.seq,
-            endpoints: change.endpoints.iter().map(endpoint).collect(),
+            endpoints: change.endpoints.iter().take(MAX_PODS).map(endpoint).collect(),
         },
         event::Kind::Lagged(lagged) => GatewayEvent::Lagged {
             dropped: lagged.dropped,
         },
-        event::Kind::Summary(summary) => GatewayEvent::Summary(summary.pods.iter().map(pod_summary).collect()),
+        event::Kind::Summary(summary) => {
+            GatewayEvent::Summary(summary.pods.iter().take(MAX_PODS).map(pod_summary).collect())
+        }
     }
 }
 
@@ -275,6 +283,54 @@ mod tests {
             panic!("a request in a summary subscription is a sample");
         };
         assert_eq!((sample.seq, sample.name.as_str()), (7, "pod-a"));
+    }
+
+    #[test]
+    fn a_message_keeps_at_most_max_pods() {
+        let many = MAX_PODS + 5;
+        let endpoints: Vec<observe::Endpoint> = (0..many)
+            .map(|i| observe::Endpoint {
+                address: format!("10.{}.{}.{}:50051", i >> 16, (i >> 8) & 255, i & 255),
+                ..Default::default()
+            })
+            .collect();
+        let pods: Vec<observe::PodTotals> = (0..many)
+            .map(|i| observe::PodTotals {
+                pod_name: format!("p{i}"),
+                ..Default::default()
+            })
+            .collect();
+        let summaries = (0..many)
+            .map(|i| observe::PodSummary {
+                pod_name: format!("p{i}"),
+                ..Default::default()
+            })
+            .collect();
+        let GatewayEvent::Snapshot(snapshot) = gateway_event_raw(event::Kind::Snapshot(observe::State {
+            endpoints: endpoints.clone(),
+            pods,
+            ..Default::default()
+        })) else {
+            panic!("not a snapshot");
+        };
+        assert_eq!((snapshot.endpoints.len(), snapshot.pods.len()), (MAX_PODS, MAX_PODS));
+        let change = observe::EndpointsChanged {
+            endpoints,
+            ..Default::default()
+        };
+        let GatewayEvent::EndpointsChanged { endpoints, .. } = gateway_event_raw(event::Kind::EndpointsChanged(change))
+        else {
+            panic!("not an endpoint change");
+        };
+        assert_eq!(endpoints.len(), MAX_PODS);
+        let summary = observe::Summary {
+            pods: summaries,
+            ..Default::default()
+        };
+        let GatewayEvent::Summary(totals) = gateway_event(event::Kind::Summary(summary), true) else {
+            panic!("not a summary");
+        };
+        assert_eq!(totals.len(), MAX_PODS);
     }
 
     #[test]

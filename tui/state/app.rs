@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::filter::Filter;
+use super::gateways::Refusal;
 use super::gateways::{Connection, GatewayView, Gateways, Notice, PodSourceKind};
 use super::messages::{AppEvent, KubeStatus, LoadState};
 use super::order::{self, SortKey};
@@ -172,13 +173,19 @@ impl App {
         now.saturating_duration_since(self.origin)
     }
 
-    /// Every followed gateway is down: what is shown is the last known data.
+    /// Every followed gateway is down (unreachable or refusing): what is
+    /// shown is the last known data.
     pub fn disconnected(&self) -> bool {
         let views = self.gateways.views();
-        !views.is_empty()
-            && views
-                .values()
-                .all(|g| matches!(g.connection, Connection::Reconnecting { .. }))
+        !views.is_empty() && views.values().all(|g| g.connection.down_since().is_some())
+    }
+
+    /// The gateways that refuse greet-top, and why.
+    pub fn refused(&self) -> impl Iterator<Item = (&String, Refusal)> {
+        self.gateways.views().iter().filter_map(|(name, g)| match g.connection {
+            Connection::Refused { refusal, .. } => Some((name, refusal)),
+            _ => None,
+        })
     }
 
     /// Whether any gateway has sent its snapshot.
@@ -214,6 +221,7 @@ impl App {
     pub fn update(&mut self, event: AppEvent, now: Instant) {
         if let AppEvent::Connected { gateway }
         | AppEvent::Disconnected { gateway, .. }
+        | AppEvent::Refused { gateway, .. }
         | AppEvent::Gateway { gateway, .. }
         | AppEvent::ModeSet { gateway, .. } = &event
             && self.gateways.is_removed(gateway)
@@ -245,7 +253,7 @@ impl App {
         match event {
             AppEvent::Connected { gateway } => {
                 let view = self.gateways.view_mut(&gateway);
-                let was_down = matches!(view.connection, Connection::Reconnecting { .. });
+                let was_down = view.connection.down_since().is_some();
                 view.connection = Connection::Connected { since: now };
                 if was_down {
                     let second = self.second(now);
@@ -256,18 +264,24 @@ impl App {
                 gateway,
                 error,
                 retry_in,
-            } => {
-                let view = self.gateways.view_mut(&gateway);
-                let down_since = match view.connection {
-                    Connection::Reconnecting { down_since, .. } => down_since,
-                    _ => now,
-                };
-                view.connection = Connection::Reconnecting {
+            } => self
+                .gateways
+                .went_down(&gateway, now, |down_since| Connection::Reconnecting {
                     retry_at: now + retry_in,
                     error,
                     down_since,
-                };
-            }
+                }),
+            AppEvent::Refused {
+                gateway,
+                refusal,
+                retry_in,
+            } => self
+                .gateways
+                .went_down(&gateway, now, |down_since| Connection::Refused {
+                    refusal,
+                    retry_at: now + retry_in,
+                    down_since,
+                }),
             AppEvent::Gateway { gateway, event } => {
                 let clock = Clock {
                     now,

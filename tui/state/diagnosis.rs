@@ -31,6 +31,7 @@ pub enum Severity {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
     Waiting,
+    Refused,
     Unreachable,
     Restarted,
     Failing,
@@ -69,6 +70,10 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
         .filter_map(|(name, view)| down_for(view, now).map(|d| (name, d)))
         .collect();
     if !views.is_empty() && down.len() == views.len() {
+        // Only the user can fix a refusal: it comes before "unreachable".
+        if let Some((_, refusal)) = app.refused().next() {
+            return Diagnosis::new(Verdict::Refused, Severity::Bad, refusal.verdict());
+        }
         let longest = down.iter().map(|(_, d)| *d).max().unwrap_or_default();
         let who = if views.len() == 1 {
             "gateway".to_owned()
@@ -136,11 +141,11 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
         return even;
     }
     if let Some((name, ago)) = down.first() {
-        return Diagnosis::new(
-            Verdict::PartlyDown,
-            Severity::Warning,
-            format!("{name} unreachable for {} — its share is stale", seconds(*ago)),
-        );
+        let text = match views.get(*name).map(|view| &view.connection) {
+            Some(Connection::Refused { refusal, .. }) => format!("{name} {refusal}"),
+            _ => format!("{name} unreachable for {} — its share is stale", seconds(*ago)),
+        };
+        return Diagnosis::new(Verdict::PartlyDown, Severity::Warning, text);
     }
     if let Some((_, view, ago)) = restarted {
         let mode = view.mode.map_or("unknown", Mode::as_str);
@@ -163,12 +168,10 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     }
 }
 
-/// How long `view`'s gateway has been unreachable, if it is.
+/// How long `view`'s gateway has been unreachable or refusing, if it is.
 fn down_for(view: &GatewayView, now: Instant) -> Option<Duration> {
-    match view.connection {
-        Connection::Reconnecting { down_since, .. } => Some(now.saturating_duration_since(down_since)),
-        _ => None,
-    }
+    let down_since = view.connection.down_since()?;
+    Some(now.saturating_duration_since(down_since))
 }
 
 /// "FAILING: ..." when requests in the window failed.

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+pub use self::refusal::Refusal;
 use super::messages::{GatewayEvent, PodInfo, Snapshot};
 use super::stats::{Clock, Stats};
 use crate::common::Mode;
@@ -23,6 +24,23 @@ pub enum Connection {
         error: String,
         down_since: Instant,
     },
+    /// The gateway answers but refuses greet-top (its token); retried on
+    /// the same backoff, in case the gateway's token changes.
+    Refused {
+        refusal: Refusal,
+        retry_at: Instant,
+        down_since: Instant,
+    },
+}
+
+impl Connection {
+    /// Since when the gateway has given no data (unreachable or refusing).
+    pub fn down_since(&self) -> Option<Instant> {
+        match self {
+            Connection::Reconnecting { down_since, .. } | Connection::Refused { down_since, .. } => Some(*down_since),
+            Connection::Connecting | Connection::Connected { .. } => None,
+        }
+    }
 }
 
 /// Where the pod list comes from.
@@ -153,6 +171,13 @@ impl Gateways {
 
     pub(super) fn view_mut(&mut self, gateway: &str) -> &mut GatewayView {
         self.views.entry(gateway.to_owned()).or_insert_with(GatewayView::new)
+    }
+
+    /// `gateway` is down (again): `connection` gets when it first went down.
+    pub(super) fn went_down(&mut self, gateway: &str, now: Instant, connection: impl FnOnce(Instant) -> Connection) {
+        let view = self.view_mut(gateway);
+        let down_since = view.connection.down_since().unwrap_or(now);
+        view.connection = connection(down_since);
     }
 
     pub(super) fn count_from_first_snapshot(&mut self) {
@@ -347,5 +372,6 @@ impl Gateways {
     }
 }
 
+mod refusal;
 #[cfg(test)]
 mod tests;

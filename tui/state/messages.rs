@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+pub use super::gateways::Refusal;
 use crate::common::Mode;
 
 /// What the dashboard's network workers and controls report. `gateway`
@@ -18,6 +19,13 @@ pub enum AppEvent {
     Disconnected {
         gateway: String,
         error: String,
+        retry_in: Duration,
+    },
+    /// The gateway refused greet-top (UNAUTHENTICATED); the worker retries
+    /// after `retry_in`.
+    Refused {
+        gateway: String,
+        refusal: Refusal,
         retry_in: Duration,
     },
     /// An event from a gateway's Observer stream.

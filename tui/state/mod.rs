@@ -20,7 +20,7 @@ pub mod stats;
 
 pub use app::{App, Message};
 pub use diagnosis::{Diagnosis, Severity, Verdict, diagnose};
-pub use gateways::{Connection, GatewayView, PodSourceKind};
+pub use gateways::{Connection, GatewayView, PodSourceKind, Refusal};
 pub use messages::{
     Action, AppEvent, GatewayEvent, KubeStatus, LoadState, PodInfo, PodTotals, Request, Snapshot, WatchState,
 };

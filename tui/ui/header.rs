@@ -91,6 +91,8 @@ fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
             let secs = retry_at.saturating_duration_since(now).as_secs_f64().ceil();
             Span::styled(format!("○ reconnecting in {secs:.0}s: {error}"), theme.bad())
         }
+        // No countdown: waiting does not help, the token must change.
+        Connection::Refused { refusal, .. } => Span::styled(format!("✕ {refusal}"), theme.bad()),
     };
     let gateways = app.gateways();
     let mut each = gateways.iter();

@@ -311,3 +311,53 @@ fn with_a_pod_source_the_gateways_still_say_which_pods_they_skip() {
     );
     assert_eq!(app.stats().live_pods().count(), 2);
 }
+
+#[test]
+fn a_refusal_is_the_headline_before_unreachable_and_named_when_partial() {
+    use crate::tui::state::Refusal;
+    let t0 = Instant::now();
+    let mut app = App::new("two", t0).expecting("gw-1").expecting("gw-2");
+    let event = |gateway: &str, refusal| AppEvent::Refused {
+        gateway: gateway.into(),
+        refusal,
+        retry_in: secs(1.0),
+    };
+    let down = AppEvent::Disconnected {
+        gateway: "gw-1".into(),
+        error: "gateway unreachable".into(),
+        retry_in: secs(1.0),
+    };
+    app.update(down, t0);
+    app.update(event("gw-2", Refusal::NoToken), t0);
+    assert_eq!(
+        text(&app, t0 + secs(3.0)),
+        (
+            Severity::Bad,
+            "REFUSED — restart with --token or GREET_TOP_TOKEN: the gateway wants a token".into()
+        )
+    );
+    app.update(event("gw-2", Refusal::WrongToken), t0);
+    assert_eq!(
+        text(&app, t0 + secs(3.0)).1,
+        "REFUSED — check --token or GREET_TOP_TOKEN: the gateway says the token is wrong"
+    );
+    // gw-1 answers: gw-2's refusal is named.
+    app.update(
+        from(
+            "gw-1",
+            GatewayEvent::Snapshot(Snapshot {
+                mode: Some(Mode::Balanced),
+                ..Snapshot::default()
+            }),
+        ),
+        t0 + secs(1.0),
+    );
+    app.update(AppEvent::Connected { gateway: "gw-1".into() }, t0 + secs(1.0));
+    assert_eq!(
+        text(&app, t0 + secs(3.0)),
+        (
+            Severity::Warning,
+            "gw-2 refused: wrong token — check --token or GREET_TOP_TOKEN".into()
+        )
+    );
+}

@@ -363,3 +363,85 @@ fn a_restarted_gateway_keeps_what_it_counted_before_and_is_marked_restarted() {
     assert_eq!(hits(&app), [("pod-a".to_owned(), 3)]);
     assert_eq!(app.stats().errors(), 0);
 }
+
+fn refused(gateway: &str, refusal: Refusal, retry_in: f64) -> AppEvent {
+    AppEvent::Refused {
+        gateway: gateway.into(),
+        refusal,
+        retry_in: secs(retry_in),
+    }
+}
+
+#[test]
+fn a_refusing_gateway_is_a_state_of_its_own_and_down_since_its_first_failure() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0).expecting("gw");
+    app.update(
+        AppEvent::Disconnected {
+            gateway: "gw".into(),
+            error: "gateway unreachable".into(),
+            retry_in: secs(0.25),
+        },
+        t0,
+    );
+    app.update(refused("gw", Refusal::NoToken, 0.5), t0 + secs(1.0));
+    assert_eq!(
+        app.gateways()["gw"].connection,
+        Connection::Refused {
+            refusal: Refusal::NoToken,
+            retry_at: t0 + secs(1.5),
+            down_since: t0,
+        }
+    );
+    assert!(app.disconnected(), "a refusing gateway feeds nothing");
+    assert_eq!(
+        app.refused().collect::<Vec<_>>(),
+        [(&"gw".to_owned(), Refusal::NoToken)]
+    );
+    app.update(AppEvent::Connected { gateway: "gw".into() }, t0 + secs(2.0));
+    assert_eq!(
+        app.gateways()["gw"].connection,
+        Connection::Connected { since: t0 + secs(2.0) }
+    );
+    assert_eq!(app.refused().count(), 0);
+}
+
+#[test]
+fn refusals_say_what_to_do() {
+    assert_eq!(
+        Refusal::NoToken.to_string(),
+        "refused: the gateway wants a token — start greet-top with --token or GREET_TOP_TOKEN"
+    );
+    assert_eq!(
+        Refusal::WrongToken.to_string(),
+        "refused: wrong token — check --token or GREET_TOP_TOKEN"
+    );
+    assert!(
+        Refusal::TokenLost
+            .to_string()
+            .starts_with("refused: the gateway got no token")
+    );
+}
+
+#[test]
+fn a_refused_mode_switch_says_why_in_the_footer() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    let action = app.on_key(KeyEvent::from(KeyCode::Char('m')), t0);
+    assert_eq!(action, Some(Action::SetMode(Mode::Balanced)));
+    app.update(
+        AppEvent::ModeSet {
+            gateway: "gw".into(),
+            result: Err(Refusal::WrongToken.to_string()),
+        },
+        t0,
+    );
+    assert_eq!(
+        app.message().map(|m| (m.text.as_str(), m.error)),
+        Some((
+            "mode switch failed: refused: wrong token — check --token or GREET_TOP_TOKEN",
+            true
+        ))
+    );
+    assert_eq!(app.mode(), Some(Mode::Sticky), "nothing changed");
+}

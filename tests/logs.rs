@@ -1,0 +1,154 @@
+//! `--log-format` / `LOG_FORMAT` on the three binaries: text for people, one
+//! flat JSON object a line for a cluster's log collector.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A binary whose stderr lines arrive on a channel; killed on drop.
+struct Logged {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Logged {
+    fn start(command: &mut Command) -> Logged {
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Logged { child, lines }
+    }
+
+    /// The next stderr line, failing the test after 20 s without one.
+    fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("no log line within 20 s")
+    }
+
+    /// SIGTERM, then every line until the process closes stderr.
+    fn sigterm_and_collect(&mut self) -> Vec<String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(20)) {
+            rest.push(line);
+        }
+        assert_eq!(self.child.wait().unwrap().code(), Some(0), "after SIGTERM: {rest:?}");
+        rest
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(line: &str) -> serde_json::Map<String, serde_json::Value> {
+    match serde_json::from_str(line) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => panic!("not a JSON object: {line}"),
+    }
+}
+
+#[test]
+fn greet_server_logs_one_flat_json_object_a_line_with_log_format_env() {
+    let mut server = Logged::start(
+        Command::new(env!("CARGO_BIN_EXE_greet-server"))
+            // No metrics listener: a test must not take port 9090.
+            .args(["--listen", "127.0.0.1:0", "--pod-name", "pod-a", "--metrics-port", "0"])
+            .env("LOG_FORMAT", "json")
+            .env_remove("RUST_LOG"),
+    );
+    let first = json(&server.next_line());
+    assert_eq!(first["level"], "INFO");
+    assert_eq!(first["message"], "greet-server listening");
+    assert_eq!(first["target"], "greet_top::server");
+    assert_eq!(first["pod_name"], "pod-a");
+    let addr: std::net::SocketAddr = first["addr"].as_str().unwrap().parse().unwrap();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    let timestamp = first["timestamp"].as_str().unwrap();
+    assert!(
+        timestamp.len() >= 20 && timestamp.ends_with('Z') && timestamp.as_bytes()[10] == b'T',
+        "{timestamp}"
+    );
+    // No nested "fields"/"span": collectors index the top-level keys.
+    assert!(
+        !first.contains_key("fields") && !first.contains_key("span"),
+        "{first:?}"
+    );
+
+    let rest = server.sigterm_and_collect();
+    let messages: Vec<String> = rest
+        .iter()
+        .map(|line| json(line)["message"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "greet-server shutting down: reporting not ready, then finishing in-flight requests",
+            "greet-server drained; exiting"
+        ]
+    );
+}
+
+#[test]
+fn greet_gateway_takes_the_log_format_flag_and_text_stays_the_default() {
+    let gateway = |format: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_greet-gateway"));
+        command
+            .args(["--bind", "127.0.0.1", "--port", "0", "--observe-port", "0"])
+            .args(["--discovery", "static", "--endpoints", "127.0.0.1:1"])
+            .env_remove("LOG_FORMAT")
+            .env_remove("RUST_LOG");
+        if let Some(format) = format {
+            command.args(["--log-format", format]);
+        }
+        Logged::start(&mut command)
+    };
+
+    let json_gateway = gateway(Some("json"));
+    let listening = std::iter::repeat_with(|| json(&json_gateway.next_line()))
+        .find(|line| line["message"] == "greet-gateway listening")
+        .unwrap();
+    assert_eq!(listening["level"], "INFO");
+    assert_eq!(listening["mode"], "sticky");
+
+    let text_gateway = gateway(None);
+    let line = std::iter::repeat_with(|| text_gateway.next_line())
+        .find(|line| line.contains("greet-gateway listening"))
+        .unwrap();
+    assert!(serde_json::from_str::<serde_json::Value>(&line).is_err(), "{line}");
+    assert!(line.contains(" INFO ") && line.contains("mode=sticky"), "{line}");
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_with_the_choices() {
+    for (binary, args) in [
+        (env!("CARGO_BIN_EXE_greet-server"), &["--log-format", "xml"][..]),
+        (env!("CARGO_BIN_EXE_greet-gateway"), &["--log-format", "xml"][..]),
+        (env!("CARGO_BIN_EXE_greet-top"), &["demo", "--log-format", "xml"][..]),
+    ] {
+        let output = Command::new(binary).args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{binary}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("invalid value 'xml' for '--log-format <LOG_FORMAT>'")
+                && stderr.contains("[possible values: text, json]"),
+            "{binary}: {stderr}"
+        );
+    }
+}

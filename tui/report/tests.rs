@@ -1,0 +1,173 @@
+use super::*;
+
+fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodReport {
+    PodReport {
+        name: name.into(),
+        ip: ip.into(),
+        ready: true,
+        gone: false,
+        skipped: None,
+        hits,
+        errors: 0,
+        success_rate: (hits > 0).then_some(1.0),
+        errors_by_code: BTreeMap::new(),
+        share,
+        rps: hits as f64 / 5.0,
+        p50_ms,
+        p99_ms: p50_ms.map(|p| p * 2.0),
+        phase: None,
+        restarts: None,
+        node: None,
+    }
+}
+
+fn report() -> Report {
+    let mut gone = pod("greetserver-demo-c", "127.0.0.13", 0, 0.0, None);
+    gone.gone = true;
+    let mut failing = pod("greetserver-demo-b", "127.0.0.12", 83, 83.0 / 252.0, Some(0.415));
+    failing.errors = 5;
+    failing.ready = false;
+    failing.skipped = Some("connection refused".into());
+    failing.success_rate = Some(0.9375);
+    failing.errors_by_code = [("UNAVAILABLE", 5)].into();
+    Report {
+        at: "2026-11-28T12:00:00Z".into(),
+        gateways: vec!["http://127.0.0.1:9092".into()],
+        window: "over the last 5 s".into(),
+        diagnosis: "EVEN: 2 pods, fairness 0.90 over the last 5 s".into(),
+        verdict: Verdict::Even,
+        errors: 5,
+        fairness: Some(0.9),
+        mode: Some(Mode::Balanced),
+        total: 252,
+        unattributed: 1,
+        refused: BTreeMap::new(),
+        pods: vec![
+            pod("greetserver-demo-a", "127.0.0.11", 168, 2.0 / 3.0, Some(0.43)),
+            failing,
+            gone,
+        ],
+    }
+}
+
+#[test]
+fn the_table_has_a_row_per_pod() {
+    assert_eq!(
+        report().to_table(Duration::from_secs(5)),
+        "mode: balanced   total: 252   observed: 5.0s   fairness: 0.90 over the last 5 s   at: 2026-11-28T12:00:00Z   gateway: http://127.0.0.1:9092\n\
+         EVEN: 2 pods, fairness 0.90 over the last 5 s\n\
+         failed requests naming no pod: 1\n\
+         POD                 IP               READY     HITS     ERR   SHARE      RPS   P50 ms   P99 ms\n\
+         greetserver-demo-a  127.0.0.11       yes        168       0   66.7%     33.6     0.43     0.86\n\
+         greetserver-demo-b  127.0.0.12       skip        83       5   32.9%     16.6     0.41     0.83\n\
+         greetserver-demo-c  127.0.0.13       gone         0       0    0.0%      0.0        -        -\n"
+    );
+}
+
+#[test]
+fn markdown_pastes_as_a_table_with_the_verdict_quoted() {
+    let mut report = report();
+    report.pods[0].name = "evil|pod".into();
+    assert_eq!(
+        report.to_markdown(Duration::from_secs(5)),
+        "**greet-top** · mode **balanced** · 252 requests, 5 failed · observed 5.0 s · fairness 0.90 over the last 5 s · \
+         2026-11-28T12:00:00Z · `http://127.0.0.1:9092`\n\n\
+         > EVEN: 2 pods, fairness 0.90 over the last 5 s\n\n\
+         | pod | IP | ready | hits | errors | share | rps | p50 ms | p99 ms |\n\
+         |---|---|---|---:|---:|---:|---:|---:|---:|\n\
+         | evil\\|pod | 127.0.0.11 | yes | 168 | 0 | 66.7% | 33.6 | 0.43 | 0.86 |\n\
+         | greetserver-demo-b | 127.0.0.12 | skip | 83 | 5 | 32.9% | 16.6 | 0.41 | 0.83 |\n\
+         | greetserver-demo-c | 127.0.0.13 | gone | 0 | 0 | 0.0% | 0.0 | - | - |\n"
+    );
+}
+
+#[test]
+fn fail_on_conditions_read_the_report() {
+    let mut report = report();
+    assert!(FailOn::Errors.holds(&report) && FailOn::Skipped.holds(&report));
+    assert!(!FailOn::Stuck.holds(&report));
+    report.verdict = Verdict::Stuck;
+    assert!(FailOn::Stuck.holds(&report));
+    report.verdict = Verdict::Uneven;
+    assert!(FailOn::Stuck.holds(&report));
+    report.errors = 0;
+    report.pods.iter_mut().for_each(|p| p.skipped = None);
+    assert!(!FailOn::Errors.holds(&report) && !FailOn::Skipped.holds(&report));
+    let matched = FailOnMatched {
+        condition: FailOn::Stuck,
+        verdict: "STUCK — press m to balance: 100 % on p2".into(),
+    };
+    assert_eq!(
+        matched.to_string(),
+        "--fail-on stuck: STUCK — press m to balance: 100 % on p2"
+    );
+}
+
+#[test]
+fn json_has_null_latencies_for_silent_pods_and_no_kube_fields_without_kube() {
+    let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+    assert_eq!(json["mode"], "balanced");
+    assert_eq!(json["diagnosis"], "EVEN: 2 pods, fairness 0.90 over the last 5 s");
+    assert_eq!(
+        (json["fairness"].as_f64(), json["at"].as_str()),
+        (Some(0.9), Some("2026-11-28T12:00:00Z"))
+    );
+    assert_eq!(json["gateways"][0], "http://127.0.0.1:9092");
+    assert_eq!(json["unattributed"], 1);
+    assert_eq!(json["pods"].as_array().map(Vec::len), Some(3));
+    assert_eq!(json["pods"][0]["hits"], 168);
+    assert!(json["pods"][2]["p50_ms"].is_null());
+    assert!(json["pods"][2].get("p50_ms").is_some(), "present, as null");
+    assert!(json["pods"][0].get("phase").is_none());
+    assert_eq!(
+        (
+            json["pods"][1]["errors"].as_u64(),
+            json["pods"][1]["success_rate"].as_f64()
+        ),
+        (Some(5), Some(0.9375))
+    );
+    assert!(json["pods"][2]["success_rate"].is_null(), "no hits, no rate");
+    assert_eq!(json["pods"][1]["skipped"], "connection refused");
+    assert_eq!(json["pods"][1]["errors_by_code"]["UNAVAILABLE"], 5);
+    assert!(json["pods"][0].get("errors_by_code").is_none(), "only with errors");
+    assert!(json["pods"][0].get("skipped").is_none(), "only when skipped");
+}
+
+#[test]
+fn gateways_that_refuse_greet_top_are_in_the_table_and_the_json() {
+    use std::time::Instant;
+
+    use crate::tui::state::{AppEvent, GatewayEvent, Refusal, Snapshot};
+
+    let t0 = Instant::now();
+    let mut app = App::new("two", t0);
+    let snapshot = GatewayEvent::Snapshot(Snapshot {
+        mode: Some(Mode::Balanced),
+        ..Snapshot::default()
+    });
+    app.update(
+        AppEvent::Gateway {
+            gateway: "gw-1".into(),
+            event: snapshot,
+        },
+        t0,
+    );
+    app.update(
+        AppEvent::Refused {
+            gateway: "gw-2".into(),
+            refusal: Refusal::NoToken,
+            retry_in: Duration::from_secs(1),
+        },
+        t0,
+    );
+    let report = build(&app, Duration::from_secs(1));
+    let why = "refused: the gateway wants a token — start greet-top with --token or GREET_TOP_TOKEN";
+    assert_eq!(report.refused, BTreeMap::from([("gw-2".to_owned(), why.to_owned())]));
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["refused"]["gw-2"], why);
+    let table = report.to_table(Duration::from_secs(1));
+    assert_eq!(table.lines().nth(2), Some(format!("gw-2 {why}").as_str()), "{table}");
+    // Without a refusal the JSON has no such field.
+    let json: serde_json::Value = serde_json::from_str(&super::tests::report().to_json()).unwrap();
+    assert!(json.get("refused").is_none());
+}
