@@ -217,10 +217,7 @@ impl Upstream {
             greeting: Some(Greeting { first_name, last_name }),
         };
         let (result, endpoint, pod_hint, attempts) = match mode {
-            Mode::Sticky => {
-                let (result, attempts) = self.greet_sticky(request).await;
-                (result, self.sticky_target().to_owned(), None, attempts)
-            }
+            Mode::Sticky => self.greet_sticky(request).await,
             Mode::Balanced => self.greet_balanced(request).await,
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);

@@ -58,3 +58,64 @@ impl tower::Service<http::Request<Body>> for Watched {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::proto::greet::greet_service_client::GreetServiceClient;
+    use crate::proto::greet::{Greeting, GreetingRequest};
+
+    fn channel(addr: std::net::SocketAddr) -> Channel {
+        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy()
+    }
+
+    async fn greet(channel: Channel, greeting: Option<Greeting>) -> (Result<String, tonic::Code>, bool) {
+        let started = ResponseStarted::default();
+        let mut client = GreetServiceClient::new(started.watch(channel));
+        let result = client.greet(GreetingRequest { greeting }).await;
+        let result = result.map(|r| r.into_inner().pod_name).map_err(|s| s.code());
+        (result, started.get())
+    }
+
+    #[tokio::test]
+    async fn a_response_began_when_the_server_answered_even_with_an_error() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = crate::server::ServerConfig {
+            pod_name: "p1".into(),
+            pod_ip: "127.0.0.1".into(),
+            max_connection_age: None,
+            shutdown_delay: Duration::ZERO,
+            drain_timeout: Duration::from_secs(1),
+        };
+        let stop = tokio_util::sync::CancellationToken::new();
+        let server = tokio::spawn(crate::server::serve(listener, config, stop.clone().cancelled_owned()));
+        let greeting = Greeting {
+            first_name: "A".into(),
+            last_name: "B".into(),
+        };
+        assert_eq!(greet(channel(addr), Some(greeting)).await, (Ok("p1".into()), true));
+        // The server's own error status: an answer, not to be repeated.
+        assert_eq!(
+            greet(channel(addr), None).await,
+            (Err(tonic::Code::InvalidArgument), true)
+        );
+        stop.cancel();
+        server.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_response_began_when_nothing_answered() {
+        let refusing = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (result, started) = greet(channel(refusing), None).await;
+        assert!(result.is_err());
+        assert!(!started);
+    }
+}

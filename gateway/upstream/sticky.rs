@@ -67,16 +67,21 @@ impl Upstream {
     /// before any response arrived, once more on a fresh connection through
     /// the Service, which becomes the pin (still sticky). Greet is idempotent
     /// and the first attempt got no answer, so one retry is safe; a call whose
-    /// response began is never repeated. Returns the result and the attempts.
-    pub(super) async fn greet_sticky(&self, request: GreetingRequest) -> (Result<GreetReply, UpstreamError>, u32) {
+    /// response began is never repeated. As `greet_balanced`: the result, the
+    /// endpoint (the Service), no pod hint, the attempts.
+    pub(super) async fn greet_sticky(
+        &self,
+        request: GreetingRequest,
+    ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
+        let target = self.sticky.target();
         let pinned = self.sticky.current();
-        let (result, response_started) = self.call(self.sticky.target(), &pinned, request.clone()).await;
+        let (result, response_started) = self.call(target, &pinned, request.clone()).await;
         if !retryable(&result, response_started) {
-            return (result, 1);
+            return (result, target.to_owned(), None, 1);
         }
         let fresh = self.sticky.repin(&pinned);
-        let (result, _) = self.call(self.sticky.target(), &fresh, request).await;
-        (result, 2)
+        let (result, _) = self.call(target, &fresh, request).await;
+        (result, target.to_owned(), None, 2)
     }
 }
 
