@@ -20,34 +20,54 @@ use crate::proto::observe;
     serde::Deserialize,
     clap::ValueEnum,
 )]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// One HTTP/2 connection to the Service address: every request lands on one pod.
     #[default]
     Sticky,
     /// Per-request round robin across the ready endpoints.
     Balanced,
+    /// Per request, the less loaded of two random ready endpoints (peak-EWMA
+    /// latency times requests in flight): steers away from a slow pod.
+    LeastLoaded,
 }
 
 impl Mode {
+    /// Every mode, in `m`'s cycle order; `Mode as usize` indexes it.
+    pub const ALL: [Mode; 3] = [Mode::Sticky, Mode::Balanced, Mode::LeastLoaded];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Mode::Sticky => "sticky",
             Mode::Balanced => "balanced",
+            Mode::LeastLoaded => "least-loaded",
         }
     }
 
-    pub const fn toggled(self) -> Mode {
+    /// What the mode does, in one short line (greet-top's header).
+    pub const fn describe(self) -> &'static str {
         match self {
-            Mode::Sticky => Mode::Balanced,
-            Mode::Balanced => Mode::Sticky,
+            Mode::Sticky => "one connection, one pod",
+            Mode::Balanced => "round robin per request",
+            Mode::LeastLoaded => "per request, the less loaded of 2 random pods",
         }
+    }
+
+    /// The next mode in the cycle (`m`).
+    pub const fn next(self) -> Mode {
+        Mode::ALL[(self as usize + 1) % Mode::ALL.len()]
+    }
+
+    /// The mode stored as `mode as u8`; `None` for any other value.
+    pub fn from_index(index: u8) -> Option<Mode> {
+        Mode::ALL.get(usize::from(index)).copied()
     }
 
     pub fn to_proto(self) -> observe::Mode {
         match self {
             Mode::Sticky => observe::Mode::Sticky,
             Mode::Balanced => observe::Mode::Balanced,
+            Mode::LeastLoaded => observe::Mode::LeastLoaded,
         }
     }
 
@@ -56,6 +76,7 @@ impl Mode {
         match observe::Mode::try_from(value) {
             Ok(observe::Mode::Sticky) => Some(Mode::Sticky),
             Ok(observe::Mode::Balanced) => Some(Mode::Balanced),
+            Ok(observe::Mode::LeastLoaded) => Some(Mode::LeastLoaded),
             _ => None,
         }
     }
@@ -68,7 +89,7 @@ impl fmt::Display for Mode {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown mode {0:?}: expected \"sticky\" or \"balanced\"")]
+#[error("unknown mode {0:?}: expected \"sticky\", \"balanced\" or \"least-loaded\"")]
 pub struct UnknownMode(pub String);
 
 impl FromStr for Mode {
@@ -78,6 +99,7 @@ impl FromStr for Mode {
         match s {
             "sticky" => Ok(Mode::Sticky),
             "balanced" => Ok(Mode::Balanced),
+            "least-loaded" => Ok(Mode::LeastLoaded),
             // Bounded: the value is echoed back in the error.
             other => Err(UnknownMode(crate::common::sanitize::sanitize_truncated(other, 40))),
         }
@@ -89,13 +111,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_and_prints_both_modes() {
-        for mode in [Mode::Sticky, Mode::Balanced] {
+    fn parses_and_prints_every_mode() {
+        for mode in Mode::ALL {
             assert_eq!(mode.as_str().parse::<Mode>(), Ok(mode));
             assert_eq!(Mode::from_proto(mode.to_proto() as i32), Some(mode));
+            assert_eq!(Mode::from_index(mode as u8), Some(mode));
+            assert_eq!(serde_json::to_value(mode).unwrap(), mode.as_str());
+            assert_eq!(
+                clap::ValueEnum::to_possible_value(&mode).unwrap().get_name(),
+                mode.as_str()
+            );
         }
-        assert_eq!(Mode::Sticky.toggled(), Mode::Balanced);
-        assert_eq!(Mode::Balanced.toggled(), Mode::Sticky);
+        assert_eq!(Mode::from_index(3), None);
+        assert_eq!(Mode::Sticky.next(), Mode::Balanced);
+        assert_eq!(Mode::Balanced.next(), Mode::LeastLoaded);
+        assert_eq!(Mode::LeastLoaded.next(), Mode::Sticky);
+        assert_eq!(observe::Mode::LeastLoaded as i32, 3);
     }
 
     #[test]
@@ -103,7 +134,7 @@ mod tests {
         let err = "Sticky".parse::<Mode>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"unknown mode "Sticky": expected "sticky" or "balanced""#
+            r#"unknown mode "Sticky": expected "sticky", "balanced" or "least-loaded""#
         );
         let long = "x".repeat(1000);
         let err = long.parse::<Mode>().unwrap_err();

@@ -9,6 +9,7 @@
 //! a row (skip.rs); the request path only reads its atomic deadline, and the
 //! reason is kept under a lock taken only on ejection and recovery.
 
+pub mod load;
 mod skip;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -30,6 +31,53 @@ pub struct Member<C> {
     /// skipped; 0 while it is not skipped.
     ejected_until_ms: AtomicU64,
     health: Mutex<Health>,
+    /// Requests sent to this member and not answered yet.
+    in_flight: AtomicU64,
+    /// Peak-EWMA latency (load.rs), taken only around a few float operations.
+    latency: Mutex<Latency>,
+}
+
+/// A member's latency estimate and when it was last updated.
+#[derive(Debug, Default)]
+struct Latency {
+    estimate_us: f64,
+    updated: Option<Instant>,
+}
+
+impl Latency {
+    fn since(&self, now: Instant) -> std::time::Duration {
+        self.updated
+            .map_or_else(Default::default, |at| now.saturating_duration_since(at))
+    }
+}
+
+/// A request in flight to a member: counted until dropped; `finish` also
+/// measures its latency.
+pub struct InFlight<C> {
+    member: Arc<Member<C>>,
+    sent: Instant,
+}
+
+impl<C> InFlight<C> {
+    /// The request was answered at `now` (or timed out): its latency updates
+    /// the member's estimate.
+    pub fn finish(self, now: Instant) {
+        let rtt_us = now.saturating_duration_since(self.sent).as_secs_f64() * 1e6;
+        let mut latency = lock(&self.member.latency);
+        latency.estimate_us = load::observe(latency.estimate_us, latency.since(now), rtt_us);
+        latency.updated = Some(now);
+    }
+}
+
+impl<C> Drop for InFlight<C> {
+    fn drop(&mut self) {
+        self.member.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every update is an assignment: the state stays whole after a panic.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl<C> Member<C> {
@@ -39,8 +87,14 @@ impl<C> Member<C> {
     }
 
     fn health(&self) -> MutexGuard<'_, Health> {
-        // Every update is an assignment: the state stays whole after a panic.
-        self.health.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.health)
+    }
+
+    /// What one more request would cost at `now` (load.rs).
+    pub fn cost(&self, now: Instant) -> f64 {
+        let latency = lock(&self.latency);
+        let estimate_us = load::decayed(latency.estimate_us, latency.since(now));
+        load::cost(estimate_us, self.in_flight.load(Ordering::Relaxed))
     }
 }
 
@@ -58,6 +112,8 @@ struct Snapshot<C> {
 pub struct Balancer<C> {
     snapshot: ArcSwap<Snapshot<C>>,
     next: AtomicUsize,
+    /// Counter for least-loaded's random pairs (load::mix).
+    random: AtomicU64,
     connect: Connect<C>,
     epoch: Instant,
     update_lock: std::sync::Mutex<()>,
@@ -75,6 +131,7 @@ impl<C> Balancer<C> {
                 ready: Vec::new(),
             }),
             next: AtomicUsize::new(0),
+            random: AtomicU64::new(0),
             connect: Box::new(connect),
             epoch: Instant::now(),
             update_lock: std::sync::Mutex::new(()),
@@ -103,6 +160,8 @@ impl<C> Balancer<C> {
                             conn: (self.connect)(info),
                             ejected_until_ms: AtomicU64::new(0),
                             health: Mutex::default(),
+                            in_flight: AtomicU64::new(0),
+                            latency: Mutex::default(),
                         })
                     })
             })
@@ -132,6 +191,38 @@ impl<C> Balancer<C> {
             first.get_or_insert(member);
         }
         first.map(Arc::clone)
+    }
+
+    /// Power of two choices: of two random members not skipped, the one that
+    /// costs less (load.rs); skipped members only when all are, as `pick`.
+    pub fn pick_least_loaded(&self, now: Instant) -> Option<Arc<Member<C>>> {
+        let snapshot = self.snapshot.load();
+        let now_ms = self.millis_since_epoch(now);
+        let usable: Vec<&Arc<Member<C>>> = snapshot
+            .ready
+            .iter()
+            .filter(|m| m.ejected_until_ms.load(Ordering::Relaxed) <= now_ms)
+            .collect();
+        match usable[..] {
+            [] => self.pick(now),
+            [only] => Some(Arc::clone(only)),
+            _ => {
+                let random = load::mix(self.random.fetch_add(1, Ordering::Relaxed));
+                let (a, b) = load::two_of(usable.len(), random);
+                let (a, b) = (usable[a], usable[b]);
+                Some(Arc::clone(if b.cost(now) < a.cost(now) { b } else { a }))
+            }
+        }
+    }
+
+    /// A request is sent to `member` at `sent`: counted in flight until the
+    /// guard drops.
+    pub fn start(&self, member: &Arc<Member<C>>, sent: Instant) -> InFlight<C> {
+        member.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight {
+            member: Arc::clone(member),
+            sent,
+        }
     }
 
     /// A request picked at `picked_at` found `member` failing at `now` for

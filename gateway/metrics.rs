@@ -33,7 +33,11 @@ use crate::common::Mode;
 use crate::common::grpc_code::go_code_name;
 use crate::common::latency_buckets::lower_bound_us;
 
-const MODE_NAMES: [&str; MODES] = [Mode::Sticky.as_str(), Mode::Balanced.as_str()];
+const MODE_NAMES: [&str; MODES] = [
+    Mode::Sticky.as_str(),
+    Mode::Balanced.as_str(),
+    Mode::LeastLoaded.as_str(),
+];
 
 /// Histogram bounds: one per power of two from 256 µs to about 33.5 s.
 /// Bucket edges of the hub's own histogram (common/latency_buckets.rs), so

@@ -114,7 +114,7 @@ impl Observer for ObserverService {
         let value = request.into_inner().mode;
         let mode = Mode::from_proto(value).ok_or_else(|| {
             Status::invalid_argument(format!(
-                "mode {value} is not a mode: send MODE_STICKY (1) or MODE_BALANCED (2)"
+                "mode {value} is not a mode: send MODE_STICKY (1), MODE_BALANCED (2) or MODE_LEAST_LOADED (3)"
             ))
         })?;
         self.gateway.upstream.set_mode(mode).await;

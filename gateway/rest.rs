@@ -24,7 +24,7 @@ pub mod body;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 const GREET_USAGE: &str = r#"send JSON like {"first_name": "Ada", "last_name": "Lovelace"}"#;
-const MODE_USAGE: &str = r#"send JSON like {"mode": "balanced"} or {"mode": "sticky"}"#;
+const MODE_USAGE: &str = r#"send JSON like {"mode": "balanced"}, {"mode": "least-loaded"} or {"mode": "sticky"}"#;
 
 /// An error response: a status and a message that says what failed and what to do.
 #[derive(Debug)]
@@ -178,13 +178,14 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "balanced mode has no ready greet-server endpoint (discovery: {}); check discovery and the greet-server pods",
+                "{} mode has no ready greet-server endpoint (discovery: {}); check discovery and the greet-server pods",
+                upstream.mode(),
                 upstream.discovery_description()
             ),
         )
         .into_response();
     }
-    if upstream.mode() == Mode::Balanced && usable == 0 {
+    if upstream.mode() != Mode::Sticky && usable == 0 {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, skipped::all_skipped_message(&skipped)).into_response();
     }
     let body = serde_json::json!({

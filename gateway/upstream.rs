@@ -163,11 +163,7 @@ impl Upstream {
     }
 
     pub fn mode(&self) -> Mode {
-        if self.mode.load(Ordering::Acquire) == Mode::Balanced as u8 {
-            Mode::Balanced
-        } else {
-            Mode::Sticky
-        }
+        Mode::from_index(self.mode.load(Ordering::Acquire)).unwrap_or_default()
     }
 
     /// Switches mode for the next request; requests in flight finish as they started.
@@ -218,7 +214,7 @@ impl Upstream {
         };
         let (result, endpoint, pod_hint, attempts) = match mode {
             Mode::Sticky => self.greet_sticky(request).await,
-            Mode::Balanced => self.greet_balanced(request).await,
+            Mode::Balanced | Mode::LeastLoaded => self.greet_balanced(mode, request).await,
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut outcome = RequestOutcome {
@@ -243,17 +239,23 @@ impl Upstream {
         result
     }
 
-    /// Round robin; an endpoint that is unavailable is skipped for a while and
-    /// the call retried on the next one (Greet is idempotent).
+    /// Round robin (or least loaded); an endpoint that is unavailable is
+    /// skipped for a while and the call retried on the next one (Greet is
+    /// idempotent).
     async fn greet_balanced(
         &self,
+        mode: Mode,
         request: GreetingRequest,
     ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
         let max_attempts = u32::try_from(self.balancer.ready_count().clamp(1, 3)).unwrap_or(3);
         let mut attempts = 0;
         loop {
             let picked_at = Instant::now();
-            let Some(member) = self.balancer.pick(picked_at) else {
+            let picked = match mode {
+                Mode::LeastLoaded => self.balancer.pick_least_loaded(picked_at),
+                _ => self.balancer.pick(picked_at),
+            };
+            let Some(member) = picked else {
                 let err = UpstreamError::NoEndpoints {
                     discovery: self.discovery_description(),
                 };
@@ -261,6 +263,9 @@ impl Upstream {
             };
             attempts += 1;
             let address = &member.info.address;
+            // Counted in flight, and its latency measured, in every mode, so
+            // least-loaded starts from warm estimates after a switch.
+            let in_flight = self.balancer.start(&member, Instant::now());
             let result = match &member.conn {
                 Ok(channel) => self.call(address, channel, request.clone()).await.0,
                 Err(message) => Err(UpstreamError::BadEndpoint {
@@ -285,8 +290,12 @@ impl Upstream {
                 }
                 // A hanging pod is skipped for a while, but the call is not
                 // repeated: it may have done its work, and the deadline is spent.
-                Err(err @ UpstreamError::Timeout { .. }) => eject(err),
+                Err(err @ UpstreamError::Timeout { .. }) => {
+                    in_flight.finish(Instant::now());
+                    eject(err);
+                }
                 Ok(_) => {
+                    in_flight.finish(Instant::now());
                     if self.balancer.succeeded(&member, picked_at, Instant::now()) {
                         self.publish_endpoints();
                     }

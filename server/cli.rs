@@ -37,6 +37,10 @@ pub struct Args {
     /// After that, wait at most this long for in-flight calls and connections to finish.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
     drain_timeout: Duration,
+    /// Wait this long before every reply (e.g. 25ms): a slow pod, to watch
+    /// least-loaded mode steer around it. Off by default.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s", value_name = "DURATION")]
+    reply_delay: Duration,
     /// Port of the Prometheus metrics listener (GET /metrics), on the gRPC
     /// listener's IP; 0 turns it off.
     #[arg(long, env = "METRICS_PORT", default_value_t = 9090)]
@@ -81,6 +85,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_connection_age: args.max_connection_age,
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
+        reply_delay: crate::server::ReplyDelay::new(args.reply_delay),
     };
     serve_with_metrics(listener, metrics_listener, config, termination_signal()).await
 }

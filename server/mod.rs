@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod metrics;
+mod reply_delay;
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 
 use crate::common::shutdown::{DrainPolicy, serve_until_drained};
+pub use reply_delay::ReplyDelay;
 
 use crate::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
 use crate::proto::greet::{GreetingRequest, GreetingResponse};
@@ -34,6 +36,8 @@ pub struct ServerConfig {
     /// Longest wait for in-flight calls and open connections after that;
     /// then the server stops anyway (a stuck client must not block a rollout).
     pub drain_timeout: Duration,
+    /// Added to every Greet reply (zero normally): a slow pod on demand.
+    pub reply_delay: ReplyDelay,
 }
 
 /// The article's reply text: `Hello, <first> <last> from pod: name(<pod>), ip(<ip>).`
@@ -46,6 +50,7 @@ pub fn greeting_text(first_name: &str, last_name: &str, pod_name: &str, pod_ip: 
 pub struct Greeter {
     pod_name: String,
     pod_ip: String,
+    reply_delay: ReplyDelay,
 }
 
 impl Greeter {
@@ -53,7 +58,13 @@ impl Greeter {
         Greeter {
             pod_name: pod_name.into(),
             pod_ip: pod_ip.into(),
+            reply_delay: ReplyDelay::default(),
         }
+    }
+
+    /// Every reply waits `delay` first (read per call: changeable at run time).
+    pub fn with_reply_delay(self, reply_delay: ReplyDelay) -> Self {
+        Greeter { reply_delay, ..self }
     }
 }
 
@@ -63,6 +74,7 @@ impl GreetService for Greeter {
         let greeting = request.into_inner().greeting.ok_or_else(|| {
             Status::invalid_argument("GreetingRequest.greeting is missing: send first_name and last_name")
         })?;
+        self.reply_delay.wait().await;
         Ok(Response::new(GreetingResponse {
             result: greeting_text(&greeting.first_name, &greeting.last_name, &self.pod_name, &self.pod_ip),
             pod_name: self.pod_name.clone(),
@@ -102,7 +114,8 @@ pub async fn serve_with_metrics(
     if let Some(age) = config.max_connection_age {
         builder = builder.max_connection_age(age);
     }
-    let greeter = Greeter::new(config.pod_name.clone(), config.pod_ip.clone());
+    let greeter =
+        Greeter::new(config.pod_name.clone(), config.pod_ip.clone()).with_reply_delay(config.reply_delay.clone());
     let router = builder
         .layer(grpc_metrics.layer())
         .add_service(health_service)

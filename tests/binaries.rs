@@ -201,6 +201,7 @@ async fn server_reports_not_serving_before_it_stops_and_finishes_cleanly() {
         max_connection_age: None,
         shutdown_delay: Duration::from_millis(500),
         drain_timeout: Duration::from_secs(5),
+        reply_delay: greet_top::server::ReplyDelay::default(),
     };
     let task = tokio::spawn(greet_top::server::serve(
         listener,

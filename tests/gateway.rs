@@ -10,9 +10,8 @@ use greet_top::common::Mode;
 use greet_top::gateway::discovery::{self, EndpointSet};
 use greet_top::proto::observe::observer_client::ObserverClient;
 use greet_top::proto::observe::{self, SetModeRequest, WatchRequest, event};
-use greet_top::tui::rest_client::RestClient;
 use http::Method;
-use support::{greet_n, pod_of};
+use support::{greet_concurrently, greet_n, pod_of};
 use tokio_stream::StreamExt;
 
 #[tokio::test]
@@ -149,7 +148,7 @@ async fn set_mode_over_grpc_switches_and_is_reported() {
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     assert_eq!(
         status.message(),
-        "mode 0 is not a mode: send MODE_STICKY (1) or MODE_BALANCED (2)"
+        "mode 0 is not a mode: send MODE_STICKY (1), MODE_BALANCED (2) or MODE_LEAST_LOADED (3)"
     );
 }
 
@@ -241,7 +240,7 @@ async fn bad_requests_get_clear_4xx_json_errors_and_nothing_breaks() {
             Some("application/json"),
             r#"{"mode":"random"}"#.into(),
             400,
-            r#"unknown mode "random": expected "sticky" or "balanced""#,
+            r#"unknown mode "random": expected "sticky", "balanced" or "least-loaded""#,
         ),
         (
             Method::PUT,
@@ -379,25 +378,6 @@ async fn max_connection_age_lets_a_sticky_client_reach_other_pods() {
         seen.len() >= 2,
         "GOAWAY after 200 ms must move a sticky client to another pod: {seen:?}"
     );
-}
-
-/// Sends `clients` × `each` greetings at once from as many tasks; returns
-/// hits per pod, as the replies name them.
-async fn greet_concurrently(rest: &RestClient, clients: usize, each: usize) -> BTreeMap<String, usize> {
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let rest = rest.clone();
-            tokio::spawn(async move { greet_n(&rest, each).await })
-        })
-        .collect();
-    let mut hits = BTreeMap::new();
-    for task in tasks {
-        // greet_n fails the test on any non-200 answer.
-        for (pod, n) in task.await.unwrap() {
-            *hits.entry(pod).or_default() += n;
-        }
-    }
-    hits
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

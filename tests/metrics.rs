@@ -228,6 +228,7 @@ async fn server_with_metrics(stop: &CancellationToken) -> (SocketAddr, SocketAdd
         max_connection_age: None,
         shutdown_delay: Duration::ZERO,
         drain_timeout: Duration::from_secs(5),
+        reply_delay: greet_top::server::ReplyDelay::default(),
     };
     tokio::spawn(greet_top::server::serve_with_metrics(
         grpc,

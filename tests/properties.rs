@@ -134,7 +134,7 @@ proptest! {
                 let echoed = sanitize_truncated(&mode, 40);
                 prop_assert_eq!(
                     parsed,
-                    Err(format!(r#"unknown mode {echoed:?}: expected "sticky" or "balanced""#))
+                    Err(format!(r#"unknown mode {echoed:?}: expected "sticky", "balanced" or "least-loaded""#))
                 );
                 prop_assert!(!echoed.chars().any(is_unsafe));
             }

@@ -120,7 +120,7 @@ fn scenario_as(mode: Mode, stream: Stream) -> (App, Instant) {
         }
         let pod = match mode {
             Mode::Sticky => PODS[2],
-            Mode::Balanced => PODS[(i % 3) as usize],
+            Mode::Balanced | Mode::LeastLoaded => PODS[(i % 3) as usize],
         };
         let latency_us = 400 + (i % 7) * 150;
         let (requests, buckets) = totals.entry(pod).or_insert((0, Vec::new()));

@@ -181,7 +181,12 @@ async fn flip_modes(rest: &RestClient, deadline: Instant) -> anyhow::Result<u32>
         if !sleep_before(FLIP_EVERY, deadline).await {
             return Ok(flips);
         }
-        mode = mode.toggled();
+        // Between the article's two, as the soak has always measured.
+        mode = if mode == Mode::Sticky {
+            Mode::Balanced
+        } else {
+            Mode::Sticky
+        };
         let response = rest.set_mode(mode).await?;
         anyhow::ensure!(
             response.status == 200,

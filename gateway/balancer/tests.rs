@@ -368,3 +368,79 @@ fn an_update_keeps_the_skip_of_an_endpoint_that_stays_not_of_a_new_pod() {
         ]
     );
 }
+
+/// Gives each member one request of the latency named for its address.
+fn measure(b: &Balancer<Conn>, latencies_ms: &[(&str, u64)], now: Instant) {
+    for member in b.snapshot.load().ready.iter() {
+        let ms = latencies_ms.iter().find(|(a, _)| *a == member.info.address).unwrap().1;
+        b.start(member, now - Duration::from_millis(ms)).finish(now);
+    }
+}
+
+fn tally_least_loaded(b: &Balancer<Conn>, n: usize, now: Instant) -> HashMap<String, usize> {
+    let mut hits = HashMap::new();
+    for _ in 0..n {
+        *hits
+            .entry(b.pick_least_loaded(now).unwrap().info.address.clone())
+            .or_default() += 1;
+    }
+    hits
+}
+
+#[test]
+fn least_loaded_avoids_the_slow_member_and_splits_evenly_among_equals() {
+    let b = balancer();
+    b.update(&set(&["a:1", "b:1", "slow:1"]));
+    let now = Instant::now() + Duration::from_secs(1);
+    measure(&b, &[("a:1", 1), ("b:1", 1), ("slow:1", 26)], now);
+    let hits = tally_least_loaded(&b, 300, now);
+    assert_eq!(hits.get("slow:1"), None, "{hits:?}");
+    assert_eq!(hits.values().sum::<usize>(), 300);
+    // Equal members: a fair coin over the pairs, each within ±15 % of 100.
+    let b = balancer();
+    b.update(&set(&["a:1", "b:1", "c:1"]));
+    measure(&b, &[("a:1", 1), ("b:1", 1), ("c:1", 1)], now);
+    let hits = tally_least_loaded(&b, 300, now);
+    assert!(hits.values().all(|n| (85..=115).contains(n)), "{hits:?}");
+}
+
+#[test]
+fn least_loaded_counts_requests_in_flight_and_forgets_a_slow_past() {
+    let b = balancer();
+    b.update(&set(&["a:1", "b:1"]));
+    let now = Instant::now() + Duration::from_secs(1);
+    measure(&b, &[("a:1", 1), ("b:1", 2)], now);
+    assert_eq!(b.pick_least_loaded(now).unwrap().info.address, "a:1");
+    // Two in flight on a: 1 ms × 3 costs more than 2 ms × 1.
+    let a = b.pick_least_loaded(now).unwrap();
+    let _busy = (b.start(&a, now), b.start(&a, now));
+    assert_eq!(b.pick_least_loaded(now).unwrap().info.address, "b:1");
+    drop(_busy);
+    assert_eq!(b.pick_least_loaded(now).unwrap().info.address, "a:1");
+    // A request dropped without an answer leaves the estimate alone.
+    drop(b.start(&a, now - Duration::from_secs(1)));
+    assert_eq!(b.pick_least_loaded(now).unwrap().info.address, "a:1");
+    // b once slow: after a while idle it decays below a's fresh 1 ms.
+    measure(&b, &[("a:1", 1), ("b:1", 26)], now);
+    assert_eq!(b.pick_least_loaded(now).unwrap().info.address, "a:1");
+    let later = now + load::DECAY * 4;
+    b.start(&a, later - Duration::from_millis(1)).finish(later);
+    assert_eq!(b.pick_least_loaded(later).unwrap().info.address, "b:1");
+}
+
+#[test]
+fn least_loaded_skips_ejected_members_unless_all_are() {
+    let b = balancer();
+    b.update(&set(&["a:1", "b:1", "c:1"]));
+    let now = Instant::now();
+    let (a, bb) = (b.pick(now).unwrap(), b.pick(now).unwrap());
+    assert!(b.eject(&a, now, now, "connection refused"));
+    assert!(b.eject(&bb, now, now, "connection refused"));
+    assert_eq!(tally_least_loaded(&b, 10, now), HashMap::from([("c:1".to_owned(), 10)]));
+    let c = b.pick_least_loaded(now).unwrap();
+    assert!(b.eject(&c, now, now, "connection refused"));
+    // All skipped: one is still tried, as round robin does.
+    assert!(b.pick_least_loaded(now).is_some());
+    let empty = balancer();
+    assert!(empty.pick_least_loaded(now).is_none());
+}

@@ -15,8 +15,8 @@ use crate::proto::observe::{CodeCount, PodSummary, PodTotals};
 
 /// gRPC codes 0..=16; a failed request's code indexes `error_codes`.
 pub const CODES: usize = 17;
-/// Sticky and balanced, indexed by `Mode as usize`.
-pub const MODES: usize = 2;
+/// Every mode, indexed by `Mode as usize`.
+pub const MODES: usize = crate::common::Mode::ALL.len();
 /// Where a code outside 1..=16 is counted.
 const UNKNOWN_CODE: usize = 2;
 

@@ -91,6 +91,7 @@ mod tests {
             max_connection_age: None,
             shutdown_delay: Duration::ZERO,
             drain_timeout: Duration::from_secs(1),
+            reply_delay: crate::server::ReplyDelay::default(),
         };
         let stop = tokio_util::sync::CancellationToken::new();
         let server = tokio::spawn(crate::server::serve(listener, config, stop.clone().cancelled_owned()));

@@ -75,6 +75,29 @@ pub async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
     hits
 }
 
+#[allow(
+    dead_code,
+    reason = "compiled into every test crate; only the concurrent ones use it"
+)]
+/// Sends `clients` × `each` greetings at once from as many tasks; returns
+/// hits per pod, as the replies name them.
+pub async fn greet_concurrently(rest: &RestClient, clients: usize, each: usize) -> BTreeMap<String, usize> {
+    let tasks: Vec<_> = (0..clients)
+        .map(|_| {
+            let rest = rest.clone();
+            tokio::spawn(async move { greet_n(&rest, each).await })
+        })
+        .collect();
+    let mut hits = BTreeMap::new();
+    for task in tasks {
+        // greet_n fails the test on any non-200 answer.
+        for (pod, n) in task.await.unwrap() {
+            *hits.entry(pod).or_default() += n;
+        }
+    }
+    hits
+}
+
 /// Waits until the gateway's balancer holds exactly the registry's endpoints
 /// (a count is not enough: after a kill and an add it is the same as before both).
 #[allow(

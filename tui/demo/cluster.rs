@@ -22,6 +22,7 @@ use crate::common::auth::ControlToken;
 use crate::gateway::discovery::{self, DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet};
 use crate::gateway::upstream::UpstreamTimeouts;
 use crate::gateway::{GatewayConfig, GatewayHandle};
+use crate::server::ReplyDelay;
 use crate::tui::rest_client::RestClient;
 
 /// What the gateway is called and where it listens.
@@ -250,6 +251,11 @@ impl LocalCluster {
             .iter()
             .position(|p| p.name == name)
             .with_context(|| format!("no pod named {name}"))
+    }
+
+    /// The reply delay of the pod named `name` (to slow it down at run time).
+    pub fn reply_delay(&self, name: &str) -> Option<&ReplyDelay> {
+        self.pods.iter().find(|p| p.name == name).map(|p| &p.reply_delay)
     }
 
     /// Names and addresses of the pods, in the order they were started.

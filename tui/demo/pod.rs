@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::ServerConfig;
+use crate::server::{ReplyDelay, ServerConfig};
 
 /// How a pod's greet-server treats connections.
 #[derive(Clone, Copy, Debug)]
@@ -33,6 +33,8 @@ impl Default for PodOptions {
 pub struct LocalPod {
     pub name: String,
     pub addr: SocketAddr,
+    /// Added to every reply: set it to make this pod slow, at run time.
+    pub reply_delay: ReplyDelay,
     drain_timeout: Duration,
     stop: CancellationToken,
     /// `None` once stopped.
@@ -72,11 +74,14 @@ impl LocalPod {
             max_connection_age: options.max_connection_age,
             shutdown_delay: Duration::ZERO,
             drain_timeout: options.drain_timeout,
+            reply_delay: ReplyDelay::default(),
         };
+        let reply_delay = config.reply_delay.clone();
         let task = tokio::spawn(crate::server::serve(listener, config, stop.clone().cancelled_owned()));
         Ok(LocalPod {
             name,
             addr,
+            reply_delay,
             drain_timeout: options.drain_timeout,
             stop,
             task: Some(task),

@@ -265,7 +265,7 @@ fn spread(mode: Option<Mode>, stats: &Stats, at: Instant, window: &str) -> Optio
         .filter(|(_, n)| *n == 0)
         .map(|(p, _)| p.name.as_str())
         .collect();
-    let balanced = mode == Some(Mode::Balanced);
+    let balanced = mode.is_some_and(|m| m != Mode::Sticky);
     if share >= STUCK_SHARE * 100.0 {
         return Some(if balanced {
             Diagnosis::new(

@@ -103,7 +103,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('c')], Command::Quit).ctrl(),
     bind(&[KeyCode::Char('m')], Command::SwitchMode)
         .hint("m mode")
-        .help("m", "switch the gateway between sticky and balanced"),
+        .help("m", "next mode: sticky, balanced, least-loaded"),
     bind(&[KeyCode::Char('l')], Command::ToggleLoad)
         .hint("l load")
         .help("l", "load generator on / off")

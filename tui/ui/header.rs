@@ -55,6 +55,14 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         Some(index) => Span::raw(format!("fairness {index:.2}")),
         None => Span::styled("fairness –", theme.dim()),
     });
+    // Only whole: a cut description reads wrong.
+    if let Some(mode) = app.mode() {
+        let describe = format!("  · {}", mode.describe());
+        let used: usize = second.iter().map(Span::width).sum();
+        if used + describe.chars().count() <= usize::from(area.width.saturating_sub(2)) {
+            second.push(Span::styled(describe, theme.dim()));
+        }
+    }
     let verdict = diagnose(app, at);
     let style = match verdict.severity {
         Severity::Good => theme.good(),

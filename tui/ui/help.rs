@@ -16,7 +16,7 @@ const FIGURES: &[&str] = &[
     "SHARE, RPS, P50/P99, fairness: over the window in the titles (w).",
     "fairness: Jain's index, 1.00 even, 1/n all on one pod.",
     "READY skip: the gateway's balancer routes around the pod.",
-    "Recent requests: S sticky, B balanced; gRPC status and latency.",
+    "Recent requests: mode (S, B, L), gRPC status and latency.",
 ];
 
 pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {

@@ -19,6 +19,7 @@ fn mark_char(mark: Option<Mark>) -> char {
         None => ' ',
         Some(Mark::Mode(Mode::Balanced)) => 'B',
         Some(Mark::Mode(Mode::Sticky)) => 'S',
+        Some(Mark::Mode(Mode::LeastLoaded)) => 'L',
         Some(Mark::PodGone) => 'x',
         Some(Mark::Reconnected) => 'r',
     }

@@ -31,7 +31,11 @@ fn title(stats: &Stats) -> &'static str {
 
 fn tail_line(entry: &TailEntry, at: Instant, theme: Theme) -> Line<'static> {
     let age = format!("{:>6.1}s ago", at.saturating_duration_since(entry.at).as_secs_f64());
-    let mode = entry.mode.map_or("?", |m| if m == Mode::Sticky { "S" } else { "B" });
+    let mode = entry.mode.map_or("?", |m| match m {
+        Mode::Sticky => "S",
+        Mode::Balanced => "B",
+        Mode::LeastLoaded => "L",
+    });
     let latency = format!("{:>8.2} ms", entry.latency_us as f64 / 1000.0);
     let (status, style) = if entry.grpc_code == 0 {
         ("OK".to_owned(), theme.good())

@@ -37,6 +37,7 @@ impl Theme {
             (false, _) => style.add_modifier(Modifier::REVERSED),
             (true, Some(Mode::Sticky)) => style.fg(Color::Black).bg(Color::Yellow),
             (true, Some(Mode::Balanced)) => style.fg(Color::Black).bg(Color::Green),
+            (true, Some(Mode::LeastLoaded)) => style.fg(Color::Black).bg(Color::Cyan),
             (true, None) => style.fg(Color::Black).bg(Color::Gray),
         }
     }

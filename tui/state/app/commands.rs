@@ -127,7 +127,7 @@ impl App {
         Some(Action::SetLoad(next))
     }
 
-    /// `m`: every synced gateway to the other mode (balanced when they disagree).
+    /// `m`: every synced gateway to the next mode (balanced when they disagree).
     fn switch_mode(&mut self, now: Instant) -> Option<Action> {
         let Some((mode, count)) = self.gateways.start_switch() else {
             let text = match self.refused().next() {

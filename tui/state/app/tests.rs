@@ -57,7 +57,7 @@ fn reset_zeroes_counters_and_forgets_gone_pods() {
 }
 
 #[test]
-fn mode_key_asks_for_the_other_mode_and_reports_the_result() {
+fn mode_key_asks_for_the_next_mode_and_reports_the_result() {
     let t0 = Instant::now();
     let mut app = App::new("gw", t0);
     assert_eq!(key(&mut app, 'm', t0), None);
@@ -82,6 +82,15 @@ fn mode_key_asks_for_the_other_mode_and_reports_the_result() {
         t0,
     );
     assert_eq!(app.mode(), Some(Mode::Balanced));
+    assert_eq!(key(&mut app, 'm', t0), Some(Action::SetMode(Mode::LeastLoaded)));
+    app.update(
+        gw(GatewayEvent::ModeChanged {
+            seq: 2,
+            mode: Some(Mode::LeastLoaded),
+        }),
+        t0,
+    );
+    // The cycle closes: back to sticky.
     assert_eq!(key(&mut app, 'm', t0), Some(Action::SetMode(Mode::Sticky)));
 }
 
