@@ -210,3 +210,40 @@ async fn shutdown_stops_the_gateway_and_every_pod() {
         assert!(!accepts(*addr).await, "{addr} still listens after shutdown");
     }
 }
+
+/// One Greet call straight to `addr`; how long it took.
+async fn greet_timed(addr: SocketAddr) -> std::time::Duration {
+    let mut client = GreetServiceClient::connect(format!("http://{addr}")).await.unwrap();
+    let started = std::time::Instant::now();
+    let greeting = Greeting {
+        first_name: "Ada".into(),
+        last_name: "Lovelace".into(),
+    };
+    client
+        .greet(GreetingRequest {
+            greeting: Some(greeting),
+        })
+        .await
+        .unwrap();
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demos_slow_pod_key_slows_the_first_pod_and_restores_it() {
+    let delay = greet_top::tui::demo::SLOW_POD_DELAY;
+    let cluster = support::cluster(2, Mode::Balanced).await;
+    let (first, first_addr) = cluster.pods().next().map(|(n, a)| (n.to_owned(), a)).unwrap();
+    assert_eq!(cluster.toggle_slow_pod(delay), Some((first.clone(), true)));
+    let delays: Vec<_> = cluster
+        .pods()
+        .map(|(n, _)| cluster.reply_delay(n).unwrap().get())
+        .collect();
+    assert_eq!(delays, [delay, std::time::Duration::ZERO]);
+    assert!(greet_timed(first_addr).await >= delay);
+    assert_eq!(cluster.toggle_slow_pod(delay), Some((first, false)));
+    assert!(
+        cluster
+            .pods()
+            .all(|(n, _)| cluster.reply_delay(n).unwrap().get().is_zero())
+    );
+}

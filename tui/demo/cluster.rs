@@ -253,6 +253,19 @@ impl LocalCluster {
             .with_context(|| format!("no pod named {name}"))
     }
 
+    /// The demo's slow pod: when no pod is slow, the first one waits `delay`
+    /// before every reply; otherwise every pod is back to normal speed. The
+    /// pod and whether it is slow now; `None` without pods.
+    pub fn toggle_slow_pod(&self, delay: Duration) -> Option<(String, bool)> {
+        if let Some(slow) = self.pods.iter().find(|p| !p.reply_delay.get().is_zero()) {
+            slow.reply_delay.set(Duration::ZERO);
+            return Some((slow.name.clone(), false));
+        }
+        let first = self.pods.first()?;
+        first.reply_delay.set(delay);
+        Some((first.name.clone(), true))
+    }
+
     /// The reply delay of the pod named `name` (to slow it down at run time).
     pub fn reply_delay(&self, name: &str) -> Option<&ReplyDelay> {
         self.pods.iter().find(|p| p.name == name).map(|p| &p.reply_delay)

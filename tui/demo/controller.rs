@@ -13,7 +13,12 @@ use crate::tui::state::{AppEvent, PodInfo};
 pub enum DemoCommand {
     AddPod,
     KillPod(String),
+    /// One pod SLOW_POD_DELAY slower, or back.
+    ToggleSlowPod,
 }
+
+/// How much slower `d` makes a pod: least-loaded then steers around it.
+pub const SLOW_POD_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Owns the demo: adds and kills pods on command and reports the pod list.
 pub async fn run(
@@ -61,6 +66,20 @@ pub async fn run(
                 },
                 Err(err) => AppEvent::Notice {
                     text: network_text::error(&format!("could not kill {name}: {err:#}")),
+                    error: true,
+                },
+            },
+            DemoCommand::ToggleSlowPod => match demo.toggle_slow_pod(SLOW_POD_DELAY) {
+                Some((name, slow)) => AppEvent::Notice {
+                    text: if slow {
+                        format!("pod {name} now answers {} ms slower", SLOW_POD_DELAY.as_millis())
+                    } else {
+                        format!("pod {name} is back to normal speed")
+                    },
+                    error: false,
+                },
+                None => AppEvent::Notice {
+                    text: "no pod to slow down".into(),
                     error: true,
                 },
             },

@@ -16,6 +16,7 @@ use anyhow::bail;
 
 use crate::common::Mode;
 pub use cluster::{ClusterConfig, GatewaySpec, LocalCluster, POD_PORT, StickyTarget};
+pub use controller::SLOW_POD_DELAY;
 pub use pod::{LocalPod, PodNames, PodOptions};
 
 /// The most pods the demo starts (127.0.0.11 up to .254 must hold them and those added later).

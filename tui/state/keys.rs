@@ -27,6 +27,7 @@ pub enum Command {
     /// Type a filter for the rows (`/`).
     Filter,
     AddPod,
+    SlowPod,
     KillPod,
 }
 
@@ -143,6 +144,10 @@ pub const BINDINGS: &[Binding] = &[
         .hint("x kill")
         .help("x", "kill the busiest pod (press twice)")
         .demo_only(),
+    // No footer hint: the footer is full; the help lists it.
+    bind(&[KeyCode::Char('d')], Command::SlowPod)
+        .help("d", "make one pod 25 ms slower, or back")
+        .demo_only(),
     bind(&[KeyCode::Char('?')], Command::ToggleHelp)
         .hint("? help")
         .help("?", "this help"),
@@ -248,6 +253,7 @@ mod tests {
                 "PgUp PgDn",
                 "a",
                 "x",
+                "d",
                 "?",
                 "q, Esc, Ctrl-C"
             ]

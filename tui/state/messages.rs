@@ -159,4 +159,6 @@ pub enum Action {
     SetLoad(LoadState),
     AddPod,
     KillPod(String),
+    /// Demo: one pod slower, or back.
+    ToggleSlowPod,
 }

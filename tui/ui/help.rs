@@ -10,8 +10,8 @@ use crate::tui::state::{App, keys};
 
 /// What each figure means, a line each.
 const FIGURES: &[&str] = &[
-    "STICKY: one HTTP/2 connection, so one pod gets every request.",
-    "BALANCED: round robin per request over the ready pods.",
+    // One line for the modes: the header describes the current one.
+    "Modes: STICKY one pod, BALANCED round robin, LEAST-LOADED p2c.",
     "HITS, ERR: since the reset (r); OK%: the share that succeeded.",
     "SHARE, RPS, P50/P99, fairness: over the window in the titles (w).",
     "fairness: Jain's index, 1.00 even, 1/n all on one pod.",

@@ -80,6 +80,7 @@ impl App {
                 None
             }
             Command::AddPod => Some(Action::AddPod),
+            Command::SlowPod => Some(Action::ToggleSlowPod),
             Command::KillPod => {
                 let Some(busiest) = self.stats.busiest(now).map(|p| p.name.clone()) else {
                     self.notify("no running pod to kill", true, now);

@@ -150,8 +150,10 @@ fn demo_keys_add_and_kill_the_busiest_pod() {
     let t0 = Instant::now();
     let mut app = synced_app(t0);
     assert_eq!(key(&mut app, 'a', t0), None, "demo only");
+    assert_eq!(key(&mut app, 'd', t0), None, "demo only");
     let mut app = app.with_demo();
     assert_eq!(key(&mut app, 'a', t0), Some(Action::AddPod));
+    assert_eq!(key(&mut app, 'd', t0), Some(Action::ToggleSlowPod));
     app.update(request(1, "pod-c", "10.0.0.3", 100), t0);
     // Asked once: it asks again, naming the pod.
     assert_eq!(key(&mut app, 'x', t0), None);
