@@ -239,9 +239,8 @@ impl Upstream {
         result
     }
 
-    /// Round robin (or least loaded); an endpoint that is unavailable is
-    /// skipped for a while and the call retried on the next one (Greet is
-    /// idempotent).
+    /// Round robin or least loaded; an endpoint that is unavailable is skipped
+    /// for a while and the call retried on the next one (Greet is idempotent).
     async fn greet_balanced(
         &self,
         mode: Mode,
@@ -263,8 +262,7 @@ impl Upstream {
             };
             attempts += 1;
             let address = &member.info.address;
-            // Counted in flight, and its latency measured, in every mode, so
-            // least-loaded starts from warm estimates after a switch.
+            // In every mode, so least-loaded starts from warm estimates.
             let in_flight = self.balancer.start(&member, Instant::now());
             let result = match &member.conn {
                 Ok(channel) => self.call(address, channel, request.clone()).await.0,
@@ -273,6 +271,9 @@ impl Upstream {
                     message: message.clone(),
                 }),
             };
+            if matches!(result, Ok(_) | Err(UpstreamError::Timeout { .. })) {
+                in_flight.finish(Instant::now());
+            }
             let eject = |err| {
                 let Some(reason) = super::skipped::reason(err) else {
                     return;
@@ -290,12 +291,8 @@ impl Upstream {
                 }
                 // A hanging pod is skipped for a while, but the call is not
                 // repeated: it may have done its work, and the deadline is spent.
-                Err(err @ UpstreamError::Timeout { .. }) => {
-                    in_flight.finish(Instant::now());
-                    eject(err);
-                }
+                Err(err @ UpstreamError::Timeout { .. }) => eject(err),
                 Ok(_) => {
-                    in_flight.finish(Instant::now());
                     if self.balancer.succeeded(&member, picked_at, Instant::now()) {
                         self.publish_endpoints();
                     }
