@@ -171,3 +171,20 @@ fn gateways_that_refuse_greet_top_are_in_the_table_and_the_json() {
     let json: serde_json::Value = serde_json::from_str(&super::tests::report().to_json()).unwrap();
     assert!(json.get("refused").is_none());
 }
+
+#[test]
+fn every_format_names_the_least_loaded_mode_as_the_gateway_spells_it() {
+    let report = Report {
+        mode: Some(Mode::LeastLoaded),
+        ..report()
+    };
+    let observed = Duration::from_secs(5);
+    assert!(report.to_table(observed).starts_with("mode: least-loaded   total: 252"));
+    assert!(
+        report
+            .to_markdown(observed)
+            .starts_with("**greet-top** · mode **least-loaded** ·")
+    );
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["mode"], "least-loaded");
+}
