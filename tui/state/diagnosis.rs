@@ -38,6 +38,8 @@ pub enum Verdict {
     Mixed,
     Stuck,
     Uneven,
+    /// Uneven because least-loaded favours faster pods: not `--fail-on stuck`.
+    Steered,
     Skipping,
     PartlyDown,
     Even,
@@ -265,14 +267,15 @@ fn spread(mode: Option<Mode>, stats: &Stats, at: Instant, window: &str) -> Optio
         .filter(|(_, n)| *n == 0)
         .map(|(p, _)| p.name.as_str())
         .collect();
-    let balanced = mode.is_some_and(|m| m != Mode::Sticky);
+    // Per request (balanced or least-loaded): named in the verdict.
+    let balanced = mode.filter(|m| *m != Mode::Sticky);
     if share >= STUCK_SHARE * 100.0 {
-        return Some(if balanced {
+        return Some(if let Some(mode) = balanced {
             Diagnosis::new(
                 Verdict::Uneven,
                 Severity::Bad,
                 format!(
-                    "UNEVEN while balanced: {share:.0} % on {} {window}{}",
+                    "UNEVEN while {mode}: {share:.0} % on {} {window}{}",
                     top.name,
                     none_for(&idle)
                 ),
@@ -286,7 +289,15 @@ fn spread(mode: Option<Mode>, stats: &Stats, at: Instant, window: &str) -> Optio
         });
     }
     if fairness < EVEN_FAIRNESS {
-        let text = if balanced {
+        // Least-loaded sends less to a slower pod on purpose: worth a look, no alarm.
+        if balanced == Some(Mode::LeastLoaded) {
+            let text = format!(
+                "UNEVEN on purpose: least-loaded favours the faster pods; fairness {fairness:.2} {window}; {} takes {share:.0} %",
+                top.name
+            );
+            return Some(Diagnosis::new(Verdict::Steered, Severity::Neutral, text));
+        }
+        let text = if balanced.is_some() {
             format!(
                 "UNEVEN while balanced: fairness {fairness:.2} {window}; {} takes {share:.0} %{}",
                 top.name,

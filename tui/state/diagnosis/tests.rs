@@ -71,6 +71,35 @@ fn sticky_traffic_on_one_pod_is_stuck_and_says_press_m() {
 }
 
 #[test]
+fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::LeastLoaded, &PODS, 0), t0);
+    traffic(
+        &mut app,
+        t0,
+        0.0,
+        &[("pod-a", "10.0.0.1", 30), ("pod-b", "10.0.0.2", 30)],
+    );
+    assert_eq!(
+        text(&app, t0 + secs(10.0)),
+        (
+            Severity::Neutral,
+            "UNEVEN on purpose: least-loaded favours the faster pods; fairness 0.67 over the last 10 s; pod-a takes 50 %"
+                .into()
+        )
+    );
+    traffic(&mut app, t0, 10.0, &[("pod-a", "10.0.0.1", 30)]);
+    assert_eq!(
+        text(&app, t0 + secs(20.5)),
+        (
+            Severity::Bad,
+            "UNEVEN while least-loaded: 100 % on pod-a over the last 10 s; pod-b, pod-c get none".into()
+        )
+    );
+}
+
+#[test]
 fn balanced_but_uneven_names_the_pods_that_get_nothing() {
     let t0 = Instant::now();
     let mut app = App::new("gw", t0);
