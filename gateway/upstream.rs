@@ -184,6 +184,11 @@ impl Upstream {
         &self.sticky_target
     }
 
+    /// The connection a new sticky call takes (the gRPC ingress's too).
+    pub fn sticky_channel(&self) -> Channel {
+        self.sticky.clone()
+    }
+
     /// The discovery source, and its current failure if it has one.
     pub fn discovery_description(&self) -> String {
         match self.discovery_health.problem() {

@@ -169,6 +169,7 @@ pub async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Result<Gate
             .args(["--mode", &mode.to_string()])
             .args(["--port", &rest_port.to_string()])
             .args(["--observe-port", &observe_port.to_string()])
+            .args(["--grpc-port", "0"])
             .args(["--grpc-server-host", &first.ip().to_string()])
             .args(["--grpc-server-port", &first.port().to_string()])
             .args(["--endpoints", &endpoints.join(",")])

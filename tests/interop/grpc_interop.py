@@ -127,7 +127,7 @@ def main():
 
         rest_port, observe_port = free_port(), free_port()
         env = dict(os.environ, GATEWAY_PORT=str(rest_port), OBSERVE_PORT=str(observe_port),
-                   GATEWAY_BIND="127.0.0.1", GRPC_SERVER_HOST="127.0.0.1", GRPC_SERVER_PORT=str(grpc_port))
+                   GATEWAY_GRPC_PORT="0", GATEWAY_BIND="127.0.0.1", GRPC_SERVER_HOST="127.0.0.1", GRPC_SERVER_PORT=str(grpc_port))
         gateway = subprocess.Popen([os.path.join(target, "greet-gateway")], env=env,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(observe_port, gateway)
