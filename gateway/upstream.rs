@@ -1,6 +1,9 @@
 //! The gateway's gRPC client side: one sticky channel, or round robin across
 //! the discovered endpoints, chosen per request by the current mode.
 
+mod response_started;
+mod sticky;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -113,8 +116,7 @@ pub type EndpointConn = Result<Channel, String>;
 pub struct Upstream {
     mode: AtomicU8,
     mode_switch: tokio::sync::Mutex<()>,
-    sticky_target: String,
-    sticky: Channel,
+    sticky: sticky::StickyPin,
     balancer: Balancer<EndpointConn>,
     timeouts: UpstreamTimeouts,
     discovery_name: String,
@@ -144,13 +146,12 @@ impl Upstream {
         discovery_health: super::discovery::DiscoveryHealth,
         hub: Arc<EventHub>,
     ) -> anyhow::Result<Self> {
-        let sticky = channel_to(&sticky_target, timeouts).map_err(|e| {
+        let sticky = sticky::StickyPin::new(sticky_target.clone(), timeouts).map_err(|e| {
             anyhow::anyhow!("GRPC_SERVER_HOST:GRPC_SERVER_PORT {sticky_target:?} is not a valid address: {e}")
         })?;
         Ok(Upstream {
             mode: AtomicU8::new(mode as u8),
             mode_switch: tokio::sync::Mutex::new(()),
-            sticky_target,
             sticky,
             balancer: Balancer::new(move |info: &EndpointInfo| channel_to(&info.address, timeouts)),
             timeouts,
@@ -181,12 +182,12 @@ impl Upstream {
     }
 
     pub fn sticky_target(&self) -> &str {
-        &self.sticky_target
+        self.sticky.target()
     }
 
     /// The connection a new sticky call takes (the gRPC ingress's too).
     pub fn sticky_channel(&self) -> Channel {
-        self.sticky.clone()
+        Channel::clone(&self.sticky.current())
     }
 
     /// The discovery source, and its current failure if it has one.
@@ -221,17 +222,7 @@ impl Upstream {
             greeting: Some(Greeting { first_name, last_name }),
         };
         let (result, endpoint, pod_hint, attempts) = match mode {
-            Mode::Sticky => {
-                let mut result = self.call(&self.sticky_target, &self.sticky, request.clone()).await;
-                let mut attempts = 1;
-                // The one connection broke (e.g. its pod went away with a
-                // GOAWAY): the channel reconnects, so try once more.
-                if matches!(result, Err(UpstreamError::Unavailable { .. })) {
-                    attempts = 2;
-                    result = self.call(&self.sticky_target, &self.sticky, request).await;
-                }
-                (result, self.sticky_target.clone(), None, attempts)
-            }
+            Mode::Sticky => self.greet_sticky(request).await,
             Mode::Balanced => self.greet_balanced(request).await,
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -276,7 +267,7 @@ impl Upstream {
             attempts += 1;
             let address = &member.info.address;
             let result = match &member.conn {
-                Ok(channel) => self.call(address, channel, request.clone()).await,
+                Ok(channel) => self.call(address, channel, request.clone()).await.0,
                 Err(message) => Err(UpstreamError::BadEndpoint {
                     endpoint: address.clone(),
                     message: message.clone(),
@@ -311,15 +302,27 @@ impl Upstream {
         }
     }
 
+    /// One attempt; also whether its response began (see `response_started`).
     async fn call(
         &self,
         endpoint: &str,
         channel: &Channel,
         request: GreetingRequest,
+    ) -> (Result<GreetReply, UpstreamError>, bool) {
+        let started = response_started::ResponseStarted::default();
+        let result = self.attempt(endpoint, started.watch(channel.clone()), request).await;
+        (result, started.get())
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: &str,
+        channel: response_started::Watched,
+        request: GreetingRequest,
     ) -> Result<GreetReply, UpstreamError> {
         let mut request = tonic::Request::new(request);
         request.set_timeout(self.timeouts.request);
-        let mut client = GreetServiceClient::new(channel.clone());
+        let mut client = GreetServiceClient::new(channel);
         let timeout = || UpstreamError::Timeout {
             endpoint: endpoint.to_owned(),
             after: self.timeouts.request,

@@ -5,10 +5,10 @@
 
 mod support;
 
+use support::load::Load;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use greet_top::common::Mode;
@@ -21,66 +21,7 @@ use greet_top::tui::observer_client::gateway_event;
 use greet_top::tui::rest_client::RestClient;
 use greet_top::tui::state::GatewayEvent;
 use http::Method;
-use tokio::task::JoinHandle;
 use tonic::Streaming;
-
-/// Clients sending `POST /greet` one after another until stopped.
-struct Load {
-    stop: Arc<AtomicBool>,
-    clients: Vec<JoinHandle<Outcomes>>,
-}
-
-/// Replies per pod, and every failure with its status and body.
-#[derive(Default)]
-struct Outcomes {
-    hits: BTreeMap<String, usize>,
-    failures: Vec<String>,
-}
-
-impl Load {
-    fn start(rest: &RestClient, clients: usize) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let clients = (0..clients)
-            .map(|c| {
-                let (rest, stop) = (rest.clone(), Arc::clone(&stop));
-                tokio::spawn(async move {
-                    let mut outcomes = Outcomes::default();
-                    let mut pace = tokio::time::interval(Duration::from_millis(2));
-                    for i in 0.. {
-                        if stop.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        pace.tick().await;
-                        match rest.greet("Ada", &format!("Lovelace-{c}-{i}")).await {
-                            Ok(response) if response.status == 200 => {
-                                *outcomes.hits.entry(support::pod_of(&response.body)).or_default() += 1;
-                            }
-                            Ok(response) => outcomes
-                                .failures
-                                .push(format!("{}: {}", response.status, response.body)),
-                            Err(err) => outcomes.failures.push(format!("{err:#}")),
-                        }
-                    }
-                    outcomes
-                })
-            })
-            .collect();
-        Load { stop, clients }
-    }
-
-    async fn stop(self) -> Outcomes {
-        self.stop.store(true, Ordering::Relaxed);
-        let mut all = Outcomes::default();
-        for client in self.clients {
-            let outcomes = client.await.unwrap();
-            for (pod, n) in outcomes.hits {
-                *all.hits.entry(pod).or_default() += n;
-            }
-            all.failures.extend(outcomes.failures);
-        }
-        all
-    }
-}
 
 /// Reads the stream until an EndpointsChanged satisfies `wanted`; keeps every
 /// EndpointsChanged seen in `seen`.

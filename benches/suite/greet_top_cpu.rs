@@ -4,13 +4,11 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
 use greet_top::common::Mode;
-use greet_top::tui::rest_client::RestClient;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use tokio_util::sync::CancellationToken;
 
@@ -58,29 +56,6 @@ fn start_dashboard(observe_url: &str) -> anyhow::Result<Dashboard> {
     })
 }
 
-/// POST /greet at `rate` per second from 8 paced workers until `stop`;
-/// counts the 200s in `sent`. Ticks missed under load are caught up (Burst),
-/// so the average rate holds.
-fn paced_load(rest: &RestClient, rate: u32, stop: &CancellationToken, sent: &Arc<AtomicU64>) {
-    const WORKERS: u32 = 8;
-    for _ in 0..WORKERS {
-        let (rest, stop, sent) = (rest.clone(), stop.clone(), Arc::clone(sent));
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs_f64(f64::from(WORKERS) / f64::from(rate)));
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-            loop {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tick.tick() => {}
-                }
-                if rest.greet("Hitesh", "Pattanayak").await.is_ok_and(|r| r.status == 200) {
-                    sent.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
-    }
-}
-
 /// What one run measured: greet-top's CPU ms per second of wall time and the
 /// request rate, at the paced rate and at full speed.
 pub struct GreetTopCpu {
@@ -97,9 +72,10 @@ pub async fn run(servers: &Servers, paced_rate: u32, duration: Duration, script:
     // Let it connect and draw its first frames.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    let (stop, sent) = (CancellationToken::new(), Arc::new(AtomicU64::new(0)));
+    let stop = CancellationToken::new();
     let _stop_on_exit = stop.clone().drop_guard();
-    paced_load(&gateway.rest, paced_rate, &stop, &sent);
+    let (counts, _workers) = loadgen::paced(&gateway.rest, paced_rate, &stop);
+    let sent = &counts.succeeded;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (cpu_before, sent_before, started) = (cpu_time(pid)?, sent.load(Ordering::Relaxed), Instant::now());
     tokio::time::sleep(duration).await;

@@ -1,15 +1,61 @@
 //! The load tools, run as child processes and their output parsed: h2load
-//! (HTTP/2, for raw gRPC) and wrk (HTTP/1.1, for the gateway's REST API).
-//! Every run that reports an error fails, so a broken path never yields a number.
+//! (HTTP/2, for raw gRPC) and wrk (HTTP/1.1, for the gateway's REST API);
+//! and paced Rust clients for a steady rate. Every run that reports an error
+//! fails, so a broken path never yields a number.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use prost::Message;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use super::procs::run_tool;
 use greet_top::proto::greet::{Greeting, GreetingRequest};
+use greet_top::tui::rest_client::RestClient;
+
+/// What a paced load did so far: requests sent, answered 200, and the
+/// others (any other status, or no answer).
+#[derive(Default)]
+pub struct PacedCounts {
+    pub sent: AtomicU64,
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// POST /greet at `rate` per second from 8 paced workers until `stop`. Ticks
+/// missed under load are caught up (Burst), so the average rate holds. Each
+/// worker ends after the request it has in flight when `stop` comes.
+pub fn paced(rest: &RestClient, rate: u32, stop: &CancellationToken) -> (Arc<PacedCounts>, Vec<JoinHandle<()>>) {
+    const WORKERS: u32 = 8;
+    let counts = Arc::new(PacedCounts::default());
+    let workers = (0..WORKERS)
+        .map(|_| {
+            let (rest, stop, counts) = (rest.clone(), stop.clone(), Arc::clone(&counts));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs_f64(f64::from(WORKERS) / f64::from(rate)));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tick.tick() => {}
+                    }
+                    counts.sent.fetch_add(1, Ordering::Relaxed);
+                    let outcome = if rest.greet("Hitesh", "Pattanayak").await.is_ok_and(|r| r.status == 200) {
+                        &counts.succeeded
+                    } else {
+                        &counts.failed
+                    };
+                    outcome.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    (counts, workers)
+}
 
 /// The Greet RPC's path (package `greet`, service `GreetService`).
 pub const GREET_PATH: &str = "/greet.GreetService/Greet";

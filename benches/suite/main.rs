@@ -3,6 +3,7 @@
 //! side by side, each the median of RUNS runs, so that ratios hold on a
 //! noisy machine. Servers and the gateway are separate processes (the
 //! binaries of the same profile as this suite), so each one's CPU is its own.
+//! `--soak` runs the soak instead (soak.rs, `bench/soak`).
 
 mod direct_grpc;
 mod gateway_cpu;
@@ -15,6 +16,8 @@ mod rebalance;
 mod rest;
 mod results;
 mod rss;
+mod soak;
+mod soak_report;
 mod subscribers;
 
 use std::path::{Path, PathBuf};
@@ -102,6 +105,10 @@ pub fn failed(results: &mut Results, what: &str, error: anyhow::Error) {
 
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--soak") {
+        std::process::exit(soak::main(&args).await);
+    }
     let scale = if std::env::args().any(|a| a == "--smoke") {
         Scale::smoke()
     } else {

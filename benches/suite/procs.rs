@@ -116,15 +116,70 @@ pub async fn wait_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> 
 
 /// Three (or n) greet-server processes on 127.0.0.{first}.. named bench-pod-N.
 pub struct Servers {
-    /// Killed when the set is dropped.
-    children: Vec<Child>,
+    /// Killed when the set is dropped; `None` while stopped.
+    children: Vec<Option<Child>>,
     pub addrs: Vec<SocketAddr>,
+}
+
+/// How a greet-server is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM: it drains (finishes in-flight calls) and exits 0.
+    Term,
+    /// SIGKILL: a crash; calls in flight get no answer.
+    Kill,
 }
 
 impl Servers {
     pub fn pids(&self) -> Vec<u32> {
-        self.children.iter().map(Child::pid).collect()
+        self.children.iter().flatten().map(Child::pid).collect()
     }
+
+    /// Stops server `i` and waits until it has exited (a drain: at most 10 s).
+    pub async fn stop(&mut self, i: usize, signal: Signal) -> anyhow::Result<()> {
+        let Some(mut server) = self.children[i].take() else {
+            bail!("bench-pod-{i} is already stopped");
+        };
+        if signal == Signal::Kill {
+            server.child.kill()?;
+            server.child.wait()?;
+            return Ok(());
+        }
+        let pid = server.pid().to_string();
+        run_tool("kill", &["-TERM".to_owned(), pid]).await?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait()? {
+                anyhow::ensure!(status.success(), "{} exited with {status} on SIGTERM", server.name);
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                bail!("{} did not drain within 10 s of SIGTERM", server.name);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Starts server `i` again on its address, once it is stopped.
+    pub async fn start(&mut self, i: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(self.children[i].is_none(), "bench-pod-{i} is running");
+        let addr = self.addrs[i];
+        self.children[i] = Some(spawn_server(i, addr)?);
+        wait_listening(addr, "greet-server").await
+    }
+}
+
+fn spawn_server(i: usize, addr: SocketAddr) -> anyhow::Result<Child> {
+    let name = format!("bench-pod-{i}");
+    Child::spawn(
+        &name,
+        Command::new(binary("greet-server"))
+            // No metrics listener: servers on one host must not share its port.
+            .args(["--listen", &addr.to_string(), "--metrics-port", "0"])
+            .env("POD_NAME", &name)
+            .env("POD_IP", addr.ip().to_string())
+            .env("RUST_LOG", "warn"),
+    )
 }
 
 pub async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
@@ -132,16 +187,7 @@ pub async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
     for i in 0..n {
         let ip = Ipv4Addr::new(127, 0, 0, first_host + i);
         let addr = SocketAddr::from((ip, free_port(ip)?));
-        let name = format!("bench-pod-{i}");
-        children.push(Child::spawn(
-            &name,
-            Command::new(binary("greet-server"))
-                // No metrics listener: servers on one host must not share its port.
-                .args(["--listen", &addr.to_string(), "--metrics-port", "0"])
-                .env("POD_NAME", &name)
-                .env("POD_IP", ip.to_string())
-                .env("RUST_LOG", "warn"),
-        )?);
+        children.push(Some(spawn_server(usize::from(i), addr)?));
         addrs.push(addr);
     }
     for addr in &addrs {
@@ -159,9 +205,13 @@ pub struct Gateway {
 }
 
 pub async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Result<Gateway> {
+    start_gateway_via(servers, mode, servers.addrs[0]).await
+}
+
+/// A greet-gateway process over `servers` (static discovery), sticky to `sticky` (e.g. a Service).
+pub async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr) -> anyhow::Result<Gateway> {
     let (rest_port, observe_port) = (free_port(Ipv4Addr::LOCALHOST)?, free_port(Ipv4Addr::LOCALHOST)?);
     let endpoints: Vec<String> = servers.addrs.iter().map(|a| a.to_string()).collect();
-    let first = servers.addrs[0];
     let child = Child::spawn(
         "greet-gateway",
         Command::new(binary("greet-gateway"))
@@ -170,8 +220,8 @@ pub async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Result<Gate
             .args(["--port", &rest_port.to_string()])
             .args(["--observe-port", &observe_port.to_string()])
             .args(["--grpc-port", "0"])
-            .args(["--grpc-server-host", &first.ip().to_string()])
-            .args(["--grpc-server-port", &first.port().to_string()])
+            .args(["--grpc-server-host", &sticky.ip().to_string()])
+            .args(["--grpc-server-port", &sticky.port().to_string()])
             .args(["--endpoints", &endpoints.join(",")])
             .env("RUST_LOG", "warn"),
     )?;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use greet_top::common::Mode;
 use greet_top::proto::observe::observer_client::ObserverClient;
 use greet_top::proto::observe::{Event, WatchRequest, event};
 use tokio::task::JoinHandle;
@@ -129,4 +130,75 @@ pub async fn until_equal(counters: &[Counter], expected: &BTreeMap<String, u64>,
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// What a soak subscriber saw while it read continuously.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    pub events: u64,
+    /// Events the gateway told it (Lagged) it dropped because it fell behind.
+    pub dropped: u64,
+    /// The longest time from an event (a request completing, a summary being
+    /// built) to its arrival here, in ms.
+    pub max_delay_ms: f64,
+    /// Raw only: request events by the mode that served them.
+    pub by_mode: BTreeMap<&'static str, ModeCounts>,
+}
+
+/// Requests a gateway served in one mode, as its request events tell.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ModeCounts {
+    pub requests: u64,
+    pub failed: u64,
+    /// Requests that took more than one attempt.
+    pub retried: u64,
+}
+
+/// A subscriber that reads everything, as a dashboard would, and keeps [`Seen`].
+pub struct Watcher {
+    pub kind: Kind,
+    pub seen: Arc<Mutex<Seen>>,
+    _task: Readers,
+}
+
+pub async fn watcher(observe: &str, kind: Kind) -> anyhow::Result<Watcher> {
+    let (mut stream, _) = subscribe(observe, kind).await?;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let shared = Arc::clone(&seen);
+    let task = tokio::spawn(async move {
+        while let Ok(Some(event)) = stream.message().await {
+            let now_us = unix_micros_now();
+            let mut seen = shared.lock().unwrap();
+            seen.events += 1;
+            let at_us = match event.kind {
+                Some(event::Kind::Request(r)) => {
+                    if matches!(kind, Kind::Raw) {
+                        let mode = Mode::from_proto(r.mode).map_or("unknown", Mode::as_str);
+                        let counts = seen.by_mode.entry(mode).or_default();
+                        counts.requests += 1;
+                        counts.failed += u64::from(r.grpc_code != 0);
+                        counts.retried += u64::from(r.attempts > 1);
+                    }
+                    r.timestamp_unix_us
+                }
+                Some(event::Kind::Summary(s)) => s.timestamp_unix_us,
+                Some(event::Kind::Lagged(l)) => {
+                    seen.dropped += l.dropped;
+                    now_us
+                }
+                _ => now_us,
+            };
+            seen.max_delay_ms = seen.max_delay_ms.max((now_us - at_us) as f64 / 1e3);
+        }
+    });
+    Ok(Watcher {
+        kind,
+        seen,
+        _task: Readers(vec![task]),
+    })
+}
+
+fn unix_micros_now() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since_epoch.map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }

@@ -1,6 +1,12 @@
 //! Shared fixtures: the library's loopback cluster (real greet-servers, a
 //! kube-proxy-like Service and a real gateway) in the tests' shape.
 
+#[allow(
+    dead_code,
+    reason = "compiled into every test crate; only the ones under load use it"
+)]
+pub mod load;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

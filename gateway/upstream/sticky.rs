@@ -1,0 +1,141 @@
+//! Sticky mode: one HTTP/2 connection through the Service (the article's
+//! gateway), and the one retry that lets it ride out a rolling restart.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tonic::transport::Channel;
+
+use super::{GreetReply, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
+use crate::proto::greet::GreetingRequest;
+
+/// The pinned connection, replaced by a fresh one through the Service when it breaks.
+pub(super) struct StickyPin {
+    target: String,
+    timeouts: UpstreamTimeouts,
+    channel: ArcSwap<Channel>,
+}
+
+impl StickyPin {
+    /// `target` is `host:port` (the Service); the error says why it cannot be dialled.
+    pub(super) fn new(target: String, timeouts: UpstreamTimeouts) -> Result<Self, String> {
+        let channel = channel_to(&target, timeouts)?;
+        Ok(StickyPin {
+            target,
+            timeouts,
+            channel: ArcSwap::from_pointee(channel),
+        })
+    }
+
+    pub(super) fn target(&self) -> &str {
+        &self.target
+    }
+
+    pub(super) fn current(&self) -> Arc<Channel> {
+        self.channel.load_full()
+    }
+
+    /// A fresh connection through the Service in place of `broken`, which
+    /// becomes the pin; unless a request that failed on `broken` at the same
+    /// time already replaced it: then that one, so a broken pin costs one
+    /// new connection, not one per request in flight.
+    fn repin(&self, broken: &Arc<Channel>) -> Arc<Channel> {
+        // The target was dialled in `new`: this cannot fail, but if it did
+        // the old channel (which reconnects by itself) is the best there is.
+        let Ok(fresh) = channel_to(&self.target, self.timeouts) else {
+            return Arc::clone(broken);
+        };
+        let fresh = Arc::new(fresh);
+        let previous = self.channel.compare_and_swap(broken, Arc::clone(&fresh));
+        if Arc::ptr_eq(&previous, broken) {
+            fresh
+        } else {
+            Arc::clone(&previous)
+        }
+    }
+}
+
+/// Whether a failed sticky call may go once more: its connection broke or
+/// could not be made (UNAVAILABLE, including a reset, GOAWAY or "connection
+/// closed" of a draining or killed pod) and no response had begun.
+pub(super) fn retryable(result: &Result<GreetReply, UpstreamError>, response_started: bool) -> bool {
+    !response_started && matches!(result, Err(UpstreamError::Unavailable { .. }))
+}
+
+impl Upstream {
+    /// A call on the pinned connection; when that connection was closed
+    /// before any response arrived, once more on a fresh connection through
+    /// the Service, which becomes the pin (still sticky). Greet is idempotent
+    /// and the first attempt got no answer, so one retry is safe; a call whose
+    /// response began is never repeated. As `greet_balanced`: the result, the
+    /// endpoint (the Service), no pod hint, the attempts.
+    pub(super) async fn greet_sticky(
+        &self,
+        request: GreetingRequest,
+    ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
+        let target = self.sticky.target();
+        let pinned = self.sticky.current();
+        let (result, response_started) = self.call(target, &pinned, request.clone()).await;
+        if !retryable(&result, response_started) {
+            return (result, target.to_owned(), None, 1);
+        }
+        let fresh = self.sticky.repin(&pinned);
+        let (result, _) = self.call(target, &fresh, request).await;
+        (result, target.to_owned(), None, 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unavailable() -> Result<GreetReply, UpstreamError> {
+        Err(UpstreamError::Unavailable {
+            endpoint: "svc:50051".into(),
+            message: "connection closed".into(),
+            skip: None,
+        })
+    }
+
+    #[test]
+    fn only_a_broken_connection_without_a_response_is_retried() {
+        assert!(retryable(&unavailable(), false));
+        assert!(!retryable(&unavailable(), true), "a response began");
+        let timeout = Err(UpstreamError::Timeout {
+            endpoint: "svc:50051".into(),
+            after: std::time::Duration::from_secs(5),
+        });
+        assert!(
+            !retryable(&timeout, false),
+            "it may have been served, and the deadline is spent"
+        );
+        let failed = Err(UpstreamError::Failed {
+            endpoint: "svc:50051".into(),
+            code: tonic::Code::Internal,
+            message: "boom".into(),
+        });
+        assert!(!retryable(&failed, false));
+        let ok = Ok(GreetReply {
+            result: String::new(),
+            pod_name: String::new(),
+            pod_ip: String::new(),
+        });
+        assert!(!retryable(&ok, false));
+    }
+
+    #[tokio::test]
+    async fn a_broken_pin_is_replaced_once_for_all_its_requests() {
+        let pin = StickyPin::new("127.0.0.1:9".into(), UpstreamTimeouts::default()).unwrap();
+        let broken = pin.current();
+        let first = pin.repin(&broken);
+        assert!(!Arc::ptr_eq(&first, &broken), "a fresh connection");
+        assert!(Arc::ptr_eq(&pin.current(), &first), "it is the pin");
+        // Another request that failed on the old pin retries on the new one.
+        assert!(Arc::ptr_eq(&pin.repin(&broken), &first));
+        assert!(Arc::ptr_eq(&pin.current(), &first));
+        // The new pin breaking too is replaced in turn.
+        let second = pin.repin(&first);
+        assert!(!Arc::ptr_eq(&second, &first));
+        assert!(Arc::ptr_eq(&pin.current(), &second));
+    }
+}
