@@ -1,6 +1,11 @@
 //! The gateway's gRPC ingress (issue 11) end to end: real greet-servers
-//! behind the Service proxy, any gRPC call sent to the gateway's gRPC port.
+//! behind the Service proxy, any gRPC call sent to the gateway's gRPC port;
+//! every kind of call to a test-only streaming service (ingress/streams.rs).
 
+#[path = "ingress/echo.rs"]
+mod echo;
+#[path = "ingress/streams.rs"]
+mod streams;
 mod support;
 
 use std::collections::BTreeMap;
