@@ -11,6 +11,8 @@
 //! upstream stream.
 
 mod call;
+mod replay;
+mod route;
 mod wire;
 
 use std::net::SocketAddr;
@@ -25,14 +27,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
 
 use super::Gateway;
-use super::balancer::Member;
 use super::events::RequestOutcome;
-use super::upstream::EndpointConn;
-use crate::common::Mode;
 use call::{Completion, Forwarded};
+use replay::Replay;
+use route::Route;
 
 /// Serves the ingress on `listener` until `shutdown`, then lets calls in
 /// flight finish (the drain's timeout bounds long streams).
@@ -60,147 +60,53 @@ pub fn serve(
     Ok((addr, task))
 }
 
-/// Where one call goes.
-struct Route {
-    channel: Channel,
-    /// The address dialled: the Service, or the pod's endpoint.
-    endpoint: String,
-    mode: Mode,
-    /// The balanced member picked, and when, to skip it if it fails.
-    member: Option<(Arc<Member<EndpointConn>>, Instant)>,
-}
-
-impl Route {
-    /// The route the current mode gives a new call, or why there is none.
-    fn pick(gateway: &Gateway) -> Result<Route, (tonic::Status, String)> {
-        let upstream = &gateway.upstream;
-        let mode = upstream.mode();
-        if mode == Mode::Sticky {
-            return Ok(Route {
-                channel: upstream.sticky_channel(),
-                endpoint: upstream.sticky_target().to_owned(),
-                mode,
-                member: None,
-            });
-        }
-        let picked_at = Instant::now();
-        let Some(member) = upstream.balancer().pick(picked_at) else {
-            let message = format!(
-                "no ready endpoint in balanced mode (discovery: {}); check that the gRPC pods are running and ready, or switch the gateway to sticky mode (PUT /mode)",
-                upstream.discovery_description()
-            );
-            return Err((tonic::Status::unavailable(message), String::new()));
-        };
-        let endpoint = member.info.address.clone();
-        match &member.conn {
-            Ok(channel) => Ok(Route {
-                channel: channel.clone(),
-                endpoint,
-                mode,
-                member: Some((Arc::clone(&member), picked_at)),
-            }),
-            Err(message) => {
-                let message = format!("endpoint {endpoint:?} is not a valid address: {message}");
-                Err((tonic::Status::unavailable(message), endpoint))
-            }
-        }
-    }
-
-    /// The observation this call starts from.
-    fn outcome(&self) -> RequestOutcome {
-        let (pod_name, pod_ip) = match &self.member {
-            Some((member, _)) => (
-                member.info.pod_name.clone().unwrap_or_default(),
-                host_of(&member.info.address).to_owned(),
-            ),
-            None => (String::new(), String::new()),
-        };
-        RequestOutcome {
-            pod_name,
-            pod_ip,
-            endpoint: self.endpoint.clone(),
-            mode: self.mode,
-            attempts: 1,
-            ..RequestOutcome::default()
-        }
-    }
-
-    /// A response began: the endpoint is fine (its skip, if any, ends).
-    fn succeeded(&self, gateway: &Gateway) {
-        let Some((member, picked_at)) = &self.member else {
-            return;
-        };
-        if gateway
-            .upstream
-            .balancer()
-            .succeeded(member, *picked_at, Instant::now())
-        {
-            gateway.upstream.publish_endpoints();
-        }
-    }
-
-    /// The connection failed for `reason`: the endpoint is skipped for a while.
-    fn failed(&self, gateway: &Gateway, reason: &str) {
-        let Some((member, picked_at)) = &self.member else {
-            return;
-        };
-        if gateway
-            .upstream
-            .balancer()
-            .eject(member, *picked_at, Instant::now(), reason)
-        {
-            gateway.upstream.publish_endpoints();
-        }
-    }
-}
-
-/// `host` of `host:port` (IPv6 brackets dropped).
-fn host_of(address: &str) -> &str {
-    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
 async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let started = Instant::now();
     let deadline = wire::deadline(request.headers(), started);
-    let route = match Route::pick(&gateway) {
+    let mut route = match Route::pick(&gateway) {
         Ok(route) => route,
-        Err((status, endpoint)) => {
-            let outcome = RequestOutcome {
-                endpoint,
-                mode: gateway.upstream.mode(),
-                ..RequestOutcome::default()
-            };
-            Completion::new(Arc::clone(&gateway.hub), started, outcome).finish(Some(&status));
-            return wire::status_response(status);
-        }
+        Err((status, endpoint)) => return no_route(&gateway, started, status, endpoint, 0),
     };
-    let mut completion = Completion::new(Arc::clone(&gateway.hub), started, route.outcome());
+    let mut completion = Completion::new(Arc::clone(&gateway.hub), started, route.outcome(1));
     let (mut parts, body) = request.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
-    let upstream_request = http::Request::from_parts(parts, tonic::body::Body::new(body));
-    let call = tower::ServiceExt::oneshot(route.channel.clone(), upstream_request);
-    let response = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, call).await.ok(),
-        None => Some(call.await),
-    };
-    let response = match response {
-        Some(Ok(response)) => response,
-        Some(Err(err)) => {
-            let status = upstream_failure(&route, &err);
-            // No I/O error under it (a GOAWAY race): the pod may well be fine.
-            if let Some(reason) = super::skipped::unavailable_reason(&tonic::Status::from_error(Box::new(err)), "") {
-                route.failed(&gateway, &reason);
+    let replay = Replay::new(body);
+    let mut attempts = 1;
+    let response = loop {
+        let attempt = http::Request::from_parts(parts.clone(), tonic::body::Body::new(replay.attempt()));
+        let call = tower::ServiceExt::oneshot(route.channel(), attempt);
+        let result = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, call).await.ok(),
+            None => Some(call.await),
+        };
+        let err = match result {
+            Some(Ok(response)) => break response,
+            Some(Err(err)) => err,
+            None => {
+                let status = deadline_passed(&route.endpoint);
+                completion.finish(Some(&status));
+                return wire::status_response(status);
             }
-            completion.finish(Some(&status));
-            return wire::status_response(status);
+        };
+        let status = upstream_failure(&route, &err);
+        // No I/O error under it (a GOAWAY race): the pod may well be fine.
+        if let Some(reason) = super::skipped::unavailable_reason(&tonic::Status::from_error(Box::new(err)), "") {
+            route.failed(&gateway, &reason);
         }
-        None => {
-            let status = deadline_passed(&route.endpoint);
-            completion.finish(Some(&status));
-            return wire::status_response(status);
+        // No response byte came: once more elsewhere, if all that was sent can be sent again.
+        if attempts == 1
+            && replay.can_retry()
+            && let Ok(next) = route.retry(&gateway)
+        {
+            attempts += 1;
+            route = next;
+            completion.retry(route.outcome(attempts));
+            continue;
         }
+        completion.finish(Some(&status));
+        return wire::status_response(status);
     };
+    replay.response_began();
     route.succeeded(&gateway);
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
@@ -211,6 +117,18 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
         return Response::from_parts(parts, axum::body::Body::new(body));
     }
     Response::from_parts(parts, axum::body::Body::new(Forwarded::new(body, deadline, completion)))
+}
+
+/// The answer, and the observation, of a call with nowhere to go.
+fn no_route(gateway: &Gateway, started: Instant, status: tonic::Status, endpoint: String, attempts: u32) -> Response {
+    let outcome = RequestOutcome {
+        endpoint,
+        mode: gateway.upstream.mode(),
+        attempts,
+        ..RequestOutcome::default()
+    };
+    Completion::new(Arc::clone(&gateway.hub), started, outcome).finish(Some(&status));
+    wire::status_response(status)
 }
 
 /// The status a client gets when the call did not reach the upstream or its
@@ -232,16 +150,4 @@ fn upstream_failure(route: &Route, err: &tonic::transport::Error) -> tonic::Stat
 
 fn deadline_passed(endpoint: &str) -> tonic::Status {
     tonic::Status::deadline_exceeded(format!("no response from {endpoint} within the call's grpc-timeout"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_of;
-
-    #[test]
-    fn the_host_of_an_endpoint() {
-        assert_eq!(host_of("10.0.0.7:50051"), "10.0.0.7");
-        assert_eq!(host_of("[fd00::7]:50051"), "fd00::7");
-        assert_eq!(host_of("greet"), "greet");
-    }
 }

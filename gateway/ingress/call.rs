@@ -34,6 +34,13 @@ impl Completion {
         }
     }
 
+    /// The call goes again, as `outcome` says (another endpoint, its attempts).
+    pub(super) fn retry(&mut self, outcome: RequestOutcome) {
+        if self.outcome.is_some() {
+            self.outcome = Some(outcome);
+        }
+    }
+
     /// The pod, from the response's `x-pod-name` / `x-pod-ip` (greet-server
     /// sets them) where the route did not know it already.
     pub(super) fn pod_from(&mut self, headers: &HeaderMap) {
@@ -116,17 +123,21 @@ impl Body for Forwarded {
             let status = tonic::Status::deadline_exceeded("the call's grpc-timeout passed in the gateway");
             return Poll::Ready(Some(Ok(this.end_with(&status))));
         }
-        let frame = match ready!(Pin::new(upstream).poll_frame(cx)) {
-            Some(Ok(frame)) => frame,
-            Some(Err(broke)) => {
-                let status = tonic::Status::unavailable(format!("the upstream stream broke: {}", broke.message()));
-                return Poll::Ready(Some(Ok(this.end_with(&status))));
-            }
-            None => {
-                this.upstream = None;
-                let status = tonic::Status::unknown("the upstream ended the call without a grpc-status");
-                this.completion.finish(Some(&status));
-                return Poll::Ready(None);
+        let frame = loop {
+            match ready!(Pin::new(&mut *upstream).poll_frame(cx)) {
+                // Nothing to pass on, and h2 peers count empty DATA frames (see replay.rs).
+                Some(Ok(frame)) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
+                Some(Ok(frame)) => break frame,
+                Some(Err(broke)) => {
+                    let status = tonic::Status::unavailable(format!("the upstream stream broke: {}", broke.message()));
+                    return Poll::Ready(Some(Ok(this.end_with(&status))));
+                }
+                None => {
+                    this.upstream = None;
+                    let status = tonic::Status::unknown("the upstream ended the call without a grpc-status");
+                    this.completion.finish(Some(&status));
+                    return Poll::Ready(None);
+                }
             }
         };
         if let Some(trailers) = frame.trailers_ref() {
