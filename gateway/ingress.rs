@@ -30,6 +30,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::events::RequestOutcome;
+use super::events::methods::MAX_METHOD_CHARS;
+use crate::common::sanitize::sanitize_truncated;
 use call::{Completion, Forwarded};
 use replay::Replay;
 use route::Route;
@@ -63,11 +65,22 @@ pub fn serve(
 async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
     let started = Instant::now();
     let deadline = wire::deadline(request.headers(), started);
+    let method = sanitize_truncated(request.uri().path(), MAX_METHOD_CHARS);
     let mut route = match Route::pick(&gateway) {
         Ok(route) => route,
-        Err((status, endpoint)) => return no_route(&gateway, started, status, endpoint, 0),
+        Err((status, endpoint)) => {
+            let outcome = RequestOutcome {
+                endpoint,
+                mode: gateway.upstream.mode(),
+                attempts: 0,
+                method,
+                ..RequestOutcome::default()
+            };
+            Completion::new(Arc::clone(&gateway.hub), started, outcome).finish(Some(&status));
+            return wire::status_response(status);
+        }
     };
-    let mut completion = Completion::new(Arc::clone(&gateway.hub), started, route.outcome(1));
+    let mut completion = Completion::new(Arc::clone(&gateway.hub), started, route.outcome(1, &method));
     let (mut parts, body) = request.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
     let replay = Replay::new(body);
@@ -100,7 +113,7 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
         {
             attempts += 1;
             route = next;
-            completion.retry(route.outcome(attempts));
+            completion.retry(route.outcome(attempts, &method));
             continue;
         }
         completion.finish(Some(&status));
@@ -117,18 +130,6 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
         return Response::from_parts(parts, axum::body::Body::new(body));
     }
     Response::from_parts(parts, axum::body::Body::new(Forwarded::new(body, deadline, completion)))
-}
-
-/// The answer, and the observation, of a call with nowhere to go.
-fn no_route(gateway: &Gateway, started: Instant, status: tonic::Status, endpoint: String, attempts: u32) -> Response {
-    let outcome = RequestOutcome {
-        endpoint,
-        mode: gateway.upstream.mode(),
-        attempts,
-        ..RequestOutcome::default()
-    };
-    Completion::new(Arc::clone(&gateway.hub), started, outcome).finish(Some(&status));
-    wire::status_response(status)
 }
 
 /// The status a client gets when the call did not reach the upstream or its

@@ -16,6 +16,7 @@ use std::time::Duration;
 use greet_top::common::Mode;
 use greet_top::proto::greet::greet_service_client::GreetServiceClient;
 use greet_top::proto::greet::{Greeting, GreetingRequest};
+use greet_top::proto::observe::MethodCount;
 use greet_top::tui::demo::LocalCluster;
 use tonic::transport::Channel;
 
@@ -78,6 +79,19 @@ async fn greet_through_the_ingress_is_sticky_then_round_robin_and_observed() {
     *expected.get_mut(&sticky[0]).unwrap() += 150;
     assert_eq!(hits, expected);
     assert!(state.pods.iter().all(|p| p.errors == 0), "{:?}", state.pods);
+
+    // Counted by method beside REST's /greet (no method).
+    let rest = cluster.rest().greet("Ada", "Lovelace").await.unwrap();
+    assert_eq!(rest.status, 200);
+    let method = |method: &str, requests| MethodCount {
+        method: method.into(),
+        requests,
+        errors: 0,
+    };
+    assert_eq!(
+        cluster.gateway.gateway.hub.totals().methods,
+        [method("", 1), method("/greet.GreetService/Greet", 180)]
+    );
 }
 
 /// Replies per pod, and every failure.

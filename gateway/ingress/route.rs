@@ -99,8 +99,8 @@ impl Route {
         self.channel.clone()
     }
 
-    /// The observation of a call on this route, its `attempts`th.
-    pub(super) fn outcome(&self, attempts: u32) -> RequestOutcome {
+    /// The observation of a call of `method` on this route, its `attempts`th.
+    pub(super) fn outcome(&self, attempts: u32, method: &str) -> RequestOutcome {
         let (pod_name, pod_ip) = match &self.target {
             Target::Balanced(member, _) => (
                 member.info.pod_name.clone().unwrap_or_default(),
@@ -114,6 +114,7 @@ impl Route {
             endpoint: self.endpoint.clone(),
             mode: self.mode,
             attempts,
+            method: method.to_owned(),
             ..RequestOutcome::default()
         }
     }
