@@ -100,6 +100,7 @@ impl PodCounters {
             errors: self.errors(),
             latency_us_sum: self.latency_us_sum.load(Ordering::Relaxed),
             endpoint: self.endpoint.clone(),
+            methods: self.methods.counts(),
         }
     }
 

@@ -18,6 +18,7 @@ fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodR
         phase: None,
         restarts: None,
         node: None,
+        methods: BTreeMap::new(),
     }
 }
 
@@ -170,4 +171,31 @@ fn gateways_that_refuse_greet_top_are_in_the_table_and_the_json() {
     // Without a refusal the JSON has no such field.
     let json: serde_json::Value = serde_json::from_str(&super::tests::report().to_json()).unwrap();
     assert!(json.get("refused").is_none());
+}
+
+#[test]
+fn calls_through_the_grpc_ingress_are_listed_by_method_and_pod() {
+    let mut report = report();
+    let counts = |hits, errors| MethodReport { hits, errors };
+    report.pods[0].methods = [
+        ("/greet.GreetService/Greet".to_owned(), counts(100, 0)),
+        ("POST /greet".to_owned(), counts(68, 0)),
+    ]
+    .into();
+    report.pods[1].methods = [("/greet.GreetService/Greet".to_owned(), counts(83, 5))].into();
+    let table = report.to_table(Duration::from_secs(5));
+    let methods = &table[table.find("\nMETHOD").unwrap() + 1..];
+    assert_eq!(
+        methods,
+        "METHOD                     POD                    HITS     ERR\n\
+         /greet.GreetService/Greet  greetserver-demo-a      100       0\n\
+         /greet.GreetService/Greet  greetserver-demo-b       83       5\n\
+         POST /greet                greetserver-demo-a       68       0\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(
+        json["pods"][1]["methods"],
+        serde_json::json!({"/greet.GreetService/Greet": {"hits": 83, "errors": 5}})
+    );
+    assert!(json["pods"][2].get("methods").is_none(), "none without ingress calls");
 }
