@@ -7,6 +7,8 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::common::sanitize::sanitize_truncated;
+
 /// Longest accepted name: far above any real one, far below the body limit.
 pub const MAX_NAME_CHARS: usize = 256;
 
@@ -37,7 +39,9 @@ pub fn object<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, String
     if let Some(kind) = kind {
         return Err(format!("the body is {kind}, expected a JSON object"));
     }
-    serde_json::from_value(value).map_err(|e| format!("invalid body: {e}"))
+    // serde's message quotes what the client sent (an unknown field's name):
+    // cleaned and bounded before it is echoed back.
+    serde_json::from_value(value).map_err(|e| format!("invalid body: {}", sanitize_truncated(&e.to_string(), 200)))
 }
 
 impl GreetBody {
