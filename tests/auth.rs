@@ -219,16 +219,8 @@ impl GatewayProcess {
     fn start(env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_greet-gateway"));
         command
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--observe-port",
-                "0",
-                "--grpc-port",
-                "0",
-            ])
+            .args(["--bind", "127.0.0.1", "--port", "0", "--observe-port", "0"])
+            .args(["--grpc-port", "0"])
             .args(["--endpoints", "127.0.0.1:1"])
             .env_remove("GATEWAY_CONTROL_TOKEN")
             .env("RUST_LOG", "info")
@@ -298,16 +290,8 @@ fn the_gateway_warns_once_at_start_that_its_controls_are_open_without_a_token() 
 fn an_empty_token_is_a_start_up_error_not_auth_off() {
     for value in ["", "  "] {
         let output = Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
-            .args([
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--observe-port",
-                "0",
-                "--grpc-port",
-                "0",
-            ])
+            .args(["--bind", "127.0.0.1", "--port", "0", "--observe-port", "0"])
+            .args(["--grpc-port", "0"])
             .env("GATEWAY_CONTROL_TOKEN", value)
             .output()
             .unwrap();
