@@ -41,8 +41,8 @@ impl Completion {
         }
     }
 
-    /// The pod, from the response's `x-pod-name` / `x-pod-ip` (greet-server
-    /// sets them) where the route did not know it already.
+    /// A response began: the pod, from its `x-pod-name` / `x-pod-ip`
+    /// (greet-server sets them) where the route did not know it already.
     pub(super) fn pod_from(&mut self, headers: &HeaderMap) {
         let Some(outcome) = &mut self.outcome else { return };
         let header = |name| {
@@ -57,6 +57,12 @@ impl Completion {
         if let Some(ip) = header("x-pod-ip") {
             outcome.pod_ip = ip;
         }
+        // An answer from a pod the route did not know and that did not name
+        // itself: shown as the Service. A call with no answer names no pod
+        // (as a REST request's), counted as unattributed.
+        if outcome.pod_name.is_empty() {
+            outcome.pod_name.clone_from(&outcome.endpoint);
+        }
     }
 
     /// Ends the call with `status` (`None`: OK).
@@ -66,10 +72,6 @@ impl Completion {
         if let Some(status) = status.filter(|s| s.code() != tonic::Code::Ok) {
             outcome.grpc_code = status.code() as i32;
             outcome.error = sanitize_truncated(status.message(), 300);
-        }
-        // Nothing the route knew and nothing the server said: the Service.
-        if outcome.pod_name.is_empty() {
-            outcome.pod_name.clone_from(&outcome.endpoint);
         }
         self.hub.publish_request(outcome);
     }

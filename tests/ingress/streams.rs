@@ -25,6 +25,18 @@ fn observed(gateway: &GatewayHandle) -> (u64, Vec<(i32, u64)>) {
     (totals.requests, codes)
 }
 
+/// The pods the gateway counted calls for.
+fn pods(gateway: &GatewayHandle) -> Vec<String> {
+    gateway
+        .gateway
+        .hub
+        .snapshot()
+        .pods
+        .into_iter()
+        .map(|p| p.pod_name)
+        .collect()
+}
+
 #[tokio::test]
 async fn unary_and_streaming_calls_pass_frames_and_metadata_unchanged() {
     let (upstream, _seen) = echo_server().await;
@@ -154,6 +166,7 @@ async fn a_deadline_expires_with_deadline_exceeded_and_cancels_upstream() {
         "the upstream call was cancelled"
     );
     assert_eq!(observed(&gateway), (1, vec![(tonic::Code::DeadlineExceeded as i32, 1)]));
+    assert_eq!(pods(&gateway), [""], "no answer, no pod: unattributed, as REST's");
 }
 
 #[tokio::test]
