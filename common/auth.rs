@@ -132,12 +132,6 @@ impl Denied {
     }
 }
 
-impl fmt::Display for Denied {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.message())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
