@@ -60,37 +60,40 @@ pub async fn throughput(
             return failed(results, "throughput", e);
         }
     }
-    let rate = |r: &super::direct_grpc::GrpcRun| r.h2load.rate;
-    let cpu = |r: &super::direct_grpc::GrpcRun| r.cpu_us;
-    let p50 = |r: &super::direct_grpc::GrpcRun| r.h2load.p50_ms;
-    let p99 = |r: &super::direct_grpc::GrpcRun| r.h2load.p99_ms;
-    let direct_rate = results.figure_of(
-        "1. direct gRPC, h2load -c16 -m10, one greet-server",
-        "req/s",
+    // Each gRPC path's rate, CPU per request, p50 and p99, named as given; its rate and p99.
+    let mut grpc_figures = |runs: &[super::direct_grpc::GrpcRun], [rate, cpu, p50, p99]: [&str; 4]| {
+        let median_rate = results.figure_of(rate, "req/s", runs, |r| r.h2load.rate);
+        results.figure_of(cpu, "µs", runs, |r| r.cpu_us);
+        results.figure_of(p50, "ms", runs, |r| r.h2load.p50_ms);
+        (median_rate, results.figure_of(p99, "ms", runs, |r| r.h2load.p99_ms))
+    };
+    let (direct_rate, _) = grpc_figures(
         &grpc,
-        rate,
+        [
+            "1. direct gRPC, h2load -c16 -m10, one greet-server",
+            "1. greet-server CPU per request, direct",
+            "1. direct gRPC p50",
+            "1. direct gRPC p99",
+        ],
     );
-    results.figure_of("1. greet-server CPU per request, direct", "µs", &grpc, cpu);
-    results.figure_of("1. direct gRPC p50", "ms", &grpc, p50);
-    results.figure_of("1. direct gRPC p99", "ms", &grpc, p99);
-    let nginx_rate = results.figure_of(
-        "2. nginx grpc_pass round robin over 3 greet-servers",
-        "req/s",
+    let (nginx_rate, nginx_p99) = grpc_figures(
         &proxied,
-        rate,
+        [
+            "2. nginx grpc_pass round robin over 3 greet-servers",
+            "2. nginx CPU per request (one process)",
+            "2. nginx grpc_pass p50",
+            "2. nginx grpc_pass p99",
+        ],
     );
-    results.figure_of("2. nginx CPU per request (one process)", "µs", &proxied, cpu);
-    results.figure_of("2. nginx grpc_pass p50", "ms", &proxied, p50);
-    let nginx_p99 = results.figure_of("2. nginx grpc_pass p99", "ms", &proxied, p99);
-    let ingress_rate = results.figure_of(
-        "2i. gateway gRPC ingress, balanced over 3 greet-servers",
-        "req/s",
+    let (ingress_rate, ingress_p99) = grpc_figures(
         &ingress,
-        rate,
+        [
+            "2i. gateway gRPC ingress, balanced over 3 greet-servers",
+            "2i. gateway CPU per request, gRPC ingress",
+            "2i. gateway gRPC ingress p50",
+            "2i. gateway gRPC ingress p99",
+        ],
     );
-    results.figure_of("2i. gateway CPU per request, gRPC ingress", "µs", &ingress, cpu);
-    results.figure_of("2i. gateway gRPC ingress p50", "ms", &ingress, p50);
-    let ingress_p99 = results.figure_of("2i. gateway gRPC ingress p99", "ms", &ingress, p99);
     results.ratio_target(
         "gRPC ingress / nginx grpc_pass throughput",
         ">= 1.5",
