@@ -67,10 +67,13 @@ async fn unary_and_streaming_calls_pass_frames_and_metadata_unchanged() {
     let expected: Vec<Chunk> = (0..5).map(|i| chunk(i, &big)).collect();
     assert_eq!(chunks, expected);
 
-    // Client streaming.
+    // Client streaming; then more than the 64 KiB the ingress keeps for a retry.
     let sent = ["a", "bb", "ccc", "dddd"].map(|p| chunk(0, p.as_bytes()));
     let all = echo.collect(tokio_stream::iter(sent)).await.unwrap().into_inner();
     assert_eq!(all, chunk(4, b"abbcccdddd"));
+    let sent: Vec<Chunk> = (0..4).map(|_| chunk(0, &big)).collect();
+    let all = echo.collect(tokio_stream::iter(sent)).await.unwrap().into_inner();
+    assert_eq!(all, chunk(4, &big.repeat(4)));
 
     // Bidirectional, in turns: each reply arrives before the next request is
     // sent, so the ingress passes frames as they come, not at the stream's end.
@@ -94,8 +97,24 @@ async fn unary_and_streaming_calls_pass_frames_and_metadata_unchanged() {
 
     assert_eq!(
         observed(&gateway),
-        (4, vec![]),
-        "four calls, each observed once, all OK"
+        (5, vec![]),
+        "five calls, each observed once, all OK"
+    );
+    let methods: Vec<(String, u64)> = gateway
+        .gateway
+        .hub
+        .totals()
+        .methods
+        .into_iter()
+        .map(|m| (m.method, m.requests))
+        .collect();
+    let calls =
+        [("Chat", 1), ("Collect", 2), ("Count", 1), ("Unary", 1)].map(|(m, n)| (format!("/greet.test.v1.Echo/{m}"), n));
+    assert_eq!(methods, calls);
+    assert_eq!(
+        pods(&gateway),
+        [upstream.to_string()],
+        "sticky, a server that does not name its pod: the Service"
     );
 }
 
