@@ -173,6 +173,8 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<tokio:
 
 /// Runs greet-gateway with `args` until SIGTERM or SIGINT, then drains.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // First: from here on, SIGTERM drains instead of killing.
+    let terminated = termination_signal();
     let control_token = control_token(&args)?;
     let discovery_health = DiscoveryHealth::default();
     let (discovery_name, discovery) = discovery_from(&args, &discovery_health).await?;
@@ -212,13 +214,5 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         delay: args.shutdown_delay,
         timeout: args.drain_timeout,
     };
-    serve_until_drained(
-        "greet-gateway",
-        handle.wait(),
-        termination_signal(),
-        announce,
-        stop,
-        policy,
-    )
-    .await
+    serve_until_drained("greet-gateway", handle.wait(), terminated, announce, stop, policy).await
 }

@@ -47,6 +47,8 @@ pub struct Args {
 
 /// Runs greet-server with `args` until SIGTERM or SIGINT, then drains.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // First: from here on, SIGTERM drains instead of killing.
+    let terminated = termination_signal();
     let listen = args
         .listen
         .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port));
@@ -82,5 +84,5 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
     };
-    serve_with_metrics(listener, metrics_listener, config, termination_signal()).await
+    serve_with_metrics(listener, metrics_listener, config, terminated).await
 }
