@@ -56,30 +56,45 @@ pub async fn serve_until_drained(
 }
 
 /// Completes on SIGINT or SIGTERM (Kubernetes sends SIGTERM before killing a pod).
-pub async fn termination_signal() {
-    let ctrl_c = async {
+/// The handlers are installed when this is called, not when the future is
+/// first polled: a SIGTERM that arrives while the process starts up (before
+/// it serves) must drain it, not kill it with the default action.
+pub fn termination_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let listen = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(err) => {
+                tracing::warn!("cannot listen for {name}: {err}");
+                None
+            }
+        };
+        let wait = |signal: Option<Signal>| async move {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let (terminate, interrupt) = (
+            wait(listen(SignalKind::terminate(), "SIGTERM")),
+            wait(listen(SignalKind::interrupt(), "SIGINT")),
+        );
+        async move {
+            tokio::select! {
+                () = terminate => {}
+                () = interrupt => {}
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!("cannot listen for Ctrl-C: {err}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!("cannot listen for SIGTERM: {err}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
     }
 }
 

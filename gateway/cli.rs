@@ -10,7 +10,7 @@ use clap::{Parser, ValueEnum};
 use super::discovery::{self, DiscoveryHealth, DiscoveryStream};
 use super::endpoint_slices;
 use super::upstream::UpstreamTimeouts;
-use super::{GatewayConfig, start};
+use super::{GatewayConfig, Listeners, start};
 use crate::common::Mode;
 use crate::common::auth::{ControlToken, TokenSetting};
 use crate::common::logging::LogArgs;
@@ -41,7 +41,11 @@ pub struct Args {
     /// Observer gRPC port (Watch, SetMode, GetState).
     #[arg(long, env = "OBSERVE_PORT", default_value_t = 9092)]
     observe_port: u16,
-    /// Address to bind both ports on.
+    /// gRPC ingress port: any gRPC call, forwarded sticky or balanced as the
+    /// mode says.
+    #[arg(long, env = "GATEWAY_GRPC_PORT", default_value_t = 9093)]
+    grpc_port: u16,
+    /// Address to bind the ports on.
     #[arg(long, env = "GATEWAY_BIND", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     bind: IpAddr,
     /// Upstream host for sticky mode (and DNS discovery), as in the article.
@@ -169,6 +173,8 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<tokio:
 
 /// Runs greet-gateway with `args` until SIGTERM or SIGINT, then drains.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // First: from here on, SIGTERM drains instead of killing.
+    let terminated = termination_signal();
     let control_token = control_token(&args)?;
     let discovery_health = DiscoveryHealth::default();
     let (discovery_name, discovery) = discovery_from(&args, &discovery_health).await?;
@@ -194,7 +200,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "--observe-port / OBSERVE_PORT",
     )
     .await?;
-    let handle = start(config, discovery, rest, observe).await?;
+    let grpc = bind(
+        SocketAddr::new(args.bind, args.grpc_port),
+        "the gRPC ingress",
+        "--grpc-port / GATEWAY_GRPC_PORT",
+    )
+    .await?;
+    let handle = start(config, discovery, Listeners { rest, observe, grpc }).await?;
     let gateway = Arc::clone(&handle.gateway);
     let stop = handle.shutdown_token();
     let announce = async move { gateway.start_draining() };
@@ -202,13 +214,5 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         delay: args.shutdown_delay,
         timeout: args.drain_timeout,
     };
-    serve_until_drained(
-        "greet-gateway",
-        handle.wait(),
-        termination_signal(),
-        announce,
-        stop,
-        policy,
-    )
-    .await
+    serve_until_drained("greet-gateway", handle.wait(), terminated, announce, stop, policy).await
 }

@@ -13,6 +13,7 @@
 pub mod counters;
 mod gate;
 pub mod histogram;
+pub mod methods;
 pub mod sample;
 pub mod shared;
 pub mod summary;
@@ -53,6 +54,8 @@ pub struct RequestOutcome {
     pub grpc_code: i32,
     pub error: String,
     pub attempts: u32,
+    /// The full gRPC method of an ingress call; empty for REST /greet.
+    pub method: String,
 }
 
 /// What changes rarely, changed under the hub's lock.
@@ -271,6 +274,7 @@ fn request_event(seq: u64, timestamp_unix_us: i64, outcome: RequestOutcome) -> S
         grpc_code: outcome.grpc_code,
         error: outcome.error,
         attempts: outcome.attempts,
+        method: outcome.method,
     }))
 }
 

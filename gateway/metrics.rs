@@ -110,7 +110,7 @@ impl Scrape {
     fn requests(&self, encoder: &mut DescriptorEncoder, pods: &[PodOutcomes]) -> fmt::Result {
         let mut family = encoder.encode_descriptor(
             "greet_gateway_requests",
-            "POST /greet requests by the pod that answered (else the endpoint tried), mode and outcome: ok, a gRPC code as grpc-go names it, or rejected (a bad body, no upstream call).",
+            "POST /greet requests and gRPC ingress calls by the pod that answered (else the endpoint tried), mode and outcome: ok, a gRPC code as grpc-go names it, or rejected (a bad body, no upstream call).",
             None,
             MetricType::Counter,
         )?;
@@ -141,7 +141,7 @@ impl Scrape {
         let sum = totals.latency_us_sum as f64 / 1e6;
         let mut histogram = encoder.encode_descriptor(
             "greet_gateway_request_duration_seconds",
-            "Time from a POST /greet reaching the gateway's upstream call to its outcome, retries included.",
+            "Time from a POST /greet reaching the gateway's upstream call (a gRPC ingress call: from its arrival) to its outcome, retries included.",
             None,
             MetricType::Histogram,
         )?;

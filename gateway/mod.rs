@@ -5,6 +5,7 @@
 //! POST /greet ─► rest ─► Upstream::greet ─► sticky: one Channel to GRPC_SERVER_HOST
 //!                                        └► balanced: Balancer (round robin, one lazy Channel per endpoint)
 //!                          outcome ─► EventHub ─► Observer.Watch subscribers
+//! any gRPC call ─► ingress ─► the same sticky Channel, or the Balancer's next endpoint's Channel
 //! discovery stream ─► Balancer::update ─► EventHub (endpoints changed)
 //! ```
 
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod discovery;
 pub mod endpoint_slices;
 pub mod events;
+pub mod ingress;
 pub mod metrics;
 pub mod observer;
 pub mod rest;
@@ -122,9 +124,12 @@ pub struct GatewayHandle {
     pub gateway: Arc<Gateway>,
     pub rest_addr: SocketAddr,
     pub observe_addr: SocketAddr,
+    /// The gRPC ingress (any gRPC call, forwarded).
+    pub grpc_addr: SocketAddr,
     shutdown: CancellationToken,
     rest: JoinHandle<anyhow::Result<()>>,
     observe: JoinHandle<anyhow::Result<()>>,
+    grpc: JoinHandle<anyhow::Result<()>>,
     discovery: JoinHandle<()>,
 }
 
@@ -139,8 +144,9 @@ impl GatewayHandle {
     pub async fn wait(self) -> anyhow::Result<()> {
         let rest = self.rest.await.context("REST server task panicked")?;
         let observe = self.observe.await.context("Observer server task panicked")?;
+        let grpc = self.grpc.await.context("gRPC ingress task panicked")?;
         self.discovery.abort();
-        rest.and(observe)
+        rest.and(observe).and(grpc)
     }
 
     /// A token that stops the gateway when cancelled.
@@ -149,14 +155,28 @@ impl GatewayHandle {
     }
 }
 
-/// Starts the gateway on already bound listeners (port 0 works: see the
-/// handle's addresses), following `discovery` for balanced mode.
+/// The gateway's bound ports (port 0 works: see the handle's addresses).
+pub struct Listeners {
+    /// POST /greet, GET|PUT /mode, GET /healthz, GET /metrics.
+    pub rest: TcpListener,
+    /// The Observer (and health, reflection).
+    pub observe: TcpListener,
+    /// The gRPC ingress.
+    pub grpc: TcpListener,
+}
+
+/// Starts the gateway on already bound listeners, following `discovery`
+/// for balanced mode.
 pub async fn start(
     config: GatewayConfig,
     discovery: DiscoveryStream,
-    rest_listener: TcpListener,
-    observe_listener: TcpListener,
+    listeners: Listeners,
 ) -> anyhow::Result<GatewayHandle> {
+    let Listeners {
+        rest: rest_listener,
+        observe: observe_listener,
+        grpc: grpc_listener,
+    } = listeners;
     let observer_auth = observer::ObserverAuth::new(config.control_token.clone());
     let gateway = Gateway::new(config)?;
     let rest_addr = rest_listener
@@ -198,14 +218,18 @@ pub async fn start(
             .with_context(|| format!("Observer server on {observe_addr} failed"))
     });
 
-    tracing::info!(%rest_addr, %observe_addr, mode = %gateway.upstream.mode(), sticky_target = gateway.upstream.sticky_target(), "greet-gateway listening");
+    let (grpc_addr, grpc) = ingress::serve(Arc::clone(&gateway), grpc_listener, shutdown.clone())?;
+
+    tracing::info!(%rest_addr, %observe_addr, %grpc_addr, mode = %gateway.upstream.mode(), sticky_target = gateway.upstream.sticky_target(), "greet-gateway listening");
     Ok(GatewayHandle {
         gateway,
         rest_addr,
         observe_addr,
+        grpc_addr,
         shutdown,
         rest,
         observe,
+        grpc,
         discovery,
     })
 }

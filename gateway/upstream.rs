@@ -181,6 +181,16 @@ impl Upstream {
         self.sticky.target()
     }
 
+    /// The connection a new sticky call takes (the gRPC ingress's too).
+    pub fn sticky_pin(&self) -> Arc<Channel> {
+        self.sticky.current()
+    }
+
+    /// A fresh sticky connection in place of `broken`, as a sticky retry takes.
+    pub fn sticky_repin(&self, broken: &Arc<Channel>) -> Arc<Channel> {
+        self.sticky.repin(broken)
+    }
+
     /// The discovery source, and its current failure if it has one.
     pub fn discovery_description(&self) -> String {
         match self.discovery_health.problem() {

@@ -51,6 +51,8 @@ pub struct Args {
 
 /// Runs greet-server with `args` until SIGTERM or SIGINT, then drains.
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // First: from here on, SIGTERM drains instead of killing.
+    let terminated = termination_signal();
     let listen = args
         .listen
         .unwrap_or_else(|| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), args.port));
@@ -87,5 +89,5 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         drain_timeout: args.drain_timeout,
         reply_delay: crate::server::ReplyDelay::new(args.reply_delay),
     };
-    serve_with_metrics(listener, metrics_listener, config, termination_signal()).await
+    serve_with_metrics(listener, metrics_listener, config, terminated).await
 }

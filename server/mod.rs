@@ -83,6 +83,29 @@ impl GreetService for Greeter {
     }
 }
 
+/// Names the pod on every response (`x-pod-name`, `x-pod-ip`), so a proxy
+/// that forwards any method (the gateway's gRPC ingress) knows who answered.
+fn pod_headers(
+    pod_name: &str,
+    pod_ip: &str,
+) -> tower::util::MapResponseLayer<
+    impl Fn(http::Response<tonic::body::Body>) -> http::Response<tonic::body::Body> + Clone + use<>,
+> {
+    // A name or IP that is no header value is simply not sent.
+    let name = http::HeaderValue::from_str(pod_name).ok();
+    let ip = http::HeaderValue::from_str(pod_ip).ok();
+    tower::util::MapResponseLayer::new(move |mut response: http::Response<tonic::body::Body>| {
+        let headers = response.headers_mut();
+        if let Some(name) = &name {
+            headers.insert("x-pod-name", name.clone());
+        }
+        if let Some(ip) = &ip {
+            headers.insert("x-pod-ip", ip.clone());
+        }
+        response
+    })
+}
+
 /// Serves Greet, health and reflection on `listener` until `shutdown`
 /// completes, then reports NOT_SERVING, waits `shutdown_delay`, stops
 /// accepting and lets in-flight calls finish. No metrics listener.
@@ -118,6 +141,7 @@ pub async fn serve_with_metrics(
         Greeter::new(config.pod_name.clone(), config.pod_ip.clone()).with_reply_delay(config.reply_delay.clone());
     let router = builder
         .layer(grpc_metrics.layer())
+        .layer(pod_headers(&config.pod_name, &config.pod_ip))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)

@@ -220,6 +220,7 @@ impl GatewayProcess {
         let mut command = Command::new(env!("CARGO_BIN_EXE_greet-gateway"));
         command
             .args(["--bind", "127.0.0.1", "--port", "0", "--observe-port", "0"])
+            .args(["--grpc-port", "0"])
             .args(["--endpoints", "127.0.0.1:1"])
             .env_remove("GATEWAY_CONTROL_TOKEN")
             .env("RUST_LOG", "info")
@@ -290,6 +291,7 @@ fn an_empty_token_is_a_start_up_error_not_auth_off() {
     for value in ["", "  "] {
         let output = Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
             .args(["--bind", "127.0.0.1", "--port", "0", "--observe-port", "0"])
+            .args(["--grpc-port", "0"])
             .env("GATEWAY_CONTROL_TOKEN", value)
             .output()
             .unwrap();

@@ -111,6 +111,7 @@ fn greet_gateway_takes_the_log_format_flag_and_text_stays_the_default() {
         let mut command = Command::new(env!("CARGO_BIN_EXE_greet-gateway"));
         command
             .args(["--bind", "127.0.0.1", "--port", "0", "--observe-port", "0"])
+            .args(["--grpc-port", "0"])
             .args(["--discovery", "static", "--endpoints", "127.0.0.1:1"])
             .env_remove("LOG_FORMAT")
             .env_remove("RUST_LOG");

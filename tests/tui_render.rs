@@ -429,3 +429,87 @@ fn no_color_draws_without_colours() {
         assert!(badge.is_some(), "color={color}: the STICKY badge is not highlighted");
     }
 }
+
+/// Calls through the gateway's gRPC ingress add a panel of hits by method
+/// and pod above the recent requests; REST's requests show as POST /greet.
+#[test]
+fn ingress_calls_are_shown_by_method_and_pod() {
+    let t0 = Instant::now();
+    let mut app = App::new(GATEWAY, t0);
+    app.update(
+        AppEvent::Connected {
+            gateway: GATEWAY.into(),
+        },
+        t0,
+    );
+    let pods = |greets: u64| {
+        PODS.iter()
+            .take(2)
+            .enumerate()
+            .map(|(i, (name, ip))| {
+                let method = |method: &str, requests, errors| observe::MethodCount {
+                    method: method.into(),
+                    requests,
+                    errors,
+                };
+                let (health, rest) = (u64::from(i == 0) * greets, u64::from(i == 1) * 3);
+                observe::PodSummary {
+                    pod_name: (*name).into(),
+                    pod_ip: (*ip).into(),
+                    endpoint: format!("{ip}:50051"),
+                    requests: greets + health + rest,
+                    errors: u64::from(i == 1),
+                    error_codes: vec![observe::CodeCount {
+                        code: 14,
+                        count: u64::from(i == 1),
+                    }]
+                    .into_iter()
+                    .filter(|c| c.count > 0)
+                    .collect(),
+                    methods: [
+                        method("", rest, 0),
+                        method("/greet.GreetService/Greet", greets, u64::from(i == 1)),
+                        method("/grpc.health.v1.Health/Check", health, 0),
+                    ]
+                    .into_iter()
+                    .filter(|m| m.requests > 0)
+                    .collect(),
+                    ..observe::PodSummary::default()
+                }
+            })
+            .collect()
+    };
+    let summary = |greets| {
+        stream_event(
+            event::Kind::Summary(observe::Summary {
+                pods: pods(greets),
+                ..observe::Summary::default()
+            }),
+            Stream::Summaries,
+        )
+    };
+    app.update(gateway_event(event::Kind::Snapshot(State::default())), t0);
+    app.update(summary(0), at(t0, 250));
+    app.update(summary(40), at(t0, 500));
+    let now = at(t0, 1_000);
+    app.tick(now);
+    let screen = draw(&app, now, 80, 30);
+    let panel: Vec<&str> = screen
+        .lines()
+        .skip_while(|line| !line.contains("Hits by method and pod"))
+        .take(7)
+        .collect();
+    assert_eq!(
+        panel,
+        [
+            "\"┌ Hits by method and pod, since the reset ─────────────────────────────────────┐\"",
+            "\"│METHOD                        POD                                 HITS     ERR│\"",
+            "\"│/greet.GreetService/Greet     …server-deploy-7595ccbdd5-67bmd       40       0│\"",
+            "\"│/greet.GreetService/Greet     …server-deploy-7595ccbdd5-k6zbl       40       1│\"",
+            "\"│/grpc.health.v1.Health/Check  …server-deploy-7595ccbdd5-67bmd       40       0│\"",
+            "\"│POST /greet                   …server-deploy-7595ccbdd5-k6zbl        3       0│\"",
+            "\"└──────────────────────────────────────────────────────────────────────────────┘\"",
+        ],
+        "{screen}"
+    );
+}

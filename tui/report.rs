@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
+use super::state::stats::methods;
 use super::state::{App, Verdict, diagnose};
 use crate::common::Mode;
 use crate::common::grpc_code::grpc_code_name;
@@ -104,6 +105,16 @@ pub struct PodReport {
     pub restarts: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Hits and errors by method ("POST /greet" for REST), when any call
+    /// came through the gateway's gRPC ingress.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub methods: BTreeMap<String, MethodReport>,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct MethodReport {
+    pub hits: u64,
+    pub errors: u64,
 }
 
 /// The report of what `app` counted over `observed`.
@@ -113,6 +124,8 @@ pub fn build(app: &App, observed: Duration) -> Report {
     let diagnosis = diagnose(app, now);
     let seconds = observed.as_secs_f64().max(1e-3);
     let total = stats.total();
+    // REST-only traffic (no method) reports as it always did.
+    let by_method = stats.pods.values().any(|pod| pod.methods.keys().any(|m| !m.is_empty()));
     let pods = stats
         .pods
         .values()
@@ -141,6 +154,18 @@ pub fn build(app: &App, observed: Duration) -> Report {
             phase: pod.info.as_ref().and_then(|i| i.phase.clone()),
             restarts: pod.info.as_ref().filter(|i| i.phase.is_some()).map(|i| i.restarts),
             node: pod.info.as_ref().and_then(|i| i.node.clone()),
+            methods: pod
+                .methods
+                .iter()
+                .filter(|_| by_method)
+                .map(|(method, n)| {
+                    let counts = MethodReport {
+                        hits: n.requests,
+                        errors: n.errors,
+                    };
+                    (methods::shown(method).to_owned(), counts)
+                })
+                .collect(),
         })
         .collect();
     Report {
@@ -250,7 +275,36 @@ impl Report {
                 ms(pod.p99_ms)
             );
         }
+        self.methods_table(&mut out);
         out
+    }
+
+    /// Per-pod hits by method, method by method, when any came through the
+    /// gRPC ingress.
+    fn methods_table(&self, out: &mut String) {
+        let mut rows: Vec<(&str, &str, &MethodReport)> = self
+            .pods
+            .iter()
+            .flat_map(|pod| pod.methods.iter().map(|(m, n)| (m.as_str(), pod.name.as_str(), n)))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        rows.sort_by_key(|(method, pod, _)| (*method, *pod));
+        let method_width = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(6).max(6);
+        let pod_width = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(3).max(3);
+        let _ = writeln!(
+            out,
+            "\n{:<method_width$}  {:<pod_width$}  {:>7}  {:>6}",
+            "METHOD", "POD", "HITS", "ERR"
+        );
+        for (method, pod, n) in rows {
+            let _ = writeln!(
+                out,
+                "{method:<method_width$}  {pod:<pod_width$}  {:>7}  {:>6}",
+                n.hits, n.errors
+            );
+        }
     }
 }
 

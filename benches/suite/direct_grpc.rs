@@ -13,13 +13,21 @@ use super::loadgen;
 use super::procs::total_cpu;
 
 /// One h2load run against `target` (a greet-server or a proxy): requests
-/// per second, and the CPU µs per request of the processes `pids` (the
-/// servers, the proxy): where the time goes on each path.
-pub async fn run(target: SocketAddr, requests: usize, body_file: &Path, pids: &[u32]) -> anyhow::Result<(f64, f64)> {
+/// per second and latency, and the CPU µs per request of the processes
+/// `pids` (the servers, the proxy): where the time goes on each path.
+pub async fn run(target: SocketAddr, requests: usize, body_file: &Path, pids: &[u32]) -> anyhow::Result<GrpcRun> {
     let before = total_cpu(pids)?;
-    let rate = loadgen::h2load(&target.to_string(), requests, body_file).await?;
+    let h2load = loadgen::h2load(&target.to_string(), requests, body_file).await?;
     let cpu = total_cpu(pids)? - before;
-    Ok((rate, cpu.as_secs_f64() * 1e6 / requests as f64))
+    Ok(GrpcRun {
+        h2load,
+        cpu_us: cpu.as_secs_f64() * 1e6 / requests as f64,
+    })
+}
+
+pub struct GrpcRun {
+    pub h2load: loadgen::H2load,
+    pub cpu_us: f64,
 }
 
 /// A few Greet calls over gRPC at `authority`: each must be OK (grpc-status

@@ -77,7 +77,9 @@ pub fn grpc_request_body() -> Vec<u8> {
 }
 
 /// `h2load -c16 -m10 -n N` of Greet calls against `authority`; returns req/s.
-pub async fn h2load(authority: &str, requests: usize, body_file: &Path) -> anyhow::Result<f64> {
+pub async fn h2load(authority: &str, requests: usize, body_file: &Path) -> anyhow::Result<H2load> {
+    // Every request's duration, for percentiles h2load does not print.
+    let log = body_file.with_extension("h2load.log");
     let args: Vec<String> = [
         "-c16",
         "-m10",
@@ -85,6 +87,8 @@ pub async fn h2load(authority: &str, requests: usize, body_file: &Path) -> anyho
         &requests.to_string(),
         "-d",
         &body_file.display().to_string(),
+        "--log-file",
+        &log.display().to_string(),
         "-H",
         "content-type: application/grpc",
         "-H",
@@ -95,7 +99,32 @@ pub async fn h2load(authority: &str, requests: usize, body_file: &Path) -> anyho
     .map(|s| s.to_string())
     .collect();
     let out = run_tool("h2load", &args).await?;
-    parse_h2load(&out, requests).with_context(|| format!("h2load output:\n{out}"))
+    let rate = parse_h2load(&out, requests).with_context(|| format!("h2load output:\n{out}"))?;
+    let durations = std::fs::read_to_string(&log).context("reading h2load's --log-file")?;
+    let (p50_ms, p99_ms) = percentiles(&durations).context("no request in h2load's --log-file")?;
+    Ok(H2load { rate, p50_ms, p99_ms })
+}
+
+/// One h2load run: requests per second, and latency percentiles.
+pub struct H2load {
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// p50 and p99 in ms (nearest rank) of h2load's --log-file: a line per
+/// request, "start µs <tab> status <tab> duration µs".
+fn percentiles(log: &str) -> Option<(f64, f64)> {
+    let mut durations: Vec<u64> = log
+        .lines()
+        .filter_map(|line| line.split('\t').nth(2)?.trim().parse().ok())
+        .collect();
+    durations.sort_unstable();
+    let rank = |p: f64| {
+        let index = ((p / 100.0 * durations.len() as f64).ceil() as usize).clamp(1, durations.len()) - 1;
+        durations[index] as f64 / 1000.0
+    };
+    (!durations.is_empty()).then(|| (rank(50.0), rank(99.0)))
 }
 
 /// Checks every request succeeded with HTTP 200 and returns the rate.

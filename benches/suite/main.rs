@@ -114,9 +114,12 @@ async fn main() {
     } else {
         Scale::full()
     };
+    // Items 1, 2 and 3 only (direct, nginx, the ingress, REST), printed: the
+    // results file keeps the last whole run.
+    let throughput_only = args.iter().any(|a| a == "--throughput");
     let started = Instant::now();
     let mut results = Results::default();
-    if let Err(e) = measure_all(&scale, &mut results).await {
+    if let Err(e) = measure_all(&scale, &mut results, throughput_only).await {
         failed(&mut results, "setup", e);
     }
     let env = results::environment();
@@ -126,7 +129,7 @@ async fn main() {
         scale.describe(),
         started.elapsed()
     );
-    if !scale.smoke {
+    if !scale.smoke && !throughput_only {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results.md");
         match results::write_file(&path, &env, &table, &scale.describe()) {
             Ok(()) => println!("written to {}", path.display()),
@@ -138,7 +141,7 @@ async fn main() {
     }
 }
 
-async fn measure_all(scale: &Scale, results: &mut Results) -> anyhow::Result<()> {
+async fn measure_all(scale: &Scale, results: &mut Results, throughput_only: bool) -> anyhow::Result<()> {
     let dir = TempDir(std::env::temp_dir().join(format!("greet-top-bench-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0)?;
     let body = dir.0.join("greet.grpc");
@@ -148,6 +151,9 @@ async fn measure_all(scale: &Scale, results: &mut Results) -> anyhow::Result<()>
     eprintln!("suite: {}", scale.describe());
 
     measure::throughput(scale, results, &servers, &dir.0, &body, &script).await;
+    if throughput_only {
+        return Ok(());
+    }
     measure::gateway_cpu(scale, results, &servers, &script).await;
     measure::greet_top_cpu(scale, results, &servers, &script).await;
     measure::rebalance(scale, results).await;

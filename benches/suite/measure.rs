@@ -27,6 +27,11 @@ pub async fn throughput(
             "nginx did not round-robin: {pods:?}"
         );
         let gateway = super::procs::start_gateway(servers, Mode::Balanced).await?;
+        let pods = super::direct_grpc::check_grpc_ok(&gateway.grpc_addr.to_string(), 6).await?;
+        anyhow::ensure!(
+            pods.iter().collect::<std::collections::BTreeSet<_>>().len() == 3,
+            "the gateway's gRPC ingress did not round-robin: {pods:?}"
+        );
         anyhow::Ok((direct, nginx, gateway))
     };
     let (direct, mut nginx, gateway) = match setup.await {
@@ -34,6 +39,7 @@ pub async fn throughput(
         Err(e) => return failed(results, "throughput setup", e),
     };
     let (mut grpc, mut proxied, mut sticky, mut balanced) = (vec![], vec![], vec![], vec![]);
+    let mut ingress = vec![];
     for run in 0..scale.runs {
         eprintln!("throughput run {}", run + 1);
         let one = async {
@@ -42,6 +48,10 @@ pub async fn throughput(
             let nginx_pids = [nginx.child.pid()];
             proxied.push(super::direct_grpc::run(nginx.addr, requests, body, &nginx_pids).await?);
             nginx.child.check_running()?;
+            // The same h2load workload through the gateway's gRPC ingress, balanced.
+            gateway.rest.set_mode(Mode::Balanced).await?;
+            let gateway_pids = [gateway.child.pid()];
+            ingress.push(super::direct_grpc::run(gateway.grpc_addr, requests, body, &gateway_pids).await?);
             sticky.push(super::rest::run(&gateway, servers, Mode::Sticky, scale.wrk_time, script).await?);
             balanced.push(super::rest::run(&gateway, servers, Mode::Balanced, scale.wrk_time, script).await?);
             anyhow::Ok(())
@@ -50,20 +60,61 @@ pub async fn throughput(
             return failed(results, "throughput", e);
         }
     }
-    let first = |v: &[(f64, f64)]| v.iter().map(|r| r.0).collect::<Vec<_>>();
-    let second = |v: &[(f64, f64)]| v.iter().map(|r| r.1).collect::<Vec<_>>();
-    let direct_rate = results.figure(
-        "1. direct gRPC, h2load -c16 -m10, one greet-server",
-        "req/s",
-        first(&grpc),
+    // Each gRPC path's rate, CPU per request, p50 and p99, named as given; its rate and p99.
+    let mut grpc_figures = |runs: &[super::direct_grpc::GrpcRun], [rate, cpu, p50, p99]: [&str; 4]| {
+        let median_rate = results.figure_of(rate, "req/s", runs, |r| r.h2load.rate);
+        results.figure_of(cpu, "µs", runs, |r| r.cpu_us);
+        results.figure_of(p50, "ms", runs, |r| r.h2load.p50_ms);
+        (median_rate, results.figure_of(p99, "ms", runs, |r| r.h2load.p99_ms))
+    };
+    let (direct_rate, _) = grpc_figures(
+        &grpc,
+        [
+            "1. direct gRPC, h2load -c16 -m10, one greet-server",
+            "1. greet-server CPU per request, direct",
+            "1. direct gRPC p50",
+            "1. direct gRPC p99",
+        ],
     );
-    results.figure("1. greet-server CPU per request, direct", "µs", second(&grpc));
-    results.figure(
-        "2. nginx grpc_pass round robin over 3 greet-servers",
-        "req/s",
-        first(&proxied),
+    let (nginx_rate, nginx_p99) = grpc_figures(
+        &proxied,
+        [
+            "2. nginx grpc_pass round robin over 3 greet-servers",
+            "2. nginx CPU per request (one process)",
+            "2. nginx grpc_pass p50",
+            "2. nginx grpc_pass p99",
+        ],
     );
-    results.figure("2. nginx CPU per request (one process)", "µs", second(&proxied));
+    let (ingress_rate, ingress_p99) = grpc_figures(
+        &ingress,
+        [
+            "2i. gateway gRPC ingress, balanced over 3 greet-servers",
+            "2i. gateway CPU per request, gRPC ingress",
+            "2i. gateway gRPC ingress p50",
+            "2i. gateway gRPC ingress p99",
+        ],
+    );
+    results.ratio_target(
+        "gRPC ingress / nginx grpc_pass throughput",
+        ">= 1.5",
+        ingress_rate / nginx_rate,
+        1.5,
+        f64::INFINITY,
+    );
+    results.ratio_target(
+        "gRPC ingress p99 / nginx grpc_pass p99",
+        "<= 1",
+        ingress_p99 / nginx_p99,
+        0.0,
+        1.0,
+    );
+    results.ratio_target(
+        "gRPC ingress / direct gRPC throughput",
+        ">= 0.5",
+        ingress_rate / direct_rate,
+        0.5,
+        f64::INFINITY,
+    );
     let mut rest_figures = |mode: &str, runs: &[super::rest::RestRun]| {
         let rate = results.figure_of(format!("3. gateway REST {mode}, wrk -c32 -t2"), "req/s", runs, |r| {
             r.wrk.rate

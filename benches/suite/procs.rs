@@ -202,6 +202,8 @@ pub struct Gateway {
     pub rest_url: String,
     pub observe_url: String,
     pub rest: RestClient,
+    /// The gRPC ingress.
+    pub grpc_addr: SocketAddr,
 }
 
 pub async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Result<Gateway> {
@@ -211,6 +213,7 @@ pub async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Result<Gate
 /// A greet-gateway process over `servers` (static discovery), sticky to `sticky` (e.g. a Service).
 pub async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr) -> anyhow::Result<Gateway> {
     let (rest_port, observe_port) = (free_port(Ipv4Addr::LOCALHOST)?, free_port(Ipv4Addr::LOCALHOST)?);
+    let grpc_port = free_port(Ipv4Addr::LOCALHOST)?;
     let endpoints: Vec<String> = servers.addrs.iter().map(|a| a.to_string()).collect();
     let child = Child::spawn(
         "greet-gateway",
@@ -219,6 +222,7 @@ pub async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr
             .args(["--mode", &mode.to_string()])
             .args(["--port", &rest_port.to_string()])
             .args(["--observe-port", &observe_port.to_string()])
+            .args(["--grpc-port", &grpc_port.to_string()])
             .args(["--grpc-server-host", &sticky.ip().to_string()])
             .args(["--grpc-server-port", &sticky.port().to_string()])
             .args(["--endpoints", &endpoints.join(",")])
@@ -230,6 +234,7 @@ pub async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr
         rest: RestClient::new(rest_url.clone()),
         rest_url,
         observe_url: format!("http://127.0.0.1:{observe_port}"),
+        grpc_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, grpc_port)),
     };
     let started = Instant::now();
     while !gateway.rest.greet("Warm", "Up").await.is_ok_and(|r| r.status == 200) {

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 
 use super::RequestOutcome;
 use super::histogram::Histogram;
+use super::methods::{MethodCounters, merge_methods};
 use crate::common::latency_buckets::merge_into;
 use crate::proto::observe::{CodeCount, PodSummary, PodTotals};
 
@@ -35,6 +36,7 @@ pub struct PodCounters {
     /// Attempts after the first, of the requests this pod finished.
     retries: AtomicU64,
     histogram: Histogram,
+    methods: MethodCounters,
 }
 
 /// One pod's requests by mode and code, and its retries.
@@ -59,6 +61,7 @@ impl PodCounters {
             outcomes: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             retries: AtomicU64::new(0),
             histogram: Histogram::default(),
+            methods: MethodCounters::default(),
         }
     }
 
@@ -73,6 +76,7 @@ impl PodCounters {
         if code != 0 {
             self.error_codes[code].fetch_add(1, Ordering::Relaxed);
         }
+        self.methods.record(&outcome.method, code != 0);
         self.outcomes[outcome.mode as usize][code].fetch_add(1, Ordering::Relaxed);
         if outcome.attempts > 1 {
             self.retries
@@ -96,6 +100,7 @@ impl PodCounters {
             errors: self.errors(),
             latency_us_sum: self.latency_us_sum.load(Ordering::Relaxed),
             endpoint: self.endpoint.clone(),
+            methods: self.methods.counts(),
         }
     }
 
@@ -120,6 +125,7 @@ impl PodCounters {
             attempts: self.attempts.load(Ordering::Relaxed),
             latency_us_sum: self.latency_us_sum.load(Ordering::Relaxed),
             latency_buckets: self.histogram.counts(),
+            methods: self.methods.counts(),
         }
     }
 }
@@ -195,6 +201,7 @@ impl Counters {
             total.attempts += pod.attempts;
             total.latency_us_sum += pod.latency_us_sum;
             merge_into(&mut total.latency_buckets, &pod.latency_buckets);
+            merge_methods(&mut total.methods, &pod.methods);
             for c in &pod.error_codes {
                 // Every code in a pod summary indexes `codes`: record() clamps it.
                 if let Some(slot) = usize::try_from(c.code).ok().and_then(|i| codes.get_mut(i)) {

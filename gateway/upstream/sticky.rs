@@ -31,7 +31,7 @@ impl StickyPin {
         &self.target
     }
 
-    fn current(&self) -> Arc<Channel> {
+    pub(super) fn current(&self) -> Arc<Channel> {
         self.channel.load_full()
     }
 
@@ -39,7 +39,7 @@ impl StickyPin {
     /// becomes the pin; unless a request that failed on `broken` at the same
     /// time already replaced it: then that one, so a broken pin costs one
     /// new connection, not one per request in flight.
-    fn repin(&self, broken: &Arc<Channel>) -> Arc<Channel> {
+    pub(super) fn repin(&self, broken: &Arc<Channel>) -> Arc<Channel> {
         // The target was dialled in `new`: this cannot fail, but if it did
         // the old channel (which reconnects by itself) is the best there is.
         let Ok(fresh) = channel_to(&self.target, self.timeouts) else {

@@ -58,6 +58,10 @@ pub async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
 }
 
 /// The pod named in a `/greet` reply body.
+#[allow(
+    dead_code,
+    reason = "compiled into every test crate; the gRPC ingress's reads its pods from replies"
+)]
 pub fn pod_of(body: &str) -> String {
     greet_top::gateway::upstream::pod_from_result(body)
         .unwrap_or_else(|| panic!("no pod in reply {body:?}"))
@@ -65,6 +69,7 @@ pub fn pod_of(body: &str) -> String {
 }
 
 /// Sends `n` greetings one after another; returns hits per pod. Panics on a non-200.
+#[allow(dead_code, reason = "compiled into every test crate; the gRPC ingress's sends gRPC")]
 pub async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
     let mut hits = BTreeMap::new();
     for i in 0..n {

@@ -21,7 +21,7 @@ use crate::common::Mode;
 use crate::common::auth::ControlToken;
 use crate::gateway::discovery::{self, DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet};
 use crate::gateway::upstream::UpstreamTimeouts;
-use crate::gateway::{GatewayConfig, GatewayHandle};
+use crate::gateway::{GatewayConfig, GatewayHandle, Listeners};
 use crate::server::ReplyDelay;
 use crate::tui::rest_client::RestClient;
 
@@ -39,6 +39,8 @@ pub struct GatewaySpec {
     /// Where it listens (port 0: any free port).
     pub rest_addr: SocketAddr,
     pub observe_addr: SocketAddr,
+    /// The gRPC ingress.
+    pub grpc_addr: SocketAddr,
 }
 
 /// The demo's gateway: sticky at start, any free port on 127.0.0.1.
@@ -55,6 +57,7 @@ impl Default for GatewaySpec {
             control_token: None,
             rest_addr: localhost_any_port(),
             observe_addr: localhost_any_port(),
+            grpc_addr: localhost_any_port(),
         }
     }
 }
@@ -83,7 +86,10 @@ impl GatewaySpec {
         let observe = TcpListener::bind(self.observe_addr)
             .await
             .with_context(|| format!("binding the gateway's Observer port {}", self.observe_addr))?;
-        crate::gateway::start(config, discovery, rest, observe).await
+        let grpc = TcpListener::bind(self.grpc_addr)
+            .await
+            .with_context(|| format!("binding the gateway's gRPC ingress port {}", self.grpc_addr))?;
+        crate::gateway::start(config, discovery, Listeners { rest, observe, grpc }).await
     }
 }
 

@@ -2,8 +2,11 @@
 //! sanitised: the state never sees a proto type or raw network text.
 
 use crate::common::{Mode, latency_buckets};
+use crate::gateway::events::methods::MAX_METHODS;
 use crate::proto::observe::{self, event};
 use crate::tui::network_text;
+use crate::tui::state::stats::Tally;
+use crate::tui::state::stats::methods::ByMethod;
 use crate::tui::state::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
 
 /// Most pods (or endpoints) kept from one message: far above any real
@@ -37,6 +40,7 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
                     ip: pod_ip(&totals.pod_ip, &totals.endpoint),
                     requests: totals.requests,
                     errors: totals.errors,
+                    methods: methods(&totals.methods),
                     ..PodTotals::default()
                 })
                 .collect(),
@@ -93,7 +97,24 @@ fn pod_summary(pod: &observe::PodSummary) -> PodTotals {
             .filter(|c| (1..=16).contains(&c.code))
             .map(|c| (c.code, c.count))
             .collect(),
+        methods: methods(&pod.methods),
     }
+}
+
+/// Requests by method. The gateway names at most 16 methods per pod and
+/// the others: a hostile one cannot add more.
+fn methods(counts: &[observe::MethodCount]) -> ByMethod {
+    counts
+        .iter()
+        .take(MAX_METHODS + 1)
+        .map(|m| {
+            let tally = Tally {
+                requests: m.requests,
+                errors: m.errors,
+            };
+            (network_text::name(&m.method), tally)
+        })
+        .collect()
 }
 
 /// The pod's IP: as reported, else the host of the address the gateway dialled.
@@ -185,6 +206,11 @@ mod tests {
                 endpoint: "10.0.0.1:50051".into(),
                 requests: 5,
                 errors: 1,
+                methods: vec![observe::MethodCount {
+                    method: "/a.S/M".into(),
+                    requests: 5,
+                    errors: 1,
+                }],
                 ..observe::PodTotals::default()
             }],
             ..observe::State::default()
@@ -206,6 +232,7 @@ mod tests {
                     ip: "10.0.0.1".into(),
                     requests: 5,
                     errors: 1,
+                    methods: [("/a.S/M".into(), Tally { requests: 5, errors: 1 })].into(),
                     ..PodTotals::default()
                 }],
             })
@@ -263,6 +290,18 @@ mod tests {
                 error_codes: [(14, 2), (4, 1), (99, 5)]
                     .map(|(code, count)| observe::CodeCount { code, count })
                     .to_vec(),
+                methods: vec![
+                    observe::MethodCount {
+                        method: String::new(),
+                        requests: 10,
+                        errors: 0,
+                    },
+                    observe::MethodCount {
+                        method: "/a.S/M\u{1b}[2J".into(),
+                        requests: 30,
+                        errors: 3,
+                    },
+                ],
                 ..observe::PodSummary::default()
             }],
             ..observe::Summary::default()
@@ -277,6 +316,23 @@ mod tests {
                 // Cut to the fixed buckets: more come from no gateway that follows the proto.
                 latency_buckets: Some(vec![1; latency_buckets::BUCKETS]),
                 error_codes: [(14, 2), (4, 1)].into(),
+                methods: [
+                    (
+                        String::new(),
+                        Tally {
+                            requests: 10,
+                            errors: 0
+                        }
+                    ),
+                    (
+                        "/a.S/M[2J".into(),
+                        Tally {
+                            requests: 30,
+                            errors: 3
+                        }
+                    ),
+                ]
+                .into(),
             }])
         );
         let GatewayEvent::Sample(sample) = gateway_event(request("pod-a", "", "10.0.0.1:50051"), true) else {

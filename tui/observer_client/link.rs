@@ -97,7 +97,8 @@ mod tests {
 
     use super::*;
     use crate::common::latency_buckets::BUCKETS;
-    use crate::proto::observe::{self, CodeCount, PodSummary, Summary, event};
+    use crate::gateway::events::methods::{MAX_METHOD_CHARS, MAX_METHODS};
+    use crate::proto::observe::{self, CodeCount, MethodCount, PodSummary, Summary, event};
 
     fn link(token: Option<&str>) -> GatewayLink {
         let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();
@@ -143,6 +144,7 @@ mod tests {
             attempts: u64::MAX,
             latency_us_sum: u64::MAX,
             latency_buckets: vec![u64::MAX; BUCKETS],
+            methods: vec![],
         };
         let summary = observe::Event {
             kind: Some(event::Kind::Summary(Summary {
@@ -155,5 +157,27 @@ mod tests {
         let size = summary.encoded_len();
         assert!((1_500_000..1_800_000).contains(&size), "{size} bytes");
         assert!(size * 9 < MAX_MESSAGE_BYTES, "{size} bytes");
+
+        // Every pod also called through the gRPC ingress with the most methods
+        // a pod's counters name, each name as long as the gateway keeps it.
+        let methods: Vec<MethodCount> = (0..=MAX_METHODS)
+            .map(|m| MethodCount {
+                method: format!("{m:0>width$}", width = MAX_METHOD_CHARS),
+                requests: u64::MAX,
+                errors: u64::MAX,
+            })
+            .collect();
+        let Some(event::Kind::Summary(mut summary)) = summary.kind else {
+            unreachable!()
+        };
+        for pod in summary.pods.iter_mut().chain(&mut summary.total) {
+            pod.methods.clone_from(&methods);
+        }
+        let size = observe::Event {
+            kind: Some(event::Kind::Summary(summary)),
+        }
+        .encoded_len();
+        assert!((3_500_000..4_000_000).contains(&size), "{size} bytes");
+        assert!(size * 4 < MAX_MESSAGE_BYTES, "{size} bytes");
     }
 }

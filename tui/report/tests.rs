@@ -18,6 +18,7 @@ fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodR
         phase: None,
         restarts: None,
         node: None,
+        methods: BTreeMap::new(),
     }
 }
 
@@ -187,4 +188,31 @@ fn every_format_names_the_least_loaded_mode_as_the_gateway_spells_it() {
     );
     let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
     assert_eq!(json["mode"], "least-loaded");
+}
+
+#[test]
+fn calls_through_the_grpc_ingress_are_listed_by_method_and_pod() {
+    let mut report = report();
+    let counts = |hits, errors| MethodReport { hits, errors };
+    report.pods[0].methods = [
+        ("/greet.GreetService/Greet".to_owned(), counts(100, 0)),
+        ("POST /greet".to_owned(), counts(68, 0)),
+    ]
+    .into();
+    report.pods[1].methods = [("/greet.GreetService/Greet".to_owned(), counts(83, 5))].into();
+    let table = report.to_table(Duration::from_secs(5));
+    let methods = &table[table.find("\nMETHOD").unwrap() + 1..];
+    assert_eq!(
+        methods,
+        "METHOD                     POD                    HITS     ERR\n\
+         /greet.GreetService/Greet  greetserver-demo-a      100       0\n\
+         /greet.GreetService/Greet  greetserver-demo-b       83       5\n\
+         POST /greet                greetserver-demo-a       68       0\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(
+        json["pods"][1]["methods"],
+        serde_json::json!({"/greet.GreetService/Greet": {"hits": 83, "errors": 5}})
+    );
+    assert!(json["pods"][2].get("methods").is_none(), "none without ingress calls");
 }

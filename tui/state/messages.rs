@@ -93,6 +93,8 @@ pub struct PodTotals {
     pub latency_buckets: Option<Vec<u64>>,
     /// Cumulative failed requests by gRPC code; only summaries carry them.
     pub error_codes: BTreeMap<i32, u64>,
+    /// Cumulative requests by method; only summaries carry them.
+    pub methods: super::stats::methods::ByMethod,
 }
 
 /// One completed request, as a gateway reports it.

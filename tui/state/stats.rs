@@ -2,6 +2,7 @@
 //! snapshot can replace its own share), rates over a sliding window,
 //! latency percentiles, the per-second series and Jain's fairness index.
 
+pub mod methods;
 mod pod;
 mod totals;
 mod window;

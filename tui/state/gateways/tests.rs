@@ -324,6 +324,7 @@ fn summary_of_pod_a(requests: u64, errors: u64) -> AppEvent {
         errors,
         latency_buckets: Some(Vec::new()),
         error_codes: Default::default(),
+        methods: Default::default(),
     }]))
 }
 

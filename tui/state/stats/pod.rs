@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use super::methods::{self, ByMethod};
 use super::{KEPT, Window};
 use crate::common::latency_buckets::{self, bucket_of, merge_into};
 use crate::tui::state::messages::{PodInfo, PodTotals};
@@ -51,6 +52,8 @@ pub(super) struct Counts {
     pub(super) latency_buckets: Option<Vec<u64>>,
     /// The cumulative error codes of the same summary.
     codes_seen: Option<BTreeMap<i32, u64>>,
+    /// Its (or the last snapshot's) cumulative requests by method.
+    pub(super) methods_seen: Option<ByMethod>,
 }
 
 impl Counts {
@@ -73,6 +76,7 @@ impl Counts {
         self.errors_base = 0;
         self.latency_buckets = None;
         self.codes_seen = None;
+        self.methods_seen = None;
     }
 
     /// A snapshot replaced the counts: the next summary's histograms have no
@@ -94,6 +98,17 @@ impl Counts {
         self.errors_base = self.errors;
         self.carried = 0;
         self.errors_carried = 0;
+    }
+
+    /// What a summary's cumulative counts add by method; call before [`Self::advance`].
+    pub(super) fn advance_methods(&mut self, totals: &PodTotals) -> ByMethod {
+        let added = match &self.methods_seen {
+            Some(before) => methods::difference(&totals.methods, before),
+            None if self.total == 0 => totals.methods.clone(),
+            None => ByMethod::new(),
+        };
+        self.methods_seen = Some(totals.methods.clone());
+        added
     }
 
     /// Takes a summary's cumulative counts: how many requests they add, and
@@ -136,6 +151,8 @@ pub struct PodStats {
     /// Failed requests by gRPC code since the reset (a summary that follows
     /// a snapshot adds its errors to the count but not here).
     pub error_codes: BTreeMap<i32, u64>,
+    /// Requests by method since the reset, as summaries report them.
+    pub methods: ByMethod,
     /// What the pod source says beyond readiness (kube).
     pub info: Option<PodInfo>,
     pub(super) by_gateway: BTreeMap<String, Counts>,
@@ -167,6 +184,7 @@ impl PodStats {
             gone: false,
             skipped: None,
             error_codes: BTreeMap::new(),
+            methods: ByMethod::new(),
             info: None,
             by_gateway: BTreeMap::new(),
             recent: VecDeque::new(),
@@ -323,6 +341,7 @@ impl PodStats {
 
     pub(super) fn reset(&mut self) {
         self.error_codes.clear();
+        self.methods.clear();
         self.by_gateway.values_mut().for_each(Counts::reset);
         self.latency_window.clear();
         self.latency_total.clear();

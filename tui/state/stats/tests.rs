@@ -2,6 +2,8 @@ use super::*;
 use crate::tui::state::messages::PodTotals;
 use crate::tui::state::test_events::{PODS, endpoint, request_event, secs};
 
+const GREET: &str = "/greet.GreetService/Greet";
+
 /// Stats listing [`PODS`], its clock starting at `t0`.
 struct Counter {
     stats: Stats,
@@ -38,8 +40,18 @@ impl Counter {
                 requests: *requests,
                 errors: *errors,
                 latency_buckets: Some(buckets.to_vec()),
-                // Every failure an UNAVAILABLE.
+                // Every failure an UNAVAILABLE, every request a Greet through the ingress.
                 error_codes: [(14, *errors)].into_iter().filter(|(_, n)| *n > 0).collect(),
+                methods: [(
+                    GREET.to_owned(),
+                    Tally {
+                        requests: *requests,
+                        errors: *errors,
+                    },
+                )]
+                .into_iter()
+                .filter(|(_, n)| n.requests > 0)
+                .collect(),
             })
             .collect();
         let clock = self.clock(at);
@@ -161,6 +173,8 @@ fn summaries_count_their_differences_exactly_and_spread_them_over_seconds() {
     assert_eq!(rounded(b.latency_since_reset_ms(50.0)), Some(0.0015));
     assert_eq!(a.error_codes, [(14, 2)].into(), "failures by code");
     assert!(b.error_codes.is_empty());
+    let greets = |requests, errors| [(GREET.to_owned(), Tally { requests, errors })].into();
+    assert_eq!((&a.methods, &b.methods), (&greets(60, 2), &greets(10, 0)), "by method");
 }
 
 #[test]
@@ -193,11 +207,36 @@ fn a_summary_after_a_snapshot_counts_from_the_snapshot_without_latencies_before_
     counter.summary(t0 + secs(0.5), &[("pod-a", "10.0.0.1", 1_014, 0, &[0, 1_010, 0, 4])]);
     let pod = &counter.stats.pods["pod-a"];
     assert_eq!(pod.hits(), 14);
+    let greets = [(GREET.to_owned(), Tally { requests: 4, errors: 0 })].into();
+    assert_eq!(pod.methods, greets, "by method from the first summary's on, as codes");
     assert_eq!(
         rounded(pod.latency_since_reset_ms(50.0)),
         Some(0.0035),
         "the 4 new ones, in the 3 µs bucket"
     );
+}
+
+#[test]
+fn a_snapshot_with_methods_is_their_exact_baseline_and_a_later_one_adds_the_rest() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    let snapshot = |requests| PodTotals {
+        name: "pod-a".into(),
+        ip: "10.0.0.1".into(),
+        requests,
+        methods: [(GREET.to_owned(), Tally { requests, errors: 0 })].into(),
+        ..PodTotals::default()
+    };
+    counter.stats.replace_totals("gw", &[snapshot(1_000)], true, t0);
+    counter.summary(t0 + secs(0.25), &[("pod-a", "10.0.0.1", 1_010, 0, &[])]);
+    let greets = |requests| [(GREET.to_owned(), Tally { requests, errors: 0 })].into();
+    assert_eq!(counter.stats.pods["pod-a"].methods, greets(10));
+    // The final count (--once's GetState) adds what the last summary missed.
+    counter
+        .stats
+        .replace_totals("gw", &[snapshot(1_017)], false, t0 + secs(0.4));
+    assert_eq!(counter.stats.pods["pod-a"].methods, greets(17));
+    assert_eq!(counter.stats.pods["pod-a"].hits(), 17);
 }
 
 #[test]

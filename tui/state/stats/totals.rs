@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::methods::{self, ByMethod};
 use super::pod::{Counts, push_recent};
 use super::{Clock, SPARK_SECONDS, Stats, Tally};
 use crate::common::latency_buckets::merge_into;
@@ -30,6 +31,7 @@ impl Stats {
             for (code, n) in &pod.error_codes {
                 *entry.error_codes.entry(*code).or_default() += n;
             }
+            methods::add(&mut entry.methods, &pod.methods);
             if let (Some(into), Some(from)) = (entry.latency_buckets.as_mut(), pod.latency_buckets.as_deref()) {
                 merge_into(into, from);
             }
@@ -40,9 +42,11 @@ impl Stats {
                 Some(key) => {
                     let stats = self.pod_mut(key, &pod.ip);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
+                    let by_method = counts.advance_methods(&pod);
                     let (delta, latencies, codes) = counts.advance(&pod);
                     stats.counted(clock.now, clock.second(), delta, &latencies);
                     stats.add_error_codes(&codes);
+                    methods::add(&mut stats.methods, &by_method);
                     delta
                 }
                 None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
@@ -104,6 +108,12 @@ impl Stats {
         now: Instant,
     ) {
         self.summary_at.insert(gateway.to_owned(), now);
+        // Requests by method before these totals, to add what they add.
+        let methods_before: BTreeMap<String, Option<ByMethod>> = self
+            .pods
+            .iter_mut()
+            .filter_map(|(key, pod)| Some((key.clone(), pod.by_gateway.get_mut(gateway)?.methods_seen.take())))
+            .collect();
         let contributions = self
             .pods
             .values_mut()
@@ -114,10 +124,12 @@ impl Stats {
             counts.errors = 0;
             counts.forget_histograms();
         }
+        let mut attributed = std::collections::BTreeSet::new();
         for pod in totals {
-            let counts = match self.attribute(&pod.name, &pod.ip) {
+            let key = self.attribute(&pod.name, &pod.ip);
+            let counts = match &key {
                 Some(key) => self
-                    .pod_mut(&key, &pod.ip)
+                    .pod_mut(key, &pod.ip)
                     .by_gateway
                     .entry(gateway.to_owned())
                     .or_default(),
@@ -127,9 +139,25 @@ impl Stats {
             // by its IP in another): they add up.
             counts.total += pod.requests;
             counts.errors += pod.errors;
+            // A gateway that names no method for requests it counted (one built
+            // before the gRPC ingress) gives no baseline.
+            if !pod.methods.is_empty() || pod.requests == 0 {
+                methods::add(counts.methods_seen.get_or_insert_default(), &pod.methods);
+            }
             if from_here {
                 counts.reset();
             }
+            attributed.extend(key);
+        }
+        if from_here {
+            return;
+        }
+        for key in attributed {
+            let Some(pod) = self.pods.get_mut(&key) else { continue };
+            let seen = pod.by_gateway.get(gateway).and_then(|c| c.methods_seen.as_ref());
+            let before = methods_before.get(&key).cloned().flatten().unwrap_or_default();
+            let added = methods::difference(seen.unwrap_or(&ByMethod::new()), &before);
+            methods::add(&mut pod.methods, &added);
         }
     }
 }

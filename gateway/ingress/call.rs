@@ -1,0 +1,158 @@
+//! One forwarded call's end: the response body passed through frame by frame
+//! until the upstream's trailers, the deadline or the client's cancel, and
+//! the one observation each call makes when it ends, however it ends.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame};
+use tokio::time::{Instant, Sleep};
+
+use super::wire;
+use crate::common::sanitize::sanitize_truncated;
+use crate::gateway::events::{EventHub, RequestOutcome};
+
+/// Publishes the call's observation exactly once: when it is finished, or
+/// when it is dropped unfinished (the client went away: CANCELLED).
+pub(super) struct Completion {
+    hub: Arc<EventHub>,
+    started: Instant,
+    /// `None` once published.
+    outcome: Option<RequestOutcome>,
+}
+
+impl Completion {
+    pub(super) fn new(hub: Arc<EventHub>, started: Instant, outcome: RequestOutcome) -> Self {
+        Completion {
+            hub,
+            started,
+            outcome: Some(outcome),
+        }
+    }
+
+    /// The call goes again, as `outcome` says (another endpoint, its attempts).
+    pub(super) fn retry(&mut self, outcome: RequestOutcome) {
+        if self.outcome.is_some() {
+            self.outcome = Some(outcome);
+        }
+    }
+
+    /// A response began: the pod, from its `x-pod-name` / `x-pod-ip`
+    /// (greet-server sets them) where the route did not know it already.
+    pub(super) fn pod_from(&mut self, headers: &HeaderMap) {
+        let Some(outcome) = &mut self.outcome else { return };
+        let header = |name| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| sanitize_truncated(v, 253))
+        };
+        if let Some(name) = header("x-pod-name").filter(|_| outcome.pod_name.is_empty()) {
+            outcome.pod_name = name;
+        }
+        if let Some(ip) = header("x-pod-ip") {
+            outcome.pod_ip = ip;
+        }
+        // An answer from a pod the route did not know and that did not name
+        // itself: shown as the Service. A call with no answer names no pod
+        // (as a REST request's), counted as unattributed.
+        if outcome.pod_name.is_empty() {
+            outcome.pod_name.clone_from(&outcome.endpoint);
+        }
+    }
+
+    /// Ends the call with `status` (`None`: OK).
+    pub(super) fn finish(&mut self, status: Option<&tonic::Status>) {
+        let Some(mut outcome) = self.outcome.take() else { return };
+        outcome.latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if let Some(status) = status.filter(|s| s.code() != tonic::Code::Ok) {
+            outcome.grpc_code = status.code() as i32;
+            outcome.error = sanitize_truncated(status.message(), 300);
+        }
+        self.hub.publish_request(outcome);
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.finish(Some(&tonic::Status::cancelled("the client cancelled the call")));
+    }
+}
+
+/// The upstream's response body, passed on as it comes; it ends the call at
+/// the trailers, at the deadline (DEADLINE_EXCEEDED, the upstream stream
+/// reset by dropping it) or with UNAVAILABLE when the upstream stream broke.
+pub(super) struct Forwarded {
+    /// `None` once the call ended.
+    upstream: Option<tonic::body::Body>,
+    deadline: Option<Pin<Box<Sleep>>>,
+    completion: Completion,
+}
+
+impl Forwarded {
+    pub(super) fn new(upstream: tonic::body::Body, deadline: Option<Instant>, completion: Completion) -> Self {
+        Forwarded {
+            upstream: Some(upstream),
+            deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+            completion,
+        }
+    }
+
+    /// Ends the call with `status` in the client's trailers.
+    fn end_with(&mut self, status: &tonic::Status) -> Frame<Bytes> {
+        self.upstream = None;
+        self.completion.finish(Some(status));
+        Frame::trailers(wire::status_trailers(status))
+    }
+}
+
+impl Body for Forwarded {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        let Some(upstream) = &mut this.upstream else {
+            return Poll::Ready(None);
+        };
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            let status = tonic::Status::deadline_exceeded("the call's grpc-timeout passed in the gateway");
+            return Poll::Ready(Some(Ok(this.end_with(&status))));
+        }
+        let frame = loop {
+            match ready!(Pin::new(&mut *upstream).poll_frame(cx)) {
+                // Nothing to pass on, and h2 peers count empty DATA frames (see replay.rs).
+                Some(Ok(frame)) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
+                Some(Ok(frame)) => break frame,
+                Some(Err(broke)) => {
+                    let status = tonic::Status::unavailable(format!("the upstream stream broke: {}", broke.message()));
+                    return Poll::Ready(Some(Ok(this.end_with(&status))));
+                }
+                None => {
+                    this.upstream = None;
+                    let status = tonic::Status::unknown("the upstream ended the call without a grpc-status");
+                    this.completion.finish(Some(&status));
+                    return Poll::Ready(None);
+                }
+            }
+        };
+        if let Some(trailers) = frame.trailers_ref() {
+            let status = wire::status_in(trailers);
+            let status =
+                status.unwrap_or_else(|| tonic::Status::unknown("the upstream's trailers carry no grpc-status"));
+            this.completion.finish(Some(&status));
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Not the upstream's: its end must be polled to be observed.
+        self.upstream.is_none()
+    }
+}

@@ -1,0 +1,179 @@
+//! A request body that can be sent again: every frame passed upstream is
+//! kept while the total stays small ([`LIMIT`]), so a call that failed
+//! before any response byte can be retried with exactly what was sent, the
+//! rest of the client's body following as it comes. Once more was sent than
+//! was kept, or a response began, it cannot be retried.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use http_body::{Body, Frame};
+
+/// The most request bytes kept for a retry.
+pub(super) const LIMIT: usize = 64 * 1024;
+
+/// A kept frame: message bytes or the client's trailers.
+#[derive(Clone)]
+enum Kept {
+    Data(Bytes),
+    Trailers(HeaderMap),
+}
+
+impl Kept {
+    fn frame(&self) -> Frame<Bytes> {
+        match self {
+            Kept::Data(data) => Frame::data(data.clone()),
+            Kept::Trailers(trailers) => Frame::trailers(trailers.clone()),
+        }
+    }
+}
+
+struct Shared {
+    source: axum::body::Body,
+    kept: Vec<Kept>,
+    kept_bytes: usize,
+    /// More was sent than kept, or a response began: no retry any more.
+    spent: bool,
+    /// The client's body ended.
+    ended: bool,
+    /// Which attempt's body may read on; an older attempt's gets nothing more.
+    attempt: u32,
+}
+
+/// The client's request body, shared by the attempts of one call.
+#[derive(Clone)]
+pub(super) struct Replay(Arc<Mutex<Shared>>);
+
+impl Replay {
+    pub(super) fn new(source: axum::body::Body) -> Self {
+        Replay(Arc::new(Mutex::new(Shared {
+            source,
+            kept: Vec::new(),
+            kept_bytes: 0,
+            spent: false,
+            ended: false,
+            attempt: 0,
+        })))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        // Every update leaves the state whole: a panic elsewhere cannot break it.
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The body of the next attempt: what was sent so far, then the rest.
+    /// Older attempts' bodies end.
+    pub(super) fn attempt(&self) -> AttemptBody {
+        let mut shared = self.lock();
+        shared.attempt += 1;
+        AttemptBody {
+            replay: self.clone(),
+            attempt: shared.attempt,
+            position: 0,
+        }
+    }
+
+    /// Whether everything sent so far was kept (a retry sends it again).
+    pub(super) fn can_retry(&self) -> bool {
+        !self.lock().spent
+    }
+
+    /// A response began: never retried now, so nothing more is kept.
+    pub(super) fn response_began(&self) {
+        let mut shared = self.lock();
+        shared.spent = true;
+        shared.kept = Vec::new();
+    }
+}
+
+/// One attempt's view of the request body.
+pub(super) struct AttemptBody {
+    replay: Replay,
+    attempt: u32,
+    /// The next kept frame to send.
+    position: usize,
+}
+
+impl Body for AttemptBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let replay = self.replay.clone();
+        let mut shared = replay.lock();
+        if shared.attempt != self.attempt {
+            return Poll::Ready(None);
+        }
+        if let Some(kept) = shared.kept.get(self.position).filter(|_| !shared.spent) {
+            let frame = kept.frame();
+            self.position += 1;
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if shared.ended {
+            return Poll::Ready(None);
+        }
+        let frame = loop {
+            match Pin::new(&mut shared.source).poll_frame(cx) {
+                // An empty DATA frame carries nothing, and a peer counts them:
+                // h2 closes a connection after 100 (ENHANCE_YOUR_CALM).
+                Poll::Ready(Some(Ok(frame))) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
+                Poll::Ready(Some(Ok(frame))) => break frame,
+                Poll::Ready(None) => {
+                    shared.ended = true;
+                    return Poll::Ready(None);
+                }
+                other => return other,
+            }
+        };
+        if !shared.spent {
+            let kept = match frame.data_ref() {
+                Some(data) => Kept::Data(data.clone()),
+                None => Kept::Trailers(frame.trailers_ref().cloned().unwrap_or_default()),
+            };
+            shared.kept_bytes += frame.data_ref().map_or(0, Bytes::len);
+            if shared.kept_bytes > LIMIT {
+                shared.spent = true;
+                shared.kept = Vec::new();
+            } else {
+                shared.kept.push(kept);
+                self.position += 1;
+            }
+        }
+        Poll::Ready(Some(Ok(frame)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn collect(body: AttemptBody) -> Vec<u8> {
+        body.collect().await.unwrap().to_bytes().to_vec()
+    }
+
+    #[tokio::test]
+    async fn a_retry_sends_what_was_sent_then_the_rest() {
+        let replay = Replay::new(axum::body::Body::from("hello"));
+        assert_eq!(collect(replay.attempt()).await, b"hello");
+        assert!(replay.can_retry());
+        assert_eq!(collect(replay.attempt()).await, b"hello", "the whole body again");
+        replay.response_began();
+        assert!(!replay.can_retry());
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_not_retried_and_an_old_attempt_ends() {
+        let big = vec![7u8; LIMIT + 1];
+        let replay = Replay::new(axum::body::Body::from(big.clone()));
+        let first = replay.attempt();
+        let second = replay.attempt();
+        assert_eq!(collect(first).await, b"", "superseded");
+        assert_eq!(collect(second).await, big);
+        assert!(!replay.can_retry());
+    }
+}

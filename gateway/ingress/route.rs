@@ -1,0 +1,173 @@
+//! Where one forwarded call goes: the sticky connection, or the balancer's
+//! next endpoint; and where its one retry goes.
+
+use std::sync::Arc;
+
+use tokio::time::Instant;
+use tonic::transport::Channel;
+
+use crate::common::Mode;
+use crate::gateway::Gateway;
+use crate::gateway::balancer::Member;
+use crate::gateway::events::RequestOutcome;
+use crate::gateway::upstream::EndpointConn;
+
+enum Target {
+    /// The sticky pin: one connection through the Service.
+    Sticky(Arc<Channel>),
+    /// A balanced member, and when it was picked (to skip it if it fails).
+    Balanced(Arc<Member<EndpointConn>>, Instant),
+}
+
+/// Why a call has no route: the status for the client, and the endpoint it
+/// was about to dial (empty when none).
+pub(super) type NoRoute = (tonic::Status, String);
+
+pub(super) struct Route {
+    target: Target,
+    channel: Channel,
+    /// The address dialled: the Service, or the pod's endpoint.
+    pub(super) endpoint: String,
+    mode: Mode,
+}
+
+impl Route {
+    /// The route the current mode gives a new call, or why there is none.
+    pub(super) fn pick(gateway: &Gateway) -> Result<Route, NoRoute> {
+        let upstream = &gateway.upstream;
+        match upstream.mode() {
+            Mode::Sticky => Ok(Route::sticky(gateway, upstream.sticky_pin())),
+            mode @ (Mode::Balanced | Mode::LeastLoaded) => Route::balanced(gateway, mode, None),
+        }
+    }
+
+    /// Where the call goes again after failing here before any response:
+    /// sticky, a fresh connection through the Service; balanced, the next
+    /// endpoint (this one is skipped if it was found down).
+    pub(super) fn retry(&self, gateway: &Gateway) -> Result<Route, NoRoute> {
+        match &self.target {
+            Target::Sticky(pin) => Ok(Route::sticky(gateway, gateway.upstream.sticky_repin(pin))),
+            Target::Balanced(failed, _) => Route::balanced(gateway, self.mode, Some(failed)),
+        }
+    }
+
+    fn sticky(gateway: &Gateway, pin: Arc<Channel>) -> Route {
+        Route {
+            channel: Channel::clone(&pin),
+            target: Target::Sticky(pin),
+            endpoint: gateway.upstream.sticky_target().to_owned(),
+            mode: Mode::Sticky,
+        }
+    }
+
+    /// `mode`: balanced (round robin) or least-loaded (the balancer's power
+    /// of two choices; ingress calls are not counted in its load, REST calls are).
+    fn balanced(gateway: &Gateway, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Route, NoRoute> {
+        let upstream = &gateway.upstream;
+        let balancer = upstream.balancer();
+        let picked_at = Instant::now();
+        let pick = || match mode {
+            Mode::LeastLoaded => balancer.pick_least_loaded(picked_at),
+            _ => balancer.pick(picked_at),
+        };
+        let mut member = pick();
+        // Either picker may come back to the failed one; once more moves on
+        // (unless it is the only one; least-loaded's pair is random).
+        if let (Some(picked), Some(not)) = (&member, not)
+            && Arc::ptr_eq(picked, not)
+        {
+            member = pick();
+        }
+        let Some(member) = member else {
+            let message = format!(
+                "no ready endpoint in {mode} mode (discovery: {}); check that the gRPC pods are running and ready, or switch the gateway to sticky mode (PUT /mode)",
+                upstream.discovery_description()
+            );
+            return Err((tonic::Status::unavailable(message), String::new()));
+        };
+        let endpoint = member.info.address.clone();
+        match &member.conn {
+            Ok(channel) => Ok(Route {
+                channel: channel.clone(),
+                target: Target::Balanced(Arc::clone(&member), picked_at),
+                endpoint,
+                mode,
+            }),
+            Err(message) => {
+                let message = format!("endpoint {endpoint:?} is not a valid address: {message}");
+                Err((tonic::Status::unavailable(message), endpoint))
+            }
+        }
+    }
+
+    /// The connection to send on.
+    pub(super) fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    /// The observation of a call of `method` on this route, its `attempts`th.
+    pub(super) fn outcome(&self, attempts: u32, method: &str) -> RequestOutcome {
+        let (pod_name, pod_ip) = match &self.target {
+            Target::Balanced(member, _) => (
+                member.info.pod_name.clone().unwrap_or_default(),
+                host_of(&member.info.address).to_owned(),
+            ),
+            Target::Sticky(_) => (String::new(), String::new()),
+        };
+        RequestOutcome {
+            pod_name,
+            pod_ip,
+            endpoint: self.endpoint.clone(),
+            mode: self.mode,
+            attempts,
+            method: method.to_owned(),
+            ..RequestOutcome::default()
+        }
+    }
+
+    /// A response began: the endpoint is fine (its skip, if any, ends).
+    pub(super) fn succeeded(&self, gateway: &Gateway) {
+        let Target::Balanced(member, picked_at) = &self.target else {
+            return;
+        };
+        if gateway
+            .upstream
+            .balancer()
+            .succeeded(member, *picked_at, Instant::now())
+        {
+            gateway.upstream.publish_endpoints();
+        }
+    }
+
+    /// The connection failed for `reason`: the endpoint is skipped for a while.
+    pub(super) fn failed(&self, gateway: &Gateway, reason: &str) {
+        let Target::Balanced(member, picked_at) = &self.target else {
+            return;
+        };
+        if gateway
+            .upstream
+            .balancer()
+            .eject(member, *picked_at, Instant::now(), reason)
+        {
+            gateway.upstream.publish_endpoints();
+        }
+    }
+}
+
+/// `host` of `host:port` (IPv6 brackets dropped).
+fn host_of(address: &str) -> &str {
+    let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_host_of_an_endpoint() {
+        assert_eq!(host_of("10.0.0.7:50051"), "10.0.0.7");
+        assert_eq!(host_of("[fd00::7]:50051"), "fd00::7");
+        assert_eq!(host_of("greet"), "greet");
+    }
+}
