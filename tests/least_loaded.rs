@@ -111,3 +111,32 @@ async fn every_mode_change_under_load_is_one_event_and_drops_no_request() {
     }
     assert_eq!(seen, switches, "one mode event per switch, in order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn grpc_ingress_calls_steer_around_the_slow_pod_too() {
+    use greet_top::proto::greet::greet_service_client::GreetServiceClient;
+    use greet_top::proto::greet::{Greeting, GreetingRequest};
+    let _serial = SERIAL.lock().await;
+    let cluster = least_loaded_cluster().await;
+    let slow = cluster.pods().next().unwrap().0.to_owned();
+    cluster.reply_delay(&slow).unwrap().set(Duration::from_millis(25));
+    let url = format!("http://{}", cluster.gateway.grpc_addr);
+    let mut client = GreetServiceClient::connect(url).await.unwrap();
+    let mut hits: BTreeMap<String, usize> = BTreeMap::new();
+    for i in 0..330 {
+        let greeting = Greeting {
+            first_name: "Ada".into(),
+            last_name: format!("Lovelace-{i}"),
+        };
+        let request = GreetingRequest {
+            greeting: Some(greeting),
+        };
+        let reply = client.greet(request).await.unwrap().into_inner();
+        // The first 30 measure every pod; the 300 after are counted.
+        if i >= 30 {
+            *hits.entry(reply.pod_name).or_default() += 1;
+        }
+    }
+    assert_eq!(hits.values().sum::<usize>(), 300);
+    assert!(share(&hits, &slow) < 0.10, "slow pod {slow}: {hits:?}");
+}

@@ -8,7 +8,7 @@ use tonic::transport::Channel;
 
 use crate::common::Mode;
 use crate::gateway::Gateway;
-use crate::gateway::balancer::Member;
+use crate::gateway::balancer::{InFlight, Member};
 use crate::gateway::events::RequestOutcome;
 use crate::gateway::upstream::EndpointConn;
 
@@ -29,6 +29,9 @@ pub(super) struct Route {
     /// The address dialled: the Service, or the pod's endpoint.
     pub(super) endpoint: String,
     mode: Mode,
+    /// A balanced call, counted in flight until its response begins (then
+    /// timed: least-loaded's latency) or the route is dropped.
+    in_flight: Option<InFlight<EndpointConn>>,
 }
 
 impl Route {
@@ -57,6 +60,7 @@ impl Route {
             target: Target::Sticky(pin),
             endpoint: gateway.upstream.sticky_target().to_owned(),
             mode: Mode::Sticky,
+            in_flight: None,
         }
     }
 
@@ -89,6 +93,7 @@ impl Route {
         match &member.conn {
             Ok(channel) => Ok(Route {
                 channel: channel.clone(),
+                in_flight: Some(balancer.start(&member, Instant::now())),
                 target: Target::Balanced(Arc::clone(&member), picked_at),
                 endpoint,
                 mode,
@@ -126,7 +131,10 @@ impl Route {
     }
 
     /// A response began: the endpoint is fine (its skip, if any, ends).
-    pub(super) fn succeeded(&self, gateway: &Gateway) {
+    pub(super) fn succeeded(&mut self, gateway: &Gateway) {
+        if let Some(in_flight) = self.in_flight.take() {
+            in_flight.finish(Instant::now());
+        }
         let Target::Balanced(member, picked_at) = &self.target else {
             return;
         };
