@@ -71,6 +71,12 @@ impl Mode {
         }
     }
 
+    /// A wire value that names a mode this version does not know (a newer
+    /// gateway's): shown by its number. `None` for a known mode or 0.
+    pub fn unknown_number(value: i32) -> Option<i32> {
+        (value != 0 && Mode::from_proto(value).is_none()).then_some(value)
+    }
+
     /// The mode of a wire enum value; `None` for unspecified or unknown values.
     pub fn from_proto(value: i32) -> Option<Mode> {
         match observe::Mode::try_from(value) {
@@ -141,5 +147,8 @@ mod tests {
         assert_eq!(err.0, format!("{}…", "x".repeat(39)));
         assert_eq!(Mode::from_proto(0), None);
         assert_eq!(Mode::from_proto(42), None);
+        assert_eq!(Mode::unknown_number(42), Some(42));
+        assert_eq!(Mode::unknown_number(0), None);
+        assert_eq!(Mode::unknown_number(Mode::LeastLoaded.to_proto() as i32), None);
     }
 }

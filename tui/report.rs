@@ -54,6 +54,9 @@ pub struct Report {
     /// The gateways followed, by name.
     pub gateways: Vec<String>,
     pub mode: Option<Mode>,
+    /// The number of a mode this version does not know (then `mode` is null).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unknown_mode: Option<i32>,
     /// The window the verdict and fairness are over, e.g. "over the last 10 s".
     pub window: String,
     /// The verdict line, as the dashboard shows it (over the last 10 s at most).
@@ -172,6 +175,7 @@ pub fn build(app: &App, observed: Duration) -> Report {
         at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         gateways: app.gateways().keys().cloned().collect(),
         mode: app.mode(),
+        unknown_mode: app.unknown_mode(),
         window: stats.time_window().phrase(app.observed_for(at)),
         diagnosis: diagnosis.text,
         verdict: diagnosis.verdict,
@@ -188,6 +192,15 @@ pub fn build(app: &App, observed: Duration) -> Report {
 }
 
 impl Report {
+    /// The mode as the text formats name it: a newer gateway's by its number.
+    fn mode_label(&self) -> String {
+        match (self.mode, self.unknown_mode) {
+            (Some(mode), _) => mode.as_str().to_owned(),
+            (None, Some(number)) => format!("mode {number}"),
+            (None, None) => "unknown".to_owned(),
+        }
+    }
+
     pub fn to_json(&self) -> String {
         // Serializing plain numbers and strings cannot fail.
         serde_json::to_string_pretty(self).unwrap_or_default()
@@ -196,7 +209,7 @@ impl Report {
     /// For pasting into an incident channel: a summary line, the verdict
     /// quoted, then a Markdown table.
     pub fn to_markdown(&self, observed: Duration) -> String {
-        let mode = self.mode.map_or("unknown", Mode::as_str);
+        let mode = self.mode_label();
         let fairness = self.fairness.map_or_else(|| "–".to_owned(), |f| format!("{f:.2}"));
         let gateways: Vec<String> = self.gateways.iter().map(|g| format!("`{}`", cell(g))).collect();
         let mut out = format!(
@@ -230,7 +243,7 @@ impl Report {
     }
 
     pub fn to_table(&self, observed: Duration) -> String {
-        let mode = self.mode.map_or("unknown", Mode::as_str);
+        let mode = self.mode_label();
         let fairness = self.fairness.map_or_else(|| "–".to_owned(), |f| format!("{f:.2}"));
         let mut out = format!(
             "mode: {mode}   total: {}   observed: {:.1}s   fairness: {fairness} {}   at: {}   gateway: {}\n{}\n",

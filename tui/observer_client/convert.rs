@@ -28,6 +28,7 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
     match kind {
         event::Kind::Snapshot(state) => GatewayEvent::Snapshot(Snapshot {
             mode: Mode::from_proto(state.mode),
+            unknown_mode: Mode::unknown_number(state.mode),
             started_unix_us: state.started_unix_us,
             last_seq: state.last_seq,
             endpoints: state.endpoints.iter().take(MAX_PODS).map(endpoint).collect(),
@@ -64,6 +65,7 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
         event::Kind::ModeChanged(change) => GatewayEvent::ModeChanged {
             seq: change.seq,
             mode: Mode::from_proto(change.mode),
+            unknown: Mode::unknown_number(change.mode),
         },
         event::Kind::EndpointsChanged(change) => GatewayEvent::EndpointsChanged {
             seq: change.seq,
@@ -219,6 +221,7 @@ mod tests {
             snapshot,
             GatewayEvent::Snapshot(Snapshot {
                 mode: Some(Mode::Sticky),
+                unknown_mode: None,
                 started_unix_us: 0,
                 last_seq: 3,
                 endpoints: vec![PodInfo {
@@ -248,7 +251,11 @@ mod tests {
         };
         assert_eq!(
             gateway_event_raw(event::Kind::ModeChanged(change)),
-            GatewayEvent::ModeChanged { seq: 4, mode: None }
+            GatewayEvent::ModeChanged {
+                seq: 4,
+                mode: None,
+                unknown: Some(99)
+            }
         );
         assert_eq!(
             gateway_event_raw(event::Kind::Lagged(observe::Lagged { dropped: 12 })),

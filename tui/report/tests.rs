@@ -40,6 +40,7 @@ fn report() -> Report {
         errors: 5,
         fairness: Some(0.9),
         mode: Some(Mode::Balanced),
+        unknown_mode: None,
         total: 252,
         unattributed: 1,
         refused: BTreeMap::new(),
@@ -175,19 +176,36 @@ fn gateways_that_refuse_greet_top_are_in_the_table_and_the_json() {
 
 #[test]
 fn every_format_names_the_least_loaded_mode_as_the_gateway_spells_it() {
-    let report = Report {
+    let least_loaded = Report {
         mode: Some(Mode::LeastLoaded),
         ..report()
     };
     let observed = Duration::from_secs(5);
-    assert!(report.to_table(observed).starts_with("mode: least-loaded   total: 252"));
     assert!(
-        report
+        least_loaded
+            .to_table(observed)
+            .starts_with("mode: least-loaded   total: 252")
+    );
+    assert!(
+        least_loaded
             .to_markdown(observed)
             .starts_with("**greet-top** · mode **least-loaded** ·")
     );
-    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&least_loaded.to_json()).unwrap();
     assert_eq!(json["mode"], "least-loaded");
+    assert!(json.get("unknown_mode").is_none());
+    // A newer gateway's mode: by its number.
+    let newer = Report {
+        mode: None,
+        unknown_mode: Some(7),
+        ..report()
+    };
+    assert!(newer.to_table(observed).starts_with("mode: mode 7   total: 252"));
+    let json: serde_json::Value = serde_json::from_str(&newer.to_json()).unwrap();
+    assert_eq!(
+        (&json["mode"], &json["unknown_mode"]),
+        (&serde_json::Value::Null, &serde_json::json!(7))
+    );
 }
 
 #[test]

@@ -198,6 +198,11 @@ impl App {
         self.gateways.mode()
     }
 
+    /// The number of a mode this version does not know (a newer gateway's).
+    pub fn unknown_mode(&self) -> Option<i32> {
+        self.gateways.unknown_mode()
+    }
+
     /// Synced gateways disagree on the mode.
     pub fn mixed_modes(&self) -> bool {
         self.gateways.mixed_modes()

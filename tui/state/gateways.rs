@@ -58,6 +58,8 @@ pub enum PodSourceKind {
 pub struct GatewayView {
     pub connection: Connection,
     pub mode: Option<Mode>,
+    /// The number of the mode it is in when this version does not know it.
+    pub unknown_mode: Option<i32>,
     /// A snapshot from this gateway has been applied.
     pub synced: bool,
     /// Events up to this seq are already counted (from the snapshot).
@@ -76,6 +78,7 @@ impl GatewayView {
         GatewayView {
             connection: Connection::Connecting,
             mode: None,
+            unknown_mode: None,
             synced: false,
             last_seq: 0,
             endpoints: Vec::new(),
@@ -158,6 +161,16 @@ impl Gateways {
         modes.all(|m| m == first).then_some(first)
     }
 
+    /// The number of a mode this version does not know, when a synced
+    /// gateway is in one and none is in a known mode.
+    pub fn unknown_mode(&self) -> Option<i32> {
+        let synced = || self.views.values().filter(|g| g.synced);
+        if synced().any(|g| g.mode.is_some()) {
+            return None;
+        }
+        synced().find_map(|g| g.unknown_mode)
+    }
+
     /// Synced gateways disagree on the mode.
     pub fn mixed_modes(&self) -> bool {
         let modes: BTreeSet<Mode> = self
@@ -227,11 +240,15 @@ impl Gateways {
             }
             GatewayEvent::Summary(totals) => stats.apply_summary(gateway, totals, clock),
             GatewayEvent::Sample(request) => stats.sample(request, clock.now),
-            GatewayEvent::ModeChanged { seq, mode } => {
+            GatewayEvent::ModeChanged { seq, mode, unknown } => {
                 let before = self.mode();
                 let view = self.view_mut(gateway);
                 view.last_seq = view.last_seq.max(seq);
-                view.mode = mode.or(view.mode);
+                // Unspecified keeps the last; a mode unknown here replaces it.
+                if mode.is_some() || unknown.is_some() {
+                    view.mode = mode;
+                    view.unknown_mode = unknown;
+                }
                 let after = self.mode();
                 if after != before
                     && let Some(mode) = after
@@ -268,6 +285,7 @@ impl Gateways {
         let view = self.view_mut(gateway);
         view.synced = true;
         view.mode = snapshot.mode;
+        view.unknown_mode = snapshot.unknown_mode;
         view.last_seq = snapshot.last_seq;
         self.on_endpoints(gateway, snapshot.endpoints, stats);
         stats.replace_totals(gateway, &snapshot.pods, from_here, now);

@@ -59,8 +59,13 @@ pub enum GatewayEvent {
     Summary(Vec<PodTotals>),
     /// A sampled request, for the tail only: summaries do the counting.
     Sample(Request),
-    /// The gateway's mode changed; `None` for a mode this version does not know.
-    ModeChanged { seq: u64, mode: Option<Mode> },
+    /// The gateway's mode changed; `None` for a mode this version does not
+    /// know, then `unknown` is its number (`None` too for unspecified).
+    ModeChanged {
+        seq: u64,
+        mode: Option<Mode>,
+        unknown: Option<i32>,
+    },
     /// The gateway's endpoint set changed (the full new set).
     EndpointsChanged { seq: u64, endpoints: Vec<PodInfo> },
     /// The gateway dropped `dropped` events for this subscriber.
@@ -71,6 +76,8 @@ pub enum GatewayEvent {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
     pub mode: Option<Mode>,
+    /// The number of a mode this version does not know (a newer gateway's).
+    pub unknown_mode: Option<i32>,
     /// Events up to this sequence number are included in `pods`.
     pub last_seq: u64,
     /// The pods the gateway's endpoint set lists.

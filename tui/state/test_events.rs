@@ -37,6 +37,7 @@ pub fn gw(event: GatewayEvent) -> AppEvent {
 pub fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEvent {
     gw(GatewayEvent::Snapshot(Snapshot {
         mode: Some(mode),
+        unknown_mode: None,
         started_unix_us: 1,
         last_seq,
         endpoints: pods.iter().map(|(n, ip, _)| endpoint(n, ip)).collect(),

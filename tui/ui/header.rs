@@ -26,7 +26,10 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
     let mode = match app.mode() {
         Some(m) => format!(" {} ", m.as_str().to_uppercase()),
         None if app.mixed_modes() => " MIXED ".to_owned(),
-        None => " ? ".to_owned(),
+        // A newer gateway's mode, by its number.
+        None => app
+            .unknown_mode()
+            .map_or_else(|| " ? ".to_owned(), |n| format!(" MODE {n} ")),
     };
     let mut first = vec![Span::styled("gateway ", theme.dim()), Span::raw(app.title().to_owned())];
     if let Some(load) = app.load() {

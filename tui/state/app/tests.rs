@@ -78,6 +78,7 @@ fn mode_key_asks_for_the_next_mode_and_reports_the_result() {
         gw(GatewayEvent::ModeChanged {
             seq: 1,
             mode: Some(Mode::Balanced),
+            unknown: None,
         }),
         t0,
     );
@@ -87,6 +88,7 @@ fn mode_key_asks_for_the_next_mode_and_reports_the_result() {
         gw(GatewayEvent::ModeChanged {
             seq: 2,
             mode: Some(Mode::LeastLoaded),
+            unknown: None,
         }),
         t0,
     );
@@ -325,6 +327,7 @@ fn mode_switches_pods_gone_and_reconnects_are_marked_on_the_chart() {
     let switched = gw(GatewayEvent::ModeChanged {
         seq: 1,
         mode: Some(Mode::Balanced),
+        unknown: None,
     });
     app.update(switched, t0 + secs(2.5));
     let down = AppEvent::Disconnected {
@@ -357,6 +360,7 @@ fn mode_switches_pods_gone_and_reconnects_are_marked_on_the_chart() {
     let again = gw(GatewayEvent::ModeChanged {
         seq: 2,
         mode: Some(Mode::Balanced),
+        unknown: None,
     });
     app.update(again, t0 + secs(6.0));
     assert_eq!(app.stats().spark_marks(6)[SPARK_SECONDS - 1], None);

@@ -299,13 +299,21 @@ fn late_events_of_a_removed_gateway_are_ignored() {
 fn a_mode_change_is_announced_once_all_agree_and_unknown_modes_keep_the_last() {
     let t0 = Instant::now();
     let mut app = synced_app(t0);
-    app.update(gw(GatewayEvent::ModeChanged { seq: 1, mode: None }), t0);
+    app.update(
+        gw(GatewayEvent::ModeChanged {
+            seq: 1,
+            mode: None,
+            unknown: None,
+        }),
+        t0,
+    );
     assert_eq!(app.mode(), Some(Mode::Sticky));
     assert!(app.message().is_none());
     app.update(
         gw(GatewayEvent::ModeChanged {
             seq: 2,
             mode: Some(Mode::Balanced),
+            unknown: None,
         }),
         t0,
     );
@@ -445,4 +453,27 @@ fn a_refused_mode_switch_says_why_in_the_footer() {
         ))
     );
     assert_eq!(app.mode(), Some(Mode::Sticky), "nothing changed");
+}
+
+#[test]
+fn a_newer_gateways_mode_is_known_by_its_number() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(
+        gw(GatewayEvent::Snapshot(Snapshot {
+            mode: None,
+            unknown_mode: Some(7),
+            ..Snapshot::default()
+        })),
+        t0,
+    );
+    assert_eq!((app.mode(), app.unknown_mode()), (None, Some(7)));
+    let change = |mode, unknown| gw(GatewayEvent::ModeChanged { seq: 0, mode, unknown });
+    app.update(change(Some(Mode::Balanced), None), t0);
+    assert_eq!((app.mode(), app.unknown_mode()), (Some(Mode::Balanced), None));
+    // A switch to an unknown mode replaces the known one; unspecified keeps it.
+    app.update(change(None, Some(9)), t0);
+    assert_eq!((app.mode(), app.unknown_mode()), (None, Some(9)));
+    app.update(change(None, None), t0);
+    assert_eq!((app.mode(), app.unknown_mode()), (None, Some(9)));
 }
