@@ -2,7 +2,7 @@
 //!
 //! One library, three thin binaries:
 //! - [`server`]: the Greet service of the seed article (`greet-server`).
-//! - [`gateway`]: the REST gateway, sticky or balanced, with the Observer stream (`greet-gateway`).
+//! - [`gateway`]: the REST gateway, sticky, balanced or least-loaded, with the Observer stream (`greet-gateway`).
 //! - [`tui`]: the live dashboard and the embedded demo (`greet-top`).
 //!
 //! [`proto`] holds the wire types, [`common`] what every part shares.

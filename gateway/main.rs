@@ -1,4 +1,4 @@
-//! `greet-gateway`: the article's REST gateway ("Greet Client"), sticky or balanced.
+//! `greet-gateway`: the article's REST gateway ("Greet Client"), sticky, balanced or least-loaded.
 
 use clap::Parser;
 

@@ -1,4 +1,4 @@
-//! greet-gateway: REST in, gRPC out, sticky or balanced, and an Observer
+//! greet-gateway: REST in, gRPC out, sticky, balanced or least-loaded, and an Observer
 //! stream of everything it does.
 //!
 //! ```text
