@@ -128,7 +128,7 @@ pub const BINDINGS: &[Binding] = &[
         .help("s", "sort rows by rate, name, errors, p99"),
     bind(&[KeyCode::Char('/')], Command::Filter)
         .hint("/ filter")
-        .help("/", "show pods whose name has the text typed (Esc clears)"),
+        .help("/", "filter pods by name as you type (Esc clears)"),
     bind(&[KeyCode::Down, KeyCode::Char('j')], Command::Scroll(1))
         .help("↑ ↓ j k", "scroll the pods when they do not all fit"),
     bind(&[KeyCode::Up, KeyCode::Char('k')], Command::Scroll(-1)),
