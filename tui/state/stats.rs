@@ -2,6 +2,7 @@
 //! snapshot can replace its own share), rates over a sliding window,
 //! latency percentiles, the per-second series and Jain's fairness index.
 
+mod counts;
 pub mod methods;
 mod pod;
 mod totals;
@@ -10,9 +11,10 @@ mod window;
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
+use self::counts::Counts;
 pub use self::pod::PodStats;
 pub use self::pod::Tally;
-use self::pod::{Counts, in_window, prune_window, push_recent};
+use self::pod::{in_window, prune_window, push_recent};
 pub use self::window::{Clock, KEPT, RATE_WINDOW, Window};
 use super::messages::{PodInfo, Request};
 use crate::common::Mode;

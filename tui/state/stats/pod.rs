@@ -5,10 +5,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::methods::{self, ByMethod};
+use super::counts::Counts;
+use super::methods::ByMethod;
 use super::{KEPT, Window};
 use crate::common::latency_buckets::{self, bucket_of, merge_into};
-use crate::tui::state::messages::{PodInfo, PodTotals};
+use crate::tui::state::messages::PodInfo;
 
 /// Requests and how many of them failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -30,111 +31,6 @@ impl Tally {
             requests: self.requests + other.requests,
             errors: self.errors + other.errors,
         }
-    }
-}
-
-/// One gateway's contribution to a pod's counts.
-#[derive(Clone, Debug, Default)]
-pub(super) struct Counts {
-    // Written by a snapshot or summary that replaces a gateway's share.
-    pub(super) total: u64,
-    pub(super) errors: u64,
-    /// `total` and `errors` at the last reset: hits are counted from there.
-    base: u64,
-    errors_base: u64,
-    /// Hits and errors counted before the gateway last restarted (its
-    /// counters then start again from zero).
-    carried: u64,
-    errors_carried: u64,
-    /// The cumulative histogram of this gateway's last summary: the next
-    /// one's difference is what happened between them. `None` after a
-    /// snapshot, which carries none.
-    pub(super) latency_buckets: Option<Vec<u64>>,
-    /// The cumulative error codes of the same summary.
-    codes_seen: Option<BTreeMap<i32, u64>>,
-    /// Its (or the last snapshot's) cumulative requests by method.
-    pub(super) methods_seen: Option<ByMethod>,
-}
-
-impl Counts {
-    pub(super) fn hits(&self) -> u64 {
-        self.carried + self.total.saturating_sub(self.base)
-    }
-
-    pub(super) fn errors(&self) -> u64 {
-        self.errors_carried + self.errors.saturating_sub(self.errors_base)
-    }
-
-    /// The gateway restarted: what it counted so far stays counted, and
-    /// its new counters count from zero.
-    pub(super) fn carry_over(&mut self) {
-        self.carried = self.hits();
-        self.errors_carried = self.errors();
-        self.total = 0;
-        self.errors = 0;
-        self.base = 0;
-        self.errors_base = 0;
-        self.latency_buckets = None;
-        self.codes_seen = None;
-        self.methods_seen = None;
-    }
-
-    /// A snapshot replaced the counts: the next summary's histograms have no
-    /// known baseline.
-    pub(super) fn forget_histograms(&mut self) {
-        self.latency_buckets = None;
-        self.codes_seen = None;
-    }
-
-    pub(super) fn add(&mut self, failed: bool) {
-        self.total += 1;
-        if failed {
-            self.errors += 1;
-        }
-    }
-
-    pub(super) fn reset(&mut self) {
-        self.base = self.total;
-        self.errors_base = self.errors;
-        self.carried = 0;
-        self.errors_carried = 0;
-    }
-
-    /// What a summary's cumulative counts add by method; call before [`Self::advance`].
-    pub(super) fn advance_methods(&mut self, totals: &PodTotals) -> ByMethod {
-        let added = match &self.methods_seen {
-            Some(before) => methods::difference(&totals.methods, before),
-            None if self.total == 0 => totals.methods.clone(),
-            None => ByMethod::new(),
-        };
-        self.methods_seen = Some(totals.methods.clone());
-        added
-    }
-
-    /// Takes a summary's cumulative counts: how many requests they add, and
-    /// those requests' latencies and error codes (none known after a snapshot).
-    pub(super) fn advance(&mut self, totals: &PodTotals) -> (Tally, Vec<u64>, BTreeMap<i32, u64>) {
-        let codes = match &self.codes_seen {
-            Some(before) => code_difference(&totals.error_codes, before),
-            None if self.total == 0 => totals.error_codes.clone(),
-            None => BTreeMap::new(),
-        };
-        self.codes_seen = Some(totals.error_codes.clone());
-        let added = Tally {
-            requests: totals.requests.saturating_sub(self.total),
-            errors: totals.errors.saturating_sub(self.errors),
-        };
-        let buckets = totals.latency_buckets.clone().unwrap_or_default();
-        // Nothing counted before: every request in the histogram is new.
-        let before = match &self.latency_buckets {
-            None if self.total == 0 => Some(&[][..]),
-            known => known.as_deref(),
-        };
-        let latencies = before.map_or_else(Vec::new, |before| latency_buckets::difference(&buckets, before));
-        self.total = totals.requests;
-        self.errors = totals.errors;
-        self.latency_buckets = Some(buckets);
-        (added, latencies, codes)
     }
 }
 
@@ -351,15 +247,6 @@ impl PodStats {
         self.last_hit = None;
         self.changed_at = None;
     }
-}
-
-/// `later - earlier` per code (a code that shrank, after a restart, counts 0).
-fn code_difference(later: &BTreeMap<i32, u64>, earlier: &BTreeMap<i32, u64>) -> BTreeMap<i32, u64> {
-    later
-        .iter()
-        .map(|(code, n)| (*code, n.saturating_sub(earlier.get(code).copied().unwrap_or(0))))
-        .filter(|(_, n)| *n > 0)
-        .collect()
 }
 
 /// Requests closer together than this share one entry of a `recent`

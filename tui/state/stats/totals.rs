@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::counts::Counts;
 use super::methods::{self, ByMethod};
-use super::pod::{Counts, push_recent};
+use super::pod::push_recent;
 use super::{Clock, SPARK_SECONDS, Stats, Tally};
 use crate::common::latency_buckets::merge_into;
 use crate::tui::state::messages::PodTotals;
