@@ -1,6 +1,7 @@
 //! The gateway's gRPC client side: one sticky channel, or round robin across
 //! the discovered endpoints, chosen per request by the current mode.
 
+pub mod raw_h2;
 mod response_started;
 mod sticky;
 
@@ -109,9 +110,16 @@ impl UpstreamError {
     }
 }
 
-/// A per-endpoint connection: a lazily connecting channel, or why the
-/// endpoint's address cannot be dialled.
-pub type EndpointConn = Result<Channel, String>;
+/// A per-endpoint connection, made when first used: or why the endpoint's
+/// address cannot be dialled.
+pub type EndpointConn = Result<EndpointConns, String>;
+
+/// The gateway's connections to one endpoint: its own calls' (REST), and
+/// the gRPC ingress's, which passes calls through undecoded.
+pub struct EndpointConns {
+    pub channel: Channel,
+    pub raw: Arc<raw_h2::RawH2>,
+}
 
 pub struct Upstream {
     mode: AtomicU8,
@@ -153,7 +161,12 @@ impl Upstream {
             mode: AtomicU8::new(mode as u8),
             mode_switch: tokio::sync::Mutex::new(()),
             sticky,
-            balancer: Balancer::new(move |info: &EndpointInfo| channel_to(&info.address, timeouts)),
+            balancer: Balancer::new(move |info: &EndpointInfo| {
+                Ok(EndpointConns {
+                    channel: channel_to(&info.address, timeouts)?,
+                    raw: Arc::new(raw_h2::RawH2::new(&info.address, timeouts.connect)?),
+                })
+            }),
             timeouts,
             discovery_name,
             discovery_health,
@@ -181,14 +194,9 @@ impl Upstream {
         self.sticky.target()
     }
 
-    /// The connection a new sticky call takes (the gRPC ingress's too).
-    pub fn sticky_pin(&self) -> Arc<Channel> {
-        self.sticky.current()
-    }
-
-    /// A fresh sticky connection in place of `broken`, as a sticky retry takes.
-    pub fn sticky_repin(&self, broken: &Arc<Channel>) -> Arc<Channel> {
-        self.sticky.repin(broken)
+    /// The gRPC ingress's sticky connection through the Service.
+    pub fn sticky_raw(&self) -> Arc<raw_h2::RawH2> {
+        Arc::clone(self.sticky.raw())
     }
 
     /// The discovery source, and its current failure if it has one.
@@ -275,7 +283,7 @@ impl Upstream {
             // In every mode, so least-loaded starts from warm estimates.
             let in_flight = self.balancer.start(&member, Instant::now());
             let result = match &member.conn {
-                Ok(channel) => self.call(address, channel, request.clone()).await.0,
+                Ok(conns) => self.call(address, &conns.channel, request.clone()).await.0,
                 Err(message) => Err(UpstreamError::BadEndpoint {
                     endpoint: address.clone(),
                     message: message.clone(),

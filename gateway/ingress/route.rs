@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 use crate::common::Mode;
 use crate::gateway::Gateway;
 use crate::gateway::balancer::{InFlight, Member};
 use crate::gateway::events::RequestOutcome;
 use crate::gateway::upstream::EndpointConn;
+use crate::gateway::upstream::raw_h2::RawH2;
 
 enum Target {
-    /// The sticky pin: one connection through the Service.
-    Sticky(Arc<Channel>),
+    /// One connection through the Service.
+    Sticky,
     /// A balanced member, and when it was picked (to skip it if it fails).
     Balanced(Arc<Member<EndpointConn>>, Instant),
 }
@@ -25,7 +25,7 @@ pub(super) type NoRoute = (tonic::Status, String);
 
 pub(super) struct Route {
     target: Target,
-    channel: Channel,
+    connection: Arc<RawH2>,
     /// The address dialled: the Service, or the pod's endpoint.
     pub(super) endpoint: String,
     mode: Mode,
@@ -36,28 +36,29 @@ pub(super) struct Route {
 
 impl Route {
     /// The route the current mode gives a new call, or why there is none.
-    pub(super) fn pick(gateway: &Gateway) -> Result<Route, NoRoute> {
+    pub(super) fn pick(gateway: &Gateway) -> Result<Self, NoRoute> {
         let upstream = &gateway.upstream;
         match upstream.mode() {
-            Mode::Sticky => Ok(Route::sticky(gateway, upstream.sticky_pin())),
+            Mode::Sticky => Ok(Route::sticky(gateway)),
             mode @ (Mode::Balanced | Mode::LeastLoaded) => Route::balanced(gateway, mode, None),
         }
     }
 
     /// Where the call goes again after failing here before any response:
-    /// sticky, a fresh connection through the Service; balanced, the next
-    /// endpoint (this one is skipped if it was found down).
-    pub(super) fn retry(&self, gateway: &Gateway) -> Result<Route, NoRoute> {
+    /// sticky, the connection through the Service again (made anew if it
+    /// broke); balanced, the next endpoint (this one is skipped if it was
+    /// found down).
+    pub(super) fn retry(&self, gateway: &Gateway) -> Result<Self, NoRoute> {
         match &self.target {
-            Target::Sticky(pin) => Ok(Route::sticky(gateway, gateway.upstream.sticky_repin(pin))),
+            Target::Sticky => Ok(Route::sticky(gateway)),
             Target::Balanced(failed, _) => Route::balanced(gateway, self.mode, Some(failed)),
         }
     }
 
-    fn sticky(gateway: &Gateway, pin: Arc<Channel>) -> Route {
+    fn sticky(gateway: &Gateway) -> Self {
         Route {
-            channel: Channel::clone(&pin),
-            target: Target::Sticky(pin),
+            connection: gateway.upstream.sticky_raw(),
+            target: Target::Sticky,
             endpoint: gateway.upstream.sticky_target().to_owned(),
             mode: Mode::Sticky,
             in_flight: None,
@@ -66,7 +67,7 @@ impl Route {
 
     /// `mode`: balanced (round robin) or least-loaded (the balancer's power
     /// of two choices; ingress calls are not counted in its load, REST calls are).
-    fn balanced(gateway: &Gateway, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Route, NoRoute> {
+    fn balanced(gateway: &Gateway, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Self, NoRoute> {
         let upstream = &gateway.upstream;
         let balancer = upstream.balancer();
         let picked_at = Instant::now();
@@ -91,8 +92,8 @@ impl Route {
         };
         let endpoint = member.info.address.clone();
         match &member.conn {
-            Ok(channel) => Ok(Route {
-                channel: channel.clone(),
+            Ok(conns) => Ok(Route {
+                connection: Arc::clone(&conns.raw),
                 in_flight: Some(balancer.start(&member, Instant::now())),
                 target: Target::Balanced(Arc::clone(&member), picked_at),
                 endpoint,
@@ -106,8 +107,8 @@ impl Route {
     }
 
     /// The connection to send on.
-    pub(super) fn channel(&self) -> Channel {
-        self.channel.clone()
+    pub(super) fn connection(&self) -> &RawH2 {
+        &self.connection
     }
 
     /// The observation of a call of `method` on this route, its `attempts`th.
@@ -117,7 +118,7 @@ impl Route {
                 member.info.pod_name.clone().unwrap_or_default(),
                 host_of(&member.info.address).to_owned(),
             ),
-            Target::Sticky(_) => (String::new(), String::new()),
+            Target::Sticky => (String::new(), String::new()),
         };
         RequestOutcome {
             pod_name,
