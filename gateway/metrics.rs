@@ -37,6 +37,7 @@ const MODE_NAMES: [&str; MODES] = [
     Mode::Sticky.as_str(),
     Mode::Balanced.as_str(),
     Mode::LeastLoaded.as_str(),
+    Mode::Dns.as_str(),
 ];
 
 /// Histogram bounds: one per power of two from 256 µs to about 33.5 s.

@@ -13,6 +13,7 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::balancer::Balancer;
 use super::discovery::EndpointInfo;
+use super::dns_mode::DnsPool;
 use super::events::{EventHub, RequestOutcome};
 use crate::common::Mode;
 use crate::common::sanitize::sanitize_truncated;
@@ -52,6 +53,9 @@ pub enum UpstreamError {
         "no ready greet-server endpoint in balanced mode (discovery: {discovery}); check that greet-server pods are running and ready, or switch to sticky mode with PUT /mode"
     )]
     NoEndpoints { discovery: String },
+    /// `dns` mode has no answer to route by: the message says why and what to check.
+    #[error("{0}")]
+    NoDnsAnswer(String),
     #[error(
         "greet-server at {endpoint} did not answer within {after:?}; check its load and the network, or raise --upstream-timeout"
     )]
@@ -79,7 +83,9 @@ impl UpstreamError {
     /// The gRPC status code reported in request events.
     pub fn grpc_code(&self) -> tonic::Code {
         match self {
-            UpstreamError::NoEndpoints { .. } | UpstreamError::Unavailable { .. } => tonic::Code::Unavailable,
+            UpstreamError::NoEndpoints { .. } | UpstreamError::NoDnsAnswer(_) | UpstreamError::Unavailable { .. } => {
+                tonic::Code::Unavailable
+            }
             UpstreamError::Timeout { .. } => tonic::Code::DeadlineExceeded,
             UpstreamError::Failed { code, .. } => *code,
             UpstreamError::BadEndpoint { .. } => tonic::Code::InvalidArgument,
@@ -118,6 +124,8 @@ pub struct Upstream {
     mode_switch: tokio::sync::Mutex<()>,
     sticky: sticky::StickyPin,
     balancer: Balancer<EndpointConn>,
+    /// `dns` mode's own balancer, over the last DNS answer.
+    dns: DnsPool,
     timeouts: UpstreamTimeouts,
     discovery_name: String,
     discovery_health: super::discovery::DiscoveryHealth,
@@ -137,10 +145,12 @@ fn channel_to(address: &str, timeouts: UpstreamTimeouts) -> Result<Channel, Stri
 }
 
 impl Upstream {
-    /// `sticky_target` is `host:port`, e.g. the Kubernetes Service name.
+    /// `sticky_target` is `host:port`, e.g. the Kubernetes Service name;
+    /// `dns_name` what `dns` mode resolves, for its messages.
     pub fn new(
         mode: Mode,
         sticky_target: String,
+        dns_name: String,
         timeouts: UpstreamTimeouts,
         discovery_name: String,
         discovery_health: super::discovery::DiscoveryHealth,
@@ -154,6 +164,7 @@ impl Upstream {
             mode_switch: tokio::sync::Mutex::new(()),
             sticky,
             balancer: Balancer::new(move |info: &EndpointInfo| channel_to(&info.address, timeouts)),
+            dns: DnsPool::new(dns_name, move |info: &EndpointInfo| channel_to(&info.address, timeouts)),
             timeouts,
             discovery_name,
             discovery_health,
@@ -175,6 +186,28 @@ impl Upstream {
 
     pub fn balancer(&self) -> &Balancer<EndpointConn> {
         &self.balancer
+    }
+
+    /// `dns` mode's pool: the last answer and its balancer.
+    pub fn dns(&self) -> &DnsPool {
+        &self.dns
+    }
+
+    /// The balancer a `mode` other than sticky picks from: `dns` mode's own,
+    /// else discovery's.
+    pub fn pool(&self, mode: Mode) -> &Balancer<EndpointConn> {
+        match mode {
+            Mode::Dns => self.dns.balancer(),
+            _ => &self.balancer,
+        }
+    }
+
+    /// A member of `mode`'s pool was skipped or recovered: publishes the
+    /// endpoints when they are discovery's (the set the Observer shows).
+    pub fn pool_changed(&self, mode: Mode) {
+        if mode != Mode::Dns {
+            self.publish_endpoints();
+        }
     }
 
     pub fn sticky_target(&self) -> &str {
@@ -212,7 +245,10 @@ impl Upstream {
 
     /// Whether a request could be sent now.
     pub fn can_serve(&self) -> bool {
-        self.mode() == Mode::Sticky || self.balancer.ready_count() > 0
+        match self.mode() {
+            Mode::Sticky => true,
+            mode => self.pool(mode).ready_count() > 0,
+        }
     }
 
     /// Greets through the current mode and publishes exactly one request event.
@@ -224,7 +260,7 @@ impl Upstream {
         };
         let (result, endpoint, pod_hint, attempts) = match mode {
             Mode::Sticky => self.greet_sticky(request).await,
-            Mode::Balanced | Mode::LeastLoaded => self.greet_balanced(mode, request).await,
+            Mode::Balanced | Mode::LeastLoaded | Mode::Dns => self.greet_balanced(mode, request).await,
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut outcome = RequestOutcome {
@@ -249,31 +285,36 @@ impl Upstream {
         result
     }
 
-    /// Round robin or least loaded; an endpoint that is unavailable is skipped
+    /// Round robin (over discovery's set or the last DNS answer) or least
+    /// loaded; an endpoint that is unavailable is skipped
     /// for a while and the call retried on the next one (Greet is idempotent).
     async fn greet_balanced(
         &self,
         mode: Mode,
         request: GreetingRequest,
     ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
-        let max_attempts = u32::try_from(self.balancer.ready_count().clamp(1, 3)).unwrap_or(3);
+        let balancer = self.pool(mode);
+        let max_attempts = u32::try_from(balancer.ready_count().clamp(1, 3)).unwrap_or(3);
         let mut attempts = 0;
         loop {
             let picked_at = Instant::now();
             let picked = match mode {
-                Mode::LeastLoaded => self.balancer.pick_least_loaded(picked_at),
-                _ => self.balancer.pick(picked_at),
+                Mode::LeastLoaded => balancer.pick_least_loaded(picked_at),
+                _ => balancer.pick(picked_at),
             };
             let Some(member) = picked else {
-                let err = UpstreamError::NoEndpoints {
-                    discovery: self.discovery_description(),
+                let err = match mode {
+                    Mode::Dns => UpstreamError::NoDnsAnswer(self.dns.no_address_message()),
+                    _ => UpstreamError::NoEndpoints {
+                        discovery: self.discovery_description(),
+                    },
                 };
                 return (Err(err), String::new(), None, attempts);
             };
             attempts += 1;
             let address = &member.info.address;
             // In every mode, so least-loaded starts from warm estimates.
-            let in_flight = self.balancer.start(&member, Instant::now());
+            let in_flight = balancer.start(&member, Instant::now());
             let result = match &member.conn {
                 Ok(channel) => self.call(address, channel, request.clone()).await.0,
                 Err(message) => Err(UpstreamError::BadEndpoint {
@@ -288,8 +329,8 @@ impl Upstream {
                 let Some(reason) = super::skipped::reason(err) else {
                     return;
                 };
-                if self.balancer.eject(&member, picked_at, Instant::now(), &reason) {
-                    self.publish_endpoints();
+                if balancer.eject(&member, picked_at, Instant::now(), &reason) {
+                    self.pool_changed(mode);
                 }
             };
             match &result {
@@ -303,8 +344,8 @@ impl Upstream {
                 // repeated: it may have done its work, and the deadline is spent.
                 Err(err @ UpstreamError::Timeout { .. }) => eject(err),
                 Ok(_) => {
-                    if self.balancer.succeeded(&member, picked_at, Instant::now()) {
-                        self.publish_endpoints();
+                    if balancer.succeeded(&member, picked_at, Instant::now()) {
+                        self.pool_changed(mode);
                     }
                 }
                 Err(_) => {}

@@ -100,6 +100,27 @@ fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
 }
 
 #[test]
+fn dns_mode_uneven_is_on_purpose_and_names_the_pods_the_last_answer_lacks() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Dns, &PODS, 0), t0);
+    traffic(
+        &mut app,
+        t0,
+        0.0,
+        &[("pod-a", "10.0.0.1", 30), ("pod-b", "10.0.0.2", 30)],
+    );
+    assert_eq!(
+        text(&app, t0 + secs(10.0)),
+        (
+            Severity::Neutral,
+            "UNEVEN on purpose: dns mode routes by the last DNS answer; pod-c get none; fairness 0.67 over the last 10 s"
+                .into()
+        )
+    );
+}
+
+#[test]
 fn balanced_but_uneven_names_the_pods_that_get_nothing() {
     let t0 = Instant::now();
     let mut app = App::new("gw", t0);

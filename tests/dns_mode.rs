@@ -1,0 +1,114 @@
+//! dns mode on the loopback cluster, with the demo's resolver (the
+//! registry's ready pods, as a headless Service's name answers): a new pod
+//! waits for the next resolve, then gets its exact share; balanced mode
+//! takes it at once; with no answer requests fail at once with what to check.
+
+#[path = "support/dns.rs"]
+mod dns;
+mod support;
+
+use std::time::Duration;
+
+use greet_top::common::Mode;
+use greet_top::gateway::dns_mode::{ResolveFuture, Resolver};
+use greet_top::tui::demo::{GatewaySpec, LocalCluster};
+use greet_top::tui::rest_client::RestClient;
+
+const INTERVAL: Duration = Duration::from_millis(800);
+const WITHIN: Duration = Duration::from_secs(5);
+
+async fn cluster(mode: Mode) -> LocalCluster {
+    let mut config = support::config(3, mode);
+    config.gateway.dns_interval = INTERVAL;
+    LocalCluster::start(config).await.unwrap()
+}
+
+fn names(cluster: &LocalCluster) -> Vec<String> {
+    cluster.pods().map(|(name, _)| name.to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_pod_gets_nothing_until_the_next_resolve_then_its_exact_share() {
+    let mut cluster = cluster(Mode::Dns).await;
+    let gateway = &cluster.gateway.gateway;
+    dns::until_resolves(gateway, 1, WITHIN).await;
+    let three = names(&cluster);
+    let three: Vec<&str> = three.iter().map(String::as_str).collect();
+    dns::assert_round_robin(&support::greet_n(cluster.rest(), 300).await, &three);
+
+    // Right after a resolve, so the whole interval is ahead.
+    dns::just_after_a_resolve(gateway, WITHIN).await;
+    let added = cluster.add_pod().await.unwrap();
+    let gateway = &cluster.gateway.gateway;
+    let before = dns::greet_until_the_next_resolve(cluster.rest(), gateway, WITHIN).await;
+    assert!(
+        before.values().sum::<usize>() >= 10,
+        "too few requests to tell: {before:?}"
+    );
+    assert_eq!(
+        before.get(&added),
+        None,
+        "{added} got requests before the resolve: {before:?}"
+    );
+    dns::assert_round_robin(&before, &three);
+
+    let four = names(&cluster);
+    let four: Vec<&str> = four.iter().map(String::as_str).collect();
+    assert_eq!(gateway.upstream.dns().balancer().ready_count(), 4);
+    dns::assert_round_robin(&support::greet_n(cluster.rest(), 400).await, &four);
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balanced_mode_takes_a_new_pod_at_once() {
+    let mut cluster = support::cluster(3, Mode::Balanced).await;
+    cluster.add_pod().await.unwrap();
+    support::until_balancer_follows_the_registry(&cluster).await;
+    let four = names(&cluster);
+    let four: Vec<&str> = four.iter().map(String::as_str).collect();
+    dns::assert_round_robin(&support::greet_n(cluster.rest(), 400).await, &four);
+    cluster.shutdown().await;
+}
+
+/// A resolver that finds no such name, as getaddrinfo says it.
+fn no_such_name() -> ResolveFuture {
+    Box::pin(async {
+        Err(std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        ))
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_answer_requests_fail_at_once_saying_what_to_check() {
+    let spec = GatewaySpec {
+        mode: Mode::Dns,
+        dns_interval: INTERVAL,
+        dns_resolver: Some(Resolver::new(no_such_name)),
+        ..support::gateway_spec(Mode::Dns)
+    };
+    let handle = spec
+        .start(
+            "greet.invalid:50051".into(),
+            greet_top::gateway::discovery::static_endpoints(Default::default()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    dns::until_resolves(&handle.gateway, 1, WITHIN).await;
+    let rest = RestClient::new(format!("http://{}", handle.rest_addr));
+    let started = tokio::time::Instant::now();
+    let response = rest.greet("Ada", "Lovelace").await.unwrap();
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(response.status, 503);
+    let expected = "dns mode has no address for greet.invalid:50051 (the name has no addresses: failed to lookup \
+         address information: Name or service not known); check that the name resolves from the gateway (a \
+         headless Service, clusterIP: None, with ready pods), or switch to balanced mode with PUT /mode";
+    let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(body["error"], expected);
+    assert_eq!(
+        handle.gateway.upstream.dns().errors(),
+        handle.gateway.upstream.dns().resolves()
+    );
+    handle.shutdown().await.unwrap();
+}
