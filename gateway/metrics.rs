@@ -190,6 +190,25 @@ impl Collector for Scrape {
             "Failed endpoint discovery watches and lookups (the last endpoint set stays in force).",
             gateway.discovery_health.errors(),
         )?;
+        let dns = gateway.upstream.dns();
+        counter(
+            &mut encoder,
+            "greet_gateway_dns_resolves",
+            "Resolves of GRPC_SERVER_HOST for dns mode, every --dns-interval in every mode (failed ones included).",
+            dns.resolves(),
+        )?;
+        counter(
+            &mut encoder,
+            "greet_gateway_dns_resolve_errors",
+            "Failed resolves for dns mode (the last answer stays in force).",
+            dns.errors(),
+        )?;
+        gauge(
+            &mut encoder,
+            "greet_gateway_dns_addresses",
+            "Addresses in the DNS answer dns mode routes by.",
+            i64::try_from(dns.balancer().ready_count()).unwrap_or(i64::MAX),
+        )?;
         gauge(
             &mut encoder,
             "greet_gateway_observer_subscribers",

@@ -11,8 +11,12 @@ use std::time::Duration;
 
 use greet_top::common::Mode;
 use greet_top::gateway::dns_mode::{ResolveFuture, Resolver};
+use greet_top::proto::greet::greet_service_client::GreetServiceClient;
+use greet_top::proto::greet::{Greeting, GreetingRequest};
 use greet_top::tui::demo::{GatewaySpec, LocalCluster};
 use greet_top::tui::rest_client::RestClient;
+use http::Method;
+use tonic::transport::Channel;
 
 const INTERVAL: Duration = Duration::from_millis(800);
 const WITHIN: Duration = Duration::from_secs(5);
@@ -56,6 +60,25 @@ async fn a_new_pod_gets_nothing_until_the_next_resolve_then_its_exact_share() {
     let four: Vec<&str> = four.iter().map(String::as_str).collect();
     assert_eq!(gateway.upstream.dns().balancer().ready_count(), 4);
     dns::assert_round_robin(&support::greet_n(cluster.rest(), 400).await, &four);
+    // The gRPC ingress routes dns mode's calls the same way.
+    let channel = Channel::from_shared(format!("http://{}", cluster.gateway.grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = GreetServiceClient::new(channel);
+    let mut hits = std::collections::BTreeMap::new();
+    for _ in 0..40 {
+        let request = GreetingRequest {
+            greeting: Some(Greeting {
+                first_name: "Ada".into(),
+                last_name: "Lovelace".into(),
+            }),
+        };
+        let reply = client.greet(request).await.unwrap().into_inner();
+        *hits.entry(reply.pod_name).or_default() += 1;
+    }
+    dns::assert_round_robin(&hits, &four);
     cluster.shutdown().await;
 }
 
@@ -83,7 +106,8 @@ fn no_such_name() -> ResolveFuture {
 async fn with_no_answer_requests_fail_at_once_saying_what_to_check() {
     let spec = GatewaySpec {
         mode: Mode::Dns,
-        dns_interval: INTERVAL,
+        // One resolve: the first, at start.
+        dns_interval: Duration::from_secs(3600),
         dns_resolver: Some(Resolver::new(no_such_name)),
         ..support::gateway_spec(Mode::Dns)
     };
@@ -106,9 +130,22 @@ async fn with_no_answer_requests_fail_at_once_saying_what_to_check() {
          headless Service, clusterIP: None, with ready pods), or switch to balanced mode with PUT /mode";
     let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
     assert_eq!(body["error"], expected);
-    assert_eq!(
-        handle.gateway.upstream.dns().errors(),
-        handle.gateway.upstream.dns().resolves()
+    let metrics = rest.send(Method::GET, "/metrics", None, "").await.unwrap().body;
+    for line in [
+        "greet_gateway_dns_resolves_total 1",
+        "greet_gateway_dns_resolve_errors_total 1",
+        "greet_gateway_dns_addresses 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
+    }
+    let mut ingress = GreetServiceClient::new(
+        Channel::from_shared(format!("http://{}", handle.grpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
     );
+    let status = ingress.greet(GreetingRequest::default()).await.unwrap_err();
+    assert_eq!((status.code(), status.message()), (tonic::Code::Unavailable, expected));
     handle.shutdown().await.unwrap();
 }
