@@ -196,26 +196,35 @@ fn dns_mode_and_dns_discovery_follow_dnsmasq_in_a_network_namespace() {
     );
 }
 
-/// Waits until the system resolver (through dnsmasq) answers NAME with
-/// exactly 127.0.0.`hosts`, or not at all when `hosts` is empty.
-async fn until_dnsmasq_answers(hosts: &[u8]) {
+/// Polls `read` until it gives 127.0.0.`hosts` (in address order), or fails
+/// after [`WITHIN`] saying what `what` holds instead.
+async fn until_it_holds(hosts: &[u8], what: &str, mut read: impl AsyncFnMut() -> Vec<SocketAddr>) {
     let wanted: Vec<SocketAddr> = hosts.iter().map(|h| loopback(*h)).collect();
     let deadline = tokio::time::Instant::now() + WITHIN;
     loop {
-        let mut got: Vec<SocketAddr> = match tokio::net::lookup_host((NAME, PORT)).await {
-            Ok(addrs) => addrs.collect(),
-            Err(_) => Vec::new(),
-        };
+        let mut got = read().await;
         got.sort();
         if got == wanted {
             return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "dnsmasq answers {got:?} for {NAME}, not {wanted:?}"
+            "{what} holds {got:?}, not {wanted:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Waits until the system resolver (through dnsmasq) answers NAME with
+/// exactly 127.0.0.`hosts`, or not at all when `hosts` is empty.
+async fn until_dnsmasq_answers(hosts: &[u8]) {
+    until_it_holds(hosts, "dnsmasq's answer", async || {
+        match tokio::net::lookup_host((NAME, PORT)).await {
+            Ok(addrs) => addrs.collect(),
+            Err(_) => Vec::new(),
+        }
+    })
+    .await;
 }
 
 fn loopback(host: u8) -> SocketAddr {
@@ -356,18 +365,9 @@ async fn follow_the_records(hosts_dir: &Path) {
 /// Waits until the balancer of a gateway with `--discovery dns` holds
 /// exactly 127.0.0.`hosts`.
 async fn until_discovered(gateway: &greet_top::gateway::Gateway, hosts: &[u8]) {
-    let wanted: Vec<String> = hosts.iter().map(|h| loopback(*h).to_string()).collect();
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    loop {
+    until_it_holds(hosts, "--discovery dns", async || {
         let endpoints = gateway.upstream.balancer().endpoints();
-        let got: Vec<String> = endpoints.iter().map(|e| e.address.clone()).collect();
-        if got == wanted {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "--discovery dns holds {got:?}, not {wanted:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+        endpoints.iter().filter_map(|e| e.address.parse().ok()).collect()
+    })
+    .await;
 }

@@ -70,17 +70,24 @@ fn sticky_traffic_on_one_pod_is_stuck_and_says_press_m() {
     assert!(text(&app, t0 + secs(21.0)).1.contains("over the last 10 s"));
 }
 
-#[test]
-fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
+/// A gateway in `mode` whose first second sent 30 requests to each of
+/// pod-a and pod-b, none to pod-c.
+fn two_of_three_pods(mode: Mode) -> (App, Instant) {
     let t0 = Instant::now();
     let mut app = App::new("gw", t0);
-    app.update(snapshot(Mode::LeastLoaded, &PODS, 0), t0);
+    app.update(snapshot(mode, &PODS, 0), t0);
     traffic(
         &mut app,
         t0,
         0.0,
         &[("pod-a", "10.0.0.1", 30), ("pod-b", "10.0.0.2", 30)],
     );
+    (app, t0)
+}
+
+#[test]
+fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
+    let (mut app, t0) = two_of_three_pods(Mode::LeastLoaded);
     assert_eq!(
         text(&app, t0 + secs(10.0)),
         (
@@ -101,15 +108,7 @@ fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
 
 #[test]
 fn dns_mode_uneven_is_on_purpose_and_names_the_pods_the_last_answer_lacks() {
-    let t0 = Instant::now();
-    let mut app = App::new("gw", t0);
-    app.update(snapshot(Mode::Dns, &PODS, 0), t0);
-    traffic(
-        &mut app,
-        t0,
-        0.0,
-        &[("pod-a", "10.0.0.1", 30), ("pod-b", "10.0.0.2", 30)],
-    );
+    let (app, t0) = two_of_three_pods(Mode::Dns);
     assert_eq!(
         text(&app, t0 + secs(10.0)),
         (
