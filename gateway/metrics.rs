@@ -166,8 +166,8 @@ impl Collector for Scrape {
         counter(
             &mut encoder,
             "greet_gateway_ejections",
-            "Times balanced mode began skipping an endpoint after a failure (or a re-try failed again).",
-            gateway.upstream.balancer().ejections(),
+            "Times balanced or dns mode began skipping an endpoint after a failure (or a re-try failed again).",
+            gateway.upstream.balancer().ejections() + gateway.upstream.dns().balancer().ejections(),
         )?;
         let report = gateway.upstream.balancer().report();
         let usable = skipped::usable(&report);

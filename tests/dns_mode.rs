@@ -93,6 +93,21 @@ async fn balanced_mode_takes_a_new_pod_at_once() {
     cluster.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_pod_still_in_the_answer_is_skipped_and_its_requests_retried() {
+    let mut cluster = cluster(Mode::Dns).await;
+    dns::until_resolves(&cluster.gateway.gateway, 1, WITHIN).await;
+    let pods = names(&cluster);
+    // Stopped, but still in the registry and so in the answer, as a crashed pod is.
+    cluster.crash_pod(&pods[0]).await.unwrap();
+    let hits = support::greet_n(cluster.rest(), 60).await;
+    dns::assert_round_robin(&hits, &[&pods[1], &pods[2]]);
+    let dns_pool = cluster.gateway.gateway.upstream.dns();
+    assert_eq!(dns_pool.balancer().ready_count(), 3);
+    assert_eq!(dns_pool.balancer().ejections(), 1);
+    cluster.shutdown().await;
+}
+
 /// A resolver that finds no such name, as getaddrinfo says it.
 fn no_such_name() -> ResolveFuture {
     Box::pin(async {
