@@ -145,6 +145,9 @@ async fn with_no_answer_requests_fail_at_once_saying_what_to_check() {
          headless Service, clusterIP: None, with ready pods), or switch to balanced mode with PUT /mode";
     let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
     assert_eq!(body["error"], expected);
+    let health = rest.send(Method::GET, "/healthz", None, "").await.unwrap();
+    assert_eq!(health.status, 503);
+    assert_eq!(health.json().unwrap()["error"], expected);
     let metrics = rest.send(Method::GET, "/metrics", None, "").await.unwrap().body;
     for line in [
         "greet_gateway_dns_resolves_total 1",
