@@ -22,7 +22,7 @@ pub fn reason(err: &UpstreamError) -> Option<String> {
         UpstreamError::Unavailable { skip, .. } => skip.clone(),
         UpstreamError::Timeout { after, .. } => Some(format!("no answer within {after:?}")),
         UpstreamError::BadEndpoint { message, .. } => Some(format!("not a valid address: {message}")),
-        UpstreamError::Failed { .. } | UpstreamError::NoEndpoints { .. } => None,
+        UpstreamError::Failed { .. } | UpstreamError::NoEndpoints { .. } | UpstreamError::NoDnsAnswer(_) => None,
     }
 }
 

@@ -40,7 +40,7 @@ impl Route {
         let upstream = &gateway.upstream;
         match upstream.mode() {
             Mode::Sticky => Ok(Route::sticky(gateway)),
-            mode @ (Mode::Balanced | Mode::LeastLoaded) => Route::balanced(gateway, mode, None),
+            mode @ (Mode::Balanced | Mode::LeastLoaded | Mode::Dns) => Route::balanced(gateway, mode, None),
         }
     }
 
@@ -65,11 +65,12 @@ impl Route {
         }
     }
 
-    /// `mode`: balanced (round robin) or least-loaded (the balancer's power
-    /// of two choices; ingress calls are not counted in its load, REST calls are).
+    /// `mode`: balanced (round robin), least-loaded (the balancer's power
+    /// of two choices; ingress calls are not counted in its load, REST calls
+    /// are) or dns (round robin over the last DNS answer).
     fn balanced(gateway: &Gateway, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Self, NoRoute> {
         let upstream = &gateway.upstream;
-        let balancer = upstream.balancer();
+        let balancer = upstream.pool(mode);
         let picked_at = Instant::now();
         let pick = || match mode {
             Mode::LeastLoaded => balancer.pick_least_loaded(picked_at),
@@ -84,6 +85,12 @@ impl Route {
             member = pick();
         }
         let Some(member) = member else {
+            if mode == Mode::Dns {
+                return Err((
+                    tonic::Status::unavailable(upstream.dns().no_address_message()),
+                    String::new(),
+                ));
+            }
             let message = format!(
                 "no ready endpoint in {mode} mode (discovery: {}); check that the gRPC pods are running and ready, or switch the gateway to sticky mode (PUT /mode)",
                 upstream.discovery_description()
@@ -139,12 +146,9 @@ impl Route {
         let Target::Balanced(member, picked_at) = &self.target else {
             return;
         };
-        if gateway
-            .upstream
-            .balancer()
-            .succeeded(member, *picked_at, Instant::now())
-        {
-            gateway.upstream.publish_endpoints();
+        let upstream = &gateway.upstream;
+        if upstream.pool(self.mode).succeeded(member, *picked_at, Instant::now()) {
+            upstream.pool_changed(self.mode);
         }
     }
 
@@ -153,12 +157,12 @@ impl Route {
         let Target::Balanced(member, picked_at) = &self.target else {
             return;
         };
-        if gateway
-            .upstream
-            .balancer()
+        let upstream = &gateway.upstream;
+        if upstream
+            .pool(self.mode)
             .eject(member, *picked_at, Instant::now(), reason)
         {
-            gateway.upstream.publish_endpoints();
+            upstream.pool_changed(self.mode);
         }
     }
 }
