@@ -14,16 +14,13 @@ mod call;
 mod pump;
 mod replay;
 mod route;
+mod server;
 mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
-use axum::extract::{Request, State};
-use axum::response::Response;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -35,6 +32,7 @@ use super::events::methods::MAX_METHOD_CHARS;
 use super::upstream::raw_h2::RawFailure;
 use crate::common::sanitize::sanitize_truncated;
 use call::{Completion, Forwarded};
+use pump::{Pump, Received};
 use replay::Replay;
 use route::Route;
 
@@ -48,27 +46,31 @@ pub fn serve(
     let addr = listener
         .local_addr()
         .context("reading the gRPC ingress listener's address")?;
-    let app = Router::new().fallback(forward).with_state(gateway);
-    let listener = listener.tap_io(|tcp| {
-        // Small frames of many calls: do not wait to coalesce them.
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "could not set TCP_NODELAY on a gRPC ingress connection");
-        }
-    });
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await
-            .with_context(|| format!("gRPC ingress on {addr} failed"))
+        server::run(gateway, listener, shutdown).await;
+        Ok(())
     });
     Ok((addr, task))
 }
 
-async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Response {
+/// What a call gets back: headers that end it (a trailers-only answer), or
+/// headers and the upstream's body to follow.
+enum Reply {
+    Whole(http::Response<()>),
+    Streamed(http::Response<()>, Forwarded),
+}
+
+impl Reply {
+    fn status(status: tonic::Status) -> Self {
+        Reply::Whole(wire::status_response(status))
+    }
+}
+
+async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let started = Instant::now();
     let deadline = wire::deadline(request.headers(), started);
     let method = sanitize_truncated(request.uri().path(), MAX_METHOD_CHARS);
-    let mut route = match Route::pick(&gateway) {
+    let mut route = match Route::pick(gateway) {
         Ok(route) => route,
         Err((status, endpoint)) => {
             let outcome = RequestOutcome {
@@ -79,7 +81,7 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
                 ..RequestOutcome::default()
             };
             Completion::new(Arc::clone(&gateway.hub), started, outcome).finish(Some(&status));
-            return wire::status_response(status);
+            return Reply::status(status);
         }
     };
     let mut completion = Completion::new(Arc::clone(&gateway.hub), started, route.outcome(1, &method));
@@ -99,17 +101,17 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
             None => {
                 let status = deadline_passed(&route.endpoint);
                 completion.finish(Some(&status));
-                return wire::status_response(status);
+                return Reply::status(status);
             }
         };
         // No I/O error under it (a GOAWAY race): the pod may well be fine.
         if let Some(reason) = failure.skip_reason() {
-            route.failed(&gateway, &reason);
+            route.failed(gateway, &reason);
         }
         // No response byte came: once more elsewhere, if all that was sent can be sent again.
         if attempts == 1
             && replay.can_retry()
-            && let Ok(next) = route.retry(&gateway)
+            && let Ok(next) = route.retry(gateway)
         {
             attempts += 1;
             route = next;
@@ -121,19 +123,22 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
             route.endpoint
         ));
         completion.finish(Some(&status));
-        return wire::status_response(status);
+        return Reply::status(status);
     };
     replay.response_began();
-    route.succeeded(&gateway);
+    route.succeeded(gateway);
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
     completion.pod_from(&parts.headers);
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.
         completion.finish(Some(&status));
-        return Response::from_parts(parts, axum::body::Body::empty());
+        return Reply::Whole(http::Response::from_parts(parts, ()));
     }
-    Response::from_parts(parts, axum::body::Body::new(Forwarded::new(body, deadline, completion)))
+    Reply::Streamed(
+        http::Response::from_parts(parts, ()),
+        Forwarded::new(body, deadline, completion),
+    )
 }
 
 /// One attempt of a call on `route`: the stream opened with the call's
@@ -141,7 +146,7 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
 async fn attempt(
     route: &Route,
     head: &http::request::Parts,
-    replay: &Replay,
+    replay: &Replay<Received>,
 ) -> Result<http::Response<h2::RecvStream>, RawFailure> {
     let connection = route.connection();
     let body = replay.attempt();
@@ -155,7 +160,7 @@ async fn attempt(
     };
     let (response, send) = connection.open(upstream_request, end_of_stream).await?;
     if !end_of_stream {
-        pump::start(body, send);
+        Pump::new(body, send).start();
     }
     Ok(response.await?)
 }

@@ -12,6 +12,7 @@ use http::HeaderMap;
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
 
+use super::pump::Received;
 use super::wire;
 use crate::common::sanitize::sanitize_truncated;
 use crate::gateway::events::{EventHub, RequestOutcome};
@@ -86,33 +87,26 @@ impl Drop for Completion {
 /// The upstream's response body, passed on as it comes; it ends the call at
 /// the trailers, at the deadline (DEADLINE_EXCEEDED, the upstream stream
 /// reset by dropping it) or with UNAVAILABLE when the upstream stream broke.
-/// The default is an empty body (a trailers-only answer).
-#[derive(Default)]
 pub(super) struct Forwarded {
     /// `None` once the call ended.
-    upstream: Option<h2::RecvStream>,
-    /// Every DATA frame was passed on: the trailers are next.
-    data_done: bool,
+    upstream: Option<Received>,
     deadline: Option<Pin<Box<Sleep>>>,
-    completion: Option<Completion>,
+    completion: Completion,
 }
 
 impl Forwarded {
     pub(super) fn new(upstream: h2::RecvStream, deadline: Option<Instant>, completion: Completion) -> Self {
         Forwarded {
-            upstream: Some(upstream),
-            data_done: false,
+            upstream: Some(Received::new(upstream)),
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
-            completion: Some(completion),
+            completion,
         }
     }
 
     /// Ends the call with `status`.
     fn finish(&mut self, status: &tonic::Status) {
         self.upstream = None;
-        if let Some(completion) = &mut self.completion {
-            completion.finish(Some(status));
-        }
+        self.completion.finish(Some(status));
     }
 
     /// Ends the call with `status` in the client's trailers.
@@ -138,34 +132,24 @@ impl Body for Forwarded {
                 "the call's grpc-timeout passed in the gateway",
             ));
         }
-        while !this.data_done {
-            match ready!(upstream.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    // Passed on: the upstream may send as much again.
-                    let _ = upstream.flow_control().release_capacity(data.len());
-                    // Nothing to pass on, and h2 peers count empty DATA frames (see replay.rs).
-                    if !data.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
+        match ready!(Pin::new(upstream).poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    let status = wire::status_in(trailers)
+                        .unwrap_or_else(|| tonic::Status::unknown("the upstream's trailers carry no grpc-status"));
+                    this.finish(&status);
                 }
-                Some(Err(broke)) => return this.end_with(&broken(&broke)),
-                None => this.data_done = true,
+                Poll::Ready(Some(Ok(frame)))
             }
-        }
-        match ready!(upstream.poll_trailers(cx)) {
-            Ok(Some(trailers)) => {
-                let status = wire::status_in(&trailers)
-                    .unwrap_or_else(|| tonic::Status::unknown("the upstream's trailers carry no grpc-status"));
-                this.finish(&status);
-                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
-            }
-            Ok(None) => {
+            Some(Err(broke)) => this.end_with(&tonic::Status::unavailable(format!(
+                "the upstream stream broke: {broke}"
+            ))),
+            None => {
                 this.finish(&tonic::Status::unknown(
                     "the upstream ended the call without a grpc-status",
                 ));
                 Poll::Ready(None)
             }
-            Err(broke) => this.end_with(&broken(&broke)),
         }
     }
 
@@ -173,8 +157,4 @@ impl Body for Forwarded {
         // Not the upstream's: its end must be polled to be observed.
         self.upstream.is_none()
     }
-}
-
-fn broken(err: &h2::Error) -> tonic::Status {
-    tonic::Status::unavailable(format!("the upstream stream broke: {err}"))
 }

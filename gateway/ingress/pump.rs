@@ -1,43 +1,101 @@
-//! The request body's way upstream: frames from the client's body into the
-//! upstream stream as they come, within the upstream's flow-control window.
-//!
-//! A unary call's body is usually whole by the time the call is forwarded:
-//! then it is sent right away, in the caller's task; only a body still to
-//! come (a client stream) gets a task of its own.
+//! Bodies between HTTP/2 streams: a received stream read as a body
+//! ([`Received`]), and a body sent on a stream ([`Pump`]) as it comes, within
+//! the peer's flow-control window. The request goes client → upstream and
+//! the response upstream → client through the same two pieces.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use h2::SendStream;
-use http_body::Body;
+use h2::{RecvStream, SendStream};
+use http::HeaderMap;
+use http_body::{Body, Frame};
 
-use super::replay::AttemptBody;
+/// A received stream as a body: DATA frames then trailers. Each frame's
+/// bytes are released to the sender's window once read, so the peer sends
+/// only as fast as the other side takes them.
+pub(super) struct Received {
+    stream: RecvStream,
+    /// Every DATA frame was read: the trailers are next.
+    data_done: bool,
+}
 
-/// Sends `body` on `upstream`: now if it is all there, else from a task
-/// that ends with the body, the upstream's reset of the stream or the
-/// client's (its body then fails).
-pub(super) fn start(body: AttemptBody, upstream: SendStream<Bytes>) {
-    let mut pump = Box::pin(Pump { body, upstream });
-    let waker = std::task::Waker::noop();
-    if pump.as_mut().poll(&mut Context::from_waker(waker)).is_pending() {
-        tokio::spawn(pump);
+impl Received {
+    pub(super) fn new(stream: RecvStream) -> Self {
+        Received {
+            stream,
+            data_done: false,
+        }
     }
 }
 
-struct Pump {
-    body: AttemptBody,
-    upstream: SendStream<Bytes>,
+impl Body for Received {
+    type Data = Bytes;
+    type Error = h2::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, h2::Error>>> {
+        let this = &mut *self;
+        while !this.data_done {
+            match ready!(this.stream.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    // An error means the stream is gone: the next poll says so.
+                    let _ = this.stream.flow_control().release_capacity(data.len());
+                    // Nothing to pass on, and h2 peers count empty DATA
+                    // frames: h2 closes a connection after 100 of them.
+                    if !data.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
+                }
+                Some(Err(err)) => return Poll::Ready(Some(Err(err))),
+                None => this.data_done = true,
+            }
+        }
+        match ready!(this.stream.poll_trailers(cx)) {
+            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Ok(None) => Poll::Ready(None),
+            Err(err) => Poll::Ready(Some(Err(err))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.stream.is_end_stream()
+    }
 }
 
-impl Pump {
-    /// Waits for room for at least one byte upstream (h2 keeps one frame
-    /// beyond the window, so a body cannot pile up in the gateway).
+/// Sends a body on a stream until the body ends, fails (the stream is reset
+/// then: it must not look complete) or the peer resets the stream.
+pub(super) struct Pump<B> {
+    body: B,
+    stream: SendStream<Bytes>,
+}
+
+impl<B> Pump<B>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: std::fmt::Display,
+{
+    pub(super) fn new(body: B, stream: SendStream<Bytes>) -> Self {
+        Pump { body, stream }
+    }
+
+    /// Sends now what is there; a body still to come (a client stream) gets
+    /// a task of its own. A unary call's body is usually whole by the time
+    /// the call is forwarded: then no task is spawned for it.
+    pub(super) fn start(self) {
+        let mut pump = self;
+        let waker = std::task::Waker::noop();
+        if Pin::new(&mut pump).poll(&mut Context::from_waker(waker)).is_pending() {
+            tokio::spawn(pump);
+        }
+    }
+
+    /// Waits for room for at least one byte (h2 keeps one frame beyond the
+    /// window, so a body cannot pile up in the gateway).
     fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), h2::Error>> {
-        self.upstream.reserve_capacity(1);
-        while self.upstream.capacity() == 0 {
-            match ready!(self.upstream.poll_capacity(cx)) {
+        self.stream.reserve_capacity(1);
+        while self.stream.capacity() == 0 {
+            match ready!(self.stream.poll_capacity(cx)) {
                 Some(Ok(_)) => {}
                 Some(Err(err)) => return Poll::Ready(Err(err)),
                 None => return Poll::Ready(Err(h2::Error::from(h2::Reason::CANCEL))),
@@ -45,56 +103,62 @@ impl Pump {
         }
         Poll::Ready(Ok(()))
     }
+
+    fn send_trailers(&mut self, trailers: HeaderMap) -> Result<(), h2::Error> {
+        self.stream.send_trailers(trailers)
+    }
 }
 
-impl Future for Pump {
+impl<B> Future for Pump<B>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: std::fmt::Display,
+{
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         loop {
             if let Err(err) = ready!(this.poll_room(cx)) {
-                tracing::debug!(%err, "the upstream stopped taking a call's request body");
+                tracing::debug!(%err, "a stream stopped taking a call's body");
                 return Poll::Ready(());
             }
             let frame = match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Ready(frame) => frame,
                 Poll::Pending => {
-                    // The upstream may end the stream while the client is
-                    // still silent (it answered early): stop waiting then.
-                    if let Poll::Ready(reason) = this.upstream.poll_reset(cx) {
-                        tracing::debug!(?reason, "the upstream reset a call while its request body was coming");
+                    // The peer may end the stream while the body is silent
+                    // (an upstream that answered early, a client that left).
+                    if let Poll::Ready(reason) = this.stream.poll_reset(cx) {
+                        tracing::debug!(?reason, "a call's stream was reset while its body was coming");
                         return Poll::Ready(());
                     }
                     return Poll::Pending;
                 }
             };
             let sent = match frame {
-                None => this.upstream.send_data(Bytes::new(), true),
+                None => this.stream.send_data(Bytes::new(), true),
                 Some(Err(err)) => {
-                    // The client's stream broke: the upstream's must not
-                    // look complete.
-                    tracing::debug!(%err, "a call's request body failed");
-                    this.upstream.send_reset(h2::Reason::CANCEL);
+                    tracing::debug!(%err, "a call's body failed");
+                    this.stream.send_reset(h2::Reason::CANCEL);
                     return Poll::Ready(());
                 }
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
                         let end = this.body.is_end_stream();
-                        let sent = this.upstream.send_data(data, end);
-                        if end || sent.is_err() {
-                            return Poll::Ready(());
+                        let sent = this.stream.send_data(data, end);
+                        if !end && sent.is_ok() {
+                            continue;
                         }
-                        continue;
+                        sent
                     }
                     Err(frame) => match frame.into_trailers() {
-                        Ok(trailers) => this.upstream.send_trailers(trailers),
+                        Ok(trailers) => this.send_trailers(trailers),
                         Err(_) => continue,
                     },
                 },
             };
             if let Err(err) = sent {
-                tracing::debug!(%err, "could not end a call's request body upstream");
+                tracing::debug!(%err, "could not send a call's body on its stream");
             }
             return Poll::Ready(());
         }

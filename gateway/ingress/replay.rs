@@ -31,8 +31,8 @@ impl Kept {
     }
 }
 
-struct Shared {
-    source: axum::body::Body,
+struct Shared<S> {
+    source: S,
     kept: Vec<Kept>,
     kept_bytes: usize,
     /// More was sent than kept, or a response began: no retry any more.
@@ -44,11 +44,16 @@ struct Shared {
 }
 
 /// The client's request body, shared by the attempts of one call.
-#[derive(Clone)]
-pub(super) struct Replay(Arc<Mutex<Shared>>);
+pub(super) struct Replay<S>(Arc<Mutex<Shared<S>>>);
 
-impl Replay {
-    pub(super) fn new(source: axum::body::Body) -> Self {
+impl<S> Clone for Replay<S> {
+    fn clone(&self) -> Self {
+        Replay(Arc::clone(&self.0))
+    }
+}
+
+impl<S: Body<Data = Bytes> + Unpin> Replay<S> {
+    pub(super) fn new(source: S) -> Self {
         Replay(Arc::new(Mutex::new(Shared {
             source,
             kept: Vec::new(),
@@ -59,14 +64,14 @@ impl Replay {
         })))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Shared> {
+    fn lock(&self) -> MutexGuard<'_, Shared<S>> {
         // Every update leaves the state whole: a panic elsewhere cannot break it.
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The body of the next attempt: what was sent so far, then the rest.
     /// Older attempts' bodies end.
-    pub(super) fn attempt(&self) -> AttemptBody {
+    pub(super) fn attempt(&self) -> AttemptBody<S> {
         let mut shared = self.lock();
         shared.attempt += 1;
         AttemptBody {
@@ -90,18 +95,18 @@ impl Replay {
 }
 
 /// One attempt's view of the request body.
-pub(super) struct AttemptBody {
-    replay: Replay,
+pub(super) struct AttemptBody<S> {
+    replay: Replay<S>,
     attempt: u32,
     /// The next kept frame to send.
     position: usize,
 }
 
-impl Body for AttemptBody {
+impl<S: Body<Data = Bytes> + Unpin> Body for AttemptBody<S> {
     type Data = Bytes;
-    type Error = axum::Error;
+    type Error = S::Error;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, S::Error>>> {
         let replay = self.replay.clone();
         let mut shared = replay.lock();
         if shared.attempt != self.attempt {
@@ -161,13 +166,15 @@ mod tests {
 
     use super::*;
 
-    async fn collect(body: AttemptBody) -> Vec<u8> {
+    type Full = http_body_util::Full<Bytes>;
+
+    async fn collect(body: AttemptBody<Full>) -> Vec<u8> {
         body.collect().await.unwrap().to_bytes().to_vec()
     }
 
     #[tokio::test]
     async fn a_retry_sends_what_was_sent_then_the_rest() {
-        let replay = Replay::new(axum::body::Body::from("hello"));
+        let replay = Replay::new(Full::from("hello"));
         assert_eq!(collect(replay.attempt()).await, b"hello");
         assert!(replay.can_retry());
         assert_eq!(collect(replay.attempt()).await, b"hello", "the whole body again");
@@ -178,7 +185,7 @@ mod tests {
     #[tokio::test]
     async fn a_body_over_the_limit_is_not_retried_and_an_old_attempt_ends() {
         let big = vec![7u8; LIMIT + 1];
-        let replay = Replay::new(axum::body::Body::from(big.clone()));
+        let replay = Replay::new(Full::from(big.clone()));
         let first = replay.attempt();
         let second = replay.attempt();
         assert_eq!(collect(first).await, b"", "superseded");

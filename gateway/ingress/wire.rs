@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::response::Response;
 use http::{HeaderMap, HeaderName, header};
 use tokio::time::Instant;
 
@@ -80,8 +78,8 @@ pub(super) fn status_in(headers: &HeaderMap) -> Option<tonic::Status> {
 
 /// A trailers-only answer the ingress makes itself (no upstream, a deadline
 /// passed, the upstream unreachable).
-pub(super) fn status_response(status: tonic::Status) -> Response {
-    status.into_http::<Body>()
+pub(super) fn status_response(status: tonic::Status) -> http::Response<()> {
+    status.into_http()
 }
 
 /// `status` as trailers, to end a response whose upstream ended badly.
