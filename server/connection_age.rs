@@ -3,6 +3,7 @@
 //! connections opened together do not all reconnect together.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -11,34 +12,51 @@ use tokio::time::Instant;
 /// Shared by the server and whoever changes the age; `None`: no GOAWAY.
 /// A change applies to open connections (their age counted from their
 /// start) as well as new ones.
-#[derive(Clone, Debug)]
-pub struct MaxConnectionAge(Arc<watch::Sender<Option<Duration>>>);
+#[derive(Clone, Debug, Default)]
+pub struct MaxConnectionAge(Arc<Shared>);
 
-impl Default for MaxConnectionAge {
-    fn default() -> Self {
-        MaxConnectionAge::new(None)
-    }
+#[derive(Debug, Default)]
+struct Shared {
+    age: watch::Sender<Option<Duration>>,
+    /// Connections sent a GOAWAY for their age that are still open.
+    closing: AtomicUsize,
 }
 
 impl MaxConnectionAge {
     pub fn new(age: Option<Duration>) -> Self {
-        MaxConnectionAge(Arc::new(watch::Sender::new(age)))
+        MaxConnectionAge(Arc::new(Shared {
+            age: watch::Sender::new(age),
+            closing: AtomicUsize::new(0),
+        }))
     }
 
     /// Open connections older than `age` (with their jitter) get their
     /// GOAWAY now; `None` spares every connection not yet sent one.
     pub fn set(&self, age: Option<Duration>) {
-        self.0.send_replace(age);
+        self.0.age.send_replace(age);
     }
 
     pub fn get(&self) -> Option<Duration> {
-        *self.0.borrow()
+        *self.0.age.borrow()
+    }
+
+    /// How many connections were sent their GOAWAY for their age and are
+    /// still open (finishing their calls, or their client has not closed
+    /// them yet). Zero after clearing the age: no connection moves any more.
+    pub fn closing(&self) -> usize {
+        self.0.closing.load(Ordering::SeqCst)
+    }
+
+    /// Counts a connection in [`Self::closing`] until the guard is dropped.
+    pub(super) fn closing_guard(&self) -> ClosingGuard {
+        self.0.closing.fetch_add(1, Ordering::SeqCst);
+        ClosingGuard(Arc::clone(&self.0))
     }
 
     /// Completes when a connection that started at `start`, with `jitter`,
     /// is due its GOAWAY under the age as it is then.
     pub async fn reached(&self, start: Instant, jitter: Jitter) {
-        let mut age = self.0.subscribe();
+        let mut age = self.0.age.subscribe();
         loop {
             let due = goaway_at(start, *age.borrow_and_update(), jitter);
             let wait = async {
@@ -53,6 +71,15 @@ impl MaxConnectionAge {
                 _ = age.changed() => {}
             }
         }
+    }
+}
+
+/// A connection in [`MaxConnectionAge::closing`] while it lives.
+pub(super) struct ClosingGuard(Arc<Shared>);
+
+impl Drop for ClosingGuard {
+    fn drop(&mut self) {
+        self.0.closing.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

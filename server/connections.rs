@@ -87,16 +87,19 @@ async fn until_closed(
 ) {
     let (start, jitter) = (Instant::now(), Jitter::random());
     let signal = async {
-        tokio::select! {
+        let aged = tokio::select! {
             () = age.reached(start, jitter) => {
                 tracing::debug!(age = ?age.get(), "greet-server: a connection reached its max age; GOAWAY");
+                Some(age.closing_guard())
             }
-            () = stop.cancelled() => {}
-            () = closed.cancelled() => {}
-        }
+            () = stop.cancelled() => None,
+            () = closed.cancelled() => None,
+        };
         closing.cancel();
+        aged
     };
-    let (result, ()) = tokio::join!(served, signal);
+    // The guard counts the aged connection as closing until it has closed.
+    let (result, _aged) = tokio::join!(served, signal);
     if let Err(err) = result {
         tracing::debug!("greet-server: serving a connection failed: {err}");
     }
@@ -171,8 +174,9 @@ mod tests {
     use super::*;
 
     /// Serves with a stand-in for tonic that reads its connection until the
-    /// client closes it (or its signal comes), then reports how long after
-    /// the accept the signal came and whether the client was still there.
+    /// client closes it or its signal comes, reports how long after the
+    /// accept that was and whether the client was still there, and after a
+    /// signal keeps the connection until the client closes it.
     async fn start(
         age: MaxConnectionAge,
     ) -> (
@@ -198,16 +202,19 @@ mod tests {
                 let client_open = loop {
                     tokio::select! {
                         read = io.stream.read(&mut buf) => if matches!(read, Ok(0) | Err(_)) {
-                            drop(io);
                             break false;
                         },
                         () = &mut signal => break true,
                     }
                 };
-                if !client_open {
+                let _ = report.send((accepted.elapsed(), client_open));
+                if client_open {
+                    // As hyper after its GOAWAY: open until the client closes it.
+                    while matches!(io.stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                } else {
+                    drop(io);
                     signal.await;
                 }
-                let _ = report.send((accepted.elapsed(), client_open));
                 Ok(())
             }
         }));
@@ -228,7 +235,7 @@ mod tests {
     async fn an_age_set_while_connected_signals_the_connection_when_it_is_that_old() {
         let age = MaxConnectionAge::default();
         let (addr, stop, mut reports, server) = start(age.clone()).await;
-        let _client = TcpStream::connect(addr).await.unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(reports.try_recv().is_err(), "no age: no signal");
         age.set(Some(Duration::from_millis(300)));
@@ -239,6 +246,11 @@ mod tests {
             after >= Duration::from_millis(270) && after < Duration::from_millis(600),
             "{after:?}"
         );
+        assert_eq!(age.closing(), 1, "GOAWAY sent, the client still connected");
+        drop(client);
+        while age.closing() > 0 {
+            tokio::task::yield_now().await;
+        }
         stop.cancel();
         server.await.unwrap().unwrap();
     }
@@ -246,16 +258,18 @@ mod tests {
     #[tokio::test]
     async fn stop_signals_every_connection_and_waits_for_them() {
         let (addr, stop, mut reports, server) = start(MaxConnectionAge::default()).await;
-        let _clients = (
+        let clients = (
             TcpStream::connect(addr).await.unwrap(),
             TcpStream::connect(addr).await.unwrap(),
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
         stop.cancel();
-        server.await.unwrap().unwrap();
         for _ in 0..2 {
-            assert!(reports.try_recv().unwrap().1, "signalled while the client was open");
+            assert!(reports.recv().await.unwrap().1, "signalled while the client was open");
         }
+        assert!(!server.is_finished(), "it waits for its connections to close");
+        drop(clients);
+        server.await.unwrap().unwrap();
         assert!(TcpStream::connect(addr).await.is_err(), "the listener is closed");
     }
 }
