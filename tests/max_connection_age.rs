@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -42,6 +43,36 @@ async fn an_age_set_at_run_time_rotates_the_sticky_pod_and_clearing_it_pins_it_a
     let pinned = greet_n(cluster.rest(), 300).await;
     assert_eq!(pinned.len(), 1, "cleared: one pod again: {pinned:?}");
     assert_eq!(pinned.values().sum::<usize>(), 300);
+    cluster.shutdown().await;
+}
+
+#[tokio::test]
+async fn pods_added_after_the_age_was_set_get_it_too() {
+    let mut cluster = support::cluster(1, Mode::Sticky).await;
+    cluster.set_max_connection_age(Some(Duration::from_millis(200)));
+    for _ in 0..2 {
+        cluster.add_pod().await.unwrap();
+    }
+    // A pod without the age would keep the sticky connection for good once
+    // it got it: each pod taking its turn twice shows every pod lets it go.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut turns: BTreeMap<String, usize> = BTreeMap::new();
+    let mut last = String::new();
+    let mut sent = 0;
+    while turns.len() < 3 || turns.values().any(|t| *t < 2) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "turns after {sent} requests: {turns:?}"
+        );
+        let response = cluster.rest().greet("Ada", "Lovelace").await.unwrap();
+        assert_eq!(response.status, 200, "request {sent}: {}", response.body);
+        let pod = support::pod_of(&response.body);
+        if pod != last {
+            *turns.entry(pod.clone()).or_default() += 1;
+            last = pod;
+        }
+        sent += 1;
+    }
     cluster.shutdown().await;
 }
 
