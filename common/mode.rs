@@ -30,17 +30,22 @@ pub enum Mode {
     /// Per request, the less loaded of two random ready endpoints (peak-EWMA
     /// latency times requests in flight): steers away from a slow pod.
     LeastLoaded,
+    /// Round robin per request over the addresses GRPC_SERVER_HOST resolved
+    /// to at the last re-resolve: stale on purpose, as a gRPC client's
+    /// `round_robin` over a headless Service's DNS is.
+    Dns,
 }
 
 impl Mode {
     /// Every mode, in `m`'s cycle order; `Mode as usize` indexes it.
-    pub const ALL: [Mode; 3] = [Mode::Sticky, Mode::Balanced, Mode::LeastLoaded];
+    pub const ALL: [Mode; 4] = [Mode::Sticky, Mode::Balanced, Mode::LeastLoaded, Mode::Dns];
 
     pub const fn as_str(self) -> &'static str {
         match self {
             Mode::Sticky => "sticky",
             Mode::Balanced => "balanced",
             Mode::LeastLoaded => "least-loaded",
+            Mode::Dns => "dns",
         }
     }
 
@@ -50,6 +55,7 @@ impl Mode {
             Mode::Sticky => "one connection, one pod",
             Mode::Balanced => "round robin per request",
             Mode::LeastLoaded => "per request, the less loaded of 2 random pods",
+            Mode::Dns => "DNS round robin: new pods wait",
         }
     }
 
@@ -68,6 +74,7 @@ impl Mode {
             Mode::Sticky => observe::Mode::Sticky,
             Mode::Balanced => observe::Mode::Balanced,
             Mode::LeastLoaded => observe::Mode::LeastLoaded,
+            Mode::Dns => observe::Mode::Dns,
         }
     }
 
@@ -83,6 +90,7 @@ impl Mode {
             Ok(observe::Mode::Sticky) => Some(Mode::Sticky),
             Ok(observe::Mode::Balanced) => Some(Mode::Balanced),
             Ok(observe::Mode::LeastLoaded) => Some(Mode::LeastLoaded),
+            Ok(observe::Mode::Dns) => Some(Mode::Dns),
             _ => None,
         }
     }
@@ -95,7 +103,7 @@ impl fmt::Display for Mode {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("unknown mode {0:?}: expected \"sticky\", \"balanced\" or \"least-loaded\"")]
+#[error("unknown mode {0:?}: expected \"sticky\", \"balanced\", \"least-loaded\" or \"dns\"")]
 pub struct UnknownMode(pub String);
 
 impl FromStr for Mode {
@@ -106,6 +114,7 @@ impl FromStr for Mode {
             "sticky" => Ok(Mode::Sticky),
             "balanced" => Ok(Mode::Balanced),
             "least-loaded" => Ok(Mode::LeastLoaded),
+            "dns" => Ok(Mode::Dns),
             // Bounded: the value is echoed back in the error.
             other => Err(UnknownMode(crate::common::sanitize::sanitize_truncated(other, 40))),
         }
@@ -128,11 +137,13 @@ mod tests {
                 mode.as_str()
             );
         }
-        assert_eq!(Mode::from_index(3), None);
+        assert_eq!(Mode::from_index(4), None);
         assert_eq!(Mode::Sticky.next(), Mode::Balanced);
         assert_eq!(Mode::Balanced.next(), Mode::LeastLoaded);
-        assert_eq!(Mode::LeastLoaded.next(), Mode::Sticky);
+        assert_eq!(Mode::LeastLoaded.next(), Mode::Dns);
+        assert_eq!(Mode::Dns.next(), Mode::Sticky);
         assert_eq!(observe::Mode::LeastLoaded as i32, 3);
+        assert_eq!(observe::Mode::Dns as i32, 4);
     }
 
     #[test]
@@ -140,7 +151,7 @@ mod tests {
         let err = "Sticky".parse::<Mode>().unwrap_err();
         assert_eq!(
             err.to_string(),
-            r#"unknown mode "Sticky": expected "sticky", "balanced" or "least-loaded""#
+            r#"unknown mode "Sticky": expected "sticky", "balanced", "least-loaded" or "dns""#
         );
         let long = "x".repeat(1000);
         let err = long.parse::<Mode>().unwrap_err();

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 
 use super::discovery::{self, DiscoveryHealth, DiscoveryStream};
+use super::dns_mode::{DnsModeConfig, Resolver};
 use super::endpoint_slices;
 use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, Listeners, start};
@@ -75,8 +76,8 @@ pub struct Args {
     /// Comma-separated host:port list for static discovery.
     #[arg(long, env = "GATEWAY_ENDPOINTS", value_name = "HOST:PORT,...")]
     endpoints: Option<String>,
-    /// How often DNS discovery re-resolves.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    /// How often `dns` mode and DNS discovery re-resolve GRPC_SERVER_HOST.
+    #[arg(long, env = "GATEWAY_DNS_INTERVAL", value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
     dns_interval: Duration,
     /// Deadline of one upstream call.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
@@ -190,6 +191,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         timeouts: UpstreamTimeouts {
             request: args.upstream_timeout,
             connect: args.connect_timeout,
+        },
+        dns: DnsModeConfig {
+            name: format!("{}:{}", args.grpc_server_host, args.grpc_server_port),
+            resolver: Resolver::system(args.grpc_server_host.clone(), args.grpc_server_port),
+            interval: args.dns_interval,
         },
         control_token,
     };

@@ -5,12 +5,13 @@
 //! endpoint in the balancer's round robin. A stream stays on the endpoint it
 //! started on; a mode switch affects new calls only.
 //!
-//! The upstream side is the gateway's own tonic `Channel`s: a `Channel` is a
-//! tower service over `http::Request<tonic::body::Body>`, so a call passes
-//! through it as it came. Dropping the call (the client's cancel) resets the
-//! upstream stream.
+//! The upstream side is a raw HTTP/2 connection per endpoint (and one
+//! through the Service), on the `h2` crate (upstream/raw_h2.rs says why):
+//! a call passes through as it came. Dropping the call (the client's
+//! cancel) resets the upstream stream.
 
 mod call;
+mod pump;
 mod replay;
 mod route;
 mod wire;
@@ -31,6 +32,7 @@ use tokio_util::sync::CancellationToken;
 use super::Gateway;
 use super::events::RequestOutcome;
 use super::events::methods::MAX_METHOD_CHARS;
+use super::upstream::raw_h2::RawFailure;
 use crate::common::sanitize::sanitize_truncated;
 use call::{Completion, Forwarded};
 use replay::Replay;
@@ -81,29 +83,27 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
         }
     };
     let mut completion = Completion::new(Arc::clone(&gateway.hub), started, route.outcome(1, &method));
-    let (mut parts, body) = request.into_parts();
-    wire::strip_hop_by_hop(&mut parts.headers);
+    let (mut head, body) = request.into_parts();
+    wire::strip_hop_by_hop(&mut head.headers);
     let replay = Replay::new(body);
     let mut attempts = 1;
     let response = loop {
-        let attempt = http::Request::from_parts(parts.clone(), tonic::body::Body::new(replay.attempt()));
-        let call = tower::ServiceExt::oneshot(route.channel(), attempt);
+        let call = attempt(&route, &head, &replay);
         let result = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, call).await.ok(),
             None => Some(call.await),
         };
-        let err = match result {
+        let failure = match result {
             Some(Ok(response)) => break response,
-            Some(Err(err)) => err,
+            Some(Err(failure)) => failure,
             None => {
                 let status = deadline_passed(&route.endpoint);
                 completion.finish(Some(&status));
                 return wire::status_response(status);
             }
         };
-        let status = upstream_failure(&route, &err);
         // No I/O error under it (a GOAWAY race): the pod may well be fine.
-        if let Some(reason) = super::skipped::unavailable_reason(&tonic::Status::from_error(Box::new(err)), "") {
+        if let Some(reason) = failure.skip_reason() {
             route.failed(&gateway, &reason);
         }
         // No response byte came: once more elsewhere, if all that was sent can be sent again.
@@ -116,6 +116,10 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
             completion.retry(route.outcome(attempts, &method));
             continue;
         }
+        let status = tonic::Status::unavailable(format!(
+            "the gateway could not complete the call to {} ({failure}); check that it is running and reachable",
+            route.endpoint
+        ));
         completion.finish(Some(&status));
         return wire::status_response(status);
     };
@@ -127,26 +131,43 @@ async fn forward(State(gateway): State<Arc<Gateway>>, request: Request) -> Respo
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.
         completion.finish(Some(&status));
-        return Response::from_parts(parts, axum::body::Body::new(body));
+        return Response::from_parts(parts, axum::body::Body::empty());
     }
     Response::from_parts(parts, axum::body::Body::new(Forwarded::new(body, deadline, completion)))
 }
 
-/// The status a client gets when the call did not reach the upstream or its
-/// connection failed before a response began.
-fn upstream_failure(route: &Route, err: &tonic::transport::Error) -> tonic::Status {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(inner) = source {
-        if inner.is::<tonic::TimeoutExpired>() {
-            return deadline_passed(&route.endpoint);
-        }
-        source = inner.source();
+/// One attempt of a call on `route`: the stream opened with the call's
+/// head, the body on its way, until the response's head.
+async fn attempt(
+    route: &Route,
+    head: &http::request::Parts,
+    replay: &Replay,
+) -> Result<http::Response<h2::RecvStream>, RawFailure> {
+    let connection = route.connection();
+    let body = replay.attempt();
+    let end_of_stream = http_body::Body::is_end_stream(&body);
+    let upstream_request = || {
+        let mut request = http::Request::new(());
+        *request.method_mut() = head.method.clone();
+        *request.uri_mut() = upstream_uri(&head.uri, connection.authority());
+        *request.headers_mut() = head.headers.clone();
+        request
+    };
+    let (response, send) = connection.open(upstream_request, end_of_stream).await?;
+    if !end_of_stream {
+        pump::start(body, send);
     }
-    let cause = std::error::Error::source(err).map_or_else(|| err.to_string(), ToString::to_string);
-    tonic::Status::unavailable(format!(
-        "the gateway could not complete the call to {} ({cause}); check that it is running and reachable",
-        route.endpoint
-    ))
+    Ok(response.await?)
+}
+
+/// The call's path on the upstream's authority.
+fn upstream_uri(uri: &http::Uri, authority: &http::uri::Authority) -> http::Uri {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(http::uri::Scheme::HTTP);
+    parts.authority = Some(authority.clone());
+    parts.path_and_query = uri.path_and_query().cloned();
+    // Scheme, authority and a path (or none) always make a URI.
+    http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }
 
 fn deadline_passed(endpoint: &str) -> tonic::Status {

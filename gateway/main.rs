@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+// Every forwarded call allocates a few dozen small buffers on both worker
+// threads; glibc's malloc took its arena lock for them (futex waits in the
+// gateway's profile). mimalloc's thread-local heaps do not.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let args = greet_top::gateway::cli::Args::parse();

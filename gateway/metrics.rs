@@ -37,6 +37,7 @@ const MODE_NAMES: [&str; MODES] = [
     Mode::Sticky.as_str(),
     Mode::Balanced.as_str(),
     Mode::LeastLoaded.as_str(),
+    Mode::Dns.as_str(),
 ];
 
 /// Histogram bounds: one per power of two from 256 µs to about 33.5 s.
@@ -165,8 +166,8 @@ impl Collector for Scrape {
         counter(
             &mut encoder,
             "greet_gateway_ejections",
-            "Times balanced mode began skipping an endpoint after a failure (or a re-try failed again).",
-            gateway.upstream.balancer().ejections(),
+            "Times balanced or dns mode began skipping an endpoint after a failure (or a re-try failed again).",
+            gateway.upstream.balancer().ejections() + gateway.upstream.dns().balancer().ejections(),
         )?;
         let report = gateway.upstream.balancer().report();
         let usable = skipped::usable(&report);
@@ -188,6 +189,25 @@ impl Collector for Scrape {
             "greet_gateway_discovery_errors",
             "Failed endpoint discovery watches and lookups (the last endpoint set stays in force).",
             gateway.discovery_health.errors(),
+        )?;
+        let dns = gateway.upstream.dns();
+        counter(
+            &mut encoder,
+            "greet_gateway_dns_resolves",
+            "Resolves of GRPC_SERVER_HOST for dns mode, every --dns-interval in every mode (failed ones included).",
+            dns.resolves(),
+        )?;
+        counter(
+            &mut encoder,
+            "greet_gateway_dns_resolve_errors",
+            "Failed resolves for dns mode (the last answer stays in force).",
+            dns.errors(),
+        )?;
+        gauge(
+            &mut encoder,
+            "greet_gateway_dns_addresses",
+            "Addresses in the DNS answer dns mode routes by.",
+            i64::try_from(dns.balancer().ready_count()).unwrap_or(i64::MAX),
         )?;
         gauge(
             &mut encoder,

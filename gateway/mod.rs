@@ -3,15 +3,18 @@
 //!
 //! ```text
 //! POST /greet ─► rest ─► Upstream::greet ─► sticky: one Channel to GRPC_SERVER_HOST
-//!                                        └► balanced: Balancer (round robin, one lazy Channel per endpoint)
+//!                                        ├► balanced: Balancer (round robin, one lazy Channel per endpoint)
+//!                                        └► dns: a Balancer of its own over the last DNS answer
 //!                          outcome ─► EventHub ─► Observer.Watch subscribers
 //! any gRPC call ─► ingress ─► the same sticky Channel, or the Balancer's next endpoint's Channel
 //! discovery stream ─► Balancer::update ─► EventHub (endpoints changed)
+//! resolver, every --dns-interval ─► DnsPool::apply (dns mode's balancer)
 //! ```
 
 pub mod balancer;
 pub mod cli;
 pub mod discovery;
+pub mod dns_mode;
 pub mod endpoint_slices;
 pub mod events;
 pub mod ingress;
@@ -51,6 +54,8 @@ pub struct GatewayConfig {
     /// Set by the discovery source while it fails.
     pub discovery_health: discovery::DiscoveryHealth,
     pub timeouts: UpstreamTimeouts,
+    /// What `dns` mode resolves, and how often.
+    pub dns: dns_mode::DnsModeConfig,
     /// Required by `PUT /mode` and the Observer RPCs when set.
     pub control_token: Option<ControlToken>,
 }
@@ -83,6 +88,7 @@ impl Gateway {
         let upstream = Upstream::new(
             config.mode,
             config.sticky_target,
+            config.dns.name,
             config.timeouts,
             config.discovery_name,
             config.discovery_health,
@@ -131,6 +137,7 @@ pub struct GatewayHandle {
     observe: JoinHandle<anyhow::Result<()>>,
     grpc: JoinHandle<anyhow::Result<()>>,
     discovery: JoinHandle<()>,
+    dns: JoinHandle<()>,
 }
 
 impl GatewayHandle {
@@ -146,6 +153,7 @@ impl GatewayHandle {
         let observe = self.observe.await.context("Observer server task panicked")?;
         let grpc = self.grpc.await.context("gRPC ingress task panicked")?;
         self.discovery.abort();
+        self.dns.abort();
         rest.and(observe).and(grpc)
     }
 
@@ -178,6 +186,7 @@ pub async fn start(
         grpc: grpc_listener,
     } = listeners;
     let observer_auth = observer::ObserverAuth::new(config.control_token.clone());
+    let dns_config = config.dns.clone();
     let gateway = Gateway::new(config)?;
     let rest_addr = rest_listener
         .local_addr()
@@ -188,6 +197,11 @@ pub async fn start(
     let shutdown = CancellationToken::new();
 
     let discovery = tokio::spawn(Arc::clone(&gateway).follow_discovery(discovery));
+    let dns = tokio::spawn(dns_mode::follow(
+        Arc::clone(&gateway),
+        dns_config.resolver,
+        dns_config.interval,
+    ));
 
     let app = rest::router(Arc::clone(&gateway));
     let rest_shutdown = shutdown.clone();
@@ -231,5 +245,6 @@ pub async fn start(
         observe,
         grpc,
         discovery,
+        dns,
     })
 }

@@ -24,7 +24,8 @@ pub mod body;
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 const GREET_USAGE: &str = r#"send JSON like {"first_name": "Ada", "last_name": "Lovelace"}"#;
-const MODE_USAGE: &str = r#"send JSON like {"mode": "balanced"}, {"mode": "least-loaded"} or {"mode": "sticky"}"#;
+const MODE_USAGE: &str =
+    r#"send JSON like {"mode": "balanced"}, {"mode": "least-loaded"}, {"mode": "dns"} or {"mode": "sticky"}"#;
 
 /// An error response: a status and a message that says what failed and what to do.
 #[derive(Debug)]
@@ -71,7 +72,9 @@ impl IntoResponse for ApiError {
 impl From<UpstreamError> for ApiError {
     fn from(err: UpstreamError) -> Self {
         let status = match err {
-            UpstreamError::NoEndpoints { .. } | UpstreamError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::NoEndpoints { .. } | UpstreamError::NoDnsAnswer(_) | UpstreamError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             UpstreamError::Failed { .. } | UpstreamError::BadEndpoint { .. } => StatusCode::BAD_GATEWAY,
         };
@@ -171,9 +174,12 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
         .into_response();
     }
     let upstream = &gateway.upstream;
-    let report = upstream.balancer().report();
+    let report = upstream.pool(upstream.mode()).report();
     let skipped = skipped::skipped_endpoints(&report, tokio::time::Instant::now());
     let usable = skipped::usable(&report);
+    if upstream.mode() == Mode::Dns && !upstream.can_serve() {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, upstream.dns().no_address_message()).into_response();
+    }
     if !upstream.can_serve() {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -22,7 +22,7 @@ pub fn reason(err: &UpstreamError) -> Option<String> {
         UpstreamError::Unavailable { skip, .. } => skip.clone(),
         UpstreamError::Timeout { after, .. } => Some(format!("no answer within {after:?}")),
         UpstreamError::BadEndpoint { message, .. } => Some(format!("not a valid address: {message}")),
-        UpstreamError::Failed { .. } | UpstreamError::NoEndpoints { .. } => None,
+        UpstreamError::Failed { .. } | UpstreamError::NoEndpoints { .. } | UpstreamError::NoDnsAnswer(_) => None,
     }
 }
 
@@ -33,25 +33,30 @@ pub fn reason(err: &UpstreamError) -> Option<String> {
 /// no I/O error (a GOAWAY race while a pod drains or its connection ages out):
 /// the pod may well be fine.
 pub fn unavailable_reason(status: &tonic::Status, message: &str) -> Option<String> {
-    use std::io::ErrorKind;
     let mut source = std::error::Error::source(status);
     let client_made = source.is_some();
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(match io.kind() {
-                ErrorKind::TimedOut => "connection timed out".to_owned(),
-                kind @ (ErrorKind::ConnectionRefused
-                | ErrorKind::ConnectionReset
-                | ErrorKind::ConnectionAborted
-                | ErrorKind::HostUnreachable
-                | ErrorKind::NetworkUnreachable
-                | ErrorKind::AddrNotAvailable) => kind.to_string(),
-                _ => crate::common::sanitize::sanitize_truncated(&io.to_string(), 200),
-            });
+            return Some(io_reason(io));
         }
         source = err.source();
     }
     (!client_made).then(|| format!("unavailable: {message}"))
+}
+
+/// A connection's I/O error in a few words, e.g. "connection refused".
+pub fn io_reason(io: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match io.kind() {
+        ErrorKind::TimedOut => "connection timed out".to_owned(),
+        kind @ (ErrorKind::ConnectionRefused
+        | ErrorKind::ConnectionReset
+        | ErrorKind::ConnectionAborted
+        | ErrorKind::HostUnreachable
+        | ErrorKind::NetworkUnreachable
+        | ErrorKind::AddrNotAvailable) => kind.to_string(),
+        _ => crate::common::sanitize::sanitize_truncated(&io.to_string(), 200),
+    }
 }
 
 /// The endpoints for the Observer: each with its skip's reason and the Unix

@@ -1,8 +1,12 @@
 //! The gateway's gRPC client side: one sticky channel, or round robin across
 //! the discovered endpoints, chosen per request by the current mode.
 
+mod error;
+pub mod raw_h2;
 mod response_started;
 mod sticky;
+
+pub use error::UpstreamError;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -13,9 +17,9 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::balancer::Balancer;
 use super::discovery::EndpointInfo;
+use super::dns_mode::DnsPool;
 use super::events::{EventHub, RequestOutcome};
 use crate::common::Mode;
-use crate::common::sanitize::sanitize_truncated;
 use crate::proto::greet::greet_service_client::GreetServiceClient;
 use crate::proto::greet::{Greeting, GreetingRequest};
 
@@ -46,78 +50,32 @@ pub struct GreetReply {
     pub pod_ip: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error(
-        "no ready greet-server endpoint in balanced mode (discovery: {discovery}); check that greet-server pods are running and ready, or switch to sticky mode with PUT /mode"
-    )]
-    NoEndpoints { discovery: String },
-    #[error(
-        "greet-server at {endpoint} did not answer within {after:?}; check its load and the network, or raise --upstream-timeout"
-    )]
-    Timeout { endpoint: String, after: Duration },
-    #[error("greet-server at {endpoint} is unavailable ({message}); check that it is running and reachable")]
-    Unavailable {
-        endpoint: String,
-        message: String,
-        /// Why the balancer skips the endpoint, in a few words (e.g.
-        /// "connection refused"); `None` when only this call's connection
-        /// broke (the retry goes elsewhere, the next call reconnects).
-        skip: Option<String>,
-    },
-    #[error("greet-server at {endpoint} failed the call with {code:?}: {message}")]
-    Failed {
-        endpoint: String,
-        code: tonic::Code,
-        message: String,
-    },
-    #[error("endpoint {endpoint:?} is not a valid address: {message}")]
-    BadEndpoint { endpoint: String, message: String },
+/// A per-endpoint connection, made when first used: or why the endpoint's
+/// address cannot be dialled.
+pub type EndpointConn = Result<EndpointConns, String>;
+
+/// The gateway's connections to one endpoint: its own calls' (REST), and
+/// the gRPC ingress's, which passes calls through undecoded.
+pub struct EndpointConns {
+    pub channel: Channel,
+    pub raw: Arc<raw_h2::RawH2>,
 }
 
-impl UpstreamError {
-    /// The gRPC status code reported in request events.
-    pub fn grpc_code(&self) -> tonic::Code {
-        match self {
-            UpstreamError::NoEndpoints { .. } | UpstreamError::Unavailable { .. } => tonic::Code::Unavailable,
-            UpstreamError::Timeout { .. } => tonic::Code::DeadlineExceeded,
-            UpstreamError::Failed { code, .. } => *code,
-            UpstreamError::BadEndpoint { .. } => tonic::Code::InvalidArgument,
-        }
-    }
-
-    fn from_status(endpoint: &str, status: &tonic::Status) -> Self {
-        let message = sanitize_truncated(status.message(), 300);
-        let endpoint = endpoint.to_owned();
-        // A status the client made itself from a broken connection has the
-        // error under it (a server's status never does): whatever its code
-        // (UNKNOWN "transport error", CANCELLED when a closing pod's GOAWAY
-        // raced the call), the call did not get through: as UNAVAILABLE.
-        let broken_connection = std::error::Error::source(status).is_some();
-        match status.code() {
-            code if code == tonic::Code::Unavailable || broken_connection => UpstreamError::Unavailable {
-                skip: super::skipped::unavailable_reason(status, &message),
-                endpoint,
-                message,
-            },
-            code => UpstreamError::Failed {
-                endpoint,
-                code,
-                message,
-            },
-        }
-    }
+/// Both connections to `info`'s address, or why it cannot be dialled.
+fn endpoint_conns(info: &EndpointInfo, timeouts: UpstreamTimeouts) -> EndpointConn {
+    Ok(EndpointConns {
+        channel: channel_to(&info.address, timeouts)?,
+        raw: Arc::new(raw_h2::RawH2::new(&info.address, timeouts.connect)?),
+    })
 }
-
-/// A per-endpoint connection: a lazily connecting channel, or why the
-/// endpoint's address cannot be dialled.
-pub type EndpointConn = Result<Channel, String>;
 
 pub struct Upstream {
     mode: AtomicU8,
     mode_switch: tokio::sync::Mutex<()>,
     sticky: sticky::StickyPin,
     balancer: Balancer<EndpointConn>,
+    /// `dns` mode's own balancer, over the last DNS answer.
+    dns: DnsPool,
     timeouts: UpstreamTimeouts,
     discovery_name: String,
     discovery_health: super::discovery::DiscoveryHealth,
@@ -137,10 +95,12 @@ fn channel_to(address: &str, timeouts: UpstreamTimeouts) -> Result<Channel, Stri
 }
 
 impl Upstream {
-    /// `sticky_target` is `host:port`, e.g. the Kubernetes Service name.
+    /// `sticky_target` is `host:port`, e.g. the Kubernetes Service name;
+    /// `dns_name` what `dns` mode resolves, for its messages.
     pub fn new(
         mode: Mode,
         sticky_target: String,
+        dns_name: String,
         timeouts: UpstreamTimeouts,
         discovery_name: String,
         discovery_health: super::discovery::DiscoveryHealth,
@@ -153,7 +113,8 @@ impl Upstream {
             mode: AtomicU8::new(mode as u8),
             mode_switch: tokio::sync::Mutex::new(()),
             sticky,
-            balancer: Balancer::new(move |info: &EndpointInfo| channel_to(&info.address, timeouts)),
+            balancer: Balancer::new(move |info: &EndpointInfo| endpoint_conns(info, timeouts)),
+            dns: DnsPool::new(dns_name, move |info: &EndpointInfo| endpoint_conns(info, timeouts)),
             timeouts,
             discovery_name,
             discovery_health,
@@ -177,18 +138,35 @@ impl Upstream {
         &self.balancer
     }
 
+    /// `dns` mode's pool: the last answer and its balancer.
+    pub fn dns(&self) -> &DnsPool {
+        &self.dns
+    }
+
+    /// The balancer a `mode` other than sticky picks from: `dns` mode's own,
+    /// else discovery's.
+    pub fn pool(&self, mode: Mode) -> &Balancer<EndpointConn> {
+        match mode {
+            Mode::Dns => self.dns.balancer(),
+            _ => &self.balancer,
+        }
+    }
+
+    /// A member of `mode`'s pool was skipped or recovered: publishes the
+    /// endpoints when they are discovery's (the set the Observer shows).
+    pub fn pool_changed(&self, mode: Mode) {
+        if mode != Mode::Dns {
+            self.publish_endpoints();
+        }
+    }
+
     pub fn sticky_target(&self) -> &str {
         self.sticky.target()
     }
 
-    /// The connection a new sticky call takes (the gRPC ingress's too).
-    pub fn sticky_pin(&self) -> Arc<Channel> {
-        self.sticky.current()
-    }
-
-    /// A fresh sticky connection in place of `broken`, as a sticky retry takes.
-    pub fn sticky_repin(&self, broken: &Arc<Channel>) -> Arc<Channel> {
-        self.sticky.repin(broken)
+    /// The gRPC ingress's sticky connection through the Service.
+    pub fn sticky_raw(&self) -> Arc<raw_h2::RawH2> {
+        Arc::clone(self.sticky.raw())
     }
 
     /// The discovery source, and its current failure if it has one.
@@ -212,7 +190,10 @@ impl Upstream {
 
     /// Whether a request could be sent now.
     pub fn can_serve(&self) -> bool {
-        self.mode() == Mode::Sticky || self.balancer.ready_count() > 0
+        match self.mode() {
+            Mode::Sticky => true,
+            mode => self.pool(mode).ready_count() > 0,
+        }
     }
 
     /// Greets through the current mode and publishes exactly one request event.
@@ -224,7 +205,7 @@ impl Upstream {
         };
         let (result, endpoint, pod_hint, attempts) = match mode {
             Mode::Sticky => self.greet_sticky(request).await,
-            Mode::Balanced | Mode::LeastLoaded => self.greet_balanced(mode, request).await,
+            Mode::Balanced | Mode::LeastLoaded | Mode::Dns => self.greet_balanced(mode, request).await,
         };
         let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut outcome = RequestOutcome {
@@ -249,33 +230,38 @@ impl Upstream {
         result
     }
 
-    /// Round robin or least loaded; an endpoint that is unavailable is skipped
+    /// Round robin (over discovery's set or the last DNS answer) or least
+    /// loaded; an endpoint that is unavailable is skipped
     /// for a while and the call retried on the next one (Greet is idempotent).
     async fn greet_balanced(
         &self,
         mode: Mode,
         request: GreetingRequest,
     ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
-        let max_attempts = u32::try_from(self.balancer.ready_count().clamp(1, 3)).unwrap_or(3);
+        let balancer = self.pool(mode);
+        let max_attempts = u32::try_from(balancer.ready_count().clamp(1, 3)).unwrap_or(3);
         let mut attempts = 0;
         loop {
             let picked_at = Instant::now();
             let picked = match mode {
-                Mode::LeastLoaded => self.balancer.pick_least_loaded(picked_at),
-                _ => self.balancer.pick(picked_at),
+                Mode::LeastLoaded => balancer.pick_least_loaded(picked_at),
+                _ => balancer.pick(picked_at),
             };
             let Some(member) = picked else {
-                let err = UpstreamError::NoEndpoints {
-                    discovery: self.discovery_description(),
+                let err = match mode {
+                    Mode::Dns => UpstreamError::NoDnsAnswer(self.dns.no_address_message()),
+                    _ => UpstreamError::NoEndpoints {
+                        discovery: self.discovery_description(),
+                    },
                 };
                 return (Err(err), String::new(), None, attempts);
             };
             attempts += 1;
             let address = &member.info.address;
             // In every mode, so least-loaded starts from warm estimates.
-            let in_flight = self.balancer.start(&member, Instant::now());
+            let in_flight = balancer.start(&member, Instant::now());
             let result = match &member.conn {
-                Ok(channel) => self.call(address, channel, request.clone()).await.0,
+                Ok(conns) => self.call(address, &conns.channel, request.clone()).await.0,
                 Err(message) => Err(UpstreamError::BadEndpoint {
                     endpoint: address.clone(),
                     message: message.clone(),
@@ -288,8 +274,8 @@ impl Upstream {
                 let Some(reason) = super::skipped::reason(err) else {
                     return;
                 };
-                if self.balancer.eject(&member, picked_at, Instant::now(), &reason) {
-                    self.publish_endpoints();
+                if balancer.eject(&member, picked_at, Instant::now(), &reason) {
+                    self.pool_changed(mode);
                 }
             };
             match &result {
@@ -303,8 +289,8 @@ impl Upstream {
                 // repeated: it may have done its work, and the deadline is spent.
                 Err(err @ UpstreamError::Timeout { .. }) => eject(err),
                 Ok(_) => {
-                    if self.balancer.succeeded(&member, picked_at, Instant::now()) {
-                        self.publish_endpoints();
+                    if balancer.succeeded(&member, picked_at, Instant::now()) {
+                        self.pool_changed(mode);
                     }
                 }
                 Err(_) => {}
@@ -387,31 +373,5 @@ mod tests {
         );
         assert_eq!(pod_from_result("Hello, A B"), None);
         assert_eq!(pod_from_result("from pod: name(x), ip(y)"), None);
-    }
-
-    #[test]
-    fn errors_map_to_grpc_codes_and_say_what_to_do() {
-        let no = UpstreamError::NoEndpoints {
-            discovery: "static".into(),
-        };
-        assert_eq!(no.grpc_code(), tonic::Code::Unavailable);
-        assert!(no.to_string().contains("switch to sticky mode"));
-        let status = tonic::Status::unavailable("connection refused\u{1b}[2J");
-        let err = UpstreamError::from_status("10.0.0.1:50051", &status);
-        assert_eq!(
-            err.to_string(),
-            "greet-server at 10.0.0.1:50051 is unavailable (connection refused[2J); check that it is running and reachable"
-        );
-        let err = UpstreamError::from_status("e", &tonic::Status::internal("boom"));
-        assert_eq!(err.grpc_code(), tonic::Code::Internal);
-        // Made by the client from a broken connection, not sent by the server.
-        let broken = tonic::Status::from_error(Box::new(std::io::Error::other("closed")));
-        assert_eq!(broken.code(), tonic::Code::Unknown);
-        let err = UpstreamError::from_status("e", &broken);
-        assert_eq!(err.grpc_code(), tonic::Code::Unavailable);
-        assert_eq!(
-            err.to_string(),
-            "greet-server at e is unavailable (closed); check that it is running and reachable"
-        );
     }
 }

@@ -240,7 +240,7 @@ async fn bad_requests_get_clear_4xx_json_errors_and_nothing_breaks() {
             Some("application/json"),
             r#"{"mode":"random"}"#.into(),
             400,
-            r#"unknown mode "random": expected "sticky", "balanced" or "least-loaded""#,
+            r#"unknown mode "random": expected "sticky", "balanced", "least-loaded" or "dns""#,
         ),
         (
             Method::PUT,

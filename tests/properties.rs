@@ -134,7 +134,7 @@ proptest! {
                 let echoed = sanitize_truncated(&mode, 40);
                 prop_assert_eq!(
                     parsed,
-                    Err(format!(r#"unknown mode {echoed:?}: expected "sticky", "balanced" or "least-loaded""#))
+                    Err(format!(r#"unknown mode {echoed:?}: expected "sticky", "balanced", "least-loaded" or "dns""#))
                 );
                 prop_assert!(!echoed.chars().any(is_unsafe));
             }

@@ -120,7 +120,7 @@ fn scenario_as(mode: Mode, stream: Stream) -> (App, Instant) {
         }
         let pod = match mode {
             Mode::Sticky => PODS[2],
-            Mode::Balanced | Mode::LeastLoaded => PODS[(i % 3) as usize],
+            Mode::Balanced | Mode::LeastLoaded | Mode::Dns => PODS[(i % 3) as usize],
         };
         let latency_us = 400 + (i % 7) * 150;
         let (requests, buckets) = totals.entry(pod).or_insert((0, Vec::new()));
@@ -525,4 +525,17 @@ fn ingress_calls_are_shown_by_method_and_pod() {
         ],
         "{screen}"
     );
+}
+
+/// dns mode: its badge and its line in the header; round robin over the
+/// last answer reads as even.
+#[test]
+fn dns_80x24() {
+    let (app, now) = scenario(Mode::Dns);
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        screen.contains("mode  DNS   300 req  30.0/s  fairness 1.00  · DNS round robin: new pods wait"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
 }

@@ -86,27 +86,39 @@ impl Drop for Completion {
 /// The upstream's response body, passed on as it comes; it ends the call at
 /// the trailers, at the deadline (DEADLINE_EXCEEDED, the upstream stream
 /// reset by dropping it) or with UNAVAILABLE when the upstream stream broke.
+/// The default is an empty body (a trailers-only answer).
+#[derive(Default)]
 pub(super) struct Forwarded {
     /// `None` once the call ended.
-    upstream: Option<tonic::body::Body>,
+    upstream: Option<h2::RecvStream>,
+    /// Every DATA frame was passed on: the trailers are next.
+    data_done: bool,
     deadline: Option<Pin<Box<Sleep>>>,
-    completion: Completion,
+    completion: Option<Completion>,
 }
 
 impl Forwarded {
-    pub(super) fn new(upstream: tonic::body::Body, deadline: Option<Instant>, completion: Completion) -> Self {
+    pub(super) fn new(upstream: h2::RecvStream, deadline: Option<Instant>, completion: Completion) -> Self {
         Forwarded {
             upstream: Some(upstream),
+            data_done: false,
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
-            completion,
+            completion: Some(completion),
+        }
+    }
+
+    /// Ends the call with `status`.
+    fn finish(&mut self, status: &tonic::Status) {
+        self.upstream = None;
+        if let Some(completion) = &mut self.completion {
+            completion.finish(Some(status));
         }
     }
 
     /// Ends the call with `status` in the client's trailers.
-    fn end_with(&mut self, status: &tonic::Status) -> Frame<Bytes> {
-        self.upstream = None;
-        self.completion.finish(Some(status));
-        Frame::trailers(wire::status_trailers(status))
+    fn end_with(&mut self, status: &tonic::Status) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.finish(status);
+        Poll::Ready(Some(Ok(Frame::trailers(wire::status_trailers(status)))))
     }
 }
 
@@ -122,37 +134,47 @@ impl Body for Forwarded {
         if let Some(deadline) = &mut this.deadline
             && deadline.as_mut().poll(cx).is_ready()
         {
-            let status = tonic::Status::deadline_exceeded("the call's grpc-timeout passed in the gateway");
-            return Poll::Ready(Some(Ok(this.end_with(&status))));
+            return this.end_with(&tonic::Status::deadline_exceeded(
+                "the call's grpc-timeout passed in the gateway",
+            ));
         }
-        let frame = loop {
-            match ready!(Pin::new(&mut *upstream).poll_frame(cx)) {
-                // Nothing to pass on, and h2 peers count empty DATA frames (see replay.rs).
-                Some(Ok(frame)) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
-                Some(Ok(frame)) => break frame,
-                Some(Err(broke)) => {
-                    let status = tonic::Status::unavailable(format!("the upstream stream broke: {}", broke.message()));
-                    return Poll::Ready(Some(Ok(this.end_with(&status))));
+        while !this.data_done {
+            match ready!(upstream.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    // Passed on: the upstream may send as much again.
+                    let _ = upstream.flow_control().release_capacity(data.len());
+                    // Nothing to pass on, and h2 peers count empty DATA frames (see replay.rs).
+                    if !data.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(data))));
+                    }
                 }
-                None => {
-                    this.upstream = None;
-                    let status = tonic::Status::unknown("the upstream ended the call without a grpc-status");
-                    this.completion.finish(Some(&status));
-                    return Poll::Ready(None);
-                }
+                Some(Err(broke)) => return this.end_with(&broken(&broke)),
+                None => this.data_done = true,
             }
-        };
-        if let Some(trailers) = frame.trailers_ref() {
-            let status = wire::status_in(trailers);
-            let status =
-                status.unwrap_or_else(|| tonic::Status::unknown("the upstream's trailers carry no grpc-status"));
-            this.completion.finish(Some(&status));
         }
-        Poll::Ready(Some(Ok(frame)))
+        match ready!(upstream.poll_trailers(cx)) {
+            Ok(Some(trailers)) => {
+                let status = wire::status_in(&trailers)
+                    .unwrap_or_else(|| tonic::Status::unknown("the upstream's trailers carry no grpc-status"));
+                this.finish(&status);
+                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+            }
+            Ok(None) => {
+                this.finish(&tonic::Status::unknown(
+                    "the upstream ended the call without a grpc-status",
+                ));
+                Poll::Ready(None)
+            }
+            Err(broke) => this.end_with(&broken(&broke)),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
         // Not the upstream's: its end must be polled to be observed.
         self.upstream.is_none()
     }
+}
+
+fn broken(err: &h2::Error) -> tonic::Status {
+    tonic::Status::unavailable(format!("the upstream stream broke: {err}"))
 }

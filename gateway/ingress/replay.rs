@@ -144,6 +144,15 @@ impl Body for AttemptBody {
         }
         Poll::Ready(Some(Ok(frame)))
     }
+
+    /// Told, hyper ends the upstream stream with the last DATA frame (no
+    /// empty one after it) and sends a unary call's body without a task of
+    /// its own.
+    fn is_end_stream(&self) -> bool {
+        let shared = self.replay.lock();
+        shared.attempt != self.attempt
+            || ((shared.spent || self.position >= shared.kept.len()) && (shared.ended || shared.source.is_end_stream()))
+    }
 }
 
 #[cfg(test)]

@@ -4,17 +4,17 @@
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tonic::transport::Channel;
 
 use crate::common::Mode;
 use crate::gateway::Gateway;
 use crate::gateway::balancer::{InFlight, Member};
 use crate::gateway::events::RequestOutcome;
 use crate::gateway::upstream::EndpointConn;
+use crate::gateway::upstream::raw_h2::RawH2;
 
 enum Target {
-    /// The sticky pin: one connection through the Service.
-    Sticky(Arc<Channel>),
+    /// One connection through the Service.
+    Sticky,
     /// A balanced member, and when it was picked (to skip it if it fails).
     Balanced(Arc<Member<EndpointConn>>, Instant),
 }
@@ -25,7 +25,7 @@ pub(super) type NoRoute = (tonic::Status, String);
 
 pub(super) struct Route {
     target: Target,
-    channel: Channel,
+    connection: Arc<RawH2>,
     /// The address dialled: the Service, or the pod's endpoint.
     pub(super) endpoint: String,
     mode: Mode,
@@ -36,39 +36,41 @@ pub(super) struct Route {
 
 impl Route {
     /// The route the current mode gives a new call, or why there is none.
-    pub(super) fn pick(gateway: &Gateway) -> Result<Route, NoRoute> {
+    pub(super) fn pick(gateway: &Gateway) -> Result<Self, NoRoute> {
         let upstream = &gateway.upstream;
         match upstream.mode() {
-            Mode::Sticky => Ok(Route::sticky(gateway, upstream.sticky_pin())),
-            mode @ (Mode::Balanced | Mode::LeastLoaded) => Route::balanced(gateway, mode, None),
+            Mode::Sticky => Ok(Route::sticky(gateway)),
+            mode @ (Mode::Balanced | Mode::LeastLoaded | Mode::Dns) => Route::balanced(gateway, mode, None),
         }
     }
 
     /// Where the call goes again after failing here before any response:
-    /// sticky, a fresh connection through the Service; balanced, the next
-    /// endpoint (this one is skipped if it was found down).
-    pub(super) fn retry(&self, gateway: &Gateway) -> Result<Route, NoRoute> {
+    /// sticky, the connection through the Service again (made anew if it
+    /// broke); balanced, the next endpoint (this one is skipped if it was
+    /// found down).
+    pub(super) fn retry(&self, gateway: &Gateway) -> Result<Self, NoRoute> {
         match &self.target {
-            Target::Sticky(pin) => Ok(Route::sticky(gateway, gateway.upstream.sticky_repin(pin))),
+            Target::Sticky => Ok(Route::sticky(gateway)),
             Target::Balanced(failed, _) => Route::balanced(gateway, self.mode, Some(failed)),
         }
     }
 
-    fn sticky(gateway: &Gateway, pin: Arc<Channel>) -> Route {
+    fn sticky(gateway: &Gateway) -> Self {
         Route {
-            channel: Channel::clone(&pin),
-            target: Target::Sticky(pin),
+            connection: gateway.upstream.sticky_raw(),
+            target: Target::Sticky,
             endpoint: gateway.upstream.sticky_target().to_owned(),
             mode: Mode::Sticky,
             in_flight: None,
         }
     }
 
-    /// `mode`: balanced (round robin) or least-loaded (the balancer's power
-    /// of two choices; ingress calls are not counted in its load, REST calls are).
-    fn balanced(gateway: &Gateway, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Route, NoRoute> {
+    /// `mode`: balanced (round robin), least-loaded (the balancer's power
+    /// of two choices; ingress calls are not counted in its load, REST calls
+    /// are) or dns (round robin over the last DNS answer).
+    fn balanced(gateway: &Gateway, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Self, NoRoute> {
         let upstream = &gateway.upstream;
-        let balancer = upstream.balancer();
+        let balancer = upstream.pool(mode);
         let picked_at = Instant::now();
         let pick = || match mode {
             Mode::LeastLoaded => balancer.pick_least_loaded(picked_at),
@@ -83,6 +85,12 @@ impl Route {
             member = pick();
         }
         let Some(member) = member else {
+            if mode == Mode::Dns {
+                return Err((
+                    tonic::Status::unavailable(upstream.dns().no_address_message()),
+                    String::new(),
+                ));
+            }
             let message = format!(
                 "no ready endpoint in {mode} mode (discovery: {}); check that the gRPC pods are running and ready, or switch the gateway to sticky mode (PUT /mode)",
                 upstream.discovery_description()
@@ -91,8 +99,8 @@ impl Route {
         };
         let endpoint = member.info.address.clone();
         match &member.conn {
-            Ok(channel) => Ok(Route {
-                channel: channel.clone(),
+            Ok(conns) => Ok(Route {
+                connection: Arc::clone(&conns.raw),
                 in_flight: Some(balancer.start(&member, Instant::now())),
                 target: Target::Balanced(Arc::clone(&member), picked_at),
                 endpoint,
@@ -106,8 +114,8 @@ impl Route {
     }
 
     /// The connection to send on.
-    pub(super) fn channel(&self) -> Channel {
-        self.channel.clone()
+    pub(super) fn connection(&self) -> &RawH2 {
+        &self.connection
     }
 
     /// The observation of a call of `method` on this route, its `attempts`th.
@@ -117,7 +125,7 @@ impl Route {
                 member.info.pod_name.clone().unwrap_or_default(),
                 host_of(&member.info.address).to_owned(),
             ),
-            Target::Sticky(_) => (String::new(), String::new()),
+            Target::Sticky => (String::new(), String::new()),
         };
         RequestOutcome {
             pod_name,
@@ -138,12 +146,9 @@ impl Route {
         let Target::Balanced(member, picked_at) = &self.target else {
             return;
         };
-        if gateway
-            .upstream
-            .balancer()
-            .succeeded(member, *picked_at, Instant::now())
-        {
-            gateway.upstream.publish_endpoints();
+        let upstream = &gateway.upstream;
+        if upstream.pool(self.mode).succeeded(member, *picked_at, Instant::now()) {
+            upstream.pool_changed(self.mode);
         }
     }
 
@@ -152,12 +157,12 @@ impl Route {
         let Target::Balanced(member, picked_at) = &self.target else {
             return;
         };
-        if gateway
-            .upstream
-            .balancer()
+        let upstream = &gateway.upstream;
+        if upstream
+            .pool(self.mode)
             .eject(member, *picked_at, Instant::now(), reason)
         {
-            gateway.upstream.publish_endpoints();
+            upstream.pool_changed(self.mode);
         }
     }
 }

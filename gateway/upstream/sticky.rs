@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tonic::transport::Channel;
 
+use super::raw_h2::RawH2;
 use super::{GreetReply, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
 use crate::proto::greet::GreetingRequest;
 
@@ -14,6 +15,8 @@ pub(super) struct StickyPin {
     target: String,
     timeouts: UpstreamTimeouts,
     channel: ArcSwap<Channel>,
+    /// The gRPC ingress's own connection through the Service (one client's).
+    raw: Arc<RawH2>,
 }
 
 impl StickyPin {
@@ -21,6 +24,7 @@ impl StickyPin {
     pub(super) fn new(target: String, timeouts: UpstreamTimeouts) -> Result<Self, String> {
         let channel = channel_to(&target, timeouts)?;
         Ok(StickyPin {
+            raw: Arc::new(RawH2::new(&target, timeouts.connect)?),
             target,
             timeouts,
             channel: ArcSwap::from_pointee(channel),
@@ -29,6 +33,10 @@ impl StickyPin {
 
     pub(super) fn target(&self) -> &str {
         &self.target
+    }
+
+    pub(super) fn raw(&self) -> &Arc<RawH2> {
+        &self.raw
     }
 
     pub(super) fn current(&self) -> Arc<Channel> {

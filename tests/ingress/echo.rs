@@ -50,14 +50,18 @@ impl Drop for DropReport {
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<Chunk, Status>> + Send>>;
 
-/// The request's `x-test-*` metadata, to be sent back.
+/// The request's `x-test-*` metadata, to be sent back, and its `user-agent`
+/// as `x-seen-user-agent`.
 fn test_metadata(request: &MetadataMap) -> MetadataMap {
     let echoed = request.clone().into_headers();
-    let kept = echoed
+    let mut kept: http::HeaderMap = echoed
         .iter()
         .filter(|(name, _)| name.as_str().starts_with("x-test-"))
         .map(|(name, value)| (name.clone(), value.clone()))
         .collect();
+    if let Some(agent) = echoed.get("user-agent") {
+        kept.insert("x-seen-user-agent", agent.clone());
+    }
     MetadataMap::from_headers(kept)
 }
 

@@ -49,8 +49,13 @@ async fn unary_and_streaming_calls_pass_frames_and_metadata_unchanged() {
         .insert("x-test-token", "abc 123".parse().unwrap());
     let binary = tonic::metadata::MetadataValue::from_bytes(&[0, 1, 2, 255]);
     request.metadata_mut().insert_bin("x-test-raw-bin", binary.clone());
+    request
+        .metadata_mut()
+        .insert("user-agent", "echo-test/1.0".parse().unwrap());
     let response = echo.unary(request).await.unwrap();
     assert_eq!(response.metadata().get("x-test-token").unwrap(), "abc 123");
+    // Not even a client library's name added: the server sees the client's.
+    assert_eq!(response.metadata().get("x-seen-user-agent").unwrap(), "echo-test/1.0");
     assert_eq!(response.metadata().get_bin("x-test-raw-bin").unwrap(), &binary);
     assert_eq!(response.into_inner(), chunk(7, b"hello"));
 

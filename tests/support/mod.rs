@@ -53,6 +53,7 @@ pub fn config(pods: usize, mode: Mode) -> ClusterConfig {
     }
 }
 
+#[allow(dead_code, reason = "compiled into every test crate; dns_netns starts its own")]
 pub async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
     LocalCluster::start(config(pods, mode)).await.unwrap()
 }

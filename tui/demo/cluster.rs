@@ -20,6 +20,7 @@ use super::service_proxy;
 use crate::common::Mode;
 use crate::common::auth::ControlToken;
 use crate::gateway::discovery::{self, DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet};
+use crate::gateway::dns_mode::{DnsModeConfig, Resolver};
 use crate::gateway::upstream::UpstreamTimeouts;
 use crate::gateway::{GatewayConfig, GatewayHandle, Listeners};
 use crate::server::ReplyDelay;
@@ -34,6 +35,10 @@ pub struct GatewaySpec {
     /// Named in the gateway's errors about balanced mode.
     pub discovery_name: String,
     pub timeouts: UpstreamTimeouts,
+    /// `dns` mode's re-resolve interval, and its resolver (`None`: the
+    /// system's, of the sticky target; a cluster answers with its pods).
+    pub dns_interval: Duration,
+    pub dns_resolver: Option<Resolver>,
     /// Required by `PUT /mode` and the Observer when set (none in the demo).
     pub control_token: Option<ControlToken>,
     /// Where it listens (port 0: any free port).
@@ -54,6 +59,9 @@ impl Default for GatewaySpec {
                 request: Duration::from_secs(2),
                 connect: Duration::from_millis(300),
             },
+            // Short, so the demo shows a new pod waiting for the next resolve.
+            dns_interval: Duration::from_secs(5),
+            dns_resolver: None,
             control_token: None,
             rest_addr: localhost_any_port(),
             observe_addr: localhost_any_port(),
@@ -71,9 +79,18 @@ impl GatewaySpec {
         discovery: DiscoveryStream,
         health: DiscoveryHealth,
     ) -> anyhow::Result<GatewayHandle> {
+        let resolver = self.dns_resolver.clone().unwrap_or_else(|| {
+            let (host, port) = sticky_target.rsplit_once(':').unwrap_or((sticky_target.as_str(), "0"));
+            Resolver::system(host.to_owned(), port.parse().unwrap_or(0))
+        });
         let config = GatewayConfig {
             name: self.name.clone(),
             mode: self.mode,
+            dns: DnsModeConfig {
+                name: sticky_target.clone(),
+                resolver,
+                interval: self.dns_interval,
+            },
             sticky_target,
             discovery_name: self.discovery_name.clone(),
             discovery_health: health,
@@ -199,8 +216,13 @@ impl LocalCluster {
         };
         let (registry, registry_rx) = watch::channel(endpoint_set(&pods));
         backends.send_replace(backend_addrs(&pods));
-        let gateway = config
-            .gateway
+        // The pods as a headless Service's DNS name answers, for dns mode.
+        let spec = GatewaySpec {
+            dns_resolver: (config.gateway.dns_resolver.clone())
+                .or_else(|| Some(Resolver::from_watch(registry_rx.clone()))),
+            ..config.gateway.clone()
+        };
+        let gateway = spec
             .start(
                 sticky_target,
                 discovery::from_watch(registry_rx),

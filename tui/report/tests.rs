@@ -234,3 +234,17 @@ fn calls_through_the_grpc_ingress_are_listed_by_method_and_pod() {
     );
     assert!(json["pods"][2].get("methods").is_none(), "none without ingress calls");
 }
+
+#[test]
+fn every_format_names_the_dns_mode() {
+    let dns = Report {
+        mode: Some(Mode::Dns),
+        ..report()
+    };
+    let observed = Duration::from_secs(5);
+    assert!(dns.to_table(observed).starts_with("mode: dns   total: 252"));
+    assert!(dns.to_markdown(observed).starts_with("**greet-top** · mode **dns** ·"));
+    let json: serde_json::Value = serde_json::from_str(&dns.to_json()).unwrap();
+    assert_eq!(json["mode"], "dns");
+    assert!(json.get("unknown_mode").is_none());
+}

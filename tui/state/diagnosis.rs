@@ -297,6 +297,14 @@ fn spread(mode: Option<Mode>, stats: &Stats, at: Instant, window: &str) -> Optio
             );
             return Some(Diagnosis::new(Verdict::Steered, Severity::Neutral, text));
         }
+        // dns mode keeps to the last DNS answer: a new pod waits for the next resolve.
+        if balanced == Some(Mode::Dns) {
+            let text = format!(
+                "UNEVEN on purpose: dns mode routes by the last DNS answer{}; fairness {fairness:.2} {window}",
+                none_for(&idle)
+            );
+            return Some(Diagnosis::new(Verdict::Steered, Severity::Neutral, text));
+        }
         let text = if balanced.is_some() {
             format!(
                 "UNEVEN while balanced: fairness {fairness:.2} {window}; {} takes {share:.0} %{}",

@@ -17,6 +17,10 @@ const FIGURES: &[&str] = &[
     "fairness: Jain's index, 1.00 even, 1/n all on one pod.",
     "READY skip: the gateway's balancer routes around the pod.",
     "Recent requests: mode (S, B, L), gRPC status and latency.",
+    // Below what 24 rows show: the rows above stay where they were.
+    "DNS (m after LEAST-LOADED, D): round robin over the last DNS",
+    "answer: in the demo a pod added (a) waits for the next resolve",
+    "(every 5 s) while BALANCED sends to it at once.",
 ];
 
 pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {

@@ -20,6 +20,7 @@ fn mark_char(mark: Option<Mark>) -> char {
         Some(Mark::Mode(Mode::Balanced)) => 'B',
         Some(Mark::Mode(Mode::Sticky)) => 'S',
         Some(Mark::Mode(Mode::LeastLoaded)) => 'L',
+        Some(Mark::Mode(Mode::Dns)) => 'D',
         Some(Mark::PodGone) => 'x',
         Some(Mark::Reconnected) => 'r',
     }

@@ -35,6 +35,7 @@ fn tail_line(entry: &TailEntry, at: Instant, theme: Theme) -> Line<'static> {
         Mode::Sticky => "S",
         Mode::Balanced => "B",
         Mode::LeastLoaded => "L",
+        Mode::Dns => "D",
     });
     let latency = format!("{:>8.2} ms", entry.latency_us as f64 / 1000.0);
     let (status, style) = if entry.grpc_code == 0 {

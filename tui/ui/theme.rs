@@ -38,6 +38,7 @@ impl Theme {
             (true, Some(Mode::Sticky)) => style.fg(Color::Black).bg(Color::Yellow),
             (true, Some(Mode::Balanced)) => style.fg(Color::Black).bg(Color::Green),
             (true, Some(Mode::LeastLoaded)) => style.fg(Color::Black).bg(Color::Cyan),
+            (true, Some(Mode::Dns)) => style.fg(Color::Black).bg(Color::Magenta),
             (true, None) => style.fg(Color::Black).bg(Color::Gray),
         }
     }

@@ -92,6 +92,15 @@ fn mode_key_asks_for_the_next_mode_and_reports_the_result() {
         }),
         t0,
     );
+    assert_eq!(key(&mut app, 'm', t0), Some(Action::SetMode(Mode::Dns)));
+    app.update(
+        gw(GatewayEvent::ModeChanged {
+            seq: 3,
+            mode: Some(Mode::Dns),
+            unknown: None,
+        }),
+        t0,
+    );
     // The cycle closes: back to sticky.
     assert_eq!(key(&mut app, 'm', t0), Some(Action::SetMode(Mode::Sticky)));
 }

@@ -70,17 +70,24 @@ fn sticky_traffic_on_one_pod_is_stuck_and_says_press_m() {
     assert!(text(&app, t0 + secs(21.0)).1.contains("over the last 10 s"));
 }
 
-#[test]
-fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
+/// A gateway in `mode` whose first second sent 30 requests to each of
+/// pod-a and pod-b, none to pod-c.
+fn two_of_three_pods(mode: Mode) -> (App, Instant) {
     let t0 = Instant::now();
     let mut app = App::new("gw", t0);
-    app.update(snapshot(Mode::LeastLoaded, &PODS, 0), t0);
+    app.update(snapshot(mode, &PODS, 0), t0);
     traffic(
         &mut app,
         t0,
         0.0,
         &[("pod-a", "10.0.0.1", 30), ("pod-b", "10.0.0.2", 30)],
     );
+    (app, t0)
+}
+
+#[test]
+fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
+    let (mut app, t0) = two_of_three_pods(Mode::LeastLoaded);
     assert_eq!(
         text(&app, t0 + secs(10.0)),
         (
@@ -95,6 +102,19 @@ fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
         (
             Severity::Bad,
             "UNEVEN while least-loaded: 100 % on pod-a over the last 10 s; pod-b, pod-c get none".into()
+        )
+    );
+}
+
+#[test]
+fn dns_mode_uneven_is_on_purpose_and_names_the_pods_the_last_answer_lacks() {
+    let (app, t0) = two_of_three_pods(Mode::Dns);
+    assert_eq!(
+        text(&app, t0 + secs(10.0)),
+        (
+            Severity::Neutral,
+            "UNEVEN on purpose: dns mode routes by the last DNS answer; pod-c get none; fairness 0.67 over the last 10 s"
+                .into()
         )
     );
 }

@@ -195,7 +195,7 @@ fn all_gateways_switching_is_one_success_message() {
     let t0 = Instant::now();
     let mut app = App::new("cluster", t0);
     for gateway in ["gw-1", "gw-2"] {
-        app.update(from(gateway, state(Mode::LeastLoaded, &[], 0)), t0);
+        app.update(from(gateway, state(Mode::Dns, &[], 0)), t0);
     }
     app.on_key(KeyEvent::from(KeyCode::Char('m')), t0);
     for gateway in ["gw-1", "gw-2"] {

@@ -1,0 +1,253 @@
+//! `dns` mode: round robin per request over the addresses GRPC_SERVER_HOST
+//! resolved to at the last re-resolve, as a gRPC client's `round_robin` over
+//! a headless Service's DNS name does.
+//!
+//! Stale on purpose, and independent of discovery's endpoint set: a new pod
+//! gets nothing until the next resolve names it, and a removed one keeps
+//! getting its share until then (a dead one is skipped and the request
+//! retried, as the balancer does for any endpoint that fails). A failed
+//! resolve keeps the last answer, as gRPC clients do; with no answer yet,
+//! requests fail at once with what to check.
+//!
+//! The state change of one resolve is pure ([`DnsAnswer::after`]); the
+//! resolver is injected ([`Resolver`]): getaddrinfo in the binary, the
+//! cluster's pod list in the demo.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::balancer::Balancer;
+use super::discovery::{EndpointInfo, EndpointSet, name_has_no_addresses};
+use super::upstream::EndpointConn;
+
+/// One lookup of the name: its addresses, or the resolver's error.
+pub type ResolveFuture = Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
+
+/// Resolves GRPC_SERVER_HOST:GRPC_SERVER_PORT once per call.
+#[derive(Clone)]
+pub struct Resolver(Arc<dyn Fn() -> ResolveFuture + Send + Sync>);
+
+impl Resolver {
+    pub fn new(resolve: impl Fn() -> ResolveFuture + Send + Sync + 'static) -> Self {
+        Resolver(Arc::new(resolve))
+    }
+
+    /// The system's resolver (getaddrinfo, through tokio): what a gRPC
+    /// client's DNS resolver asks.
+    pub fn system(host: String, port: u16) -> Self {
+        Resolver::new(move || {
+            let host = host.clone();
+            Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect()) })
+        })
+    }
+
+    /// Answers with the ready addresses of a watched endpoint set, as a
+    /// headless Service's DNS name does (the demo's registry): no ready
+    /// endpoint is a name with no addresses.
+    pub fn from_watch(set: tokio::sync::watch::Receiver<EndpointSet>) -> Self {
+        Resolver::new(move || {
+            let addresses: Vec<SocketAddr> = set
+                .borrow()
+                .iter()
+                .filter(|e| e.ready)
+                .filter_map(|e| e.address.parse().ok())
+                .collect();
+            Box::pin(async move {
+                if addresses.is_empty() {
+                    return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no ready pod"));
+                }
+                Ok(addresses)
+            })
+        })
+    }
+
+    async fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
+        (self.0)().await
+    }
+}
+
+impl std::fmt::Debug for Resolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Resolver")
+    }
+}
+
+/// What `dns` mode resolves, how, and how often.
+#[derive(Clone, Debug)]
+pub struct DnsModeConfig {
+    /// `host:port`, as named in logs and errors.
+    pub name: String,
+    pub resolver: Resolver,
+    pub interval: Duration,
+}
+
+/// What one resolve said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Vec<SocketAddr>),
+    /// The name has no addresses (NXDOMAIN, or an answer with none).
+    NoSuchName(String),
+    /// Any other failure (a timeout, SERVFAIL, no server).
+    Failed(String),
+}
+
+impl Lookup {
+    pub fn from_result(result: std::io::Result<Vec<SocketAddr>>) -> Lookup {
+        match result {
+            Ok(addrs) if addrs.is_empty() => Lookup::NoSuchName("the answer has no addresses".into()),
+            Ok(addrs) => Lookup::Found(addrs),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound || name_has_no_addresses(&err.to_string()) => {
+                Lookup::NoSuchName(err.to_string())
+            }
+            Err(err) => Lookup::Failed(err.to_string()),
+        }
+    }
+}
+
+/// The last answer requests are routed by, and the last resolve's problem.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DnsAnswer {
+    /// Sorted, one entry per address; `None` until a resolve found any.
+    pub addresses: Option<Vec<SocketAddr>>,
+    /// Why the last resolve failed; `None` once one succeeds.
+    pub problem: Option<String>,
+}
+
+impl DnsAnswer {
+    /// The answer after a resolve that said `lookup`: a found answer
+    /// replaces the last; a failure keeps it and says why.
+    pub fn after(&self, lookup: Lookup) -> DnsAnswer {
+        match lookup {
+            Lookup::Found(mut addresses) => {
+                addresses.sort();
+                addresses.dedup();
+                DnsAnswer {
+                    addresses: Some(addresses),
+                    problem: None,
+                }
+            }
+            Lookup::NoSuchName(error) => DnsAnswer {
+                addresses: self.addresses.clone(),
+                problem: Some(format!("the name has no addresses: {error}")),
+            },
+            Lookup::Failed(error) => DnsAnswer {
+                addresses: self.addresses.clone(),
+                problem: Some(format!("the lookup failed: {error}")),
+            },
+        }
+    }
+
+    /// The endpoints to round robin over, each named after the pod that
+    /// `known` (discovery's set) has at that address.
+    pub fn endpoints(&self, known: &[EndpointInfo]) -> EndpointSet {
+        let addresses = self.addresses.as_deref().unwrap_or_default();
+        addresses
+            .iter()
+            .map(|addr| {
+                let address = addr.to_string();
+                let pod = known
+                    .iter()
+                    .find(|e| e.address == address)
+                    .and_then(|e| e.pod_name.clone());
+                EndpointInfo {
+                    address,
+                    pod_name: pod,
+                    ready: true,
+                }
+            })
+            .collect()
+    }
+}
+
+/// `dns` mode's pool: its own balancer over the last answer, apart from
+/// discovery's.
+pub struct DnsPool {
+    name: String,
+    balancer: Balancer<EndpointConn>,
+    answer: Mutex<DnsAnswer>,
+    resolves: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl DnsPool {
+    pub fn new(name: String, connect: impl Fn(&EndpointInfo) -> EndpointConn + Send + Sync + 'static) -> Self {
+        DnsPool {
+            name,
+            balancer: Balancer::new(connect),
+            answer: Mutex::default(),
+            resolves: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+
+    pub fn balancer(&self) -> &Balancer<EndpointConn> {
+        &self.balancer
+    }
+
+    /// Resolves done so far, failed ones included. Counted before the answer
+    /// is swapped in: a request that ended before this changed was routed
+    /// by the answer before.
+    pub fn resolves(&self) -> u64 {
+        self.resolves.load(Ordering::Acquire)
+    }
+
+    /// Failed resolves so far (the last answer stayed in force).
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    pub fn answer(&self) -> DnsAnswer {
+        self.answer.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Applies one resolve's `lookup`; `known` names the pods.
+    pub fn apply(&self, lookup: Lookup, known: &[EndpointInfo]) -> DnsAnswer {
+        let mut answer = self.answer.lock().unwrap_or_else(|p| p.into_inner());
+        let next = answer.after(lookup);
+        self.resolves.fetch_add(1, Ordering::AcqRel);
+        if let Some(problem) = &next.problem {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            let kept = next.addresses.as_ref().map_or(0, Vec::len);
+            tracing::warn!(
+                "resolving {} for dns mode: {problem}; keeping the last answer ({kept} addresses)",
+                self.name
+            );
+        } else if next.addresses != answer.addresses {
+            let addresses = next.addresses.as_ref().map_or(0, Vec::len);
+            tracing::info!(addresses, name = %self.name, "dns mode: new answer");
+        }
+        self.balancer.update(&next.endpoints(known));
+        *answer = next.clone();
+        next
+    }
+
+    /// Why a request has no endpoint in `dns` mode, and what to check.
+    pub fn no_address_message(&self) -> String {
+        let problem = self.answer().problem.unwrap_or_else(|| "not resolved yet".into());
+        format!(
+            "dns mode has no address for {} ({problem}); check that the name resolves from the gateway \
+             (a headless Service, clusterIP: None, with ready pods), or switch to balanced mode with PUT /mode",
+            self.name
+        )
+    }
+}
+
+/// Resolves every `interval` for as long as the gateway runs (in every mode,
+/// so a switch to `dns` starts from the last answer, as a client would).
+pub async fn follow(gateway: Arc<super::Gateway>, resolver: Resolver, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let lookup = Lookup::from_result(resolver.resolve().await);
+        let known = gateway.upstream.balancer().endpoints();
+        gateway.upstream.dns().apply(lookup, &known);
+    }
+}
+
+#[cfg(test)]
+mod tests;

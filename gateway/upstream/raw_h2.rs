@@ -1,0 +1,180 @@
+//! One HTTP/2 connection to an upstream for the calls the gRPC ingress passes
+//! through without decoding, made when first needed and made again when it
+//! closes.
+//!
+//! Written on the `h2` crate rather than a tonic `Channel` or hyper's client:
+//! those hand every request to another task (tonic's buffer worker, hyper's
+//! dispatch and a task per response) and add layers that rewrite the call
+//! (tonic appends its own `user-agent`). Here the caller's task opens the
+//! stream itself; that cut the ingress's CPU per call (bench/results.md).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use h2::SendStream;
+use h2::client::{ResponseFuture, SendRequest};
+use http::uri::Authority;
+use tokio::net::TcpStream;
+
+/// Why a call could not be sent or answered on a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum RawFailure {
+    #[error("{0}")]
+    Connect(io::Error),
+    #[error("connecting took longer than {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("{0}")]
+    H2(#[from] h2::Error),
+}
+
+impl RawFailure {
+    /// Why the balancer skips the endpoint: the connection could not be made
+    /// or broke under the call. `None` for a GOAWAY or a reset stream: the
+    /// pod may well be fine.
+    pub fn skip_reason(&self) -> Option<String> {
+        match self {
+            RawFailure::Connect(io) => Some(crate::gateway::skipped::io_reason(io)),
+            RawFailure::ConnectTimeout(_) => Some("connection timed out".to_owned()),
+            RawFailure::H2(h2) => h2.get_io().map(crate::gateway::skipped::io_reason),
+        }
+    }
+}
+
+/// A stream opened on the connection: the response to wait for and the
+/// request body's sending half.
+pub type Opened = (ResponseFuture, SendStream<Bytes>);
+
+pub struct RawH2 {
+    target: String,
+    authority: Authority,
+    connect_timeout: Duration,
+    /// `None` before the first call and after the connection broke.
+    live: ArcSwapOption<SendRequest<Bytes>>,
+    /// One connect at a time: the calls that wait for it share its connection.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl RawH2 {
+    /// `target` is `host:port`; the error says why it is not one.
+    pub fn new(target: &str, connect_timeout: Duration) -> Result<Self, String> {
+        let authority: Authority = target.parse().map_err(|e: http::uri::InvalidUri| e.to_string())?;
+        if authority.port_u16().is_none() {
+            return Err(format!("{target:?} has no port"));
+        }
+        Ok(RawH2 {
+            target: target.to_owned(),
+            authority,
+            connect_timeout,
+            live: ArcSwapOption::empty(),
+            connecting: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The `:authority` calls on this connection carry (the upstream's, as a
+    /// client dialling it would send).
+    pub fn authority(&self) -> &Authority {
+        &self.authority
+    }
+
+    /// Opens a stream for `request` (its head; `end_of_stream` when it has no
+    /// body). A connection found closed is made again once, so a call is not
+    /// failed for a connection that ended while idle (a GOAWAY at max age).
+    pub async fn open(
+        &self,
+        request: impl Fn() -> http::Request<()>,
+        end_of_stream: bool,
+    ) -> Result<Opened, RawFailure> {
+        let mut fresh = false;
+        loop {
+            let sender = match self.live.load_full() {
+                Some(sender) => sender,
+                None => {
+                    fresh = true;
+                    self.connect().await?
+                }
+            };
+            let opened = async {
+                let mut ready = SendRequest::clone(&sender).ready().await?;
+                ready.send_request(request(), end_of_stream)
+            }
+            .await;
+            match opened {
+                Ok(opened) => return Ok(opened),
+                Err(err) => {
+                    self.discard(&sender);
+                    if fresh {
+                        return Err(err.into());
+                    }
+                    tracing::debug!(target = %self.target, %err, "the ingress's upstream connection had closed; making it again");
+                }
+            }
+        }
+    }
+
+    /// The connection `broken` failed a call: the next call makes a new one
+    /// (unless another call already did).
+    fn discard(&self, broken: &Arc<SendRequest<Bytes>>) {
+        let current = self.live.load();
+        if current.as_ref().is_some_and(|c| Arc::ptr_eq(c, broken)) {
+            self.live.compare_and_swap(&*current, None);
+        }
+    }
+
+    async fn connect(&self) -> Result<Arc<SendRequest<Bytes>>, RawFailure> {
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(sender) = self.live.load_full() {
+            return Ok(sender);
+        }
+        let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.target))
+            .await
+            .map_err(|_| RawFailure::ConnectTimeout(self.connect_timeout))?
+            .map_err(RawFailure::Connect)?;
+        // Small frames of many calls: do not wait to coalesce them.
+        tcp.set_nodelay(true).map_err(RawFailure::Connect)?;
+        let (sender, connection) = h2::client::Builder::new()
+            // As hyper's client: room for a few large messages in flight.
+            .initial_window_size(2 * 1024 * 1024)
+            .initial_connection_window_size(5 * 1024 * 1024)
+            .max_send_buffer_size(1024 * 1024)
+            .handshake::<_, Bytes>(tcp)
+            .await?;
+        let target = self.target.clone();
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%target, %err, "an ingress upstream connection ended");
+            }
+        });
+        let sender = Arc::new(sender);
+        self.live.store(Some(Arc::clone(&sender)));
+        Ok(sender)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_needs_a_host_and_a_port() {
+        let ok = RawH2::new("greetserver:50051", Duration::from_secs(1)).unwrap();
+        assert_eq!(ok.authority().as_str(), "greetserver:50051");
+        assert_eq!(
+            RawH2::new("greetserver", Duration::from_secs(1)).err().unwrap(),
+            "\"greetserver\" has no port"
+        );
+        assert!(RawH2::new("bad host:1", Duration::from_secs(1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connect_is_an_io_failure() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = listener.local_addr().unwrap().to_string();
+        drop(listener);
+        let raw = RawH2::new(&target, Duration::from_secs(1)).unwrap();
+        let failure = raw.open(|| http::Request::new(()), true).await.err().unwrap();
+        assert_eq!(failure.skip_reason().as_deref(), Some("connection refused"));
+    }
+}
