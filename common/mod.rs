@@ -7,6 +7,7 @@ pub mod latency_buckets;
 pub mod logging;
 pub mod metrics;
 pub mod mode;
+pub mod random;
 pub mod reflection;
 pub mod sanitize;
 pub mod shutdown;

@@ -27,8 +27,10 @@ pub struct Args {
     /// Pod IP reported in replies (Kubernetes: from the downward API).
     #[arg(long, env = "POD_IP")]
     pod_ip: Option<String>,
-    /// Close each connection with GOAWAY after this age (e.g. 30s), so clients
-    /// reconnect and connection-level balancing gets another chance. Off by default.
+    /// Close each connection with GOAWAY after this age (e.g. 30s; ±10 % a
+    /// connection, so they do not all reconnect at once; calls in flight
+    /// finish), so clients reconnect and connection-level balancing gets
+    /// another chance. Off by default.
     #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION")]
     max_connection_age: Option<Duration>,
     /// On SIGTERM, report NOT_SERVING for this long before refusing new connections.

@@ -2,6 +2,8 @@
 //! reflection, graceful drain and an optional max connection age.
 
 pub mod cli;
+pub mod connection_age;
+mod connections;
 pub mod metrics;
 mod reply_delay;
 
@@ -15,6 +17,7 @@ use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 
 use crate::common::shutdown::{DrainPolicy, serve_until_drained};
+pub use connection_age::MaxConnectionAge;
 pub use reply_delay::ReplyDelay;
 
 use crate::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
@@ -27,8 +30,10 @@ pub struct ServerConfig {
     pub pod_name: String,
     /// `POD_IP`: reported in every reply.
     pub pod_ip: String,
-    /// Send GOAWAY to a connection after this age, so clients reconnect and a
-    /// connection-level balancer gets another chance (the server-side remedy).
+    /// Send GOAWAY to a connection after this age (±10 % jitter), so clients
+    /// reconnect and a connection-level balancer gets another chance (the
+    /// server-side remedy). The start value: [`serve_with_max_age`] takes a
+    /// handle that changes it at run time.
     pub max_connection_age: Option<Duration>,
     /// Time between reporting NOT_SERVING and closing the listener on shutdown,
     /// so load balancers notice before connections are refused.
@@ -125,6 +130,20 @@ pub async fn serve_with_metrics(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let max_age = MaxConnectionAge::new(config.max_connection_age);
+    serve_with_max_age(listener, metrics_listener, config, max_age, shutdown).await
+}
+
+/// [`serve_with_metrics`], with the max connection age `max_age` says, as it
+/// changes (`config.max_connection_age` is not read: `max_age` starts where
+/// its creator set it).
+pub async fn serve_with_max_age(
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    config: ServerConfig,
+    max_age: MaxConnectionAge,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let local_addr = listener.local_addr().context("reading the listener's address")?;
     let grpc_metrics = metrics::GrpcMetrics::new(&metrics::SERVED)?;
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -133,13 +152,11 @@ pub async fn serve_with_metrics(
 
     let (reflection, reflection_v1alpha) = crate::common::reflection::services(&["greet.GreetService"])?;
 
-    let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
-    if let Some(age) = config.max_connection_age {
-        builder = builder.max_connection_age(age);
-    }
     let greeter =
         Greeter::new(config.pod_name.clone(), config.pod_ip.clone()).with_reply_delay(config.reply_delay.clone());
-    let router = builder
+    // No max connection age here: the builder's is fixed at start
+    // (connections.rs sends the GOAWAYs; it sets TCP_NODELAY too).
+    let router = tonic::transport::Server::builder()
         .layer(grpc_metrics.layer())
         .layer(pod_headers(&config.pod_name, &config.pod_ip))
         .add_service(health_service)
@@ -151,18 +168,18 @@ pub async fn serve_with_metrics(
         addr = %local_addr,
         pod_name = %config.pod_name,
         pod_ip = %config.pod_ip,
-        max_connection_age = ?config.max_connection_age,
+        max_connection_age = ?max_age.get(),
         "greet-server listening"
     );
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let stop = CancellationToken::new();
     let serving = {
         let stop = stop.clone();
         async move {
-            router
-                .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
-                .await
-                .with_context(|| format!("greet-server on {local_addr} failed"))
+            connections::serve(listener, max_age, stop, move |connection, signal| {
+                router.clone().serve_with_incoming_shutdown(connection, signal)
+            })
+            .await
+            .with_context(|| format!("greet-server on {local_addr} failed"))
         }
     };
     let announce = async move {

@@ -248,3 +248,40 @@ fn killing_the_pinned_pod_asks_first_then_shows_it_gone_and_marks_the_chart() {
     assert!(marks.contains('x'), "the chart marks the kill:\n{after}");
     dashboard.quit();
 }
+
+#[test]
+fn g_sets_a_max_connection_age_that_rotates_the_sticky_pod_and_g_again_clears_it() {
+    let mut dashboard = start_dashboard(&["demo", "--rate", "100"], &[]);
+    let sticky = dashboard
+        .screen
+        .wait_for("hits on one pod", Duration::from_secs(30), |s| {
+            pod_rows(s).iter().any(|(_, hits)| *hits >= 50)
+        });
+    assert!(!sticky.contains("max age"), "{sticky}");
+    dashboard.press(b"g");
+    let screen = &dashboard.screen;
+    let set = screen.wait_for("the age in the header", Duration::from_secs(10), |s| {
+        s.contains("max age 3s") && s.contains("every pod now sends GOAWAY to connections older than 3 s")
+    });
+    let at_set = pod_rows(&set);
+    // Still sticky, but each connection lives 3 s: every pod gets its turn.
+    let rotated = screen.wait_for("every pod serving in turn", Duration::from_secs(30), |s| {
+        let now = pod_rows(s);
+        now.len() == 3
+            && now.iter().all(|(name, hits)| {
+                let before = at_set.iter().find(|(n, _)| n == name).map_or(0, |(_, h)| *h);
+                *hits >= before + 20
+            })
+    });
+    assert!(rotated.contains("STICKY") && !rotated.contains("errors"), "{rotated}");
+    dashboard.press(b"g");
+    let screen = &dashboard.screen;
+    screen.wait_for("the age cleared", Duration::from_secs(10), |s| {
+        !s.contains("max age") && s.contains("max connection age off")
+    });
+    // One connection again, kept: one pod has the whole window once more.
+    screen.wait_for("one pod stuck again", Duration::from_secs(30), |s| {
+        s.contains("STUCK — press m to balance: 100 %")
+    });
+    dashboard.quit();
+}

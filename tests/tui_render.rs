@@ -241,6 +241,19 @@ fn help_overlay_80x24() {
 }
 
 #[test]
+fn the_demo_header_shows_the_max_connection_age_while_it_is_set() {
+    let (app, now) = scenario(Mode::Sticky);
+    let mut app = app.with_demo();
+    let header = |app: &App| draw(app, now, 80, 24).lines().nth(1).unwrap().to_owned();
+    let without = header(&app);
+    app.update(AppEvent::ConnectionAge(Some(Duration::from_secs(3))), now);
+    let with = header(&app);
+    assert!(with.contains("  max age 3s  ● connected"), "{with}");
+    app.update(AppEvent::ConnectionAge(None), now);
+    assert_eq!(header(&app), without);
+}
+
+#[test]
 fn gone_pod_and_reconnecting_gateway_120x40() {
     let (mut app, now) = scenario(Mode::Balanced);
     app.update(

@@ -45,6 +45,7 @@ impl Controls {
             Action::AddPod => self.demo_command(DemoCommand::AddPod),
             Action::KillPod(name) => self.demo_command(DemoCommand::KillPod(name)),
             Action::ToggleSlowPod => self.demo_command(DemoCommand::ToggleSlowPod),
+            Action::ToggleConnectionAge => self.demo_command(DemoCommand::ToggleConnectionAge),
         }
     }
 

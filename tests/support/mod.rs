@@ -81,6 +81,29 @@ pub async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
     hits
 }
 
+/// Sends greetings one after another until every one of `pods` pods has
+/// answered; returns hits per pod. Panics on a non-200, or after `within`.
+#[allow(
+    dead_code,
+    reason = "compiled into every test crate; only the max connection age's use it"
+)]
+pub async fn greet_until_every_pod(rest: &RestClient, pods: usize, within: Duration) -> BTreeMap<String, usize> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut hits = BTreeMap::new();
+    let mut sent = 0;
+    while hits.len() < pods {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{sent} requests in {within:?} reached only {hits:?}"
+        );
+        let response = rest.greet("Ada", &format!("Lovelace-{sent}")).await.unwrap();
+        assert_eq!(response.status, 200, "request {sent}: {}", response.body);
+        *hits.entry(pod_of(&response.body)).or_default() += 1;
+        sent += 1;
+    }
+    hits
+}
+
 #[allow(
     dead_code,
     reason = "compiled into every test crate; only the concurrent ones use it"

@@ -294,6 +294,24 @@ impl LocalCluster {
         Some((first.name.clone(), true))
     }
 
+    /// Every pod's max connection age, now and for pods added later
+    /// (`None`: no GOAWAY): open connections older than it move on.
+    pub fn set_max_connection_age(&mut self, age: Option<Duration>) {
+        self.config.pod.max_connection_age = age;
+        for pod in &self.pods {
+            pod.max_connection_age.set(age);
+        }
+    }
+
+    pub fn max_connection_age(&self) -> Option<Duration> {
+        self.config.pod.max_connection_age
+    }
+
+    /// Connections the pods sent a GOAWAY for their age that are still open.
+    pub fn connections_closing(&self) -> usize {
+        self.pods.iter().map(|p| p.max_connection_age.closing()).sum()
+    }
+
     /// The reply delay of the pod named `name` (to slow it down at run time).
     pub fn reply_delay(&self, name: &str) -> Option<&ReplyDelay> {
         self.pods.iter().find(|p| p.name == name).map(|p| &p.reply_delay)

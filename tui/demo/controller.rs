@@ -15,10 +15,16 @@ pub enum DemoCommand {
     KillPod(String),
     /// One pod SLOW_POD_DELAY slower, or back.
     ToggleSlowPod,
+    /// DEMO_CONNECTION_AGE on every pod, or none.
+    ToggleConnectionAge,
 }
 
 /// How much slower `d` makes a pod: least-loaded then steers around it.
 pub const SLOW_POD_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The max connection age `g` sets on every pod: short, so a sticky
+/// client's pod visibly rotates every 3 s (±10 %).
+pub const DEMO_CONNECTION_AGE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Owns the demo: adds and kills pods on command and reports the pod list.
 pub async fn run(
@@ -83,6 +89,24 @@ pub async fn run(
                     error: true,
                 },
             },
+            DemoCommand::ToggleConnectionAge => {
+                let age = match demo.max_connection_age() {
+                    Some(_) => None,
+                    None => Some(DEMO_CONNECTION_AGE),
+                };
+                demo.set_max_connection_age(age);
+                let _ = events.send(AppEvent::ConnectionAge(age)).await;
+                AppEvent::Notice {
+                    text: match age {
+                        Some(age) => format!(
+                            "every pod now sends GOAWAY to connections older than {} s (±10 %)",
+                            age.as_secs()
+                        ),
+                        None => "max connection age off: connections stay where they are".into(),
+                    },
+                    error: false,
+                }
+            }
         };
         let _ = events.send(pod_list(&demo)).await;
         let _ = events.send(notice).await;

@@ -9,12 +9,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{ReplyDelay, ServerConfig};
+use crate::server::{MaxConnectionAge, ReplyDelay, ServerConfig};
 
 /// How a pod's greet-server treats connections.
 #[derive(Clone, Copy, Debug)]
 pub struct PodOptions {
-    /// GOAWAY after this age (greet-server's `--max-connection-age`).
+    /// GOAWAY after this age (greet-server's `--max-connection-age`), at start.
     pub max_connection_age: Option<Duration>,
     /// Longest wait for in-flight calls when the pod stops.
     pub drain_timeout: Duration,
@@ -35,6 +35,8 @@ pub struct LocalPod {
     pub addr: SocketAddr,
     /// Added to every reply: set it to make this pod slow, at run time.
     pub reply_delay: ReplyDelay,
+    /// Its max connection age: set it to change the age at run time.
+    pub max_connection_age: MaxConnectionAge,
     drain_timeout: Duration,
     stop: CancellationToken,
     /// `None` once stopped.
@@ -77,11 +79,19 @@ impl LocalPod {
             reply_delay: ReplyDelay::default(),
         };
         let reply_delay = config.reply_delay.clone();
-        let task = tokio::spawn(crate::server::serve(listener, config, stop.clone().cancelled_owned()));
+        let max_connection_age = MaxConnectionAge::new(options.max_connection_age);
+        let task = tokio::spawn(crate::server::serve_with_max_age(
+            listener,
+            None,
+            config,
+            max_connection_age.clone(),
+            stop.clone().cancelled_owned(),
+        ));
         Ok(LocalPod {
             name,
             addr,
             reply_delay,
+            max_connection_age,
             drain_timeout: options.drain_timeout,
             stop,
             task: Some(task),
@@ -154,13 +164,7 @@ pub(crate) fn kube_style_id(mut seed: u64) -> String {
         .collect()
 }
 
-/// A fresh random seed: each `RandomState` gets new keys.
-pub(crate) fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    hasher.finish()
-}
+pub(crate) use crate::common::random::seed as random_seed;
 
 #[cfg(test)]
 mod tests {

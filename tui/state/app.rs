@@ -44,6 +44,8 @@ pub struct App {
     kube: Option<KubeStatus>,
     /// `None` when there is no load generator to control.
     load: Option<LoadState>,
+    /// The demo pods' max connection age, while one is set.
+    connection_age: Option<Duration>,
     demo: bool,
     show_help: bool,
     /// First pod row shown when the pods do not all fit (↑/↓, PgUp/PgDn, Home).
@@ -68,6 +70,7 @@ impl App {
             frozen: None,
             kube: None,
             load: None,
+            connection_age: None,
             demo: false,
             show_help: false,
             scroll: 0,
@@ -133,6 +136,11 @@ impl App {
 
     pub fn load(&self) -> Option<LoadState> {
         self.load
+    }
+
+    /// The demo pods' max connection age, while one is set (`g`).
+    pub fn connection_age(&self) -> Option<Duration> {
+        self.connection_age
     }
 
     pub fn demo(&self) -> bool {
@@ -303,6 +311,7 @@ impl App {
                 self.notice(notice, now);
             }
             AppEvent::Load(state) => self.load = Some(state),
+            AppEvent::ConnectionAge(age) => self.connection_age = age,
             AppEvent::Notice { text, error } => self.notify(text, error, now),
         }
     }

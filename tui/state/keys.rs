@@ -28,6 +28,8 @@ pub enum Command {
     Filter,
     AddPod,
     SlowPod,
+    /// Demo: a max connection age on every pod, or none.
+    ConnectionAge,
     KillPod,
 }
 
@@ -148,6 +150,10 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('d')], Command::SlowPod)
         .help("d", "make one pod 25 ms slower, or back")
         .demo_only(),
+    // No footer hint either: the help lists it, the header shows it while set.
+    bind(&[KeyCode::Char('g')], Command::ConnectionAge)
+        .help("g", "max connection age 3 s on every pod, or off")
+        .demo_only(),
     bind(&[KeyCode::Char('?')], Command::ToggleHelp)
         .hint("? help")
         .help("?", "this help"),
@@ -254,6 +260,7 @@ mod tests {
                 "a",
                 "x",
                 "d",
+                "g",
                 "?",
                 "q, Esc, Ctrl-C"
             ]
@@ -282,6 +289,11 @@ mod tests {
     #[test]
     fn demo_keys_need_the_demo_and_rate_keys_have_aliases() {
         assert_eq!(command(KeyEvent::from(KeyCode::Char('a')), false), None);
+        assert_eq!(command(KeyEvent::from(KeyCode::Char('g')), false), None);
+        assert_eq!(
+            command(KeyEvent::from(KeyCode::Char('g')), true),
+            Some(Command::ConnectionAge)
+        );
         assert_eq!(
             command(KeyEvent::from(KeyCode::Char('x')), true),
             Some(Command::KillPod)

@@ -43,6 +43,8 @@ pub enum AppEvent {
     },
     /// The load generator's state.
     Load(LoadState),
+    /// The demo pods' max connection age (`None`: off).
+    ConnectionAge(Option<Duration>),
     /// A line for the footer: the result of an action.
     Notice { text: String, error: bool },
 }
@@ -170,4 +172,6 @@ pub enum Action {
     KillPod(String),
     /// Demo: one pod slower, or back.
     ToggleSlowPod,
+    /// Demo: a max connection age on every pod, or none.
+    ToggleConnectionAge,
 }

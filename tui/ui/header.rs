@@ -36,6 +36,10 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         let state = if load.running { "on" } else { "off" };
         first.push(Span::styled(format!("  load {state} {}/s", load.rate), theme.dim()));
     }
+    if let Some(age) = app.connection_age() {
+        let age = humantime::format_duration(age);
+        first.push(Span::styled(format!("  max age {age}"), theme.dim()));
+    }
     if app.frozen() {
         first.push(Span::raw("  "));
         first.push(Span::styled(" FROZEN ", theme.badge(None)));

@@ -32,7 +32,10 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             ])
         })
         .collect();
-    lines.push(Line::raw(""));
+    // The blank line between keys and figures goes first when rows are short.
+    if lines.len() + FIGURES.len() + 3 <= usize::from(area.height) {
+        lines.push(Line::raw(""));
+    }
     lines.extend(FIGURES.iter().map(|line| Line::styled(*line, theme.dim())));
     let width = 66.min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);

@@ -81,6 +81,7 @@ impl App {
             }
             Command::AddPod => Some(Action::AddPod),
             Command::SlowPod => Some(Action::ToggleSlowPod),
+            Command::ConnectionAge => Some(Action::ToggleConnectionAge),
             Command::KillPod => {
                 let Some(busiest) = self.stats.busiest(now).map(|p| p.name.clone()) else {
                     self.notify("no running pod to kill", true, now);

@@ -165,6 +165,13 @@ fn demo_keys_add_and_kill_the_busiest_pod() {
     let mut app = app.with_demo();
     assert_eq!(key(&mut app, 'a', t0), Some(Action::AddPod));
     assert_eq!(key(&mut app, 'd', t0), Some(Action::ToggleSlowPod));
+    assert_eq!(key(&mut app, 'g', t0), Some(Action::ToggleConnectionAge));
+    // The header shows the age the demo reports, until it reports none.
+    assert_eq!(app.connection_age(), None);
+    app.update(AppEvent::ConnectionAge(Some(Duration::from_secs(3))), t0);
+    assert_eq!(app.connection_age(), Some(Duration::from_secs(3)));
+    app.update(AppEvent::ConnectionAge(None), t0);
+    assert_eq!(app.connection_age(), None);
     app.update(request(1, "pod-c", "10.0.0.3", 100), t0);
     // Asked once: it asks again, naming the pod.
     assert_eq!(key(&mut app, 'x', t0), None);
