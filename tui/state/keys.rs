@@ -106,7 +106,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('c')], Command::Quit).ctrl(),
     bind(&[KeyCode::Char('m')], Command::SwitchMode)
         .hint("m mode")
-        .help("m", "next mode: sticky, balanced, least-loaded"),
+        .help("m", "next mode: sticky, balanced, least-loaded, dns"),
     bind(&[KeyCode::Char('l')], Command::ToggleLoad)
         .hint("l load")
         .help("l", "load generator on / off")

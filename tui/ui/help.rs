@@ -11,12 +11,12 @@ use crate::tui::state::{App, keys};
 /// What each figure means, a line each.
 const FIGURES: &[&str] = &[
     // One line for the modes: the header describes the current one.
-    "Modes: STICKY one pod, BALANCED round robin, LEAST-LOADED p2c.",
+    "STICKY one pod, BALANCED/DNS round robin, LEAST-LOADED p2c.",
     "HITS, ERR: since the reset (r); OK%: the share that succeeded.",
     "SHARE, RPS, P50/P99, fairness: over the window in the titles (w).",
     "fairness: Jain's index, 1.00 even, 1/n all on one pod.",
     "READY skip: the gateway's balancer routes around the pod.",
-    "Recent requests: mode (S, B, L), gRPC status and latency.",
+    "Recent requests: mode (S, B, L, D), gRPC status and latency.",
     // Below what 24 rows show: the rows above stay where they were.
     "DNS (m after LEAST-LOADED, D): round robin over the last DNS",
     "answer: in the demo a pod added (a) waits for the next resolve",
