@@ -54,7 +54,8 @@ impl Mode {
         match self {
             Mode::Sticky => "one connection, one pod",
             Mode::Balanced => "round robin per request",
-            Mode::LeastLoaded => "per request, the less loaded of 2 random pods",
+            // Short enough for the header at 80 columns.
+            Mode::LeastLoaded => "avoids slow pods",
             Mode::Dns => "DNS round robin: new pods wait",
         }
     }

@@ -539,3 +539,14 @@ fn dns_80x24() {
     );
     insta::assert_snapshot!(screen);
 }
+
+#[test]
+fn least_loaded_80x24() {
+    let (app, now) = scenario(Mode::LeastLoaded);
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        screen.contains("mode  LEAST-LOADED   300 req  30.0/s  fairness 1.00  · avoids slow pods"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
