@@ -79,7 +79,8 @@ pub struct Args {
     /// How often `dns` mode and DNS discovery re-resolve GRPC_SERVER_HOST.
     #[arg(long, env = "GATEWAY_DNS_INTERVAL", value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
     dns_interval: Duration,
-    /// Deadline of one upstream call.
+    /// Deadline of one upstream call for POST /greet. The gRPC ingress uses
+    /// each call's own grpc-timeout instead (a stream may rightly last hours).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
     upstream_timeout: Duration,
     /// TCP connect deadline for an upstream endpoint.

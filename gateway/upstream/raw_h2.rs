@@ -51,6 +51,8 @@ pub struct RawH2 {
     target: String,
     authority: Authority,
     connect_timeout: Duration,
+    /// PING every `.0`, give up after `.1` without an answer.
+    keepalive: (Duration, Duration),
     /// `None` before the first call and after the connection broke.
     live: ArcSwapOption<SendRequest<Bytes>>,
     /// One connect at a time: the calls that wait for it share its connection.
@@ -68,9 +70,17 @@ impl RawH2 {
             target: target.to_owned(),
             authority,
             connect_timeout,
+            keepalive: (KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT),
             live: ArcSwapOption::empty(),
             connecting: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Pings every `interval`; the connection is given up after `timeout`
+    /// without an answer.
+    pub fn with_keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.keepalive = (interval, timeout);
+        self
     }
 
     /// The `:authority` calls on this connection carry (the upstream's, as a
@@ -142,14 +152,47 @@ impl RawH2 {
             .handshake::<_, Bytes>(tcp)
             .await?;
         let target = self.target.clone();
+        let keepalive_every = self.keepalive;
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%target, %err, "an ingress upstream connection ended");
+            let mut connection = connection;
+            let (interval, timeout) = keepalive_every;
+            let keepalive = keepalive(connection.ping_pong(), interval, timeout);
+            tokio::select! {
+                ended = &mut connection => if let Err(err) = ended {
+                    tracing::debug!(%target, %err, "an ingress upstream connection ended");
+                },
+                () = keepalive => {
+                    // Dropping the connection fails its calls (UNAVAILABLE):
+                    // better than waiting on a peer that is gone.
+                    tracing::warn!(%target, "an ingress upstream connection answered no PING within {timeout:?}: closed");
+                }
             }
         });
         let sender = Arc::new(sender);
         self.live.store(Some(Arc::clone(&sender)));
         Ok(sender)
+    }
+}
+
+/// As the gateway's other connections (tonic's keepalive): a PING every
+/// 30 s, and the connection is given up when 20 s pass without its answer,
+/// so a pod that vanished without a reset does not hold calls forever.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Ends when the peer did not answer a PING in time (never without pings).
+async fn keepalive(ping_pong: Option<h2::PingPong>, interval: Duration, timeout: Duration) {
+    let Some(mut ping_pong) = ping_pong else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        match tokio::time::timeout(timeout, ping_pong.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_pong)) => {}
+            // The connection ended: its own task reports why.
+            Ok(Err(_)) => return std::future::pending().await,
+            Err(_) => return,
+        }
     }
 }
 
@@ -176,5 +219,34 @@ mod tests {
         let raw = RawH2::new(&target, Duration::from_secs(1)).unwrap();
         let failure = raw.open(|| http::Request::new(()), true).await.err().unwrap();
         assert_eq!(failure.skip_reason().as_deref(), Some("connection refused"));
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_stops_answering_pings_fails_the_calls_waiting_on_it() {
+        // An HTTP/2 server that completes its handshake, then never reads again.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = listener.local_addr().unwrap().to_string();
+        let (frozen_tx, frozen_rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut connection = h2::server::handshake(tcp).await.unwrap();
+            // Takes the client's first stream, so its request is on the wire.
+            let _call = connection.accept().await;
+            let _ = frozen_tx.send(connection);
+        });
+        let raw = RawH2::new(&target, Duration::from_secs(1))
+            .unwrap()
+            .with_keepalive(Duration::from_millis(100), Duration::from_millis(100));
+        let request = || {
+            let mut request = http::Request::new(());
+            *request.uri_mut() = format!("http://{target}/greet.GreetService/Greet").parse().unwrap();
+            request
+        };
+        let (response, _body) = raw.open(request, true).await.unwrap();
+        let _server = frozen_rx.await.unwrap();
+        let failed = tokio::time::timeout(Duration::from_secs(5), response)
+            .await
+            .expect("the keepalive must give the connection up within about 200 ms");
+        assert!(failed.is_err(), "no answer can come from a frozen peer: {failed:?}");
     }
 }
