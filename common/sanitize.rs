@@ -9,9 +9,18 @@ pub fn is_unsafe(c: char) -> bool {
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Whether `text` is printable ASCII only, which [`is_unsafe`] never names:
+/// a byte test, for the method and pod names of every forwarded call.
+fn printable_ascii(text: &str) -> bool {
+    text.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 /// Removes what [`is_unsafe`] names (so no terminal escape sequence
 /// survives) from text that came over the network.
 pub fn sanitize(text: &str) -> Cow<'_, str> {
+    if printable_ascii(text) {
+        return Cow::Borrowed(text);
+    }
     if text.chars().any(is_unsafe) {
         Cow::Owned(text.chars().filter(|&c| !is_unsafe(c)).collect())
     } else {
@@ -21,6 +30,9 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
 
 /// [`sanitize`], then cut to at most `max_chars` characters (an ellipsis marks the cut).
 pub fn sanitize_truncated(text: &str, max_chars: usize) -> String {
+    if text.len() <= max_chars && printable_ascii(text) {
+        return text.to_owned();
+    }
     let clean = sanitize(text);
     if clean.chars().count() <= max_chars {
         return clean.into_owned();

@@ -3,7 +3,6 @@
 
 mod error;
 pub mod raw_h2;
-mod response_started;
 mod sticky;
 
 pub use error::UpstreamError;
@@ -261,7 +260,7 @@ impl Upstream {
             // In every mode, so least-loaded starts from warm estimates.
             let in_flight = balancer.start(&member, Instant::now());
             let result = match &member.conn {
-                Ok(conns) => self.call(address, &conns.channel, request.clone()).await.0,
+                Ok(conns) => self.call(address, &conns.channel, request.clone()).await,
                 Err(message) => Err(UpstreamError::BadEndpoint {
                     endpoint: address.clone(),
                     message: message.clone(),
@@ -299,27 +298,16 @@ impl Upstream {
         }
     }
 
-    /// One attempt; also whether its response began (see `response_started`).
+    /// One attempt of a Greet call on `channel`.
     async fn call(
         &self,
         endpoint: &str,
         channel: &Channel,
         request: GreetingRequest,
-    ) -> (Result<GreetReply, UpstreamError>, bool) {
-        let started = response_started::ResponseStarted::default();
-        let result = self.attempt(endpoint, started.watch(channel.clone()), request).await;
-        (result, started.get())
-    }
-
-    async fn attempt(
-        &self,
-        endpoint: &str,
-        channel: response_started::Watched,
-        request: GreetingRequest,
     ) -> Result<GreetReply, UpstreamError> {
         let mut request = tonic::Request::new(request);
         request.set_timeout(self.timeouts.request);
-        let mut client = GreetServiceClient::new(channel);
+        let mut client = GreetServiceClient::new(channel.clone());
         let timeout = || UpstreamError::Timeout {
             endpoint: endpoint.to_owned(),
             after: self.timeouts.request,
