@@ -24,7 +24,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::Gateway;
 use super::events::RequestOutcome;
@@ -55,6 +55,8 @@ pub fn serve(
 
 /// What a call gets back: headers that end it (a trailers-only answer), or
 /// headers and the upstream's body to follow.
+// Made and moved once a call: a box would cost an allocation a call.
+#[allow(clippy::large_enum_variant)]
 enum Reply {
     Whole(http::Response<()>),
     Streamed(http::Response<()>, Forwarded),
@@ -90,13 +92,13 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let replay = Replay::new(body);
     let mut attempts = 1;
     let response = loop {
-        let call = attempt(&route, &head, &replay);
+        let sent = attempt(&route, &head, &replay, deadline);
         let result = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, call).await.ok(),
-            None => Some(call.await),
+            Some(deadline) => tokio::time::timeout_at(deadline, sent).await.ok(),
+            None => Some(sent.await),
         };
         let failure = match result {
-            Some(Ok(response)) => break response,
+            Some(Ok(sent)) => break sent,
             Some(Err(failure)) => failure,
             None => {
                 let status = deadline_passed(&route.endpoint);
@@ -127,6 +129,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     };
     replay.response_began();
     route.succeeded(gateway);
+    let (response, request_pump) = response;
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
     completion.pod_from(&parts.headers);
@@ -137,7 +140,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     }
     Reply::Streamed(
         http::Response::from_parts(parts, ()),
-        Forwarded::new(body, deadline, completion),
+        Forwarded::new(body, deadline, completion, request_pump),
     )
 }
 
@@ -147,7 +150,8 @@ async fn attempt(
     route: &Route,
     head: &http::request::Parts,
     replay: &Replay<Received>,
-) -> Result<http::Response<h2::RecvStream>, RawFailure> {
+    deadline: Option<Instant>,
+) -> Result<(http::Response<h2::RecvStream>, Option<DropGuard>), RawFailure> {
     let connection = route.connection();
     let body = replay.attempt();
     let end_of_stream = http_body::Body::is_end_stream(&body);
@@ -156,13 +160,22 @@ async fn attempt(
         *request.method_mut() = head.method.clone();
         *request.uri_mut() = upstream_uri(&head.uri, connection.authority());
         *request.headers_mut() = head.headers.clone();
+        // The time the call has left, not what the client first gave it.
+        if let Some(deadline) = deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            request.headers_mut().insert("grpc-timeout", wire::grpc_timeout(left));
+        }
         request
     };
     let (response, send) = connection.open(upstream_request, end_of_stream).await?;
-    if !end_of_stream {
-        Pump::new(body, send).start();
-    }
-    Ok(response.await?)
+    // Dropped with the attempt or its response: a request body still being
+    // sent upstream then stops, and its stream is reset.
+    let request_pump = if end_of_stream {
+        None
+    } else {
+        Pump::new(body, send).start()
+    };
+    Ok((response.await?, request_pump))
 }
 
 /// The call's path on the upstream's authority.

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::DropGuard;
 
 use super::pump::Received;
 use super::wire;
@@ -92,14 +93,22 @@ pub(super) struct Forwarded {
     upstream: Option<Received>,
     deadline: Option<Pin<Box<Sleep>>>,
     completion: Completion,
+    /// Dropped with the response: ends the call's request pump, if any.
+    _request_pump: Option<DropGuard>,
 }
 
 impl Forwarded {
-    pub(super) fn new(upstream: h2::RecvStream, deadline: Option<Instant>, completion: Completion) -> Self {
+    pub(super) fn new(
+        upstream: h2::RecvStream,
+        deadline: Option<Instant>,
+        completion: Completion,
+        request_pump: Option<DropGuard>,
+    ) -> Self {
         Forwarded {
             upstream: Some(Received::new(upstream)),
             deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
             completion,
+            _request_pump: request_pump,
         }
     }
 

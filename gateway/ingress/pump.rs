@@ -11,6 +11,7 @@ use bytes::Bytes;
 use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 use http_body::{Body, Frame};
+use tokio_util::sync::{CancellationToken, DropGuard, WaitForCancellationFutureOwned};
 
 /// A received stream as a body: DATA frames then trailers. Each frame's
 /// bytes are released to the sender's window once read, so the peer sends
@@ -64,10 +65,14 @@ impl Body for Received {
 }
 
 /// Sends a body on a stream until the body ends, fails (the stream is reset
-/// then: it must not look complete) or the peer resets the stream.
+/// then: it must not look complete), the peer resets the stream, or the
+/// call it belongs to is given up (the stream is reset then too).
 pub(super) struct Pump<B> {
     body: B,
     stream: SendStream<Bytes>,
+    /// A spawned pump's call ended: a pump waiting for window room would
+    /// otherwise hold the upstream stream open until the upstream reads.
+    given_up: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
 }
 
 impl<B> Pump<B>
@@ -76,18 +81,27 @@ where
     B::Error: std::fmt::Display,
 {
     pub(super) fn new(body: B, stream: SendStream<Bytes>) -> Self {
-        Pump { body, stream }
+        Pump {
+            body,
+            stream,
+            given_up: None,
+        }
     }
 
     /// Sends now what is there; a body still to come (a client stream) gets
-    /// a task of its own. A unary call's body is usually whole by the time
-    /// the call is forwarded: then no task is spawned for it.
-    pub(super) fn start(self) {
+    /// a task of its own, which ends (resetting its stream) when the guard
+    /// returned is dropped. A unary call's body is usually whole by the time
+    /// the call is forwarded: then no task is spawned, and no guard made.
+    pub(super) fn start(self) -> Option<DropGuard> {
         let mut pump = self;
         let waker = std::task::Waker::noop();
-        if Pin::new(&mut pump).poll(&mut Context::from_waker(waker)).is_pending() {
-            tokio::spawn(pump);
+        if Pin::new(&mut pump).poll(&mut Context::from_waker(waker)).is_ready() {
+            return None;
         }
+        let call = CancellationToken::new();
+        pump.given_up = Some(Box::pin(call.clone().cancelled_owned()));
+        tokio::spawn(pump);
+        Some(call.drop_guard())
     }
 
     /// Waits for room for at least one byte (h2 keeps one frame beyond the
@@ -118,6 +132,12 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        if let Some(given_up) = &mut this.given_up
+            && given_up.as_mut().poll(cx).is_ready()
+        {
+            this.stream.send_reset(h2::Reason::CANCEL);
+            return Poll::Ready(());
+        }
         loop {
             if let Err(err) = ready!(this.poll_room(cx)) {
                 tracing::debug!(%err, "a stream stopped taking a call's body");
@@ -162,5 +182,56 @@ where
             }
             return Poll::Ready(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_pump_waiting_for_window_room_resets_its_stream_when_its_call_ends() {
+        let (client_io, server_io) = tokio::io::duplex(1024 * 1024);
+        let server = tokio::spawn(async move {
+            let mut connection = h2::server::handshake(server_io).await.unwrap();
+            let (request, _respond) = connection.accept().await.unwrap().unwrap();
+            tokio::spawn(async move { while connection.accept().await.is_some() {} });
+            // Never releases what it reads: the client's window stays shut.
+            let mut body = request.into_body();
+            loop {
+                match body.data().await {
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => return err.reason(),
+                    None => return None,
+                }
+            }
+        });
+        let (send_request, connection) = h2::client::handshake(client_io).await.unwrap();
+        tokio::spawn(connection);
+        let mut send_request = send_request.ready().await.unwrap();
+        let request = http::Request::post("http://upstream/echo.Echo/Collect")
+            .body(())
+            .unwrap();
+        let (response, stream) = send_request.send_request(request, false).unwrap();
+        // A client stream that goes on: more than the window, then nothing yet.
+        let (frames, received) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(1);
+        frames
+            .send(Ok(Frame::data(Bytes::from(vec![7u8; 100_000]))))
+            .await
+            .unwrap();
+        let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(received));
+        let call = Pump::new(body, stream)
+            .start()
+            .expect("waiting for room: a task of its own");
+        // The call ends (its client reset it, or its deadline passed).
+        drop((call, response));
+        let reason = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the upstream stream must be reset, not left open")
+            .unwrap();
+        assert_eq!(reason, Some(h2::Reason::CANCEL));
+        drop(frames);
     }
 }

@@ -87,10 +87,11 @@ impl<S: Body<Data = Bytes> + Unpin> Replay<S> {
     }
 
     /// A response began: never retried now, so nothing more is kept.
+    /// What was kept is still sent in full by the attempt that is replaying
+    /// it (a response may begin before its body is all sent: a bidi stream),
+    /// then freed.
     pub(super) fn response_began(&self) {
-        let mut shared = self.lock();
-        shared.spent = true;
-        shared.kept = Vec::new();
+        self.lock().spent = true;
     }
 }
 
@@ -112,9 +113,14 @@ impl<S: Body<Data = Bytes> + Unpin> Body for AttemptBody<S> {
         if shared.attempt != self.attempt {
             return Poll::Ready(None);
         }
-        if let Some(kept) = shared.kept.get(self.position).filter(|_| !shared.spent) {
+        if let Some(kept) = shared.kept.get(self.position) {
             let frame = kept.frame();
             self.position += 1;
+            if shared.spent && self.position == shared.kept.len() {
+                // Sent again in full, and never needed after.
+                shared.kept = Vec::new();
+                self.position = 0;
+            }
             return Poll::Ready(Some(Ok(frame)));
         }
         if shared.ended {
@@ -156,7 +162,7 @@ impl<S: Body<Data = Bytes> + Unpin> Body for AttemptBody<S> {
     fn is_end_stream(&self) -> bool {
         let shared = self.replay.lock();
         shared.attempt != self.attempt
-            || ((shared.spent || self.position >= shared.kept.len()) && (shared.ended || shared.source.is_end_stream()))
+            || (self.position >= shared.kept.len() && (shared.ended || shared.source.is_end_stream()))
     }
 }
 
@@ -190,6 +196,38 @@ mod tests {
         let second = replay.attempt();
         assert_eq!(collect(first).await, b"", "superseded");
         assert_eq!(collect(second).await, big);
+        assert!(!replay.can_retry());
+    }
+
+    #[tokio::test]
+    async fn a_response_beginning_while_a_retry_replays_cuts_nothing() {
+        let (frames, received) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::convert::Infallible>>(4);
+        let source = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(received));
+        let replay = Replay::new(source);
+        let data = |text: &'static str| Ok(Frame::data(Bytes::from_static(text.as_bytes())));
+        let next = |body: &mut AttemptBody<_>| {
+            let frame = futures_util::FutureExt::now_or_never(body.frame());
+            frame.map(|f| f.map(|f| f.unwrap().into_data().unwrap()))
+        };
+        frames.send(data("a")).await.unwrap();
+        frames.send(data("b")).await.unwrap();
+        let mut first = replay.attempt();
+        assert_eq!(next(&mut first), Some(Some(Bytes::from("a"))));
+        assert_eq!(next(&mut first), Some(Some(Bytes::from("b"))));
+        // The first attempt failed; the retry replays, and its response begins midway.
+        let mut retry = replay.attempt();
+        assert_eq!(next(&mut retry), Some(Some(Bytes::from("a"))));
+        replay.response_began();
+        assert_eq!(
+            next(&mut retry),
+            Some(Some(Bytes::from("b"))),
+            "the rest of what was kept"
+        );
+        assert_eq!(next(&mut retry), None, "then the client's next frame, not yet sent");
+        frames.send(data("c")).await.unwrap();
+        drop(frames);
+        assert_eq!(next(&mut retry), Some(Some(Bytes::from("c"))));
+        assert_eq!(next(&mut retry), Some(None));
         assert!(!replay.can_retry());
     }
 }

@@ -20,9 +20,12 @@ use super::call::Forwarded;
 use super::pump::{Pump, Received};
 use crate::gateway::Gateway;
 
-/// As hyper's server defaults, which the ingress was first served with.
+/// As hyper's server defaults, which the ingress was first served with,
+/// but for the connection's window: several times a stream's, so one call
+/// whose reader stalls does not stop the connection's other calls.
 const MAX_CONCURRENT_STREAMS: u32 = 200;
 const WINDOW: u32 = 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 8 * WINDOW;
 const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 const MAX_SEND_BUFFER: usize = 400 * 1024;
 const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
@@ -65,7 +68,7 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .initial_window_size(WINDOW)
-        .initial_connection_window_size(WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
         .max_header_list_size(MAX_HEADER_LIST_SIZE)
         .max_send_buffer_size(MAX_SEND_BUFFER)
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)

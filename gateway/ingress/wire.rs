@@ -67,6 +67,28 @@ pub(super) fn deadline(headers: &HeaderMap, now: Instant) -> Option<Instant> {
     now.checked_add(timeout)
 }
 
+/// `remaining` as a `grpc-timeout` value: the finest unit that keeps it
+/// within the spec's 8 digits (rounded up, so a call is never given less).
+pub(super) fn grpc_timeout(remaining: Duration) -> http::HeaderValue {
+    const MAX: u128 = 99_999_999;
+    let nanos = remaining.as_nanos().max(1);
+    let units: [(u128, &str); 6] = [
+        (1, "n"),
+        (1_000, "u"),
+        (1_000_000, "m"),
+        (1_000_000_000, "S"),
+        (60_000_000_000, "M"),
+        (3_600_000_000_000, "H"),
+    ];
+    let (amount, unit) = units
+        .iter()
+        .map(|&(size, unit)| (nanos.div_ceil(size), unit))
+        .find(|&(amount, _)| amount <= MAX)
+        .unwrap_or((MAX, "H"));
+    http::HeaderValue::from_str(&format!("{amount}{unit}"))
+        .unwrap_or_else(|_| http::HeaderValue::from_static("99999999H"))
+}
+
 /// The status a response's headers or trailers carry, if they carry one.
 pub(super) fn status_in(headers: &HeaderMap) -> Option<tonic::Status> {
     // Most calls end OK: no message or details to decode then.
@@ -119,6 +141,23 @@ mod tests {
         assert_eq!(after("-5S"), None);
         assert_eq!(after(""), None);
         assert_eq!(deadline(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn the_time_left_goes_on_in_the_finest_unit_that_fits() {
+        assert_eq!(grpc_timeout(Duration::from_nanos(1500)), "1500n");
+        assert_eq!(grpc_timeout(Duration::from_millis(250)), "250000u");
+        assert_eq!(grpc_timeout(Duration::from_secs(5)), "5000000u");
+        assert_eq!(grpc_timeout(Duration::from_secs(1000)), "1000000m");
+        assert_eq!(grpc_timeout(Duration::from_secs(200_000)), "200000S");
+        assert_eq!(grpc_timeout(Duration::ZERO), "1n");
+        // 1 ns over 100 s needs 9 digits in µs: milliseconds, rounded up.
+        assert_eq!(grpc_timeout(Duration::new(100, 1)), "100001m");
+        let now = Instant::now();
+        let left = Duration::from_millis(1234);
+        let mut header = HeaderMap::new();
+        header.insert("grpc-timeout", grpc_timeout(left));
+        assert_eq!(deadline(&header, now), Some(now + left), "read back as sent");
     }
 
     #[test]

@@ -18,6 +18,7 @@ use h2::SendStream;
 use h2::client::{ResponseFuture, SendRequest};
 use http::uri::Authority;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 /// Why a call could not be sent or answered on a connection.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,9 @@ pub enum RawFailure {
     ConnectTimeout(Duration),
     #[error("{0}")]
     H2(#[from] h2::Error),
+    /// The connect that calls waiting for it shared failed so.
+    #[error("{0}")]
+    Shared(Arc<RawFailure>),
 }
 
 impl RawFailure {
@@ -39,6 +43,7 @@ impl RawFailure {
             RawFailure::Connect(io) => Some(crate::gateway::skipped::io_reason(io)),
             RawFailure::ConnectTimeout(_) => Some("connection timed out".to_owned()),
             RawFailure::H2(h2) => h2.get_io().map(crate::gateway::skipped::io_reason),
+            RawFailure::Shared(failure) => failure.skip_reason(),
         }
     }
 }
@@ -55,8 +60,13 @@ pub struct RawH2 {
     keepalive: (Duration, Duration),
     /// `None` before the first call and after the connection broke.
     live: ArcSwapOption<SendRequest<Bytes>>,
-    /// One connect at a time: the calls that wait for it share its connection.
+    /// One connect at a time: the calls that wait for it share its
+    /// connection, or its failure (not one connect timeout after another).
     connecting: tokio::sync::Mutex<()>,
+    /// The last connect's failure, and when it ended.
+    failed: std::sync::Mutex<Option<(Instant, Arc<RawFailure>)>>,
+    #[cfg(test)]
+    dials: std::sync::atomic::AtomicUsize,
 }
 
 impl RawH2 {
@@ -73,6 +83,9 @@ impl RawH2 {
             keepalive: (KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT),
             live: ArcSwapOption::empty(),
             connecting: tokio::sync::Mutex::new(()),
+            failed: std::sync::Mutex::new(None),
+            #[cfg(test)]
+            dials: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -134,10 +147,27 @@ impl RawH2 {
     }
 
     async fn connect(&self) -> Result<Arc<SendRequest<Bytes>>, RawFailure> {
+        let asked = Instant::now();
         let _one_at_a_time = self.connecting.lock().await;
         if let Some(sender) = self.live.load_full() {
             return Ok(sender);
         }
+        let failed = self.failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((at, failure)) = failed
+            && at >= asked
+        {
+            return Err(RawFailure::Shared(failure));
+        }
+        self.dial().await.map_err(|failure| {
+            let failure = Arc::new(failure);
+            *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), Arc::clone(&failure)));
+            RawFailure::Shared(failure)
+        })
+    }
+
+    async fn dial(&self) -> Result<Arc<SendRequest<Bytes>>, RawFailure> {
+        #[cfg(test)]
+        self.dials.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tcp = tokio::time::timeout(self.connect_timeout, TcpStream::connect(&self.target))
             .await
             .map_err(|_| RawFailure::ConnectTimeout(self.connect_timeout))?
@@ -145,9 +175,11 @@ impl RawH2 {
         // Small frames of many calls: do not wait to coalesce them.
         tcp.set_nodelay(true).map_err(RawFailure::Connect)?;
         let (sender, connection) = h2::client::Builder::new()
-            // As hyper's client: room for a few large messages in flight.
+            // A stream's window as hyper's client; the connection's several
+            // times it, so a few calls whose clients stall cannot stop the
+            // others sharing the connection (sticky mode puts all on one).
             .initial_window_size(2 * 1024 * 1024)
-            .initial_connection_window_size(5 * 1024 * 1024)
+            .initial_connection_window_size(16 * 1024 * 1024)
             .max_send_buffer_size(1024 * 1024)
             .handshake::<_, Bytes>(tcp)
             .await?;
@@ -248,5 +280,39 @@ mod tests {
             .await
             .expect("the keepalive must give the connection up within about 200 ms");
         assert!(failed.is_err(), "no answer can come from a frozen peer: {failed:?}");
+    }
+
+    #[tokio::test]
+    async fn calls_waiting_on_a_failing_connect_share_its_failure() {
+        // A listener whose accept queue is full drops new SYNs: each dial
+        // waits for its timeout, as one to a vanished node does.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let target = listener.local_addr().unwrap();
+        let mut queued = Vec::new();
+        for _ in 0..2 {
+            if let Ok(Ok(tcp)) = tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(target)).await {
+                queued.push(tcp);
+            }
+        }
+        let raw = Arc::new(RawH2::new(&target.to_string(), Duration::from_millis(300)).unwrap());
+        let calls: Vec<_> = (0..5)
+            .map(|_| {
+                let raw = Arc::clone(&raw);
+                tokio::spawn(async move { raw.open(|| http::Request::new(()), true).await.err() })
+            })
+            .collect();
+        for call in calls {
+            let failure = call.await.unwrap().expect("no connection can be made");
+            assert_eq!(failure.to_string(), "connecting took longer than 300ms");
+            assert_eq!(failure.skip_reason().as_deref(), Some("connection timed out"));
+        }
+        assert_eq!(
+            raw.dials.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "one dial for the 5 calls"
+        );
+        drop((listener, queued));
     }
 }
