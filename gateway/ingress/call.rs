@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame};
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 use tokio_util::sync::DropGuard;
 
 use super::pump::Received;
@@ -86,12 +86,13 @@ impl Drop for Completion {
 }
 
 /// The upstream's response body, passed on as it comes; it ends the call at
-/// the trailers, at the deadline (DEADLINE_EXCEEDED, the upstream stream
-/// reset by dropping it) or with UNAVAILABLE when the upstream stream broke.
+/// the trailers or with UNAVAILABLE when the upstream stream broke. Its
+/// deadline is the sender's to keep ([`Forwarded::deadline`]): the body is
+/// not polled while the client's window is shut.
 pub(super) struct Forwarded {
     /// `None` once the call ended.
     upstream: Option<Received>,
-    deadline: Option<Pin<Box<Sleep>>>,
+    deadline: Option<Instant>,
     completion: Completion,
     /// Dropped with the response: ends the call's request pump, if any.
     _request_pump: Option<DropGuard>,
@@ -106,7 +107,7 @@ impl Forwarded {
     ) -> Self {
         Forwarded {
             upstream: Some(Received::new(upstream)),
-            deadline: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+            deadline,
             completion,
             _request_pump: request_pump,
         }
@@ -116,6 +117,19 @@ impl Forwarded {
     fn finish(&mut self, status: &tonic::Status) {
         self.upstream = None;
         self.completion.finish(Some(status));
+    }
+
+    /// When the call must end: its `grpc-timeout`.
+    pub(super) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The deadline passed: the call ends with DEADLINE_EXCEEDED (these
+    /// trailers for the client), the upstream stream reset by dropping it.
+    pub(super) fn deadline_passed(&mut self) -> HeaderMap {
+        let status = tonic::Status::deadline_exceeded("the call's grpc-timeout passed in the gateway");
+        self.finish(&status);
+        wire::status_trailers(&status)
     }
 
     /// Ends the call with `status` in the client's trailers.
@@ -134,13 +148,6 @@ impl Body for Forwarded {
         let Some(upstream) = &mut this.upstream else {
             return Poll::Ready(None);
         };
-        if let Some(deadline) = &mut this.deadline
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            return this.end_with(&tonic::Status::deadline_exceeded(
-                "the call's grpc-timeout passed in the gateway",
-            ));
-        }
         match ready!(Pin::new(upstream).poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let Some(trailers) = frame.trailers_ref() {

@@ -121,6 +121,15 @@ where
     fn send_trailers(&mut self, trailers: HeaderMap) -> Result<(), h2::Error> {
         self.stream.send_trailers(trailers)
     }
+
+    /// Ends the stream now with the trailers `end` makes of the body (sent
+    /// even with the window shut: HEADERS frames are not flow-controlled).
+    pub(super) fn end_with(mut self, end: impl FnOnce(&mut B) -> HeaderMap) {
+        let trailers = end(&mut self.body);
+        if let Err(err) = self.send_trailers(trailers) {
+            tracing::debug!(%err, "could not end a call's stream");
+        }
+    }
 }
 
 impl<B> Future for Pump<B>

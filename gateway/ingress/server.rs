@@ -128,10 +128,21 @@ async fn call(gateway: Arc<Gateway>, request: http::Request<h2::RecvStream>, mut
     }
 }
 
+/// Sends the response until it ends or the call's deadline passes, which
+/// ends it even while a client that stopped reading keeps its window shut.
 async fn send(mut respond: SendResponse<Bytes>, head: http::Response<()>, body: Forwarded) {
-    match respond.send_response(head, false) {
-        Ok(stream) => Pump::new(body, stream).await,
+    let stream = match respond.send_response(head, false) {
+        Ok(stream) => stream,
         // The client went away: dropping `body` observes the call as cancelled.
-        Err(err) => tracing::debug!(%err, "could not answer a gRPC ingress call"),
+        Err(err) => return tracing::debug!(%err, "could not answer a gRPC ingress call"),
+    };
+    let deadline = body.deadline();
+    let mut pump = Pump::new(body, stream);
+    let Some(deadline) = deadline else {
+        return pump.await;
+    };
+    tokio::select! {
+        () = &mut pump => {}
+        () = tokio::time::sleep_until(deadline) => pump.end_with(Forwarded::deadline_passed),
     }
 }

@@ -220,3 +220,25 @@ async fn a_client_cancel_reaches_the_server() {
     }
     assert_eq!(observed(&gateway), (1, vec![(tonic::Code::Cancelled as i32, 1)]));
 }
+
+#[tokio::test]
+async fn a_deadline_ends_a_stream_whose_client_stopped_reading() {
+    let (upstream, _seen) = echo_server().await;
+    let gateway = gateway(Mode::Sticky, upstream).await;
+    let mut echo = client(gateway.grpc_addr).await;
+    // 14 MB of replies: far more than the client's 2 MiB stream window.
+    let mut request = Request::new(chunk(200, &vec![1u8; 70_000]));
+    request.set_timeout(Duration::from_millis(300));
+    // The stream's head arrives; then the client reads nothing more, and
+    // its window shuts with the gateway's pump waiting for room.
+    let _stalled = echo.count(request).await.unwrap();
+    let waited = Instant::now();
+    while observed(&gateway).0 == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the call must end at its deadline, window shut or not"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(observed(&gateway), (1, vec![(tonic::Code::DeadlineExceeded as i32, 1)]));
+}
