@@ -14,7 +14,7 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-pub use self::convert::{gateway_event, mode_set};
+pub use self::convert::{MAX_PODS, gateway_event, mode_set};
 use self::describe::describe;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
 use super::network_text;

@@ -23,6 +23,10 @@ use crate::common::Mode;
 pub const SPARK_SECONDS: usize = 60;
 /// Recent requests kept for the event tail.
 pub const TAIL_LEN: usize = 200;
+/// The most pods greet-top keeps: a gateway that names a new pod in every
+/// event (hostile, or broken) cannot grow it without bound. Past it, a new
+/// pod's requests count as unattributed; as many as one message may carry.
+pub const MAX_TRACKED_PODS: usize = crate::tui::observer_client::MAX_PODS;
 /// A value that changed this recently is highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_millis(1000);
 
@@ -102,7 +106,11 @@ impl Stats {
     /// pod listed with that IP; `None` when nothing names a pod.
     fn attribute(&self, name: &str, ip: &str) -> Option<String> {
         if !name.is_empty() {
-            return Some(name.to_owned());
+            let room = self.pods.len() < MAX_TRACKED_PODS
+                || self.pods.contains_key(name)
+                // Known by its IP until now: renamed, not added (pod_mut).
+                || (!ip.is_empty() && self.pods.contains_key(ip));
+            return room.then(|| name.to_owned());
         }
         if ip.is_empty() {
             return None;
@@ -289,8 +297,16 @@ impl Stats {
     /// are gone. `keep_info`: the list comes from a pod source whose details
     /// (phase, node, ...) are shown.
     pub(super) fn list_pods(&mut self, pods: Vec<PodInfo>, keep_info: bool) {
+        if self.pods.len() >= MAX_TRACKED_PODS {
+            // Full: the history of pods gone or never listed (named only by
+            // events, which a flood is made of) makes room for listed ones.
+            self.pods.retain(|_, pod| pod.ready.is_some() && !pod.gone);
+        }
         let mut listed = HashSet::with_capacity(pods.len());
         for info in pods {
+            if self.attribute(&info.name, &info.ip).is_none() && !info.name.is_empty() {
+                continue;
+            }
             let ip = info.ip.clone();
             let mut name = info.name.clone();
             // A source that knows only the IP (DNS) lists a pod that has

@@ -436,3 +436,28 @@ fn failures_by_code_come_from_raw_requests_and_summary_differences() {
     counter.stats.reset();
     assert!(counter.stats.pods["pod-b"].error_codes.is_empty());
 }
+
+#[test]
+fn a_gateway_naming_a_new_pod_in_every_event_cannot_grow_the_pod_list_without_bound() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    let listed = counter.stats.pods.len();
+    let flood = MAX_TRACKED_PODS + 500;
+    for i in 0..flood {
+        counter.record(&format!("flood-{i}"), "", 1000, t0);
+    }
+    assert_eq!(counter.stats.pods.len(), MAX_TRACKED_PODS);
+    assert_eq!(counter.stats.total(), flood as u64, "every request still counted");
+    assert_eq!(
+        counter.stats.unattributed(),
+        (listed + 500) as u64,
+        "past the cap, as unattributed"
+    );
+    // A pod already known is still counted as itself.
+    counter.record(PODS[0].0, PODS[0].1, 1000, t0);
+    assert_eq!(counter.stats.pods[PODS[0].0].hits(), 1);
+    // A new listing makes room by forgetting gone pods.
+    counter.stats.list_pods(vec![endpoint("fresh-pod", "10.9.9.9")], false);
+    assert!(counter.stats.pods.contains_key("fresh-pod"));
+    assert!(counter.stats.pods.len() <= MAX_TRACKED_PODS);
+}
