@@ -77,7 +77,7 @@ pub struct Args {
     #[arg(long, env = "GATEWAY_ENDPOINTS", value_name = "HOST:PORT,...")]
     endpoints: Option<String>,
     /// How often `dns` mode and DNS discovery re-resolve GRPC_SERVER_HOST.
-    #[arg(long, env = "GATEWAY_DNS_INTERVAL", value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
+    #[arg(long, env = "GATEWAY_DNS_INTERVAL", value_parser = parse_resolve_interval, default_value = "5s", value_name = "DURATION")]
     dns_interval: Duration,
     /// Deadline of one upstream call for POST /greet. The gRPC ingress uses
     /// each call's own grpc-timeout instead (a stream may rightly last hours).
@@ -222,4 +222,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         timeout: args.drain_timeout,
     };
     serve_until_drained("greet-gateway", handle.wait(), terminated, announce, stop, policy).await
+}
+
+/// A re-resolve interval: a duration of at least 100 ms (0 would resolve
+/// in a busy loop; tokio's interval refuses it).
+fn parse_resolve_interval(value: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if interval < Duration::from_millis(100) {
+        return Err(format!("{value} is too short to re-resolve every: use 100ms or more"));
+    }
+    Ok(interval)
 }

@@ -65,8 +65,9 @@ impl Resolver {
         })
     }
 
-    async fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
-        (self.0)().await
+    /// One lookup, as a future of its own (spawned, so it can outlive a tick).
+    fn resolve(&self) -> ResolveFuture {
+        (self.0)()
     }
 }
 
@@ -142,17 +143,21 @@ impl DnsAnswer {
     }
 
     /// The endpoints to round robin over, each named after the pod that
-    /// `known` (discovery's set) has at that address.
-    pub fn endpoints(&self, known: &[EndpointInfo]) -> EndpointSet {
+    /// `known` (discovery's set) has at that address, else as it was named
+    /// in `current` (the pool's members): a name that comes and goes with
+    /// discovery would make a new member, and new connections, each time.
+    pub fn endpoints(&self, known: &[EndpointInfo], current: &[EndpointInfo]) -> EndpointSet {
         let addresses = self.addresses.as_deref().unwrap_or_default();
         addresses
             .iter()
             .map(|addr| {
                 let address = addr.to_string();
-                let pod = known
-                    .iter()
-                    .find(|e| e.address == address)
-                    .and_then(|e| e.pod_name.clone());
+                let named = |set: &[EndpointInfo]| {
+                    set.iter()
+                        .find(|e| e.address == address)
+                        .and_then(|e| e.pod_name.clone())
+                };
+                let pod = named(known).or_else(|| named(current));
                 EndpointInfo {
                     address,
                     pod_name: pod,
@@ -220,7 +225,7 @@ impl DnsPool {
             let addresses = next.addresses.as_ref().map_or(0, Vec::len);
             tracing::info!(addresses, name = %self.name, "dns mode: new answer");
         }
-        self.balancer.update(&next.endpoints(known));
+        self.balancer.update(&next.endpoints(known, &self.balancer.endpoints()));
         *answer = next.clone();
         next
     }
@@ -239,11 +244,27 @@ impl DnsPool {
 /// Resolves every `interval` for as long as the gateway runs (in every mode,
 /// so a switch to `dns` starts from the last answer, as a client would).
 pub async fn follow(gateway: Arc<super::Gateway>, resolver: Resolver, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
+    // At least 1 ms: tokio's interval refuses zero (the CLI asks 100 ms).
+    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A lookup still running from an earlier tick: waited on again, never
+    // doubled (getaddrinfo blocks a thread until its own timeouts end).
+    let mut pending: Option<tokio::task::JoinHandle<std::io::Result<Vec<SocketAddr>>>> = None;
+    let limit = interval.max(Duration::from_secs(1));
     loop {
         ticker.tick().await;
-        let lookup = Lookup::from_result(resolver.resolve().await);
+        let lookup = pending.get_or_insert_with(|| tokio::spawn(resolver.resolve()));
+        let lookup = match tokio::time::timeout(limit, lookup).await {
+            Ok(done) => {
+                pending = None;
+                match done {
+                    Ok(result) => Lookup::from_result(result),
+                    Err(join) => Lookup::Failed(format!("the lookup's task failed: {join}")),
+                }
+            }
+            // Counted and logged as a failure; the last answer stays.
+            Err(_) => Lookup::Failed(format!("no answer within {limit:?}")),
+        };
         let known = gateway.upstream.balancer().endpoints();
         gateway.upstream.dns().apply(lookup, &known);
     }

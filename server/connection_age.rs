@@ -108,9 +108,11 @@ impl Jitter {
 
 /// When a connection that opened at `start` gets its GOAWAY: `age` with the
 /// connection's `jitter` after `start` (at once when that has passed);
-/// never without an age.
+/// never without an age, nor with one too long to reach (`Duration::MAX`
+/// read as "never": the arithmetic would overflow).
 pub fn goaway_at(start: Instant, age: Option<Duration>, jitter: Jitter) -> Option<Instant> {
-    age.map(|age| start + age.mul_f64(1.0 + jitter.0))
+    let after = Duration::try_from_secs_f64(age?.as_secs_f64() * (1.0 + jitter.0)).ok()?;
+    start.checked_add(after)
 }
 
 #[cfg(test)]
@@ -134,6 +136,15 @@ mod tests {
             Some(start + Duration::from_millis(2700))
         );
         assert_eq!(goaway_at(start, None, Jitter::new(0.05)), None);
+        assert_eq!(
+            goaway_at(start, Some(Duration::MAX), Jitter::new(0.1)),
+            None,
+            "never, not a panic"
+        );
+        assert_eq!(
+            goaway_at(start, Some(Duration::from_secs(u64::MAX / 2)), Jitter::NONE),
+            None
+        );
     }
 
     #[test]

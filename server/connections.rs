@@ -63,9 +63,18 @@ where
                 );
                 connections.spawn(until_closed(served, closing, closed, age.clone(), stop.clone()));
             }
+            // One connection's trouble (it was reset or aborted before we
+            // took it): the next one is taken at once, as tonic does.
+            Err(err) if one_connections(&err) => {
+                tracing::debug!("greet-server: a connection went before it was accepted: {err}");
+            }
             Err(err) => {
+                // Out of descriptors or the like: wait, or spin at 100 % CPU.
                 tracing::warn!("greet-server: accepting a connection failed: {err}");
-                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(ACCEPT_BACKOFF) => {}
+                }
             }
         }
     }
@@ -73,6 +82,16 @@ where
     drop(listener);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Whether an accept error is about the one connection being accepted
+/// (tonic's list), not the listener.
+fn one_connections(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        err.kind(),
+        ConnectionAborted | ConnectionReset | BrokenPipe | Interrupted | WouldBlock | TimedOut
+    )
 }
 
 /// Runs one connection's server; signals it (`closing`) when the connection

@@ -167,3 +167,44 @@ async fn with_no_answer_requests_fail_at_once_saying_what_to_check() {
     assert_eq!((status.code(), status.message()), (tonic::Code::Unavailable, expected));
     handle.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookup_that_never_answers_is_a_failed_resolve_and_is_never_doubled() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // getaddrinfo against a blackholed nameserver: no answer for long.
+    let lookups = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&lookups);
+    let hanging = Resolver::new(move || -> ResolveFuture {
+        counted.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::pending())
+    });
+    let spec = GatewaySpec {
+        mode: Mode::Dns,
+        dns_interval: Duration::from_millis(100),
+        dns_resolver: Some(hanging),
+        ..support::gateway_spec(Mode::Dns)
+    };
+    let handle = spec
+        .start(
+            "greet.invalid:50051".into(),
+            greet_top::gateway::discovery::static_endpoints(Default::default()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    // Each resolve waits at most 1 s (the interval, at least 1 s) for it.
+    dns::until_resolves(&handle.gateway, 2, WITHIN).await;
+    let dns = handle.gateway.upstream.dns();
+    assert_eq!(dns.errors(), dns.resolves(), "every resolve a failure");
+    assert_eq!(
+        dns.answer().problem.as_deref(),
+        Some("the lookup failed: no answer within 1s")
+    );
+    assert_eq!(
+        lookups.load(Ordering::SeqCst),
+        1,
+        "the one lookup waited on again, not started anew"
+    );
+    handle.shutdown().await.unwrap();
+}

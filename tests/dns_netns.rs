@@ -199,8 +199,25 @@ fn dns_mode_and_dns_discovery_follow_dnsmasq_in_a_network_namespace() {
             "--test-threads=1",
         ])
         .env(HOSTS_DIR_VAR, namespace.hosts_dir())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    // Bounded: a hung inner test must not hold the namespace past this
+    // test's end (the guard removes it once this returns or panics).
+    let pid = output.id();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || done.send(output.wait_with_output()));
+    let output = match finished.recv_timeout(Duration::from_secs(120)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!(
+                "the inner test did not end within 120 s: killed; dnsmasq said:\n{}",
+                namespace.dnsmasq_log()
+            );
+        }
+    };
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),

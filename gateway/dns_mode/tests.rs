@@ -56,7 +56,7 @@ fn a_failed_resolve_keeps_the_last_answer_and_says_why() {
     // No answer ever: still none, with the reason.
     let never = DnsAnswer::default().after(Lookup::NoSuchName("NXDOMAIN".into()));
     assert_eq!(never.addresses, None);
-    assert_eq!(never.endpoints(&[]), vec![]);
+    assert_eq!(never.endpoints(&[], &[]), vec![]);
 }
 
 #[test]
@@ -92,12 +92,16 @@ fn endpoints_are_named_after_discoverys_pods_at_the_same_address() {
     let answer = DnsAnswer::default().after(Lookup::Found(addrs(&["10.0.0.1:1", "10.0.0.2:1"])));
     let known = [EndpointInfo::ready("10.0.0.2:1").with_pod_name("pod-2")];
     assert_eq!(
-        answer.endpoints(&known),
+        answer.endpoints(&known, &[]),
         vec![
             EndpointInfo::ready("10.0.0.1:1"),
             EndpointInfo::ready("10.0.0.2:1").with_pod_name("pod-2"),
         ]
     );
+    // Discovery no longer lists pod-2 (not ready, or not seen yet): the
+    // member keeps its name, and so its connections.
+    let current = answer.endpoints(&known, &[]);
+    assert_eq!(answer.endpoints(&[], &current), current);
 }
 
 #[test]
