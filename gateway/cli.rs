@@ -233,3 +233,19 @@ fn parse_resolve_interval(value: &str) -> Result<Duration, String> {
     }
     Ok(interval)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_re_resolve_interval_is_at_least_100_ms() {
+        assert_eq!(
+            parse_resolve_interval("0s"),
+            Err("0s is too short to re-resolve every: use 100ms or more".to_owned())
+        );
+        assert_eq!(parse_resolve_interval("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_resolve_interval("30s"), Ok(Duration::from_secs(30)));
+        assert!(parse_resolve_interval("soon").is_err());
+    }
+}
