@@ -174,28 +174,29 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
         .into_response();
     }
     let upstream = &gateway.upstream;
-    let report = upstream.pool(upstream.mode()).report();
+    // Read once: a switch while this runs must not mix two modes' answers.
+    let mode = upstream.mode();
+    let report = upstream.pool(mode).report();
     let skipped = skipped::skipped_endpoints(&report, tokio::time::Instant::now());
     let usable = skipped::usable(&report);
-    if upstream.mode() == Mode::Dns && !upstream.can_serve() {
+    if mode == Mode::Dns && !upstream.can_serve_in(mode) {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, upstream.dns().no_address_message()).into_response();
     }
-    if !upstream.can_serve() {
+    if !upstream.can_serve_in(mode) {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
-                "{} mode has no ready greet-server endpoint (discovery: {}); check discovery and the greet-server pods",
-                upstream.mode(),
+                "{mode} mode has no ready greet-server endpoint (discovery: {}); check discovery and the greet-server pods",
                 upstream.discovery_description()
             ),
         )
         .into_response();
     }
-    if upstream.mode() != Mode::Sticky && usable == 0 {
+    if mode != Mode::Sticky && usable == 0 {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, skipped::all_skipped_message(&skipped)).into_response();
     }
     let body = serde_json::json!({
-        "mode": upstream.mode(),
+        "mode": mode,
         "ready_endpoints": usable,
         "skipped_endpoints": skipped,
     });

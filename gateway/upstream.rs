@@ -189,7 +189,12 @@ impl Upstream {
 
     /// Whether a request could be sent now.
     pub fn can_serve(&self) -> bool {
-        match self.mode() {
+        self.can_serve_in(self.mode())
+    }
+
+    /// Whether `mode` has somewhere to send a request now.
+    pub fn can_serve_in(&self, mode: Mode) -> bool {
+        match mode {
             Mode::Sticky => true,
             mode => self.pool(mode).ready_count() > 0,
         }

@@ -157,6 +157,10 @@ pub async fn serve_with_max_age(
     // No max connection age here: the builder's is fixed at start
     // (connections.rs sends the GOAWAYs; it sets TCP_NODELAY too).
     let router = tonic::transport::Server::builder()
+        // A client gone without a FIN would hold its connection (and the
+        // drain) until TCP gave up, some 15 minutes: PING it instead.
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .layer(grpc_metrics.layer())
         .layer(pod_headers(&config.pod_name, &config.pod_ip))
         .add_service(health_service)
