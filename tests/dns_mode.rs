@@ -115,6 +115,24 @@ async fn a_dead_pod_still_in_the_answer_is_skipped_and_its_requests_retried() {
     cluster.shutdown().await;
 }
 
+/// A gateway in dns mode for greet.invalid:50051, resolved by `resolver`
+/// every `interval`, with no discovered pod.
+async fn podless_dns_gateway(resolver: Resolver, interval: Duration) -> greet_top::gateway::GatewayHandle {
+    let spec = GatewaySpec {
+        mode: Mode::Dns,
+        dns_interval: interval,
+        dns_resolver: Some(resolver),
+        ..support::gateway_spec(Mode::Dns)
+    };
+    spec.start(
+        "greet.invalid:50051".into(),
+        greet_top::gateway::discovery::static_endpoints(Default::default()),
+        Default::default(),
+    )
+    .await
+    .unwrap()
+}
+
 /// A resolver that finds no such name, as getaddrinfo says it.
 fn no_such_name() -> ResolveFuture {
     Box::pin(async {
@@ -126,21 +144,8 @@ fn no_such_name() -> ResolveFuture {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_answer_requests_fail_at_once_saying_what_to_check() {
-    let spec = GatewaySpec {
-        mode: Mode::Dns,
-        // One resolve: the first, at start.
-        dns_interval: Duration::from_secs(3600),
-        dns_resolver: Some(Resolver::new(no_such_name)),
-        ..support::gateway_spec(Mode::Dns)
-    };
-    let handle = spec
-        .start(
-            "greet.invalid:50051".into(),
-            greet_top::gateway::discovery::static_endpoints(Default::default()),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    // One resolve: the first, at start.
+    let handle = podless_dns_gateway(Resolver::new(no_such_name), Duration::from_secs(3600)).await;
     dns::until_resolves(&handle.gateway, 1, WITHIN).await;
     let rest = RestClient::new(format!("http://{}", handle.rest_addr));
     let started = tokio::time::Instant::now();
@@ -186,20 +191,7 @@ async fn a_lookup_that_never_answers_is_a_failed_resolve_and_is_never_doubled() 
         counted.fetch_add(1, Ordering::SeqCst);
         Box::pin(std::future::pending())
     });
-    let spec = GatewaySpec {
-        mode: Mode::Dns,
-        dns_interval: Duration::from_millis(100),
-        dns_resolver: Some(hanging),
-        ..support::gateway_spec(Mode::Dns)
-    };
-    let handle = spec
-        .start(
-            "greet.invalid:50051".into(),
-            greet_top::gateway::discovery::static_endpoints(Default::default()),
-            Default::default(),
-        )
-        .await
-        .unwrap();
+    let handle = podless_dns_gateway(hanging, Duration::from_millis(100)).await;
     // Each resolve waits at most 1 s (the interval, at least 1 s) for it.
     dns::until_resolves(&handle.gateway, 2, WITHIN).await;
     let dns = handle.gateway.upstream.dns();

@@ -386,10 +386,7 @@ async fn switching_mode_under_load_drops_no_request_and_counts_each_once() {
     const TOTAL: usize = CLIENTS * EACH;
     let cluster = support::cluster(3, Mode::Sticky).await;
     let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
-    let mut watch = observer.watch(WatchRequest::default()).await.unwrap().into_inner();
-    let Some(event::Kind::Snapshot(snapshot)) = watch.next().await.unwrap().unwrap().kind else {
-        panic!("Watch must open with a snapshot");
-    };
+    let (mut watch, snapshot) = support::watch_from_snapshot(&mut observer).await;
 
     let load = {
         let rest = cluster.rest().clone();

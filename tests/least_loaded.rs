@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use greet_top::common::Mode;
 use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{self, WatchRequest, event};
+use greet_top::proto::observe::{self, event};
 use support::greet_concurrently;
 use tokio_stream::StreamExt;
 
@@ -64,10 +64,7 @@ async fn every_mode_change_under_load_is_one_event_and_drops_no_request() {
     let _serial = SERIAL.lock().await;
     let cluster = least_loaded_cluster().await;
     let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
-    let mut watch = observer.watch(WatchRequest::default()).await.unwrap().into_inner();
-    let Some(event::Kind::Snapshot(snapshot)) = watch.next().await.unwrap().unwrap().kind else {
-        panic!("Watch must open with a snapshot");
-    };
+    let (mut watch, snapshot) = support::watch_from_snapshot(&mut observer).await;
     let load = {
         let rest = cluster.rest().clone();
         tokio::spawn(async move { greet_concurrently(&rest, 16, 40).await })

@@ -151,3 +151,20 @@ pub async fn until_balancer_follows_the_registry(cluster: &LocalCluster) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+/// A Watch through `observer`, and the snapshot it opens with.
+#[allow(dead_code, reason = "compiled into every test crate; the mode-switch tests use it")]
+pub async fn watch_from_snapshot(
+    observer: &mut greet_top::proto::observe::observer_client::ObserverClient<tonic::transport::Channel>,
+) -> (
+    tonic::Streaming<greet_top::proto::observe::Event>,
+    greet_top::proto::observe::State,
+) {
+    use greet_top::proto::observe::{WatchRequest, event};
+    let mut watch = observer.watch(WatchRequest::default()).await.unwrap().into_inner();
+    let first = watch.message().await.unwrap();
+    let Some(event::Kind::Snapshot(snapshot)) = first.and_then(|e| e.kind) else {
+        panic!("Watch must open with a snapshot");
+    };
+    (watch, snapshot)
+}
