@@ -126,6 +126,10 @@ impl PodCounters {
             latency_us_sum: self.latency_us_sum.load(Ordering::Relaxed),
             latency_buckets: self.histogram.counts(),
             methods: self.methods.counts(),
+            // The gauges are filled in by the balancer's view, not counted here.
+            in_flight: 0,
+            oldest_in_flight_us: 0,
+            connections: 0,
         }
     }
 }

@@ -145,6 +145,9 @@ mod tests {
             latency_us_sum: u64::MAX,
             latency_buckets: vec![u64::MAX; BUCKETS],
             methods: vec![],
+            in_flight: u64::MAX,
+            oldest_in_flight_us: u64::MAX,
+            connections: u32::MAX,
         };
         let summary = observe::Event {
             kind: Some(event::Kind::Summary(Summary {
