@@ -7,96 +7,25 @@
 //!
 //! A member that fails is ejected (skipped) for a while, longer each time in
 //! a row (skip.rs); the request path only reads its atomic deadline, and the
-//! reason is kept under a lock taken only on ejection and recovery.
+//! reason is kept under a lock taken only on ejection and recovery. When a
+//! skip is due, one request at a time tries the member (a probe, member.rs):
+//! its answer ends the skip, its failure or timeout renews it, and the other
+//! requests keep going to the other members meanwhile.
 
 pub mod load;
+mod member;
 mod skip;
+pub mod try_limit;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use super::discovery::{EndpointInfo, EndpointSet};
-use skip::Health;
+pub use member::{InFlight, Member, PROBE_LEASE};
 pub use skip::{EJECTION, MAX_EJECTION, Skip, ejection_for};
-
-/// One endpoint and its (lazily connected) connection.
-#[derive(Debug)]
-pub struct Member<C> {
-    pub info: EndpointInfo,
-    pub conn: C,
-    /// Milliseconds since the balancer's epoch until which this member is
-    /// skipped; 0 while it is not skipped.
-    ejected_until_ms: AtomicU64,
-    health: Mutex<Health>,
-    /// Requests sent to this member and not answered yet.
-    in_flight: AtomicU64,
-    /// Peak-EWMA latency (load.rs), taken only around a few float operations.
-    latency: Mutex<Latency>,
-}
-
-/// A member's latency estimate and when it was last updated.
-#[derive(Debug, Default)]
-struct Latency {
-    estimate_us: f64,
-    updated: Option<Instant>,
-}
-
-impl Latency {
-    fn since(&self, now: Instant) -> std::time::Duration {
-        self.updated
-            .map_or_else(Default::default, |at| now.saturating_duration_since(at))
-    }
-}
-
-/// A request in flight to a member: counted until dropped; `finish` also
-/// measures its latency.
-pub struct InFlight<C> {
-    member: Arc<Member<C>>,
-    sent: Instant,
-}
-
-impl<C> InFlight<C> {
-    /// The request was answered at `now` (or timed out): its latency updates
-    /// the member's estimate.
-    pub fn finish(self, now: Instant) {
-        let rtt_us = now.saturating_duration_since(self.sent).as_secs_f64() * 1e6;
-        let mut latency = lock(&self.member.latency);
-        latency.estimate_us = load::observe(latency.estimate_us, latency.since(now), rtt_us);
-        latency.updated = Some(now);
-    }
-}
-
-impl<C> Drop for InFlight<C> {
-    fn drop(&mut self) {
-        self.member.in_flight.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Every update is an assignment: the state stays whole after a panic.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-impl<C> Member<C> {
-    /// Why and until when the balancer skips this member, if it does.
-    pub fn skip(&self) -> Option<Skip> {
-        self.health().skip.clone()
-    }
-
-    fn health(&self) -> MutexGuard<'_, Health> {
-        lock(&self.health)
-    }
-
-    /// What one more request would cost at `now` (load.rs).
-    pub fn cost(&self, now: Instant) -> f64 {
-        let latency = lock(&self.latency);
-        let estimate_us = load::decayed(latency.estimate_us, latency.since(now));
-        load::cost(estimate_us, self.in_flight.load(Ordering::Relaxed))
-    }
-}
 
 type Connect<C> = Box<dyn Fn(&EndpointInfo) -> C + Send + Sync>;
 
@@ -154,16 +83,7 @@ impl<C> Balancer<C> {
                     .iter()
                     .find(|m| m.info.address == info.address && m.info.pod_name == info.pod_name)
                     .cloned()
-                    .unwrap_or_else(|| {
-                        Arc::new(Member {
-                            info: info.clone(),
-                            conn: (self.connect)(info),
-                            ejected_until_ms: AtomicU64::new(0),
-                            health: Mutex::default(),
-                            in_flight: AtomicU64::new(0),
-                            latency: Mutex::default(),
-                        })
-                    })
+                    .unwrap_or_else(|| Arc::new(Member::new(info.clone(), (self.connect)(info), self.epoch)))
             })
             .collect();
         self.snapshot.store(Arc::new(Snapshot {
@@ -173,8 +93,9 @@ impl<C> Balancer<C> {
     }
 
     /// The next member in round-robin order, skipping ejected members unless
-    /// all are ejected (then trying one beats failing outright). `None` when
-    /// no endpoint is ready.
+    /// all are ejected (then trying one beats failing outright); a member
+    /// whose skip is due only when no other request is probing it. `None`
+    /// when no endpoint is ready.
     pub fn pick(&self, now: Instant) -> Option<Arc<Member<C>>> {
         let snapshot = self.snapshot.load();
         let ready = &snapshot.ready;
@@ -185,7 +106,7 @@ impl<C> Balancer<C> {
         let mut first = None;
         for _ in 0..ready.len() {
             let member = &ready[self.next.fetch_add(1, Ordering::Relaxed) % ready.len()];
-            if member.ejected_until_ms.load(Ordering::Relaxed) <= now_ms {
+            if member.admits(now_ms) {
                 return Some(Arc::clone(member));
             }
             first.get_or_insert(member);
@@ -195,14 +116,14 @@ impl<C> Balancer<C> {
 
     /// Power of two choices: of two random members not skipped, the one that
     /// costs less (load.rs); skipped members only when all are, as `pick`.
+    /// A member whose skip is due is probed first (one request at a time).
     pub fn pick_least_loaded(&self, now: Instant) -> Option<Arc<Member<C>>> {
         let snapshot = self.snapshot.load();
         let now_ms = self.millis_since_epoch(now);
-        let usable: Vec<&Arc<Member<C>>> = snapshot
-            .ready
-            .iter()
-            .filter(|m| m.ejected_until_ms.load(Ordering::Relaxed) <= now_ms)
-            .collect();
+        if let Some(probe) = snapshot.ready.iter().find(|m| m.is_skipped() && m.admits(now_ms)) {
+            return Some(Arc::clone(probe));
+        }
+        let usable: Vec<&Arc<Member<C>>> = snapshot.ready.iter().filter(|m| !m.is_skipped()).collect();
         match usable[..] {
             [] => self.pick(now),
             [only] => Some(Arc::clone(only)),
@@ -218,11 +139,7 @@ impl<C> Balancer<C> {
     /// A request is sent to `member` at `sent`: counted in flight until the
     /// guard drops.
     pub fn start(&self, member: &Arc<Member<C>>, sent: Instant) -> InFlight<C> {
-        member.in_flight.fetch_add(1, Ordering::Relaxed);
-        InFlight {
-            member: Arc::clone(member),
-            sent,
-        }
+        InFlight::new(member, sent)
     }
 
     /// A request picked at `picked_at` found `member` failing at `now` for
@@ -238,6 +155,7 @@ impl<C> Balancer<C> {
         // `fail` then ignores until the skip is really due.
         let until = self.millis_since_epoch(skip.until).max(1);
         member.ejected_until_ms.store(until, Ordering::Relaxed);
+        member.probe_since_ms.store(0, Ordering::Relaxed);
         self.ejections.fetch_add(1, Ordering::Relaxed);
         true
     }
@@ -258,6 +176,7 @@ impl<C> Balancer<C> {
             return false;
         }
         member.ejected_until_ms.store(0, Ordering::Relaxed);
+        member.probe_since_ms.store(0, Ordering::Relaxed);
         true
     }
 
@@ -271,12 +190,15 @@ impl<C> Balancer<C> {
             .all
             .iter()
             .map(|info| {
-                let skip = if info.ready {
-                    members.next().and_then(|member| member.skip())
-                } else {
-                    None
+                let member = if info.ready { members.next() } else { None };
+                let Some(member) = member else {
+                    return (info.clone(), None);
                 };
-                (info.clone(), skip)
+                let info = EndpointInfo {
+                    pod_name: member.pod_name(),
+                    ..info.clone()
+                };
+                (info, member.skip())
             })
             .collect()
     }
@@ -284,6 +206,11 @@ impl<C> Balancer<C> {
     /// Every endpoint of the last update, ready or not.
     pub fn endpoints(&self) -> Arc<EndpointSet> {
         Arc::clone(&self.snapshot.load().all)
+    }
+
+    /// The members requests pick from, in address order.
+    pub fn members(&self) -> Vec<Arc<Member<C>>> {
+        self.snapshot.load().ready.clone()
     }
 
     /// How many endpoints can take requests.

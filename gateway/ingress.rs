@@ -92,10 +92,21 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let replay = Replay::new(body);
     let mut attempts = 1;
     let response = loop {
-        let sent = attempt(&route, &head, &replay, deadline);
-        let result = match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, sent).await.ok(),
-            None => Some(sent.await),
+        // A first try that has another endpoint to go to waits only its
+        // limit (balancer/try_limit.rs), then goes there if the client's
+        // whole request was kept; else it waits for the call's deadline.
+        let limit = route.try_limit(gateway, deadline).filter(|_| attempts == 1);
+        let result = {
+            let sent = attempt(&route, &head, &replay, deadline);
+            tokio::pin!(sent);
+            match limit {
+                Some(limit) => match tokio::time::timeout(limit, &mut sent).await {
+                    Ok(result) => Some(result.map_err(TryFailure::Raw)),
+                    Err(_) if replay.is_whole() => Some(Err(TryFailure::NoAnswer(limit))),
+                    Err(_) => within(sent, deadline).await,
+                },
+                None => within(sent, deadline).await,
+            }
         };
         let failure = match result {
             Some(Ok(sent)) => break sent,
@@ -128,10 +139,10 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
         return Reply::status(status);
     };
     replay.response_began();
-    route.succeeded(gateway);
     let (response, request_pump) = response;
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
+    route.succeeded(gateway, call::pod_header(&parts.headers).as_deref());
     completion.pod_from(&parts.headers);
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.
@@ -144,6 +155,39 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     )
 }
 
+/// Why one try of a call failed before any response byte.
+#[derive(Debug, thiserror::Error)]
+enum TryFailure {
+    #[error("{0}")]
+    Raw(RawFailure),
+    #[error("no answer within {0:?}")]
+    NoAnswer(std::time::Duration),
+}
+
+impl TryFailure {
+    /// Why the balancer skips the endpoint, if it does (as RawFailure's).
+    fn skip_reason(&self) -> Option<String> {
+        match self {
+            TryFailure::Raw(raw) => raw.skip_reason(),
+            TryFailure::NoAnswer(limit) => Some(format!("no answer within {limit:?}")),
+        }
+    }
+}
+
+type Sent = (http::Response<h2::RecvStream>, Option<DropGuard>);
+
+/// A try's outcome by the call's deadline (`None`: it passed first).
+async fn within(
+    sent: impl std::future::Future<Output = Result<Sent, RawFailure>>,
+    deadline: Option<Instant>,
+) -> Option<Result<Sent, TryFailure>> {
+    let result = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, sent).await.ok()?,
+        None => sent.await,
+    };
+    Some(result.map_err(TryFailure::Raw))
+}
+
 /// One attempt of a call on `route`: the stream opened with the call's
 /// head, the body on its way, until the response's head.
 async fn attempt(
@@ -151,7 +195,7 @@ async fn attempt(
     head: &http::request::Parts,
     replay: &Replay<Received>,
     deadline: Option<Instant>,
-) -> Result<(http::Response<h2::RecvStream>, Option<DropGuard>), RawFailure> {
+) -> Result<Sent, RawFailure> {
     let connection = route.connection();
     let body = replay.attempt();
     let end_of_stream = http_body::Body::is_end_stream(&body);

@@ -17,6 +17,7 @@ pub mod discovery;
 pub mod dns_mode;
 pub mod endpoint_slices;
 pub mod events;
+pub mod in_flight;
 pub mod ingress;
 pub mod metrics;
 pub mod observer;

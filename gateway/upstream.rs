@@ -235,8 +235,11 @@ impl Upstream {
     }
 
     /// Round robin (over discovery's set or the last DNS answer) or least
-    /// loaded; an endpoint that is unavailable is skipped
-    /// for a while and the call retried on the next one (Greet is idempotent).
+    /// loaded; an endpoint that is unavailable, or does not answer within
+    /// its try's limit (balancer/try_limit.rs), is skipped for a while and
+    /// the call retried on the next one (Greet is idempotent). The tries
+    /// share the call's deadline (`--upstream-timeout`); the last one
+    /// possible gets all that is left of it.
     async fn greet_balanced(
         &self,
         mode: Mode,
@@ -244,6 +247,7 @@ impl Upstream {
     ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
         let balancer = self.pool(mode);
         let max_attempts = u32::try_from(balancer.ready_count().clamp(1, 3)).unwrap_or(3);
+        let deadline = Instant::now() + self.timeouts.request;
         let mut attempts = 0;
         loop {
             let picked_at = Instant::now();
@@ -262,17 +266,31 @@ impl Upstream {
             };
             attempts += 1;
             let address = &member.info.address;
+            let left = deadline.saturating_duration_since(picked_at);
+            let limit = if attempts < max_attempts {
+                member.try_limit(left)
+            } else {
+                left
+            };
+            // The deadline's error names --upstream-timeout itself.
+            let limit = Limit {
+                wait: limit,
+                named: if limit < left { limit } else { self.timeouts.request },
+            };
             // In every mode, so least-loaded starts from warm estimates.
             let in_flight = balancer.start(&member, Instant::now());
             let result = match &member.conn {
-                Ok(conns) => self.call(address, &conns.channel, request.clone()).await,
+                Ok(conns) => self.call(address, &conns.channel, request.clone(), limit).await,
                 Err(message) => Err(UpstreamError::BadEndpoint {
                     endpoint: address.clone(),
                     message: message.clone(),
                 }),
             };
-            if matches!(result, Ok(_) | Err(UpstreamError::Timeout { .. })) {
+            if let Ok(reply) = &result {
                 in_flight.finish(Instant::now());
+                if member.replied_from(&reply.pod_name) {
+                    self.pool_changed(mode);
+                }
             }
             let eject = |err| {
                 let Some(reason) = super::skipped::reason(err) else {
@@ -289,9 +307,15 @@ impl Upstream {
                         continue;
                     }
                 }
-                // A hanging pod is skipped for a while, but the call is not
-                // repeated: it may have done its work, and the deadline is spent.
-                Err(err @ UpstreamError::Timeout { .. }) => eject(err),
+                // A hanging pod is skipped for a while. The call goes to the
+                // next pod when only its try's limit passed (Greet is
+                // idempotent), not when the call's deadline is spent.
+                Err(err @ UpstreamError::Timeout { .. }) => {
+                    eject(err);
+                    if limit.wait < left && attempts < max_attempts {
+                        continue;
+                    }
+                }
                 Ok(_) => {
                     if balancer.succeeded(&member, picked_at, Instant::now()) {
                         self.pool_changed(mode);
@@ -299,33 +323,34 @@ impl Upstream {
                 }
                 Err(_) => {}
             }
-            return (result, address.clone(), member.info.pod_name.clone(), attempts);
+            return (result, address.clone(), member.pod_name(), attempts);
         }
     }
 
-    /// One attempt of a Greet call on `channel`.
+    /// One attempt of a Greet call on `channel`, given `limit.wait`.
     async fn call(
         &self,
         endpoint: &str,
         channel: &Channel,
         request: GreetingRequest,
+        limit: Limit,
     ) -> Result<GreetReply, UpstreamError> {
         let mut request = tonic::Request::new(request);
-        request.set_timeout(self.timeouts.request);
+        request.set_timeout(limit.wait);
         let mut client = GreetServiceClient::new(channel.clone());
         let timeout = || UpstreamError::Timeout {
             endpoint: endpoint.to_owned(),
-            after: self.timeouts.request,
+            after: limit.named,
         };
         let started = Instant::now();
-        let response = tokio::time::timeout(self.timeouts.request, client.greet(request))
+        let response = tokio::time::timeout(limit.wait, client.greet(request))
             .await
             .map_err(|_| timeout())?
             .map_err(|status| {
                 // The server enforces the deadline we sent (grpc-timeout) and
                 // may answer first, with DEADLINE_EXCEEDED or (tonic)
                 // CANCELLED "Timeout expired": still our timeout, a 504.
-                if status.code() == tonic::Code::DeadlineExceeded || started.elapsed() >= self.timeouts.request {
+                if status.code() == tonic::Code::DeadlineExceeded || started.elapsed() >= limit.wait {
                     timeout()
                 } else {
                     UpstreamError::from_status(endpoint, &status)
@@ -343,6 +368,23 @@ impl Upstream {
             pod_name,
             pod_ip,
         })
+    }
+}
+
+/// How long one try waits, and the time its timeout error names.
+#[derive(Clone, Copy, Debug)]
+struct Limit {
+    wait: Duration,
+    named: Duration,
+}
+
+impl Limit {
+    /// The whole call's deadline.
+    fn whole(timeout: Duration) -> Self {
+        Limit {
+            wait: timeout,
+            named: timeout,
+        }
     }
 }
 

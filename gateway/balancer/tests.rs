@@ -444,3 +444,5 @@ fn least_loaded_skips_ejected_members_unless_all_are() {
     let empty = balancer();
     assert!(empty.pick_least_loaded(now).is_none());
 }
+
+mod probe;

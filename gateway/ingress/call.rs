@@ -47,16 +47,10 @@ impl Completion {
     /// (greet-server sets them) where the route did not know it already.
     pub(super) fn pod_from(&mut self, headers: &HeaderMap) {
         let Some(outcome) = &mut self.outcome else { return };
-        let header = |name| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| sanitize_truncated(v, 253))
-        };
-        if let Some(name) = header("x-pod-name").filter(|_| outcome.pod_name.is_empty()) {
+        if let Some(name) = pod_header(headers).filter(|_| outcome.pod_name.is_empty()) {
             outcome.pod_name = name;
         }
-        if let Some(ip) = header("x-pod-ip") {
+        if let Some(ip) = header(headers, "x-pod-ip") {
             outcome.pod_ip = ip;
         }
         // An answer from a pod the route did not know and that did not name
@@ -77,6 +71,20 @@ impl Completion {
         }
         self.hub.publish_request(outcome);
     }
+}
+
+/// A response header's value, sanitised (it came from the network).
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| sanitize_truncated(v, 253))
+        .filter(|v| !v.is_empty())
+}
+
+/// The pod a response names (`x-pod-name`, which greet-server sets).
+pub(super) fn pod_header(headers: &HeaderMap) -> Option<String> {
+    header(headers, "x-pod-name")
 }
 
 impl Drop for Completion {

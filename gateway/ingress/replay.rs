@@ -86,6 +86,13 @@ impl<S: Body<Data = Bytes> + Unpin> Replay<S> {
         !self.lock().spent
     }
 
+    /// Whether the client's whole request was received and kept: a call that
+    /// waits too long for an answer can be sent elsewhere entire.
+    pub(super) fn is_whole(&self) -> bool {
+        let shared = self.lock();
+        shared.ended && !shared.spent
+    }
+
     /// A response began: never retried now, so nothing more is kept.
     /// What was kept is still sent in full by the attempt that is replaying
     /// it (a response may begin before its body is all sent: a bidi stream),

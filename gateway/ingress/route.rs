@@ -2,6 +2,7 @@
 //! next endpoint; and where its one retry goes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -113,6 +114,22 @@ impl Route {
         }
     }
 
+    /// How long a try on this route may wait for its answer before the call
+    /// goes elsewhere: `None` in sticky mode and when no other endpoint is
+    /// ready (then the call's own deadline is the only limit).
+    pub(super) fn try_limit(&self, gateway: &Gateway, deadline: Option<Instant>) -> Option<Duration> {
+        let Target::Balanced(member, _) = &self.target else {
+            return None;
+        };
+        if gateway.upstream.pool(self.mode).ready_count() < 2 {
+            return None;
+        }
+        let left = deadline.map_or(Duration::MAX, |deadline| {
+            deadline.saturating_duration_since(Instant::now())
+        });
+        Some(member.try_limit(left))
+    }
+
     /// The connection to send on.
     pub(super) fn connection(&self) -> &RawH2 {
         &self.connection
@@ -122,7 +139,7 @@ impl Route {
     pub(super) fn outcome(&self, attempts: u32, method: &str) -> RequestOutcome {
         let (pod_name, pod_ip) = match &self.target {
             Target::Balanced(member, _) => (
-                member.info.pod_name.clone().unwrap_or_default(),
+                member.pod_name().unwrap_or_default(),
                 host_of(&member.info.address).to_owned(),
             ),
             Target::Sticky => (String::new(), String::new()),
@@ -138,8 +155,10 @@ impl Route {
         }
     }
 
-    /// A response began: the endpoint is fine (its skip, if any, ends).
-    pub(super) fn succeeded(&mut self, gateway: &Gateway) {
+    /// A response began, from `pod` when its headers name one: the endpoint
+    /// is fine (its skip, if any, ends) and, when discovery does not know
+    /// its pod, named by it.
+    pub(super) fn succeeded(&mut self, gateway: &Gateway, pod: Option<&str>) {
         if let Some(in_flight) = self.in_flight.take() {
             in_flight.finish(Instant::now());
         }
@@ -147,7 +166,8 @@ impl Route {
             return;
         };
         let upstream = &gateway.upstream;
-        if upstream.pool(self.mode).succeeded(member, *picked_at, Instant::now()) {
+        let named = pod.is_some_and(|pod| member.replied_from(pod));
+        if upstream.pool(self.mode).succeeded(member, *picked_at, Instant::now()) || named {
             upstream.pool_changed(self.mode);
         }
     }

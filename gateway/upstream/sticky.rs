@@ -7,7 +7,7 @@ use arc_swap::ArcSwap;
 use tonic::transport::Channel;
 
 use super::raw_h2::RawH2;
-use super::{GreetReply, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
+use super::{GreetReply, Limit, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
 use crate::proto::greet::GreetingRequest;
 
 /// The pinned connection, replaced by a fresh one through the Service when it breaks.
@@ -86,12 +86,16 @@ impl Upstream {
     ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
         let target = self.sticky.target();
         let pinned = self.sticky.current();
-        let result = self.call(target, &pinned, request.clone()).await;
+        let result = self
+            .call(target, &pinned, request.clone(), Limit::whole(self.timeouts.request))
+            .await;
         if !retryable(&result) {
             return (result, target.to_owned(), None, 1);
         }
         let fresh = self.sticky.repin(&pinned);
-        let result = self.call(target, &fresh, request).await;
+        let result = self
+            .call(target, &fresh, request, Limit::whole(self.timeouts.request))
+            .await;
         (result, target.to_owned(), None, 2)
     }
 }

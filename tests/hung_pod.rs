@@ -1,0 +1,217 @@
+//! A pod that stops answering (SIGSTOP: hung, not dead, its connections
+//! open) under balanced load: no request waits much past one try's limit,
+//! none fails, and once the pod answers again (SIGCONT) a probe re-admits it.
+//! Real greet-server processes, an in-process gateway, all on 127.0.0.1.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use greet_top::common::Mode;
+use greet_top::gateway::GatewayHandle;
+use greet_top::gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
+use greet_top::gateway::discovery::{self, EndpointInfo};
+use greet_top::gateway::upstream::UpstreamTimeouts;
+use greet_top::tui::demo::GatewaySpec;
+use greet_top::tui::rest_client::RestClient;
+use tokio::time::Instant;
+
+/// A greet-server process; continued and killed on drop, so a failed
+/// assertion leaves no stopped process behind.
+struct Server {
+    child: Child,
+    address: String,
+}
+
+impl Server {
+    fn spawn(name: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_greet-server"))
+            .args(["--listen", &address, "--pod-name", name, "--metrics-port", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Server { child, address }
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.signal("-CONT");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn until_listening(address: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(address).await.is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {address} after 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Each client's answers: per pod, the failures, and the slowest answer.
+#[derive(Default)]
+struct Seen {
+    hits: BTreeMap<String, usize>,
+    failures: Vec<String>,
+    slowest: Duration,
+}
+
+/// `clients` clients, each sending a greeting every 10 ms (at most 100/s
+/// each) until `stop`, timing every answer.
+fn load(rest: &RestClient, clients: usize, stop: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<Seen>> {
+    (0..clients)
+        .map(|c| {
+            let (rest, stop) = (rest.clone(), Arc::clone(stop));
+            tokio::spawn(async move {
+                let mut seen = Seen::default();
+                let mut pace = tokio::time::interval(Duration::from_millis(10));
+                pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                for i in 0.. {
+                    pace.tick().await;
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let sent = Instant::now();
+                    let answer = rest.greet("Ada", &format!("Lovelace-{c}-{i}")).await;
+                    seen.slowest = seen.slowest.max(sent.elapsed());
+                    match answer {
+                        Ok(response) if response.status == 200 => {
+                            let pod = greet_top::gateway::upstream::pod_from_result(&response.body)
+                                .map(|(pod, _)| pod)
+                                .unwrap_or_default();
+                            *seen.hits.entry(pod).or_default() += 1;
+                        }
+                        Ok(response) => seen.failures.push(format!("{}: {}", response.status, response.body)),
+                        Err(err) => seen.failures.push(format!("{err:#}")),
+                    }
+                }
+                seen
+            })
+        })
+        .collect()
+}
+
+async fn gather(clients: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
+    let mut all = Seen::default();
+    for client in clients {
+        let seen = client.await.unwrap();
+        for (pod, n) in seen.hits {
+            *all.hits.entry(pod).or_default() += n;
+        }
+        all.failures.extend(seen.failures);
+        all.slowest = all.slowest.max(seen.slowest);
+    }
+    all
+}
+
+async fn balanced_gateway(servers: &[Server]) -> GatewayHandle {
+    let spec = GatewaySpec {
+        mode: Mode::Balanced,
+        timeouts: UpstreamTimeouts {
+            request: Duration::from_secs(5),
+            connect: Duration::from_millis(500),
+        },
+        ..GatewaySpec::default()
+    };
+    let set = servers.iter().map(|s| EndpointInfo::ready(s.address.clone())).collect();
+    spec.start(
+        servers[0].address.clone(),
+        discovery::static_endpoints(set),
+        Default::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigstopped_pod_stalls_no_request_past_one_try_and_is_readmitted_after_sigcont() {
+    let servers: Vec<Server> = (1..=3).map(|n| Server::spawn(&format!("hung-pod-{n}"))).collect();
+    for server in &servers {
+        until_listening(&server.address).await;
+    }
+    let gateway = balanced_gateway(&servers).await;
+    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+
+    // Warm: every pod answers, so each has a latency to derive its limit from.
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(&rest, 3, &stop);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    servers[1].signal("-STOP");
+    let stopped_at = Instant::now();
+    // Long enough for the first skip (2 s) to end and its probe to time out.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::Relaxed);
+    let while_hung = gather(clients).await;
+    println!(
+        "while hung: slowest answer {:?} (try limit {TRY_LIMIT_FLOOR:?}), {:?}, {} failures",
+        while_hung.slowest,
+        while_hung.hits,
+        while_hung.failures.len()
+    );
+    assert_eq!(while_hung.failures, Vec::<String>::new());
+    // One try's limit, then a retry on a pod that answers in a millisecond;
+    // the rest is slack for a busy machine (the flat timeout was 5 s).
+    assert!(
+        while_hung.slowest < TRY_LIMIT_FLOOR + Duration::from_millis(400),
+        "a request waited {:?}",
+        while_hung.slowest
+    );
+    let skipped = gateway.gateway.upstream.balancer().report();
+    let hung = skipped
+        .iter()
+        .find(|(info, _)| info.address == servers[1].address)
+        .unwrap();
+    assert_eq!(hung.0.pod_name.as_deref(), Some("hung-pod-2"), "named by its replies");
+    assert_eq!(
+        hung.1.as_ref().map(|skip| skip.reason.as_str()),
+        Some("no answer within 500ms"),
+        "{skipped:?}"
+    );
+
+    // Answering again: a probe re-admits it once its skip is due (at most
+    // 4 s after the failed probe), with no request failing meanwhile.
+    servers[1].signal("-CONT");
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = load(&rest, 3, &stop);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let report = gateway.gateway.upstream.balancer().report();
+        if report.iter().all(|(_, skip)| skip.is_none()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not re-admitted 10 s after SIGCONT: {report:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let after = gather(clients).await;
+    println!(
+        "after SIGCONT ({:?} after SIGSTOP): slowest {:?}, {:?}",
+        stopped_at.elapsed(),
+        after.slowest,
+        after.hits
+    );
+    assert_eq!(after.failures, Vec::<String>::new());
+    assert!(after.hits.get("hung-pod-2").is_some_and(|&n| n > 0), "{:?}", after.hits);
+    gateway.shutdown().await.unwrap();
+}
