@@ -12,6 +12,7 @@
 
 pub mod counters;
 mod gate;
+pub mod gauges;
 pub mod histogram;
 pub mod methods;
 pub mod sample;
@@ -86,6 +87,8 @@ pub struct EventHub {
     control_tx: broadcast::Sender<Arc<Shared>>,
     pub(crate) sampler: Sampler,
     summaries: Summaries,
+    /// The upstreams' gauges, for summaries; set once the gateway is built.
+    gauges: std::sync::OnceLock<gauges::GaugeSource>,
 }
 
 impl EventHub {
@@ -103,7 +106,14 @@ impl EventHub {
             control_tx: broadcast::channel(CONTROL_CAPACITY).0,
             sampler: Sampler::default(),
             summaries: Summaries::default(),
+            gauges: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Where summaries read the gauges (requests in flight, connections)
+    /// from; the first source set stays.
+    pub fn set_gauge_source(&self, source: gauges::GaugeSource) {
+        let _ = self.gauges.set(source);
     }
 
     fn lock(&self) -> MutexGuard<'_, Control> {

@@ -143,7 +143,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
     route.succeeded(gateway, call::pod_header(&parts.headers).as_deref());
-    completion.pod_from(&parts.headers);
+    completion.pod_from(&parts.headers, route.pod_name());
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.
         completion.finish(Some(&status));

@@ -95,14 +95,22 @@ impl Gateway {
             config.discovery_health,
             Arc::clone(&hub),
         )?;
-        Ok(Arc::new(Gateway {
+        let gateway = Arc::new(Gateway {
             upstream,
             hub,
             control_token: config.control_token,
             metrics: metrics::GatewayCounts::default(),
             discovery_health,
             draining: std::sync::atomic::AtomicBool::new(false),
-        }))
+        });
+        // Weak: the hub is the gateway's, and must not keep it alive.
+        let weak = Arc::downgrade(&gateway);
+        gateway.hub.set_gauge_source(Box::new(move || {
+            weak.upgrade()
+                .map(|gateway| gateway.upstream.gauges(tokio::time::Instant::now()))
+                .unwrap_or_default()
+        }));
+        Ok(gateway)
     }
 
     /// Starts shutting down: /healthz answers 503 from now on.

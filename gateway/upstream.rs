@@ -1,6 +1,7 @@
 //! The gateway's gRPC client side: one sticky channel, or round robin across
 //! the discovered endpoints, chosen per request by the current mode.
 
+mod counted;
 mod error;
 pub mod raw_h2;
 mod sticky;
@@ -18,6 +19,7 @@ use super::balancer::Balancer;
 use super::discovery::EndpointInfo;
 use super::dns_mode::DnsPool;
 use super::events::{EventHub, RequestOutcome};
+use super::in_flight::{OpenConnections, PodGauge};
 use crate::common::Mode;
 use crate::proto::greet::greet_service_client::GreetServiceClient;
 use crate::proto::greet::{Greeting, GreetingRequest};
@@ -57,13 +59,24 @@ pub type EndpointConn = Result<EndpointConns, String>;
 /// the gRPC ingress's, which passes calls through undecoded.
 pub struct EndpointConns {
     pub channel: Channel,
+    /// The channel's open connections (0 or 1; briefly 2 while it reconnects).
+    pub channel_open: OpenConnections,
     pub raw: Arc<raw_h2::RawH2>,
+}
+
+impl EndpointConns {
+    /// HTTP/2 connections open to the endpoint, both front doors'.
+    pub fn connections(&self) -> u32 {
+        self.channel_open.count() + self.raw.connections()
+    }
 }
 
 /// Both connections to `info`'s address, or why it cannot be dialled.
 fn endpoint_conns(info: &EndpointInfo, timeouts: UpstreamTimeouts) -> EndpointConn {
+    let channel_open = OpenConnections::default();
     Ok(EndpointConns {
-        channel: channel_to(&info.address, timeouts)?,
+        channel: channel_to(&info.address, timeouts, &channel_open)?,
+        channel_open,
         raw: Arc::new(raw_h2::RawH2::new(&info.address, timeouts.connect)?),
     })
 }
@@ -83,14 +96,14 @@ pub struct Upstream {
     reporting: std::sync::Mutex<()>,
 }
 
-fn channel_to(address: &str, timeouts: UpstreamTimeouts) -> Result<Channel, String> {
+/// A lazily connected channel to `address`, its connections counted in `open`.
+fn channel_to(address: &str, timeouts: UpstreamTimeouts, open: &OpenConnections) -> Result<Channel, String> {
     let endpoint = Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string())?;
     Ok(endpoint
         .connect_timeout(timeouts.connect)
-        .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(30))
         .keep_alive_while_idle(true)
-        .connect_lazy())
+        .connect_with_connector_lazy(counted::connector(address.to_owned(), open.clone())))
 }
 
 impl Upstream {
@@ -166,6 +179,37 @@ impl Upstream {
     /// The gRPC ingress's sticky connection through the Service.
     pub fn sticky_raw(&self) -> Arc<raw_h2::RawH2> {
         Arc::clone(self.sticky.raw())
+    }
+
+    /// A call of the gRPC ingress sent on its sticky connection at `sent`:
+    /// counted in flight until the guard drops.
+    pub fn sticky_raw_sending(&self, sent: Instant) -> super::in_flight::Sending {
+        self.sticky.raw_gauge().sending(sent)
+    }
+
+    /// A response on the ingress's sticky connection named `pod`: the
+    /// connection is the pod's from now on.
+    pub fn sticky_raw_replied_from(&self, pod: &str) {
+        self.sticky.raw_gauge().replied_from(pod);
+    }
+
+    /// Every upstream's gauges at `now`: each member of both pools, and the
+    /// two sticky connections (REST's and the ingress's), each attributed to
+    /// the pod its replies named last (else to the Service's address).
+    pub fn gauges(&self, now: Instant) -> Vec<PodGauge> {
+        let mut gauges: Vec<PodGauge> = [&self.balancer, self.dns.balancer()]
+            .into_iter()
+            .flat_map(|pool| pool.members())
+            .map(|member| PodGauge {
+                pod_name: member.pod_name().unwrap_or_default(),
+                endpoint: member.info.address.clone(),
+                in_flight: member.in_flight(),
+                oldest_in_flight: member.oldest_in_flight(now),
+                connections: member.conn.as_ref().map_or(0, EndpointConns::connections),
+            })
+            .collect();
+        gauges.extend(self.sticky.gauges(now));
+        gauges
     }
 
     /// The discovery source, and its current failure if it has one.

@@ -126,7 +126,7 @@ impl PodCounters {
             latency_us_sum: self.latency_us_sum.load(Ordering::Relaxed),
             latency_buckets: self.histogram.counts(),
             methods: self.methods.counts(),
-            // The gauges are filled in by the balancer's view, not counted here.
+            // Gauges, read from the upstreams when a summary is built (gauges.rs).
             in_flight: 0,
             oldest_in_flight_us: 0,
             connections: 0,

@@ -67,7 +67,10 @@ impl EventHub {
     /// One summary of every pod's counters now.
     pub fn build_summary(&self, interval: Duration) -> Summary {
         self.summaries.builds.fetch_add(1, Ordering::Relaxed);
-        let (pods, total) = self.counters.summaries();
+        let (mut pods, mut total) = self.counters.summaries();
+        if let Some(gauges) = self.gauges.get() {
+            super::gauges::merge(&mut pods, &mut total, &gauges());
+        }
         Summary {
             timestamp_unix_us: super::unix_micros_now(),
             interval_ms: u32::try_from(interval.as_millis()).unwrap_or(u32::MAX),

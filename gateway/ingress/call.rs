@@ -44,10 +44,13 @@ impl Completion {
     }
 
     /// A response began: the pod, from its `x-pod-name` / `x-pod-ip`
-    /// (greet-server sets them) where the route did not know it already.
-    pub(super) fn pod_from(&mut self, headers: &HeaderMap) {
+    /// (greet-server sets them) where the route did not know it already,
+    /// else `known` (what the endpoint's earlier replies named).
+    pub(super) fn pod_from(&mut self, headers: &HeaderMap, known: Option<String>) {
         let Some(outcome) = &mut self.outcome else { return };
-        if let Some(name) = pod_header(headers).filter(|_| outcome.pod_name.is_empty()) {
+        if outcome.pod_name.is_empty()
+            && let Some(name) = pod_header(headers).or(known)
+        {
             outcome.pod_name = name;
         }
         if let Some(ip) = header(headers, "x-pod-ip") {

@@ -10,6 +10,7 @@ use crate::common::Mode;
 use crate::gateway::Gateway;
 use crate::gateway::balancer::{InFlight, Member};
 use crate::gateway::events::RequestOutcome;
+use crate::gateway::in_flight::Sending;
 use crate::gateway::upstream::EndpointConn;
 use crate::gateway::upstream::raw_h2::RawH2;
 
@@ -33,6 +34,8 @@ pub(super) struct Route {
     /// A balanced call, counted in flight until its response begins (then
     /// timed: least-loaded's latency) or the route is dropped.
     in_flight: Option<InFlight<EndpointConn>>,
+    /// A sticky call, counted in flight on the sticky connection as long.
+    sticky_sending: Option<Sending>,
 }
 
 impl Route {
@@ -63,6 +66,7 @@ impl Route {
             endpoint: gateway.upstream.sticky_target().to_owned(),
             mode: Mode::Sticky,
             in_flight: None,
+            sticky_sending: Some(gateway.upstream.sticky_raw_sending(Instant::now())),
         }
     }
 
@@ -106,6 +110,7 @@ impl Route {
                 target: Target::Balanced(Arc::clone(&member), picked_at),
                 endpoint,
                 mode,
+                sticky_sending: None,
             }),
             Err(message) => {
                 let message = format!("endpoint {endpoint:?} is not a valid address: {message}");
@@ -135,6 +140,14 @@ impl Route {
         &self.connection
     }
 
+    /// The pod behind a balanced route, as discovery or its replies named it.
+    pub(super) fn pod_name(&self) -> Option<String> {
+        match &self.target {
+            Target::Balanced(member, _) => member.pod_name(),
+            Target::Sticky => None,
+        }
+    }
+
     /// The observation of a call of `method` on this route, its `attempts`th.
     pub(super) fn outcome(&self, attempts: u32, method: &str) -> RequestOutcome {
         let (pod_name, pod_ip) = match &self.target {
@@ -162,10 +175,14 @@ impl Route {
         if let Some(in_flight) = self.in_flight.take() {
             in_flight.finish(Instant::now());
         }
+        self.sticky_sending = None;
+        let upstream = &gateway.upstream;
         let Target::Balanced(member, picked_at) = &self.target else {
+            if let Some(pod) = pod {
+                upstream.sticky_raw_replied_from(pod);
+            }
             return;
         };
-        let upstream = &gateway.upstream;
         let named = pod.is_some_and(|pod| member.replied_from(pod));
         if upstream.pool(self.mode).succeeded(member, *picked_at, Instant::now()) || named {
             upstream.pool_changed(self.mode);

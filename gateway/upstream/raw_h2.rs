@@ -20,6 +20,8 @@ use http::uri::Authority;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use crate::gateway::in_flight::OpenConnections;
+
 /// Why a call could not be sent or answered on a connection.
 #[derive(Debug, thiserror::Error)]
 pub enum RawFailure {
@@ -65,6 +67,8 @@ pub struct RawH2 {
     connecting: tokio::sync::Mutex<()>,
     /// The last connect's failure, and when it ended.
     failed: std::sync::Mutex<Option<(Instant, Arc<RawFailure>)>>,
+    /// Connections open (each counted until its task ends).
+    open: OpenConnections,
     #[cfg(test)]
     dials: std::sync::atomic::AtomicUsize,
 }
@@ -84,6 +88,7 @@ impl RawH2 {
             live: ArcSwapOption::empty(),
             connecting: tokio::sync::Mutex::new(()),
             failed: std::sync::Mutex::new(None),
+            open: OpenConnections::default(),
             #[cfg(test)]
             dials: std::sync::atomic::AtomicUsize::new(0),
         })
@@ -94,6 +99,12 @@ impl RawH2 {
     pub fn with_keepalive(mut self, interval: Duration, timeout: Duration) -> Self {
         self.keepalive = (interval, timeout);
         self
+    }
+
+    /// Connections open to the upstream now (0 or 1; briefly 2 while an
+    /// old one finishes its calls).
+    pub fn connections(&self) -> u32 {
+        self.open.count()
     }
 
     /// The `:authority` calls on this connection carry (the upstream's, as a
@@ -185,7 +196,9 @@ impl RawH2 {
             .await?;
         let target = self.target.clone();
         let keepalive_every = self.keepalive;
+        let open = self.open.opened();
         tokio::spawn(async move {
+            let _open = open;
             let mut connection = connection;
             let (interval, timeout) = keepalive_every;
             let keepalive = keepalive(connection.ping_pong(), interval, timeout);

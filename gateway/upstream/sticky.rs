@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
+use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::raw_h2::RawH2;
 use super::{GreetReply, Limit, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
+use crate::gateway::in_flight::{OpenConnections, PodGauge, SendTimes, Sending};
 use crate::proto::greet::GreetingRequest;
 
 /// The pinned connection, replaced by a fresh one through the Service when it breaks.
@@ -15,20 +17,77 @@ pub(super) struct StickyPin {
     target: String,
     timeouts: UpstreamTimeouts,
     channel: ArcSwap<Channel>,
+    /// The REST calls' pinned connections (the pin, and a replaced one
+    /// while its last calls finish).
+    channel_open: OpenConnections,
+    channel_gauge: StickyGauge,
     /// The gRPC ingress's own connection through the Service (one client's).
     raw: Arc<RawH2>,
+    raw_gauge: StickyGauge,
+}
+
+/// One sticky connection's requests in flight, and the pod its replies
+/// named last: the pod behind the Service that the connection reaches.
+#[derive(Default)]
+pub(super) struct StickyGauge {
+    sends: Arc<SendTimes>,
+    pod: ArcSwapOption<String>,
+}
+
+impl StickyGauge {
+    pub(super) fn sending(&self, sent: Instant) -> Sending {
+        Sending::new(&self.sends, sent)
+    }
+
+    pub(super) fn replied_from(&self, pod: &str) {
+        if pod.is_empty() || self.pod.load().as_deref().is_some_and(|known| known == pod) {
+            return;
+        }
+        self.pod.store(Some(Arc::new(pod.to_owned())));
+    }
+
+    /// A new connection: no reply has named its pod yet.
+    fn forget_pod(&self) {
+        self.pod.store(None);
+    }
+
+    fn gauge(&self, target: &str, connections: u32, now: Instant) -> PodGauge {
+        PodGauge {
+            pod_name: self.pod.load().as_deref().cloned().unwrap_or_default(),
+            endpoint: target.to_owned(),
+            in_flight: self.sends.count(),
+            oldest_in_flight: self.sends.oldest(now),
+            connections,
+        }
+    }
 }
 
 impl StickyPin {
     /// `target` is `host:port` (the Service); the error says why it cannot be dialled.
     pub(super) fn new(target: String, timeouts: UpstreamTimeouts) -> Result<Self, String> {
-        let channel = channel_to(&target, timeouts)?;
+        let channel_open = OpenConnections::default();
+        let channel = channel_to(&target, timeouts, &channel_open)?;
         Ok(StickyPin {
             raw: Arc::new(RawH2::new(&target, timeouts.connect)?),
+            raw_gauge: StickyGauge::default(),
             target,
             timeouts,
             channel: ArcSwap::from_pointee(channel),
+            channel_open,
+            channel_gauge: StickyGauge::default(),
         })
+    }
+
+    pub(super) fn raw_gauge(&self) -> &StickyGauge {
+        &self.raw_gauge
+    }
+
+    /// Both sticky connections' gauges at `now`.
+    pub(super) fn gauges(&self, now: Instant) -> [PodGauge; 2] {
+        [
+            self.channel_gauge.gauge(&self.target, self.channel_open.count(), now),
+            self.raw_gauge.gauge(&self.target, self.raw.connections(), now),
+        ]
     }
 
     pub(super) fn target(&self) -> &str {
@@ -50,12 +109,13 @@ impl StickyPin {
     pub(super) fn repin(&self, broken: &Arc<Channel>) -> Arc<Channel> {
         // The target was dialled in `new`: this cannot fail, but if it did
         // the old channel (which reconnects by itself) is the best there is.
-        let Ok(fresh) = channel_to(&self.target, self.timeouts) else {
+        let Ok(fresh) = channel_to(&self.target, self.timeouts, &self.channel_open) else {
             return Arc::clone(broken);
         };
         let fresh = Arc::new(fresh);
         let previous = self.channel.compare_and_swap(broken, Arc::clone(&fresh));
         if Arc::ptr_eq(&previous, broken) {
+            self.channel_gauge.forget_pod();
             fresh
         } else {
             Arc::clone(&previous)
@@ -85,18 +145,24 @@ impl Upstream {
         request: GreetingRequest,
     ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
         let target = self.sticky.target();
+        let gauge = &self.sticky.channel_gauge;
         let pinned = self.sticky.current();
-        let result = self
+        let _sending = gauge.sending(Instant::now());
+        let mut result = self
             .call(target, &pinned, request.clone(), Limit::whole(self.timeouts.request))
             .await;
-        if !retryable(&result) {
-            return (result, target.to_owned(), None, 1);
+        let mut attempts = 1;
+        if retryable(&result) {
+            let fresh = self.sticky.repin(&pinned);
+            result = self
+                .call(target, &fresh, request, Limit::whole(self.timeouts.request))
+                .await;
+            attempts = 2;
         }
-        let fresh = self.sticky.repin(&pinned);
-        let result = self
-            .call(target, &fresh, request, Limit::whole(self.timeouts.request))
-            .await;
-        (result, target.to_owned(), None, 2)
+        if let Ok(reply) = &result {
+            gauge.replied_from(&reply.pod_name);
+        }
+        (result, target.to_owned(), None, attempts)
     }
 }
 
