@@ -260,3 +260,74 @@ async fn when_every_ready_endpoint_is_skipped_healthz_says_so_with_a_503() {
     );
     gateway.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_endpoints_on_one_host_are_named_by_their_replies_and_a_dead_one_keeps_its_name() {
+    // Three pods on 127.0.0.1, told apart only by port.
+    let mut pods = Vec::new();
+    for n in 1..=3 {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        pods.push(
+            LocalPod::start(format!("acc-pod-{n}"), any_port, support::pod_options())
+                .await
+                .unwrap(),
+        );
+    }
+    let set = pods
+        .iter()
+        .map(|pod| EndpointInfo::ready(pod.addr.to_string()))
+        .collect();
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start(
+            pods[0].addr.to_string(),
+            discovery::static_endpoints(set),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+    while gateway.gateway.upstream.balancer().ready_count() != 3 {
+        assert!(tokio::time::Instant::now() < deadline, "endpoints not applied in 2 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    let names = |state: &observe::State| -> Vec<(String, String, String)> {
+        let mut rows: Vec<(String, String, String)> = state
+            .endpoints
+            .iter()
+            .map(|e| (e.address.clone(), e.pod_name.clone(), e.skipped_reason.clone()))
+            .collect();
+        rows.sort();
+        rows
+    };
+    let known: Vec<(String, String)> = pods.iter().map(|p| (p.addr.to_string(), p.name.clone())).collect();
+    let expected = |skipped: &str| -> Vec<(String, String, String)> {
+        let mut rows: Vec<(String, String, String)> = known
+            .iter()
+            .map(|(address, name)| {
+                let reason = if name == "acc-pod-2" { skipped } else { "" };
+                (address.clone(), name.clone(), reason.to_owned())
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    assert_eq!(support::greet_n(&rest, 6).await.len(), 3);
+    assert_eq!(names(&gateway.gateway.hub.snapshot()), expected(""));
+
+    // acc-pod-2 dies: its endpoint is skipped under its own name, no request fails.
+    pods[1].stop().await.unwrap();
+    let hits = support::greet_n(&rest, 12).await;
+    assert_eq!(hits.get("acc-pod-2"), None, "{hits:?}");
+    assert_eq!(names(&gateway.gateway.hub.snapshot()), expected("connection refused"));
+    let (_, health) = healthz(&rest).await;
+    assert_eq!(health["skipped_endpoints"][0]["pod"], "acc-pod-2", "{health}");
+    // Every summary row is a pod: none keyed by an address.
+    let summary = gateway.gateway.hub.build_summary(Duration::from_millis(250));
+    let rows: Vec<&str> = summary.pods.iter().map(|p| p.pod_name.as_str()).collect();
+    assert_eq!(rows, ["acc-pod-1", "acc-pod-2", "acc-pod-3"]);
+    gateway.shutdown().await.unwrap();
+    for pod in &mut pods {
+        pod.stop().await.unwrap();
+    }
+}
