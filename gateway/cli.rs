@@ -31,8 +31,10 @@ pub enum DiscoveryKind {
 }
 
 /// REST gateway in front of greet-server pods: POST /greet as in the article,
-/// sent upstream either sticky (one HTTP/2 connection, the article's bug) or
-/// balanced (round robin per request across the discovered endpoints).
+/// sent upstream in one of four modes: sticky (one HTTP/2 connection, the
+/// article's bug), balanced (round robin per request across the discovered
+/// endpoints), least-loaded (per request, the less loaded of two random
+/// endpoints) or dns (round robin over GRPC_SERVER_HOST's last DNS answer).
 #[derive(Parser, Debug)]
 #[command(version)]
 pub struct Args {
@@ -42,8 +44,8 @@ pub struct Args {
     /// Observer gRPC port (Watch, SetMode, GetState).
     #[arg(long, env = "OBSERVE_PORT", default_value_t = 9092)]
     observe_port: u16,
-    /// gRPC ingress port: any gRPC call, forwarded sticky or balanced as the
-    /// mode says.
+    /// gRPC ingress port: any gRPC call, forwarded sticky, balanced,
+    /// least-loaded or dns as the mode says.
     #[arg(long, env = "GATEWAY_GRPC_PORT", default_value_t = 9093)]
     grpc_port: u16,
     /// Address to bind the ports on.
@@ -61,10 +63,11 @@ pub struct Args {
     /// Kubernetes namespace of that Service.
     #[arg(long, env = "POD_NAMESPACE")]
     namespace: Option<String>,
-    /// Mode at start; switch at run time with PUT /mode or Observer.SetMode.
+    /// Mode at start (sticky, balanced, least-loaded or dns); switch at run
+    /// time with PUT /mode or Observer.SetMode.
     #[arg(long, env = "GATEWAY_MODE", value_enum, default_value_t = Mode::Sticky)]
     mode: Mode,
-    /// Where balanced mode learns the endpoints.
+    /// Where balanced and least-loaded mode learn the endpoints.
     #[arg(long, value_enum, default_value_t = DiscoveryKind::Auto)]
     discovery: DiscoveryKind,
     /// EndpointSlice port to dial, by name (falls back to GRPC_SERVER_PORT by number).
@@ -81,6 +84,9 @@ pub struct Args {
     dns_interval: Duration,
     /// Deadline of one upstream call for POST /greet. The gRPC ingress uses
     /// each call's own grpc-timeout instead (a stream may rightly last hours).
+    /// Within it, a try on one of several pods waits at most 10 times that
+    /// pod's usual latency (500 ms at least, 2 s before its first answer),
+    /// then goes to another pod.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
     upstream_timeout: Duration,
     /// TCP connect deadline for an upstream endpoint.
@@ -237,6 +243,27 @@ fn parse_resolve_interval(value: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_names_every_mode_wherever_it_names_modes() {
+        use clap::CommandFactory;
+        let help = Args::command().render_long_help().to_string();
+        let about = help.split("\n\n").next().unwrap().replace('\n', " ");
+        for mode in Mode::ALL {
+            assert!(about.contains(mode.as_str()), "{mode} not in the about text: {about}");
+        }
+        let paragraph = |flag: &str| -> String {
+            let at = help.find(flag).unwrap_or_else(|| panic!("no {flag} in {help}"));
+            let rest = &help[at..];
+            rest[..rest.find("\n\n").unwrap_or(rest.len())].replace('\n', " ")
+        };
+        for flag in ["--grpc-port", "--mode <MODE>"] {
+            let text = paragraph(flag);
+            for mode in ["sticky", "balanced", "least-loaded", "dns"] {
+                assert!(text.contains(mode), "{mode} not in {flag}'s help: {text}");
+            }
+        }
+    }
 
     #[test]
     fn a_re_resolve_interval_is_at_least_100_ms() {

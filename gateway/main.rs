@@ -1,4 +1,4 @@
-//! `greet-gateway`: the article's REST gateway ("Greet Client"), sticky, balanced or least-loaded.
+//! `greet-gateway`: the article's REST gateway ("Greet Client"), sticky, balanced, least-loaded or dns.
 
 use clap::Parser;
 
