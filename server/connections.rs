@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard, WaitForCancellationFutureOwned};
 
+use super::clients::{ClientGuard, Clients};
 use super::connection_age::{Jitter, MaxConnectionAge};
 
 /// One accepted connection as tonic serves it: a stream that yields it and
@@ -32,11 +33,13 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Accepts on `listener` until `stop`, each connection served by
 /// `serve_one` until its signal (the max connection age as `age` says,
-/// `stop`) and the end of its calls. After `stop` it refuses new
-/// connections at once and returns when every connection has closed.
+/// `stop`) and the end of its calls, and counted in `clients` while open.
+/// After `stop` it refuses new connections at once and returns when every
+/// connection has closed.
 pub(super) async fn serve<F, Fut>(
     listener: TcpListener,
     age: MaxConnectionAge,
+    clients: Clients,
     stop: CancellationToken,
     serve_one: F,
 ) -> anyhow::Result<()>
@@ -53,9 +56,9 @@ where
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
-                let (io, closed) = Connection::new(stream);
+                let (io, closed) = Connection::new(stream, clients.connected(peer.ip()));
                 let closing = CancellationToken::new();
                 let served = serve_one(
                     stream::iter(Some(Ok(io))).chain(stream::pending()),
@@ -125,19 +128,21 @@ async fn until_closed(
 }
 
 /// An accepted TCP connection that says when it is dropped (its HTTP/2
-/// connection ended).
+/// connection ended), counted among the server's clients until then.
 pub(super) struct Connection {
     stream: TcpStream,
     _closed: DropGuard,
+    _client: ClientGuard,
 }
 
 impl Connection {
     /// The connection, and the token its drop cancels.
-    fn new(stream: TcpStream) -> (Connection, CancellationToken) {
+    fn new(stream: TcpStream, client: ClientGuard) -> (Connection, CancellationToken) {
         let closed = CancellationToken::new();
         let connection = Connection {
             stream,
             _closed: closed.clone().drop_guard(),
+            _client: client,
         };
         (connection, closed)
     }
@@ -209,34 +214,40 @@ mod tests {
         let stop = CancellationToken::new();
         let (report, reports) = mpsc::unbounded_channel();
         let report = Arc::new(report);
-        let server = tokio::spawn(serve(listener, age, stop.clone(), move |mut incoming, signal| {
-            let report = Arc::clone(&report);
-            async move {
-                let accepted = Instant::now();
-                let Some(Ok(mut io)) = incoming.next().await else {
-                    return Ok(());
-                };
-                let mut signal = std::pin::pin!(signal);
-                let mut buf = [0u8; 16];
-                let client_open = loop {
-                    tokio::select! {
-                        read = io.stream.read(&mut buf) => if matches!(read, Ok(0) | Err(_)) {
-                            break false;
-                        },
-                        () = &mut signal => break true,
+        let server = tokio::spawn(serve(
+            listener,
+            age,
+            Clients::default(),
+            stop.clone(),
+            move |mut incoming, signal| {
+                let report = Arc::clone(&report);
+                async move {
+                    let accepted = Instant::now();
+                    let Some(Ok(mut io)) = incoming.next().await else {
+                        return Ok(());
+                    };
+                    let mut signal = std::pin::pin!(signal);
+                    let mut buf = [0u8; 16];
+                    let client_open = loop {
+                        tokio::select! {
+                            read = io.stream.read(&mut buf) => if matches!(read, Ok(0) | Err(_)) {
+                                break false;
+                            },
+                            () = &mut signal => break true,
+                        }
+                    };
+                    let _ = report.send((accepted.elapsed(), client_open));
+                    if client_open {
+                        // As hyper after its GOAWAY: open until the client closes it.
+                        while matches!(io.stream.read(&mut buf).await, Ok(n) if n > 0) {}
+                    } else {
+                        drop(io);
+                        signal.await;
                     }
-                };
-                let _ = report.send((accepted.elapsed(), client_open));
-                if client_open {
-                    // As hyper after its GOAWAY: open until the client closes it.
-                    while matches!(io.stream.read(&mut buf).await, Ok(n) if n > 0) {}
-                } else {
-                    drop(io);
-                    signal.await;
+                    Ok(())
                 }
-                Ok(())
-            }
-        }));
+            },
+        ));
         (addr, stop, reports, server)
     }
 

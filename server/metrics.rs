@@ -88,6 +88,8 @@ impl MethodMetrics {
 pub struct GrpcMetrics {
     registry: Registry,
     methods: HashMap<String, Arc<MethodMetrics>>,
+    /// Open connections and their client addresses (clients.rs).
+    clients: super::clients::Clients,
 }
 
 impl std::fmt::Debug for GrpcMetrics {
@@ -215,10 +217,18 @@ impl GrpcMetrics {
             "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server",
             handling,
         );
+        let clients = super::clients::Clients::default();
+        clients.register(&mut registry);
         Ok(Arc::new(GrpcMetrics {
             registry,
             methods: by_path,
+            clients,
         }))
+    }
+
+    /// The connection gauges, for the accept loop to count into.
+    pub fn clients(&self) -> &super::clients::Clients {
+        &self.clients
     }
 
     /// The layer that counts the calls of a tonic server into these series.

@@ -2,6 +2,7 @@
 //! reflection, graceful drain and an optional max connection age.
 
 pub mod cli;
+pub mod clients;
 pub mod connection_age;
 mod connections;
 pub mod metrics;
@@ -178,8 +179,9 @@ pub async fn serve_with_max_age(
     let stop = CancellationToken::new();
     let serving = {
         let stop = stop.clone();
+        let clients = grpc_metrics.clients().clone();
         async move {
-            connections::serve(listener, max_age, stop, move |connection, signal| {
+            connections::serve(listener, max_age, clients, stop, move |connection, signal| {
                 router.clone().serve_with_incoming_shutdown(connection, signal)
             })
             .await

@@ -385,3 +385,64 @@ async fn greet_server_counts_calls_as_go_grpc_prometheus_does() {
     assert_eq!(value(&samples, "grpc_server_handling_seconds_count", &watch), Some(1.0));
     stop.cancel();
 }
+
+/// The `/metrics` text, raw.
+async fn exposition(metrics: SocketAddr) -> String {
+    let response = RestClient::new(format!("http://{metrics}"))
+        .send(Method::GET, "/metrics", None, "")
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.body
+}
+
+/// Scrapes until the connection gauges read `open` and `addresses` (at most 5 s).
+async fn until_connections(metrics: SocketAddr, open: u32, addresses: u32) -> String {
+    let wanted = [
+        "# HELP greet_server_open_connections HTTP/2 connections open to this server now.".to_owned(),
+        "# TYPE greet_server_open_connections gauge".to_owned(),
+        format!("greet_server_open_connections {open}"),
+        "# HELP greet_server_client_addresses Distinct client IP addresses with a connection open to this server now."
+            .to_owned(),
+        "# TYPE greet_server_client_addresses gauge".to_owned(),
+        format!("greet_server_client_addresses {addresses}"),
+    ]
+    .join("\n");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let text = exposition(metrics).await;
+        if text.contains(&format!("\n{wanted}\n")) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not {open} connections from {addresses} addresses within 5 s:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn greet_server_counts_open_connections_and_distinct_client_addresses() {
+    let stop = CancellationToken::new();
+    let (grpc, metrics) = server_with_metrics(&stop).await;
+    until_connections(metrics, 0, 0).await;
+    // One connection from 127.0.0.1, two from 127.0.0.2.
+    let connect = |from: [u8; 4]| async move {
+        tonic::transport::Endpoint::from_shared(format!("http://{grpc}"))
+            .unwrap()
+            .local_address(Some(std::net::IpAddr::from(from)))
+            .connect()
+            .await
+            .unwrap()
+    };
+    let one = connect([127, 0, 0, 1]).await;
+    let two = connect([127, 0, 0, 2]).await;
+    let three = connect([127, 0, 0, 2]).await;
+    until_connections(metrics, 3, 2).await;
+    drop(one);
+    until_connections(metrics, 2, 1).await;
+    drop((two, three));
+    until_connections(metrics, 0, 0).await;
+    stop.cancel();
+}
