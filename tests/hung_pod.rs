@@ -1,6 +1,7 @@
 //! A pod that stops answering (SIGSTOP: hung, not dead, its connections
-//! open) under balanced load: no request waits much past one try's limit,
-//! none fails, and once the pod answers again (SIGCONT) a probe re-admits it.
+//! open) under balanced load through both front doors (REST and the gRPC
+//! ingress): no request waits much past one try's limit, none fails, and
+//! once the pod answers again (SIGCONT) a probe re-admits it.
 //! Real greet-server processes, an in-process gateway, all on 127.0.0.1.
 
 use std::collections::BTreeMap;
@@ -14,6 +15,8 @@ use greet_top::gateway::GatewayHandle;
 use greet_top::gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
 use greet_top::gateway::discovery::{self, EndpointInfo};
 use greet_top::gateway::upstream::UpstreamTimeouts;
+use greet_top::proto::greet::greet_service_client::GreetServiceClient;
+use greet_top::proto::greet::{Greeting, GreetingRequest};
 use greet_top::tui::demo::GatewaySpec;
 use greet_top::tui::rest_client::RestClient;
 use tokio::time::Instant;
@@ -73,12 +76,49 @@ struct Seen {
     slowest: Duration,
 }
 
-/// `clients` clients, each sending a greeting every 10 ms (at most 100/s
-/// each) until `stop`, timing every answer.
-fn load(rest: &RestClient, clients: usize, stop: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<Seen>> {
-    (0..clients)
-        .map(|c| {
-            let (rest, stop) = (rest.clone(), Arc::clone(stop));
+/// One greeting through the gateway: the pod that answered, or what failed.
+#[derive(Clone)]
+enum FrontDoor {
+    Rest(RestClient),
+    Grpc(GreetServiceClient<tonic::transport::Channel>),
+}
+
+impl FrontDoor {
+    async fn greet(&mut self, last_name: String) -> Result<String, String> {
+        match self {
+            FrontDoor::Rest(rest) => match rest.greet("Ada", &last_name).await {
+                Ok(response) if response.status == 200 => {
+                    Ok(greet_top::gateway::upstream::pod_from_result(&response.body)
+                        .map(|(pod, _)| pod)
+                        .unwrap_or_default())
+                }
+                Ok(response) => Err(format!("{}: {}", response.status, response.body)),
+                Err(err) => Err(format!("{err:#}")),
+            },
+            FrontDoor::Grpc(client) => {
+                let request = GreetingRequest {
+                    greeting: Some(Greeting {
+                        first_name: "Ada".into(),
+                        last_name,
+                    }),
+                };
+                match client.greet(request).await {
+                    Ok(reply) => Ok(reply.into_inner().pod_name),
+                    Err(status) => Err(format!("gRPC {status}")),
+                }
+            }
+        }
+    }
+}
+
+/// A client per front door in `doors`, each sending a greeting every 10 ms
+/// (at most 100/s each) until `stop`, timing every answer.
+fn load(doors: &[FrontDoor], stop: &Arc<AtomicBool>) -> Vec<tokio::task::JoinHandle<Seen>> {
+    doors
+        .iter()
+        .enumerate()
+        .map(|(c, door)| {
+            let (mut door, stop) = (door.clone(), Arc::clone(stop));
             tokio::spawn(async move {
                 let mut seen = Seen::default();
                 let mut pace = tokio::time::interval(Duration::from_millis(10));
@@ -89,17 +129,11 @@ fn load(rest: &RestClient, clients: usize, stop: &Arc<AtomicBool>) -> Vec<tokio:
                         break;
                     }
                     let sent = Instant::now();
-                    let answer = rest.greet("Ada", &format!("Lovelace-{c}-{i}")).await;
+                    let answer = door.greet(format!("Lovelace-{c}-{i}")).await;
                     seen.slowest = seen.slowest.max(sent.elapsed());
                     match answer {
-                        Ok(response) if response.status == 200 => {
-                            let pod = greet_top::gateway::upstream::pod_from_result(&response.body)
-                                .map(|(pod, _)| pod)
-                                .unwrap_or_default();
-                            *seen.hits.entry(pod).or_default() += 1;
-                        }
-                        Ok(response) => seen.failures.push(format!("{}: {}", response.status, response.body)),
-                        Err(err) => seen.failures.push(format!("{err:#}")),
+                        Ok(pod) => *seen.hits.entry(pod).or_default() += 1,
+                        Err(failure) => seen.failures.push(failure),
                     }
                 }
                 seen
@@ -147,11 +181,18 @@ async fn a_sigstopped_pod_stalls_no_request_past_one_try_and_is_readmitted_after
         until_listening(&server.address).await;
     }
     let gateway = balanced_gateway(&servers).await;
-    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    let rest = FrontDoor::Rest(RestClient::new(format!("http://{}", gateway.rest_addr)));
+    let grpc = FrontDoor::Grpc(
+        GreetServiceClient::connect(format!("http://{}", gateway.grpc_addr))
+            .await
+            .unwrap(),
+    );
+    // Two REST clients, two gRPC clients sharing one connection.
+    let doors = [rest.clone(), rest, grpc.clone(), grpc];
 
     // Warm: every pod answers, so each has a latency to derive its limit from.
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(&rest, 3, &stop);
+    let clients = load(&doors, &stop);
     tokio::time::sleep(Duration::from_millis(700)).await;
     servers[1].signal("-STOP");
     let stopped_at = Instant::now();
@@ -189,7 +230,7 @@ async fn a_sigstopped_pod_stalls_no_request_past_one_try_and_is_readmitted_after
     // 4 s after the failed probe), with no request failing meanwhile.
     servers[1].signal("-CONT");
     let stop = Arc::new(AtomicBool::new(false));
-    let clients = load(&rest, 3, &stop);
+    let clients = load(&doors, &stop);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let report = gateway.gateway.upstream.balancer().report();
