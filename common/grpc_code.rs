@@ -55,9 +55,42 @@ pub fn go_code_name(code: i32) -> &'static str {
         .unwrap_or("Unknown")
 }
 
+/// Whether a failed call's `code` says the caller is at fault, not the pod:
+/// the request was malformed or not allowed (INVALID_ARGUMENT, NOT_FOUND,
+/// ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION, OUT_OF_RANGE,
+/// UNAUTHENTICATED), named a method the server does not have
+/// (UNIMPLEMENTED), or was given up by the caller (CANCELLED). Such errors
+/// say nothing about the pod's health; every other code may (UNAVAILABLE,
+/// DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED, ABORTED,
+/// DATA_LOSS, and any code outside the spec).
+pub fn is_client_error(code: i32) -> bool {
+    matches!(code, 1 | 3 | 5 | 6 | 7 | 9 | 11 | 12 | 16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_errors_are_the_callers_doing_and_the_rest_may_be_the_pods() {
+        let client: Vec<&str> = (0..=17).filter(|&c| is_client_error(c)).map(grpc_code_name).collect();
+        assert_eq!(
+            client,
+            [
+                "CANCELLED",
+                "INVALID_ARGUMENT",
+                "NOT_FOUND",
+                "ALREADY_EXISTS",
+                "PERMISSION_DENIED",
+                "FAILED_PRECONDITION",
+                "OUT_OF_RANGE",
+                "UNIMPLEMENTED",
+                "UNAUTHENTICATED",
+            ]
+        );
+        assert!(!is_client_error(0), "OK is no error");
+        assert!(!is_client_error(-1));
+    }
 
     #[test]
     fn grpc_codes_have_their_names() {
