@@ -140,6 +140,43 @@ async fn requests_a_pod_has_not_answered_show_in_flight_with_a_growing_age_until
     gateway.shutdown().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_sticky_mode_requests_in_flight_count_for_the_pod_the_connection_reached_last() {
+    // Answers at first, then stops answering (as a pinned pod that hangs).
+    let (release, released) = watch::channel(true);
+    let server = stalling_server(released).await;
+    let service = server.to_string();
+    let spec = support::gateway_spec(Mode::Sticky);
+    let gateway = spec
+        .start(
+            service.clone(),
+            discovery::static_endpoints(Vec::new()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    let mut grpc = GreetServiceClient::connect(format!("http://{}", gateway.grpc_addr))
+        .await
+        .unwrap();
+    assert_eq!(rest.greet("Ada", "Lovelace").await.unwrap().status, 200);
+    assert_eq!(grpc.greet(greeting()).await.unwrap().into_inner().pod_name, "fake-pod");
+    release.send_replace(false);
+    let by_rest = tokio::spawn(async move { rest.greet("Ada", "Lovelace").await.unwrap() });
+    let by_grpc = tokio::spawn(async move { grpc.greet(greeting()).await });
+    // Both sticky connections last carried fake-pod's replies: its row, not the Service's.
+    let hung = until(&gateway, |s| row(s, "fake-pod").is_some_and(|pod| pod.in_flight == 2)).await;
+    let pod = row(&hung, "fake-pod").unwrap();
+    assert_eq!((pod.requests, pod.connections), (2, 2), "{pod:?}");
+    assert!(row(&hung, &service).is_none(), "{hung:#?}");
+    release.send_replace(true);
+    assert_eq!(by_rest.await.unwrap().status, 200);
+    assert!(by_grpc.await.unwrap().is_ok());
+    let answered = until(&gateway, |s| s.total.as_ref().is_some_and(|t| t.in_flight == 0)).await;
+    assert_eq!(row(&answered, "fake-pod").unwrap().requests, 4);
+    gateway.shutdown().await.unwrap();
+}
+
 /// Each pod's connections in a summary after `n` greetings, by pod name.
 async fn connections_after(cluster: &greet_top::tui::demo::LocalCluster, n: usize) -> Vec<(String, u32)> {
     support::greet_n(cluster.rest(), n).await;
