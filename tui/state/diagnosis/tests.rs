@@ -1,6 +1,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::tui::state::diagnosis::Judged;
 use crate::tui::state::messages::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
 use crate::tui::state::test_events::{PODS, endpoint, from, gw, request, secs, snapshot, synced_app};
 
@@ -101,7 +102,7 @@ fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
         text(&app, t0 + secs(20.5)),
         (
             Severity::Bad,
-            "UNEVEN while least-loaded: 100 % on pod-a over the last 10 s; pod-b, pod-c get none".into()
+            "UNEVEN while least-loaded: 100 % on pod-a over the last 10 s; pod-b, pod-c receive nothing".into()
         )
     );
 }
@@ -113,7 +114,7 @@ fn dns_mode_uneven_is_on_purpose_and_names_the_pods_the_last_answer_lacks() {
         text(&app, t0 + secs(10.0)),
         (
             Severity::Neutral,
-            "UNEVEN on purpose: dns mode routes by the last DNS answer; pod-c get none; fairness 0.67 over the last 10 s"
+            "UNEVEN on purpose: dns mode routes by the last DNS answer; pod-c receives nothing; fairness 0.67 over the last 10 s"
                 .into()
         )
     );
@@ -129,7 +130,7 @@ fn balanced_but_uneven_names_the_pods_that_get_nothing() {
         text(&app, t0 + secs(10.0)),
         (
             Severity::Bad,
-            "UNEVEN while balanced: 100 % on pod-a over the last 10 s; pod-b, pod-c get none".into()
+            "UNEVEN while balanced: 100 % on pod-a over the last 10 s; pod-b, pod-c receive nothing".into()
         )
     );
     // Two of three, evenly: the index is 2/3, not stuck.
@@ -143,7 +144,7 @@ fn balanced_but_uneven_names_the_pods_that_get_nothing() {
         text(&app, t0 + secs(20.5)),
         (
             Severity::Warning,
-            "UNEVEN while balanced: fairness 0.67 over the last 10 s; pod-a takes 50 %; pod-c get none".into()
+            "UNEVEN while balanced: fairness 0.67 over the last 10 s; pod-a takes 50 %; pod-c receives nothing".into()
         )
     );
     traffic(
@@ -409,4 +410,309 @@ fn a_refusal_is_the_headline_before_unreachable_and_named_when_partial() {
             "gw-2 refused: wrong token — check --token or GREET_TOP_TOKEN".into()
         )
     );
+}
+
+fn switch_to(app: &mut App, mode: Mode, at: Instant) {
+    let event = gw(GatewayEvent::ModeChanged {
+        seq: 0,
+        mode: Some(mode),
+        unknown: None,
+    });
+    app.update(event, at);
+}
+
+fn failed_with(app: &mut App, at: Instant, pod: &str, ip: &str, code: i32) {
+    let event = gw(GatewayEvent::Request(Request {
+        name: pod.into(),
+        ip: ip.into(),
+        grpc_code: code,
+        error: "failed".into(),
+        ..Request::default()
+    }));
+    app.update(event, at);
+}
+
+const EVERY_POD: [(&str, &str, u64); 3] = [
+    ("pod-a", "10.0.0.1", 30),
+    ("pod-b", "10.0.0.2", 30),
+    ("pod-c", "10.0.0.3", 30),
+];
+
+#[test]
+fn after_a_mode_switch_the_verdict_judges_only_the_time_since_and_says_so() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    for second in 0..5 {
+        traffic(&mut app, t0, f64::from(second), &[("pod-b", "10.0.0.2", 30)]);
+    }
+    switch_to(&mut app, Mode::Balanced, t0 + secs(5.2));
+    traffic(&mut app, t0, 6.0, &EVERY_POD);
+    let d = diagnose(&app, t0 + secs(7.0));
+    assert_eq!(
+        (d.verdict, d.text.as_str()),
+        (
+            Verdict::Even,
+            "EVEN: 3 pods, fairness 1.00 since the switch to balanced 2 s ago"
+        ),
+        "the 150 sticky requests before the switch are not the balancer's"
+    );
+    // From least-loaded's skew to dns: dns is judged on its own.
+    switch_to(&mut app, Mode::LeastLoaded, t0 + secs(7.5));
+    traffic(
+        &mut app,
+        t0,
+        8.0,
+        &[("pod-a", "10.0.0.1", 50), ("pod-b", "10.0.0.2", 5)],
+    );
+    switch_to(&mut app, Mode::Dns, t0 + secs(9.1));
+    assert_eq!(
+        text(&app, t0 + secs(9.5)).1,
+        "no requests since the switch to dns <1 s ago"
+    );
+    traffic(&mut app, t0, 10.0, &EVERY_POD);
+    assert_eq!(
+        text(&app, t0 + secs(11.0)),
+        (
+            Severity::Good,
+            "EVEN: 3 pods, fairness 1.00 since the switch to dns 2 s ago".into()
+        )
+    );
+    // A minute on, the switch has left the window: back to the window.
+    traffic(&mut app, t0, 70.0, &EVERY_POD);
+    assert_eq!(
+        text(&app, t0 + secs(71.0)).1,
+        "EVEN: 3 pods, fairness 1.00 over the last 10 s"
+    );
+}
+
+#[test]
+fn failures_that_stopped_are_not_failing_and_the_verdict_says_when_they_stopped() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    // Sticky to a dying pod: every request fails.
+    for i in 0..40 {
+        failed(&mut app, t0 + secs(0.1 * f64::from(i)), "pod-b", "10.0.0.2");
+    }
+    assert_eq!(
+        text(&app, t0 + secs(4.0)).1,
+        "FAILING — press m to balance: 40 of 40 requests failed over the last 4 s (pod-b 40 UNAVAILABLE)"
+    );
+    // m: balanced, and nothing fails any more.
+    switch_to(&mut app, Mode::Balanced, t0 + secs(4.2));
+    traffic(&mut app, t0, 5.0, &EVERY_POD);
+    traffic(&mut app, t0, 6.0, &EVERY_POD);
+    traffic(&mut app, t0, 7.0, &EVERY_POD);
+    assert_eq!(
+        text(&app, t0 + secs(8.0)),
+        (
+            Severity::Good,
+            "EVEN: 3 pods, fairness 1.00 since the switch to balanced 4 s ago; errors stopped 4 s ago (40 failed)"
+                .into()
+        )
+    );
+    // In balanced mode a pod fails for a while, then recovers.
+    for i in 0..10 {
+        failed(&mut app, t0 + secs(20.0 + 0.1 * f64::from(i)), "pod-c", "10.0.0.3");
+    }
+    traffic(
+        &mut app,
+        t0,
+        20.0,
+        &[("pod-a", "10.0.0.1", 30), ("pod-b", "10.0.0.2", 30)],
+    );
+    assert_eq!(text(&app, t0 + secs(21.5)).0, Severity::Bad, "failing while it fails");
+    traffic(&mut app, t0, 21.0, &EVERY_POD);
+    traffic(&mut app, t0, 22.0, &EVERY_POD);
+    traffic(&mut app, t0, 23.0, &EVERY_POD);
+    let d = diagnose(&app, t0 + secs(24.0));
+    assert_eq!(
+        d.text,
+        "EVEN: 3 pods, fairness 0.99 over the last 10 s; errors stopped 3 s ago (10 failed)"
+    );
+    assert_eq!(d.judged.pod_failures, 10, "still in the window, for --fail-on");
+}
+
+#[test]
+fn client_errors_are_named_as_the_callers_and_never_make_the_pods_failing() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Balanced, &PODS, 0), t0);
+    traffic(&mut app, t0, 0.0, &EVERY_POD);
+    for i in 0..12 {
+        failed_with(&mut app, t0 + secs(0.05 * f64::from(i)), "pod-a", "10.0.0.1", 12);
+    }
+    failed_with(&mut app, t0 + secs(0.7), "pod-b", "10.0.0.2", 3);
+    let d = diagnose(&app, t0 + secs(1.0));
+    assert_eq!(
+        (d.verdict, d.severity, d.text.as_str()),
+        (
+            Verdict::ClientErrors,
+            Severity::Warning,
+            "client errors: 12 UNIMPLEMENTED, 1 INVALID_ARGUMENT in 103 requests over the last 1 s — the callers' mistakes, not the pods'"
+        )
+    );
+    assert_eq!(
+        d.judged,
+        Judged {
+            requests: 103,
+            pod_failures: 0,
+            client_errors: 13
+        }
+    );
+    // A pod's own failures are FAILING, the callers' beside them.
+    failed(&mut app, t0 + secs(0.8), "pod-c", "10.0.0.3");
+    let d = diagnose(&app, t0 + secs(1.0));
+    assert_eq!(
+        (d.verdict, d.text.as_str()),
+        (
+            Verdict::Failing,
+            "FAILING: 1 of 104 requests failed over the last 1 s (pod-c 1 UNAVAILABLE); and 13 client errors (12 UNIMPLEMENTED, 1 INVALID_ARGUMENT)"
+        )
+    );
+    assert_eq!(d.judged.pod_failures, 1);
+}
+
+#[test]
+fn client_errors_a_summary_reports_are_the_callers_too() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Balanced, &PODS, 0), t0);
+    let summary = |requests: u64, unimplemented: u64| {
+        gw(GatewayEvent::Summary(
+            PODS.iter()
+                .map(|(name, ip, _)| PodTotals {
+                    name: (*name).into(),
+                    ip: (*ip).into(),
+                    requests,
+                    errors: unimplemented,
+                    error_codes: [(12, unimplemented)].into_iter().filter(|(_, n)| *n > 0).collect(),
+                    latency_buckets: Some(vec![0, requests]),
+                    ..PodTotals::default()
+                })
+                .collect(),
+        ))
+    };
+    app.update(summary(0, 0), t0 + secs(0.25));
+    app.update(summary(20, 2), t0 + secs(0.5));
+    let d = diagnose(&app, t0 + secs(1.0));
+    assert_eq!(d.verdict, Verdict::ClientErrors, "{}", d.text);
+    assert!(
+        d.text.starts_with("client errors: 6 UNIMPLEMENTED in 60 requests"),
+        "{}",
+        d.text
+    );
+}
+
+/// "greetserver-demo-b9qnp-" and a suffix, as the demo names its pods.
+const DEMO: [(&str, &str, u64); 3] = [
+    ("greetserver-demo-b9qnp-9hlbq", "10.0.0.1", 0),
+    ("greetserver-demo-b9qnp-b8lmv", "10.0.0.2", 0),
+    ("greetserver-demo-b9qnp-x2zl7", "10.0.0.3", 0),
+];
+
+#[test]
+fn a_narrow_screen_shortens_the_shared_prefix_instead_of_cutting_a_name_and_reports_have_no_keys() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Sticky, &DEMO, 0), t0);
+    traffic(&mut app, t0, 0.0, &[("greetserver-demo-b9qnp-9hlbq", "10.0.0.1", 30)]);
+    for i in 0..3 {
+        failed(
+            &mut app,
+            t0 + secs(0.5 + 0.1 * f64::from(i)),
+            "greetserver-demo-b9qnp-9hlbq",
+            "10.0.0.1",
+        );
+    }
+    let d = diagnose(&app, t0 + secs(1.0));
+    assert_eq!(
+        d.text,
+        "FAILING — press m to balance: 3 of 33 requests failed over the last 1 s (greetserver-demo-b9qnp-9hlbq 3 UNAVAILABLE)"
+    );
+    assert_eq!(
+        d.for_screen(120),
+        "FAILING — press m to balance: 3 of 33 requests failed (greetserver-demo-b9qnp-9hlbq 3 UNAVAILABLE)",
+        "the header states the window"
+    );
+    assert_eq!(
+        d.for_screen(78),
+        "FAILING — press m to balance: 3 of 33 requests failed (…-9hlbq 3 UNAVAILABLE)"
+    );
+    assert_eq!(
+        d.for_report(),
+        "FAILING: 3 of 33 requests failed over the last 1 s (greetserver-demo-b9qnp-9hlbq 3 UNAVAILABLE)"
+    );
+    // Balanced, one pod taking all: at 80 columns the idle pods' names
+    // shorten, at 58 their clause goes; no name is ever cut.
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Balanced, &DEMO, 0), t0);
+    traffic(&mut app, t0, 0.0, &[("greetserver-demo-b9qnp-9hlbq", "10.0.0.1", 30)]);
+    let d = diagnose(&app, t0 + secs(1.0));
+    assert_eq!(
+        d.for_screen(118),
+        "UNEVEN while balanced: 100 % on …-9hlbq; …-b8lmv, …-x2zl7 receive nothing"
+    );
+    assert_eq!(d.for_screen(58), "UNEVEN while balanced: 100 % on …-9hlbq");
+}
+
+/// Traffic over `from .. from + 1 s`, each request to pod `name` taking `latency_us`.
+fn timed(app: &mut App, t0: Instant, from: f64, pods: &[(&str, &str, u64, u64)]) {
+    for (name, ip, n, latency_us) in pods {
+        for i in 0..*n {
+            let at = t0 + secs(from + i as f64 / *n as f64);
+            app.update(request(0, name, ip, *latency_us), at);
+        }
+    }
+}
+
+#[test]
+fn a_much_slower_pod_is_named_in_every_mode() {
+    let t0 = Instant::now();
+    let slow_c = [
+        ("pod-a", "10.0.0.1", 30, 1_000),
+        ("pod-b", "10.0.0.2", 30, 1_000),
+        ("pod-c", "10.0.0.3", 8, 70_000),
+    ];
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::LeastLoaded, &PODS, 0), t0);
+    timed(&mut app, t0, 0.0, &slow_c);
+    let d = diagnose(&app, t0 + secs(1.0));
+    assert_eq!((d.verdict, d.severity), (Verdict::Slow, Severity::Neutral));
+    assert_eq!(
+        d.text,
+        "SLOW: pod-c p99 82 ms vs 1.0 ms for the others — least-loaded sends it less; fairness 0.83 over the last 1 s"
+    );
+    // dns mode spreads evenly over it: EVEN, but slow.
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Dns, &PODS, 0), t0);
+    timed(
+        &mut app,
+        t0,
+        0.0,
+        &[
+            ("pod-a", "10.0.0.1", 30, 1_000),
+            ("pod-b", "10.0.0.2", 30, 1_000),
+            ("pod-c", "10.0.0.3", 30, 70_000),
+        ],
+    );
+    let d = diagnose(&app, t0 + secs(1.0));
+    assert_eq!((d.verdict, d.severity), (Verdict::Slow, Severity::Warning));
+    assert_eq!(
+        d.text,
+        "EVEN: 3 pods, fairness 1.00 over the last 1 s, but pod-c is 80× slower (p99 82 ms vs 1.0 ms)"
+    );
+    // 3 ms is three times 1 ms, but no one waits for it: not slow.
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Dns, &PODS, 0), t0);
+    timed(
+        &mut app,
+        t0,
+        0.0,
+        &[
+            ("pod-a", "10.0.0.1", 30, 1_000),
+            ("pod-b", "10.0.0.2", 30, 1_000),
+            ("pod-c", "10.0.0.3", 30, 3_500),
+        ],
+    );
+    assert_eq!(diagnose(&app, t0 + secs(1.0)).verdict, Verdict::Even);
 }
