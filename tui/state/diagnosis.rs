@@ -169,11 +169,28 @@ fn judge(app: &App, stats: &Stats, span: &Span, now: Instant) -> Diagnosis {
         } else {
             "nothing received yet"
         };
-        return Diagnosis::new(
-            Verdict::Unreachable,
-            Severity::Bad,
-            format!("{who} unreachable for {} — {shown}", seconds(longest)),
-        );
+        // The cause, which the connection's line may cut at the edge.
+        let cause = views
+            .values()
+            .filter_map(|view| match &view.connection {
+                Connection::Reconnecting { error, .. } => Some(error.as_str()),
+                _ => None,
+            })
+            .max_by_key(|e| e.len())
+            .filter(|e| !e.is_empty());
+        let words = Words::new(format!("{who} unreachable for {}", seconds(longest)))
+            .clause(1, |w| match cause {
+                // "gateway unreachable (is it running, ...)" says it once.
+                Some(cause) => match cause.strip_prefix("gateway unreachable").map(str::trim) {
+                    Some("") => w,
+                    Some(rest) if rest.starts_with(':') => w.text(rest.to_owned()),
+                    Some(rest) => w.text(format!(" {rest}")),
+                    None => w.text(format!(": {cause}")),
+                },
+                None => w,
+            })
+            .text(format!(" — {shown}"));
+        return Diagnosis::new(Verdict::Unreachable, Severity::Bad, words);
     }
     if !app.synced() {
         return Diagnosis::new(

@@ -99,10 +99,10 @@ impl Failures<'_> {
             words = words.hint(hint);
         }
         words = words
-            .text(format!(
-                ": {} of {} requests failed",
-                self.judged.pod_failures, self.judged.requests
-            ))
+            .text(format!(": {}", self.judged.pod_failures))
+            .clause(1, |w| w.text(format!(" of {}", self.judged.requests)))
+            .clause(2, |w| w.text(" requests"))
+            .text(" failed")
             .then(span.words())
             .text(" (");
         let mut first = true;
@@ -112,10 +112,10 @@ impl Failures<'_> {
             words
         };
         for (name, n, code) in self.pods.iter().take(2) {
-            words = sep(words).name(name).text(match code {
-                Some(code) => format!(" {n} {}", grpc_code_name(*code)),
-                None => format!(" {n}"),
-            });
+            words = sep(words).name(name).text(format!(" {n}"));
+            if let Some(code) = code {
+                words = words.clause(1, |w| w.text(format!(" {}", grpc_code_name(*code))));
+            }
         }
         if self.pods.len() > 2 {
             words = sep(words).text(format!("{} more pods", self.pods.len() - 2));

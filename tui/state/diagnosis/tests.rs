@@ -49,7 +49,7 @@ fn before_the_first_answer_it_waits_and_says_how_long_the_gateway_is_down() {
         text(&app, t0 + secs(13.5)),
         (
             Severity::Bad,
-            "gateway unreachable for 12 s — nothing received yet".into()
+            "gateway unreachable for 12 s: refused — nothing received yet".into()
         )
     );
 }
@@ -210,7 +210,7 @@ fn an_unreachable_gateway_shows_the_last_known_data_for_how_long() {
         text(&app, t0 + secs(13.0)),
         (
             Severity::Bad,
-            "gateway unreachable for 12 s — last known data shown".into()
+            "gateway unreachable for 12 s: refused — last known data shown".into()
         )
     );
 }
