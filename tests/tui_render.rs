@@ -23,6 +23,8 @@ const GATEWAY: &str = "http://127.0.0.1:9092";
 
 #[path = "tui_render/incidents.rs"]
 mod incidents;
+#[path = "tui_render/methods.rs"]
+mod methods;
 #[path = "tui_render/refused.rs"]
 mod refused;
 
@@ -514,7 +516,7 @@ fn ingress_calls_are_shown_by_method_and_pod() {
     assert_eq!(
         panel,
         [
-            "\"┌ Hits by method and pod, since the reset ─────────────────────────────────────┐\"",
+            "\"┌ Hits by method and pod, busiest first ───────────────────────────────────────┐\"",
             "\"│METHOD                        POD                                 HITS     ERR│\"",
             "\"│/greet.GreetService/Greet     …server-deploy-7595ccbdd5-67bmd       40       0│\"",
             "\"│/greet.GreetService/Greet     …server-deploy-7595ccbdd5-k6zbl       40       1│\"",
