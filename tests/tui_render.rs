@@ -150,6 +150,17 @@ fn scenario_as(mode: Mode, stream: Stream) -> (App, Instant) {
     (app, now)
 }
 
+/// A dashboard following a gateway that has answered with an empty snapshot.
+fn connected(t0: Instant) -> App {
+    let mut app = App::new(GATEWAY, t0);
+    let connected = AppEvent::Connected {
+        gateway: GATEWAY.into(),
+    };
+    app.update(connected, t0);
+    app.update(gateway_event(event::Kind::Snapshot(State::default())), t0);
+    app
+}
+
 fn draw(app: &App, now: Instant, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
@@ -449,13 +460,7 @@ fn no_color_draws_without_colours() {
 #[test]
 fn ingress_calls_are_shown_by_method_and_pod() {
     let t0 = Instant::now();
-    let mut app = App::new(GATEWAY, t0);
-    app.update(
-        AppEvent::Connected {
-            gateway: GATEWAY.into(),
-        },
-        t0,
-    );
+    let mut app = connected(t0);
     let pods = |greets: u64| {
         PODS.iter()
             .take(2)
@@ -502,7 +507,6 @@ fn ingress_calls_are_shown_by_method_and_pod() {
             Stream::Summaries,
         )
     };
-    app.update(gateway_event(event::Kind::Snapshot(State::default())), t0);
     app.update(summary(0), at(t0, 250));
     app.update(summary(40), at(t0, 500));
     let now = at(t0, 1_000);

@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use greet_top::proto::observe::{self, State, event};
-use greet_top::tui::state::{App, AppEvent};
+use greet_top::proto::observe::{self, event};
+use greet_top::tui::state::AppEvent;
 
-use super::{GATEWAY, PODS, Stream, at, draw, gateway_event, stream_event};
+use super::{PODS, Stream, at, connected, draw, stream_event};
 
 /// A gateway whose three pods were each called on four methods through
 /// the ingress, `calls` times each, and on REST's POST /greet 990 times
@@ -54,14 +54,7 @@ fn thirteen_rows(calls: u64, greets: u64) -> AppEvent {
 #[test]
 fn the_busiest_methods_come_first_and_the_rest_is_counted_not_hidden() {
     let t0 = Instant::now();
-    let mut app = App::new(GATEWAY, t0);
-    app.update(
-        AppEvent::Connected {
-            gateway: GATEWAY.into(),
-        },
-        t0,
-    );
-    app.update(gateway_event(event::Kind::Snapshot(State::default())), t0);
+    let mut app = connected(t0);
     app.update(thirteen_rows(0, 0), at(t0, 250));
     // Long ago: 50 calls of each method, which leave the window.
     app.update(thirteen_rows(50, 0), at(t0, 500));
