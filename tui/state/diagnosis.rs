@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use self::failing::{count, stopped, stopped_note};
+use self::failing::{Failures, count, stopped, stopped_note};
 use self::span::Span;
 use self::spread::spread;
 use self::words::{Render, Words, shared_prefix};
@@ -134,8 +134,9 @@ impl From<String> for Words {
 pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     let (stats, at) = app.view(now);
     let span = Span::judged(app, stats, at);
-    let mut diagnosis = judge(app, stats, &span, now);
-    diagnosis.judged = count(stats, &span).judged;
+    let failures = count(stats, &span);
+    let mut diagnosis = judge(app, stats, &span, &failures, now);
+    diagnosis.judged = failures.judged;
     diagnosis.shared = shared_prefix(stats.pods.values().map(|p| p.name.as_str()));
     diagnosis.text = diagnosis.words.render(Render {
         shared: None,
@@ -146,7 +147,7 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     diagnosis
 }
 
-fn judge(app: &App, stats: &Stats, span: &Span, now: Instant) -> Diagnosis {
+fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instant) -> Diagnosis {
     let at = span.at;
     let views = app.gateways();
     let down: Vec<(&String, Duration)> = views
@@ -215,7 +216,6 @@ fn judge(app: &App, stats: &Stats, span: &Span, now: Instant) -> Diagnosis {
             .hint(" — press m to balance again");
         return Diagnosis::new(Verdict::Restarted, Severity::Bad, words);
     }
-    let failures = count(stats, span);
     if failures.judged.pod_failures > 0 && !stopped(stats, span) {
         // The action first: a narrow terminal cuts the end of the line.
         let hint =
@@ -264,9 +264,14 @@ fn judge(app: &App, stats: &Stats, span: &Span, now: Instant) -> Diagnosis {
     }
     let served = failures.judged.requests;
     let live = stats.live_pods().count();
-    let quiet = match (served, live) {
-        (0, _) => Words::new("no requests").then(span.words()),
-        (_, 0 | 1) => Words::new("one pod serving: nothing to balance"),
+    let quiet = match (served, live, span.switched) {
+        // Judging starts with the second after the switch.
+        (0..MIN_REQUESTS, 2.., Some((mode, _, ago))) => Words::new(format!(
+            "switched to {mode} {} ago: too soon to judge the spread",
+            seconds(ago)
+        )),
+        (0, _, _) => Words::new("no requests").then(span.words()),
+        (_, 0 | 1, _) => Words::new("one pod serving: nothing to balance"),
         _ => Words::new(format!("{served} requests"))
             .then(span.words())
             .text(": too few to judge the spread"),

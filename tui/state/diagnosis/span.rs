@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::seconds;
 use super::words::Words;
+use crate::common::Mode;
 use crate::tui::state::app::App;
 use crate::tui::state::stats::{PodStats, Stats, Tally, Window};
 
@@ -24,6 +25,9 @@ pub(super) struct Span {
     pub phrase: String,
     /// The view's window's phrase.
     window_phrase: String,
+    /// When cut: the switch's mode, the first whole second (since the
+    /// origin) after it, and how long ago it was.
+    pub switched: Option<(Mode, u64, Duration)>,
     pub at: Instant,
 }
 
@@ -40,6 +44,7 @@ impl Span {
             whole: true,
             phrase: phrase.clone(),
             window_phrase: phrase,
+            switched: None,
             at,
         };
         let Some((second, mode)) = stats.last_mode_switch() else {
@@ -61,6 +66,7 @@ impl Span {
                 " since the switch to {mode} {} ago",
                 seconds(at.saturating_duration_since(switched))
             ),
+            switched: Some((mode, second + 1, at.saturating_duration_since(switched))),
             ..whole
         }
     }
@@ -71,6 +77,7 @@ impl Span {
             from: self.window_from,
             whole: true,
             phrase: self.window_phrase.clone(),
+            switched: None,
             ..self.clone()
         }
     }
@@ -102,6 +109,14 @@ impl Span {
             }
         } else {
             pod.tally_since(self.from, self.at)
+        }
+    }
+
+    /// A pod's p99 in the span, in milliseconds.
+    pub fn p99_ms(&self, pod: &PodStats) -> Option<f64> {
+        match self.switched {
+            Some((_, first_second, _)) => pod.latency_since_ms(first_second, 99.0),
+            None => pod.latency_ms(99.0),
         }
     }
 

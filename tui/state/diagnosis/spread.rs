@@ -28,14 +28,14 @@ pub(super) struct Slow<'s> {
     others_ms: f64,
 }
 
-/// The live pod whose p99 over the window is ≥ [`SLOW_FACTOR`] × the
+/// The live pod whose p99 over the span is ≥ [`SLOW_FACTOR`] × the
 /// median of the other live pods' (and ≥ [`SLOW_FLOOR_MS`]); the slowest
 /// when several are.
 pub(super) fn slow<'s>(stats: &'s Stats, span: &Span) -> Option<Slow<'s>> {
     let timed: Vec<(&PodStats, f64)> = stats
         .live_pods()
         .filter(|p| span.pod(p).requests >= SLOW_MIN_REQUESTS)
-        .filter_map(|p| Some((p, p.latency_ms(99.0)?)))
+        .filter_map(|p| Some((p, span.p99_ms(p)?)))
         .collect();
     timed
         .iter()
@@ -188,11 +188,17 @@ pub(super) fn spread(mode: Option<Mode>, stats: &Stats, span: &Span) -> Option<D
     }
     let even = Words::new(format!("EVEN: {} pods, ", live.len())).then(fairness_words);
     Some(match slow {
-        Some(slow) => Diagnosis::new(
-            Verdict::Slow,
-            Severity::Warning,
-            even.text(", but ").then(slow.slower()),
-        ),
+        Some(slow) => {
+            // The slow pod is the news: the fairness can go for room.
+            let even = Words::new(format!("EVEN: {} pods", live.len()))
+                .clause(2, |w| w.text(format!(", fairness {fairness:.2}")))
+                .then(span.words());
+            Diagnosis::new(
+                Verdict::Slow,
+                Severity::Warning,
+                even.text(", but ").then(slow.slower()),
+            )
+        }
         None => Diagnosis::new(Verdict::Even, Severity::Good, even),
     })
 }

@@ -169,9 +169,10 @@ pub fn shared_prefix<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
         return String::new();
     }
     let prefix = common;
-    // Cut at the last separator, so the "…" stands for whole words.
+    // Cut at the last separator, so the "…" stands for whole words; a
+    // prefix shorter than 6 is not worth the "…".
     match prefix.rfind(['-', '.', '_']) {
-        Some(cut) if cut >= 3 => prefix[..cut].to_owned(),
+        Some(cut) if cut >= 6 => prefix[..cut].to_owned(),
         _ => String::new(),
     }
 }
@@ -189,10 +190,10 @@ mod tests {
         ];
         assert_eq!(shared_prefix(demo), "greetserver-demo-b9qnp");
         assert_eq!(shared_prefix(["greetserver-2", "greetserver-3"]), "greetserver");
-        assert_eq!(shared_prefix(["pod-a", "pod-b"]), "pod");
+        assert_eq!(shared_prefix(["acc-pod-1", "acc-pod-2"]), "acc-pod");
+        assert_eq!(shared_prefix(["pod-a", "pod-b"]), "", "too short to be worth a …");
         assert_eq!(shared_prefix(["greetserver-2"]), "", "one name: nothing to share");
         assert_eq!(shared_prefix(["a-1", "b-1"]), "");
-        assert_eq!(shared_prefix(["ab-1", "ab-2"]), "", "too short to be worth a …");
         assert_eq!(shared_prefix(["greetserver-2", "greetserver-20"]), "greetserver");
         assert_eq!(
             shorten("greetserver-demo-b9qnp-9hlbq", Some("greetserver-demo-b9qnp")),

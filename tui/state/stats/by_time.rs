@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::methods::{self, ByMethod};
 use super::{KEPT, Mark, PodStats, Stats, Tally};
 use crate::common::Mode;
+use crate::common::latency_buckets::{self, merge_into};
 
 /// Details closer together than this share one entry (as in `recent`).
 const COALESCE: Duration = Duration::from_millis(50);
@@ -163,6 +164,16 @@ impl PodStats {
     /// This pod's requests and failures from `from` to `now`.
     pub fn tally_since(&self, from: Instant, now: Instant) -> Tally {
         sum_since(&self.recent, from, now)
+    }
+
+    /// Latency percentile (0..=100) over the whole seconds from
+    /// `first_second` (since the origin) on, in milliseconds.
+    pub fn latency_since_ms(&self, first_second: u64, percentile: f64) -> Option<f64> {
+        let mut merged = Vec::new();
+        for (_, counts) in self.latency_window.iter().filter(|(s, _)| *s >= first_second) {
+            merge_into(&mut merged, counts);
+        }
+        latency_buckets::percentile_us(&merged, percentile).map(|us| us / 1000.0)
     }
 }
 

@@ -56,7 +56,7 @@ pub struct PodStats {
     /// entry per raw event, or a summary's difference per summary.
     pub(super) recent: VecDeque<(Instant, Tally)>,
     /// Latency histograms per whole second since the origin, for the last [`KEPT`].
-    latency_window: VecDeque<(u64, Vec<u64>)>,
+    pub(super) latency_window: VecDeque<(u64, Vec<u64>)>,
     /// The window `in_window` and `latency_ms` are over (the view's).
     window: Window,
     /// The newest whole second seen (a count or a tick): the latency window ends there.

@@ -10,7 +10,7 @@ use crate::tui::state::diagnosis::{Judged, Severity, Verdict, diagnose};
 use crate::tui::state::messages::{GatewayEvent, PodTotals, Request};
 use crate::tui::state::test_events::{PODS, gw, secs, snapshot, synced_app};
 
-fn switch_to(app: &mut App, mode: Mode, at: Instant) {
+pub(super) fn switch_to(app: &mut App, mode: Mode, at: Instant) {
     let event = gw(GatewayEvent::ModeChanged {
         seq: 0,
         mode: Some(mode),
@@ -65,7 +65,7 @@ fn after_a_mode_switch_the_verdict_judges_only_the_time_since_and_says_so() {
     switch_to(&mut app, Mode::Dns, t0 + secs(9.1));
     assert_eq!(
         text(&app, t0 + secs(9.5)).1,
-        "no requests since the switch to dns <1 s ago"
+        "switched to dns <1 s ago: too soon to judge the spread"
     );
     traffic(&mut app, t0, 10.0, &EVERY_POD);
     assert_eq!(

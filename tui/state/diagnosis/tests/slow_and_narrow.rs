@@ -105,3 +105,40 @@ fn one_second(mode: Mode, c_requests: u64, c_latency_us: u64) -> Diagnosis {
     timed(&mut app, t0, 0.0, &pods);
     diagnose(&app, t0 + secs(1.0))
 }
+
+#[test]
+fn a_slow_pod_is_judged_on_its_latency_since_a_switch_and_keeps_its_name_when_room_is_short() {
+    // Slow in least-loaded; after the switch to balanced every pod is fast.
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::LeastLoaded, &PODS, 0), t0);
+    for second in 0..5 {
+        let slow_c = [
+            ("pod-a", "10.0.0.1", 30, 1_000),
+            ("pod-b", "10.0.0.2", 30, 1_000),
+            ("pod-c", "10.0.0.3", 8, 70_000),
+        ];
+        timed(&mut app, t0, f64::from(second), &slow_c);
+    }
+    super::now::switch_to(&mut app, Mode::Balanced, t0 + secs(5.2));
+    for second in 6..8 {
+        let fast = [
+            ("pod-a", "10.0.0.1", 30, 1_000),
+            ("pod-b", "10.0.0.2", 30, 1_000),
+            ("pod-c", "10.0.0.3", 30, 1_000),
+        ];
+        timed(&mut app, t0, f64::from(second), &fast);
+    }
+    assert_eq!(
+        diagnose(&app, t0 + secs(8.0)).text,
+        "EVEN: 3 pods, fairness 1.00 since the switch to balanced 3 s ago"
+    );
+    // Short of room, the p99s go, then the fairness; never the pod.
+    let d = one_second(Mode::Dns, 30, 70_000);
+    assert_eq!(
+        d.for_screen(80),
+        "EVEN: 3 pods, fairness 1.00, but pod-c is 80× slower (p99 82 ms vs 1.0 ms)"
+    );
+    assert_eq!(d.for_screen(52), "EVEN: 3 pods, fairness 1.00, but pod-c is 80× slower");
+    assert_eq!(d.for_screen(40), "EVEN: 3 pods, but pod-c is 80× slower");
+}
