@@ -264,12 +264,9 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
     }
     let served = failures.judged.requests;
     let live = stats.live_pods().count();
-    let quiet = match (served, live, span.switched) {
-        // Judging starts with the second after the switch.
-        (0..MIN_REQUESTS, 2.., Some((mode, _, ago))) => Words::new(format!(
-            "switched to {mode} {} ago: too soon to judge the spread",
-            seconds(ago)
-        )),
+    let quiet = match (served, live, &span.cut) {
+        // Judging starts with the second after the change.
+        (0..MIN_REQUESTS, 2.., Some(cut)) => cut.happened().text(": too soon to judge the spread"),
         (0, _, _) => Words::new("no requests").then(span.words()),
         (_, 0 | 1, _) => Words::new("one pod serving: nothing to balance"),
         _ => Words::new(format!("{served} requests"))

@@ -1,72 +1,119 @@
-//! What the verdict judges: the view's window, or, after a mode switch
-//! inside it, only the time since (the old mode's traffic says nothing
-//! about the new one's), with the span named.
+//! What the verdict judges: the view's window, or, after a change inside
+//! it (a mode switch, a pod gone), only the time since: the old mode's
+//! traffic says nothing about the new one's, and a gone pod's share of the
+//! window is not the live pods' spread. The span is named.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::seconds;
 use super::words::Words;
-use crate::common::Mode;
 use crate::tui::state::app::App;
-use crate::tui::state::stats::{PodStats, Stats, Tally, Window};
+use crate::tui::state::stats::{Mark, PodStats, Stats, Tally, Window};
+
+/// A change that cut the window.
+#[derive(Clone, Debug)]
+pub(super) struct Cut {
+    /// What changed: "the switch to balanced", "…-f5pwc went away".
+    what: Change,
+    /// The first whole second (since the origin) after the change.
+    pub first_second: u64,
+    /// How long ago the change was.
+    pub ago: Duration,
+}
+
+#[derive(Clone, Debug)]
+enum Change {
+    Switch(crate::common::Mode),
+    /// A pod went away: its name when one pod is gone, else none.
+    Gone(Option<String>),
+}
+
+impl Cut {
+    /// " since the switch to balanced 4 s ago" (the mode goes first when
+    /// room is short: the header's badge has it), " since …-f5pwc went away 4 s ago".
+    fn since(&self) -> Words {
+        let ago = seconds(self.ago);
+        match &self.what {
+            Change::Switch(mode) => Words::new(" since the switch")
+                .clause(2, |w| w.text(format!(" to {mode}")))
+                .text(format!(" {ago} ago")),
+            Change::Gone(Some(name)) => Words::new(" since ").name(name).text(format!(" went away {ago} ago")),
+            Change::Gone(None) => Words::new(format!(" since a pod went away {ago} ago")),
+        }
+    }
+
+    /// "switched to balanced <1 s ago", "…-f5pwc went away <1 s ago".
+    pub fn happened(&self) -> Words {
+        let ago = seconds(self.ago);
+        match &self.what {
+            Change::Switch(mode) => Words::new(format!("switched to {mode} {ago} ago")),
+            Change::Gone(Some(name)) => Words::default().name(name).text(format!(" went away {ago} ago")),
+            Change::Gone(None) => Words::new(format!("a pod went away {ago} ago")),
+        }
+    }
+}
 
 /// The span a verdict judges.
 #[derive(Clone, Debug)]
 pub(super) struct Span {
     /// Where it starts.
     pub from: Instant,
-    /// Where the view's window starts (`from` unless a switch cut it).
+    /// Where the view's window starts (`from` unless a change cut it).
     pub window_from: Instant,
     /// The view's whole window: counts come from the window's own tallies
     /// (since the reset they go back further than the minute kept by time).
     pub whole: bool,
-    /// " over the last 10 s", or " since the switch to balanced 4 s ago".
-    pub phrase: String,
-    /// The view's window's phrase.
+    /// The view's window's phrase, " over the last 10 s".
     window_phrase: String,
-    /// When cut: the switch's mode, the first whole second (since the
-    /// origin) after it, and how long ago it was.
-    pub switched: Option<(Mode, u64, Duration)>,
+    /// The change that cut the window, if one did.
+    pub cut: Option<Cut>,
     pub at: Instant,
 }
 
 impl Span {
-    /// The view's window at `at`, cut at the last mode switch inside it.
+    /// The view's window at `at`, cut at the last change inside it.
     pub fn judged(app: &App, stats: &Stats, at: Instant) -> Span {
         let observed = app.observed_for(at);
         let origin = at.checked_sub(observed).unwrap_or(at);
         let window_from = stats.window_start(at, origin);
-        let phrase = format!(" {}", stats.time_window().phrase(observed));
         let whole = Span {
             from: window_from,
             window_from,
             whole: true,
-            phrase: phrase.clone(),
-            window_phrase: phrase,
-            switched: None,
+            window_phrase: format!(" {}", stats.time_window().phrase(observed)),
+            cut: None,
             at,
         };
-        let Some((second, mode)) = stats.last_mode_switch() else {
+        let Some((second, mark)) = stats.last_change() else {
             return whole;
         };
-        // The chart marks the switch by its whole second: the span starts
-        // at the end of that second, so none of the old mode's requests
-        // are judged as the new one's.
-        let switched = origin + Duration::from_secs(second);
-        let cut = switched + Duration::from_secs(1);
-        if cut <= window_from {
+        // The chart marks a change by its whole second: the span starts at
+        // the end of that second, so none of the requests before it are
+        // judged as coming after.
+        let changed = origin + Duration::from_secs(second);
+        let from = changed + Duration::from_secs(1);
+        if from <= window_from {
             return whole;
         }
-        let cut = cut.min(at);
+        let what = match mark {
+            Mark::Mode(mode) => Change::Switch(mode),
+            _ => {
+                let mut gone = stats.pods.values().filter(|p| p.gone);
+                match (gone.next(), gone.next()) {
+                    (Some(pod), None) => Change::Gone(Some(pod.name.clone())),
+                    _ => Change::Gone(None),
+                }
+            }
+        };
         Span {
-            from: cut,
+            from: from.min(at),
             whole: false,
-            phrase: format!(
-                " since the switch to {mode} {} ago",
-                seconds(at.saturating_duration_since(switched))
-            ),
-            switched: Some((mode, second + 1, at.saturating_duration_since(switched))),
+            cut: Some(Cut {
+                what,
+                first_second: second + 1,
+                ago: at.saturating_duration_since(changed),
+            }),
             ..whole
         }
     }
@@ -76,18 +123,25 @@ impl Span {
         Span {
             from: self.window_from,
             whole: true,
-            phrase: self.window_phrase.clone(),
-            switched: None,
+            cut: None,
             ..self.clone()
         }
     }
 
-    /// The phrase as words: the window is the header's to state on screen.
+    /// The span in words: the window (which the screen's header states),
+    /// or since the change.
     pub fn words(&self) -> Words {
-        if self.whole {
-            Words::default().window(self.phrase.clone())
-        } else {
-            Words::default().text(self.phrase.clone())
+        match &self.cut {
+            Some(cut) => cut.since(),
+            None => Words::default().window(self.window_phrase.clone()),
+        }
+    }
+
+    /// A pod's p99 in the span, in milliseconds.
+    pub fn p99_ms(&self, pod: &PodStats) -> Option<f64> {
+        match &self.cut {
+            Some(cut) => pod.latency_since_ms(cut.first_second, 99.0),
+            None => pod.latency_ms(99.0),
         }
     }
 
@@ -109,14 +163,6 @@ impl Span {
             }
         } else {
             pod.tally_since(self.from, self.at)
-        }
-    }
-
-    /// A pod's p99 in the span, in milliseconds.
-    pub fn p99_ms(&self, pod: &PodStats) -> Option<f64> {
-        match self.switched {
-            Some((_, first_second, _)) => pod.latency_since_ms(first_second, 99.0),
-            None => pod.latency_ms(99.0),
         }
     }
 

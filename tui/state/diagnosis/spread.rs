@@ -110,6 +110,26 @@ pub(super) fn spread(mode: Option<Mode>, stats: &Stats, span: &Span) -> Option<D
     let window = span.words();
     // Per request (balanced, least-loaded, dns): named in the verdict.
     let balanced = mode.filter(|m| *m != Mode::Sticky);
+    let fairness_words = Words::default()
+        .text(format!("fairness {fairness:.2}"))
+        .then(window.clone());
+    let least_loaded_avoids = slow
+        .as_ref()
+        .filter(|slow| balanced == Some(Mode::LeastLoaded) && slow.name != top.name);
+    if let Some(slow) = least_loaded_avoids {
+        // Least-loaded sends less to a slower pod on purpose, even nearly
+        // nothing: the slow pod is the news, not the spread.
+        let words = Words::new("SLOW: ")
+            .name(slow.name)
+            .text(format!(
+                " p99 {} vs {} for the others",
+                ms(slow.p99_ms),
+                ms(slow.others_ms)
+            ))
+            .clause(1, |w| w.text(" — least-loaded sends it less"))
+            .clause(2, |w| w.text("; ").then(fairness_words.clone()));
+        return Some(Diagnosis::new(Verdict::Slow, Severity::Neutral, words));
+    }
     if share >= STUCK_SHARE * 100.0 {
         let words = match balanced {
             Some(mode) => Words::new(format!("UNEVEN while {mode}: {share:.0} % on "))
@@ -129,41 +149,32 @@ pub(super) fn spread(mode: Option<Mode>, stats: &Stats, span: &Span) -> Option<D
         };
         return Some(Diagnosis::new(verdict, Severity::Bad, slower(words)));
     }
-    let fairness_words = Words::default()
-        .text(format!("fairness {fairness:.2}"))
-        .then(window.clone());
-    if let Some(slow) = slow.as_ref().filter(|_| balanced == Some(Mode::LeastLoaded)) {
-        // Least-loaded sends less to a slower pod on purpose: the pod is the news.
-        let words = Words::new("SLOW: ")
-            .name(slow.name)
-            .text(format!(
-                " p99 {} vs {} for the others",
-                ms(slow.p99_ms),
-                ms(slow.others_ms)
-            ))
-            .clause(1, |w| w.text(" — least-loaded sends it less"))
-            .clause(2, |w| w.text("; ").then(fairness_words.clone()));
-        return Some(Diagnosis::new(Verdict::Slow, Severity::Neutral, words));
-    }
     if fairness < EVEN_FAIRNESS {
         let takes = |words: Words| {
-            words
-                .text("; ")
-                .name(top.name.as_str())
-                .text(format!(" takes {share:.0} %"))
+            words.clause(1, |w| {
+                w.text("; ")
+                    .name(top.name.as_str())
+                    .text(format!(" takes {share:.0} %"))
+            })
         };
         let (verdict, severity, words) = match balanced {
             // Least-loaded sends less to a slower pod on purpose: worth a look, no alarm.
             Some(Mode::LeastLoaded) => (
                 Verdict::Steered,
                 Severity::Neutral,
-                takes(Words::new("UNEVEN on purpose: least-loaded favours the faster pods; ").then(fairness_words)),
+                takes(
+                    Words::new("UNEVEN on purpose")
+                        .clause(1, |w| w.text(": least-loaded favours the faster pods"))
+                        .text("; ")
+                        .then(fairness_words),
+                ),
             ),
             // dns mode keeps to the last DNS answer: a new pod waits for the next resolve.
             Some(Mode::Dns) => (
                 Verdict::Steered,
                 Severity::Neutral,
-                Words::new("UNEVEN on purpose: dns mode routes by the last DNS answer")
+                Words::new("UNEVEN on purpose")
+                    .clause(1, |w| w.text(": dns mode routes by the last DNS answer"))
                     .then(nothing_for(&idle))
                     .text("; ")
                     .then(fairness_words),

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use super::methods::{self, ByMethod};
 use super::{KEPT, Mark, PodStats, Stats, Tally};
-use crate::common::Mode;
 use crate::common::latency_buckets::{self, merge_into};
 
 /// Details closer together than this share one entry (as in `recent`).
@@ -103,13 +102,15 @@ impl Stats {
         sum_since(&self.recent, from, now)
     }
 
-    /// The last mode switch the chart marks: its whole second from the
-    /// origin, and the mode switched to (the last [`KEPT`] only).
-    pub fn last_mode_switch(&self) -> Option<(u64, Mode)> {
-        self.marks.iter().rev().find_map(|(second, mark)| match mark {
-            Mark::Mode(mode) => Some((*second, *mode)),
-            _ => None,
-        })
+    /// The last change the chart marks that cuts what a verdict judges (a
+    /// mode switch or a pod gone, not a reconnect): its whole second from
+    /// the origin, and what it was (the last [`KEPT`] only).
+    pub fn last_change(&self) -> Option<(u64, Mark)> {
+        self.marks
+            .iter()
+            .rev()
+            .find(|(_, mark)| matches!(mark, Mark::Mode(_) | Mark::PodGone))
+            .copied()
     }
 
     /// Failures by code from `from` to `now`, per pod key ("" for those

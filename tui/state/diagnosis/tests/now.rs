@@ -8,7 +8,7 @@ use crate::common::Mode;
 use crate::tui::state::app::App;
 use crate::tui::state::diagnosis::{Judged, Severity, Verdict, diagnose};
 use crate::tui::state::messages::{GatewayEvent, PodTotals, Request};
-use crate::tui::state::test_events::{PODS, gw, secs, snapshot, synced_app};
+use crate::tui::state::test_events::{PODS, endpoint, gw, secs, snapshot, synced_app};
 
 pub(super) fn switch_to(app: &mut App, mode: Mode, at: Instant) {
     let event = gw(GatewayEvent::ModeChanged {
@@ -198,5 +198,38 @@ fn client_errors_a_summary_reports_are_the_callers_too() {
         d.text.starts_with("client errors: 6 UNIMPLEMENTED in 60 requests"),
         "{}",
         d.text
+    );
+}
+
+#[test]
+fn a_pod_gone_cuts_the_window_so_its_old_share_is_not_read_as_the_live_pods_spread() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    for second in 0..5 {
+        traffic(&mut app, t0, f64::from(second), &[("pod-b", "10.0.0.2", 30)]);
+    }
+    // pod-b is killed; sticky traffic moves to pod-a.
+    let left = PODS
+        .iter()
+        .filter(|(n, _, _)| *n != "pod-b")
+        .map(|(n, ip, _)| endpoint(n, ip))
+        .collect();
+    app.update(
+        gw(GatewayEvent::EndpointsChanged {
+            seq: 1,
+            endpoints: left,
+        }),
+        t0 + secs(5.3),
+    );
+    traffic(&mut app, t0, 5.5, &[("pod-a", "10.0.0.1", 30)]);
+    assert_eq!(
+        text(&app, t0 + secs(5.9)).1,
+        "pod-b went away <1 s ago: too soon to judge the spread"
+    );
+    traffic(&mut app, t0, 6.5, &[("pod-a", "10.0.0.1", 30)]);
+    assert_eq!(
+        text(&app, t0 + secs(7.5)).1,
+        "STUCK — press m to balance: 100 % on pod-a since pod-b went away 2 s ago",
+        "pod-a's 100 % is of what came after pod-b, not of the window pod-b filled"
     );
 }

@@ -142,3 +142,25 @@ fn a_slow_pod_is_judged_on_its_latency_since_a_switch_and_keeps_its_name_when_ro
     assert_eq!(d.for_screen(52), "EVEN: 3 pods, fairness 1.00, but pod-c is 80× slower");
     assert_eq!(d.for_screen(40), "EVEN: 3 pods, but pod-c is 80× slower");
 }
+
+#[test]
+fn least_loaded_sending_nearly_nothing_to_a_slow_pod_is_slow_not_uneven() {
+    // pod-b fast and busy, pod-a fast, pod-c (70 ms) nearly idle: ≥ 90 % on pod-b.
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::LeastLoaded, &PODS, 0), t0);
+    let pods = [
+        ("pod-a", "10.0.0.1", 5, 1_000),
+        ("pod-b", "10.0.0.2", 100, 1_000),
+        ("pod-c", "10.0.0.3", 5, 70_000),
+    ];
+    timed(&mut app, t0, 0.0, &pods);
+    let d = diagnose(&app, t0 + secs(1.0));
+    assert_eq!(
+        (d.verdict, d.severity),
+        (Verdict::Slow, Severity::Neutral),
+        "{}",
+        d.text
+    );
+    assert!(d.text.starts_with("SLOW: pod-c p99 "), "{}", d.text);
+}
