@@ -58,6 +58,29 @@ pub enum Verdict {
     Quiet,
 }
 
+impl Verdict {
+    /// The state's name for scripts (`--once` JSON): "EVEN", "STUCK", ...
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Waiting => "WAITING",
+            Verdict::Refused => "REFUSED",
+            Verdict::Unreachable => "UNREACHABLE",
+            Verdict::Restarted => "RESTARTED",
+            Verdict::Failing => "FAILING",
+            Verdict::Mixed => "MIXED",
+            Verdict::Stuck => "STUCK",
+            Verdict::Uneven => "UNEVEN",
+            Verdict::Steered => "STEERED",
+            Verdict::Skipping => "SKIPPING",
+            Verdict::Slow => "SLOW",
+            Verdict::ClientErrors => "CLIENT_ERRORS",
+            Verdict::PartlyDown => "PARTLY_DOWN",
+            Verdict::Even => "EVEN",
+            Verdict::Quiet => "QUIET",
+        }
+    }
+}
+
 /// What the verdict judged: its requests, and their failures split into
 /// the pods' and the callers'. `--fail-on errors` is about `pod_failures`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
