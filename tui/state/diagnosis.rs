@@ -94,6 +94,14 @@ pub struct Judged {
     pub client_errors: u64,
 }
 
+impl Judged {
+    /// The pods' failures as a share of the requests judged (0..=1);
+    /// `None` without requests. What `--fail-on errors>1%` compares.
+    pub fn pod_failure_rate(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.pod_failures as f64 / self.requests as f64)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnosis {
     pub verdict: Verdict,

@@ -191,6 +191,7 @@ fn sum_since(recent: &VecDeque<(Instant, Tally)>, from: Instant, now: Instant) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::common::Mode;
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)
@@ -245,5 +246,29 @@ mod tests {
             stats.codes_since(t0, t0 + secs(61.0))["pod-a"],
             BTreeMap::from([(12, 3)])
         );
+    }
+
+    #[test]
+    fn the_last_change_is_a_switch_or_a_pod_gone_and_the_window_starts_at_its_span() {
+        let mut stats = Stats::default();
+        assert_eq!(stats.last_change(), None);
+        stats.mark(3, Mark::Mode(Mode::Balanced));
+        stats.mark(5, Mark::PodGone);
+        stats.mark(7, Mark::Reconnected);
+        assert_eq!(
+            stats.last_change(),
+            Some((5, Mark::PodGone)),
+            "a reconnect changes nothing"
+        );
+        let origin = Instant::now();
+        let now = origin + secs(25.0);
+        assert_eq!(stats.window_start(now, origin), origin + secs(15.0));
+        assert_eq!(
+            stats.window_start(origin + secs(4.0), origin),
+            origin,
+            "not before the origin"
+        );
+        stats.set_window(super::super::Window::SinceReset);
+        assert_eq!(stats.window_start(now, origin), origin);
     }
 }
