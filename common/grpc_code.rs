@@ -24,6 +24,20 @@ pub fn grpc_code_name(code: i32) -> &'static str {
     }
 }
 
+/// Whether a failure with this code is the caller's doing rather than the
+/// pod's: the request itself was wrong (a method the server does not have,
+/// a bad argument, a missing or refused credential, a state the request
+/// does not fit). Retrying the same request on another pod gets the same
+/// answer, so these never make the pods `FAILING`. CANCELLED and
+/// DEADLINE_EXCEEDED stay the pods' (a caller gives up on a slow pod), as do
+/// RESOURCE_EXHAUSTED (an overloaded pod), UNAVAILABLE, INTERNAL, UNKNOWN,
+/// ABORTED and DATA_LOSS. UNIMPLEMENTED is the caller's even though a pod on
+/// an old version also answers it: then every caller of that method sees it,
+/// and the verdict still names the code.
+pub fn is_client_error(code: i32) -> bool {
+    matches!(code, 3 | 5 | 6 | 7 | 9 | 11 | 12 | 16)
+}
+
 /// A gRPC status code as grpc-go's `codes.Code.String()` spells it, which
 /// go-grpc-prometheus puts in its `grpc_code` label ("Unavailable",
 /// "DeadlineExceeded", ...). A code outside the spec is "Unknown", so a
@@ -55,42 +69,9 @@ pub fn go_code_name(code: i32) -> &'static str {
         .unwrap_or("Unknown")
 }
 
-/// Whether a failed call's `code` says the caller is at fault, not the pod:
-/// the request was malformed or not allowed (INVALID_ARGUMENT, NOT_FOUND,
-/// ALREADY_EXISTS, PERMISSION_DENIED, FAILED_PRECONDITION, OUT_OF_RANGE,
-/// UNAUTHENTICATED), named a method the server does not have
-/// (UNIMPLEMENTED), or was given up by the caller (CANCELLED). Such errors
-/// say nothing about the pod's health; every other code may (UNAVAILABLE,
-/// DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, RESOURCE_EXHAUSTED, ABORTED,
-/// DATA_LOSS, and any code outside the spec).
-pub fn is_client_error(code: i32) -> bool {
-    matches!(code, 1 | 3 | 5 | 6 | 7 | 9 | 11 | 12 | 16)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_errors_are_the_callers_doing_and_the_rest_may_be_the_pods() {
-        let client: Vec<&str> = (0..=17).filter(|&c| is_client_error(c)).map(grpc_code_name).collect();
-        assert_eq!(
-            client,
-            [
-                "CANCELLED",
-                "INVALID_ARGUMENT",
-                "NOT_FOUND",
-                "ALREADY_EXISTS",
-                "PERMISSION_DENIED",
-                "FAILED_PRECONDITION",
-                "OUT_OF_RANGE",
-                "UNIMPLEMENTED",
-                "UNAUTHENTICATED",
-            ]
-        );
-        assert!(!is_client_error(0), "OK is no error");
-        assert!(!is_client_error(-1));
-    }
 
     #[test]
     fn grpc_codes_have_their_names() {
@@ -103,5 +84,25 @@ mod tests {
         assert_eq!(go_code_name(16), "Unauthenticated");
         assert_eq!(go_code_name(17), "Unknown");
         assert_eq!(go_code_name(-1), "Unknown");
+    }
+
+    #[test]
+    fn the_callers_mistakes_are_client_errors_and_the_pods_failures_are_not() {
+        let client: Vec<&str> = (0..=17).filter(|c| is_client_error(*c)).map(grpc_code_name).collect();
+        assert_eq!(
+            client,
+            [
+                "INVALID_ARGUMENT",
+                "NOT_FOUND",
+                "ALREADY_EXISTS",
+                "PERMISSION_DENIED",
+                "FAILED_PRECONDITION",
+                "OUT_OF_RANGE",
+                "UNIMPLEMENTED",
+                "UNAUTHENTICATED"
+            ]
+        );
+        assert!(!is_client_error(0), "OK is no error");
+        assert!(!is_client_error(-1), "a code outside the spec may be the pod's");
     }
 }

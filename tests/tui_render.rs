@@ -23,6 +23,8 @@ const GATEWAY: &str = "http://127.0.0.1:9092";
 
 #[path = "tui_render/incidents.rs"]
 mod incidents;
+#[path = "tui_render/methods.rs"]
+mod methods;
 #[path = "tui_render/refused.rs"]
 mod refused;
 
@@ -148,6 +150,17 @@ fn scenario_as(mode: Mode, stream: Stream) -> (App, Instant) {
     (app, now)
 }
 
+/// A dashboard following a gateway that has answered with an empty snapshot.
+fn connected(t0: Instant) -> App {
+    let mut app = App::new(GATEWAY, t0);
+    let connected = AppEvent::Connected {
+        gateway: GATEWAY.into(),
+    };
+    app.update(connected, t0);
+    app.update(gateway_event(event::Kind::Snapshot(State::default())), t0);
+    app
+}
+
 fn draw(app: &App, now: Instant, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
@@ -174,10 +187,9 @@ fn sticky_120x40() {
 fn balanced_80x24() {
     let (app, now) = scenario(Mode::Balanced);
     let screen = draw(&app, now, 80, 24);
-    assert!(
-        screen.contains("EVEN: 3 pods, fairness 1.00 over the last 10 s"),
-        "{screen}"
-    );
+    // The title states the window once; the verdict and the figures are over it.
+    assert!(screen.contains("┌ greet-top · over the last 10 s ─"), "{screen}");
+    assert!(screen.contains("│EVEN: 3 pods, fairness 1.00   "), "{screen}");
     insta::assert_snapshot!(screen);
 }
 
@@ -448,13 +460,7 @@ fn no_color_draws_without_colours() {
 #[test]
 fn ingress_calls_are_shown_by_method_and_pod() {
     let t0 = Instant::now();
-    let mut app = App::new(GATEWAY, t0);
-    app.update(
-        AppEvent::Connected {
-            gateway: GATEWAY.into(),
-        },
-        t0,
-    );
+    let mut app = connected(t0);
     let pods = |greets: u64| {
         PODS.iter()
             .take(2)
@@ -501,7 +507,6 @@ fn ingress_calls_are_shown_by_method_and_pod() {
             Stream::Summaries,
         )
     };
-    app.update(gateway_event(event::Kind::Snapshot(State::default())), t0);
     app.update(summary(0), at(t0, 250));
     app.update(summary(40), at(t0, 500));
     let now = at(t0, 1_000);
@@ -515,7 +520,7 @@ fn ingress_calls_are_shown_by_method_and_pod() {
     assert_eq!(
         panel,
         [
-            "\"┌ Hits by method and pod, since the reset ─────────────────────────────────────┐\"",
+            "\"┌ Hits by method and pod, busiest first ───────────────────────────────────────┐\"",
             "\"│METHOD                        POD                                 HITS     ERR│\"",
             "\"│/greet.GreetService/Greet     …server-deploy-7595ccbdd5-67bmd       40       0│\"",
             "\"│/greet.GreetService/Greet     …server-deploy-7595ccbdd5-k6zbl       40       1│\"",

@@ -4,22 +4,28 @@
 
 use std::time::{Duration, Instant};
 
+use self::failing::{Failures, count, stopped, stopped_note};
+use self::span::Span;
+use self::spread::spread;
+use self::words::{Render, Words, shared_prefix};
 use super::app::App;
 use super::gateways::{Connection, GatewayView};
-use super::stats::{PodStats, Stats};
+use super::stats::Stats;
 use crate::common::Mode;
-use crate::common::grpc_code::grpc_code_name;
+
+mod failing;
+mod span;
+mod spread;
+mod words;
+
+pub use self::failing::RECOVERED_AFTER;
 
 /// How long a gateway restart stays the headline.
 pub const RESTART_NOTICE: Duration = Duration::from_secs(60);
-/// One pod with at least this share of the window's requests is "stuck".
-const STUCK_SHARE: f64 = 0.9;
-/// Fewer requests than this in the window say nothing about the spread.
+/// Fewer requests than this in the span say nothing about the spread.
 const MIN_REQUESTS: u64 = 10;
-/// Jain's index from which the spread counts as even.
-const EVEN_FAIRNESS: f64 = 0.9;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Good,
     Neutral,
@@ -34,6 +40,7 @@ pub enum Verdict {
     Refused,
     Unreachable,
     Restarted,
+    /// The pods failed requests (the callers' errors do not count).
     Failing,
     Mixed,
     Stuck,
@@ -41,31 +48,138 @@ pub enum Verdict {
     /// Uneven because least-loaded favours faster pods: not `--fail-on stuck`.
     Steered,
     Skipping,
+    /// One pod's p99 is far above the others'.
+    Slow,
+    /// Requests failed as the callers' mistakes (UNIMPLEMENTED, ...): the
+    /// pods are fine; not `--fail-on errors`.
+    ClientErrors,
     PartlyDown,
     Even,
     Quiet,
+}
+
+impl Verdict {
+    /// The state's name for scripts (`--once` JSON): "EVEN", "STUCK", ...
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Waiting => "WAITING",
+            Verdict::Refused => "REFUSED",
+            Verdict::Unreachable => "UNREACHABLE",
+            Verdict::Restarted => "RESTARTED",
+            Verdict::Failing => "FAILING",
+            Verdict::Mixed => "MIXED",
+            Verdict::Stuck => "STUCK",
+            Verdict::Uneven => "UNEVEN",
+            Verdict::Steered => "STEERED",
+            Verdict::Skipping => "SKIPPING",
+            Verdict::Slow => "SLOW",
+            Verdict::ClientErrors => "CLIENT_ERRORS",
+            Verdict::PartlyDown => "PARTLY_DOWN",
+            Verdict::Even => "EVEN",
+            Verdict::Quiet => "QUIET",
+        }
+    }
+}
+
+/// What the verdict judged: its requests, and their failures split into
+/// the pods' and the callers'. `--fail-on errors` is about `pod_failures`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Judged {
+    /// Requests in the span judged (the window, or since a mode switch in it).
+    pub requests: u64,
+    /// Failed requests the pods are to blame for: all but the callers'.
+    pub pod_failures: u64,
+    /// Failed requests that were the callers' doing
+    /// ([`crate::common::grpc_code::is_client_error`]).
+    pub client_errors: u64,
+}
+
+impl Judged {
+    /// The pods' failures as a share of the requests judged (0..=1);
+    /// `None` without requests. What `--fail-on errors>1%` compares.
+    pub fn pod_failure_rate(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.pod_failures as f64 / self.requests as f64)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Diagnosis {
     pub verdict: Verdict,
     pub severity: Severity,
+    /// The whole line: whole pod names, the window and the key hints.
     pub text: String,
+    pub judged: Judged,
+    words: Words,
+    /// The prefix the pods' names share, left out when room is short.
+    shared: String,
 }
 
 impl Diagnosis {
-    fn new(verdict: Verdict, severity: Severity, text: impl Into<String>) -> Self {
+    fn new(verdict: Verdict, severity: Severity, words: impl Into<Words>) -> Self {
         Diagnosis {
             verdict,
             severity,
-            text: text.into(),
+            text: String::new(),
+            judged: Judged::default(),
+            words: words.into(),
+            shared: String::new(),
         }
+    }
+
+    fn with(mut self, more: Words) -> Self {
+        self.words = self.words.then(more);
+        self
+    }
+
+    /// The line for a report (`--once`): whole names, the window, no keys to press.
+    pub fn for_report(&self) -> String {
+        self.words.render(Render {
+            shared: None,
+            window: true,
+            hints: false,
+            rank: u8::MAX,
+        })
+    }
+
+    /// The line for the dashboard, `width` characters at most where it
+    /// can be: the header states the window, names lose the prefix the pods
+    /// share, then clauses go, least important first. A name is never cut.
+    pub fn for_screen(&self, width: usize) -> String {
+        self.words.fit(width, &self.shared, false)
+    }
+}
+
+impl From<&str> for Words {
+    fn from(text: &str) -> Words {
+        Words::new(text)
+    }
+}
+
+impl From<String> for Words {
+    fn from(text: String) -> Words {
+        Words::new(text)
     }
 }
 
 /// The state of `app` at `now`, most urgent first.
 pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
     let (stats, at) = app.view(now);
+    let span = Span::judged(app, stats, at);
+    let failures = count(stats, &span);
+    let mut diagnosis = judge(app, stats, &span, &failures, now);
+    diagnosis.judged = failures.judged;
+    diagnosis.shared = shared_prefix(stats.pods.values().map(|p| p.name.as_str()));
+    diagnosis.text = diagnosis.words.render(Render {
+        shared: None,
+        window: true,
+        hints: true,
+        rank: u8::MAX,
+    });
+    diagnosis
+}
+
+fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instant) -> Diagnosis {
+    let at = span.at;
     let views = app.gateways();
     let down: Vec<(&String, Duration)> = views
         .iter()
@@ -87,11 +201,28 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
         } else {
             "nothing received yet"
         };
-        return Diagnosis::new(
-            Verdict::Unreachable,
-            Severity::Bad,
-            format!("{who} unreachable for {} — {shown}", seconds(longest)),
-        );
+        // The cause, which the connection's line may cut at the edge.
+        let cause = views
+            .values()
+            .filter_map(|view| match &view.connection {
+                Connection::Reconnecting { error, .. } => Some(error.as_str()),
+                _ => None,
+            })
+            .max_by_key(|e| e.len())
+            .filter(|e| !e.is_empty());
+        let words = Words::new(format!("{who} unreachable for {}", seconds(longest)))
+            .clause(1, |w| match cause {
+                // "gateway unreachable (is it running, ...)" says it once.
+                Some(cause) => match cause.strip_prefix("gateway unreachable").map(str::trim) {
+                    Some("") => w,
+                    Some(rest) if rest.starts_with(':') => w.text(rest.to_owned()),
+                    Some(rest) => w.text(format!(" {rest}")),
+                    None => w.text(format!(": {cause}")),
+                },
+                None => w,
+            })
+            .text(format!(" — {shown}"));
+        return Diagnosis::new(Verdict::Unreachable, Severity::Bad, words);
     }
     if !app.synced() {
         return Diagnosis::new(
@@ -112,35 +243,40 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
         && view.mode == Some(Mode::Sticky)
     {
         let who = if views.len() == 1 { "gateway" } else { name.as_str() };
-        return Diagnosis::new(
-            Verdict::Restarted,
-            Severity::Bad,
-            format!(
-                "{who} restarted in sticky mode {} ago — press m to balance again",
-                seconds(ago)
-            ),
-        );
+        let words = Words::new(format!("{who} restarted in sticky mode {} ago", seconds(ago)))
+            .hint(" — press m to balance again");
+        return Diagnosis::new(Verdict::Restarted, Severity::Bad, words);
     }
-    let window = stats.time_window().phrase(app.observed_for(at));
-    if let Some(failing) = failing(app, stats, at, &window) {
-        return failing;
+    if failures.judged.pod_failures > 0 && !stopped(stats, span) {
+        // The action first: a narrow terminal cuts the end of the line.
+        let hint =
+            (app.mode() == Some(Mode::Sticky) && stats.live_pods().count() > 1).then_some(" — press m to balance");
+        return Diagnosis::new(Verdict::Failing, Severity::Bad, failures.failing(span, hint));
     }
+    // Failures earlier in the window, before a switch or since stopped.
+    let window_failures = if span.whole {
+        failures.clone()
+    } else {
+        count(stats, &span.window())
+    };
+    let stopped_note = stopped_note(stats, &window_failures, at).unwrap_or_default();
     if app.mixed_modes() {
-        return Diagnosis::new(
-            Verdict::Mixed,
-            Severity::Warning,
-            "MIXED: the gateways disagree on the mode — press m to switch them all",
-        );
+        let words = Words::new("MIXED: the gateways disagree on the mode").hint(" — press m to switch them all");
+        return Diagnosis::new(Verdict::Mixed, Severity::Warning, words);
     }
-    let spread = spread(app.mode(), stats, at, &window);
+    let notes = stopped_note.clone().then(failures.client_note());
+    let spread = spread(app.mode(), stats, span);
     if let Some(problem) = spread.clone().filter(|d| d.severity != Severity::Good) {
-        return problem;
+        return problem.with(notes);
     }
     if let Some(skipping) = skipping(stats) {
-        return skipping;
+        return skipping.with(notes);
+    }
+    if let Some(client) = failures.client_errors(span) {
+        return Diagnosis::new(Verdict::ClientErrors, Severity::Warning, client).with(stopped_note);
     }
     if let Some(even) = spread {
-        return even;
+        return even.with(stopped_note);
     }
     if let Some((name, ago)) = down.first() {
         let text = match views.get(*name).map(|view| &view.connection) {
@@ -157,17 +293,18 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
             format!("gateway restarted {} ago, now {mode}", seconds(ago)),
         );
     }
-    let served = stats.window(at).requests;
+    let served = failures.judged.requests;
     let live = stats.live_pods().count();
-    match (served, live) {
-        (0, _) => Diagnosis::new(Verdict::Quiet, Severity::Neutral, format!("no requests {window}")),
-        (_, 0 | 1) => Diagnosis::new(Verdict::Quiet, Severity::Neutral, "one pod serving: nothing to balance"),
-        _ => Diagnosis::new(
-            Verdict::Quiet,
-            Severity::Neutral,
-            format!("{served} requests {window}: too few to judge the spread"),
-        ),
-    }
+    let quiet = match (served, live, &span.cut) {
+        // Judging starts with the second after the change.
+        (0..MIN_REQUESTS, 2.., Some(cut)) => cut.happened().text(": too soon to judge the spread"),
+        (0, _, _) => Words::new("no requests").then(span.words()),
+        (_, 0 | 1, _) => Words::new("one pod serving: nothing to balance"),
+        _ => Words::new(format!("{served} requests"))
+            .then(span.words())
+            .text(": too few to judge the spread"),
+    };
+    Diagnosis::new(Verdict::Quiet, Severity::Neutral, quiet).with(stopped_note)
 }
 
 /// How long `view`'s gateway has been unreachable or refusing, if it is.
@@ -176,163 +313,26 @@ fn down_for(view: &GatewayView, now: Instant) -> Option<Duration> {
     Some(now.saturating_duration_since(down_since))
 }
 
-/// "FAILING: ..." when requests in the window failed.
-fn failing(app: &App, stats: &Stats, at: Instant, window: &str) -> Option<Diagnosis> {
-    let tally = stats.window(at);
-    if tally.errors == 0 {
-        return None;
-    }
-    let mut pods: Vec<(&PodStats, u64)> = stats
-        .pods
-        .values()
-        .map(|p| (p, p.errors_in_window(at)))
-        .filter(|(_, e)| *e > 0)
-        .collect();
-    pods.sort_by(|(a, ea), (b, eb)| eb.cmp(ea).then_with(|| a.name.cmp(&b.name)));
-    let mut where_ = pods
-        .iter()
-        .take(2)
-        .map(|(p, e)| match main_code(p) {
-            Some(code) => format!("{} {e} {code}", p.name),
-            None => format!("{} {e}", p.name),
-        })
-        .collect::<Vec<_>>();
-    if pods.len() > 2 {
-        where_.push(format!("{} more pods", pods.len() - 2));
-    }
-    let named: u64 = pods.iter().map(|(_, e)| e).sum();
-    if tally.errors > named {
-        where_.push(format!("{} naming no pod", tally.errors - named));
-    }
-    // The action first: a narrow terminal cuts the end of the line.
-    let action = if app.mode() == Some(Mode::Sticky) && stats.live_pods().count() > 1 {
-        " — press m to balance"
-    } else {
-        ""
-    };
-    let text = format!(
-        "FAILING{action}: {} of {} requests failed {window} ({})",
-        tally.errors,
-        tally.requests,
-        where_.join(", ")
-    );
-    Some(Diagnosis::new(Verdict::Failing, Severity::Bad, text))
-}
-
-/// The gRPC code most of the pod's failures had, by name.
-fn main_code(pod: &PodStats) -> Option<&'static str> {
-    let (code, _) = pod
-        .error_codes
-        .iter()
-        .max_by_key(|(code, n)| (**n, std::cmp::Reverse(**code)))?;
-    Some(grpc_code_name(*code))
-}
-
 /// "SKIPPING p3 (connection refused) ..." when a balancer routes around pods.
 fn skipping(stats: &Stats) -> Option<Diagnosis> {
-    let skipped: Vec<String> = stats
-        .skipped_pods()
-        .map(|p| format!("{} ({})", p.name, p.skipped.as_deref().unwrap_or_default()))
-        .collect();
+    let skipped: Vec<_> = stats.skipped_pods().collect();
     if skipped.is_empty() {
         return None;
     }
+    let mut words = Words::new("SKIPPING ");
+    for (i, pod) in skipped.iter().enumerate() {
+        if i > 0 {
+            words = words.text(", ");
+        }
+        let reason = pod.skipped.as_deref().unwrap_or_default();
+        words = words.name(&pod.name).text(format!(" ({reason})"));
+    }
     let serving = stats.live_pods().count();
     let pods = if serving == 1 { "pod" } else { "pods" };
-    Some(Diagnosis::new(
-        Verdict::Skipping,
-        Severity::Warning,
-        format!(
-            "SKIPPING {}: the gateway routes around it; {serving} {pods} serving",
-            skipped.join(", ")
-        ),
-    ))
-}
-
-/// STUCK, UNEVEN or EVEN: how the window's requests spread over the live pods.
-fn spread(mode: Option<Mode>, stats: &Stats, at: Instant, window: &str) -> Option<Diagnosis> {
-    let live: Vec<(&PodStats, u64)> = stats.live_pods().map(|p| (p, p.in_window(at))).collect();
-    let total: u64 = live.iter().map(|(_, n)| n).sum();
-    if live.len() < 2 || total < MIN_REQUESTS {
-        return None;
-    }
-    let fairness = stats.fairness(at)?;
-    let (top, top_n) = live
-        .iter()
-        .max_by(|(a, na), (b, nb)| na.cmp(nb).then_with(|| b.name.cmp(&a.name)))
-        .copied()?;
-    let share = 100.0 * top_n as f64 / total as f64;
-    let idle: Vec<&str> = live
-        .iter()
-        .filter(|(_, n)| *n == 0)
-        .map(|(p, _)| p.name.as_str())
-        .collect();
-    // Per request (balanced or least-loaded): named in the verdict.
-    let balanced = mode.filter(|m| *m != Mode::Sticky);
-    if share >= STUCK_SHARE * 100.0 {
-        return Some(if let Some(mode) = balanced {
-            Diagnosis::new(
-                Verdict::Uneven,
-                Severity::Bad,
-                format!(
-                    "UNEVEN while {mode}: {share:.0} % on {} {window}{}",
-                    top.name,
-                    none_for(&idle)
-                ),
-            )
-        } else {
-            Diagnosis::new(
-                Verdict::Stuck,
-                Severity::Bad,
-                format!("STUCK — press m to balance: {share:.0} % on {} {window}", top.name),
-            )
-        });
-    }
-    if fairness < EVEN_FAIRNESS {
-        // Least-loaded sends less to a slower pod on purpose: worth a look, no alarm.
-        if balanced == Some(Mode::LeastLoaded) {
-            let text = format!(
-                "UNEVEN on purpose: least-loaded favours the faster pods; fairness {fairness:.2} {window}; {} takes {share:.0} %",
-                top.name
-            );
-            return Some(Diagnosis::new(Verdict::Steered, Severity::Neutral, text));
-        }
-        // dns mode keeps to the last DNS answer: a new pod waits for the next resolve.
-        if balanced == Some(Mode::Dns) {
-            let text = format!(
-                "UNEVEN on purpose: dns mode routes by the last DNS answer{}; fairness {fairness:.2} {window}",
-                none_for(&idle)
-            );
-            return Some(Diagnosis::new(Verdict::Steered, Severity::Neutral, text));
-        }
-        let text = if balanced.is_some() {
-            format!(
-                "UNEVEN while balanced: fairness {fairness:.2} {window}; {} takes {share:.0} %{}",
-                top.name,
-                none_for(&idle)
-            )
-        } else {
-            format!(
-                "UNEVEN — press m to balance: fairness {fairness:.2} {window}; {} takes {share:.0} %",
-                top.name
-            )
-        };
-        return Some(Diagnosis::new(Verdict::Uneven, Severity::Warning, text));
-    }
-    Some(Diagnosis::new(
-        Verdict::Even,
-        Severity::Good,
-        format!("EVEN: {} pods, fairness {fairness:.2} {window}", live.len()),
-    ))
-}
-
-/// "; p1, p3 get none" for the live pods that got nothing.
-fn none_for(idle: &[&str]) -> String {
-    if idle.is_empty() {
-        String::new()
-    } else {
-        format!("; {} get none", idle.join(", "))
-    }
+    let words = words
+        .text(": the gateway routes around it")
+        .clause(1, |w| w.text(format!("; {serving} {pods} serving")));
+    Some(Diagnosis::new(Verdict::Skipping, Severity::Warning, words))
 }
 
 /// Whole seconds, as "12 s" ("<1 s" below one).

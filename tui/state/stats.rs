@@ -2,6 +2,7 @@
 //! snapshot can replace its own share), rates over a sliding window,
 //! latency percentiles, the per-second series and Jain's fairness index.
 
+mod by_time;
 mod counts;
 pub mod methods;
 mod pod;
@@ -84,6 +85,8 @@ pub struct Stats {
     /// Failed requests no pod can be named for (sticky to a dead Service,
     /// no endpoints), per gateway: counted in totals, never shown as a pod.
     unattributed: BTreeMap<String, Counts>,
+    /// Failures by code and requests by method, by time (by_time.rs).
+    details: by_time::Details,
 }
 
 impl Stats {
@@ -257,6 +260,7 @@ impl Stats {
             }
         };
         push_recent(&mut self.recent, clock.now, Tally::one(failed));
+        self.details.failed(&pod_key, clock.now, request.grpc_code, 1);
         self.add_to_second(clock.second(), 1);
         self.push_tail(pod_key, request, clock.now);
     }
@@ -341,6 +345,7 @@ impl Stats {
             pod.refresh_percentiles();
         }
         prune_window(&mut self.recent, now);
+        self.details.prune(now);
         let first = now_second.saturating_sub(SPARK_SECONDS as u64);
         while self.per_second.front().is_some_and(|(s, _)| *s < first) {
             self.per_second.pop_front();
@@ -361,6 +366,7 @@ impl Stats {
         self.marks.clear();
         self.tail.clear();
         self.recent.clear();
+        self.details.clear();
     }
 }
 

@@ -47,26 +47,30 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
     first.push(Span::raw("  "));
     // Last: a long error may be cut at the edge.
     first.push(connection_span(app, at, theme));
-    let rps = stats.rps(at, app.observed_for(at));
+    // Every figure here is over the screen's window, which the title names.
+    let observed = app.observed_for(at);
+    let window = stats.window(at);
+    let rps = stats.rps(at, observed);
     let mut second = vec![
         Span::styled("mode ", theme.dim()),
         Span::styled(mode, theme.badge(app.mode())),
-        Span::raw(format!("  {} req  {rps:.1}/s", stats.total())),
+        Span::raw(format!("  {} req  {rps:.1}/s", window.requests)),
     ];
-    let errors = stats.errors();
-    if errors > 0 {
-        second.push(Span::styled(format!("  {errors} errors"), theme.bad()));
+    if window.errors > 0 {
+        let errors = if window.errors == 1 { "error" } else { "errors" };
+        second.push(Span::styled(format!("  {} {errors}", window.errors), theme.bad()));
     }
     second.push(Span::raw("  "));
     second.push(match stats.fairness(at) {
         Some(index) => Span::raw(format!("fairness {index:.2}")),
         None => Span::styled("fairness –", theme.dim()),
     });
+    let width = usize::from(area.width.saturating_sub(2));
     // Only whole: a cut description reads wrong.
     if let Some(mode) = app.mode() {
         let describe = format!("  · {}", mode.describe());
         let used: usize = second.iter().map(Span::width).sum();
-        if used + describe.chars().count() <= usize::from(area.width.saturating_sub(2)) {
+        if used + describe.chars().count() <= width {
             second.push(Span::styled(describe, theme.dim()));
         }
     }
@@ -77,10 +81,15 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         Severity::Warning => theme.fg(Color::Yellow),
         Severity::Bad => theme.bad(),
     };
-    let verdict = Line::from(Span::styled(verdict.text, style));
+    // Fitted to the width: names shortened and clauses dropped, never a name cut.
+    let verdict = Line::from(Span::styled(verdict.for_screen(width), style));
     let block = Block::new()
         .borders(Borders::ALL)
-        .title(Span::styled(" greet-top ", theme.title()))
+        .title(Line::from(vec![
+            Span::styled(" greet-top ", theme.title()),
+            // The window of every figure on the screen, stated once.
+            Span::styled(format!("· {} ", stats.time_window().phrase(observed)), theme.title()),
+        ]))
         .title_alignment(Alignment::Left);
     let inner = block.inner(area);
     frame.render_widget(block, area);

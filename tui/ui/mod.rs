@@ -74,12 +74,12 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
         spark::render(app, stats, at, frame, spark_area, theme);
     }
     // Calls through the gateway's gRPC ingress: their methods above the tail.
-    let methods = Some(methods::height(stats).min(tail_area.height)).filter(|h| *h >= 4);
+    let methods = Some(methods::height(app, stats, at).min(tail_area.height)).filter(|h| *h >= 4);
     let methods = methods.unwrap_or(0);
     let [methods_area, tail_area] =
         Layout::vertical([Constraint::Length(methods), Constraint::Fill(1)]).areas(tail_area);
     if methods > 0 {
-        methods::render(stats, frame, methods_area, theme);
+        methods::render(app, stats, at, frame, methods_area, theme);
     }
     if tail_area.height >= 3 {
         tail::render(stats, at, frame, tail_area, theme);

@@ -48,7 +48,7 @@ fn before_the_first_answer_it_waits_and_says_how_long_the_gateway_is_down() {
         text(&app, t0 + secs(13.5)),
         (
             Severity::Bad,
-            "gateway unreachable for 12 s — nothing received yet".into()
+            "gateway unreachable for 12 s: refused — nothing received yet".into()
         )
     );
 }
@@ -101,7 +101,7 @@ fn least_loaded_uneven_is_on_purpose_unless_one_pod_takes_everything() {
         text(&app, t0 + secs(20.5)),
         (
             Severity::Bad,
-            "UNEVEN while least-loaded: 100 % on pod-a over the last 10 s; pod-b, pod-c get none".into()
+            "UNEVEN while least-loaded: 100 % on pod-a over the last 10 s; pod-b, pod-c receive nothing".into()
         )
     );
 }
@@ -113,7 +113,7 @@ fn dns_mode_uneven_is_on_purpose_and_names_the_pods_the_last_answer_lacks() {
         text(&app, t0 + secs(10.0)),
         (
             Severity::Neutral,
-            "UNEVEN on purpose: dns mode routes by the last DNS answer; pod-c get none; fairness 0.67 over the last 10 s"
+            "UNEVEN on purpose: dns mode routes by the last DNS answer; pod-c receives nothing; fairness 0.67 over the last 10 s"
                 .into()
         )
     );
@@ -129,7 +129,7 @@ fn balanced_but_uneven_names_the_pods_that_get_nothing() {
         text(&app, t0 + secs(10.0)),
         (
             Severity::Bad,
-            "UNEVEN while balanced: 100 % on pod-a over the last 10 s; pod-b, pod-c get none".into()
+            "UNEVEN while balanced: 100 % on pod-a over the last 10 s; pod-b, pod-c receive nothing".into()
         )
     );
     // Two of three, evenly: the index is 2/3, not stuck.
@@ -143,7 +143,7 @@ fn balanced_but_uneven_names_the_pods_that_get_nothing() {
         text(&app, t0 + secs(20.5)),
         (
             Severity::Warning,
-            "UNEVEN while balanced: fairness 0.67 over the last 10 s; pod-a takes 50 %; pod-c get none".into()
+            "UNEVEN while balanced: fairness 0.67 over the last 10 s; pod-a takes 50 %; pod-c receives nothing".into()
         )
     );
     traffic(
@@ -209,7 +209,7 @@ fn an_unreachable_gateway_shows_the_last_known_data_for_how_long() {
         text(&app, t0 + secs(13.0)),
         (
             Severity::Bad,
-            "gateway unreachable for 12 s — last known data shown".into()
+            "gateway unreachable for 12 s: refused — last known data shown".into()
         )
     );
 }
@@ -410,3 +410,6 @@ fn a_refusal_is_the_headline_before_unreachable_and_named_when_partial() {
         )
     );
 }
+
+mod now;
+mod slow_and_narrow;

@@ -54,9 +54,9 @@ pub struct PodStats {
     pub(super) by_gateway: BTreeMap<String, Counts>,
     /// Requests by when they were counted, for the last [`KEPT`]: one
     /// entry per raw event, or a summary's difference per summary.
-    recent: VecDeque<(Instant, Tally)>,
+    pub(super) recent: VecDeque<(Instant, Tally)>,
     /// Latency histograms per whole second since the origin, for the last [`KEPT`].
-    latency_window: VecDeque<(u64, Vec<u64>)>,
+    pub(super) latency_window: VecDeque<(u64, Vec<u64>)>,
     /// The window `in_window` and `latency_ms` are over (the view's).
     window: Window,
     /// The newest whole second seen (a count or a tick): the latency window ends there.

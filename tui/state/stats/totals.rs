@@ -48,9 +48,15 @@ impl Stats {
                     stats.counted(clock.now, clock.second(), delta, &latencies);
                     stats.add_error_codes(&codes);
                     methods::add(&mut stats.methods, &by_method);
+                    self.details.failed_by_code(key, clock.now, &codes);
+                    self.details.called(key, clock.now, &by_method);
                     delta
                 }
-                None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
+                None => {
+                    let (delta, _, codes) = self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod);
+                    self.details.failed_by_code("", clock.now, &codes);
+                    delta
+                }
             };
             counted.requests += delta.requests;
             counted.errors += delta.errors;

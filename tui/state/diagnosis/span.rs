@@ -1,0 +1,184 @@
+//! What the verdict judges: the view's window, or, after a change inside
+//! it (a mode switch, a pod gone), only the time since: the old mode's
+//! traffic says nothing about the new one's, and a gone pod's share of the
+//! window is not the live pods' spread. The span is named.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::seconds;
+use super::words::Words;
+use crate::tui::state::app::App;
+use crate::tui::state::stats::{Mark, PodStats, Stats, Tally, Window};
+
+/// A change that cut the window.
+#[derive(Clone, Debug)]
+pub(super) struct Cut {
+    /// What changed: "the switch to balanced", "…-f5pwc went away".
+    what: Change,
+    /// The first whole second (since the origin) after the change.
+    pub first_second: u64,
+    /// How long ago the change was.
+    pub ago: Duration,
+}
+
+#[derive(Clone, Debug)]
+enum Change {
+    Switch(crate::common::Mode),
+    /// A pod went away: its name when one pod is gone, else none.
+    Gone(Option<String>),
+}
+
+impl Cut {
+    /// " since the switch to balanced 4 s ago" (the mode goes first when
+    /// room is short: the header's badge has it), " since …-f5pwc went away 4 s ago".
+    fn since(&self) -> Words {
+        let ago = seconds(self.ago);
+        match &self.what {
+            Change::Switch(mode) => Words::new(" since the switch")
+                .clause(2, |w| w.text(format!(" to {mode}")))
+                .text(format!(" {ago} ago")),
+            Change::Gone(Some(name)) => Words::new(" since ").name(name).text(format!(" went away {ago} ago")),
+            Change::Gone(None) => Words::new(format!(" since a pod went away {ago} ago")),
+        }
+    }
+
+    /// "switched to balanced <1 s ago", "…-f5pwc went away <1 s ago".
+    pub fn happened(&self) -> Words {
+        let ago = seconds(self.ago);
+        match &self.what {
+            Change::Switch(mode) => Words::new(format!("switched to {mode} {ago} ago")),
+            Change::Gone(Some(name)) => Words::default().name(name).text(format!(" went away {ago} ago")),
+            Change::Gone(None) => Words::new(format!("a pod went away {ago} ago")),
+        }
+    }
+}
+
+/// The span a verdict judges.
+#[derive(Clone, Debug)]
+pub(super) struct Span {
+    /// Where it starts.
+    pub from: Instant,
+    /// Where the view's window starts (`from` unless a change cut it).
+    pub window_from: Instant,
+    /// The view's whole window: counts come from the window's own tallies
+    /// (since the reset they go back further than the minute kept by time).
+    pub whole: bool,
+    /// The view's window's phrase, " over the last 10 s".
+    window_phrase: String,
+    /// The change that cut the window, if one did.
+    pub cut: Option<Cut>,
+    pub at: Instant,
+}
+
+impl Span {
+    /// The view's window at `at`, cut at the last change inside it.
+    pub fn judged(app: &App, stats: &Stats, at: Instant) -> Span {
+        let observed = app.observed_for(at);
+        let origin = at.checked_sub(observed).unwrap_or(at);
+        let window_from = stats.window_start(at, origin);
+        let whole = Span {
+            from: window_from,
+            window_from,
+            whole: true,
+            window_phrase: format!(" {}", stats.time_window().phrase(observed)),
+            cut: None,
+            at,
+        };
+        let Some((second, mark)) = stats.last_change() else {
+            return whole;
+        };
+        // The chart marks a change by its whole second: the span starts at
+        // the end of that second, so none of the requests before it are
+        // judged as coming after.
+        let changed = origin + Duration::from_secs(second);
+        let from = changed + Duration::from_secs(1);
+        if from <= window_from {
+            return whole;
+        }
+        let what = match mark {
+            Mark::Mode(mode) => Change::Switch(mode),
+            _ => {
+                let mut gone = stats.pods.values().filter(|p| p.gone);
+                match (gone.next(), gone.next()) {
+                    (Some(pod), None) => Change::Gone(Some(pod.name.clone())),
+                    _ => Change::Gone(None),
+                }
+            }
+        };
+        Span {
+            from: from.min(at),
+            whole: false,
+            cut: Some(Cut {
+                what,
+                first_second: second + 1,
+                ago: at.saturating_duration_since(changed),
+            }),
+            ..whole
+        }
+    }
+
+    /// The same span without the cut: the view's whole window.
+    pub fn window(&self) -> Span {
+        Span {
+            from: self.window_from,
+            whole: true,
+            cut: None,
+            ..self.clone()
+        }
+    }
+
+    /// The span in words: the window (which the screen's header states),
+    /// or since the change.
+    pub fn words(&self) -> Words {
+        match &self.cut {
+            Some(cut) => cut.since(),
+            None => Words::default().window(self.window_phrase.clone()),
+        }
+    }
+
+    /// A pod's p99 in the span, in milliseconds.
+    pub fn p99_ms(&self, pod: &PodStats) -> Option<f64> {
+        match &self.cut {
+            Some(cut) => pod.latency_since_ms(cut.first_second, 99.0),
+            None => pod.latency_ms(99.0),
+        }
+    }
+
+    /// Requests and failures in the span, unattributed ones included.
+    pub fn tally(&self, stats: &Stats) -> Tally {
+        if self.whole {
+            stats.window(self.at)
+        } else {
+            stats.tally_since(self.from, self.at)
+        }
+    }
+
+    /// One pod's requests and failures in the span.
+    pub fn pod(&self, pod: &PodStats) -> Tally {
+        if self.whole {
+            Tally {
+                requests: pod.in_window(self.at),
+                errors: pod.errors_in_window(self.at),
+            }
+        } else {
+            pod.tally_since(self.from, self.at)
+        }
+    }
+
+    /// Failures by code in the span, per pod key ("" for none named).
+    pub fn codes<'s>(&self, stats: &'s Stats) -> BTreeMap<&'s str, BTreeMap<i32, u64>> {
+        let mut codes = stats.codes_since(self.from, self.at);
+        if self.whole && stats.time_window() == Window::SinceReset {
+            // The pods keep their codes since the reset; only those naming
+            // no pod are the last minute's.
+            codes.retain(|pod, _| pod.is_empty());
+            for (key, pod) in &stats.pods {
+                if !pod.error_codes.is_empty() {
+                    codes.insert(key.as_str(), pod.error_codes.clone());
+                }
+            }
+        }
+        codes
+    }
+}

@@ -1,0 +1,274 @@
+//! What the verdict and the methods panel need by time, beyond the
+//! requests and failures `recent` keeps: failures by gRPC code and requests
+//! by method, per pod, for the last [`KEPT`]; and the queries over a window
+//! that starts at a change (a mode switch) rather than a fixed span ago.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::methods::{self, ByMethod};
+use super::{KEPT, Mark, PodStats, Stats, Tally};
+use crate::common::latency_buckets::{self, merge_into};
+
+/// Details closer together than this share one entry (as in `recent`).
+const COALESCE: Duration = Duration::from_millis(50);
+
+/// Failures by gRPC code.
+type ByCode = BTreeMap<i32, u64>;
+
+/// Failures by code and requests by method, per pod key ("" for requests
+/// that named no pod), by when they were counted.
+#[derive(Clone, Debug, Default)]
+pub struct Details {
+    codes: BTreeMap<String, VecDeque<(Instant, ByCode)>>,
+    methods: BTreeMap<String, VecDeque<(Instant, ByMethod)>>,
+}
+
+impl Details {
+    /// `n` failures with `code` on `pod` at `now`.
+    pub(super) fn failed(&mut self, pod: &str, now: Instant, code: i32, n: u64) {
+        if code == 0 || n == 0 {
+            return;
+        }
+        let entries = self.codes.entry(pod.to_owned()).or_default();
+        match entries.back_mut() {
+            Some((at, codes)) if now.saturating_duration_since(*at) < COALESCE => {
+                *codes.entry(code).or_default() += n;
+            }
+            _ => entries.push_back((now, BTreeMap::from([(code, n)]))),
+        }
+    }
+
+    /// Failures by code a summary added for `pod`.
+    pub(super) fn failed_by_code(&mut self, pod: &str, now: Instant, codes: &BTreeMap<i32, u64>) {
+        for (code, n) in codes {
+            self.failed(pod, now, *code, *n);
+        }
+    }
+
+    /// Requests by method a summary added for `pod`.
+    pub(super) fn called(&mut self, pod: &str, now: Instant, added: &ByMethod) {
+        if added.is_empty() {
+            return;
+        }
+        let entries = self.methods.entry(pod.to_owned()).or_default();
+        match entries.back_mut() {
+            Some((at, by)) if now.saturating_duration_since(*at) < COALESCE => methods::add(by, added),
+            _ => entries.push_back((now, added.clone())),
+        }
+    }
+
+    /// Drops what is older than the longest window.
+    pub(super) fn prune(&mut self, now: Instant) {
+        let old = |at: &Instant| now.saturating_duration_since(*at) >= KEPT;
+        for entries in self.codes.values_mut() {
+            while entries.front().is_some_and(|(at, _)| old(at)) {
+                entries.pop_front();
+            }
+        }
+        for entries in self.methods.values_mut() {
+            while entries.front().is_some_and(|(at, _)| old(at)) {
+                entries.pop_front();
+            }
+        }
+        self.codes.retain(|_, e| !e.is_empty());
+        self.methods.retain(|_, e| !e.is_empty());
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.codes.clear();
+        self.methods.clear();
+    }
+}
+
+/// Whether `at` lies in `[from, now]`.
+fn between(at: Instant, from: Instant, now: Instant) -> bool {
+    at >= from && at <= now
+}
+
+impl Stats {
+    /// Where the verdict's window starts: `span` before `now`, or, since the
+    /// reset (no span), the first instant counted (`origin`).
+    pub fn window_start(&self, now: Instant, origin: Instant) -> Instant {
+        match self.window.span() {
+            Some(span) => now.checked_sub(span).map_or(origin, |start| start.max(origin)),
+            None => origin,
+        }
+    }
+
+    /// Requests and failures counted from `from` to `now`, unattributed
+    /// ones included (as far back as [`KEPT`]).
+    pub fn tally_since(&self, from: Instant, now: Instant) -> Tally {
+        sum_since(&self.recent, from, now)
+    }
+
+    /// The last change the chart marks that cuts what a verdict judges (a
+    /// mode switch or a pod gone, not a reconnect): its whole second from
+    /// the origin, and what it was (the last [`KEPT`] only).
+    pub fn last_change(&self) -> Option<(u64, Mark)> {
+        self.marks
+            .iter()
+            .rev()
+            .find(|(_, mark)| matches!(mark, Mark::Mode(_) | Mark::PodGone))
+            .copied()
+    }
+
+    /// Failures by code from `from` to `now`, per pod key ("" for those
+    /// that named no pod).
+    pub fn codes_since(&self, from: Instant, now: Instant) -> BTreeMap<&str, BTreeMap<i32, u64>> {
+        let mut by_pod: BTreeMap<&str, BTreeMap<i32, u64>> = BTreeMap::new();
+        for (pod, entries) in &self.details.codes {
+            for (_, codes) in entries.iter().filter(|(at, _)| between(*at, from, now)) {
+                let into = by_pod.entry(pod.as_str()).or_default();
+                for (code, n) in codes {
+                    *into.entry(*code).or_default() += n;
+                }
+            }
+        }
+        by_pod
+    }
+
+    /// When the newest failure with a code `counts` accepts was counted.
+    pub fn last_failure(&self, counts: impl Fn(i32) -> bool) -> Option<Instant> {
+        self.details
+            .codes
+            .values()
+            .filter_map(|entries| {
+                entries
+                    .iter()
+                    .rev()
+                    .find(|(_, codes)| codes.keys().any(|c| counts(*c)))
+                    .map(|(at, _)| *at)
+            })
+            .max()
+    }
+
+    /// When the newest failure (of any code, or none known) was counted.
+    pub fn last_error(&self) -> Option<Instant> {
+        self.recent.iter().rev().find(|(_, t)| t.errors > 0).map(|(at, _)| *at)
+    }
+
+    /// Requests by pod key and method from `from` to `now`.
+    pub fn methods_since(&self, from: Instant, now: Instant) -> BTreeMap<&str, ByMethod> {
+        let mut by_pod: BTreeMap<&str, ByMethod> = BTreeMap::new();
+        for (pod, entries) in &self.details.methods {
+            for (_, by) in entries.iter().filter(|(at, _)| between(*at, from, now)) {
+                methods::add(by_pod.entry(pod.as_str()).or_default(), by);
+            }
+        }
+        by_pod.retain(|_, by| !by.is_empty());
+        by_pod
+    }
+}
+
+impl PodStats {
+    /// This pod's requests and failures from `from` to `now`.
+    pub fn tally_since(&self, from: Instant, now: Instant) -> Tally {
+        sum_since(&self.recent, from, now)
+    }
+
+    /// Latency percentile (0..=100) over the whole seconds from
+    /// `first_second` (since the origin) on, in milliseconds.
+    pub fn latency_since_ms(&self, first_second: u64, percentile: f64) -> Option<f64> {
+        let mut merged = Vec::new();
+        for (_, counts) in self.latency_window.iter().filter(|(s, _)| *s >= first_second) {
+            merge_into(&mut merged, counts);
+        }
+        latency_buckets::percentile_us(&merged, percentile).map(|us| us / 1000.0)
+    }
+}
+
+fn sum_since(recent: &VecDeque<(Instant, Tally)>, from: Instant, now: Instant) -> Tally {
+    recent
+        .iter()
+        .filter(|(at, _)| between(*at, from, now))
+        .fold(Tally::default(), |sum, (_, t)| Tally {
+            requests: sum.requests + t.requests,
+            errors: sum.errors + t.errors,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::Mode;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    #[test]
+    fn codes_and_methods_are_kept_by_time_and_pruned_after_a_minute() {
+        let t0 = Instant::now();
+        let mut details = Details::default();
+        details.failed("pod-a", t0, 14, 2);
+        details.failed("pod-a", t0 + secs(0.01), 12, 1);
+        details.failed("pod-a", t0 + secs(5.0), 12, 3);
+        details.failed("", t0 + secs(6.0), 14, 1);
+        details.failed("pod-b", t0 + secs(6.0), 0, 9);
+        let greet = ByMethod::from([("/g.S/M".to_owned(), Tally { requests: 4, errors: 1 })]);
+        details.called("pod-a", t0 + secs(1.0), &greet);
+        details.called("pod-a", t0 + secs(7.0), &greet);
+        let stats = Stats {
+            details: details.clone(),
+            ..Stats::default()
+        };
+        let now = t0 + secs(7.0);
+        assert_eq!(
+            stats.codes_since(t0 + secs(2.0), now),
+            BTreeMap::from([("", BTreeMap::from([(14, 1)])), ("pod-a", BTreeMap::from([(12, 3)]))]),
+            "from 2 s on; a success (code 0) is no failure"
+        );
+        assert_eq!(
+            stats.codes_since(t0, now)["pod-a"],
+            BTreeMap::from([(12, 4), (14, 2)]),
+            "the two within 50 ms share an entry and both count"
+        );
+        assert_eq!(stats.last_failure(|c| c == 12), Some(t0 + secs(5.0)));
+        assert_eq!(stats.last_failure(|c| c == 14), Some(t0 + secs(6.0)));
+        assert_eq!(stats.methods_since(t0 + secs(2.0), now)["pod-a"]["/g.S/M"].requests, 4);
+        assert_eq!(stats.methods_since(t0, now)["pod-a"]["/g.S/M"].requests, 8);
+        details.prune(t0 + secs(60.5));
+        let stats = Stats {
+            details,
+            ..Stats::default()
+        };
+        assert_eq!(
+            stats
+                .codes_since(t0, t0 + secs(61.0))
+                .keys()
+                .copied()
+                .collect::<Vec<_>>(),
+            ["", "pod-a"],
+            "the entries of 0 s left, those of 5 and 6 s stay"
+        );
+        assert_eq!(
+            stats.codes_since(t0, t0 + secs(61.0))["pod-a"],
+            BTreeMap::from([(12, 3)])
+        );
+    }
+
+    #[test]
+    fn the_last_change_is_a_switch_or_a_pod_gone_and_the_window_starts_at_its_span() {
+        let mut stats = Stats::default();
+        assert_eq!(stats.last_change(), None);
+        stats.mark(3, Mark::Mode(Mode::Balanced));
+        stats.mark(5, Mark::PodGone);
+        stats.mark(7, Mark::Reconnected);
+        assert_eq!(
+            stats.last_change(),
+            Some((5, Mark::PodGone)),
+            "a reconnect changes nothing"
+        );
+        let origin = Instant::now();
+        let now = origin + secs(25.0);
+        assert_eq!(stats.window_start(now, origin), origin + secs(15.0));
+        assert_eq!(
+            stats.window_start(origin + secs(4.0), origin),
+            origin,
+            "not before the origin"
+        );
+        stats.set_window(super::super::Window::SinceReset);
+        assert_eq!(stats.window_start(now, origin), origin);
+    }
+}
