@@ -73,8 +73,14 @@ pub struct AttachArgs {
     /// the gateway pods (--gateway-selector) and reaches each one through the
     /// API server's port-forward; with no cluster configured, it uses
     /// http://127.0.0.1:9092.
+    /// An https:// URL is spoken to over TLS, its certificate checked
+    /// against the system's roots (see --insecure).
     #[arg(long, env = "GREET_TOP_GATEWAY", value_name = "URL")]
     pub gateway: Option<String>,
+    /// With an https:// --gateway: accept any certificate (e.g. a
+    /// self-signed one). The connection is still encrypted, not authenticated.
+    #[arg(long)]
+    pub insecure: bool,
     /// Kubernetes namespace of the pods (default: the context's namespace).
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
@@ -103,6 +109,16 @@ pub struct AttachArgs {
     /// every Observer call as `authorization: Bearer <token>`.
     #[arg(long, env = "GREET_TOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<TokenSetting>,
+}
+
+impl AttachArgs {
+    fn verify(&self) -> observer_client::Verify {
+        if self.insecure {
+            observer_client::Verify::Insecure
+        } else {
+            observer_client::Verify::SystemRoots
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -171,6 +187,12 @@ enum GatewaySource {
 }
 
 async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
+    if let Some(url) = args.load_url.as_deref().filter(|url| url.starts_with("https://")) {
+        // hyper's plain connector would refuse every request; say so once, now.
+        anyhow::bail!(
+            "--load-url {url}: the load generator speaks plain HTTP only; use the gateway's http:// REST address"
+        );
+    }
     let token = match &args.token {
         Some(setting) => Some(setting.token("--token / GREET_TOP_TOKEN")?),
         None => None,
@@ -207,7 +229,8 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     let channels: GatewayChannels = Arc::new(Mutex::new(BTreeMap::new()));
     let title = match &source {
         GatewaySource::Url(url) => {
-            let link = GatewayLink::new(observer_client::observer_channel(url)?, token.as_ref());
+            let channel = observer_client::observer_channel_with(url, args.verify())?;
+            let link = GatewayLink::new(channel, token.as_ref());
             channels
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

@@ -6,6 +6,7 @@
 mod convert;
 mod describe;
 mod link;
+mod tls;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tonic::transport::{Channel, Endpoint};
 pub use self::convert::{MAX_PODS, gateway_event, mode_set};
 use self::describe::describe;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
+pub use self::tls::Verify;
 use super::network_text;
 use super::state::{AppEvent, Refusal};
 use crate::common::Mode;
@@ -59,11 +61,18 @@ impl Subscription {
     }
 }
 
-/// A lazily connecting channel to the gateway's Observer port.
+/// A lazily connecting channel to the gateway's Observer port; TLS for an
+/// `https://` URL, checked against the system's roots.
 pub fn observer_channel(url: &str) -> anyhow::Result<Channel> {
+    observer_channel_with(url, Verify::SystemRoots)
+}
+
+/// [`observer_channel`], with `verify` for an `https://` URL's certificate.
+pub fn observer_channel_with(url: &str, verify: Verify) -> anyhow::Result<Channel> {
     let url = observer_url(url);
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| anyhow::anyhow!("--gateway {url:?} is not a valid URL ({e}); use e.g. http://127.0.0.1:9092"))?;
+    let endpoint = tls::secure(endpoint, verify)?;
     Ok(endpoint
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)

@@ -27,6 +27,14 @@ pub(super) fn describe(status: &Status) -> String {
         Code::Unavailable => match cause {
             // A port-forward that could not open says why and what to do (RBAC).
             Some(cause) if cause.contains("port-forward") => format!("gateway unreachable: {cause}"),
+            // rustls's words for a certificate it does not trust.
+            Some(cause) if cause.contains("certificate") => format!(
+                "the gateway's TLS certificate was rejected: {cause}; pass --insecure to accept a self-signed one"
+            ),
+            // A plaintext server answering a TLS hello.
+            Some(cause) if cause.contains("corrupt message") || cause.contains("InvalidContentType") => {
+                format!("TLS handshake failed: {cause}; does the gateway serve TLS here? (use http:// if not)")
+            }
             Some(cause) => format!("gateway unreachable: {cause} (is it running, or the port-forward up?)"),
             None => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
         },
