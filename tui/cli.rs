@@ -17,6 +17,8 @@ use super::report::{FailOn, FailOnMatched, OutputFormat};
 use super::state::{App, AppEvent, LoadState};
 use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
+
+mod checks;
 use crate::common::Mode;
 use crate::common::auth::TokenSetting;
 use crate::common::logging::LogArgs;
@@ -102,9 +104,9 @@ pub struct AttachArgs {
     /// The gateway's REST address, to let `l` and `+`/`-` drive load through it.
     #[arg(long, value_name = "URL")]
     pub load_url: Option<String>,
-    /// Load rate for --load-url, requests per second (load starts off).
-    #[arg(long, default_value_t = 50, value_name = "RPS")]
-    pub load_rate: u32,
+    /// Load rate for --load-url, requests per second (load starts off; default 50).
+    #[arg(long, value_name = "RPS")]
+    pub load_rate: Option<u32>,
     /// The gateways' control token (their GATEWAY_CONTROL_TOKEN), sent with
     /// every Observer call as `authorization: Bearer <token>`.
     #[arg(long, env = "GREET_TOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
@@ -124,14 +126,24 @@ impl AttachArgs {
 #[derive(Args, Debug)]
 pub struct OnceArgs {
     /// No terminal UI: observe for DURATION (e.g. 5s), print per-pod stats, exit.
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", global = true)]
+    #[arg(long, value_parser = checks::once_duration, value_name = "DURATION", global = true)]
     pub once: Option<Duration>,
-    /// Format of the --once report (markdown: for pasting into an incident channel).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
-    pub output: OutputFormat,
-    /// With --once: exit 3 after the report when one of these holds.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "CONDITION,...", global = true)]
+    /// With --once: the report's format, table by default (markdown: for
+    /// pasting into an incident channel).
+    #[arg(long, value_enum, global = true)]
+    pub output: Option<OutputFormat>,
+    /// With --once: exit 3 after the report when one of these holds: stuck,
+    /// skipped, errors (any), errors>N, errors>N% (client errors such as
+    /// UNIMPLEMENTED not counted), p99>DURATION (any pod's, e.g. p99>50ms),
+    /// fairness<X (0 to 1). Quote the ones with > or < in a shell.
+    #[arg(long, value_delimiter = ',', value_name = "CONDITION,...", global = true)]
     pub fail_on: Vec<FailOn>,
+}
+
+impl OnceArgs {
+    fn format(&self) -> OutputFormat {
+        self.output.unwrap_or(OutputFormat::Table)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -146,6 +158,9 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=5000))]
     pub rate: u32,
 }
+
+/// --load-rate's default, requests per second.
+const DEFAULT_LOAD_RATE: u32 = 50;
 
 /// Where `kubectl -n greet port-forward svc/greetclient 9092` puts the Observer.
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9092";
@@ -168,6 +183,19 @@ pub fn exit(result: anyhow::Result<()>) {
         std::process::exit(128 + stopped.number);
     }
     crate::common::exit_on_error(result);
+}
+
+/// The command line, or clap's usage error (exit 2) for flags that do not
+/// go together.
+pub fn parse() -> Cli {
+    use clap::CommandFactory as _;
+    let cli = Cli::parse();
+    if let Err(message) = checks::check(&cli) {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
+    cli
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -285,7 +313,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
         once::observe_for(&mut app, &mut rx, duration).await?;
         let followed = channels.lock().unwrap_or_else(|p| p.into_inner()).clone();
         once::settle(&mut app, followed).await;
-        let reported = once::print_report(&app, duration, once.output, &once.fail_on);
+        let reported = once::print_report(&app, duration, once.format(), &once.fail_on);
         cancel.cancel();
         return reported;
     }
@@ -293,7 +321,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     let load = args.load_url.map(|url| {
         let state = LoadState {
             running: false,
-            rate: args.load_rate,
+            rate: args.load_rate.unwrap_or(DEFAULT_LOAD_RATE),
         };
         let (control, control_rx) = watch::channel(state);
         tokio::spawn(load::run(RestClient::new(url), control_rx, tx.clone(), cancel.clone()));
@@ -354,7 +382,7 @@ async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> any
         let gateway = (name.clone(), GatewayLink::from(channel.clone()));
         once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
             .await
-            .and_then(|took| once::print_report(&app, took, once.output, &once.fail_on))
+            .and_then(|took| once::print_report(&app, took, once.format(), &once.fail_on))
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let controls = Controls {

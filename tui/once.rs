@@ -97,10 +97,13 @@ pub fn print_report(app: &App, observed: Duration, format: OutputFormat, fail_on
         OutputFormat::Table => print!("{}", report.to_table(observed)),
         OutputFormat::Markdown => print!("{}", report.to_markdown(observed)),
     }
-    match fail_on.iter().find(|condition| condition.holds(&report)) {
-        Some(condition) => Err(FailOnMatched {
-            condition: *condition,
-            verdict: report.diagnosis,
+    match fail_on
+        .iter()
+        .find_map(|condition| Some((condition, condition.holds(&report)?)))
+    {
+        Some((condition, reason)) => Err(FailOnMatched {
+            condition: condition.clone(),
+            reason,
         }
         .into()),
         None => Ok(()),

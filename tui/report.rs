@@ -11,40 +11,14 @@ use super::state::{App, Verdict, diagnose};
 use crate::common::Mode;
 use crate::common::grpc_code::grpc_code_name;
 
+mod fail_on;
+pub use self::fail_on::{FailOn, FailOnMatched, is_client_error};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Table,
     Json,
     Markdown,
-}
-
-/// What `--fail-on` can fail on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOn {
-    /// One pod takes (nearly) every request, or the spread is uneven.
-    Stuck,
-    /// Any request failed.
-    Errors,
-    /// A gateway's balancer skips a pod.
-    Skipped,
-}
-
-impl FailOn {
-    pub fn holds(self, report: &Report) -> bool {
-        match self {
-            FailOn::Stuck => matches!(report.verdict, Verdict::Stuck | Verdict::Uneven),
-            FailOn::Errors => report.errors > 0,
-            FailOn::Skipped => report.pods.iter().any(|p| p.skipped.is_some()),
-        }
-    }
-}
-
-/// A `--fail-on` condition held: greet-top exits 3.
-#[derive(Debug, thiserror::Error)]
-#[error("--fail-on {}: {verdict}", format!("{condition:?}").to_lowercase())]
-pub struct FailOnMatched {
-    pub condition: FailOn,
-    pub verdict: String,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -68,6 +42,9 @@ pub struct Report {
     pub total: u64,
     /// Failed requests, unattributed ones included.
     pub errors: u64,
+    /// Of `errors`, those a client earns by itself (UNIMPLEMENTED,
+    /// INVALID_ARGUMENT, ...): not a pod failing, so not `--fail-on errors`.
+    pub client_errors: u64,
     /// Failed requests that named no pod (e.g. the Service was unreachable);
     /// part of `total`, in no pod's hits.
     pub unattributed: u64,
@@ -170,7 +147,13 @@ pub fn build(app: &App, observed: Duration) -> Report {
                 })
                 .collect(),
         })
-        .collect();
+        .collect::<Vec<PodReport>>();
+    let client_errors = pods
+        .iter()
+        .flat_map(|pod| &pod.errors_by_code)
+        .filter(|(code, _)| is_client_error(code))
+        .map(|(_, n)| n)
+        .sum();
     Report {
         at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         gateways: app.gateways().keys().cloned().collect(),
@@ -182,6 +165,7 @@ pub fn build(app: &App, observed: Duration) -> Report {
         fairness: stats.fairness(at),
         total,
         errors: stats.errors(),
+        client_errors,
         unattributed: stats.unattributed(),
         refused: app
             .refused()

@@ -38,6 +38,7 @@ fn report() -> Report {
         diagnosis: "EVEN: 2 pods, fairness 0.90 over the last 5 s".into(),
         verdict: Verdict::Even,
         errors: 5,
+        client_errors: 0,
         fairness: Some(0.9),
         mode: Some(Mode::Balanced),
         unknown_mode: None,
@@ -85,23 +86,50 @@ fn markdown_pastes_as_a_table_with_the_verdict_quoted() {
 
 #[test]
 fn fail_on_conditions_read_the_report() {
+    let on = |spec: &str| spec.parse::<FailOn>().unwrap();
     let mut report = report();
-    assert!(FailOn::Errors.holds(&report) && FailOn::Skipped.holds(&report));
-    assert!(!FailOn::Stuck.holds(&report));
+    assert_eq!(
+        on("errors").holds(&report).as_deref(),
+        Some("5 of 252 requests failed (client errors not counted)")
+    );
+    assert_eq!(on("errors>5").holds(&report), None);
+    assert_eq!(
+        on("errors>1%").holds(&report).as_deref(),
+        Some("5 of 252 requests failed, 1.98 % (client errors not counted)")
+    );
+    assert_eq!(on("errors>2%").holds(&report), None);
+    assert_eq!(
+        on("skipped").holds(&report).as_deref(),
+        Some("greetserver-demo-b is skipped: connection refused")
+    );
+    assert_eq!(on("p99>0.86ms").holds(&report), None);
+    assert_eq!(
+        on("p99>850us").holds(&report).as_deref(),
+        Some("greetserver-demo-a's p99 is 0.86 ms")
+    );
+    assert_eq!(on("fairness<0.9").holds(&report), None);
+    assert_eq!(
+        on("fairness<0.95").holds(&report).as_deref(),
+        Some("fairness 0.90 over the last 5 s")
+    );
+    assert_eq!(on("stuck").holds(&report), None);
     report.verdict = Verdict::Stuck;
-    assert!(FailOn::Stuck.holds(&report));
+    assert_eq!(on("stuck").holds(&report), Some(report.diagnosis.clone()));
     report.verdict = Verdict::Uneven;
-    assert!(FailOn::Stuck.holds(&report));
+    assert!(on("stuck").holds(&report).is_some());
+    // Client errors (a method that does not exist) are not a pod failing.
+    report.client_errors = 5;
+    assert_eq!(on("errors").holds(&report), None);
     report.errors = 0;
     report.pods.iter_mut().for_each(|p| p.skipped = None);
-    assert!(!FailOn::Errors.holds(&report) && !FailOn::Skipped.holds(&report));
+    assert_eq!(on("skipped").holds(&report), None);
     let matched = FailOnMatched {
-        condition: FailOn::Stuck,
-        verdict: "STUCK — press m to balance: 100 % on p2".into(),
+        condition: on("p99>50ms"),
+        reason: "greetserver-demo-a's p99 is 71.30 ms".into(),
     };
     assert_eq!(
         matched.to_string(),
-        "--fail-on stuck: STUCK — press m to balance: 100 % on p2"
+        "--fail-on p99>50ms: greetserver-demo-a's p99 is 71.30 ms"
     );
 }
 
