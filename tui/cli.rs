@@ -19,6 +19,7 @@ use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
 
 mod checks;
+mod set_mode;
 use crate::common::Mode;
 use crate::common::auth::TokenSetting;
 use crate::common::logging::LogArgs;
@@ -66,6 +67,9 @@ pub enum Command {
     /// Run everything on loopback: greet-servers, a Service that balances
     /// connections like kube-proxy, the gateway, load, and the dashboard.
     Demo(DemoArgs),
+    /// Switch a gateway to MODE (sticky, dns, balanced, least-loaded) and
+    /// print its state: for scripts; the dashboard's keys are m and M.
+    SetMode(set_mode::SetModeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -204,6 +208,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     match cli.command {
         Some(Command::Demo(args)) => demo(args, cli.once, cli.stream.subscription()).await,
+        Some(Command::SetMode(args)) => set_mode::run(args).await,
         None => attach(cli.attach, cli.once, cli.stream.subscription()).await,
     }
 }

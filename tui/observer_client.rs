@@ -22,7 +22,7 @@ pub use self::tls::Verify;
 use super::network_text;
 use super::state::{AppEvent, Refusal};
 use crate::common::Mode;
-use crate::proto::observe::{GetStateRequest, SetModeRequest, WatchRequest, event};
+use crate::proto::observe::{GetStateRequest, SetModeRequest, State, WatchRequest, event};
 
 /// First and largest wait between reconnection attempts.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -173,15 +173,22 @@ async fn watch_once(
         Err(status) => return failed(&status),
     };
     let gateway = gateway.to_owned();
-    let connected = AppEvent::Connected {
-        gateway: gateway.clone(),
-    };
-    if tx.send(connected).await.is_err() {
-        return Ended::DashboardGone;
-    }
+    // Connected once the first message arrives, not with the response's
+    // headers: a server that answers every path (a REST port's 404) fails
+    // on its body, and must read as down all along, not as up for a moment.
+    let mut connected = false;
     loop {
         match stream.next().await {
             Some(Ok(event)) => {
+                if !connected {
+                    connected = true;
+                    let up = AppEvent::Connected {
+                        gateway: gateway.clone(),
+                    };
+                    if tx.send(up).await.is_err() {
+                        return Ended::DashboardGone;
+                    }
+                }
                 let Some(kind) = event.kind else { continue };
                 let lagged = matches!(kind, event::Kind::Lagged(_));
                 let event = AppEvent::Gateway {
@@ -216,21 +223,40 @@ pub async fn final_state(gateway: String, link: GatewayLink) -> Option<AppEvent>
 
 /// Asks the gateway to switch mode; the answer is reported as [`AppEvent::ModeSet`].
 pub async fn set_mode(gateway: String, link: GatewayLink, mode: Mode) -> AppEvent {
+    let result = switch_mode(&link, mode)
+        .await
+        .and_then(|state| Mode::from_proto(state.mode).ok_or_else(|| "the gateway answered with no mode".to_owned()));
+    mode_set(gateway, result)
+}
+
+/// Switches the gateway to `mode`: its state after the switch, or why not
+/// (its words, not yet sanitised).
+pub async fn switch_mode(link: &GatewayLink, mode: Mode) -> Result<State, String> {
     let mut client = link.client();
     let request = SetModeRequest {
         mode: mode.to_proto() as i32,
     };
-    let result = match tokio::time::timeout(Duration::from_secs(5), client.set_mode(request)).await {
+    match tokio::time::timeout(Duration::from_secs(5), client.set_mode(request)).await {
         Err(_) => Err("the gateway did not answer within 5 s".to_owned()),
         Ok(Err(status)) => Err(match link.refusal(&status) {
             Some(refusal) => refusal.to_string(),
             None => describe(&status),
         }),
-        Ok(Ok(state)) => {
-            Mode::from_proto(state.into_inner().mode).ok_or_else(|| "the gateway answered with no mode".to_owned())
-        }
-    };
-    mode_set(gateway, result)
+        Ok(Ok(state)) => Ok(state.into_inner()),
+    }
+}
+
+/// The gateway's state now, or why not (as [`switch_mode`]).
+pub async fn current_state(link: &GatewayLink) -> Result<State, String> {
+    let mut client = link.client();
+    match tokio::time::timeout(Duration::from_secs(5), client.get_state(GetStateRequest::default())).await {
+        Err(_) => Err("the gateway did not answer within 5 s".to_owned()),
+        Ok(Err(status)) => Err(match link.refusal(&status) {
+            Some(refusal) => refusal.to_string(),
+            None => describe(&status),
+        }),
+        Ok(Ok(state)) => Ok(state.into_inner()),
+    }
 }
 
 #[cfg(test)]

@@ -40,11 +40,15 @@ pub async fn observe_for(
                 refusal.reason()
             );
         }
+        let error = last_error.unwrap_or_else(|| "no answer".into());
+        // Reached, but something else answered: say what the address is.
+        if error.starts_with("not an Observer endpoint") {
+            anyhow::bail!("{} is {error}", app.title());
+        }
         anyhow::bail!(
-            "could not reach the gateway's Observer at {} within {:?}: {}",
+            "could not reach the gateway's Observer at {} within {:?}: {error}",
             app.title(),
             duration,
-            last_error.unwrap_or_else(|| "no answer".into())
         );
     }
     Ok(())

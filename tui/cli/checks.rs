@@ -17,6 +17,13 @@ pub(super) fn once_duration(text: &str) -> Result<Duration, String> {
 /// The first flag given where it does nothing, in words.
 pub(super) fn check(cli: &Cli) -> Result<(), String> {
     let once = cli.once.once.is_some();
+    if let Some(Command::SetMode(_)) = cli.command
+        && (once || cli.once.output.is_some() || !cli.once.fail_on.is_empty())
+    {
+        return Err(
+            "set-mode prints the gateway's state and exits: --once, --output and --fail-on do not apply".to_owned(),
+        );
+    }
     if !once && cli.once.output.is_some() {
         return Err(needs_once("--output"));
     }

@@ -48,6 +48,12 @@ pub(super) fn describe(status: &Status) -> String {
                 MAX_MESSAGE_BYTES / (1024 * 1024)
             )
         }
+        // An HTTP server that is not gRPC, e.g. the gateway's REST port: its
+        // status says so at once, whole.
+        Code::Internal | Code::Unknown if http_status(status.message()).is_some() => {
+            let answered = http_status(status.message()).unwrap_or_default();
+            format!("not an Observer endpoint: it answered HTTP {answered} — {POINT_AT_OBSERVER}")
+        }
         // Bytes that are not HTTP/2 (the h2 error is the cause), or HTTP/2
         // whose body is not gRPC (tonic's message says what it found).
         Code::Internal | Code::Unknown if status.message().contains("protocol error") => {
@@ -65,6 +71,17 @@ pub(super) fn describe(status: &Status) -> String {
         },
         code => format!("{code:?}: {}", status.message()),
     }
+}
+
+/// What to do when the address is some other HTTP server.
+const POINT_AT_OBSERVER: &str = "point --gateway at the gateway's Observer port (OBSERVE_PORT, default 9092)";
+
+/// The HTTP status other than 200 that tonic found instead of a gRPC
+/// answer ("... while receiving response with status: 404 Not Found").
+fn http_status(message: &str) -> Option<&str> {
+    let (_, answered) = message.rsplit_once("response with status: ")?;
+    let answered = answered.trim();
+    (!answered.starts_with("200")).then_some(answered)
 }
 
 /// N of tonic's "found N bytes, the limit is ...".
@@ -129,6 +146,16 @@ mod tests {
             "gateway unreachable: Connection refused (os error 111) (is it running, or the port-forward up?)"
         );
         assert_eq!(describe(&Status::internal("boom")), "Internal: boom");
+        // The gateway's REST port, as tonic reports it.
+        let rest_port = Status::internal(
+            "protocol error: received message with invalid compression flag: 123 (valid flags are 0 and 1) while \
+             receiving response with status: 404 Not Found",
+        );
+        assert_eq!(
+            describe(&rest_port),
+            "not an Observer endpoint: it answered HTTP 404 Not Found — point --gateway at the gateway's Observer \
+             port (OBSERVE_PORT, default 9092)"
+        );
         assert_eq!(describe(&Status::cancelled("gone")), "Cancelled: gone");
     }
 }
