@@ -314,7 +314,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     }
 
     if let Some(duration) = once.once {
-        app = app.counting_from_now();
+        app = app.counting_from_now().over_everything_counted();
         once::observe_for(&mut app, &mut rx, duration).await?;
         let followed = channels.lock().unwrap_or_else(|p| p.into_inner()).clone();
         once::settle(&mut app, followed).await;
@@ -382,7 +382,7 @@ async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> any
         .with_load(load_state);
 
     let result = if let Some(duration) = once.once {
-        app = app.counting_from_now();
+        app = app.counting_from_now().over_everything_counted();
         let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let gateway = (name.clone(), GatewayLink::from(channel.clone()));
         once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)

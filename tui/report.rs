@@ -31,9 +31,13 @@ pub struct Report {
     /// The number of a mode this version does not know (then `mode` is null).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_mode: Option<i32>,
-    /// The window the verdict and fairness are over, e.g. "over the last 10 s".
+    /// The window every figure is over: the whole observation, e.g. "over
+    /// the last 5 s".
     pub window: String,
-    /// The verdict line, as the dashboard shows it (over the last 10 s at most).
+    /// The verdict's word: EVEN, STUCK, UNEVEN, UNEVEN_ON_PURPOSE, FAILING,
+    /// SKIPPING, PARTLY_DOWN, ... (see [`state_name`]).
+    pub state: &'static str,
+    /// The verdict line, over the same window, without the dashboard's key hints.
     pub diagnosis: String,
     #[serde(skip)]
     pub verdict: Verdict,
@@ -56,6 +60,9 @@ pub struct Report {
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct PodReport {
+    /// What the row is: "pod" (a greet-server), or "service" (the address
+    /// sticky mode dials, which balances connections, not requests).
+    pub kind: &'static str,
     pub name: String,
     pub ip: String,
     pub ready: bool,
@@ -102,6 +109,10 @@ pub fn build(app: &App, observed: Duration) -> Report {
     let now = Instant::now();
     let (stats, at) = app.view(now);
     let diagnosis = diagnose(app, now);
+    // The report is over the whole observation (the app counts since its
+    // start, its window "since the reset"): say it in the report's words.
+    let window = format!("over the last {} s", observed.as_secs().max(1));
+    let diagnosis_text = without_key_hints(&diagnosis.text).replace("since the reset", &window);
     let seconds = observed.as_secs_f64().max(1e-3);
     let total = stats.total();
     // REST-only traffic (no method) reports as it always did.
@@ -110,6 +121,8 @@ pub fn build(app: &App, observed: Duration) -> Report {
         .pods
         .values()
         .map(|pod| PodReport {
+            // Every row is a pod until the model tells the Service apart.
+            kind: "pod",
             name: pod.name.clone(),
             ip: pod.ip.clone(),
             ready: !pod.gone && pod.ready.unwrap_or(true) && pod.skipped.is_none(),
@@ -159,8 +172,9 @@ pub fn build(app: &App, observed: Duration) -> Report {
         gateways: app.gateways().keys().cloned().collect(),
         mode: app.mode(),
         unknown_mode: app.unknown_mode(),
-        window: stats.time_window().phrase(app.observed_for(at)),
-        diagnosis: diagnosis.text,
+        window,
+        state: state_name(diagnosis.verdict),
+        diagnosis: diagnosis_text,
         verdict: diagnosis.verdict,
         fairness: stats.fairness(at),
         total,
@@ -317,6 +331,36 @@ impl PodReport {
             "no"
         }
     }
+}
+
+/// The verdict's word for scripts.
+pub fn state_name(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Waiting => "WAITING",
+        Verdict::Refused => "REFUSED",
+        Verdict::Unreachable => "UNREACHABLE",
+        Verdict::Restarted => "RESTARTED",
+        Verdict::Failing => "FAILING",
+        Verdict::Mixed => "MIXED",
+        Verdict::Stuck => "STUCK",
+        Verdict::Uneven => "UNEVEN",
+        Verdict::Steered => "UNEVEN_ON_PURPOSE",
+        Verdict::Skipping => "SKIPPING",
+        Verdict::PartlyDown => "PARTLY_DOWN",
+        Verdict::Even => "EVEN",
+        Verdict::Quiet => "QUIET",
+    }
+}
+
+/// The verdict without the dashboard's key hints (" — press m to balance"):
+/// a report is read where no key works.
+fn without_key_hints(text: &str) -> String {
+    let Some(start) = text.find(" — press ") else {
+        return text.to_owned();
+    };
+    // The hint runs to the next colon (the verdict goes on) or to the end.
+    let end = text[start..].find(':').map_or(text.len(), |at| start + at);
+    format!("{}{}", &text[..start], &text[end..])
 }
 
 /// Milliseconds rounded to the microsecond: the histogram's interpolation

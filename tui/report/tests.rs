@@ -2,6 +2,7 @@ use super::*;
 
 fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodReport {
     PodReport {
+        kind: "pod",
         name: name.into(),
         ip: ip.into(),
         ready: true,
@@ -35,6 +36,7 @@ fn report() -> Report {
         at: "2026-11-28T12:00:00Z".into(),
         gateways: vec!["http://127.0.0.1:9092".into()],
         window: "over the last 5 s".into(),
+        state: "EVEN",
         diagnosis: "EVEN: 2 pods, fairness 0.90 over the last 5 s".into(),
         verdict: Verdict::Even,
         errors: 5,
@@ -275,4 +277,111 @@ fn every_format_names_the_dns_mode() {
     let json: serde_json::Value = serde_json::from_str(&dns.to_json()).unwrap();
     assert_eq!(json["mode"], "dns");
     assert!(json.get("unknown_mode").is_none());
+}
+
+#[test]
+fn the_report_drops_key_hints_and_names_its_state_and_each_rows_kind() {
+    assert_eq!(
+        without_key_hints("STUCK — press m to balance: 100 % on p2 over the last 5 s"),
+        "STUCK: 100 % on p2 over the last 5 s"
+    );
+    assert_eq!(
+        without_key_hints("FAILING — press m to balance: 3 of 685 requests failed over the last 5 s (p1 3)"),
+        "FAILING: 3 of 685 requests failed over the last 5 s (p1 3)"
+    );
+    assert_eq!(
+        without_key_hints("MIXED: the gateways disagree on the mode — press m to switch them all"),
+        "MIXED: the gateways disagree on the mode"
+    );
+    assert_eq!(
+        without_key_hints("gw restarted in sticky mode 4 s ago — press m to balance again"),
+        "gw restarted in sticky mode 4 s ago"
+    );
+    assert_eq!(without_key_hints("EVEN: 3 pods"), "EVEN: 3 pods");
+
+    assert_eq!(state_name(Verdict::Stuck), "STUCK");
+    assert_eq!(state_name(Verdict::Steered), "UNEVEN_ON_PURPOSE");
+    assert_eq!(state_name(Verdict::PartlyDown), "PARTLY_DOWN");
+    let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+    assert_eq!(json["state"], "EVEN");
+    let kinds: Vec<&str> = json["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["pod", "pod", "pod"]);
+}
+
+#[test]
+fn the_total_and_the_verdicts_counts_are_one_count_over_the_whole_observation() {
+    use crate::tui::state::{AppEvent, GatewayEvent, PodInfo, Request, Snapshot};
+
+    let gw = |event| AppEvent::Gateway {
+        gateway: "gw".into(),
+        event,
+    };
+
+    // 15 s observed (longer than the dashboard's 10-s window): 10 requests a
+    // second over three pods, pod-c failing every request of its share.
+    let t0 = Instant::now() - Duration::from_secs(15);
+    let mut app = App::new("gw", t0).counting_from_now().over_everything_counted();
+    let pods = [
+        ("pod-a", "10.0.0.1", 0),
+        ("pod-b", "10.0.0.2", 0),
+        ("pod-c", "10.0.0.3", 0),
+    ];
+    let snapshot = Snapshot {
+        mode: Some(Mode::Balanced),
+        started_unix_us: 1,
+        endpoints: pods
+            .iter()
+            .map(|(name, ip, _)| PodInfo {
+                name: (*name).into(),
+                ip: (*ip).into(),
+                ready: true,
+                ..PodInfo::default()
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    app.update(gw(GatewayEvent::Snapshot(snapshot)), t0);
+    for seq in 1..=150u64 {
+        let (name, ip, _) = pods[(seq % 3) as usize];
+        let failed = name == "pod-c";
+        let request = Request {
+            seq,
+            name: name.into(),
+            ip: ip.into(),
+            mode: Some(Mode::Balanced),
+            latency_us: 500,
+            grpc_code: if failed { 14 } else { 0 },
+            error: if failed {
+                "connection refused".into()
+            } else {
+                String::new()
+            },
+        };
+        app.update(
+            gw(GatewayEvent::Request(request)),
+            t0 + Duration::from_millis(100 * seq - 50),
+        );
+    }
+    let report = build(&app, Duration::from_secs(15));
+    assert_eq!((report.total, report.errors), (150, 50));
+    assert_eq!(report.window, "over the last 15 s");
+    assert_eq!(report.state, "FAILING");
+    assert!(
+        report
+            .diagnosis
+            .starts_with("FAILING: 50 of 150 requests failed over the last 15 s"),
+        "{}",
+        report.diagnosis
+    );
+    assert_eq!(report.pods.iter().map(|p| p.hits).sum::<u64>(), 150);
+    let table = report.to_table(Duration::from_secs(15));
+    assert!(
+        table.starts_with("mode: balanced   total: 150   observed: 15.0s   fairness: 1.00 over the last 15 s"),
+        "{table}"
+    );
 }

@@ -143,6 +143,13 @@ impl App {
         Some(Action::SetLoad(next))
     }
 
+    /// Every figure over the whole time counted (`--once`: the report's
+    /// one window), not the dashboard's last 10 s.
+    pub fn over_everything_counted(mut self) -> Self {
+        self.stats.set_window(crate::tui::state::stats::Window::SinceReset);
+        self
+    }
+
     /// Whether `M` opened the mode menu (the footer shows it).
     pub fn mode_menu_open(&self) -> bool {
         self.mode_menu
