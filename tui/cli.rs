@@ -25,8 +25,10 @@ use crate::common::auth::TokenSetting;
 use crate::common::logging::LogArgs;
 use crate::tui::rest_client::RestClient;
 
-/// Live view of how a gRPC gateway spreads requests over pods, with a switch
-/// between sticky (one HTTP/2 connection) and balanced (per request).
+/// Live view of how a gRPC gateway spreads requests over pods, and the switch
+/// between its modes: sticky (one HTTP/2 connection), dns (round robin over
+/// the last DNS answer), balanced (round robin over the watched endpoints)
+/// and least-loaded (the less loaded of two, per request).
 #[derive(Parser, Debug)]
 #[command(name = "greet-top", version)]
 pub struct Cli {

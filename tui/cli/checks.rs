@@ -127,3 +127,31 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod help {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn every_help_text_about_modes_names_all_four() {
+        let mut command = Cli::command();
+        let long = command.render_long_help().to_string();
+        let about = long.lines().take(4).collect::<Vec<_>>().join(" ");
+        for mode in ["sticky", "dns", "balanced", "least-loaded"] {
+            assert!(about.contains(mode), "{mode} missing from: {about}");
+        }
+        let set_mode = command
+            .find_subcommand_mut("set-mode")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for mode in ["sticky", "balanced", "least-loaded", "dns"] {
+            assert!(
+                set_mode.contains(&format!("- {mode}:")),
+                "{mode} missing from: {set_mode}"
+            );
+        }
+    }
+}
