@@ -19,7 +19,7 @@ fn capital_m_then_a_digit_switches_straight_to_that_mode() {
     dashboard
         .screen
         .wait_for("the menu in the footer", Duration::from_secs(5), |s| {
-            s.contains("switch to: 1 sticky (now)  2 balanced  3 least-loaded  4 dns   any other key cancels")
+            s.contains("switch to: 1 sticky (now)  2 balanced  3 least-loaded  4 dns  Esc cancels")
         });
     // Straight from sticky to least-loaded, skipping balanced.
     dashboard.press(b"3");

@@ -191,7 +191,7 @@ pub fn mode_menu_line(current: Option<Mode>) -> String {
             format!("{key} {mode}{now}")
         })
         .collect();
-    format!("switch to: {}   any other key cancels", choices.join("  "))
+    format!("switch to: {}  Esc cancels", choices.join("  "))
 }
 
 /// The binding `key` triggers, if any (`demo`: demo-only keys count).
@@ -326,7 +326,7 @@ mod tests {
         assert_eq!(mode_menu_choice(KeyEvent::from(KeyCode::Esc)), None);
         assert_eq!(
             mode_menu_line(Some(Mode::Balanced)),
-            "switch to: 1 sticky  2 balanced (now)  3 least-loaded  4 dns   any other key cancels"
+            "switch to: 1 sticky  2 balanced (now)  3 least-loaded  4 dns  Esc cancels"
         );
         // Every mode has its key.
         assert!(Mode::ALL.iter().all(|m| MODE_MENU.iter().any(|(_, mode)| mode == m)));
