@@ -9,8 +9,6 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::controls::{Controls, GatewayChannels};
-use super::demo::controller as demo_controller;
-use super::demo::{Demo, DemoConfig};
 use super::kube_source::GatewayPods;
 use super::observer_client::{GatewayLink, Subscription};
 use super::report::{FailOn, FailOnMatched, OutputFormat};
@@ -19,8 +17,10 @@ use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
 
 mod checks;
+mod run_demo;
 mod set_mode;
-use crate::common::Mode;
+
+pub use self::run_demo::DemoArgs;
 use crate::common::auth::TokenSetting;
 use crate::common::logging::LogArgs;
 use crate::tui::rest_client::RestClient;
@@ -152,19 +152,6 @@ impl OnceArgs {
     }
 }
 
-#[derive(Args, Debug)]
-pub struct DemoArgs {
-    /// Number of greet-server pods.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=200))]
-    pub pods: u16,
-    /// Gateway mode at start.
-    #[arg(long, value_enum, default_value_t = Mode::Sticky)]
-    pub mode: Mode,
-    /// Load generator rate, requests per second.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=5000))]
-    pub rate: u32,
-}
-
 /// --load-rate's default, requests per second.
 const DEFAULT_LOAD_RATE: u32 = 50;
 
@@ -209,7 +196,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         crate::common::logging::init(cli.log.log_format, "warn");
     }
     match cli.command {
-        Some(Command::Demo(args)) => demo(args, cli.once, cli.stream.subscription()).await,
+        Some(Command::Demo(args)) => run_demo::run(args, cli.once, cli.stream.subscription()).await,
         Some(Command::SetMode(args)) => set_mode::run(args).await,
         None => attach(cli.attach, cli.once, cli.stream.subscription()).await,
     }
@@ -346,62 +333,5 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     };
     let result = terminal::dashboard(app, rx, controls).await;
     cancel.cancel();
-    result
-}
-
-async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
-    let cancel = CancellationToken::new();
-    let demo = Demo::start(DemoConfig {
-        pods: usize::from(args.pods),
-        mode: args.mode,
-        ..DemoConfig::default()
-    })
-    .await?;
-    let observe_url = format!("http://{}", demo.gateway.observe_addr);
-    let rest = RestClient::new(format!("http://{}", demo.gateway.rest_addr));
-    let channel = observer_client::observer_channel(&observe_url)?;
-    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    let name = "greetclient-demo".to_owned();
-    tokio::spawn(observer_client::follow(
-        name.clone(),
-        channel.clone(),
-        subscription,
-        tx.clone(),
-        cancel.clone(),
-    ));
-
-    let load_state = LoadState {
-        running: true,
-        rate: args.rate,
-    };
-    let (load_control, load_rx) = watch::channel(load_state);
-    let (demo_tx, demo_rx) = mpsc::channel(8);
-    let controller = tokio::spawn(demo_controller::run(demo, demo_rx, tx.clone(), cancel.clone()));
-
-    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now())
-        .expecting(&name)
-        .with_demo()
-        .with_load(load_state);
-
-    let result = if let Some(duration) = once.once {
-        app = app.counting_from_now().over_everything_counted();
-        let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
-        let gateway = (name.clone(), GatewayLink::from(channel.clone()));
-        once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
-            .await
-            .and_then(|took| once::print_report(&app, took, once.format(), &once.fail_on))
-    } else {
-        tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
-        let controls = Controls {
-            gateways: Arc::new(Mutex::new(BTreeMap::from([(name, GatewayLink::from(channel))]))),
-            load: Some(load_control),
-            demo: Some(demo_tx),
-            events: tx,
-        };
-        terminal::dashboard(app, rx, controls).await
-    };
-    cancel.cancel();
-    // The terminal is already restored; give the demo a moment to stop cleanly.
-    let _ = tokio::time::timeout(Duration::from_secs(2), controller).await;
     result
 }

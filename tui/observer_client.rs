@@ -232,30 +232,29 @@ pub async fn set_mode(gateway: String, link: GatewayLink, mode: Mode) -> AppEven
 /// Switches the gateway to `mode`: its state after the switch, or why not
 /// (its words, not yet sanitised).
 pub async fn switch_mode(link: &GatewayLink, mode: Mode) -> Result<State, String> {
-    let mut client = link.client();
     let request = SetModeRequest {
         mode: mode.to_proto() as i32,
     };
-    match tokio::time::timeout(Duration::from_secs(5), client.set_mode(request)).await {
-        Err(_) => Err("the gateway did not answer within 5 s".to_owned()),
-        Ok(Err(status)) => Err(match link.refusal(&status) {
-            Some(refusal) => refusal.to_string(),
-            None => describe(&status),
-        }),
-        Ok(Ok(state)) => Ok(state.into_inner()),
-    }
+    answer(link, link.client().set_mode(request)).await
 }
 
 /// The gateway's state now, or why not (as [`switch_mode`]).
 pub async fn current_state(link: &GatewayLink) -> Result<State, String> {
-    let mut client = link.client();
-    match tokio::time::timeout(Duration::from_secs(5), client.get_state(GetStateRequest::default())).await {
+    answer(link, link.client().get_state(GetStateRequest::default())).await
+}
+
+/// A unary call's answer within 5 s, or why not: a refusal, else the failure described.
+async fn answer<T>(
+    link: &GatewayLink,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(Duration::from_secs(5), call).await {
         Err(_) => Err("the gateway did not answer within 5 s".to_owned()),
         Ok(Err(status)) => Err(match link.refusal(&status) {
             Some(refusal) => refusal.to_string(),
             None => describe(&status),
         }),
-        Ok(Ok(state)) => Ok(state.into_inner()),
+        Ok(Ok(answer)) => Ok(answer.into_inner()),
     }
 }
 
