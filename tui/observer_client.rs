@@ -17,6 +17,7 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use self::convert::{MAX_PODS, gateway_event, mode_set};
 use self::describe::describe;
+pub use self::describe::fails_until_changed;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
 pub use self::tls::Verify;
 use super::network_text;

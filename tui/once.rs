@@ -23,10 +23,16 @@ pub async fn observe_for(
             () = tokio::time::sleep_until(deadline) => break,
             event = events.recv() => match event {
                 Some(event) => {
+                    let mut lasting = false;
                     if let AppEvent::Disconnected { error, .. } = &event {
                         last_error = Some(error.clone());
+                        lasting = observer_client::fails_until_changed(error);
                     }
                     app.update(event, Instant::now());
+                    // One gateway, which no retry will make answer: say so now.
+                    if lasting && !app.synced() && app.gateways().len() == 1 {
+                        break;
+                    }
                 }
                 None => break,
             }
@@ -44,6 +50,9 @@ pub async fn observe_for(
         // Reached, but something else answered: say what the address is.
         if error.starts_with("not an Observer endpoint") {
             anyhow::bail!("{} is {error}", app.title());
+        }
+        if observer_client::fails_until_changed(&error) {
+            anyhow::bail!("cannot follow the gateway's Observer at {}: {error}", app.title());
         }
         anyhow::bail!(
             "could not reach the gateway's Observer at {} within {:?}: {error}",
