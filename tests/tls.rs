@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use greet_top::common::Mode;
+use greet_top::tui::observer_client::Verify;
+use greet_top::tui::rest_client::RestClient;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -68,7 +70,8 @@ fn self_signed() -> TlsAcceptor {
         .with_no_client_auth()
         .with_single_cert(vec![cert], key)
         .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    // gRPC (the Observer) and HTTP/1.1 (the REST client) alike.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     TlsAcceptor::from(Arc::new(config))
 }
 
@@ -124,4 +127,39 @@ async fn a_self_signed_gateway_is_followed_with_insecure_and_refused_without() {
         )),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn the_rest_client_speaks_tls_to_an_https_url_never_plaintext() {
+    // A raw listener: the first bytes are a TLS hello, not "POST /greet".
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let first_bytes = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut bytes = vec![0u8; 5];
+        let read = tokio::time::timeout(Duration::from_secs(5), socket.read_exact(&mut bytes)).await;
+        (read.is_ok_and(|r| r.is_ok()), bytes)
+    });
+    let rest = RestClient::connecting(url, Verify::Insecure).unwrap();
+    let call = tokio::spawn(async move { rest.greet("Hitesh", "Pattanayak").await });
+    let (complete, bytes) = first_bytes.await.unwrap();
+    assert!(complete, "{bytes:?}");
+    assert_eq!(&bytes[..2], [22, 3], "a TLS handshake record: {bytes:?}");
+    assert!(call.await.unwrap().is_err(), "the listener never answered");
+
+    // The gateway's REST port behind TLS: --insecure greets through it, the
+    // system's roots refuse the self-signed certificate.
+    let cluster = support::cluster(2, Mode::Balanced).await;
+    let url = tls_proxy(cluster.gateway.rest_addr).await;
+    let insecure = RestClient::connecting(url.clone(), Verify::Insecure).unwrap();
+    let response = insecure.greet("Hitesh", "Pattanayak").await.unwrap();
+    assert_eq!(response.status, 200, "{}", response.body);
+    assert!(
+        response.body.contains("from pod: name(greetserver-test-"),
+        "{}",
+        response.body
+    );
+    let verified = RestClient::new(url).greet("Hitesh", "Pattanayak").await.unwrap_err();
+    let chain = format!("{verified:#}");
+    assert!(chain.contains("invalid peer certificate: UnknownIssuer"), "{chain}");
 }

@@ -85,8 +85,8 @@ pub struct AttachArgs {
     /// against the system's roots (see --insecure).
     #[arg(long, env = "GREET_TOP_GATEWAY", value_name = "URL")]
     pub gateway: Option<String>,
-    /// With an https:// --gateway: accept any certificate (e.g. a
-    /// self-signed one). The connection is still encrypted, not authenticated.
+    /// With an https:// --gateway or --load-url: accept any certificate (e.g.
+    /// a self-signed one). Still encrypted, not authenticated.
     #[arg(long)]
     pub insecure: bool,
     /// Kubernetes namespace of the pods (default: the context's namespace).
@@ -107,7 +107,8 @@ pub struct AttachArgs {
     /// Do not use the Kubernetes API: pods come from the gateway's endpoint list.
     #[arg(long)]
     pub no_kube: bool,
-    /// The gateway's REST address, to let `l` and `+`/`-` drive load through it.
+    /// The gateway's REST address, to let `l` and `+`/`-` drive load through
+    /// it (https:// speaks TLS, checked as for --gateway).
     #[arg(long, value_name = "URL")]
     pub load_url: Option<String>,
     /// Load rate for --load-url, requests per second (load starts off; default 50).
@@ -209,12 +210,6 @@ enum GatewaySource {
 }
 
 async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
-    if let Some(url) = args.load_url.as_deref().filter(|url| url.starts_with("https://")) {
-        // hyper's plain connector would refuse every request; say so once, now.
-        anyhow::bail!(
-            "--load-url {url}: the load generator speaks plain HTTP only; use the gateway's http:// REST address"
-        );
-    }
     let token = match &args.token {
         Some(setting) => Some(setting.token("--token / GREET_TOP_TOKEN")?),
         None => None,
@@ -312,13 +307,17 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
         return reported;
     }
 
-    let load = args.load_url.map(|url| {
+    let rest = match &args.load_url {
+        Some(url) => Some(RestClient::connecting(url.clone(), args.verify())?),
+        None => None,
+    };
+    let load = rest.map(|rest| {
         let state = LoadState {
             running: false,
             rate: args.load_rate.unwrap_or(DEFAULT_LOAD_RATE),
         };
         let (control, control_rx) = watch::channel(state);
-        tokio::spawn(load::run(RestClient::new(url), control_rx, tx.clone(), cancel.clone()));
+        tokio::spawn(load::run(rest, control_rx, tx.clone(), cancel.clone()));
         (state, control)
     });
     if let Some((state, _)) = load {

@@ -19,7 +19,7 @@ pub use self::convert::{MAX_PODS, gateway_event, mode_set};
 use self::describe::describe;
 pub use self::describe::fails_until_changed;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
-pub use self::tls::Verify;
+pub use self::tls::{Verify, https_connector};
 use super::network_text;
 use super::state::{AppEvent, Refusal};
 use crate::common::Mode;

@@ -40,10 +40,11 @@ pub(super) fn check(cli: &Cli) -> Result<(), String> {
             "--load-rate needs --load-url (the gateway's REST address the load goes to){instead}"
         ));
     }
-    let https = attach.gateway.as_deref().is_some_and(|url| url.starts_with("https://"));
-    if attach.insecure && !https {
+    let https = |url: &Option<String>| url.as_deref().is_some_and(|url| url.starts_with("https://"));
+    if attach.insecure && !https(&attach.gateway) && !https(&attach.load_url) {
         return Err(
-            "--insecure only changes how an https:// --gateway's certificate is checked; without one it does nothing"
+            "--insecure only changes how an https:// --gateway's or --load-url's certificate is checked; \
+                    without one it does nothing"
                 .to_owned(),
         );
     }
@@ -110,12 +111,13 @@ mod tests {
         assert_eq!(
             checked(&["--insecure", "--gateway", "http://127.0.0.1:9092"]),
             Err(
-                "--insecure only changes how an https:// --gateway's certificate is checked; without one it does \
-                 nothing"
+                "--insecure only changes how an https:// --gateway's or --load-url's certificate is checked; \
+                 without one it does nothing"
                     .to_owned()
             )
         );
         assert_eq!(checked(&["--insecure", "--gateway", "https://gw:9092"]), Ok(()));
+        assert_eq!(checked(&["--insecure", "--load-url", "https://gw:9091"]), Ok(()));
     }
 
     #[test]

@@ -6,10 +6,12 @@
 
 use std::sync::Arc;
 
-use rustls::DigitallySignedStruct;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{WebPkiSupportedAlgorithms, ring, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct};
 use tonic::transport::{ClientTlsConfig, Endpoint};
 
 /// How greet-top checks a gateway's certificate.
@@ -20,6 +22,30 @@ pub enum Verify {
     SystemRoots,
     /// Not at all (`--insecure`): for a self-signed certificate.
     Insecure,
+}
+
+/// A connector for the REST client: `http` as it is for http:// URLs,
+/// TLS over it for https:// ones, the certificate checked as `verify` says.
+pub fn https_connector(http: HttpConnector, verify: Verify) -> anyhow::Result<HttpsConnector<HttpConnector>> {
+    let provider = Arc::new(ring::default_provider());
+    let builder = HttpsConnectorBuilder::new();
+    let builder = match verify {
+        Verify::SystemRoots => builder.with_provider_and_native_roots(provider).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot load the system's CA certificates ({err}); install ca-certificates, or pass --insecure to \
+                 skip verifying the gateway's certificate"
+            )
+        })?,
+        Verify::Insecure => {
+            let config = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate::new()))
+                .with_no_client_auth();
+            builder.with_tls_config(config)
+        }
+    };
+    Ok(builder.https_or_http().enable_http1().wrap_connector(http))
 }
 
 /// `endpoint` with TLS when its URL is `https://`; unchanged otherwise.
