@@ -102,6 +102,18 @@ async fn a_self_signed_gateway_is_followed_with_insecure_and_refused_without() {
     let cluster = support::cluster(2, Mode::Balanced).await;
     let url = tls_proxy(cluster.gateway.observe_addr).await;
 
+    // https:// to the gateway's own, plaintext, Observer port: said at once.
+    let plaintext = format!("https://{}", cluster.gateway.observe_addr);
+    let mismatch = greet_top_for("30s", &["--gateway", &plaintext]).await;
+    assert_eq!(mismatch.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&mismatch.stderr),
+        format!(
+            "Error: cannot follow the gateway's Observer at {plaintext}: TLS handshake failed: received corrupt \
+             message of type InvalidContentType; does the gateway serve TLS here? (use http:// if not)\n"
+        )
+    );
+
     let insecure = greet_top(&["--gateway", &url, "--insecure"]).await;
     assert_eq!(
         insecure.status.code(),
