@@ -301,7 +301,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
         app = app.counting_from_now().over_everything_counted();
         once::observe_for(&mut app, &mut rx, duration).await?;
         let followed = channels.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        once::settle(&mut app, followed).await;
+        once::settle(&mut app, &mut rx, followed, subscription).await;
         let reported = once::print_report(&app, duration, once.format(), &once.fail_on);
         cancel.cancel();
         return reported;

@@ -48,6 +48,7 @@ pub struct Report {
     pub errors: u64,
     /// Of `errors`, those a client earns by itself (UNIMPLEMENTED,
     /// INVALID_ARGUMENT, ...): not a pod failing, so not `--fail-on errors`.
+    /// A pod's failures with no code yet are split like its coded ones.
     pub client_errors: u64,
     /// Failed requests that named no pod (e.g. the Service was unreachable);
     /// part of `total`, in no pod's hits.
@@ -161,12 +162,7 @@ pub fn build(app: &App, observed: Duration) -> Report {
                 .collect(),
         })
         .collect::<Vec<PodReport>>();
-    let client_errors = pods
-        .iter()
-        .flat_map(|pod| &pod.errors_by_code)
-        .filter(|(code, _)| is_client_error(code))
-        .map(|(_, n)| n)
-        .sum();
+    let client_errors = client_errors(&pods);
     Report {
         at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         gateways: app.gateways().keys().cloned().collect(),
@@ -331,6 +327,30 @@ impl PodReport {
             "no"
         }
     }
+}
+
+/// The pods' failures a client earned by itself. A pod's failures that
+/// carry no code (counted between the first snapshot and the first summary)
+/// are split as its coded ones are.
+fn client_errors(pods: &[PodReport]) -> u64 {
+    pods.iter()
+        .map(|pod| {
+            let coded: u64 = pod.errors_by_code.values().sum();
+            let client: u64 = pod
+                .errors_by_code
+                .iter()
+                .filter(|(code, _)| is_client_error(code))
+                .map(|(_, n)| n)
+                .sum();
+            let uncoded = pod.errors.saturating_sub(coded);
+            let share = if coded == 0 {
+                0
+            } else {
+                (uncoded as f64 * client as f64 / coded as f64).round() as u64
+            };
+            client + share
+        })
+        .sum()
 }
 
 /// The verdict's word for scripts.

@@ -71,7 +71,7 @@ pub(super) async fn run(args: DemoArgs, once: OnceArgs, subscription: Subscripti
         app = app.counting_from_now().over_everything_counted();
         let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let gateway = (name.clone(), GatewayLink::from(channel.clone()));
-        once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
+        once::observe_demo(&mut app, &mut rx, duration, start_load, gateway, subscription)
             .await
             .and_then(|took| once::print_report(&app, took, once.format(), &once.fail_on))
     } else {

@@ -385,3 +385,17 @@ fn the_total_and_the_verdicts_counts_are_one_count_over_the_whole_observation() 
         "{table}"
     );
 }
+
+#[test]
+fn client_errors_split_a_pods_uncoded_failures_like_its_coded_ones() {
+    let mut a = pod("a", "10.0.0.1", 100, 0.5, None);
+    a.errors = 24;
+    a.errors_by_code = [("UNIMPLEMENTED", 23)].into();
+    let mut b = pod("b", "10.0.0.2", 100, 0.5, None);
+    b.errors = 10;
+    b.errors_by_code = [("UNAVAILABLE", 4), ("NOT_FOUND", 4)].into();
+    let mut c = pod("c", "10.0.0.3", 10, 0.0, None);
+    c.errors = 3;
+    // a: 23 + the uncoded 1; b: 4 + half of the uncoded 2; c: nothing coded, no client error known.
+    assert_eq!(client_errors(&[a, b, c]), 24 + 5);
+}
