@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use greet_top::proto::greet::greet_service_client::GreetServiceClient;
 use greet_top::proto::greet::{Greeting, GreetingRequest};
 use greet_top::server::ServerConfig;
+use greet_top::tui::observer_client;
 use greet_top::tui::rest_client::RestClient;
+use greet_top::tui::state::AppEvent;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -304,4 +306,138 @@ async fn gateway_reports_unhealthy_during_its_shutdown_delay_then_exits_0() {
     drop(rest);
     let status = gateway.sigterm_and_wait().await;
     assert_eq!(status.code(), Some(0));
+}
+
+/// A greet-gateway binary on free loopback ports (its upstream, port 1,
+/// never needed): the process, its REST port and its Observer port.
+async fn start_gateway(mode: &str) -> (Running, u16, u16) {
+    let (rest_port, observe_port) = (free_port(), free_port());
+    let gateway = Running(
+        Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+            .args(["--mode", mode])
+            .env("GATEWAY_PORT", rest_port.to_string())
+            .env("OBSERVE_PORT", observe_port.to_string())
+            .env("GATEWAY_GRPC_PORT", "0")
+            .env("GATEWAY_BIND", "127.0.0.1")
+            .env("GRPC_SERVER_HOST", "127.0.0.1")
+            .env("GRPC_SERVER_PORT", "1")
+            .env("GRPC_SVC", "greetserver")
+            .env("POD_NAMESPACE", "default")
+            .env_remove("GATEWAY_CONTROL_TOKEN")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for_port(rest_port).await;
+    wait_for_port(observe_port).await;
+    (gateway, rest_port, observe_port)
+}
+
+fn greet_top(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_greet-top"))
+        .args(args)
+        .env_remove("KUBECONFIG")
+        .env_remove("GREET_TOP_GATEWAY")
+        .env_remove("GREET_TOP_TOKEN")
+        .env("HOME", env!("CARGO_TARGET_TMPDIR"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn set_mode_switches_a_real_gateway_to_each_mode_and_prints_its_state() {
+    let (_gateway, rest_port, observe_port) = start_gateway("sticky").await;
+    let url = format!("http://127.0.0.1:{observe_port}");
+    let rest = RestClient::new(format!("http://127.0.0.1:{rest_port}"));
+    let mut was = "sticky";
+    for mode in ["dns", "least-loaded", "balanced", "sticky"] {
+        // The blocking call waits on the child; this runtime has nothing to serve.
+        let output = greet_top(&["set-mode", mode, "--gateway", &url]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(stdout.starts_with(&format!("{url}: {mode} (was {was}); ")), "{stdout}");
+        // The gateway says the same through its REST API.
+        let body = rest.send(http::Method::GET, "/mode", None, "").await.unwrap().body;
+        assert_eq!(body, format!("{{\"mode\":\"{mode}\"}}"));
+        was = mode;
+    }
+
+    // A mode that does not exist: clap's usage error, listing the valid ones.
+    let output = greet_top(&["set-mode", "round-robin", "--gateway", &url]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(
+            "error: invalid value 'round-robin' for '<MODE>'\n  [possible values: sticky, balanced, least-loaded, dns]"
+        ),
+        "{stderr}"
+    );
+    // Nothing listening: exit 1, the cause first.
+    let output = greet_top(&["set-mode", "balanced", "--gateway", "http://127.0.0.1:1"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(
+            "Error: could not switch http://127.0.0.1:1 to balanced: gateway unreachable: Connection refused"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn pointed_at_the_gateways_rest_port_greet_top_says_so_at_once() {
+    let (_gateway, rest_port, _) = start_gateway("sticky").await;
+    let url = format!("http://127.0.0.1:{rest_port}");
+    let started = Instant::now();
+    // No retry can help: greet-top says so at once, not after the 30 s.
+    let output = greet_top(&["--gateway", &url, "--no-kube", "--once", "30s"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "", "no partial report");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "Error: {url} is not an Observer endpoint: it answered HTTP 404 Not Found — point --gateway at the \
+             gateway's Observer port (OBSERVE_PORT, default 9092)\n"
+        )
+    );
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+
+    // The dashboard's worker never reports it connected (which would restart
+    // the header's "unreachable for" at every retry): only failures, each
+    // saying what the address is.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let channel = observer_client::observer_channel(&url).unwrap();
+    let worker = tokio::spawn(observer_client::follow(
+        url.clone(),
+        channel,
+        observer_client::Subscription::Summaries,
+        tx,
+        cancel.clone(),
+    ));
+    let mut failures = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+        match event {
+            AppEvent::Disconnected { error, .. } => {
+                assert!(
+                    error.starts_with("not an Observer endpoint: it answered HTTP 404"),
+                    "{error}"
+                );
+                failures += 1;
+            }
+            other => panic!("only failures expected, got {other:?}"),
+        }
+    }
+    cancel.cancel();
+    worker.await.unwrap();
+    assert!(failures >= 2, "retried on the backoff: {failures}");
 }

@@ -147,12 +147,13 @@ fn fail_on_stuck_exits_3_after_the_report_and_says_why() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(output.status.code(), Some(3), "{stdout}\n{stderr}");
     assert!(
-        stderr.starts_with("greet-top: --fail-on stuck: STUCK — press m to balance: 100 % on greetserver-demo-"),
+        stderr.starts_with("greet-top: --fail-on stuck: STUCK: 100 % on greetserver-demo-"),
         "{stderr}"
     );
     // The report came first, in Markdown: the verdict quoted, a table row per pod.
     assert!(stdout.starts_with("**greet-top** · mode **sticky** · "), "{stdout}");
-    assert!(stdout.contains("\n> STUCK — press m to balance: 100 % on"), "{stdout}");
+    assert!(stdout.contains("\n> STUCK: 100 % on"), "{stdout}");
+    assert!(!stdout.contains("press"), "no key hints in a report: {stdout}");
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("| greetserver-demo-")).count(),
         3,
@@ -176,5 +177,29 @@ fn fail_on_stuck_exits_3_after_the_report_and_says_why() {
         "{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn report_flags_without_once_and_once_zero_are_usage_errors_naming_the_flag() {
+    let output = greet_top(&["--gateway", "http://127.0.0.1:1", "--fail-on", "errors>1%"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "error: --fail-on needs --once: without it greet-top runs the dashboard, which prints no report; add \
+             e.g. --once 10s\n"
+        ),
+        "{stderr}"
+    );
+    let output = greet_top(&["demo", "--once", "0s"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "error: invalid value '0s' for '--once <DURATION>': a report over no time counts nothing; give how \
+             long to observe, e.g. 10s\n"
+        ),
+        "{stderr}"
     );
 }

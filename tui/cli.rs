@@ -9,21 +9,26 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::controls::{Controls, GatewayChannels};
-use super::demo::controller as demo_controller;
-use super::demo::{Demo, DemoConfig};
 use super::kube_source::GatewayPods;
 use super::observer_client::{GatewayLink, Subscription};
 use super::report::{FailOn, FailOnMatched, OutputFormat};
 use super::state::{App, AppEvent, LoadState};
 use super::terminal::{self, EVENT_QUEUE};
 use super::{kube_source, load, network_text, observer_client, once};
-use crate::common::Mode;
+
+mod checks;
+mod run_demo;
+mod set_mode;
+
+pub use self::run_demo::DemoArgs;
 use crate::common::auth::TokenSetting;
 use crate::common::logging::LogArgs;
 use crate::tui::rest_client::RestClient;
 
-/// Live view of how a gRPC gateway spreads requests over pods, with a switch
-/// between sticky (one HTTP/2 connection) and balanced (per request).
+/// Live view of how a gRPC gateway spreads requests over pods, and the switch
+/// between its modes: sticky (one HTTP/2 connection), dns (round robin over
+/// the last DNS answer), balanced (round robin over the watched endpoints)
+/// and least-loaded (the less loaded of two, per request).
 #[derive(Parser, Debug)]
 #[command(name = "greet-top", version)]
 pub struct Cli {
@@ -64,6 +69,9 @@ pub enum Command {
     /// Run everything on loopback: greet-servers, a Service that balances
     /// connections like kube-proxy, the gateway, load, and the dashboard.
     Demo(DemoArgs),
+    /// Switch a gateway to MODE (sticky, dns, balanced, least-loaded) and
+    /// print its state: for scripts; the dashboard's keys are m and M.
+    SetMode(set_mode::SetModeArgs),
 }
 
 #[derive(Args, Debug)]
@@ -73,8 +81,14 @@ pub struct AttachArgs {
     /// the gateway pods (--gateway-selector) and reaches each one through the
     /// API server's port-forward; with no cluster configured, it uses
     /// http://127.0.0.1:9092.
+    /// An https:// URL is spoken to over TLS, its certificate checked
+    /// against the system's roots (see --insecure).
     #[arg(long, env = "GREET_TOP_GATEWAY", value_name = "URL")]
     pub gateway: Option<String>,
+    /// With an https:// --gateway or --load-url: accept any certificate (e.g.
+    /// a self-signed one). Still encrypted, not authenticated.
+    #[arg(long)]
+    pub insecure: bool,
     /// Kubernetes namespace of the pods (default: the context's namespace).
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
@@ -93,43 +107,54 @@ pub struct AttachArgs {
     /// Do not use the Kubernetes API: pods come from the gateway's endpoint list.
     #[arg(long)]
     pub no_kube: bool,
-    /// The gateway's REST address, to let `l` and `+`/`-` drive load through it.
+    /// The gateway's REST address, to let `l` and `+`/`-` drive load through
+    /// it (https:// speaks TLS, checked as for --gateway).
     #[arg(long, value_name = "URL")]
     pub load_url: Option<String>,
-    /// Load rate for --load-url, requests per second (load starts off).
-    #[arg(long, default_value_t = 50, value_name = "RPS")]
-    pub load_rate: u32,
+    /// Load rate for --load-url, requests per second (load starts off; default 50).
+    #[arg(long, value_name = "RPS")]
+    pub load_rate: Option<u32>,
     /// The gateways' control token (their GATEWAY_CONTROL_TOKEN), sent with
     /// every Observer call as `authorization: Bearer <token>`.
     #[arg(long, env = "GREET_TOP_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     pub token: Option<TokenSetting>,
 }
 
-#[derive(Args, Debug)]
-pub struct OnceArgs {
-    /// No terminal UI: observe for DURATION (e.g. 5s), print per-pod stats, exit.
-    #[arg(long, value_parser = humantime::parse_duration, value_name = "DURATION", global = true)]
-    pub once: Option<Duration>,
-    /// Format of the --once report (markdown: for pasting into an incident channel).
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table, global = true)]
-    pub output: OutputFormat,
-    /// With --once: exit 3 after the report when one of these holds.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "CONDITION,...", global = true)]
-    pub fail_on: Vec<FailOn>,
+impl AttachArgs {
+    fn verify(&self) -> observer_client::Verify {
+        if self.insecure {
+            observer_client::Verify::Insecure
+        } else {
+            observer_client::Verify::SystemRoots
+        }
+    }
 }
 
 #[derive(Args, Debug)]
-pub struct DemoArgs {
-    /// Number of greet-server pods.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=200))]
-    pub pods: u16,
-    /// Gateway mode at start.
-    #[arg(long, value_enum, default_value_t = Mode::Sticky)]
-    pub mode: Mode,
-    /// Load generator rate, requests per second.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=5000))]
-    pub rate: u32,
+pub struct OnceArgs {
+    /// No terminal UI: observe for DURATION (e.g. 5s), print per-pod stats, exit.
+    #[arg(long, value_parser = checks::once_duration, value_name = "DURATION", global = true)]
+    pub once: Option<Duration>,
+    /// With --once: the report's format, table by default (markdown: for
+    /// pasting into an incident channel).
+    #[arg(long, value_enum, global = true)]
+    pub output: Option<OutputFormat>,
+    /// With --once: exit 3 after the report when one of these holds: stuck,
+    /// skipped, errors (any), errors>N, errors>N% (client errors such as
+    /// UNIMPLEMENTED not counted), p99>DURATION (any pod's, e.g. p99>50ms),
+    /// fairness<X (0 to 1). Quote the ones with > or < in a shell.
+    #[arg(long, value_delimiter = ',', value_name = "CONDITION,...", global = true)]
+    pub fail_on: Vec<FailOn>,
 }
+
+impl OnceArgs {
+    fn format(&self) -> OutputFormat {
+        self.output.unwrap_or(OutputFormat::Table)
+    }
+}
+
+/// --load-rate's default, requests per second.
+const DEFAULT_LOAD_RATE: u32 = 50;
 
 /// Where `kubectl -n greet port-forward svc/greetclient 9092` puts the Observer.
 pub const DEFAULT_GATEWAY: &str = "http://127.0.0.1:9092";
@@ -154,12 +179,26 @@ pub fn exit(result: anyhow::Result<()>) {
     crate::common::exit_on_error(result);
 }
 
+/// The command line, or clap's usage error (exit 2) for flags that do not
+/// go together.
+pub fn parse() -> Cli {
+    use clap::CommandFactory as _;
+    let cli = Cli::parse();
+    if let Err(message) = checks::check(&cli) {
+        Cli::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
+    cli
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.once.once.is_some() {
         crate::common::logging::init(cli.log.log_format, "warn");
     }
     match cli.command {
-        Some(Command::Demo(args)) => demo(args, cli.once, cli.stream.subscription()).await,
+        Some(Command::Demo(args)) => run_demo::run(args, cli.once, cli.stream.subscription()).await,
+        Some(Command::SetMode(args)) => set_mode::run(args).await,
         None => attach(cli.attach, cli.once, cli.stream.subscription()).await,
     }
 }
@@ -207,7 +246,8 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     let channels: GatewayChannels = Arc::new(Mutex::new(BTreeMap::new()));
     let title = match &source {
         GatewaySource::Url(url) => {
-            let link = GatewayLink::new(observer_client::observer_channel(url)?, token.as_ref());
+            let channel = observer_client::observer_channel_with(url, args.verify())?;
+            let link = GatewayLink::new(channel, token.as_ref());
             channels
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -258,22 +298,26 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     }
 
     if let Some(duration) = once.once {
-        app = app.counting_from_now();
+        app = app.counting_from_now().over_everything_counted();
         once::observe_for(&mut app, &mut rx, duration).await?;
         let followed = channels.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        once::settle(&mut app, followed).await;
-        let reported = once::print_report(&app, duration, once.output, &once.fail_on);
+        once::settle(&mut app, &mut rx, followed, subscription).await;
+        let reported = once::print_report(&app, duration, once.format(), &once.fail_on);
         cancel.cancel();
         return reported;
     }
 
-    let load = args.load_url.map(|url| {
+    let rest = match &args.load_url {
+        Some(url) => Some(RestClient::connecting(url.clone(), args.verify())?),
+        None => None,
+    };
+    let load = rest.map(|rest| {
         let state = LoadState {
             running: false,
-            rate: args.load_rate,
+            rate: args.load_rate.unwrap_or(DEFAULT_LOAD_RATE),
         };
         let (control, control_rx) = watch::channel(state);
-        tokio::spawn(load::run(RestClient::new(url), control_rx, tx.clone(), cancel.clone()));
+        tokio::spawn(load::run(rest, control_rx, tx.clone(), cancel.clone()));
         (state, control)
     });
     if let Some((state, _)) = load {
@@ -288,62 +332,5 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     };
     let result = terminal::dashboard(app, rx, controls).await;
     cancel.cancel();
-    result
-}
-
-async fn demo(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
-    let cancel = CancellationToken::new();
-    let demo = Demo::start(DemoConfig {
-        pods: usize::from(args.pods),
-        mode: args.mode,
-        ..DemoConfig::default()
-    })
-    .await?;
-    let observe_url = format!("http://{}", demo.gateway.observe_addr);
-    let rest = RestClient::new(format!("http://{}", demo.gateway.rest_addr));
-    let channel = observer_client::observer_channel(&observe_url)?;
-    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    let name = "greetclient-demo".to_owned();
-    tokio::spawn(observer_client::follow(
-        name.clone(),
-        channel.clone(),
-        subscription,
-        tx.clone(),
-        cancel.clone(),
-    ));
-
-    let load_state = LoadState {
-        running: true,
-        rate: args.rate,
-    };
-    let (load_control, load_rx) = watch::channel(load_state);
-    let (demo_tx, demo_rx) = mpsc::channel(8);
-    let controller = tokio::spawn(demo_controller::run(demo, demo_rx, tx.clone(), cancel.clone()));
-
-    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now())
-        .expecting(&name)
-        .with_demo()
-        .with_load(load_state);
-
-    let result = if let Some(duration) = once.once {
-        app = app.counting_from_now();
-        let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
-        let gateway = (name.clone(), GatewayLink::from(channel.clone()));
-        once::observe_demo(&mut app, &mut rx, duration, start_load, gateway)
-            .await
-            .and_then(|took| once::print_report(&app, took, once.output, &once.fail_on))
-    } else {
-        tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
-        let controls = Controls {
-            gateways: Arc::new(Mutex::new(BTreeMap::from([(name, GatewayLink::from(channel))]))),
-            load: Some(load_control),
-            demo: Some(demo_tx),
-            events: tx,
-        };
-        terminal::dashboard(app, rx, controls).await
-    };
-    cancel.cancel();
-    // The terminal is already restored; give the demo a moment to stop cleanly.
-    let _ = tokio::time::timeout(Duration::from_secs(2), controller).await;
     result
 }

@@ -6,6 +6,7 @@
 mod convert;
 mod describe;
 mod link;
+mod tls;
 
 use std::time::Duration;
 
@@ -16,11 +17,13 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use self::convert::{MAX_PODS, gateway_event, mode_set};
 use self::describe::describe;
+pub use self::describe::fails_until_changed;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
+pub use self::tls::{Verify, https_connector};
 use super::network_text;
 use super::state::{AppEvent, Refusal};
 use crate::common::Mode;
-use crate::proto::observe::{GetStateRequest, SetModeRequest, WatchRequest, event};
+use crate::proto::observe::{GetStateRequest, SetModeRequest, State, WatchRequest, event};
 
 /// First and largest wait between reconnection attempts.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);
@@ -59,11 +62,18 @@ impl Subscription {
     }
 }
 
-/// A lazily connecting channel to the gateway's Observer port.
+/// A lazily connecting channel to the gateway's Observer port; TLS for an
+/// `https://` URL, checked against the system's roots.
 pub fn observer_channel(url: &str) -> anyhow::Result<Channel> {
+    observer_channel_with(url, Verify::SystemRoots)
+}
+
+/// [`observer_channel`], with `verify` for an `https://` URL's certificate.
+pub fn observer_channel_with(url: &str, verify: Verify) -> anyhow::Result<Channel> {
     let url = observer_url(url);
     let endpoint = Endpoint::from_shared(url.clone())
         .map_err(|e| anyhow::anyhow!("--gateway {url:?} is not a valid URL ({e}); use e.g. http://127.0.0.1:9092"))?;
+    let endpoint = tls::secure(endpoint, verify)?;
     Ok(endpoint
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
@@ -164,15 +174,22 @@ async fn watch_once(
         Err(status) => return failed(&status),
     };
     let gateway = gateway.to_owned();
-    let connected = AppEvent::Connected {
-        gateway: gateway.clone(),
-    };
-    if tx.send(connected).await.is_err() {
-        return Ended::DashboardGone;
-    }
+    // Connected once the first message arrives, not with the response's
+    // headers: a server that answers every path (a REST port's 404) fails
+    // on its body, and must read as down all along, not as up for a moment.
+    let mut connected = false;
     loop {
         match stream.next().await {
             Some(Ok(event)) => {
+                if !connected {
+                    connected = true;
+                    let up = AppEvent::Connected {
+                        gateway: gateway.clone(),
+                    };
+                    if tx.send(up).await.is_err() {
+                        return Ended::DashboardGone;
+                    }
+                }
                 let Some(kind) = event.kind else { continue };
                 let lagged = matches!(kind, event::Kind::Lagged(_));
                 let event = AppEvent::Gateway {
@@ -207,21 +224,39 @@ pub async fn final_state(gateway: String, link: GatewayLink) -> Option<AppEvent>
 
 /// Asks the gateway to switch mode; the answer is reported as [`AppEvent::ModeSet`].
 pub async fn set_mode(gateway: String, link: GatewayLink, mode: Mode) -> AppEvent {
-    let mut client = link.client();
+    let result = switch_mode(&link, mode)
+        .await
+        .and_then(|state| Mode::from_proto(state.mode).ok_or_else(|| "the gateway answered with no mode".to_owned()));
+    mode_set(gateway, result)
+}
+
+/// Switches the gateway to `mode`: its state after the switch, or why not
+/// (its words, not yet sanitised).
+pub async fn switch_mode(link: &GatewayLink, mode: Mode) -> Result<State, String> {
     let request = SetModeRequest {
         mode: mode.to_proto() as i32,
     };
-    let result = match tokio::time::timeout(Duration::from_secs(5), client.set_mode(request)).await {
+    answer(link, link.client().set_mode(request)).await
+}
+
+/// The gateway's state now, or why not (as [`switch_mode`]).
+pub async fn current_state(link: &GatewayLink) -> Result<State, String> {
+    answer(link, link.client().get_state(GetStateRequest::default())).await
+}
+
+/// A unary call's answer within 5 s, or why not: a refusal, else the failure described.
+async fn answer<T>(
+    link: &GatewayLink,
+    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(Duration::from_secs(5), call).await {
         Err(_) => Err("the gateway did not answer within 5 s".to_owned()),
         Ok(Err(status)) => Err(match link.refusal(&status) {
             Some(refusal) => refusal.to_string(),
             None => describe(&status),
         }),
-        Ok(Ok(state)) => {
-            Mode::from_proto(state.into_inner().mode).ok_or_else(|| "the gateway answered with no mode".to_owned())
-        }
-    };
-    mode_set(gateway, result)
+        Ok(Ok(answer)) => Ok(answer.into_inner()),
+    }
 }
 
 #[cfg(test)]

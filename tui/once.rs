@@ -1,13 +1,14 @@
 //! `--once`: observe without a terminal for a while, then print the report.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::observer_client::{self, GatewayLink};
+use super::observer_client::{self, GatewayLink, Subscription};
 use super::report::{self, FailOn, FailOnMatched, OutputFormat};
-use super::state::{App, AppEvent};
+use super::state::{App, AppEvent, GatewayEvent};
 
 /// Folds events into `app` for `duration`, without a terminal. Fails if the
 /// gateway never answered.
@@ -23,10 +24,16 @@ pub async fn observe_for(
             () = tokio::time::sleep_until(deadline) => break,
             event = events.recv() => match event {
                 Some(event) => {
+                    let mut lasting = false;
                     if let AppEvent::Disconnected { error, .. } = &event {
                         last_error = Some(error.clone());
+                        lasting = observer_client::fails_until_changed(error);
                     }
                     app.update(event, Instant::now());
+                    // One gateway, which no retry will make answer: say so now.
+                    if lasting && !app.synced() && app.gateways().len() == 1 {
+                        break;
+                    }
                 }
                 None => break,
             }
@@ -40,21 +47,57 @@ pub async fn observe_for(
                 refusal.reason()
             );
         }
+        let error = last_error.unwrap_or_else(|| "no answer".into());
+        // Reached, but something else answered: say what the address is.
+        if error.starts_with("not an Observer endpoint") {
+            anyhow::bail!("{} is {error}", app.title());
+        }
+        if observer_client::fails_until_changed(&error) {
+            anyhow::bail!("cannot follow the gateway's Observer at {}: {error}", app.title());
+        }
         anyhow::bail!(
-            "could not reach the gateway's Observer at {} within {:?}: {}",
+            "could not reach the gateway's Observer at {} within {:?}: {error}",
             app.title(),
             duration,
-            last_error.unwrap_or_else(|| "no answer".into())
         );
     }
     Ok(())
 }
 
-/// Ends the count exactly: each followed gateway's totals now replace what
-/// its stream last said (a summary can be up to an interval old). A gateway
-/// that does not answer keeps its last counts.
-pub async fn settle(app: &mut App, gateways: impl IntoIterator<Item = (String, GatewayLink)>) {
+/// Ends the count exactly. A summary is cumulative and names failures by
+/// gRPC code, so each gateway's next summary (within a second) ends its
+/// count; a gateway that sends none in time (or a raw subscription, which
+/// has none) gets a `GetState`, whose totals are exact but name no codes,
+/// so its last failures would count in `errors` but not in `client_errors`.
+/// A gateway that does not answer keeps its last counts.
+pub async fn settle(
+    app: &mut App,
+    events: &mut mpsc::Receiver<AppEvent>,
+    gateways: impl IntoIterator<Item = (String, GatewayLink)>,
+    subscription: Subscription,
+) {
+    let gateways: Vec<(String, GatewayLink)> = gateways.into_iter().collect();
+    let mut waiting: BTreeSet<String> = gateways.iter().map(|(name, _)| name.clone()).collect();
+    if subscription == Subscription::Summaries {
+        let give_up = tokio::time::Instant::now() + Duration::from_secs(1);
+        while !waiting.is_empty() {
+            let Ok(Some(event)) = tokio::time::timeout_at(give_up, events.recv()).await else {
+                break;
+            };
+            if let AppEvent::Gateway {
+                gateway,
+                event: GatewayEvent::Summary(_),
+            } = &event
+            {
+                waiting.remove(gateway);
+            }
+            app.update(event, Instant::now());
+        }
+    }
     for (gateway, link) in gateways {
+        if !waiting.contains(&gateway) {
+            continue;
+        }
         if let Some(event) = observer_client::final_state(gateway, link).await {
             app.update(event, Instant::now());
         }
@@ -71,6 +114,7 @@ pub async fn observe_demo(
     duration: Duration,
     start_load: impl FnOnce() -> JoinHandle<()>,
     gateway: (String, GatewayLink),
+    subscription: Subscription,
 ) -> anyhow::Result<Duration> {
     let connected = wait_for_snapshot(app, events).await;
     let started = Instant::now();
@@ -83,7 +127,7 @@ pub async fn observe_demo(
     let took = started.elapsed();
     // Requests already sent finish before the report is cut.
     drain_in_flight(app, events).await;
-    settle(app, [gateway]).await;
+    settle(app, events, [gateway], subscription).await;
     observed.map(|()| took)
 }
 
@@ -97,10 +141,13 @@ pub fn print_report(app: &App, observed: Duration, format: OutputFormat, fail_on
         OutputFormat::Table => print!("{}", report.to_table(observed)),
         OutputFormat::Markdown => print!("{}", report.to_markdown(observed)),
     }
-    match fail_on.iter().find(|condition| condition.holds(&report)) {
-        Some(condition) => Err(FailOnMatched {
-            condition: *condition,
-            verdict: report.diagnosis,
+    match fail_on
+        .iter()
+        .find_map(|condition| Some((condition, condition.holds(&report)?)))
+    {
+        Some((condition, reason)) => Err(FailOnMatched {
+            condition: condition.clone(),
+            reason,
         }
         .into()),
         None => Ok(()),

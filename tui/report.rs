@@ -11,40 +11,15 @@ use super::state::{App, Verdict, diagnose};
 use crate::common::Mode;
 use crate::common::grpc_code::grpc_code_name;
 
+mod fail_on;
+use self::fail_on::is_client_error_named;
+pub use self::fail_on::{FailOn, FailOnMatched};
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
     Table,
     Json,
     Markdown,
-}
-
-/// What `--fail-on` can fail on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOn {
-    /// One pod takes (nearly) every request, or the spread is uneven.
-    Stuck,
-    /// Any request failed.
-    Errors,
-    /// A gateway's balancer skips a pod.
-    Skipped,
-}
-
-impl FailOn {
-    pub fn holds(self, report: &Report) -> bool {
-        match self {
-            FailOn::Stuck => matches!(report.verdict, Verdict::Stuck | Verdict::Uneven),
-            FailOn::Errors => report.errors > 0,
-            FailOn::Skipped => report.pods.iter().any(|p| p.skipped.is_some()),
-        }
-    }
-}
-
-/// A `--fail-on` condition held: greet-top exits 3.
-#[derive(Debug, thiserror::Error)]
-#[error("--fail-on {}: {verdict}", format!("{condition:?}").to_lowercase())]
-pub struct FailOnMatched {
-    pub condition: FailOn,
-    pub verdict: String,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -57,9 +32,13 @@ pub struct Report {
     /// The number of a mode this version does not know (then `mode` is null).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_mode: Option<i32>,
-    /// The window the verdict and fairness are over, e.g. "over the last 10 s".
+    /// The window every figure is over: the whole observation, e.g. "over
+    /// the last 5 s".
     pub window: String,
-    /// The verdict line, as the dashboard shows it (over the last 10 s at most).
+    /// The verdict's word: EVEN, STUCK, UNEVEN, UNEVEN_ON_PURPOSE, FAILING,
+    /// SKIPPING, PARTLY_DOWN, ... (see [`Verdict::label`]).
+    pub state: &'static str,
+    /// The verdict line, over the same window, without the dashboard's key hints.
     pub diagnosis: String,
     #[serde(skip)]
     pub verdict: Verdict,
@@ -68,6 +47,10 @@ pub struct Report {
     pub total: u64,
     /// Failed requests, unattributed ones included.
     pub errors: u64,
+    /// Of `errors`, those a client earns by itself (UNIMPLEMENTED,
+    /// INVALID_ARGUMENT, ...): not a pod failing, so not `--fail-on errors`.
+    /// A pod's failures with no code yet are split like its coded ones.
+    pub client_errors: u64,
     /// Failed requests that named no pod (e.g. the Service was unreachable);
     /// part of `total`, in no pod's hits.
     pub unattributed: u64,
@@ -79,6 +62,9 @@ pub struct Report {
 
 #[derive(Debug, Serialize, PartialEq)]
 pub struct PodReport {
+    /// What the row is: "pod" (a greet-server), or "service" (the address
+    /// sticky mode dials, which balances connections, not requests).
+    pub kind: &'static str,
     pub name: String,
     pub ip: String,
     pub ready: bool,
@@ -125,6 +111,10 @@ pub fn build(app: &App, observed: Duration) -> Report {
     let now = Instant::now();
     let (stats, at) = app.view(now);
     let diagnosis = diagnose(app, now);
+    // The report is over the whole observation (the app counts since its
+    // start, its window "since the reset"): say it in the report's words.
+    let window = format!("over the last {} s", observed.as_secs().max(1));
+    let diagnosis_text = diagnosis.for_report().replace("since the reset", &window);
     let seconds = observed.as_secs_f64().max(1e-3);
     let total = stats.total();
     // REST-only traffic (no method) reports as it always did.
@@ -133,6 +123,8 @@ pub fn build(app: &App, observed: Duration) -> Report {
         .pods
         .values()
         .map(|pod| PodReport {
+            // Every row is a pod until the model tells the Service apart.
+            kind: "pod",
             name: pod.name.clone(),
             ip: pod.ip.clone(),
             ready: !pod.gone && pod.ready.unwrap_or(true) && pod.skipped.is_none(),
@@ -170,18 +162,21 @@ pub fn build(app: &App, observed: Duration) -> Report {
                 })
                 .collect(),
         })
-        .collect();
+        .collect::<Vec<PodReport>>();
+    let client_errors = client_errors(&pods);
     Report {
         at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         gateways: app.gateways().keys().cloned().collect(),
         mode: app.mode(),
         unknown_mode: app.unknown_mode(),
-        window: stats.time_window().phrase(app.observed_for(at)),
-        diagnosis: diagnosis.text,
+        window,
+        state: diagnosis.verdict.label(),
+        diagnosis: diagnosis_text,
         verdict: diagnosis.verdict,
         fairness: stats.fairness(at),
         total,
         errors: stats.errors(),
+        client_errors,
         unattributed: stats.unattributed(),
         refused: app
             .refused()
@@ -333,6 +328,30 @@ impl PodReport {
             "no"
         }
     }
+}
+
+/// The pods' failures a client earned by itself. A pod's failures that
+/// carry no code (counted between the first snapshot and the first summary)
+/// are split as its coded ones are.
+fn client_errors(pods: &[PodReport]) -> u64 {
+    pods.iter()
+        .map(|pod| {
+            let coded: u64 = pod.errors_by_code.values().sum();
+            let client: u64 = pod
+                .errors_by_code
+                .iter()
+                .filter(|(code, _)| is_client_error_named(code))
+                .map(|(_, n)| n)
+                .sum();
+            let uncoded = pod.errors.saturating_sub(coded);
+            let share = if coded == 0 {
+                0
+            } else {
+                (uncoded as f64 * client as f64 / coded as f64).round() as u64
+            };
+            client + share
+        })
+        .sum()
 }
 
 /// Milliseconds rounded to the microsecond: the histogram's interpolation

@@ -1,5 +1,6 @@
 //! A small HTTP/1.1 client for the gateway's REST API, used by the demo's load
-//! generator and by the tests. Keeps connections alive across requests.
+//! generator and by the tests. Keeps connections alive across requests; an
+//! https:// base speaks TLS (never plaintext).
 
 use std::time::Duration;
 
@@ -7,11 +8,13 @@ use anyhow::Context;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::common::auth::ControlToken;
+use crate::tui::observer_client::{Verify, https_connector};
 
 /// A response's status, content type and body.
 #[derive(Debug, Clone)]
@@ -30,11 +33,33 @@ impl RestResponse {
     }
 }
 
+/// The TCP part of every connection; TLS, when the URL asks, goes over it.
+fn http_connector() -> HttpConnector {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    // https:// URLs reach it too, to be wrapped in TLS.
+    connector.enforce_http(false);
+    connector
+}
+
+/// A TLS configuration that trusts no certificate.
+fn no_trust() -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map(|builder| {
+            builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()
+        })
+        .unwrap_or_else(|_| unreachable!("ring supports the default protocol versions"))
+}
+
 /// Client of one gateway's REST API, e.g. `http://127.0.0.1:9091`.
 #[derive(Clone)]
 pub struct RestClient {
     base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
     /// `authorization` sent with every request, for a gateway whose controls
     /// need its token (`PUT /mode`).
@@ -42,12 +67,33 @@ pub struct RestClient {
 }
 
 impl RestClient {
+    /// A client of `base`; an https:// base is checked against the system's
+    /// roots (when they cannot be loaded, each https request fails saying so).
     pub fn new(base: impl Into<String>) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
+        let base = base.into();
+        Self::connecting(base.clone(), Verify::SystemRoots).unwrap_or_else(|_| {
+            // No roots: TLS that trusts nothing, so never plaintext either.
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(no_trust())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http_connector());
+            Self::with_connector(base, connector)
+        })
+    }
+
+    /// A client of `base`, an https:// one's certificate checked as `verify`
+    /// says; fails when the system's roots cannot be loaded.
+    pub fn connecting(base: impl Into<String>, verify: Verify) -> anyhow::Result<Self> {
+        Ok(Self::with_connector(
+            base.into(),
+            https_connector(http_connector(), verify)?,
+        ))
+    }
+
+    fn with_connector(base: String, connector: HttpsConnector<HttpConnector>) -> Self {
         RestClient {
-            base: base.into().trim_end_matches('/').to_owned(),
+            base: base.trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build(connector),
             timeout: Duration::from_secs(10),
             authorization: None,

@@ -27,6 +27,14 @@ pub(super) fn describe(status: &Status) -> String {
         Code::Unavailable => match cause {
             // A port-forward that could not open says why and what to do (RBAC).
             Some(cause) if cause.contains("port-forward") => format!("gateway unreachable: {cause}"),
+            // rustls's words for a certificate it does not trust.
+            Some(cause) if cause.contains("certificate") => {
+                format!("{CERTIFICATE_REJECTED}: {cause}; pass --insecure to accept a self-signed one")
+            }
+            // A plaintext server answering a TLS hello.
+            Some(cause) if cause.contains("corrupt message") || cause.contains("InvalidContentType") => {
+                format!("TLS handshake failed: {cause}; does the gateway serve TLS here? (use http:// if not)")
+            }
             Some(cause) => format!("gateway unreachable: {cause} (is it running, or the port-forward up?)"),
             None => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
         },
@@ -39,6 +47,12 @@ pub(super) fn describe(status: &Status) -> String {
                 "message too large: the gateway sent {sent}over greet-top's limit of {} MiB; {WRONG_PORT}",
                 MAX_MESSAGE_BYTES / (1024 * 1024)
             )
+        }
+        // An HTTP server that is not gRPC, e.g. the gateway's REST port: its
+        // status says so at once, whole.
+        Code::Internal | Code::Unknown if http_status(status.message()).is_some() => {
+            let answered = http_status(status.message()).unwrap_or_default();
+            format!("{NOT_AN_OBSERVER}: it answered HTTP {answered} — {POINT_AT_OBSERVER}")
         }
         // Bytes that are not HTTP/2 (the h2 error is the cause), or HTTP/2
         // whose body is not gRPC (tonic's message says what it found).
@@ -57,6 +71,30 @@ pub(super) fn describe(status: &Status) -> String {
         },
         code => format!("{code:?}: {}", status.message()),
     }
+}
+
+/// Whether `described` (a [`describe`] text) is a failure retrying cannot
+/// cure: another kind of server at the address, or a certificate greet-top
+/// does not trust. Only a change of the command line helps.
+pub fn fails_until_changed(described: &str) -> bool {
+    described.starts_with(NOT_AN_OBSERVER)
+        || described.starts_with(CERTIFICATE_REJECTED)
+        || described.starts_with(TLS_FAILED)
+}
+
+const NOT_AN_OBSERVER: &str = "not an Observer endpoint";
+const CERTIFICATE_REJECTED: &str = "the gateway's TLS certificate was rejected";
+const TLS_FAILED: &str = "TLS handshake failed";
+
+/// What to do when the address is some other HTTP server.
+const POINT_AT_OBSERVER: &str = "point --gateway at the gateway's Observer port (OBSERVE_PORT, default 9092)";
+
+/// The HTTP status other than 200 that tonic found instead of a gRPC
+/// answer ("... while receiving response with status: 404 Not Found").
+fn http_status(message: &str) -> Option<&str> {
+    let (_, answered) = message.rsplit_once("response with status: ")?;
+    let answered = answered.trim();
+    (!answered.starts_with("200")).then_some(answered)
 }
 
 /// N of tonic's "found N bytes, the limit is ...".
@@ -121,6 +159,18 @@ mod tests {
             "gateway unreachable: Connection refused (os error 111) (is it running, or the port-forward up?)"
         );
         assert_eq!(describe(&Status::internal("boom")), "Internal: boom");
+        // The gateway's REST port, as tonic reports it.
+        let rest_port = Status::internal(
+            "protocol error: received message with invalid compression flag: 123 (valid flags are 0 and 1) while \
+             receiving response with status: 404 Not Found",
+        );
+        assert!(fails_until_changed(&describe(&rest_port)));
+        assert!(!fails_until_changed(&describe(&closed)));
+        assert_eq!(
+            describe(&rest_port),
+            "not an Observer endpoint: it answered HTTP 404 Not Found — point --gateway at the gateway's Observer \
+             port (OBSERVE_PORT, default 9092)"
+        );
         assert_eq!(describe(&Status::cancelled("gone")), "Cancelled: gone");
     }
 }

@@ -2,6 +2,7 @@ use super::*;
 
 fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodReport {
     PodReport {
+        kind: "pod",
         name: name.into(),
         ip: ip.into(),
         ready: true,
@@ -35,9 +36,11 @@ fn report() -> Report {
         at: "2026-11-28T12:00:00Z".into(),
         gateways: vec!["http://127.0.0.1:9092".into()],
         window: "over the last 5 s".into(),
+        state: "EVEN",
         diagnosis: "EVEN: 2 pods, fairness 0.90 over the last 5 s".into(),
         verdict: Verdict::Even,
         errors: 5,
+        client_errors: 0,
         fairness: Some(0.9),
         mode: Some(Mode::Balanced),
         unknown_mode: None,
@@ -85,23 +88,50 @@ fn markdown_pastes_as_a_table_with_the_verdict_quoted() {
 
 #[test]
 fn fail_on_conditions_read_the_report() {
+    let on = |spec: &str| spec.parse::<FailOn>().unwrap();
     let mut report = report();
-    assert!(FailOn::Errors.holds(&report) && FailOn::Skipped.holds(&report));
-    assert!(!FailOn::Stuck.holds(&report));
+    assert_eq!(
+        on("errors").holds(&report).as_deref(),
+        Some("5 of 252 requests failed (client errors not counted)")
+    );
+    assert_eq!(on("errors>5").holds(&report), None);
+    assert_eq!(
+        on("errors>1%").holds(&report).as_deref(),
+        Some("5 of 252 requests failed, 1.98 % (client errors not counted)")
+    );
+    assert_eq!(on("errors>2%").holds(&report), None);
+    assert_eq!(
+        on("skipped").holds(&report).as_deref(),
+        Some("greetserver-demo-b is skipped: connection refused")
+    );
+    assert_eq!(on("p99>0.86ms").holds(&report), None);
+    assert_eq!(
+        on("p99>850us").holds(&report).as_deref(),
+        Some("greetserver-demo-a's p99 is 0.86 ms")
+    );
+    assert_eq!(on("fairness<0.9").holds(&report), None);
+    assert_eq!(
+        on("fairness<0.95").holds(&report).as_deref(),
+        Some("fairness 0.90 over the last 5 s")
+    );
+    assert_eq!(on("stuck").holds(&report), None);
     report.verdict = Verdict::Stuck;
-    assert!(FailOn::Stuck.holds(&report));
+    assert_eq!(on("stuck").holds(&report), Some(report.diagnosis.clone()));
     report.verdict = Verdict::Uneven;
-    assert!(FailOn::Stuck.holds(&report));
+    assert!(on("stuck").holds(&report).is_some());
+    // Client errors (a method that does not exist) are not a pod failing.
+    report.client_errors = 5;
+    assert_eq!(on("errors").holds(&report), None);
     report.errors = 0;
     report.pods.iter_mut().for_each(|p| p.skipped = None);
-    assert!(!FailOn::Errors.holds(&report) && !FailOn::Skipped.holds(&report));
+    assert_eq!(on("skipped").holds(&report), None);
     let matched = FailOnMatched {
-        condition: FailOn::Stuck,
-        verdict: "STUCK — press m to balance: 100 % on p2".into(),
+        condition: on("p99>50ms"),
+        reason: "greetserver-demo-a's p99 is 71.30 ms".into(),
     };
     assert_eq!(
         matched.to_string(),
-        "--fail-on stuck: STUCK — press m to balance: 100 % on p2"
+        "--fail-on p99>50ms: greetserver-demo-a's p99 is 71.30 ms"
     );
 }
 
@@ -247,4 +277,107 @@ fn every_format_names_the_dns_mode() {
     let json: serde_json::Value = serde_json::from_str(&dns.to_json()).unwrap();
     assert_eq!(json["mode"], "dns");
     assert!(json.get("unknown_mode").is_none());
+}
+
+#[test]
+fn the_report_drops_key_hints_and_names_its_state_and_each_rows_kind() {
+    assert_eq!(Verdict::Stuck.label(), "STUCK");
+    assert_eq!(Verdict::Steered.label(), "UNEVEN_ON_PURPOSE");
+    assert_eq!(Verdict::PartlyDown.label(), "PARTLY_DOWN");
+    let json: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+    assert_eq!(json["state"], "EVEN");
+    let kinds: Vec<&str> = json["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["pod", "pod", "pod"]);
+}
+
+#[test]
+fn the_total_and_the_verdicts_counts_are_one_count_over_the_whole_observation() {
+    use crate::tui::state::{AppEvent, GatewayEvent, PodInfo, Request, Snapshot};
+
+    let gw = |event| AppEvent::Gateway {
+        gateway: "gw".into(),
+        event,
+    };
+
+    // 15 s observed (longer than the dashboard's 10-s window): 10 requests a
+    // second over three pods, pod-c failing every request of its share.
+    let t0 = Instant::now() - Duration::from_secs(15);
+    let mut app = App::new("gw", t0).counting_from_now().over_everything_counted();
+    let pods = [
+        ("pod-a", "10.0.0.1", 0),
+        ("pod-b", "10.0.0.2", 0),
+        ("pod-c", "10.0.0.3", 0),
+    ];
+    let snapshot = Snapshot {
+        mode: Some(Mode::Balanced),
+        started_unix_us: 1,
+        endpoints: pods
+            .iter()
+            .map(|(name, ip, _)| PodInfo {
+                name: (*name).into(),
+                ip: (*ip).into(),
+                ready: true,
+                ..PodInfo::default()
+            })
+            .collect(),
+        ..Snapshot::default()
+    };
+    app.update(gw(GatewayEvent::Snapshot(snapshot)), t0);
+    for seq in 1..=150u64 {
+        let (name, ip, _) = pods[(seq % 3) as usize];
+        let failed = name == "pod-c";
+        let request = Request {
+            seq,
+            name: name.into(),
+            ip: ip.into(),
+            mode: Some(Mode::Balanced),
+            latency_us: 500,
+            grpc_code: if failed { 14 } else { 0 },
+            error: if failed {
+                "connection refused".into()
+            } else {
+                String::new()
+            },
+        };
+        app.update(
+            gw(GatewayEvent::Request(request)),
+            t0 + Duration::from_millis(100 * seq - 50),
+        );
+    }
+    let report = build(&app, Duration::from_secs(15));
+    assert_eq!((report.total, report.errors), (150, 50));
+    assert_eq!(report.window, "over the last 15 s");
+    assert_eq!(report.state, "FAILING");
+    assert!(
+        report
+            .diagnosis
+            .starts_with("FAILING: 50 of 150 requests failed over the last 15 s"),
+        "{}",
+        report.diagnosis
+    );
+    assert_eq!(report.pods.iter().map(|p| p.hits).sum::<u64>(), 150);
+    let table = report.to_table(Duration::from_secs(15));
+    assert!(
+        table.starts_with("mode: balanced   total: 150   observed: 15.0s   fairness: 1.00 over the last 15 s"),
+        "{table}"
+    );
+}
+
+#[test]
+fn client_errors_split_a_pods_uncoded_failures_like_its_coded_ones() {
+    let mut a = pod("a", "10.0.0.1", 100, 0.5, None);
+    a.errors = 24;
+    a.errors_by_code = [("UNIMPLEMENTED", 23)].into();
+    let mut b = pod("b", "10.0.0.2", 100, 0.5, None);
+    b.errors = 10;
+    b.errors_by_code = [("UNAVAILABLE", 4), ("NOT_FOUND", 4)].into();
+    let mut c = pod("c", "10.0.0.3", 10, 0.0, None);
+    c.errors = 3;
+    // a: 23 + the uncoded 1; b: 4 + half of the uncoded 2; c: nothing coded, no client error known.
+    assert_eq!(client_errors(&[a, b, c]), 24 + 5);
 }

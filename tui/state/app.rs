@@ -48,6 +48,8 @@ pub struct App {
     connection_age: Option<Duration>,
     demo: bool,
     show_help: bool,
+    /// `M` pressed: the next key picks a mode, or cancels.
+    mode_menu: bool,
     /// First pod row shown when the pods do not all fit (↑/↓, PgUp/PgDn, Home).
     scroll: usize,
     /// The rows' sort key and their order as last shown (order.rs).
@@ -73,6 +75,7 @@ impl App {
             connection_age: None,
             demo: false,
             show_help: false,
+            mode_menu: false,
             scroll: 0,
             sort: SortKey::default(),
             order: Vec::new(),

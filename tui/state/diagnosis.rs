@@ -70,7 +70,7 @@ impl Verdict {
             Verdict::Mixed => "MIXED",
             Verdict::Stuck => "STUCK",
             Verdict::Uneven => "UNEVEN",
-            Verdict::Steered => "STEERED",
+            Verdict::Steered => "UNEVEN_ON_PURPOSE",
             Verdict::Skipping => "SKIPPING",
             Verdict::Slow => "SLOW",
             Verdict::ClientErrors => "CLIENT_ERRORS",

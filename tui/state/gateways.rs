@@ -327,10 +327,10 @@ impl Gateways {
         stats.list_pods(union.into_values().collect(), false);
     }
 
-    /// `m`: every synced gateway to the next mode (balanced when they
-    /// disagree). The mode and how many gateways were asked, or `None` when
-    /// no gateway is synced yet.
-    pub(super) fn start_switch(&mut self) -> Option<(Mode, usize)> {
+    /// `m`: every synced gateway to `to`, or the next mode (balanced when
+    /// they disagree). The mode and how many gateways were asked, or `None`
+    /// when no gateway is synced yet.
+    pub(super) fn start_switch(&mut self, to: Option<Mode>) -> Option<(Mode, usize)> {
         let targets: BTreeMap<String, Option<Result<(), String>>> = self
             .views
             .iter()
@@ -340,7 +340,7 @@ impl Gateways {
         if targets.is_empty() {
             return None;
         }
-        let mode = self.mode().map_or(Mode::Balanced, Mode::next);
+        let mode = to.unwrap_or_else(|| self.mode().map_or(Mode::Balanced, Mode::next));
         let count = targets.len();
         self.pending_switch = Some(PendingSwitch { mode, answers: targets });
         Some((mode, count))

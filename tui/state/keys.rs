@@ -5,6 +5,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
+use crate::common::Mode;
+
 /// What a key asks for; [`super::App`] carries it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -15,6 +17,8 @@ pub enum Command {
     /// Moves the pods table by this many rows (`isize::MIN`: to the top).
     Scroll(isize),
     SwitchMode,
+    /// Opens the mode menu: a digit then picks the mode ([`MODE_MENU`]).
+    ModeMenu,
     ToggleLoad,
     RateUp,
     RateDown,
@@ -105,8 +109,9 @@ impl Binding {
 pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('c')], Command::Quit).ctrl(),
     bind(&[KeyCode::Char('m')], Command::SwitchMode)
-        .hint("m mode")
+        .hint("m/M mode")
         .help("m", "next mode: sticky, balanced, least-loaded, dns"),
+    bind(&[KeyCode::Char('M')], Command::ModeMenu).help("M", "mode menu: 1-4 picks one, any other key cancels"),
     bind(&[KeyCode::Char('l')], Command::ToggleLoad)
         .hint("l load")
         .help("l", "load generator on / off")
@@ -163,6 +168,32 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Esc], Command::Escape),
 ];
 
+/// The mode menu (`M`): the key that picks each mode, in the order shown.
+pub const MODE_MENU: [(char, Mode); 4] = [
+    ('1', Mode::Sticky),
+    ('2', Mode::Balanced),
+    ('3', Mode::LeastLoaded),
+    ('4', Mode::Dns),
+];
+
+/// The mode `key` picks in the open mode menu; `None` cancels it.
+pub fn mode_menu_choice(key: KeyEvent) -> Option<Mode> {
+    let KeyCode::Char(c) = key.code else { return None };
+    MODE_MENU.iter().find(|(k, _)| *k == c).map(|(_, mode)| *mode)
+}
+
+/// The footer while the mode menu is open; `current` is marked.
+pub fn mode_menu_line(current: Option<Mode>) -> String {
+    let choices: Vec<String> = MODE_MENU
+        .iter()
+        .map(|(key, mode)| {
+            let now = if Some(*mode) == current { " (now)" } else { "" };
+            format!("{key} {mode}{now}")
+        })
+        .collect();
+    format!("switch to: {}  Esc cancels", choices.join("  "))
+}
+
 /// The binding `key` triggers, if any (`demo`: demo-only keys count).
 pub fn binding_for(key: KeyEvent, demo: bool) -> Option<&'static Binding> {
     if key.kind == KeyEventKind::Release {
@@ -211,16 +242,16 @@ mod tests {
     fn footer_hints_list_the_keys_in_order() {
         assert_eq!(
             footer_hints(false, 100),
-            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  ? help  q quit"
+            "m/M mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  ? help  q quit"
         );
         assert_eq!(
-            footer_hints(true, 110),
-            "m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill  ? help  q quit"
+            footer_hints(true, 112),
+            "m/M mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill  ? help  q quit"
         );
         // Too narrow for all: quit and help first.
         assert_eq!(
             footer_hints(true, 80),
-            "q quit  ? help  m mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill"
+            "q quit  ? help  m/M mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill"
         );
     }
 
@@ -231,6 +262,7 @@ mod tests {
             keys(false),
             [
                 "m",
+                "M",
                 "l",
                 "+ / -",
                 "r",
@@ -248,6 +280,7 @@ mod tests {
             keys(true),
             [
                 "m",
+                "M",
                 "l",
                 "+ / -",
                 "r",
@@ -265,6 +298,38 @@ mod tests {
                 "q, Esc, Ctrl-C"
             ]
         );
+    }
+
+    #[test]
+    fn capital_m_opens_the_mode_menu_and_a_digit_picks_each_mode() {
+        assert_eq!(
+            command(KeyEvent::from(KeyCode::Char('m')), false),
+            Some(Command::SwitchMode)
+        );
+        let shift_m = KeyEvent::new(KeyCode::Char('M'), KeyModifiers::SHIFT);
+        assert_eq!(command(shift_m, false), Some(Command::ModeMenu));
+        let picked: Vec<Option<Mode>> = ['1', '2', '3', '4', '5', 'q']
+            .into_iter()
+            .map(|c| mode_menu_choice(KeyEvent::from(KeyCode::Char(c))))
+            .collect();
+        assert_eq!(
+            picked,
+            [
+                Some(Mode::Sticky),
+                Some(Mode::Balanced),
+                Some(Mode::LeastLoaded),
+                Some(Mode::Dns),
+                None,
+                None
+            ]
+        );
+        assert_eq!(mode_menu_choice(KeyEvent::from(KeyCode::Esc)), None);
+        assert_eq!(
+            mode_menu_line(Some(Mode::Balanced)),
+            "switch to: 1 sticky  2 balanced (now)  3 least-loaded  4 dns  Esc cancels"
+        );
+        // Every mode has its key.
+        assert!(Mode::ALL.iter().all(|m| MODE_MENU.iter().any(|(_, mode)| mode == m)));
     }
 
     #[test]

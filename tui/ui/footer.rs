@@ -14,6 +14,7 @@ pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
             Span::styled(format!("/{}▏", app.filter().text().unwrap_or_default()), theme.title()),
             Span::styled("  Enter keeps it, Esc clears it", theme.dim()),
         ]),
+        _ if app.mode_menu_open() => Line::from(Span::styled(keys::mode_menu_line(app.mode()), theme.title())),
         Some(message) => Line::from(Span::styled(
             message.text.clone(),
             if message.error { theme.bad() } else { theme.good() },

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crossterm::event::KeyEvent;
+use crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::{App, CONFIRM_FOR, RATE_STEPS};
 use crate::tui::state::keys::{self, Command};
@@ -14,6 +14,16 @@ impl App {
         if self.filter.on_key(key) {
             self.scroll = 0;
             return None;
+        }
+        if self.mode_menu && key.kind != KeyEventKind::Release {
+            self.mode_menu = false;
+            return match keys::mode_menu_choice(key) {
+                Some(mode) => self.switch_mode(Some(mode), now),
+                None => {
+                    self.notify("mode unchanged", false, now);
+                    None
+                }
+            };
         }
         let binding = keys::binding_for(key, self.demo)?;
         if binding.needs_load && self.load.is_none() {
@@ -56,7 +66,11 @@ impl App {
                 self.notify(format!("rows sorted by {}", self.sort.label()), false, now);
                 None
             }
-            Command::SwitchMode => self.switch_mode(now),
+            Command::SwitchMode => self.switch_mode(None, now),
+            Command::ModeMenu => {
+                self.mode_menu = true;
+                None
+            }
             Command::Reset => {
                 self.reset(now);
                 self.notify("counters reset", false, now);
@@ -129,9 +143,22 @@ impl App {
         Some(Action::SetLoad(next))
     }
 
-    /// `m`: every synced gateway to the next mode (balanced when they disagree).
-    fn switch_mode(&mut self, now: Instant) -> Option<Action> {
-        let Some((mode, count)) = self.gateways.start_switch() else {
+    /// Every figure over the whole time counted (`--once`: the report's
+    /// one window), not the dashboard's last 10 s.
+    pub fn over_everything_counted(mut self) -> Self {
+        self.stats.set_window(crate::tui::state::stats::Window::SinceReset);
+        self
+    }
+
+    /// Whether `M` opened the mode menu (the footer shows it).
+    pub fn mode_menu_open(&self) -> bool {
+        self.mode_menu
+    }
+
+    /// `m`: every synced gateway to the next mode (balanced when they
+    /// disagree); the menu's digit: to `to`.
+    fn switch_mode(&mut self, to: Option<crate::common::Mode>, now: Instant) -> Option<Action> {
+        let Some((mode, count)) = self.gateways.start_switch(to) else {
             let text = match self.refused().next() {
                 Some((_, refusal)) => format!("cannot switch mode: {refusal}"),
                 None => "cannot switch mode: not connected to a gateway yet".to_owned(),
@@ -146,5 +173,47 @@ impl App {
         };
         self.notify(text, false, now);
         Some(Action::SetMode(mode))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyCode, KeyModifiers};
+
+    use super::*;
+    use crate::common::Mode;
+    use crate::tui::state::test_events::synced_app;
+
+    fn key(c: char) -> KeyEvent {
+        KeyEvent::from(KeyCode::Char(c))
+    }
+
+    #[test]
+    fn the_mode_menu_picks_any_mode_directly_and_cancels_on_any_other_key() {
+        let t0 = Instant::now();
+        let mut app = synced_app(t0);
+        let current = app.mode();
+        let shift_m = KeyEvent::new(KeyCode::Char('M'), KeyModifiers::SHIFT);
+        for (digit, mode) in [
+            ('4', Mode::Dns),
+            ('1', Mode::Sticky),
+            ('3', Mode::LeastLoaded),
+            ('2', Mode::Balanced),
+        ] {
+            assert_eq!(app.on_key(shift_m, t0), None);
+            assert!(app.mode_menu_open());
+            assert_eq!(app.on_key(key(digit), t0), Some(Action::SetMode(mode)), "{digit}");
+            assert!(!app.mode_menu_open());
+            assert_eq!(app.message().unwrap().text, format!("switching the gateway to {mode}…"));
+        }
+        // Esc cancels the menu without quitting; so does any other key,
+        // without doing what it would otherwise do.
+        for cancel in [KeyEvent::from(KeyCode::Esc), key('q'), key('m')] {
+            app.on_key(shift_m, t0);
+            assert_eq!(app.on_key(cancel, t0), None, "{cancel:?}");
+            assert!(!app.mode_menu_open());
+            assert_eq!(app.message().unwrap().text, "mode unchanged");
+        }
+        assert_eq!(app.mode(), current, "nothing switched without an answer");
     }
 }

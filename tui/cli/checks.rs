@@ -1,0 +1,159 @@
+//! Flags that do nothing where they are given are refused, naming the flag
+//! and what it needs, instead of being silently ignored.
+
+use std::time::Duration;
+
+use super::{Cli, Command};
+
+/// `--once`'s value: a duration, not zero (a report over no time says nothing).
+pub(super) fn once_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|err| format!("{err} (e.g. 10s, 1m)"))?;
+    if duration.is_zero() {
+        return Err("a report over no time counts nothing; give how long to observe, e.g. 10s".to_owned());
+    }
+    Ok(duration)
+}
+
+/// The first flag given where it does nothing, in words.
+pub(super) fn check(cli: &Cli) -> Result<(), String> {
+    let once = cli.once.once.is_some();
+    if let Some(Command::SetMode(_)) = cli.command
+        && (once || cli.once.output.is_some() || !cli.once.fail_on.is_empty())
+    {
+        return Err(
+            "set-mode prints the gateway's state and exits: --once, --output and --fail-on do not apply".to_owned(),
+        );
+    }
+    if !once && cli.once.output.is_some() {
+        return Err(needs_once("--output"));
+    }
+    if !once && !cli.once.fail_on.is_empty() {
+        return Err(needs_once("--fail-on"));
+    }
+    let attach = &cli.attach;
+    if attach.load_rate.is_some() && attach.load_url.is_none() {
+        let instead = match cli.command {
+            Some(Command::Demo(_)) => "; the demo's rate is `greet-top demo --rate RPS`",
+            _ => "",
+        };
+        return Err(format!(
+            "--load-rate needs --load-url (the gateway's REST address the load goes to){instead}"
+        ));
+    }
+    let https = |url: &Option<String>| url.as_deref().is_some_and(|url| url.starts_with("https://"));
+    if attach.insecure && !https(&attach.gateway) && !https(&attach.load_url) {
+        return Err(
+            "--insecure only changes how an https:// --gateway's or --load-url's certificate is checked; \
+                    without one it does nothing"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
+fn needs_once(flag: &str) -> String {
+    format!("{flag} needs --once: without it greet-top runs the dashboard, which prints no report; add e.g. --once 10s")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn checked(args: &[&str]) -> Result<(), String> {
+        let cli = Cli::try_parse_from(std::iter::once("greet-top").chain(args.iter().copied()))
+            .map_err(|err| err.to_string())?;
+        check(&cli)
+    }
+
+    #[test]
+    fn report_flags_without_once_are_refused_by_name() {
+        let needs = |flag: &str| {
+            Err(format!(
+                "{flag} needs --once: without it greet-top runs the dashboard, which prints no report; add e.g. \
+                 --once 10s"
+            ))
+        };
+        assert_eq!(checked(&["--output", "json"]), needs("--output"));
+        assert_eq!(checked(&["--fail-on", "stuck"]), needs("--fail-on"));
+        assert_eq!(checked(&["demo", "--fail-on", "errors>1%"]), needs("--fail-on"));
+        assert_eq!(
+            checked(&["--once", "2s", "--output", "json", "--fail-on", "stuck"]),
+            Ok(())
+        );
+        assert_eq!(checked(&["demo", "--once", "2s", "--output", "markdown"]), Ok(()));
+        assert_eq!(checked(&[]), Ok(()));
+    }
+
+    #[test]
+    fn once_zero_is_refused_and_a_bad_duration_says_the_form() {
+        assert_eq!(
+            once_duration("0s"),
+            Err("a report over no time counts nothing; give how long to observe, e.g. 10s".to_owned())
+        );
+        assert_eq!(once_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert!(once_duration("soon").unwrap_err().ends_with("(e.g. 10s, 1m)"));
+        let err = checked(&["--once", "0s"]).unwrap_err();
+        assert!(err.contains("invalid value '0s' for '--once <DURATION>'"), "{err}");
+    }
+
+    #[test]
+    fn load_rate_needs_load_url_and_insecure_needs_https() {
+        assert_eq!(
+            checked(&["--load-rate", "100"]),
+            Err("--load-rate needs --load-url (the gateway's REST address the load goes to)".to_owned())
+        );
+        assert_eq!(
+            checked(&["--load-rate", "100", "--load-url", "http://127.0.0.1:9091"]),
+            Ok(())
+        );
+        assert_eq!(
+            checked(&["--insecure", "--gateway", "http://127.0.0.1:9092"]),
+            Err(
+                "--insecure only changes how an https:// --gateway's or --load-url's certificate is checked; \
+                 without one it does nothing"
+                    .to_owned()
+            )
+        );
+        assert_eq!(checked(&["--insecure", "--gateway", "https://gw:9092"]), Ok(()));
+        assert_eq!(checked(&["--insecure", "--load-url", "https://gw:9091"]), Ok(()));
+    }
+
+    #[test]
+    fn a_bad_fail_on_condition_names_the_wrong_part() {
+        let err = checked(&["--once", "1s", "--fail-on", "stuck,p99>fast"]).unwrap_err();
+        assert!(
+            err.contains("invalid value 'p99>fast' for '--fail-on <CONDITION,...>': \"fast\" is not a duration (e.g. p99>50ms, p99>1s)"),
+            "{err}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod help {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    #[test]
+    fn every_help_text_about_modes_names_all_four() {
+        let mut command = Cli::command();
+        let long = command.render_long_help().to_string();
+        let about = long.lines().take(4).collect::<Vec<_>>().join(" ");
+        for mode in ["sticky", "dns", "balanced", "least-loaded"] {
+            assert!(about.contains(mode), "{mode} missing from: {about}");
+        }
+        let set_mode = command
+            .find_subcommand_mut("set-mode")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for mode in ["sticky", "balanced", "least-loaded", "dns"] {
+            assert!(
+                set_mode.contains(&format!("- {mode}:")),
+                "{mode} missing from: {set_mode}"
+            );
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! `greet-top demo`: everything on loopback, wired to the dashboard or `--once`.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use super::OnceArgs;
+use crate::common::Mode;
+use crate::tui::controls::Controls;
+use crate::tui::demo::controller as demo_controller;
+use crate::tui::demo::{Demo, DemoConfig};
+use crate::tui::observer_client::{self, GatewayLink, Subscription};
+use crate::tui::rest_client::RestClient;
+use crate::tui::state::{App, LoadState};
+use crate::tui::terminal::{self, EVENT_QUEUE};
+use crate::tui::{load, once};
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Number of greet-server pods.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=200))]
+    pub pods: u16,
+    /// Gateway mode at start.
+    #[arg(long, value_enum, default_value_t = Mode::Sticky)]
+    pub mode: Mode,
+    /// Load generator rate, requests per second.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=5000))]
+    pub rate: u32,
+}
+
+/// `greet-top demo`: the loopback cluster, its load and the dashboard (or `--once`).
+pub(super) async fn run(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    let demo = Demo::start(DemoConfig {
+        pods: usize::from(args.pods),
+        mode: args.mode,
+        ..DemoConfig::default()
+    })
+    .await?;
+    let observe_url = format!("http://{}", demo.gateway.observe_addr);
+    let rest = RestClient::new(format!("http://{}", demo.gateway.rest_addr));
+    let channel = observer_client::observer_channel(&observe_url)?;
+    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
+    let name = "greetclient-demo".to_owned();
+    tokio::spawn(observer_client::follow(
+        name.clone(),
+        channel.clone(),
+        subscription,
+        tx.clone(),
+        cancel.clone(),
+    ));
+
+    let load_state = LoadState {
+        running: true,
+        rate: args.rate,
+    };
+    let (load_control, load_rx) = watch::channel(load_state);
+    let (demo_tx, demo_rx) = mpsc::channel(8);
+    let controller = tokio::spawn(demo_controller::run(demo, demo_rx, tx.clone(), cancel.clone()));
+
+    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now())
+        .expecting(&name)
+        .with_demo()
+        .with_load(load_state);
+
+    let result = if let Some(duration) = once.once {
+        app = app.counting_from_now().over_everything_counted();
+        let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
+        let gateway = (name.clone(), GatewayLink::from(channel.clone()));
+        once::observe_demo(&mut app, &mut rx, duration, start_load, gateway, subscription)
+            .await
+            .and_then(|took| once::print_report(&app, took, once.format(), &once.fail_on))
+    } else {
+        tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
+        let controls = Controls {
+            gateways: Arc::new(Mutex::new(BTreeMap::from([(name, GatewayLink::from(channel))]))),
+            load: Some(load_control),
+            demo: Some(demo_tx),
+            events: tx,
+        };
+        terminal::dashboard(app, rx, controls).await
+    };
+    cancel.cancel();
+    // The terminal is already restored; give the demo a moment to stop cleanly.
+    let _ = tokio::time::timeout(Duration::from_secs(2), controller).await;
+    result
+}
