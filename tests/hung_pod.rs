@@ -79,7 +79,7 @@ struct Seen {
 /// One greeting through the gateway: the pod that answered, or what failed.
 #[derive(Clone)]
 enum FrontDoor {
-    Rest(RestClient),
+    Rest(Box<RestClient>),
     Grpc(GreetServiceClient<tonic::transport::Channel>),
 }
 
@@ -181,7 +181,7 @@ async fn a_sigstopped_pod_stalls_no_request_past_one_try_and_is_readmitted_after
         until_listening(&server.address).await;
     }
     let gateway = balanced_gateway(&servers).await;
-    let rest = FrontDoor::Rest(RestClient::new(format!("http://{}", gateway.rest_addr)));
+    let rest = FrontDoor::Rest(Box::new(RestClient::new(format!("http://{}", gateway.rest_addr))));
     let grpc = FrontDoor::Grpc(
         GreetServiceClient::connect(format!("http://{}", gateway.grpc_addr))
             .await
