@@ -68,6 +68,11 @@ pub struct TailEntry {
 pub struct Stats {
     /// Keyed by pod name (or IP when the name is unknown).
     pub pods: BTreeMap<String, PodStats>,
+    /// Pods `r` forgot (gone at the reset), with each gateway's counts as of
+    /// then: a gateway keeps reporting a dead pod's lifetime totals, which
+    /// must never count again. Not shown; one comes back when it is listed
+    /// again or serves new requests.
+    forgotten: BTreeMap<String, PodStats>,
     /// Requests per whole second since the app's origin, for the sparkline.
     per_second: VecDeque<(u64, u64)>,
     /// Mode switches, pods gone and reconnects by second, for the chart.
@@ -108,6 +113,7 @@ impl Stats {
         if !name.is_empty() {
             let room = self.pods.len() < MAX_TRACKED_PODS
                 || self.pods.contains_key(name)
+                || self.forgotten.contains_key(name)
                 // Known by its IP until now: renamed, not added (pod_mut).
                 || (!ip.is_empty() && self.pods.contains_key(ip));
             return room.then(|| name.to_owned());
@@ -304,6 +310,8 @@ impl Stats {
         }
         let mut listed = HashSet::with_capacity(pods.len());
         for info in pods {
+            // Listed again: back, counting from the reset.
+            self.unforget(&info.name);
             if self.attribute(&info.name, &info.ip).is_none() && !info.name.is_empty() {
                 continue;
             }
@@ -350,11 +358,42 @@ impl Stats {
         }
     }
 
-    /// Counters restart at zero; gone pods are dropped.
+    /// Brings a pod `r` forgot back among the pods, if it is one; true then.
+    fn unforget(&mut self, key: &str) -> bool {
+        match self.forgotten.remove(key) {
+            Some(pod) if !self.pods.contains_key(key) => {
+                self.pods.insert(key.to_owned(), pod);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets again those of `revived` that counted nothing new.
+    fn forget_idle(&mut self, revived: Vec<String>) {
+        for key in revived {
+            if let Some(pod) = self.pods.remove(&key) {
+                if pod.hits() == 0 {
+                    self.forgotten.insert(key, pod);
+                } else {
+                    self.pods.insert(key, pod);
+                }
+            }
+        }
+    }
+
+    /// Counters restart at zero; gone pods are forgotten (not shown, and
+    /// what the gateways counted for them before never counts again).
     pub(super) fn reset(&mut self) {
-        self.pods.retain(|_, p| !p.gone);
         for pod in self.pods.values_mut() {
             pod.reset();
+        }
+        let (gone, kept) = std::mem::take(&mut self.pods).into_iter().partition(|(_, p)| p.gone);
+        self.pods = kept;
+        self.forgotten.extend::<BTreeMap<String, PodStats>>(gone);
+        // Bounded as the pods are (a flood of names, reset after reset).
+        while self.forgotten.len() > MAX_TRACKED_PODS {
+            self.forgotten.pop_first();
         }
         self.unattributed.values_mut().for_each(Counts::reset);
         self.per_second.clear();

@@ -246,6 +246,9 @@ impl PodStats {
         self.recent.clear();
         self.last_hit = None;
         self.changed_at = None;
+        // The seconds restart with the view's origin: a latency window that
+        // ended at the old second would hold nothing until the clock got back there.
+        self.latest_second = 0;
     }
 }
 

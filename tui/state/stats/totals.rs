@@ -38,9 +38,13 @@ impl Stats {
             }
         }
         let mut counted = Tally::default();
+        let mut revived = Vec::new();
         for (key, pod) in by_key {
             let delta = match &key {
                 Some(key) => {
+                    if self.unforget(key) {
+                        revived.push(key.clone());
+                    }
                     let stats = self.pod_mut(key, &pod.ip);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
                     let by_method = counts.advance_methods(&pod);
@@ -55,6 +59,7 @@ impl Stats {
             counted.requests += delta.requests;
             counted.errors += delta.errors;
         }
+        self.forget_idle(revived);
         let since = self.summary_at.insert(gateway.to_owned(), clock.now);
         if counted.requests > 0 {
             push_recent(&mut self.recent, clock.now, counted);
@@ -93,6 +98,7 @@ impl Stats {
         let contributions = self
             .pods
             .values_mut()
+            .chain(self.forgotten.values_mut())
             .filter_map(|pod| pod.by_gateway.get_mut(gateway))
             .chain(self.unattributed.get_mut(gateway));
         contributions.for_each(Counts::carry_over);
@@ -118,6 +124,7 @@ impl Stats {
         let contributions = self
             .pods
             .values_mut()
+            .chain(self.forgotten.values_mut())
             .filter_map(|pod| pod.by_gateway.get_mut(gateway))
             .chain(self.unattributed.get_mut(gateway));
         for counts in contributions {
@@ -126,8 +133,14 @@ impl Stats {
             counts.forget_histograms();
         }
         let mut attributed = std::collections::BTreeSet::new();
+        let mut revived = Vec::new();
         for pod in totals {
             let key = self.attribute(&pod.name, &pod.ip);
+            if let Some(key) = &key
+                && self.unforget(key)
+            {
+                revived.push(key.clone());
+            }
             let counts = match &key {
                 Some(key) => self
                     .pod_mut(key, &pod.ip)
@@ -150,6 +163,7 @@ impl Stats {
             }
             attributed.extend(key);
         }
+        self.forget_idle(revived);
         if from_here {
             return;
         }
