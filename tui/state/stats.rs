@@ -8,12 +8,12 @@ mod pod;
 mod totals;
 mod window;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use self::counts::Counts;
-pub use self::pod::PodStats;
 pub use self::pod::Tally;
+pub use self::pod::{PodKind, PodStats};
 use self::pod::{in_window, prune_window, push_recent};
 pub use self::window::{Clock, KEPT, RATE_WINDOW, Window};
 use super::messages::{PodInfo, Request};
@@ -89,6 +89,25 @@ pub struct Stats {
     /// Failed requests no pod can be named for (sticky to a dead Service,
     /// no endpoints), per gateway: counted in totals, never shown as a pod.
     unattributed: BTreeMap<String, Counts>,
+    /// The gateways' sticky targets (`host:port`).
+    sticky_targets: BTreeSet<String>,
+}
+
+/// The one item of `items`; `None` with none or several.
+fn only<'a>(mut items: impl Iterator<Item = &'a PodStats>) -> Option<String> {
+    match (items.next(), items.next()) {
+        (Some(pod), None) => Some(pod.name.clone()),
+        _ => None,
+    }
+}
+
+/// A row named or dialled at a sticky target is the Service.
+fn kind_of(targets: &BTreeSet<String>, name: &str, endpoint: &str) -> PodKind {
+    if targets.contains(name) || (!endpoint.is_empty() && targets.contains(endpoint)) {
+        PodKind::Service
+    } else {
+        PodKind::Pod
+    }
 }
 
 impl Stats {
@@ -107,21 +126,81 @@ impl Stats {
         self.unattributed.values().map(Counts::hits).sum()
     }
 
-    /// The key of the pod a request or total belongs to: its name, else the
-    /// pod listed with that IP; `None` when nothing names a pod.
-    fn attribute(&self, name: &str, ip: &str) -> Option<String> {
+    /// The key of the pod a request or total belongs to: its name (a pod
+    /// known until now only by its address takes it), else the pod dialled
+    /// at `endpoint`, else the one pod with that IP; `None` when nothing
+    /// names a pod, or a new one would pass [`MAX_TRACKED_PODS`].
+    fn attribute(&mut self, name: &str, endpoint: &str, ip: &str) -> Option<String> {
+        // The Service's address says nothing about which pod answered.
+        let dialled = (!endpoint.is_empty() && !self.sticky_targets.contains(endpoint)).then_some(endpoint);
         if !name.is_empty() {
-            let room = self.pods.len() < MAX_TRACKED_PODS
-                || self.pods.contains_key(name)
-                || self.forgotten.contains_key(name)
-                // Known by its IP until now: renamed, not added (pod_mut).
-                || (!ip.is_empty() && self.pods.contains_key(ip));
-            return room.then(|| name.to_owned());
+            if let Some(pod) = self.pods.get(name) {
+                // Named, and now dialled at an address a row of its own
+                // stands for (listed before any reply named it): one pod.
+                if let Some(dialled) = dialled.filter(|d| pod.endpoint != *d)
+                    && let Some(unnamed) = self.unnamed_at(Some(dialled), "")
+                {
+                    self.merge(&unnamed, name);
+                }
+                return Some(name.to_owned());
+            }
+            if self.forgotten.contains_key(name) {
+                return Some(name.to_owned());
+            }
+            if let Some(unnamed) = self.unnamed_at(dialled, ip) {
+                self.rename(&unnamed, name);
+                return Some(name.to_owned());
+            }
+            return (self.pods.len() < MAX_TRACKED_PODS).then(|| name.to_owned());
         }
-        if ip.is_empty() {
+        if let Some(pod) = self
+            .pods
+            .values()
+            .find(|p| !endpoint.is_empty() && p.endpoint == endpoint)
+        {
+            return Some(pod.name.clone());
+        }
+        if dialled.is_some() || ip.is_empty() {
             return None;
         }
-        self.pods.values().find(|p| p.ip == ip).map(|p| p.name.clone())
+        only(self.pods.values().filter(|p| p.ip == ip))
+    }
+
+    /// The pod listed only by its address (no name yet) at `endpoint`, or,
+    /// with no endpoint to go by, the only such pod with `ip`.
+    fn unnamed_at(&self, endpoint: Option<&str>, ip: &str) -> Option<String> {
+        let unnamed = || self.pods.values().filter(|p| p.kind == PodKind::Pod && p.unnamed());
+        match endpoint {
+            Some(endpoint) => unnamed().find(|p| p.endpoint == endpoint).map(|p| p.name.clone()),
+            None if ip.is_empty() => None,
+            None => only(unnamed().filter(|p| p.ip == ip)),
+        }
+    }
+
+    /// A pod known by its address gets the name its replies carry: re-keyed,
+    /// not shown twice.
+    fn rename(&mut self, from: &str, to: &str) {
+        if let Some(mut pod) = self.pods.remove(from) {
+            to.clone_into(&mut pod.name);
+            self.pods.insert(to.to_owned(), pod);
+        }
+    }
+
+    /// The row `from` is the pod `into`: one row, counts and all.
+    fn merge(&mut self, from: &str, into: &str) {
+        let Some(from) = self.pods.remove(from) else { return };
+        if let Some(pod) = self.pods.get_mut(into) {
+            pod.absorb(from);
+        }
+    }
+
+    /// Where sticky mode sends requests (each gateway's Service address):
+    /// a row for one of them is the Service, not a pod.
+    pub(super) fn set_sticky_targets(&mut self, targets: BTreeSet<String>) {
+        for pod in self.pods.values_mut() {
+            pod.kind = kind_of(&targets, &pod.name, &pod.endpoint);
+        }
+        self.sticky_targets = targets;
     }
 
     /// The window rates, shares, fairness and latency are over.
@@ -191,7 +270,7 @@ impl Stats {
     pub fn live_pods(&self) -> impl Iterator<Item = &PodStats> {
         self.pods
             .values()
-            .filter(|p| !p.gone && p.ready != Some(false) && p.skipped.is_none())
+            .filter(|p| p.kind == PodKind::Pod && !p.gone && p.ready != Some(false) && p.skipped.is_none())
     }
 
     /// The pods a gateway's balancer skips, and why.
@@ -199,13 +278,12 @@ impl Stats {
         self.pods.values().filter(|p| !p.gone && p.skipped.is_some())
     }
 
-    /// Marks the pods the gateways skip (by name, else by IP), and only them.
-    pub(super) fn mark_skipped(&mut self, skipped: &BTreeMap<String, (String, String)>) {
+    /// Marks the pods the gateways skip, and only them: `skipped` maps an
+    /// endpoint's address, and its pod name when it has one, to the reason.
+    pub(super) fn mark_skipped(&mut self, skipped: &BTreeMap<String, String>) {
         for pod in self.pods.values_mut() {
-            pod.skipped = skipped
-                .get(&pod.name)
-                .or_else(|| skipped.values().find(|(ip, _)| !ip.is_empty() && *ip == pod.ip))
-                .map(|(_, reason)| reason.clone());
+            let by_endpoint = (!pod.endpoint.is_empty()).then(|| skipped.get(&pod.endpoint)).flatten();
+            pod.skipped = by_endpoint.or_else(|| skipped.get(&pod.name)).cloned();
         }
     }
 
@@ -220,25 +298,22 @@ impl Stats {
         self.live_pods().max_by_key(|p| (p.in_window(now), p.hits()))
     }
 
-    fn pod_mut(&mut self, name: &str, ip: &str) -> &mut PodStats {
-        // A pod first known only by IP (DNS discovery) gets its name on its
-        // first answer: re-key it instead of showing it twice.
-        if !name.is_empty()
-            && !self.pods.contains_key(name)
-            && !ip.is_empty()
-            && let Some(mut by_ip) = self.pods.remove(ip)
-        {
-            by_ip.name = name.to_owned();
-            self.pods.insert(name.to_owned(), by_ip);
-        }
-        let key = if name.is_empty() { ip } else { name };
+    /// The pod under `key` (from [`Self::attribute`]), added if new; it
+    /// learns its IP and the address dialled for it when it had none.
+    fn pod_mut(&mut self, key: &str, endpoint: &str, ip: &str) -> &mut PodStats {
         let window = self.window;
-        let pod = self
-            .pods
-            .entry(key.to_owned())
-            .or_insert_with(|| PodStats::new(key.to_owned(), ip.to_owned()).windowed(window));
+        let dialled = !endpoint.is_empty() && !self.sticky_targets.contains(endpoint);
+        let kind = kind_of(&self.sticky_targets, key, endpoint);
+        let pod = self.pods.entry(key.to_owned()).or_insert_with(|| {
+            let mut pod = PodStats::new(key.to_owned(), ip.to_owned()).windowed(window);
+            pod.kind = kind;
+            pod
+        });
         if pod.ip.is_empty() && !ip.is_empty() {
             ip.clone_into(&mut pod.ip);
+        }
+        if pod.endpoint.is_empty() && dialled {
+            endpoint.clone_into(&mut pod.endpoint);
         }
         pod
     }
@@ -246,9 +321,9 @@ impl Stats {
     /// Counts one request `gateway` reported in its raw stream.
     pub(super) fn record(&mut self, gateway: &str, request: Request, clock: Clock) {
         let failed = request.grpc_code != 0;
-        let pod_key = match self.attribute(&request.name, &request.ip) {
+        let pod_key = match self.attribute(&request.name, &request.endpoint, &request.ip) {
             Some(key) => {
-                self.pod_mut(&key, &request.ip).record(
+                self.pod_mut(&key, &request.endpoint, &request.ip).record(
                     gateway,
                     clock.now,
                     clock.second(),
@@ -269,7 +344,15 @@ impl Stats {
 
     /// A sampled request: shown in the tail, not counted (summaries count).
     pub(super) fn sample(&mut self, request: Request, now: Instant) {
-        let pod_key = self.attribute(&request.name, &request.ip).unwrap_or_default();
+        // A sample still joins a name to the address dialled (renaming a pod
+        // known only by it), so that failures there land on the named row.
+        let pod_key = self.attribute(&request.name, &request.endpoint, &request.ip);
+        if let Some(key) = &pod_key
+            && self.pods.contains_key(key)
+        {
+            self.pod_mut(key, &request.endpoint, &request.ip);
+        }
+        let pod_key = pod_key.unwrap_or_default();
         self.tail_sampled = true;
         self.push_tail(pod_key, request, now);
     }
@@ -312,23 +395,44 @@ impl Stats {
         for info in pods {
             // Listed again: back, counting from the reset.
             self.unforget(&info.name);
-            if self.attribute(&info.name, &info.ip).is_none() && !info.name.is_empty() {
-                continue;
-            }
             let ip = info.ip.clone();
-            let mut name = info.name.clone();
-            // A source that knows only the IP (DNS) lists a pod that has
-            // since answered under its name: keep the named entry.
-            if name == ip
-                && let Some(known) = self.pods.values().find(|p| p.ip == ip)
-            {
-                name.clone_from(&known.name);
-            }
-            let pod = self.pod_mut(&name, &ip);
+            // A gateway that knows no name lists the endpoint by its address
+            // (or, older ones, by IP): a pod that has since answered under
+            // its name is that listing.
+            let named_by_address = info.name == info.endpoint || info.name == ip;
+            let known = named_by_address
+                .then(|| {
+                    let at_endpoint = self
+                        .pods
+                        .values()
+                        .find(|p| !info.endpoint.is_empty() && p.endpoint == info.endpoint);
+                    match at_endpoint {
+                        Some(pod) => Some(pod.name.clone()),
+                        None if info.endpoint.is_empty() => only(self.pods.values().filter(|p| p.ip == ip)),
+                        None => None,
+                    }
+                })
+                .flatten();
+            let name = match known {
+                Some(name) => name,
+                None => match self.attribute(&info.name, &info.endpoint, &ip) {
+                    Some(name) => name,
+                    // Nameless: known by its address.
+                    None if info.name.is_empty() && !info.endpoint.is_empty() => info.endpoint.clone(),
+                    None if info.name.is_empty() && !ip.is_empty() => ip.clone(),
+                    None => continue,
+                },
+            };
+            let kind = kind_of(&self.sticky_targets, &name, &info.endpoint);
+            let pod = self.pod_mut(&name, &info.endpoint, &ip);
             pod.ready = Some(info.ready);
             pod.gone = false;
             if !ip.is_empty() {
                 pod.ip = ip;
+            }
+            if !info.endpoint.is_empty() {
+                pod.endpoint.clone_from(&info.endpoint);
+                pod.kind = kind;
             }
             if keep_info {
                 pod.info = Some(info);

@@ -39,6 +39,7 @@ pub fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEve
         mode: Some(mode),
         unknown_mode: None,
         started_unix_us: 1,
+        sticky_target: String::new(),
         last_seq,
         endpoints: pods.iter().map(|(n, ip, _)| endpoint(n, ip)).collect(),
         pods: pods

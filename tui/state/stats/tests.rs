@@ -54,6 +54,7 @@ impl Counter {
                 .into_iter()
                 .filter(|(_, n)| n.requests > 0)
                 .collect(),
+                ..PodTotals::default()
             })
             .collect();
         let clock = self.clock(at);

@@ -20,13 +20,13 @@ impl Stats {
         // its IP in another): they add up.
         let mut by_key: BTreeMap<Option<String>, PodTotals> = BTreeMap::new();
         for pod in totals {
-            let entry = by_key
-                .entry(self.attribute(&pod.name, &pod.ip))
-                .or_insert_with(|| PodTotals {
-                    ip: pod.ip.clone(),
-                    latency_buckets: Some(Vec::new()),
-                    ..PodTotals::default()
-                });
+            let key = self.attribute(&pod.name, &pod.endpoint, &pod.ip);
+            let entry = by_key.entry(key).or_insert_with(|| PodTotals {
+                ip: pod.ip.clone(),
+                endpoint: pod.endpoint.clone(),
+                latency_buckets: Some(Vec::new()),
+                ..PodTotals::default()
+            });
             entry.requests += pod.requests;
             entry.errors += pod.errors;
             for (code, n) in &pod.error_codes {
@@ -45,7 +45,7 @@ impl Stats {
                     if self.unforget(key) {
                         revived.push(key.clone());
                     }
-                    let stats = self.pod_mut(key, &pod.ip);
+                    let stats = self.pod_mut(key, &pod.endpoint, &pod.ip);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
                     let by_method = counts.advance_methods(&pod);
                     let (delta, latencies, codes) = counts.advance(&pod);
@@ -135,7 +135,7 @@ impl Stats {
         let mut attributed = std::collections::BTreeSet::new();
         let mut revived = Vec::new();
         for pod in totals {
-            let key = self.attribute(&pod.name, &pod.ip);
+            let key = self.attribute(&pod.name, &pod.endpoint, &pod.ip);
             if let Some(key) = &key
                 && self.unforget(key)
             {
@@ -143,7 +143,7 @@ impl Stats {
             }
             let counts = match &key {
                 Some(key) => self
-                    .pod_mut(key, &pod.ip)
+                    .pod_mut(key, &pod.endpoint, &pod.ip)
                     .by_gateway
                     .entry(gateway.to_owned())
                     .or_default(),
