@@ -5,6 +5,7 @@
 mod counts;
 pub mod methods;
 mod pod;
+mod readiness;
 mod totals;
 mod window;
 
@@ -15,6 +16,7 @@ use self::counts::Counts;
 pub use self::pod::Tally;
 pub use self::pod::{PodKind, PodStats};
 use self::pod::{in_window, prune_window, push_recent};
+pub use self::readiness::{HUNG_FLOOR, HUNG_P99_TIMES, PodState};
 pub use self::window::{Clock, KEPT, RATE_WINDOW, Window};
 use super::messages::{PodInfo, Request};
 use crate::common::Mode;
@@ -271,6 +273,33 @@ impl Stats {
         self.pods
             .values()
             .filter(|p| p.kind == PodKind::Pod && !p.gone && p.ready != Some(false) && p.skipped.is_none())
+    }
+
+    /// The pods the window's traffic is shared among, for SHARE and the
+    /// verdict alike: every pod but the gone ones and the Service. (A gone
+    /// pod keeps its row, but what it took before it went is no share of
+    /// the traffic now.)
+    pub fn sharing_pods(&self) -> impl Iterator<Item = &PodStats> {
+        self.pods.values().filter(|p| p.kind == PodKind::Pod && !p.gone)
+    }
+
+    /// The requests in the window of the [`Self::sharing_pods`].
+    pub fn shared_requests(&self, now: Instant) -> u64 {
+        self.sharing_pods().map(|p| p.in_window(now)).sum()
+    }
+
+    /// `pod`'s share (0..=1) of the [`Self::shared_requests`]; `None` for a
+    /// pod that takes no part (gone, the Service).
+    pub fn share(&self, pod: &PodStats, now: Instant) -> Option<f64> {
+        if pod.kind != PodKind::Pod || pod.gone {
+            return None;
+        }
+        let total = self.shared_requests(now);
+        Some(if total == 0 {
+            0.0
+        } else {
+            pod.in_window(now) as f64 / total as f64
+        })
     }
 
     /// The pods a gateway's balancer skips, and why.

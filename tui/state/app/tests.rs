@@ -408,4 +408,5 @@ fn slash_filters_the_rows_and_keys_type_into_it_until_enter() {
     assert_eq!(rows(&app).len(), 3, "Esc clears it");
 }
 
+mod ready;
 mod reset;

@@ -95,6 +95,9 @@ pub struct PodStats {
     percentiles_stale: bool,
     pub last_hit: Option<Instant>,
     pub changed_at: Option<Instant>,
+    /// Each gateway's gauges for it (in flight, connections), from its
+    /// latest summary.
+    pub(super) gauges: super::readiness::GaugesByGateway,
 }
 
 impl PodStats {
@@ -120,6 +123,7 @@ impl PodStats {
             percentiles_stale: false,
             last_hit: None,
             changed_at: None,
+            gauges: Default::default(),
         }
     }
 

@@ -33,9 +33,14 @@ impl Stats {
                 *entry.error_codes.entry(*code).or_default() += n;
             }
             methods::add(&mut entry.methods, &pod.methods);
+            super::readiness::add_gauges(&mut entry.gauges, pod.gauges);
             if let (Some(into), Some(from)) = (entry.latency_buckets.as_mut(), pod.latency_buckets.as_deref()) {
                 merge_into(into, from);
             }
+        }
+        // Gauges are the latest summary's: a pod it leaves out holds nothing.
+        for pod in self.pods.values_mut() {
+            pod.set_gauges(gateway, None);
         }
         let mut counted = Tally::default();
         let mut revived = Vec::new();
@@ -46,6 +51,7 @@ impl Stats {
                         revived.push(key.clone());
                     }
                     let stats = self.pod_mut(key, &pod.endpoint, &pod.ip);
+                    stats.set_gauges(gateway, pod.gauges);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
                     let by_method = counts.advance_methods(&pod);
                     let (delta, latencies, codes) = counts.advance(&pod);
@@ -115,6 +121,10 @@ impl Stats {
         now: Instant,
     ) {
         self.summary_at.insert(gateway.to_owned(), now);
+        // A snapshot carries no gauges: the ones before it are stale.
+        for pod in self.pods.values_mut() {
+            pod.set_gauges(gateway, None);
+        }
         // Requests by method before these totals, to add what they add.
         let methods_before: BTreeMap<String, Option<ByMethod>> = self
             .pods
