@@ -211,3 +211,29 @@ fn a_dead_pod_80x24() {
     assert!(screen.contains(" gone "), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+#[test]
+fn the_chart_draws_failed_requests_per_second_in_the_error_style() {
+    let (app, now) = pinned_pod_killed();
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    terminal
+        .draw(|frame| greet_top::tui::ui::render(&app, frame, now, greet_top::tui::ui::Theme { color: true }))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let screen = draw(&app, now, 120, 40);
+    let lines: Vec<&str> = screen.lines().collect();
+    let title = lines
+        .iter()
+        .position(|l| l.contains("Requests and errors per second"))
+        .unwrap_or_else(|| panic!("no errors chart: {screen}"));
+    // 40 failures over the 2 s before `now`: the last two whole seconds'
+    // bars (the right edge of the chart, above the marks row) are red from
+    // the bottom; the seconds before had none.
+    assert!(lines[title + 1].contains("last"), "{screen}");
+    assert!(lines[title + 3].contains("err 20/s"), "{screen}");
+    let bottom = u16::try_from(title + 2).unwrap();
+    let right = 118;
+    let red = |x: u16| buffer[(x, bottom)].fg == ratatui::style::Color::Red;
+    assert!(red(right) && red(right - 1), "the failing seconds are red");
+    assert!(!red(right - 3), "an earlier second is not");
+}

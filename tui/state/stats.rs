@@ -77,6 +77,8 @@ pub struct Stats {
     forgotten: BTreeMap<String, PodStats>,
     /// Requests per whole second since the app's origin, for the sparkline.
     per_second: VecDeque<(u64, u64)>,
+    /// Failed requests per whole second, the same way, for the chart.
+    errors_per_second: VecDeque<(u64, u64)>,
     /// Mode switches, pods gone and reconnects by second, for the chart.
     marks: VecDeque<(u64, Mark)>,
     pub tail: VecDeque<TailEntry>,
@@ -93,6 +95,34 @@ pub struct Stats {
     unattributed: BTreeMap<String, Counts>,
     /// The gateways' sticky targets (`host:port`).
     sticky_targets: BTreeSet<String>,
+}
+
+/// The `SPARK_SECONDS` values of `per_second` up to `now_second`, oldest
+/// first (seconds before the start count 0).
+fn series(per_second: &VecDeque<(u64, u64)>, now_second: u64) -> Vec<u64> {
+    (0..SPARK_SECONDS as u64)
+        .rev()
+        .map(|back| {
+            now_second.checked_sub(back).map_or(0, |s| {
+                per_second
+                    .iter()
+                    .find(|(second, _)| *second == s)
+                    .map_or(0, |(_, n)| *n)
+            })
+        })
+        .collect()
+}
+
+/// Adds `n` to `second` of a per-second series, kept in order.
+fn add_at(per_second: &mut VecDeque<(u64, u64)>, second: u64, n: u64) {
+    if n == 0 {
+        return;
+    }
+    match per_second.iter().rposition(|(s, _)| *s <= second) {
+        Some(i) if per_second[i].0 == second => per_second[i].1 += n,
+        Some(i) => per_second.insert(i + 1, (second, n)),
+        None => per_second.push_front((second, n)),
+    }
 }
 
 /// The one item of `items`; `None` with none or several.
@@ -236,17 +266,12 @@ impl Stats {
     /// Requests per second for the last `SPARK_SECONDS` seconds up to
     /// `now_second`, oldest first (seconds before the start count 0).
     pub fn spark(&self, now_second: u64) -> Vec<u64> {
-        (0..SPARK_SECONDS as u64)
-            .rev()
-            .map(|back| {
-                now_second.checked_sub(back).map_or(0, |s| {
-                    self.per_second
-                        .iter()
-                        .find(|(second, _)| *second == s)
-                        .map_or(0, |(_, n)| *n)
-                })
-            })
-            .collect()
+        series(&self.per_second, now_second)
+    }
+
+    /// Failed requests per second, as [`Self::spark`].
+    pub fn spark_errors(&self, now_second: u64) -> Vec<u64> {
+        series(&self.errors_per_second, now_second)
     }
 
     /// The chart's marks for the `SPARK_SECONDS` seconds up to `now_second`,
@@ -367,7 +392,7 @@ impl Stats {
             }
         };
         push_recent(&mut self.recent, clock.now, Tally::one(failed));
-        self.add_to_second(clock.second(), 1);
+        self.add_to_second(clock.second(), Tally::one(failed));
         self.push_tail(pod_key, request, clock.now);
     }
 
@@ -400,15 +425,10 @@ impl Stats {
         });
     }
 
-    pub(super) fn add_to_second(&mut self, second: u64, n: u64) {
-        if n == 0 {
-            return;
-        }
-        match self.per_second.iter().rposition(|(s, _)| *s <= second) {
-            Some(i) if self.per_second[i].0 == second => self.per_second[i].1 += n,
-            Some(i) => self.per_second.insert(i + 1, (second, n)),
-            None => self.per_second.push_front((second, n)),
-        }
+    /// `tally` more requests (and failures) counted in `second`.
+    pub(super) fn add_to_second(&mut self, second: u64, tally: Tally) {
+        add_at(&mut self.per_second, second, tally.requests);
+        add_at(&mut self.errors_per_second, second, tally.errors);
     }
 
     /// Pods in `pods` are listed (added if new); listed pods missing from it
@@ -483,8 +503,10 @@ impl Stats {
         }
         prune_window(&mut self.recent, now);
         let first = now_second.saturating_sub(SPARK_SECONDS as u64);
-        while self.per_second.front().is_some_and(|(s, _)| *s < first) {
-            self.per_second.pop_front();
+        for series in [&mut self.per_second, &mut self.errors_per_second] {
+            while series.front().is_some_and(|(s, _)| *s < first) {
+                series.pop_front();
+            }
         }
         while self.marks.front().is_some_and(|(s, _)| *s < first) {
             self.marks.pop_front();
@@ -530,6 +552,7 @@ impl Stats {
         }
         self.unattributed.values_mut().for_each(Counts::reset);
         self.per_second.clear();
+        self.errors_per_second.clear();
         self.marks.clear();
         self.tail.clear();
         self.recent.clear();

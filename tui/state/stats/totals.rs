@@ -69,32 +69,40 @@ impl Stats {
         let since = self.summary_at.insert(gateway.to_owned(), clock.now);
         if counted.requests > 0 {
             push_recent(&mut self.recent, clock.now, counted);
-            self.spread_over_seconds(since.unwrap_or(clock.now), counted.requests, clock);
+            self.spread_over_seconds(since.unwrap_or(clock.now), counted, clock);
         }
     }
 
-    /// Adds `n` requests counted between `since` and `clock.now` to the
-    /// per-second series, each second getting its share of the span.
-    fn spread_over_seconds(&mut self, since: Instant, n: u64, clock: Clock) {
+    /// Adds `counted` (requests and failures) counted between `since` and
+    /// `clock.now` to the per-second series, each second getting its share
+    /// of the span.
+    fn spread_over_seconds(&mut self, since: Instant, counted: Tally, clock: Clock) {
         let oldest = clock.now.checked_sub(Duration::from_secs(SPARK_SECONDS as u64));
         let since = since.max(clock.origin).max(oldest.unwrap_or(since));
         let span = clock.now.saturating_duration_since(since).as_secs_f64();
         let (first, last) = (clock.second_of(since), clock.second());
         if span <= 0.0 {
-            self.add_to_second(last, n);
+            self.add_to_second(last, counted);
             return;
         }
-        // Shares by cumulative rounding, so they add up to exactly n.
-        let mut given = 0;
+        // Shares by cumulative rounding, so they add up to exactly the counts.
+        let upto = |n: u64, end: Instant| {
+            let share = (n as f64 * end.saturating_duration_since(since).as_secs_f64() / span).round() as u64;
+            share.min(n)
+        };
+        let mut given = Tally::default();
         for second in first..=last {
             let end = if second == last {
                 clock.now
             } else {
                 clock.origin + Duration::from_secs(second + 1)
             };
-            let upto = (n as f64 * end.saturating_duration_since(since).as_secs_f64() / span).round() as u64;
-            let share = upto.min(n) - given;
-            given += share;
+            let share = Tally {
+                requests: upto(counted.requests, end).saturating_sub(given.requests),
+                errors: upto(counted.errors, end).saturating_sub(given.errors),
+            };
+            given.requests += share.requests;
+            given.errors += share.errors;
             self.add_to_second(second, share);
         }
     }
