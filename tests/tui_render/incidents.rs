@@ -72,7 +72,10 @@ fn gateway_down() -> (App, Instant) {
         };
         app.update(down, now + Duration::from_secs(after));
     }
-    (app, now + Duration::from_secs(12))
+    // Frames go on while it is down (a tick each): the windows move on.
+    let now = now + Duration::from_secs(12);
+    app.tick(now);
+    (app, now)
 }
 
 #[test]
