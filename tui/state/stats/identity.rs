@@ -179,7 +179,8 @@ impl Stats {
         }
     }
 
-    /// Brings a pod `r` forgot back among the pods, if it is one; true then.
+    /// Brings a pod `r` forgot back among the pods, if it is one; true then
+    /// (a pod listed again stays; see [`Self::forget_again`] otherwise).
     pub(super) fn unforget(&mut self, key: &str) -> bool {
         match self.forgotten.remove(key) {
             Some(pod) if !self.pods.contains_key(key) => {
@@ -190,15 +191,15 @@ impl Stats {
         }
     }
 
-    /// Forgets again those of `revived` that counted nothing new.
-    pub(super) fn forget_idle(&mut self, revived: Vec<String>) {
+    /// Forgets again the pods a gateway's totals brought back: what they
+    /// report of a pod gone at the reset (the last requests it answered
+    /// before it went, reported late) is its new baseline, never counted.
+    /// Only a listing brings it back.
+    pub(super) fn forget_again(&mut self, revived: Vec<String>) {
         for key in revived {
-            if let Some(pod) = self.pods.remove(&key) {
-                if pod.hits() == 0 {
-                    self.forgotten.insert(key, pod);
-                } else {
-                    self.pods.insert(key, pod);
-                }
+            if let Some(mut pod) = self.pods.remove(&key) {
+                pod.reset();
+                self.forgotten.insert(key, pod);
             }
         }
     }

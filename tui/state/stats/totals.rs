@@ -47,9 +47,11 @@ impl Stats {
         for (key, pod) in by_key {
             let delta = match &key {
                 Some(key) => {
+                    // A forgotten pod's totals only move its baseline on.
                     if self.unforget(key) {
                         revived.push(key.clone());
                     }
+                    let forgotten = revived.last() == Some(key);
                     let stats = self.pod_mut(key, &pod.endpoint, &pod.ip);
                     stats.set_gauges(gateway, pod.gauges);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
@@ -58,14 +60,14 @@ impl Stats {
                     stats.counted(clock.now, clock.second(), delta, &latencies);
                     stats.add_error_codes(&codes);
                     methods::add(&mut stats.methods, &by_method);
-                    delta
+                    if forgotten { Tally::default() } else { delta }
                 }
                 None => self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod).0,
             };
             counted.requests += delta.requests;
             counted.errors += delta.errors;
         }
-        self.forget_idle(revived);
+        self.forget_again(revived);
         let since = self.summary_at.insert(gateway.to_owned(), clock.now);
         if counted.requests > 0 {
             push_recent(&mut self.recent, clock.now, counted);
@@ -181,7 +183,7 @@ impl Stats {
             }
             attributed.extend(key);
         }
-        self.forget_idle(revived);
+        self.forget_again(revived);
         if from_here {
             return;
         }

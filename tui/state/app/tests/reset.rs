@@ -132,3 +132,29 @@ fn latency_percentiles_keep_working_after_a_reset() {
         );
     }
 }
+
+#[test]
+fn a_gone_pods_last_requests_reported_after_the_reset_do_not_bring_it_back() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    app.update(snapshot(Mode::Balanced, &PODS, 0), t0);
+    let c = one_ms(139);
+    app.update(summary(&[("pod-c", "10.0.0.3", 139, 0, &c)]), t0 + secs(1.0));
+    app.update(
+        endpoints_changed(1, &[("pod-a", "10.0.0.1"), ("pod-b", "10.0.0.2")]),
+        t0 + secs(1.2),
+    );
+    key(&mut app, 'r', t0 + secs(1.3));
+    // Requests it answered just before it died, in the next summaries.
+    let c = one_ms(141);
+    for i in 1..=3 {
+        app.update(
+            summary(&[("pod-c", "10.0.0.3", 141, 0, &c)]),
+            t0 + secs(1.3 + 0.25 * f64::from(i)),
+        );
+    }
+    let now = t0 + secs(2.1);
+    assert!(!app.stats().pods.contains_key("pod-c"), "still forgotten");
+    assert_eq!(app.stats().total(), 0);
+    assert_eq!(app.stats().window(now).requests, 0, "nor counted as traffic");
+}
