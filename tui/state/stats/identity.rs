@@ -43,10 +43,15 @@ impl Stats {
         {
             return Some(pod.name.clone());
         }
-        if dialled.is_some() || ip.is_empty() {
+        if ip.is_empty() {
             return None;
         }
-        only(self.pods.values().filter(|p| p.ip == ip))
+        // By IP only when one pod has it, and no other address is known for it.
+        let mut at_ip = self.pods.values().filter(|p| p.ip == ip);
+        match (at_ip.next(), at_ip.next()) {
+            (Some(pod), None) if dialled.is_none() || pod.endpoint.is_empty() => Some(pod.name.clone()),
+            _ => None,
+        }
     }
 
     /// The pod listed only by its address (no name yet) at `endpoint`, or,

@@ -85,3 +85,29 @@ fn a_gone_pod_keeps_its_row_but_no_share_of_the_traffic() {
     let sharing: Vec<&str> = stats.sharing_pods().map(|p| p.name.as_str()).collect();
     assert_eq!(sharing, ["pod-a", "pod-b"]);
 }
+
+#[test]
+fn a_failure_naming_no_pod_lands_on_the_one_pod_with_its_ip_unless_the_ip_is_shared() {
+    let t0 = Instant::now();
+    let mut counter = Counter::new(t0);
+    // kube lists pods by name and IP; the gateway (DNS discovery) names none.
+    let failed = |ip: &str, port: u16| Request {
+        ip: ip.into(),
+        endpoint: format!("{ip}:{port}"),
+        grpc_code: 14,
+        ..Request::default()
+    };
+    counter.stats.record("gw", failed("10.0.0.2", 50051), counter.clock(t0));
+    assert_eq!(counter.stats.pods["pod-b"].errors(), 1);
+    assert_eq!(
+        counter.stats.pods["pod-b"].endpoint, "10.0.0.2:50051",
+        "and it learns its address"
+    );
+    // Two pods on one host: the IP says nothing.
+    counter.stats.list_pods(
+        vec![endpoint("pod-d", "10.0.0.9"), endpoint("pod-e", "10.0.0.9")],
+        false,
+    );
+    counter.stats.record("gw", failed("10.0.0.9", 50052), counter.clock(t0));
+    assert_eq!(counter.stats.unattributed(), 1);
+}
