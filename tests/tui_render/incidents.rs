@@ -240,3 +240,57 @@ fn the_chart_draws_failed_requests_per_second_in_the_error_style() {
     assert!(red(right) && red(right - 1), "the failing seconds are red");
     assert!(!red(right - 3), "an earlier second is not");
 }
+
+/// Balanced, then one pod stops answering (SIGSTOP): the gateway's next
+/// summary has 40 requests waiting on it, the oldest for 800 ms.
+fn pod_hung() -> (App, Instant) {
+    let (mut app, now) = super::scenario_as(Mode::Balanced, super::Stream::Summaries);
+    let pods = PODS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ip))| observe::PodSummary {
+            pod_name: (*name).into(),
+            pod_ip: (*ip).into(),
+            endpoint: format!("{ip}:50051"),
+            requests: 100,
+            attempts: 100,
+            in_flight: if i == 0 { 40 } else { 0 },
+            oldest_in_flight_us: if i == 0 { 800_000 } else { 0 },
+            connections: 1,
+            ..observe::PodSummary::default()
+        })
+        .collect();
+    let summary = event::Kind::Summary(observe::Summary {
+        pods,
+        ..observe::Summary::default()
+    });
+    let now = now + Duration::from_millis(250);
+    app.update(super::stream_event(summary, super::Stream::Summaries), now);
+    app.tick(now);
+    (app, now)
+}
+
+#[test]
+fn a_hung_pod_reads_hung_with_its_requests_in_flight_120x40() {
+    let (app, now) = pod_hung();
+    let screen = draw(&app, now, 120, 40);
+    let row = screen
+        .lines()
+        .find(|l| l.contains(PODS[0].0))
+        .unwrap_or_else(|| panic!("no row for the pod: {screen}"));
+    assert!(row.contains(" hung? "), "{screen}");
+    assert!(row.contains("   40    1 "), "INFL 40, CONN 1: {screen}");
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_hung_pod_reads_hung_at_80x24_too() {
+    let (app, now) = pod_hung();
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("…tserver-deploy-7595ccbdd5-67bmd hung?")),
+        "{screen}"
+    );
+}
