@@ -223,14 +223,19 @@ impl Stats {
     /// `pod`'s share (0..=1) of the [`Self::shared_requests`]; `None` for a
     /// pod that takes no part (gone, the Service).
     pub fn share(&self, pod: &PodStats, now: Instant) -> Option<f64> {
+        Self::share_of(pod, self.shared_requests(now), now)
+    }
+
+    /// [`Self::share`] with the shared requests already summed (a frame
+    /// sums them once, not once per row).
+    pub fn share_of(pod: &PodStats, shared: u64, now: Instant) -> Option<f64> {
         if pod.kind != PodKind::Pod || pod.gone {
             return None;
         }
-        let total = self.shared_requests(now);
-        Some(if total == 0 {
+        Some(if shared == 0 {
             0.0
         } else {
-            pod.in_window(now) as f64 / total as f64
+            pod.in_window(now) as f64 / shared as f64
         })
     }
 

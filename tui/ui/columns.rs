@@ -40,12 +40,13 @@ pub enum Needs {
 }
 
 /// What a row's cells are made from, besides the pod.
-pub struct RowContext<'a> {
+pub struct RowContext {
     pub at: Instant,
     /// The rate's denominator: the time the window covers.
     pub observed: Duration,
-    /// For shares.
-    pub stats: &'a Stats,
+    /// The requests in the window of the pods that share the traffic
+    /// ([`Stats::shared_requests`]), summed once a frame.
+    pub shared: u64,
     /// What the POD column has left after the fixed columns.
     pub name_width: usize,
     pub theme: Theme,
@@ -94,7 +95,7 @@ pub const COLUMNS: &[Column] = &[
     .needs(Needs::Errors),
     // Of the pods that share the traffic (gone ones and the Service do not).
     column("SHARE", Some(6), Alignment::Right, |pod, ctx| {
-        match ctx.stats.share(pod, ctx.at) {
+        match Stats::share_of(pod, ctx.shared, ctx.at) {
             Some(share) => (format!("{:.1}%", share * 100.0), Style::new()),
             None => ("–".to_owned(), ctx.theme.dim()),
         }

@@ -38,7 +38,7 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
     let ctx = RowContext {
         at,
         observed: window.covered(app.observed_for(at)),
-        stats,
+        shared: stats.shared_requests(at),
         name_width,
         theme,
     };
