@@ -207,6 +207,8 @@ impl Gateways {
 
     pub(super) fn remove(&mut self, gateway: String, stats: &mut Stats) {
         let known = self.views.remove(&gateway).is_some();
+        // What it held open to the pods is no longer known.
+        stats.forget_gauges(&gateway);
         self.removed.insert(gateway);
         if known && self.pod_source == PodSourceKind::GatewayEndpoints {
             self.relist(stats);

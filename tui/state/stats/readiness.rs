@@ -164,6 +164,15 @@ impl PodStats {
     }
 }
 
+impl super::Stats {
+    /// `gateway` is no longer followed: its gauges go.
+    pub(in crate::tui::state) fn forget_gauges(&mut self, gateway: &str) {
+        for pod in self.pods.values_mut() {
+            pod.set_gauges(gateway, None);
+        }
+    }
+}
+
 /// Several totals landing on one row: their gauges add up (the oldest wait
 /// is the longest of them).
 pub(super) fn add_gauges(into: &mut Option<Gauges>, from: Option<Gauges>) {

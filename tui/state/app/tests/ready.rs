@@ -90,3 +90,17 @@ fn a_skipped_pod_says_skip_and_a_gone_one_gone() {
     let states: Vec<&str> = app.stats().pods.values().map(|p| p.state(t0).word()).collect();
     assert_eq!(states, ["skip", "yes", "gone"]);
 }
+
+#[test]
+fn a_removed_gateways_requests_in_flight_are_no_longer_counted() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    app.update(
+        gw(GatewayEvent::Summary(vec![totals("pod-a", 100, 0, 3, 900)])),
+        t0 + secs(1.0),
+    );
+    assert_eq!(app.stats().pods["pod-a"].in_flight(), 3);
+    app.update(AppEvent::GatewayRemoved { gateway: "gw".into() }, t0 + secs(1.1));
+    assert_eq!(app.stats().pods["pod-a"].in_flight(), 0);
+    assert_ne!(app.stats().pods["pod-a"].state(t0 + secs(1.1)), PodState::Hung);
+}
