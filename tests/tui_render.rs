@@ -341,6 +341,7 @@ fn kube_scenario(watch: WatchState) -> (App, Instant) {
         .map(|(i, (name, ip))| PodInfo {
             name: (*name).into(),
             ip: (*ip).into(),
+            endpoint: String::new(),
             ready: i != 0,
             skipped: None,
             phase: Some(if i == 0 { "Pending" } else { "Running" }.into()),

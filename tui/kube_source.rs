@@ -49,6 +49,8 @@ pub fn pod_info(pod: &Pod, now: (Instant, SystemTime)) -> PodInfo {
     PodInfo {
         name: network_text::name(pod.metadata.name.as_deref().unwrap_or_default()),
         ip: network_text::name(status.and_then(|s| s.pod_ip.as_deref()).unwrap_or_default()),
+        // The pod, not an address: the gateways' endpoint lists give those.
+        endpoint: String::new(),
         ready: ready && !terminating,
         // Only the gateways know which pods their balancers skip.
         skipped: None,

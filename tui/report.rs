@@ -6,7 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
-use super::state::stats::methods;
+use super::state::stats::{PodState, methods};
 use super::state::{App, Verdict, diagnose};
 use crate::common::Mode;
 use crate::common::grpc_code::grpc_code_name;
@@ -67,7 +67,11 @@ pub struct PodReport {
     pub kind: &'static str,
     pub name: String,
     pub ip: String,
+    /// Ready for requests: listed ready, not skipped, and neither failing nor hung.
     pub ready: bool,
+    /// What the dashboard's READY column says: yes, failing, errors,
+    /// hung?, skip, gone, service, no, ... (the model's one rule).
+    pub readiness: &'static str,
     /// Listed once by the pod source, no longer.
     pub gone: bool,
     /// Why a gateway's balancer skips it (then `ready` is false).
@@ -123,11 +127,11 @@ pub fn build(app: &App, observed: Duration) -> Report {
         .pods
         .values()
         .map(|pod| PodReport {
-            // Every row is a pod until the model tells the Service apart.
-            kind: "pod",
+            kind: pod.kind.as_str(),
             name: pod.name.clone(),
             ip: pod.ip.clone(),
-            ready: !pod.gone && pod.ready.unwrap_or(true) && pod.skipped.is_none(),
+            ready: matches!(pod.state(at), PodState::Ready | PodState::Unlisted),
+            readiness: pod.state(at).word(),
             gone: pod.gone,
             skipped: pod.skipped.clone(),
             hits: pod.hits(),
@@ -318,15 +322,7 @@ impl Report {
 
 impl PodReport {
     fn ready_word(&self) -> &'static str {
-        if self.gone {
-            "gone"
-        } else if self.skipped.is_some() {
-            "skip"
-        } else if self.ready {
-            "yes"
-        } else {
-            "no"
-        }
+        self.readiness
     }
 }
 

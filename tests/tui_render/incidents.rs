@@ -72,7 +72,10 @@ fn gateway_down() -> (App, Instant) {
         };
         app.update(down, now + Duration::from_secs(after));
     }
-    (app, now + Duration::from_secs(12))
+    // Frames go on while it is down (a tick each): the windows move on.
+    let now = now + Duration::from_secs(12);
+    app.tick(now);
+    (app, now)
 }
 
 #[test]
@@ -143,9 +146,9 @@ fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
         screen.contains("gateway restarted in sticky mode 3 s ago — press m to balance again"),
         "{screen}"
     );
-    // The header counts the window; the hits column what came before the restart too.
+    // The header and the rows count the same window: 19 + 19 + 20 = 58.
     assert!(screen.contains("│mode  STICKY   58 req  5.8/s"), "{screen}");
-    assert!(screen.contains("yes       100  34.5%"), "{screen}");
+    assert!(screen.contains("yes          20  34.5%"), "{screen}");
     insta::assert_snapshot!(screen);
 }
 
@@ -211,4 +214,93 @@ fn a_dead_pod_80x24() {
     let screen = draw(&app, now, 80, 24);
     assert!(screen.contains(" gone "), "{screen}");
     insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn the_chart_draws_failed_requests_per_second_in_the_error_style() {
+    let (app, now) = pinned_pod_killed();
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
+    terminal
+        .draw(|frame| greet_top::tui::ui::render(&app, frame, now, greet_top::tui::ui::Theme { color: true }))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    let screen = draw(&app, now, 120, 40);
+    let lines: Vec<&str> = screen.lines().collect();
+    let title = lines
+        .iter()
+        .position(|l| l.contains("Requests and errors per second"))
+        .unwrap_or_else(|| panic!("no errors chart: {screen}"));
+    // 40 failures over the 2 s before `now`: the last two whole seconds'
+    // bars (the right edge of the chart, above the marks row) are red from
+    // the bottom; the seconds before had none.
+    assert!(lines[title + 1].contains("last"), "{screen}");
+    assert!(lines[title + 3].contains("err 20/s"), "{screen}");
+    let bottom = u16::try_from(title + 2).unwrap();
+    let right = 118;
+    let red = |x: u16| buffer[(x, bottom)].fg == ratatui::style::Color::Red;
+    assert!(red(right) && red(right - 1), "the failing seconds are red");
+    assert!(!red(right - 3), "an earlier second is not");
+}
+
+/// Balanced, then one pod stops answering (SIGSTOP): the gateway's next
+/// summary has 40 requests waiting on it, the oldest for 800 ms.
+fn pod_hung() -> (App, Instant) {
+    let (mut app, now) = super::scenario_as(Mode::Balanced, super::Stream::Summaries);
+    let pods = PODS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, ip))| observe::PodSummary {
+            pod_name: (*name).into(),
+            pod_ip: (*ip).into(),
+            endpoint: format!("{ip}:50051"),
+            requests: 100,
+            attempts: 100,
+            in_flight: if i == 0 { 40 } else { 0 },
+            oldest_in_flight_us: if i == 0 { 800_000 } else { 0 },
+            connections: 1,
+            ..observe::PodSummary::default()
+        })
+        .collect();
+    let summary = event::Kind::Summary(observe::Summary {
+        pods,
+        ..observe::Summary::default()
+    });
+    let now = now + Duration::from_millis(250);
+    app.update(super::stream_event(summary, super::Stream::Summaries), now);
+    app.tick(now);
+    (app, now)
+}
+
+#[test]
+fn a_hung_pod_reads_hung_with_its_requests_in_flight_120x40() {
+    let (app, now) = pod_hung();
+    let screen = draw(&app, now, 120, 40);
+    let row = screen
+        .lines()
+        .find(|l| l.starts_with(&format!("\"│{}", PODS[0].0)))
+        .unwrap_or_else(|| panic!("no row for the pod: {screen}"));
+    assert!(row.contains(" hung? "), "{screen}");
+    assert!(row.contains("   40    1 "), "INFL 40, CONN 1: {screen}");
+    // The verdict names it too: an even spread says nothing while a pod holds 40 requests.
+    assert!(
+        screen.contains("│HUNG?: greetserver-deploy-7595ccbdd5-67bmd 40 requests unanswered for 0.8 s"),
+        "{screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_hung_pod_reads_hung_at_80x24_too() {
+    let (app, now) = pod_hung();
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("…tserver-deploy-7595ccbdd5-67bmd hung?")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("│HUNG?: …-67bmd 40 requests unanswered for 0.8 s"),
+        "{screen}"
+    );
 }

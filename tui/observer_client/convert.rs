@@ -7,7 +7,7 @@ use crate::proto::observe::{self, event};
 use crate::tui::network_text;
 use crate::tui::state::stats::Tally;
 use crate::tui::state::stats::methods::ByMethod;
-use crate::tui::state::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
+use crate::tui::state::{AppEvent, GatewayEvent, Gauges, PodInfo, PodTotals, Request, Snapshot};
 
 /// Most pods (or endpoints) kept from one message: far above any real
 /// gateway's pod count, and a bound on what a hostile one can make the
@@ -30,6 +30,7 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
             mode: Mode::from_proto(state.mode),
             unknown_mode: Mode::unknown_number(state.mode),
             started_unix_us: state.started_unix_us,
+            sticky_target: network_text::name(&state.sticky_target),
             last_seq: state.last_seq,
             endpoints: state.endpoints.iter().take(MAX_PODS).map(endpoint).collect(),
             pods: state
@@ -39,6 +40,7 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
                 .map(|totals| PodTotals {
                     name: network_text::name(&totals.pod_name),
                     ip: pod_ip(&totals.pod_ip, &totals.endpoint),
+                    endpoint: network_text::name(&totals.endpoint),
                     requests: totals.requests,
                     errors: totals.errors,
                     methods: methods(&totals.methods),
@@ -51,6 +53,7 @@ pub fn gateway_event(kind: event::Kind, sampled: bool) -> GatewayEvent {
                 seq: request.seq,
                 name: network_text::name(&request.pod_name),
                 ip: pod_ip(&request.pod_ip, &request.endpoint),
+                endpoint: network_text::name(&request.endpoint),
                 mode: Mode::from_proto(request.mode),
                 latency_us: request.latency_us,
                 grpc_code: request.grpc_code,
@@ -88,9 +91,15 @@ fn pod_summary(pod: &observe::PodSummary) -> PodTotals {
     PodTotals {
         name: network_text::name(&pod.pod_name),
         ip: pod_ip(&pod.pod_ip, &pod.endpoint),
+        endpoint: network_text::name(&pod.endpoint),
         requests: pod.requests,
         errors: pod.errors,
         latency_buckets: Some(buckets),
+        gauges: Some(Gauges {
+            in_flight: pod.in_flight,
+            oldest_in_flight_us: pod.oldest_in_flight_us,
+            connections: pod.connections,
+        }),
         // Codes outside gRPC's are counted as UNKNOWN by the gateway; a
         // hostile one cannot add entries beyond the few codes there are.
         error_codes: pod
@@ -128,17 +137,20 @@ fn pod_ip(ip: &str, endpoint: &str) -> String {
     }
 }
 
-/// An endpoint as a listed pod, named by its IP when the gateway knows no name.
+/// An endpoint as a listed pod, named by its address when the gateway
+/// knows no name (several pods can share an IP, never an address).
 fn endpoint(e: &observe::Endpoint) -> PodInfo {
     let ip = network_text::host_of(&e.address);
+    let address = network_text::name(&e.address);
     let name = if e.pod_name.is_empty() {
-        ip.clone()
+        address.clone()
     } else {
         network_text::name(&e.pod_name)
     };
     PodInfo {
         name,
         ip,
+        endpoint: address,
         ready: e.ready,
         skipped: (!e.skipped_reason.is_empty()).then(|| network_text::error(&e.skipped_reason)),
         ..PodInfo::default()
@@ -175,6 +187,7 @@ mod tests {
                 seq: 7,
                 name: "evil]0;pwned".into(),
                 ip: "10.0.0.7".into(),
+                endpoint: "10.0.0.7:50051".into(),
                 mode: Some(Mode::Balanced),
                 latency_us: 100,
                 grpc_code: 14,
@@ -223,16 +236,20 @@ mod tests {
                 mode: Some(Mode::Sticky),
                 unknown_mode: None,
                 started_unix_us: 0,
+                sticky_target: String::new(),
                 last_seq: 3,
                 endpoints: vec![PodInfo {
-                    name: "10.0.0.9".into(),
+                    // Named by its address until a reply names it.
+                    name: "10.0.0.9:50051".into(),
                     ip: "10.0.0.9".into(),
+                    endpoint: "10.0.0.9:50051".into(),
                     ready: true,
                     ..PodInfo::default()
                 }],
                 pods: vec![PodTotals {
                     name: "pod-a".into(),
                     ip: "10.0.0.1".into(),
+                    endpoint: "10.0.0.1:50051".into(),
                     requests: 5,
                     errors: 1,
                     methods: [("/a.S/M".into(), Tally { requests: 5, errors: 1 })].into(),
@@ -278,6 +295,7 @@ mod tests {
                 endpoints: vec![PodInfo {
                     name: "pod-b".into(),
                     ip: "10.0.0.2".into(),
+                    endpoint: "10.0.0.2:50051".into(),
                     ready: false,
                     ..PodInfo::default()
                 }],
@@ -309,6 +327,9 @@ mod tests {
                         errors: 3,
                     },
                 ],
+                in_flight: 2,
+                oldest_in_flight_us: 1_500,
+                connections: 1,
                 ..observe::PodSummary::default()
             }],
             ..observe::Summary::default()
@@ -318,6 +339,7 @@ mod tests {
             GatewayEvent::Summary(vec![PodTotals {
                 name: "pod[31m-a".into(),
                 ip: "10.0.0.1".into(),
+                endpoint: "10.0.0.1:50051".into(),
                 requests: 40,
                 errors: 3,
                 // Cut to the fixed buckets: more come from no gateway that follows the proto.
@@ -340,6 +362,11 @@ mod tests {
                     ),
                 ]
                 .into(),
+                gauges: Some(Gauges {
+                    in_flight: 2,
+                    oldest_in_flight_us: 1_500,
+                    connections: 1,
+                }),
             }])
         );
         let GatewayEvent::Sample(sample) = gateway_event(request("pod-a", "", "10.0.0.1:50051"), true) else {

@@ -6,6 +6,7 @@ fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodR
         name: name.into(),
         ip: ip.into(),
         ready: true,
+        readiness: "yes",
         gone: false,
         skipped: None,
         hits,
@@ -26,9 +27,11 @@ fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodR
 fn report() -> Report {
     let mut gone = pod("greetserver-demo-c", "127.0.0.13", 0, 0.0, None);
     gone.gone = true;
+    gone.readiness = "gone";
     let mut failing = pod("greetserver-demo-b", "127.0.0.12", 83, 83.0 / 252.0, Some(0.415));
     failing.errors = 5;
     failing.ready = false;
+    failing.readiness = "skip";
     failing.skipped = Some("connection refused".into());
     failing.success_rate = Some(0.9375);
     failing.errors_by_code = [("UNAVAILABLE", 5)].into();
@@ -335,6 +338,7 @@ fn the_total_and_the_verdicts_counts_are_one_count_over_the_whole_observation() 
             seq,
             name: name.into(),
             ip: ip.into(),
+            endpoint: format!("{ip}:50051"),
             mode: Some(Mode::Balanced),
             latency_us: 500,
             grpc_code: if failed { 14 } else { 0 },
@@ -361,6 +365,20 @@ fn the_total_and_the_verdicts_counts_are_one_count_over_the_whole_observation() 
         report.diagnosis
     );
     assert_eq!(report.pods.iter().map(|p| p.hits).sum::<u64>(), 150);
+    let readiness: Vec<(&str, &str, bool)> = report
+        .pods
+        .iter()
+        .map(|p| (p.name.as_str(), p.readiness, p.ready))
+        .collect();
+    assert_eq!(
+        readiness,
+        [
+            ("pod-a", "yes", true),
+            ("pod-b", "yes", true),
+            ("pod-c", "failing", false)
+        ],
+        "a pod whose every request failed is never ready"
+    );
     let table = report.to_table(Duration::from_secs(15));
     assert!(
         table.starts_with("mode: balanced   total: 150   observed: 15.0s   fairness: 1.00 over the last 15 s"),

@@ -42,6 +42,8 @@ pub enum Verdict {
     Restarted,
     /// The pods failed requests (the callers' errors do not count).
     Failing,
+    /// A pod holds requests it does not answer (stopped, deadlocked).
+    Hung,
     Mixed,
     Stuck,
     Uneven,
@@ -67,6 +69,7 @@ impl Verdict {
             Verdict::Unreachable => "UNREACHABLE",
             Verdict::Restarted => "RESTARTED",
             Verdict::Failing => "FAILING",
+            Verdict::Hung => "HUNG",
             Verdict::Mixed => "MIXED",
             Verdict::Stuck => "STUCK",
             Verdict::Uneven => "UNEVEN",
@@ -253,6 +256,9 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
             (app.mode() == Some(Mode::Sticky) && stats.live_pods().count() > 1).then_some(" — press m to balance");
         return Diagnosis::new(Verdict::Failing, Severity::Bad, failures.failing(span, hint));
     }
+    if let Some(hung) = hung(app, stats) {
+        return hung;
+    }
     // Failures earlier in the window, before a switch or since stopped.
     let window_failures = if span.whole {
         failures.clone()
@@ -311,6 +317,33 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
 fn down_for(view: &GatewayView, now: Instant) -> Option<Duration> {
     let down_since = view.connection.down_since()?;
     Some(now.saturating_duration_since(down_since))
+}
+
+/// "HUNG? p2: 3 requests unanswered for 1.4 s (p99 1.5 ms)" while a pod
+/// holds requests far longer than it usually takes: before any of them fails
+/// (each waits out its time limit first), and before the gateway skips it.
+fn hung(app: &App, stats: &Stats) -> Option<Diagnosis> {
+    let pod = stats
+        .pods
+        .values()
+        .filter(|p| !p.gone && p.hung())
+        .max_by_key(|p| p.oldest_in_flight())?;
+    let others = stats.live_pods().filter(|p| p.name != pod.name).count();
+    let hint = (app.mode() == Some(Mode::Sticky) && others > 0).then_some(" — press m to balance");
+    let mut words = Words::new("HUNG?");
+    if let Some(hint) = hint {
+        words = words.hint(hint);
+    }
+    let n = pod.in_flight();
+    let waited = pod.oldest_in_flight().as_secs_f64();
+    words = words.text(": ").name(&pod.name).text(format!(
+        " {n} request{} unanswered for {waited:.1} s",
+        if n == 1 { "" } else { "s" }
+    ));
+    if let Some(p99) = pod.latency_ms(99.0).or_else(|| pod.latency_since_reset_ms(99.0)) {
+        words = words.clause(1, |w| w.text(format!(" (its p99 {p99:.1} ms)")));
+    }
+    Some(Diagnosis::new(Verdict::Hung, Severity::Bad, words))
 }
 
 /// "SKIPPING p3 (connection refused) ..." when a balancer routes around pods.

@@ -71,6 +71,8 @@ pub struct GatewayView {
     started_unix_us: Option<i64>,
     /// When a snapshot showed that it restarted.
     pub restarted_at: Option<Instant>,
+    /// Where its sticky mode sends requests (the Service's `host:port`).
+    pub sticky_target: String,
 }
 
 impl GatewayView {
@@ -84,6 +86,7 @@ impl GatewayView {
             endpoints: Vec::new(),
             started_unix_us: None,
             restarted_at: None,
+            sticky_target: String::new(),
         }
     }
 }
@@ -204,6 +207,8 @@ impl Gateways {
 
     pub(super) fn remove(&mut self, gateway: String, stats: &mut Stats) {
         let known = self.views.remove(&gateway).is_some();
+        // What it held open to the pods is no longer known.
+        stats.forget_gauges(&gateway);
         self.removed.insert(gateway);
         if known && self.pod_source == PodSourceKind::GatewayEndpoints {
             self.relist(stats);
@@ -287,6 +292,14 @@ impl Gateways {
         view.mode = snapshot.mode;
         view.unknown_mode = snapshot.unknown_mode;
         view.last_seq = snapshot.last_seq;
+        view.sticky_target = snapshot.sticky_target;
+        let targets = self
+            .views
+            .values()
+            .map(|g| g.sticky_target.clone())
+            .filter(|t| !t.is_empty())
+            .collect();
+        stats.set_sticky_targets(targets);
         self.on_endpoints(gateway, snapshot.endpoints, stats);
         stats.replace_totals(gateway, &snapshot.pods, from_here, now);
     }
@@ -301,17 +314,16 @@ impl Gateways {
         self.mark_skipped(stats);
     }
 
-    /// The pods any gateway's balancer skips: name ─► (IP, reason).
+    /// The endpoints any gateway's balancer skips, by address and by pod
+    /// name when the gateway knows it, with the reason.
     fn mark_skipped(&self, stats: &mut Stats) {
-        let skipped: BTreeMap<String, (String, String)> = self
-            .views
-            .values()
-            .flat_map(|g| g.endpoints.iter())
-            .filter_map(|e| {
-                let reason = e.skipped.clone()?;
-                Some((e.name.clone(), (e.ip.clone(), reason)))
-            })
-            .collect();
+        let mut skipped: BTreeMap<String, String> = BTreeMap::new();
+        for e in self.views.values().flat_map(|g| g.endpoints.iter()) {
+            let Some(reason) = &e.skipped else { continue };
+            for key in [&e.endpoint, &e.name].into_iter().filter(|k| !k.is_empty()) {
+                skipped.entry(key.clone()).or_insert_with(|| reason.clone());
+            }
+        }
         stats.mark_skipped(&skipped);
     }
 

@@ -87,6 +87,9 @@ pub struct Snapshot {
     pub pods: Vec<PodTotals>,
     /// When the gateway process started, in Unix microseconds.
     pub started_unix_us: i64,
+    /// Where sticky mode sends requests (the Service's `host:port`); empty
+    /// when the gateway does not say.
+    pub sticky_target: String,
 }
 
 /// A gateway's totals for one pod. `name` is empty when the gateway does not
@@ -95,6 +98,9 @@ pub struct Snapshot {
 pub struct PodTotals {
     pub name: String,
     pub ip: String,
+    /// The address (`host:port`) the gateway first dialled for it: the
+    /// Service's in sticky mode; empty when unknown.
+    pub endpoint: String,
     pub requests: u64,
     pub errors: u64,
     /// The cumulative latency histogram (common/latency_buckets.rs); only
@@ -104,6 +110,20 @@ pub struct PodTotals {
     pub error_codes: BTreeMap<i32, u64>,
     /// Cumulative requests by method; only summaries carry them.
     pub methods: super::stats::methods::ByMethod,
+    /// The gateway's gauges for the pod when the summary was built; only
+    /// summaries carry them.
+    pub gauges: Option<Gauges>,
+}
+
+/// What a gateway holds open to a pod right now (not cumulative).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Requests sent and not answered yet.
+    pub in_flight: u64,
+    /// How long the oldest of them has waited, in microseconds.
+    pub oldest_in_flight_us: u64,
+    /// HTTP/2 connections the gateway holds to the pod.
+    pub connections: u32,
 }
 
 /// One completed request, as a gateway reports it.
@@ -114,6 +134,8 @@ pub struct Request {
     /// The pod that answered; empty when unknown.
     pub name: String,
     pub ip: String,
+    /// The address the gateway dialled (the Service's in sticky mode).
+    pub endpoint: String,
     pub mode: Option<Mode>,
     pub latency_us: u64,
     /// 0 for success.
@@ -124,8 +146,12 @@ pub struct Request {
 /// A pod as a pod source lists it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PodInfo {
+    /// The pod's name; a gateway that knows none names it by its endpoint.
     pub name: String,
     pub ip: String,
+    /// The address (`host:port`) a gateway dials for it; empty from a pod
+    /// source that knows only pods (kube, the demo).
+    pub endpoint: String,
     pub ready: bool,
     /// Why a gateway's balancer skips it (e.g. "connection refused"), from
     /// the gateway's endpoint set; `None` when no gateway skips it.

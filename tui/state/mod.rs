@@ -22,7 +22,7 @@ pub use app::{App, Message};
 pub use diagnosis::{Diagnosis, Severity, Verdict, diagnose};
 pub use gateways::{Connection, GatewayView, PodSourceKind, Refusal};
 pub use messages::{
-    Action, AppEvent, GatewayEvent, KubeStatus, LoadState, PodInfo, PodTotals, Request, Snapshot, WatchState,
+    Action, AppEvent, GatewayEvent, Gauges, KubeStatus, LoadState, PodInfo, PodTotals, Request, Snapshot, WatchState,
 };
 pub use stats::{PodStats, Stats, TailEntry};
 

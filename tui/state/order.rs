@@ -16,7 +16,7 @@ pub enum SortKey {
     #[default]
     Rate,
     Name,
-    /// Errors since the reset, most first.
+    /// Errors in the window, most first.
     Errors,
     /// p99 latency in the window, slowest first.
     Latency,
@@ -46,7 +46,7 @@ impl SortKey {
         let value = match self {
             SortKey::Rate => pod.in_window(at),
             SortKey::Name => 0,
-            SortKey::Errors => pod.errors(),
+            SortKey::Errors => pod.errors_in_window(at),
             SortKey::Latency => pod.latency_ms(99.0).map_or(0, |ms| (ms * 1000.0) as u64 + 1),
         };
         (pod.gone, Reverse(bucket(value)))

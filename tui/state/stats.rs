@@ -4,20 +4,23 @@
 
 mod by_time;
 mod counts;
+mod identity;
 pub mod methods;
 mod pod;
+mod readiness;
 mod totals;
 mod window;
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use self::counts::Counts;
-pub use self::pod::PodStats;
 pub use self::pod::Tally;
+pub use self::pod::{PodKind, PodStats};
 use self::pod::{in_window, prune_window, push_recent};
+pub use self::readiness::{HUNG_FLOOR, HUNG_P99_TIMES, PodState};
 pub use self::window::{Clock, KEPT, RATE_WINDOW, Window};
-use super::messages::{PodInfo, Request};
+use super::messages::Request;
 use crate::common::Mode;
 
 /// Seconds of history in the RPS sparkline.
@@ -69,8 +72,15 @@ pub struct TailEntry {
 pub struct Stats {
     /// Keyed by pod name (or IP when the name is unknown).
     pub pods: BTreeMap<String, PodStats>,
+    /// Pods `r` forgot (gone at the reset), with each gateway's counts as of
+    /// then: a gateway keeps reporting a dead pod's lifetime totals, which
+    /// must never count again. Not shown; one comes back when it is listed
+    /// again or serves new requests.
+    forgotten: BTreeMap<String, PodStats>,
     /// Requests per whole second since the app's origin, for the sparkline.
     per_second: VecDeque<(u64, u64)>,
+    /// Failed requests per whole second, the same way, for the chart.
+    errors_per_second: VecDeque<(u64, u64)>,
     /// Mode switches, pods gone and reconnects by second, for the chart.
     marks: VecDeque<(u64, Mark)>,
     pub tail: VecDeque<TailEntry>,
@@ -85,8 +95,38 @@ pub struct Stats {
     /// Failed requests no pod can be named for (sticky to a dead Service,
     /// no endpoints), per gateway: counted in totals, never shown as a pod.
     unattributed: BTreeMap<String, Counts>,
+    /// The gateways' sticky targets (`host:port`).
+    sticky_targets: BTreeSet<String>,
     /// Failures by code and requests by method, by time (by_time.rs).
     details: by_time::Details,
+}
+
+/// The `SPARK_SECONDS` values of `per_second` up to `now_second`, oldest
+/// first (seconds before the start count 0).
+fn series(per_second: &VecDeque<(u64, u64)>, now_second: u64) -> Vec<u64> {
+    (0..SPARK_SECONDS as u64)
+        .rev()
+        .map(|back| {
+            now_second.checked_sub(back).map_or(0, |s| {
+                per_second
+                    .iter()
+                    .find(|(second, _)| *second == s)
+                    .map_or(0, |(_, n)| *n)
+            })
+        })
+        .collect()
+}
+
+/// Adds `n` to `second` of a per-second series, kept in order.
+fn add_at(per_second: &mut VecDeque<(u64, u64)>, second: u64, n: u64) {
+    if n == 0 {
+        return;
+    }
+    match per_second.iter().rposition(|(s, _)| *s <= second) {
+        Some(i) if per_second[i].0 == second => per_second[i].1 += n,
+        Some(i) => per_second.insert(i + 1, (second, n)),
+        None => per_second.push_front((second, n)),
+    }
 }
 
 impl Stats {
@@ -103,22 +143,6 @@ impl Stats {
     /// Failed requests that named no pod.
     pub fn unattributed(&self) -> u64 {
         self.unattributed.values().map(Counts::hits).sum()
-    }
-
-    /// The key of the pod a request or total belongs to: its name, else the
-    /// pod listed with that IP; `None` when nothing names a pod.
-    fn attribute(&self, name: &str, ip: &str) -> Option<String> {
-        if !name.is_empty() {
-            let room = self.pods.len() < MAX_TRACKED_PODS
-                || self.pods.contains_key(name)
-                // Known by its IP until now: renamed, not added (pod_mut).
-                || (!ip.is_empty() && self.pods.contains_key(ip));
-            return room.then(|| name.to_owned());
-        }
-        if ip.is_empty() {
-            return None;
-        }
-        self.pods.values().find(|p| p.ip == ip).map(|p| p.name.clone())
     }
 
     /// The window rates, shares, fairness and latency are over.
@@ -152,17 +176,12 @@ impl Stats {
     /// Requests per second for the last `SPARK_SECONDS` seconds up to
     /// `now_second`, oldest first (seconds before the start count 0).
     pub fn spark(&self, now_second: u64) -> Vec<u64> {
-        (0..SPARK_SECONDS as u64)
-            .rev()
-            .map(|back| {
-                now_second.checked_sub(back).map_or(0, |s| {
-                    self.per_second
-                        .iter()
-                        .find(|(second, _)| *second == s)
-                        .map_or(0, |(_, n)| *n)
-                })
-            })
-            .collect()
+        series(&self.per_second, now_second)
+    }
+
+    /// Failed requests per second, as [`Self::spark`].
+    pub fn spark_errors(&self, now_second: u64) -> Vec<u64> {
+        series(&self.errors_per_second, now_second)
     }
 
     /// The chart's marks for the `SPARK_SECONDS` seconds up to `now_second`,
@@ -188,22 +207,44 @@ impl Stats {
     pub fn live_pods(&self) -> impl Iterator<Item = &PodStats> {
         self.pods
             .values()
-            .filter(|p| !p.gone && p.ready != Some(false) && p.skipped.is_none())
+            .filter(|p| p.kind == PodKind::Pod && !p.gone && p.ready != Some(false) && p.skipped.is_none())
+    }
+
+    /// The pods the window's traffic is shared among, for SHARE and the
+    /// verdict alike: every pod but the gone ones and the Service. (A gone
+    /// pod keeps its row, but what it took before it went is no share of
+    /// the traffic now.)
+    pub fn sharing_pods(&self) -> impl Iterator<Item = &PodStats> {
+        self.pods.values().filter(|p| p.kind == PodKind::Pod && !p.gone)
+    }
+
+    /// The requests in the window of the [`Self::sharing_pods`].
+    pub fn shared_requests(&self, now: Instant) -> u64 {
+        self.sharing_pods().map(|p| p.in_window(now)).sum()
+    }
+
+    /// `pod`'s share (0..=1) of the [`Self::shared_requests`]; `None` for a
+    /// pod that takes no part (gone, the Service).
+    pub fn share(&self, pod: &PodStats, now: Instant) -> Option<f64> {
+        Self::share_of(pod, self.shared_requests(now), now)
+    }
+
+    /// [`Self::share`] with the shared requests already summed (a frame
+    /// sums them once, not once per row).
+    pub fn share_of(pod: &PodStats, shared: u64, now: Instant) -> Option<f64> {
+        if pod.kind != PodKind::Pod || pod.gone {
+            return None;
+        }
+        Some(if shared == 0 {
+            0.0
+        } else {
+            pod.in_window(now) as f64 / shared as f64
+        })
     }
 
     /// The pods a gateway's balancer skips, and why.
     pub fn skipped_pods(&self) -> impl Iterator<Item = &PodStats> {
         self.pods.values().filter(|p| !p.gone && p.skipped.is_some())
-    }
-
-    /// Marks the pods the gateways skip (by name, else by IP), and only them.
-    pub(super) fn mark_skipped(&mut self, skipped: &BTreeMap<String, (String, String)>) {
-        for pod in self.pods.values_mut() {
-            pod.skipped = skipped
-                .get(&pod.name)
-                .or_else(|| skipped.values().find(|(ip, _)| !ip.is_empty() && *ip == pod.ip))
-                .map(|(_, reason)| reason.clone());
-        }
     }
 
     /// Jain's index over the live pods' requests in the rate window.
@@ -217,35 +258,12 @@ impl Stats {
         self.live_pods().max_by_key(|p| (p.in_window(now), p.hits()))
     }
 
-    fn pod_mut(&mut self, name: &str, ip: &str) -> &mut PodStats {
-        // A pod first known only by IP (DNS discovery) gets its name on its
-        // first answer: re-key it instead of showing it twice.
-        if !name.is_empty()
-            && !self.pods.contains_key(name)
-            && !ip.is_empty()
-            && let Some(mut by_ip) = self.pods.remove(ip)
-        {
-            by_ip.name = name.to_owned();
-            self.pods.insert(name.to_owned(), by_ip);
-        }
-        let key = if name.is_empty() { ip } else { name };
-        let window = self.window;
-        let pod = self
-            .pods
-            .entry(key.to_owned())
-            .or_insert_with(|| PodStats::new(key.to_owned(), ip.to_owned()).windowed(window));
-        if pod.ip.is_empty() && !ip.is_empty() {
-            ip.clone_into(&mut pod.ip);
-        }
-        pod
-    }
-
     /// Counts one request `gateway` reported in its raw stream.
     pub(super) fn record(&mut self, gateway: &str, request: Request, clock: Clock) {
         let failed = request.grpc_code != 0;
-        let pod_key = match self.attribute(&request.name, &request.ip) {
+        let pod_key = match self.attribute(&request.name, &request.endpoint, &request.ip) {
             Some(key) => {
-                self.pod_mut(&key, &request.ip).record(
+                self.pod_mut(&key, &request.endpoint, &request.ip).record(
                     gateway,
                     clock.now,
                     clock.second(),
@@ -261,13 +279,21 @@ impl Stats {
         };
         push_recent(&mut self.recent, clock.now, Tally::one(failed));
         self.details.failed(&pod_key, clock.now, request.grpc_code, 1);
-        self.add_to_second(clock.second(), 1);
+        self.add_to_second(clock.second(), Tally::one(failed));
         self.push_tail(pod_key, request, clock.now);
     }
 
     /// A sampled request: shown in the tail, not counted (summaries count).
     pub(super) fn sample(&mut self, request: Request, now: Instant) {
-        let pod_key = self.attribute(&request.name, &request.ip).unwrap_or_default();
+        // A sample still joins a name to the address dialled (renaming a pod
+        // known only by it), so that failures there land on the named row.
+        let pod_key = self.attribute(&request.name, &request.endpoint, &request.ip);
+        if let Some(key) = &pod_key
+            && self.pods.contains_key(key)
+        {
+            self.pod_mut(key, &request.endpoint, &request.ip);
+        }
+        let pod_key = pod_key.unwrap_or_default();
         self.tail_sampled = true;
         self.push_tail(pod_key, request, now);
     }
@@ -286,56 +312,10 @@ impl Stats {
         });
     }
 
-    pub(super) fn add_to_second(&mut self, second: u64, n: u64) {
-        if n == 0 {
-            return;
-        }
-        match self.per_second.iter().rposition(|(s, _)| *s <= second) {
-            Some(i) if self.per_second[i].0 == second => self.per_second[i].1 += n,
-            Some(i) => self.per_second.insert(i + 1, (second, n)),
-            None => self.per_second.push_front((second, n)),
-        }
-    }
-
-    /// Pods in `pods` are listed (added if new); listed pods missing from it
-    /// are gone. `keep_info`: the list comes from a pod source whose details
-    /// (phase, node, ...) are shown.
-    pub(super) fn list_pods(&mut self, pods: Vec<PodInfo>, keep_info: bool) {
-        if self.pods.len() >= MAX_TRACKED_PODS {
-            // Full: the history of pods gone or never listed (named only by
-            // events, which a flood is made of) makes room for listed ones.
-            self.pods.retain(|_, pod| pod.ready.is_some() && !pod.gone);
-        }
-        let mut listed = HashSet::with_capacity(pods.len());
-        for info in pods {
-            if self.attribute(&info.name, &info.ip).is_none() && !info.name.is_empty() {
-                continue;
-            }
-            let ip = info.ip.clone();
-            let mut name = info.name.clone();
-            // A source that knows only the IP (DNS) lists a pod that has
-            // since answered under its name: keep the named entry.
-            if name == ip
-                && let Some(known) = self.pods.values().find(|p| p.ip == ip)
-            {
-                name.clone_from(&known.name);
-            }
-            let pod = self.pod_mut(&name, &ip);
-            pod.ready = Some(info.ready);
-            pod.gone = false;
-            if !ip.is_empty() {
-                pod.ip = ip;
-            }
-            if keep_info {
-                pod.info = Some(info);
-            }
-            listed.insert(name);
-        }
-        for (name, pod) in &mut self.pods {
-            if pod.ready.is_some() && !listed.contains(name) {
-                pod.gone = true;
-            }
-        }
+    /// `tally` more requests (and failures) counted in `second`.
+    pub(super) fn add_to_second(&mut self, second: u64, tally: Tally) {
+        add_at(&mut self.per_second, second, tally.requests);
+        add_at(&mut self.errors_per_second, second, tally.errors);
     }
 
     /// Drops what slid out of the rate windows and refreshes cached percentiles.
@@ -347,22 +327,32 @@ impl Stats {
         prune_window(&mut self.recent, now);
         self.details.prune(now);
         let first = now_second.saturating_sub(SPARK_SECONDS as u64);
-        while self.per_second.front().is_some_and(|(s, _)| *s < first) {
-            self.per_second.pop_front();
+        for series in [&mut self.per_second, &mut self.errors_per_second] {
+            while series.front().is_some_and(|(s, _)| *s < first) {
+                series.pop_front();
+            }
         }
         while self.marks.front().is_some_and(|(s, _)| *s < first) {
             self.marks.pop_front();
         }
     }
 
-    /// Counters restart at zero; gone pods are dropped.
+    /// Counters restart at zero; gone pods are forgotten (not shown, and
+    /// what the gateways counted for them before never counts again).
     pub(super) fn reset(&mut self) {
-        self.pods.retain(|_, p| !p.gone);
         for pod in self.pods.values_mut() {
             pod.reset();
         }
+        let (gone, kept) = std::mem::take(&mut self.pods).into_iter().partition(|(_, p)| p.gone);
+        self.pods = kept;
+        self.forgotten.extend::<BTreeMap<String, PodStats>>(gone);
+        // Bounded as the pods are (a flood of names, reset after reset).
+        while self.forgotten.len() > MAX_TRACKED_PODS {
+            self.forgotten.pop_first();
+        }
         self.unattributed.values_mut().for_each(Counts::reset);
         self.per_second.clear();
+        self.errors_per_second.clear();
         self.marks.clear();
         self.tail.clear();
         self.recent.clear();

@@ -39,6 +39,7 @@ pub fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEve
         mode: Some(mode),
         unknown_mode: None,
         started_unix_us: 1,
+        sticky_target: String::new(),
         last_seq,
         endpoints: pods.iter().map(|(n, ip, _)| endpoint(n, ip)).collect(),
         pods: pods
@@ -86,4 +87,30 @@ pub fn synced_app(t0: Instant) -> App {
 
 pub fn hits(app: &App) -> Vec<(String, u64)> {
     app.stats().pods.values().map(|p| (p.name.clone(), p.hits())).collect()
+}
+
+/// A summary from "gw": cumulative (name, IP, requests, errors, latency
+/// buckets) per pod.
+pub fn summary(pods: &[(&str, &str, u64, u64, &[u64])]) -> AppEvent {
+    gw(GatewayEvent::Summary(
+        pods.iter()
+            .map(|(name, ip, requests, errors, buckets)| PodTotals {
+                name: (*name).into(),
+                ip: (*ip).into(),
+                requests: *requests,
+                errors: *errors,
+                latency_buckets: Some(buckets.to_vec()),
+                error_codes: [(14, *errors)].into_iter().filter(|(_, n)| *n > 0).collect(),
+                ..PodTotals::default()
+            })
+            .collect(),
+    ))
+}
+
+/// The gateway's endpoint set is now `pods` (name, IP), all ready.
+pub fn endpoints_changed(seq: u64, pods: &[(&str, &str)]) -> AppEvent {
+    gw(GatewayEvent::EndpointsChanged {
+        seq,
+        endpoints: pods.iter().map(|(n, ip)| endpoint(n, ip)).collect(),
+    })
 }

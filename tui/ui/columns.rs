@@ -10,10 +10,10 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::Cell;
 
-use super::format::{age, ago, fit_left, ms, share_of};
+use super::format::{age, ago, fit_left, ms, success_percent};
 use super::theme::Theme;
-use crate::tui::state::PodStats;
-use crate::tui::state::stats::HIGHLIGHT_FOR;
+use crate::tui::state::stats::{HIGHLIGHT_FOR, PodState};
+use crate::tui::state::{PodStats, Stats};
 
 /// Below this width the pods table leaves out SHARE (the share bars show
 /// it) and P50, so that a pod's name keeps room beside ERR and OK%.
@@ -22,7 +22,10 @@ pub const NARROW: u16 = 80;
 /// (and, with kube, restarts and age).
 pub const WIDE: u16 = 100;
 /// From this width kube pods also show their node.
-pub const WITH_NODE: u16 = 120;
+pub const WITH_NODE: u16 = 140;
+/// From this width the gateways' gauges (in flight, connections) have
+/// columns; narrower, a hung pod still says so in READY.
+pub const WITH_GAUGES: u16 = 120;
 /// Width of the NODE column.
 const NODE_WIDTH: u16 = 12;
 
@@ -41,8 +44,9 @@ pub struct RowContext {
     pub at: Instant,
     /// The rate's denominator: the time the window covers.
     pub observed: Duration,
-    /// All requests in the window, for shares.
-    pub total: u64,
+    /// The requests in the window of the pods that share the traffic
+    /// ([`Stats::shared_requests`]), summed once a frame.
+    pub shared: u64,
     /// What the POD column has left after the fixed columns.
     pub name_width: usize,
     pub theme: Theme,
@@ -67,29 +71,34 @@ pub const COLUMNS: &[Column] = &[
         (fit_left(&pod.name, ctx.name_width), Style::new())
     }),
     column("IP", Some(15), Alignment::Left, |pod, _| (pod.ip.clone(), Style::new())).shown_from(WIDE),
-    column("READY", Some(5), Alignment::Left, |pod, ctx| {
-        (readiness(pod, ctx.theme).0.to_owned(), Style::new())
+    column("READY", Some(7), Alignment::Left, |pod, ctx| {
+        (readiness(pod, ctx.at, ctx.theme).0.to_owned(), Style::new())
     }),
-    column("HITS", Some(7), Alignment::Right, hits),
-    // Failures, at every width, as soon as any pod has one: a failing pod
-    // must never read as a busy healthy one.
+    // Every figure of a row covers the window in the panel's title.
+    column("REQ", Some(7), Alignment::Right, requests),
+    // Failures, at every width, as soon as any pod has had one since the
+    // reset: a failing pod must never read as a busy healthy one.
     column("ERR", Some(6), Alignment::Right, |pod, ctx| {
-        let errors = pod.errors();
+        let errors = pod.errors_in_window(ctx.at);
         let style = if errors > 0 { ctx.theme.bad() } else { ctx.theme.dim() };
         (errors.to_string(), style)
     })
     .needs(Needs::Errors),
-    column("OK%", Some(6), Alignment::Right, |pod, ctx| match pod.success_rate() {
-        Some(rate) if rate < 1.0 => (format!("{:.1}", rate * 100.0), ctx.theme.bad()),
-        Some(_) => ("100".to_owned(), Style::new()),
-        None => ("–".to_owned(), ctx.theme.dim()),
+    column("OK%", Some(6), Alignment::Right, |pod, ctx| {
+        let (requests, errors) = (pod.in_window(ctx.at), pod.errors_in_window(ctx.at));
+        match success_percent(requests, errors) {
+            Some(text) if errors > 0 => (text, ctx.theme.bad()),
+            Some(text) => (text, Style::new()),
+            None => ("–".to_owned(), ctx.theme.dim()),
+        }
     })
     .needs(Needs::Errors),
+    // Of the pods that share the traffic (gone ones and the Service do not).
     column("SHARE", Some(6), Alignment::Right, |pod, ctx| {
-        (
-            format!("{:.1}%", share_of(pod.in_window(ctx.at), ctx.total) * 100.0),
-            Style::new(),
-        )
+        match Stats::share_of(pod, ctx.shared, ctx.at) {
+            Some(share) => (format!("{:.1}%", share * 100.0), Style::new()),
+            None => ("–".to_owned(), ctx.theme.dim()),
+        }
     })
     .shown_from(NARROW),
     column("RPS", Some(6), Alignment::Right, |pod, ctx| {
@@ -107,6 +116,17 @@ pub const COLUMNS: &[Column] = &[
         (ago(pod.last_hit, ctx.at), Style::new())
     })
     .shown_from(WIDE),
+    // Requests the gateways wait on: a hung pod's climb here first.
+    column("INFL", Some(4), Alignment::Right, |pod, ctx| {
+        let style = if pod.hung() { ctx.theme.bad() } else { Style::new() };
+        (pod.in_flight().to_string(), style)
+    })
+    .shown_from(WITH_GAUGES),
+    // HTTP/2 connections the gateways hold to it: the sticky one shows here.
+    column("CONN", Some(4), Alignment::Right, |pod, _| {
+        (pod.connections().to_string(), Style::new())
+    })
+    .shown_from(WITH_GAUGES),
     column("RST", Some(4), Alignment::Right, |pod, _| {
         let restarts = pod
             .info
@@ -192,34 +212,32 @@ pub fn layout(width: u16, kube: bool, errors: bool) -> (Vec<&'static Column>, us
     (shown, usize::from(width.saturating_sub(2)).saturating_sub(fixed))
 }
 
-/// The READY column's word for the pod and the style of its whole row.
-pub fn readiness(pod: &PodStats, theme: Theme) -> (&'static str, Style) {
-    let phase = pod.info.as_ref().and_then(|i| i.phase.as_deref());
-    match (pod.gone, pod.ready, phase) {
-        (true, _, _) => ("gone", theme.dim().add_modifier(Modifier::CROSSED_OUT)),
-        (false, _, Some("Terminating")) => ("term", theme.dim()),
-        (false, _, Some("Pending")) => ("pend", theme.bad()),
-        (false, _, Some("Failed")) => ("fail", theme.bad()),
-        (false, _, _) if pod.skipped.is_some() => ("skip", theme.bad()),
-        (false, Some(true), _) => ("yes", Style::new()),
-        (false, Some(false), _) => ("no", theme.bad()),
-        (false, None, _) => ("?", Style::new()),
-    }
+/// The READY column's word for the pod at `at` and the style of its whole row.
+pub fn readiness(pod: &PodStats, at: Instant, theme: Theme) -> (&'static str, Style) {
+    let state = pod.state(at);
+    let style = match state {
+        PodState::Gone => theme.dim().add_modifier(Modifier::CROSSED_OUT),
+        PodState::Terminating | PodState::Service => theme.dim(),
+        state if state.bad() => theme.bad(),
+        _ => Style::new(),
+    };
+    (state.word(), style)
 }
 
-/// Hits, highlighted just after they change and dim while zero.
-fn hits(pod: &PodStats, ctx: &RowContext) -> (String, Style) {
+/// Requests in the window, highlighted just after they change and dim while zero.
+fn requests(pod: &PodStats, ctx: &RowContext) -> (String, Style) {
+    let requests = pod.in_window(ctx.at);
     let style = if pod
         .changed_at
         .is_some_and(|t| ctx.at.saturating_duration_since(t) < HIGHLIGHT_FOR)
     {
         ctx.theme.changed()
-    } else if pod.hits() == 0 && !pod.gone {
+    } else if requests == 0 && !pod.gone {
         ctx.theme.dim()
     } else {
         Style::new()
     };
-    (pod.hits().to_string(), style)
+    (requests.to_string(), style)
 }
 
 #[cfg(test)]
@@ -233,30 +251,36 @@ mod tests {
 
     #[test]
     fn columns_drop_out_at_narrow_widths() {
-        let narrow = ["POD", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms"];
-        // 78 inner columns less READY..P99 (38) and their gaps (6).
-        assert_eq!(titles(80, true, false), (narrow.to_vec(), 78 - 44));
+        let narrow = ["POD", "READY", "REQ", "SHARE", "RPS", "P50 ms", "P99 ms"];
+        // 78 inner columns less READY..P99 (40) and their gaps (6).
+        assert_eq!(titles(80, true, false), (narrow.to_vec(), 78 - 46));
         // Errors add ERR and OK% (12 and 2 gaps).
-        let failing = ["POD", "READY", "HITS", "ERR", "OK%", "SHARE", "RPS", "P50 ms", "P99 ms"];
-        assert_eq!(titles(80, true, true), (failing.to_vec(), 78 - 58));
+        let failing = ["POD", "READY", "REQ", "ERR", "OK%", "SHARE", "RPS", "P50 ms", "P99 ms"];
+        assert_eq!(titles(80, true, true), (failing.to_vec(), 78 - 60));
         // At the smallest width they stay; SHARE and P50 make room.
-        let smallest = ["POD", "READY", "HITS", "ERR", "OK%", "RPS", "P99 ms"];
-        assert_eq!(titles(60, false, true), (smallest.to_vec(), 58 - 43));
-        assert_eq!(titles(60, false, false).0, ["POD", "READY", "HITS", "RPS", "P99 ms"]);
+        let smallest = ["POD", "READY", "REQ", "ERR", "OK%", "RPS", "P99 ms"];
+        assert_eq!(titles(60, false, true), (smallest.to_vec(), 58 - 45));
+        assert_eq!(titles(60, false, false).0, ["POD", "READY", "REQ", "RPS", "P99 ms"]);
         assert_eq!(
             titles(100, false, false).0,
-            ["POD", "IP", "READY", "HITS", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST"]
+            ["POD", "IP", "READY", "REQ", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST"]
         );
+        // The gateways' gauges from 120 columns, kube's node from 140.
         assert_eq!(
-            titles(119, true, true).0,
-            [
-                "POD", "IP", "READY", "HITS", "ERR", "OK%", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST", "RST", "AGE"
-            ]
+            titles(120, true, true),
+            (
+                vec![
+                    "POD", "IP", "READY", "REQ", "ERR", "OK%", "SHARE", "RPS", "P50 ms", "P99 ms", "LAST", "INFL",
+                    "CONN", "RST", "AGE"
+                ],
+                118 - (46 + 14 + 23 + 10 + 11)
+            )
         );
-        let (all, name_width) = titles(120, true, true);
+        let (all, name_width) = titles(140, true, true);
         assert_eq!(all.len(), COLUMNS.len());
-        // Less ERR and OK% (+2 gaps), IP and LAST (+2), RST and AGE (+2), NODE (+1).
-        assert_eq!(name_width, 118 - (44 + 14 + 23 + 11 + 13));
+        // Less ERR and OK% (+2 gaps), IP and LAST (+2), INFL and CONN (+2),
+        // RST and AGE (+2), NODE (+1).
+        assert_eq!(name_width, 138 - (46 + 14 + 23 + 10 + 11 + 13));
     }
 
     #[test]

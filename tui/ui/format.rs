@@ -48,9 +48,23 @@ pub(super) fn ago(last: Option<Instant>, at: Instant) -> String {
     }
 }
 
-/// `part` as a share of `total`, 0..=1.
-pub(super) fn share_of(part: u64, total: u64) -> f64 {
-    if total == 0 { 0.0 } else { part as f64 / total as f64 }
+/// The percentage of `requests` that succeeded, never rounded up to 100
+/// while one failed: "71.0", "99.95", else "<100"; `None` without requests.
+pub(super) fn success_percent(requests: u64, errors: u64) -> Option<String> {
+    if requests == 0 {
+        return None;
+    }
+    let percent = requests.saturating_sub(errors) as f64 * 100.0 / requests as f64;
+    if errors == 0 {
+        return Some("100".to_owned());
+    }
+    // One decimal, or two when one would round to 100, else "<100".
+    let one = format!("{percent:.1}");
+    if one != "100.0" {
+        return Some(one);
+    }
+    let two = format!("{percent:.2}");
+    Some(if two == "100.00" { "<100".to_owned() } else { two })
 }
 
 #[cfg(test)]
@@ -70,6 +84,18 @@ mod tests {
         assert_eq!(age(Duration::from_secs(12 * 60)), "12m");
         assert_eq!(age(Duration::from_secs(3 * 3600)), "3h");
         assert_eq!(age(Duration::from_secs(2 * 86_400)), "2d");
+    }
+
+    #[test]
+    fn a_failure_is_never_rounded_away() {
+        assert_eq!(success_percent(22_199, 11).as_deref(), Some("99.95"));
+        assert_eq!(success_percent(1_000_000, 1).as_deref(), Some("<100"));
+        assert_eq!(success_percent(1_000, 1).as_deref(), Some("99.9"));
+        assert_eq!(success_percent(10_000, 1).as_deref(), Some("99.99"));
+        assert_eq!(success_percent(9_410, 2_726).as_deref(), Some("71.0"));
+        assert_eq!(success_percent(100, 100).as_deref(), Some("0.0"));
+        assert_eq!(success_percent(100, 0).as_deref(), Some("100"));
+        assert_eq!(success_percent(0, 0), None);
     }
 
     #[test]

@@ -12,10 +12,10 @@ use crate::tui::state::{App, keys};
 const FIGURES: &[&str] = &[
     // One line for the modes: the header describes the current one.
     "STICKY one pod, BALANCED/DNS round robin, LEAST-LOADED p2c.",
-    "HITS, ERR: since the reset (r); OK%: the share that succeeded.",
-    "SHARE, RPS, P50/P99, fairness: over the window in the titles (w).",
+    "Every figure: over the window in the title (w); OK%: succeeded.",
     "fairness: Jain's index, 1.00 even, 1/n all on one pod.",
-    "READY skip: the gateway's balancer routes around the pod.",
+    "READY hung?: requests wait 5x its p99; skip: routed around.",
+    "INFL requests unanswered, CONN connections (120 columns up).",
     "Recent requests: mode (S, B, L, D), gRPC status and latency.",
     // Below what 24 rows show: the rows above stay where they were.
     "DNS (m after LEAST-LOADED, D): round robin over the last DNS",

@@ -26,6 +26,8 @@ pub(super) fn shown_pods<'a>(
 }
 
 pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
+    // Once any pod failed since the reset, ERR and OK% stay (their values
+    // are the window's): the columns do not come and go with it.
     let has_errors = stats.pods.values().any(|p| p.errors() > 0);
     let (shown_columns, room) = columns::layout(area.width, app.kube().is_some(), has_errors);
     // Wide terminals: the POD column as wide as the longest name, no wider;
@@ -36,14 +38,14 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
     let ctx = RowContext {
         at,
         observed: window.covered(app.observed_for(at)),
-        total: stats.window(at).requests,
+        shared: stats.shared_requests(at),
         name_width,
         theme,
     };
     let (shown, offset, matching) = shown_pods(app, stats, usize::from(area.height.saturating_sub(3)), app.scroll());
     let rows = shown.iter().map(|pod| {
         let cells = shown_columns.iter().map(|c| c.cell(pod, &ctx));
-        Row::new(cells).style(columns::readiness(pod, theme).1)
+        Row::new(cells).style(columns::readiness(pod, at, theme).1)
     });
     let header = Row::new(shown_columns.iter().map(|c| c.header())).style(theme.title());
     let widths = shown_columns.iter().map(|c| {
@@ -54,7 +56,7 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         Some(text) => format!("{matching} of {} matching {text:?}", stats.pods.len()),
         None => stats.pods.values().filter(|p| !p.gone).count().to_string(),
     };
-    // The window applies to share, rate and latency; hits and errors count since the reset.
+    // Every figure in the table covers this window.
     let over = window.phrase(app.observed_for(at));
     let by = app.sort_key().label();
     let title = if shown.len() < matching {

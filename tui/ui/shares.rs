@@ -6,7 +6,7 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::format::{fit_left, share_of};
+use super::format::fit_left;
 use super::pods::shown_pods;
 use super::theme::Theme;
 use std::time::Instant;
@@ -23,12 +23,12 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         .unwrap_or(0)
         .min(inner_width / 3);
     let bar_width = inner_width.saturating_sub(name_width + 9);
-    let total = stats.window(at).requests;
+    let shared = stats.shared_requests(at);
     let lines: Vec<Line> = shown_pods(app, stats, usize::from(area.height.saturating_sub(2)), 0)
         .0
         .into_iter()
         .map(|pod| {
-            let share = share_of(pod.in_window(at), total);
+            let share = Stats::share_of(pod, shared, at).unwrap_or(0.0);
             let filled = ((share * bar_width as f64).round() as usize).min(bar_width);
             let name = fit_left(&pod.name, name_width);
             let style = if pod.gone { theme.dim() } else { theme.fg(Color::Blue) };

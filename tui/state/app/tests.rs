@@ -407,3 +407,6 @@ fn slash_filters_the_rows_and_keys_type_into_it_until_enter() {
     app.on_key(KeyEvent::from(KeyCode::Esc), t0);
     assert_eq!(rows(&app).len(), 3, "Esc clears it");
 }
+
+mod ready;
+mod reset;

@@ -296,3 +296,4 @@ fn late_events_of_a_removed_gateway_are_ignored() {
 }
 
 mod connection;
+mod identity;

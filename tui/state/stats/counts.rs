@@ -62,6 +62,41 @@ impl Counts {
         self.codes_seen = None;
     }
 
+    /// Takes in another row's counts of the same gateway (two rows found to
+    /// be one pod): the gateway's totals for both land here from now on, so
+    /// their baselines add up too.
+    pub(super) fn absorb(&mut self, other: Counts) {
+        self.total += other.total;
+        self.errors += other.errors;
+        self.base += other.base;
+        self.errors_base += other.errors_base;
+        self.carried += other.carried;
+        self.errors_carried += other.errors_carried;
+        self.latency_buckets = match (self.latency_buckets.take(), other.latency_buckets) {
+            (Some(mut mine), Some(theirs)) => {
+                latency_buckets::merge_into(&mut mine, &theirs);
+                Some(mine)
+            }
+            _ => None,
+        };
+        self.codes_seen = match (self.codes_seen.take(), other.codes_seen) {
+            (Some(mut mine), Some(theirs)) => {
+                for (code, n) in theirs {
+                    *mine.entry(code).or_default() += n;
+                }
+                Some(mine)
+            }
+            _ => None,
+        };
+        self.methods_seen = match (self.methods_seen.take(), other.methods_seen) {
+            (Some(mut mine), Some(theirs)) => {
+                methods::add(&mut mine, &theirs);
+                Some(mine)
+            }
+            _ => None,
+        };
+    }
+
     pub(super) fn add(&mut self, failed: bool) {
         self.total += 1;
         if failed {

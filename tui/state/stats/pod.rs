@@ -34,10 +34,36 @@ impl Tally {
     }
 }
 
+/// What a row is: a pod, or the Service address sticky mode dials (a
+/// gateway's endpoint list can name it; it is not a pod and never shares
+/// in the spread).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PodKind {
+    #[default]
+    Pod,
+    Service,
+}
+
+impl PodKind {
+    /// "pod" or "service", for reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodKind::Pod => "pod",
+            PodKind::Service => "service",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct PodStats {
+    /// Its name, or its address while no reply or listing has named it.
     pub name: String,
     pub ip: String,
+    /// The address (`host:port`) a gateway dials for it, from the endpoint
+    /// lists or the replies; empty when unknown (pods of one host share an
+    /// IP, so this is what joins a skip or a failure to the pod).
+    pub endpoint: String,
+    pub kind: PodKind,
     /// `None` when no pod source has listed it (seen only in requests).
     pub ready: Option<bool>,
     /// Listed once, no longer: shown as gone instead of dropped.
@@ -69,6 +95,9 @@ pub struct PodStats {
     percentiles_stale: bool,
     pub last_hit: Option<Instant>,
     pub changed_at: Option<Instant>,
+    /// Each gateway's gauges for it (in flight, connections), from its
+    /// latest summary.
+    pub(super) gauges: super::readiness::GaugesByGateway,
 }
 
 impl PodStats {
@@ -76,6 +105,8 @@ impl PodStats {
         PodStats {
             name,
             ip,
+            endpoint: String::new(),
+            kind: PodKind::Pod,
             ready: None,
             gone: false,
             skipped: None,
@@ -92,7 +123,13 @@ impl PodStats {
             percentiles_stale: false,
             last_hit: None,
             changed_at: None,
+            gauges: Default::default(),
         }
+    }
+
+    /// No reply or listing has named it yet: its name is its address.
+    pub fn unnamed(&self) -> bool {
+        self.name == self.ip || (!self.endpoint.is_empty() && self.name == self.endpoint)
     }
 
     pub fn hits(&self) -> u64 {
@@ -228,6 +265,41 @@ impl PodStats {
         }
     }
 
+    /// Takes in `other`, a row found to be this pod (listed by its address,
+    /// then named by its replies): its counts, its history and its listing.
+    pub(super) fn absorb(&mut self, other: PodStats) {
+        for (gateway, counts) in other.by_gateway {
+            self.by_gateway.entry(gateway).or_default().absorb(counts);
+        }
+        self.add_error_codes(&other.error_codes);
+        super::methods::add(&mut self.methods, &other.methods);
+        self.recent.extend(other.recent);
+        self.recent.make_contiguous().sort_by_key(|(at, _)| *at);
+        for (second, counts) in other.latency_window {
+            match self.latency_window.iter_mut().find(|(s, _)| *s == second) {
+                Some((_, mine)) => merge_into(mine, &counts),
+                None => self.latency_window.push_back((second, counts)),
+            }
+        }
+        self.latency_window.make_contiguous().sort_by_key(|(s, _)| *s);
+        merge_into(&mut self.latency_total, &other.latency_total);
+        self.percentiles_stale = true;
+        self.latest_second = self.latest_second.max(other.latest_second);
+        self.last_hit = self.last_hit.max(other.last_hit);
+        self.changed_at = self.changed_at.max(other.changed_at);
+        if self.ready.is_none() {
+            self.ready = other.ready;
+            self.gone = other.gone;
+        }
+        self.skipped = self.skipped.take().or(other.skipped);
+        if self.endpoint.is_empty() {
+            self.endpoint = other.endpoint;
+        }
+        if self.ip.is_empty() {
+            self.ip = other.ip;
+        }
+    }
+
     /// Failures by code that a summary added.
     pub(super) fn add_error_codes(&mut self, codes: &BTreeMap<i32, u64>) {
         for (code, n) in codes {
@@ -246,6 +318,9 @@ impl PodStats {
         self.recent.clear();
         self.last_hit = None;
         self.changed_at = None;
+        // The seconds restart with the view's origin: a latency window that
+        // ended at the old second would hold nothing until the clock got back there.
+        self.latest_second = 0;
     }
 }
 

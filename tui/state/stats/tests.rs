@@ -54,6 +54,7 @@ impl Counter {
                 .into_iter()
                 .filter(|(_, n)| n.requests > 0)
                 .collect(),
+                ..PodTotals::default()
             })
             .collect();
         let clock = self.clock(at);
@@ -170,6 +171,8 @@ fn summaries_count_their_differences_exactly_and_spread_them_over_seconds() {
     // 40 over 0.5..1.5 s, half in second 0 and half in second 1; 30 over
     // 1.5..2.5 s, half in second 1 and half in second 2.
     assert_eq!(counter.stats.spark(2)[SPARK_SECONDS - 3..], [20, 35, 15]);
+    // The 2 failures (0.5 s .. 1.5 s) the same way, for the chart's error series.
+    assert_eq!(counter.stats.spark_errors(2)[SPARK_SECONDS - 3..], [1, 1, 0]);
     // Latencies: pod-a's 50 in bucket 4 (4..5 µs) and 10 in bucket 1.
     assert_eq!(rounded(a.latency_since_reset_ms(50.0)), Some(0.0044));
     assert_eq!(rounded(b.latency_since_reset_ms(50.0)), Some(0.0015));

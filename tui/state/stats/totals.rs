@@ -20,37 +20,53 @@ impl Stats {
         // its IP in another): they add up.
         let mut by_key: BTreeMap<Option<String>, PodTotals> = BTreeMap::new();
         for pod in totals {
-            let entry = by_key
-                .entry(self.attribute(&pod.name, &pod.ip))
-                .or_insert_with(|| PodTotals {
-                    ip: pod.ip.clone(),
-                    latency_buckets: Some(Vec::new()),
-                    ..PodTotals::default()
-                });
+            let key = self.attribute(&pod.name, &pod.endpoint, &pod.ip);
+            let entry = by_key.entry(key).or_insert_with(|| PodTotals {
+                ip: pod.ip.clone(),
+                endpoint: pod.endpoint.clone(),
+                latency_buckets: Some(Vec::new()),
+                ..PodTotals::default()
+            });
             entry.requests += pod.requests;
             entry.errors += pod.errors;
             for (code, n) in &pod.error_codes {
                 *entry.error_codes.entry(*code).or_default() += n;
             }
             methods::add(&mut entry.methods, &pod.methods);
+            super::readiness::add_gauges(&mut entry.gauges, pod.gauges);
             if let (Some(into), Some(from)) = (entry.latency_buckets.as_mut(), pod.latency_buckets.as_deref()) {
                 merge_into(into, from);
             }
         }
+        // Gauges are the latest summary's: a pod it leaves out holds nothing.
+        for pod in self.pods.values_mut() {
+            pod.set_gauges(gateway, None);
+        }
         let mut counted = Tally::default();
+        let mut revived = Vec::new();
         for (key, pod) in by_key {
             let delta = match &key {
                 Some(key) => {
-                    let stats = self.pod_mut(key, &pod.ip);
+                    // A forgotten pod's totals only move its baseline on.
+                    if self.unforget(key) {
+                        revived.push(key.clone());
+                    }
+                    let forgotten = revived.last() == Some(key);
+                    let stats = self.pod_mut(key, &pod.endpoint, &pod.ip);
+                    stats.set_gauges(gateway, pod.gauges);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
                     let by_method = counts.advance_methods(&pod);
                     let (delta, latencies, codes) = counts.advance(&pod);
                     stats.counted(clock.now, clock.second(), delta, &latencies);
                     stats.add_error_codes(&codes);
                     methods::add(&mut stats.methods, &by_method);
-                    self.details.failed_by_code(key, clock.now, &codes);
-                    self.details.called(key, clock.now, &by_method);
-                    delta
+                    if forgotten {
+                        Tally::default()
+                    } else {
+                        self.details.failed_by_code(key, clock.now, &codes);
+                        self.details.called(key, clock.now, &by_method);
+                        delta
+                    }
                 }
                 None => {
                     let (delta, _, codes) = self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod);
@@ -61,35 +77,44 @@ impl Stats {
             counted.requests += delta.requests;
             counted.errors += delta.errors;
         }
+        self.forget_again(revived);
         let since = self.summary_at.insert(gateway.to_owned(), clock.now);
         if counted.requests > 0 {
             push_recent(&mut self.recent, clock.now, counted);
-            self.spread_over_seconds(since.unwrap_or(clock.now), counted.requests, clock);
+            self.spread_over_seconds(since.unwrap_or(clock.now), counted, clock);
         }
     }
 
-    /// Adds `n` requests counted between `since` and `clock.now` to the
-    /// per-second series, each second getting its share of the span.
-    fn spread_over_seconds(&mut self, since: Instant, n: u64, clock: Clock) {
+    /// Adds `counted` (requests and failures) counted between `since` and
+    /// `clock.now` to the per-second series, each second getting its share
+    /// of the span.
+    fn spread_over_seconds(&mut self, since: Instant, counted: Tally, clock: Clock) {
         let oldest = clock.now.checked_sub(Duration::from_secs(SPARK_SECONDS as u64));
         let since = since.max(clock.origin).max(oldest.unwrap_or(since));
         let span = clock.now.saturating_duration_since(since).as_secs_f64();
         let (first, last) = (clock.second_of(since), clock.second());
         if span <= 0.0 {
-            self.add_to_second(last, n);
+            self.add_to_second(last, counted);
             return;
         }
-        // Shares by cumulative rounding, so they add up to exactly n.
-        let mut given = 0;
+        // Shares by cumulative rounding, so they add up to exactly the counts.
+        let upto = |n: u64, end: Instant| {
+            let share = (n as f64 * end.saturating_duration_since(since).as_secs_f64() / span).round() as u64;
+            share.min(n)
+        };
+        let mut given = Tally::default();
         for second in first..=last {
             let end = if second == last {
                 clock.now
             } else {
                 clock.origin + Duration::from_secs(second + 1)
             };
-            let upto = (n as f64 * end.saturating_duration_since(since).as_secs_f64() / span).round() as u64;
-            let share = upto.min(n) - given;
-            given += share;
+            let share = Tally {
+                requests: upto(counted.requests, end).saturating_sub(given.requests),
+                errors: upto(counted.errors, end).saturating_sub(given.errors),
+            };
+            given.requests += share.requests;
+            given.errors += share.errors;
             self.add_to_second(second, share);
         }
     }
@@ -99,6 +124,7 @@ impl Stats {
         let contributions = self
             .pods
             .values_mut()
+            .chain(self.forgotten.values_mut())
             .filter_map(|pod| pod.by_gateway.get_mut(gateway))
             .chain(self.unattributed.get_mut(gateway));
         contributions.for_each(Counts::carry_over);
@@ -115,6 +141,10 @@ impl Stats {
         now: Instant,
     ) {
         self.summary_at.insert(gateway.to_owned(), now);
+        // A snapshot carries no gauges: the ones before it are stale.
+        for pod in self.pods.values_mut() {
+            pod.set_gauges(gateway, None);
+        }
         // Requests by method before these totals, to add what they add.
         let methods_before: BTreeMap<String, Option<ByMethod>> = self
             .pods
@@ -124,6 +154,7 @@ impl Stats {
         let contributions = self
             .pods
             .values_mut()
+            .chain(self.forgotten.values_mut())
             .filter_map(|pod| pod.by_gateway.get_mut(gateway))
             .chain(self.unattributed.get_mut(gateway));
         for counts in contributions {
@@ -132,11 +163,17 @@ impl Stats {
             counts.forget_histograms();
         }
         let mut attributed = std::collections::BTreeSet::new();
+        let mut revived = Vec::new();
         for pod in totals {
-            let key = self.attribute(&pod.name, &pod.ip);
+            let key = self.attribute(&pod.name, &pod.endpoint, &pod.ip);
+            if let Some(key) = &key
+                && self.unforget(key)
+            {
+                revived.push(key.clone());
+            }
             let counts = match &key {
                 Some(key) => self
-                    .pod_mut(key, &pod.ip)
+                    .pod_mut(key, &pod.endpoint, &pod.ip)
                     .by_gateway
                     .entry(gateway.to_owned())
                     .or_default(),
@@ -156,6 +193,7 @@ impl Stats {
             }
             attributed.extend(key);
         }
+        self.forget_again(revived);
         if from_here {
             return;
         }

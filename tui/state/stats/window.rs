@@ -8,8 +8,9 @@ pub const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// The longest window: how much history the windows keep.
 pub const KEPT: Duration = Duration::from_secs(60);
 
-/// The time window of rates, shares, fairness and latency; `w` cycles it.
-/// Hits and errors are always counted since the reset.
+/// The time window of every figure in the pods table (requests, errors,
+/// rates, shares, latency) and of fairness; `w` cycles it. The totals
+/// (`PodStats::hits`, `Stats::total`) count since the reset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Window {
     #[default]

@@ -43,8 +43,7 @@ fn summary_of_pod_a(requests: u64, errors: u64) -> AppEvent {
         requests,
         errors,
         latency_buckets: Some(Vec::new()),
-        error_codes: Default::default(),
-        methods: Default::default(),
+        ..PodTotals::default()
     }]))
 }
 

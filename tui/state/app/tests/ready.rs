@@ -1,0 +1,106 @@
+//! READY tells the truth: never `yes` for a pod whose requests fail or
+//! wait unanswered.
+
+use super::*;
+use crate::tui::state::messages::{Gauges, PodTotals};
+use crate::tui::state::stats::{HUNG_FLOOR, PodState};
+
+/// `requests` of about 1 ms (bucket 35) to `name`, `errors` of them failed,
+/// with `in_flight` requests waiting, the oldest for `oldest_ms`.
+fn totals(name: &str, requests: u64, errors: u64, in_flight: u64, oldest_ms: u64) -> PodTotals {
+    let mut buckets = vec![0; 36];
+    buckets[35] = requests;
+    PodTotals {
+        name: name.into(),
+        ip: "10.0.0.1".into(),
+        requests,
+        errors,
+        latency_buckets: Some(buckets),
+        error_codes: [(14, errors)].into_iter().filter(|(_, n)| *n > 0).collect(),
+        gauges: Some(Gauges {
+            in_flight,
+            oldest_in_flight_us: oldest_ms * 1000,
+            connections: 1,
+        }),
+        ..PodTotals::default()
+    }
+}
+
+fn state_after(app: &mut App, pods: Vec<PodTotals>, at: Instant) -> PodState {
+    app.update(gw(GatewayEvent::Summary(pods)), at);
+    app.tick(at);
+    app.stats().pods["pod-a"].state(at)
+}
+
+#[test]
+fn a_pod_whose_requests_fail_is_never_yes() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    assert_eq!(
+        state_after(&mut app, vec![totals("pod-a", 100, 0, 0, 0)], t0 + secs(1.0)),
+        PodState::Ready
+    );
+    // Its process killed under a sticky connection: every request fails.
+    let failing = state_after(&mut app, vec![totals("pod-a", 200, 100, 0, 0)], t0 + secs(2.0));
+    assert_eq!((failing, failing.word()), (PodState::Failing, "failing"));
+    // Recovered: the window still holds the failures, a quarter of its requests.
+    let recovered = state_after(&mut app, vec![totals("pod-a", 500, 100, 0, 0)], t0 + secs(8.0));
+    assert_eq!((recovered, recovered.word()), (PodState::Errors, "errors"));
+    // Once the failures leave the window, it is ready again.
+    let clean = state_after(&mut app, vec![totals("pod-a", 600, 100, 0, 0)], t0 + secs(12.5));
+    assert_eq!(clean, PodState::Ready);
+}
+
+#[test]
+fn a_pod_holding_requests_past_five_times_its_p99_is_hung_within_a_summary() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    let p99_1ms = state_after(&mut app, vec![totals("pod-a", 100, 0, 1, 1)], t0 + secs(1.0));
+    assert_eq!(p99_1ms, PodState::Ready, "a request in flight for its usual 1 ms");
+    assert_eq!(
+        app.stats().pods["pod-a"].hang_limit(),
+        HUNG_FLOOR,
+        "5 x 1 ms is under the floor"
+    );
+    // SIGSTOP: nothing answers; the next summary (250 ms later) holds 40 in flight.
+    let at = t0 + secs(1.25);
+    assert_eq!(
+        state_after(&mut app, vec![totals("pod-a", 100, 0, 40, 240)], at),
+        PodState::Ready
+    );
+    let hung = state_after(&mut app, vec![totals("pod-a", 100, 0, 80, 490)], at + secs(0.25));
+    assert_eq!((hung, hung.word()), (PodState::Hung, "hung?"));
+    assert_eq!(app.stats().pods["pod-a"].in_flight(), 80);
+    // It answers again: nothing in flight, ready again.
+    let back = state_after(&mut app, vec![totals("pod-a", 180, 0, 0, 0)], at + secs(0.5));
+    assert_eq!(back, PodState::Ready);
+}
+
+#[test]
+fn a_skipped_pod_says_skip_and_a_gone_one_gone() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    let mut endpoints: Vec<PodInfo> = PODS
+        .iter()
+        .map(|(n, ip, _)| crate::tui::state::test_events::endpoint(n, ip))
+        .collect();
+    endpoints[0].skipped = Some("connection refused".into());
+    endpoints.pop();
+    app.update(gw(GatewayEvent::EndpointsChanged { seq: 1, endpoints }), t0);
+    let states: Vec<&str> = app.stats().pods.values().map(|p| p.state(t0).word()).collect();
+    assert_eq!(states, ["skip", "yes", "gone"]);
+}
+
+#[test]
+fn a_removed_gateways_requests_in_flight_are_no_longer_counted() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    app.update(
+        gw(GatewayEvent::Summary(vec![totals("pod-a", 100, 0, 3, 900)])),
+        t0 + secs(1.0),
+    );
+    assert_eq!(app.stats().pods["pod-a"].in_flight(), 3);
+    app.update(AppEvent::GatewayRemoved { gateway: "gw".into() }, t0 + secs(1.1));
+    assert_eq!(app.stats().pods["pod-a"].in_flight(), 0);
+    assert_ne!(app.stats().pods["pod-a"].state(t0 + secs(1.1)), PodState::Hung);
+}
