@@ -59,6 +59,9 @@ pub struct App {
     pending_kill: Option<(String, Instant)>,
     /// `/`: the rows shown.
     filter: Filter,
+    /// The last mode the gateways agreed on: several replicas switch one at
+    /// a time, and sticky, mixed, balanced is one switch to balanced.
+    agreed_mode: Option<Mode>,
     message: Option<Message>,
 }
 
@@ -81,6 +84,7 @@ impl App {
             order: Vec::new(),
             pending_kill: None,
             filter: Filter::default(),
+            agreed_mode: None,
             message: None,
         }
     }
@@ -244,24 +248,26 @@ impl App {
         {
             return;
         }
-        let before = self.marked_state();
+        let gone_before = self.gone_pods();
         self.apply(event, now);
-        self.mark_changes(before, now);
+        self.mark_changes(gone_before, now);
     }
 
-    /// What the chart marks when it changes: pods gone, the mode.
-    fn marked_state(&self) -> (usize, Option<Mode>) {
-        (self.stats.pods.values().filter(|p| p.gone).count(), self.mode())
+    fn gone_pods(&self) -> usize {
+        self.stats.pods.values().filter(|p| p.gone).count()
     }
 
-    fn mark_changes(&mut self, (gone, mode): (usize, Option<Mode>), now: Instant) {
+    /// Marks on the chart what an event changed: pods gone, the mode.
+    fn mark_changes(&mut self, gone_before: usize, now: Instant) {
         let second = self.second(now);
-        let (gone_now, mode_now) = self.marked_state();
-        if gone_now > gone {
+        if self.gone_pods() > gone_before {
             self.stats.mark(second, Mark::PodGone);
         }
-        if let Some(switched) = mode_now.filter(|m| mode.is_some_and(|before| before != *m)) {
-            self.stats.mark(second, Mark::Mode(switched));
+        if let Some(mode_now) = self.mode() {
+            if self.agreed_mode.is_some_and(|before| before != mode_now) {
+                self.stats.mark(second, Mark::Mode(mode_now));
+            }
+            self.agreed_mode = Some(mode_now);
         }
     }
 

@@ -383,6 +383,48 @@ fn mode_switches_pods_gone_and_reconnects_are_marked_on_the_chart() {
 }
 
 #[test]
+fn a_switch_of_several_gateways_is_marked_when_the_last_one_agrees() {
+    use crate::tui::state::stats::{Mark, SPARK_SECONDS};
+    use crate::tui::state::test_events::from;
+    let t0 = Instant::now();
+    let mut app = App::new("2 gateways", t0);
+    for name in ["gw-1", "gw-2"] {
+        let AppEvent::Gateway { event, .. } = snapshot(Mode::Sticky, &PODS, 0) else {
+            unreachable!()
+        };
+        app.update(from(name, event), t0);
+    }
+    let balanced = |seq| GatewayEvent::ModeChanged {
+        seq,
+        mode: Some(Mode::Balanced),
+        unknown: None,
+    };
+    // The first replica switches: the gateways disagree for a moment.
+    app.update(from("gw-1", balanced(1)), t0 + secs(2.2));
+    assert!(app.mixed_modes());
+    app.update(from("gw-2", balanced(1)), t0 + secs(2.4));
+    assert_eq!(app.mode(), Some(Mode::Balanced));
+    let marks = app.stats().spark_marks(2);
+    assert_eq!(
+        marks[SPARK_SECONDS - 1],
+        Some(Mark::Mode(Mode::Balanced)),
+        "sticky, mixed, balanced is a switch to balanced"
+    );
+    // Back to where they were through a mixed moment: a switch too.
+    let sticky = |seq| GatewayEvent::ModeChanged {
+        seq,
+        mode: Some(Mode::Sticky),
+        unknown: None,
+    };
+    app.update(from("gw-2", sticky(2)), t0 + secs(4.1));
+    app.update(from("gw-1", sticky(2)), t0 + secs(4.3));
+    assert_eq!(
+        app.stats().spark_marks(4)[SPARK_SECONDS - 1],
+        Some(Mark::Mode(Mode::Sticky))
+    );
+}
+
+#[test]
 fn slash_filters_the_rows_and_keys_type_into_it_until_enter() {
     let t0 = Instant::now();
     let mut app = synced_app(t0);
