@@ -222,7 +222,19 @@ pub fn footer_hints(demo: bool, width: usize) -> String {
     let (mut urgent, rest): (Vec<&str>, Vec<&str>) = hints.into_iter().partition(first);
     urgent.reverse();
     urgent.extend(rest);
-    urgent.join("  ")
+    // Whole hints only: a cut one ("s sor") reads as a typo.
+    let mut line = String::new();
+    for hint in urgent {
+        let sep = if line.is_empty() { 0 } else { 2 };
+        if line.chars().count() + sep + hint.chars().count() > width {
+            break;
+        }
+        if sep > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(hint);
+    }
+    line
 }
 
 /// The help overlay's lines: keys as shown, and what they do.
@@ -248,11 +260,12 @@ mod tests {
             footer_hints(true, 112),
             "m/M mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill  ? help  q quit"
         );
-        // Too narrow for all: quit and help first.
+        // Too narrow for all: quit and help first, then as many whole hints as fit.
         assert_eq!(
             footer_hints(true, 80),
-            "q quit  ? help  m/M mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill"
+            "q quit  ? help  m/M mode  l load  +/- rate  r reset  spc freeze  w window"
         );
+        assert_eq!(footer_hints(true, 20), "q quit  ? help");
     }
 
     #[test]
