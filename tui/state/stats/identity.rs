@@ -218,9 +218,12 @@ pub(super) fn only<'a>(mut items: impl Iterator<Item = &'a PodStats>) -> Option<
     }
 }
 
-/// A row named or dialled at a sticky target is the Service.
+/// A row keyed by a sticky target's address (no pod name known) is the
+/// Service; one whose replies named a pod is that pod, even when it was
+/// reached through the Service (sticky mode's traffic is on its pod's row).
 pub(super) fn kind_of(targets: &BTreeSet<String>, name: &str, endpoint: &str) -> PodKind {
-    if targets.contains(name) || (!endpoint.is_empty() && targets.contains(endpoint)) {
+    let unnamed = name.is_empty() || name == endpoint;
+    if targets.contains(name) || (unnamed && targets.contains(endpoint)) {
         PodKind::Service
     } else {
         PodKind::Pod

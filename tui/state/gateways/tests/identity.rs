@@ -182,3 +182,35 @@ fn a_pod_named_through_the_service_and_listed_later_by_name_is_one_row() {
         "nothing counted twice"
     );
 }
+
+#[test]
+fn a_pod_reached_through_the_service_is_a_pod_and_sticky_reads_stuck() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    // Static endpoints the gateway has never dialled (sticky from the start):
+    // listed by address, no name known for any of them.
+    let listing: Vec<PodInfo> = (1..=3).map(|i| at(&format!("127.0.0.1:2785{i}"), None)).collect();
+    app.update(
+        gw(GatewayEvent::Snapshot(Snapshot {
+            mode: Some(Mode::Sticky),
+            started_unix_us: 1,
+            sticky_target: SERVICE.into(),
+            endpoints: listing,
+            ..Snapshot::default()
+        })),
+        t0,
+    );
+    for (i, requests) in [(1, 400), (2, 800), (3, 1000)] {
+        let sticky = vec![totals("acc-pod-1", SERVICE, requests, 0)];
+        app.update(gw(GatewayEvent::Summary(sticky)), t0 + secs(f64::from(i)));
+        app.tick(t0 + secs(f64::from(i)));
+    }
+    let pod = &app.stats().pods["acc-pod-1"];
+    assert_eq!(pod.kind, PodKind::Pod, "the replies named a pod: the row is that pod");
+    let verdict = crate::tui::state::diagnose(&app, t0 + secs(3.0));
+    assert!(
+        verdict.text.starts_with("STUCK — press m to balance: 100 % on acc-pod-1"),
+        "{}",
+        verdict.text
+    );
+}
