@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::counts::Counts;
 use super::methods::ByMethod;
 use super::{KEPT, Window};
+use crate::common::grpc_code::is_client_error;
 use crate::common::latency_buckets::{self, bucket_of, merge_into};
 use crate::tui::state::messages::PodInfo;
 
@@ -81,6 +82,9 @@ pub struct PodStats {
     /// Requests by when they were counted, for the last [`KEPT`]: one
     /// entry per raw event, or a summary's difference per summary.
     pub(super) recent: VecDeque<(Instant, Tally)>,
+    /// The callers' errors among them (a code [`is_client_error`] says is
+    /// theirs), by when they were counted: they do not make the pod failing.
+    client_recent: VecDeque<(Instant, Tally)>,
     /// Latency histograms per whole second since the origin, for the last [`KEPT`].
     pub(super) latency_window: VecDeque<(u64, Vec<u64>)>,
     /// The window `in_window` and `latency_ms` are over (the view's).
@@ -115,6 +119,7 @@ impl PodStats {
             info: None,
             by_gateway: BTreeMap::new(),
             recent: VecDeque::new(),
+            client_recent: VecDeque::new(),
             latency_window: VecDeque::new(),
             window: Window::default(),
             latest_second: 0,
@@ -229,6 +234,30 @@ impl PodStats {
         let mut one = [0; latency_buckets::BUCKETS];
         one[bucket] = 1;
         self.counted(now, second, Tally::one(failed), &one[..=bucket]);
+        if is_client_error(grpc_code) {
+            push_recent(&mut self.client_recent, now, Tally { requests: 0, errors: 1 });
+        }
+    }
+
+    /// The callers' errors among failures a summary added at `now`.
+    pub(super) fn client_errors_counted(&mut self, now: Instant, codes: &BTreeMap<i32, u64>) {
+        let errors: u64 = codes.iter().filter(|(c, _)| is_client_error(**c)).map(|(_, n)| n).sum();
+        if errors > 0 {
+            push_recent(&mut self.client_recent, now, Tally { requests: 0, errors });
+        }
+    }
+
+    /// The callers' errors in the window ending at `now`.
+    pub fn client_errors_in_window(&self, now: Instant) -> u64 {
+        match self.window.span() {
+            None => self
+                .error_codes
+                .iter()
+                .filter(|(c, _)| is_client_error(**c))
+                .map(|(_, n)| n)
+                .sum(),
+            Some(span) => in_window(&self.client_recent, now, span).errors,
+        }
     }
 
     /// `requests` more, with these latencies, counted at `now` (in whole
@@ -251,6 +280,7 @@ impl PodStats {
 
     pub(super) fn prune(&mut self, now: Instant, now_second: u64) {
         prune_window(&mut self.recent, now);
+        prune_window(&mut self.client_recent, now);
         if now_second > self.latest_second {
             self.latest_second = now_second;
             self.percentiles_stale = true;
@@ -275,6 +305,8 @@ impl PodStats {
         super::methods::add(&mut self.methods, &other.methods);
         self.recent.extend(other.recent);
         self.recent.make_contiguous().sort_by_key(|(at, _)| *at);
+        self.client_recent.extend(other.client_recent);
+        self.client_recent.make_contiguous().sort_by_key(|(at, _)| *at);
         for (second, counts) in other.latency_window {
             match self.latency_window.iter_mut().find(|(s, _)| *s == second) {
                 Some((_, mine)) => merge_into(mine, &counts),
@@ -316,6 +348,7 @@ impl PodStats {
         self.percentiles_us = None;
         self.percentiles_stale = false;
         self.recent.clear();
+        self.client_recent.clear();
         self.last_hit = None;
         self.changed_at = None;
         // The seconds restart with the view's origin: a latency window that

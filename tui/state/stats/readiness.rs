@@ -135,7 +135,10 @@ impl PodStats {
         if self.skipped.is_some() {
             return PodState::Skipped;
         }
-        let errors = self.errors_in_window(at);
+        // The callers' errors (UNIMPLEMENTED, ...) say nothing of the pod.
+        let errors = self
+            .errors_in_window(at)
+            .saturating_sub(self.client_errors_in_window(at));
         if errors > 0 {
             return if errors * 2 >= self.in_window(at) {
                 PodState::Failing

@@ -59,6 +59,7 @@ impl Stats {
                     let (delta, latencies, codes) = counts.advance(&pod);
                     stats.counted(clock.now, clock.second(), delta, &latencies);
                     stats.add_error_codes(&codes);
+                    stats.client_errors_counted(clock.now, &codes);
                     methods::add(&mut stats.methods, &by_method);
                     if forgotten {
                         Tally::default()

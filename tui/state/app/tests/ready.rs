@@ -104,3 +104,35 @@ fn a_removed_gateways_requests_in_flight_are_no_longer_counted() {
     assert_eq!(app.stats().pods["pod-a"].in_flight(), 0);
     assert_ne!(app.stats().pods["pod-a"].state(t0 + secs(1.1)), PodState::Hung);
 }
+
+#[test]
+fn the_callers_errors_do_not_make_a_pod_failing() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    state_after(&mut app, vec![totals("pod-a", 100, 0, 0, 0)], t0 + secs(1.0));
+    // 30 calls of a method the servers do not have: UNIMPLEMENTED.
+    let mut unimplemented = totals("pod-a", 160, 30, 0, 0);
+    unimplemented.error_codes = [(12, 30)].into();
+    let state = state_after(&mut app, vec![unimplemented], t0 + secs(2.0));
+    assert_eq!(state, PodState::Ready, "the callers' mistakes are not the pod's");
+    // One UNAVAILABLE among them is the pod's.
+    let mut mixed = totals("pod-a", 170, 31, 0, 0);
+    mixed.error_codes = [(12, 30), (14, 1)].into();
+    assert_eq!(state_after(&mut app, vec![mixed], t0 + secs(3.0)), PodState::Errors);
+    // The raw stream's requests the same way.
+    let mut raw = App::new("gw", t0);
+    raw.update(snapshot(Mode::Balanced, &[("pod-a", "10.0.0.1", 0)], 0), t0);
+    for seq in 1..=4 {
+        let mut event = request(seq, "pod-a", "10.0.0.1", 100);
+        if let AppEvent::Gateway {
+            event: GatewayEvent::Request(r),
+            ..
+        } = &mut event
+        {
+            r.grpc_code = 12;
+        }
+        raw.update(event, t0 + secs(1.0));
+    }
+    raw.tick(t0 + secs(1.0));
+    assert_eq!(raw.stats().pods["pod-a"].state(t0 + secs(1.0)), PodState::Ready);
+}

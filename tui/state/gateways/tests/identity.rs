@@ -209,7 +209,9 @@ fn a_pod_reached_through_the_service_is_a_pod_and_sticky_reads_stuck() {
     assert_eq!(pod.kind, PodKind::Pod, "the replies named a pod: the row is that pod");
     let verdict = crate::tui::state::diagnose(&app, t0 + secs(3.0));
     assert!(
-        verdict.text.starts_with("STUCK — press m to balance: 100 % on acc-pod-1"),
+        verdict
+            .text
+            .starts_with("STUCK — press m to balance: 100 % on acc-pod-1"),
         "{}",
         verdict.text
     );
