@@ -97,18 +97,20 @@ impl App {
             Command::SlowPod => Some(Action::ToggleSlowPod),
             Command::ConnectionAge => Some(Action::ToggleConnectionAge),
             Command::KillPod => {
+                // Twice within a few seconds: a stray key kills nothing. The
+                // second press kills the pod the first one named, though
+                // another may be the busiest by then (balanced pods swap).
+                let pending = self.pending_kill.take().filter(|(pod, at)| {
+                    now.saturating_duration_since(*at) < CONFIRM_FOR
+                        && self.stats.pods.get(pod).is_some_and(|p| !p.gone)
+                });
+                if let Some((pod, _)) = pending {
+                    return Some(Action::KillPod(pod));
+                }
                 let Some(busiest) = self.stats.busiest(now).map(|p| p.name.clone()) else {
                     self.notify("no running pod to kill", true, now);
                     return None;
                 };
-                // Twice within a few seconds, on the same pod: a stray key kills nothing.
-                let confirmed = self
-                    .pending_kill
-                    .take()
-                    .is_some_and(|(pod, at)| pod == busiest && now.saturating_duration_since(at) < CONFIRM_FOR);
-                if confirmed {
-                    return Some(Action::KillPod(busiest));
-                }
                 self.notify(format!("kill {busiest}? press x again to confirm"), true, now);
                 self.pending_kill = Some((busiest, now));
                 None

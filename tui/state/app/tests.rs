@@ -187,6 +187,18 @@ fn demo_keys_add_and_kill_the_busiest_pod() {
         key(&mut app, 'x', t0 + secs(9.0)),
         Some(Action::KillPod("pod-c".into()))
     );
+    // The second x kills the pod the first one named, even when another pod
+    // became the busiest in between (balanced: near-equal pods swap).
+    app.update(request(2, "pod-c", "10.0.0.3", 100), t0 + secs(10.0));
+    assert_eq!(key(&mut app, 'x', t0 + secs(10.0)), None);
+    for seq in 3..=5 {
+        app.update(request(seq, "pod-a", "10.0.0.1", 100), t0 + secs(10.5));
+    }
+    assert_eq!(app.stats().busiest(t0 + secs(10.5)).unwrap().name, "pod-a");
+    assert_eq!(
+        key(&mut app, 'x', t0 + secs(10.6)),
+        Some(Action::KillPod("pod-c".into()))
+    );
     let mut empty = App::new("gw", t0).with_demo();
     assert_eq!(key(&mut empty, 'x', t0), None);
     assert_eq!(empty.message().unwrap().text, "no running pod to kill");
