@@ -45,7 +45,8 @@ impl Window {
 
     /// "over the last 10 s", "over the last 1 min", "since the reset": for titles and verdicts.
     pub fn phrase(self, observed: Duration) -> String {
-        let covered = self.covered(observed).as_secs();
+        // Rounded, not cut: 7.9 s of counting reads "8 s" beside its rate.
+        let covered = self.covered(observed).as_secs_f64().round() as u64;
         match self {
             Window::SinceReset => "since the reset".to_owned(),
             _ if covered >= 60 => "over the last 1 min".to_owned(),
@@ -68,5 +69,25 @@ impl Clock {
 
     pub fn second(self) -> u64 {
         self.second_of(self.now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Window;
+
+    #[test]
+    fn the_phrase_rounds_the_time_counted_to_the_nearest_second() {
+        let phrase = |ms| Window::TenSeconds.phrase(Duration::from_millis(ms));
+        assert_eq!(phrase(7_900), "over the last 8 s", "the rate beside it is over 7.9 s");
+        assert_eq!(phrase(7_400), "over the last 7 s");
+        assert_eq!(phrase(300), "over the last 1 s", "at least a second");
+        assert_eq!(phrase(59_600), "over the last 10 s", "the window, once full");
+        assert_eq!(
+            Window::Minute.phrase(Duration::from_millis(59_600)),
+            "over the last 1 min"
+        );
     }
 }
