@@ -249,15 +249,18 @@ impl App {
             return;
         }
         let gone_before = self.gone_pods();
-        // A request changes no skip, listing or connection: spare it the sets.
-        let request = matches!(
-            &event,
+        // A request changes no skip, listing or connection: spare it the
+        // sets. A pod source's first list takes over from the gateways'
+        // lists: its pods did not change just then.
+        let compare = match &event {
             AppEvent::Gateway {
                 event: GatewayEvent::Request(_),
                 ..
-            }
-        );
-        let serving_before = (self.synced() && !request).then(|| self.stats.serving());
+            } => false,
+            AppEvent::Pods(_) => self.gateways.pod_source() == PodSourceKind::External,
+            _ => true,
+        };
+        let serving_before = (self.synced() && compare).then(|| self.stats.serving());
         self.apply(event, now);
         self.mark_changes(gone_before, serving_before, now);
     }
