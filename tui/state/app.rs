@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use super::filter::Filter;
 use super::gateways::Refusal;
 use super::gateways::{Connection, GatewayView, Gateways, Notice, PodSourceKind};
-use super::messages::{AppEvent, KubeStatus, LoadState};
+use super::messages::{AppEvent, GatewayEvent, KubeStatus, LoadState};
 use super::order::{self, SortKey};
-use super::stats::{Clock, Mark, PodStats, Stats};
+use super::stats::{Clock, Mark, PodStats, Serving, Stats};
 use crate::common::Mode;
 
 /// How long a status message stays in the footer.
@@ -249,19 +249,36 @@ impl App {
             return;
         }
         let gone_before = self.gone_pods();
+        // A request changes no skip, listing or connection: spare it the
+        // sets. A pod source's first list takes over from the gateways'
+        // lists: its pods did not change just then.
+        let compare = match &event {
+            AppEvent::Gateway {
+                event: GatewayEvent::Request(_),
+                ..
+            } => false,
+            AppEvent::Pods(_) => self.gateways.pod_source() == PodSourceKind::External,
+            _ => true,
+        };
+        let serving_before = (self.synced() && compare).then(|| self.stats.serving());
         self.apply(event, now);
-        self.mark_changes(gone_before, now);
+        self.mark_changes(gone_before, serving_before, now);
     }
 
     fn gone_pods(&self) -> usize {
         self.stats.pods.values().filter(|p| p.gone).count()
     }
 
-    /// Marks on the chart what an event changed: pods gone, the mode.
-    fn mark_changes(&mut self, gone_before: usize, now: Instant) {
+    /// Marks on the chart what an event changed: pods gone, the mode; and
+    /// for the verdict, the pods serving (from `serving_before`).
+    fn mark_changes(&mut self, gone_before: usize, serving_before: Option<Serving>, now: Instant) {
         let second = self.second(now);
         if self.gone_pods() > gone_before {
             self.stats.mark(second, Mark::PodGone);
+        }
+        if let Some(before) = serving_before {
+            let sticky = self.mode() == Some(Mode::Sticky);
+            self.stats.note_serving(before, second, now, sticky);
         }
         if let Some(mode_now) = self.mode() {
             if self.agreed_mode.is_some_and(|before| before != mode_now) {

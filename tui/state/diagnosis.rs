@@ -242,14 +242,10 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
         })
         .filter(|(_, _, ago)| *ago < RESTART_NOTICE)
         .min_by_key(|(_, _, ago)| *ago);
-    if let Some((name, view, ago)) = restarted
-        && view.mode == Some(Mode::Sticky)
-    {
-        let who = if views.len() == 1 { "gateway" } else { name.as_str() };
-        let words = Words::new(format!("{who} restarted in sticky mode {} ago", seconds(ago)))
-            .hint(" — press m to balance again");
-        return Diagnosis::new(Verdict::Restarted, Severity::Bad, words);
-    }
+    // A mode change since the restart is the user's answer to it: the
+    // notice ends there.
+    let restarted =
+        restarted.filter(|(_, view, _)| view.restarted_at.is_none_or(|t| !stats.switched_after(app.second(t))));
     if failures.judged.pod_failures > 0 && !stopped(stats, span) {
         // The action first: a narrow terminal cuts the end of the line.
         let hint =
@@ -258,6 +254,14 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
     }
     if let Some(hung) = hung(app, stats) {
         return hung;
+    }
+    if let Some((name, view, ago)) = restarted
+        && view.mode == Some(Mode::Sticky)
+    {
+        let who = if views.len() == 1 { "gateway" } else { name.as_str() };
+        let words = Words::new(format!("{who} restarted in sticky mode {} ago", seconds(ago)))
+            .hint(" — press m to balance again");
+        return Diagnosis::new(Verdict::Restarted, Severity::Bad, words);
     }
     // Failures earlier in the window, before a switch or since stopped.
     let window_failures = if span.whole {

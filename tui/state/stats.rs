@@ -14,6 +14,7 @@ mod window;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
+pub use self::by_time::{Change, Serving, ServingChange};
 use self::counts::Counts;
 pub use self::pod::Tally;
 pub use self::pod::{PodKind, PodStats};

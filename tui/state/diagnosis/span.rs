@@ -1,7 +1,8 @@
 //! What the verdict judges: the view's window, or, after a change inside
-//! it (a mode switch, a pod gone), only the time since: the old mode's
-//! traffic says nothing about the new one's, and a gone pod's share of the
-//! window is not the live pods' spread. The span is named.
+//! it (a mode switch, a pod gone or back, the sticky connection moved),
+//! only the time since: the old mode's traffic says nothing about the new
+//! one's, and the time a pod had nothing, or held everything, is not the
+//! spread of the pods serving now. The span is named.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::seconds;
 use super::words::Words;
 use crate::tui::state::app::App;
-use crate::tui::state::stats::{Mark, PodStats, Stats, Tally, Window};
+use crate::tui::state::stats::{Change as Changed, PodStats, ServingChange, Stats, Tally, Window};
 
 /// A change that cut the window.
 #[derive(Clone, Debug)]
@@ -27,6 +28,25 @@ enum Change {
     Switch(crate::common::Mode),
     /// A pod went away: its name when one pod is gone, else none.
     Gone(Option<String>),
+    /// The pods serving changed, or the sticky connection moved.
+    Serving(ServingChange),
+}
+
+/// What a change of the pods serving did, after its subject: " came back",
+/// " moved from acc-pod-2"; and its subject when it names no pod.
+fn serving(change: &ServingChange) -> Words {
+    match change {
+        ServingChange::Joined { name: Some(name), back } => {
+            Words::default()
+                .name(name)
+                .text(if *back { " came back" } else { " joined" })
+        }
+        ServingChange::Joined { name: None, back } => Words::new(if *back { "pods came back" } else { "pods joined" }),
+        ServingChange::Left(Some(name)) => Words::default().name(name).text(" left the rotation"),
+        ServingChange::Left(None) => Words::new("pods left the rotation"),
+        ServingChange::Moved { from: Some(from), .. } => Words::new("the sticky connection moved from ").name(from),
+        ServingChange::Moved { from: None, .. } => Words::new("the sticky connection moved"),
+    }
 }
 
 impl Cut {
@@ -40,6 +60,7 @@ impl Cut {
                 .text(format!(" {ago} ago")),
             Change::Gone(Some(name)) => Words::new(" since ").name(name).text(format!(" went away {ago} ago")),
             Change::Gone(None) => Words::new(format!(" since a pod went away {ago} ago")),
+            Change::Serving(change) => Words::new(" since ").then(serving(change)).text(format!(" {ago} ago")),
         }
     }
 
@@ -50,6 +71,7 @@ impl Cut {
             Change::Switch(mode) => Words::new(format!("switched to {mode} {ago} ago")),
             Change::Gone(Some(name)) => Words::default().name(name).text(format!(" went away {ago} ago")),
             Change::Gone(None) => Words::new(format!("a pod went away {ago} ago")),
+            Change::Serving(change) => serving(change).text(format!(" {ago} ago")),
         }
     }
 }
@@ -97,8 +119,9 @@ impl Span {
             return whole;
         }
         let what = match mark {
-            Mark::Mode(mode) => Change::Switch(mode),
-            _ => {
+            Changed::Mode(mode) => Change::Switch(mode),
+            Changed::Serving(change) => Change::Serving(change),
+            Changed::PodGone => {
                 let mut gone = stats.pods.values().filter(|p| p.gone);
                 match (gone.next(), gone.next()) {
                     (Some(pod), None) => Change::Gone(Some(pod.name.clone())),

@@ -326,10 +326,13 @@ fn a_pod_the_balancer_skips_is_named_with_its_reason_and_left_out_of_fairness() 
     let endpoints = PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect();
     app.update(gw(GatewayEvent::EndpointsChanged { seq: 2, endpoints }), now);
     assert!(app.stats().pods["pod-c"].skipped.is_none());
-    assert!(
-        text(&app, now).1.starts_with("UNEVEN while balanced"),
-        "{:?}",
-        text(&app, now)
+    assert_eq!(
+        text(&app, now),
+        (
+            Severity::Neutral,
+            "pod-c came back <1 s ago: too soon to judge the spread".into()
+        ),
+        "the time it had nothing is not the balancer's spread now"
     );
 }
 
@@ -412,4 +415,6 @@ fn a_refusal_is_the_headline_before_unreachable_and_named_when_partial() {
 }
 
 mod now;
+mod restart;
+mod serving;
 mod slow_and_narrow;

@@ -110,9 +110,9 @@ impl Words {
         line
     }
 
-    /// The fullest line within `width` characters: whole names and every
-    /// clause if they fit, then shortened names, then fewer clauses; the
-    /// shortest possible line when nothing fits.
+    /// The fullest line within `width` characters: every clause if it fits
+    /// (with whole names if they fit, else shortened), then fewer clauses
+    /// the same way; the shortest possible line when nothing fits.
     pub fn fit(&self, width: usize, shared: &str, window: bool) -> String {
         let top = self.parts.iter().map(|p| p.rank).max().unwrap_or(0);
         let how = |shared, rank| Render {
@@ -121,7 +121,11 @@ impl Words {
             hints: true,
             rank,
         };
-        let tries = std::iter::once(how(None, top)).chain((0..=top).rev().map(|rank| how(Some(shared), rank)));
+        // At each rank whole names first: a name is shortened only when the
+        // line would not fit with it whole.
+        let tries = (0..=top)
+            .rev()
+            .flat_map(|rank| [how(None, rank), how(Some(shared), rank)]);
         let mut line = String::new();
         for how in tries {
             line = self.render(how);
@@ -229,8 +233,8 @@ mod tests {
         );
         assert_eq!(
             words.fit(80, shared, false),
-            "UNEVEN — press m: 100 % on …-9hlbq; fairness 0.33",
-            "the clause of the highest rank goes first"
+            "UNEVEN — press m: 100 % on greetserver-demo-b9qnp-9hlbq; fairness 0.33",
+            "the clause of the highest rank goes first; the name fits whole"
         );
         assert_eq!(words.fit(40, shared, false), "UNEVEN — press m: 100 % on …-9hlbq");
         assert_eq!(

@@ -1,13 +1,15 @@
 //! What the verdict and the methods panel need by time, beyond the
 //! requests and failures `recent` keeps: failures by gRPC code and requests
 //! by method, per pod, for the last [`KEPT`]; and the queries over a window
-//! that starts at a change (a mode switch) rather than a fixed span ago.
+//! that starts at a change (a mode switch, a pod gone or back, the sticky
+//! connection moved) rather than a fixed span ago.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::methods::{self, ByMethod};
 use super::{KEPT, Mark, PodStats, Stats, Tally};
+use crate::common::Mode;
 use crate::common::latency_buckets::{self, merge_into};
 
 /// Details closer together than this share one entry (as in `recent`).
@@ -22,6 +24,49 @@ type ByCode = BTreeMap<i32, u64>;
 pub struct Details {
     codes: BTreeMap<String, VecDeque<(Instant, ByCode)>>,
     methods: BTreeMap<String, VecDeque<(Instant, ByMethod)>>,
+    /// Changes of the pods serving, by when and by whole second.
+    serving: VecDeque<(Instant, u64, ServingChange)>,
+    /// The pods that last held a connection (names): where a sticky
+    /// connection is, kept while a summary shows none.
+    holders: BTreeSet<String>,
+}
+
+/// A change in which pods serve, which cuts what the verdict judges: the
+/// time before it says nothing about the spread after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServingChange {
+    /// Pods joined the rotation (a skip ended, listed again, ready again,
+    /// new): the name when one did, and whether it was known before.
+    Joined { name: Option<String>, back: bool },
+    /// Pods left it without going away (skipped, not ready): the name when one did.
+    Left(Option<String>),
+    /// In sticky mode, the connection moved: the pods' names when one each.
+    Moved { from: Option<String>, to: Option<String> },
+}
+
+/// The last change that cuts what a verdict judges.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    Mode(Mode),
+    PodGone,
+    Serving(ServingChange),
+}
+
+/// Which pods serve, taken before an event to compare with after it.
+#[derive(Clone, Debug, Default)]
+pub struct Serving {
+    /// Keys of the pods in the rotation (as [`Stats::live_pods`]).
+    rotation: BTreeSet<String>,
+    /// Keys of every pod known.
+    known: BTreeSet<String>,
+}
+
+/// The one name of `names`, if there is one.
+fn single(names: &BTreeSet<String>) -> Option<String> {
+    match names.len() {
+        1 => names.first().cloned(),
+        _ => None,
+    }
 }
 
 impl Details {
@@ -73,11 +118,15 @@ impl Details {
         }
         self.codes.retain(|_, e| !e.is_empty());
         self.methods.retain(|_, e| !e.is_empty());
+        while self.serving.front().is_some_and(|(at, _, _)| old(at)) {
+            self.serving.pop_front();
+        }
     }
 
     pub(super) fn clear(&mut self) {
         self.codes.clear();
         self.methods.clear();
+        self.serving.clear();
     }
 }
 
@@ -102,15 +151,91 @@ impl Stats {
         sum_since(&self.recent, from, now)
     }
 
-    /// The last change the chart marks that cuts what a verdict judges (a
-    /// mode switch or a pod gone, not a reconnect): its whole second from
-    /// the origin, and what it was (the last [`KEPT`] only).
-    pub fn last_change(&self) -> Option<(u64, Mark)> {
+    /// The last change that cuts what a verdict judges (a mode switch, a
+    /// pod gone, a change of the pods serving; not a reconnect): its whole
+    /// second from the origin, and what it was (the last [`KEPT`] only). A
+    /// mode switch names a second best.
+    pub fn last_change(&self) -> Option<(u64, Change)> {
+        let marked = self.marks.iter().rev().find_map(|(second, mark)| match mark {
+            Mark::Mode(mode) => Some((*second, Change::Mode(*mode))),
+            Mark::PodGone => Some((*second, Change::PodGone)),
+            Mark::Reconnected => None,
+        });
+        let serving = self
+            .details
+            .serving
+            .back()
+            .map(|(_, second, change)| (*second, Change::Serving(change.clone())));
+        match (marked, serving) {
+            (Some(m), Some(s)) if s.0 > m.0 => Some(s),
+            (Some(m), _) => Some(m),
+            (None, s) => s,
+        }
+    }
+
+    /// Whether the mode changed after the whole second `second`.
+    pub fn switched_after(&self, second: u64) -> bool {
         self.marks
             .iter()
-            .rev()
-            .find(|(_, mark)| matches!(mark, Mark::Mode(_) | Mark::PodGone))
-            .copied()
+            .any(|(s, mark)| *s > second && matches!(mark, Mark::Mode(_)))
+    }
+
+    /// Which pods serve now, to compare with after an event.
+    pub fn serving(&self) -> Serving {
+        Serving {
+            rotation: self.live_pods().map(|p| p.name.clone()).collect(),
+            known: self.pods.values().map(|p| p.name.clone()).collect(),
+        }
+    }
+
+    /// Records, at `now` (whole second `second`), how the pods serving
+    /// changed since `before`: pods joined or left the rotation (a pod gone
+    /// is marked as such), or, when `sticky`, the connection moved.
+    pub fn note_serving(&mut self, before: Serving, second: u64, now: Instant, sticky: bool) {
+        let after = self.serving();
+        let pod = |name: &str| self.pods.values().find(|p| p.name == name);
+        // A pod first seen in a request, which nothing lists, joins nothing.
+        let joined: BTreeSet<String> = after
+            .rotation
+            .difference(&before.rotation)
+            .filter(|n| before.known.contains(*n) || pod(n).is_some_and(|p| p.ready == Some(true)))
+            .cloned()
+            .collect();
+        let left: BTreeSet<String> = before
+            .rotation
+            .difference(&after.rotation)
+            .filter(|n| pod(n).is_some_and(|p| !p.gone))
+            .cloned()
+            .collect();
+        let mut changes = Vec::new();
+        if !joined.is_empty() {
+            let back = joined.iter().all(|n| before.known.contains(n));
+            changes.push(ServingChange::Joined {
+                name: single(&joined),
+                back,
+            });
+        } else if !left.is_empty() {
+            changes.push(ServingChange::Left(single(&left)));
+        }
+        let holders: BTreeSet<String> = self
+            .pods
+            .values()
+            .filter(|p| !p.gone && p.connections() > 0)
+            .map(|p| p.name.clone())
+            .collect();
+        if !holders.is_empty() {
+            let was = std::mem::replace(&mut self.details.holders, holders);
+            let now_held = &self.details.holders;
+            if sticky && !was.is_empty() && was != *now_held {
+                changes.push(ServingChange::Moved {
+                    from: single(&was),
+                    to: single(now_held),
+                });
+            }
+        }
+        for change in changes {
+            self.details.serving.push_back((now, second, change));
+        }
     }
 
     /// Failures by code from `from` to `now`, per pod key ("" for those
@@ -257,7 +382,7 @@ mod tests {
         stats.mark(7, Mark::Reconnected);
         assert_eq!(
             stats.last_change(),
-            Some((5, Mark::PodGone)),
+            Some((5, Change::PodGone)),
             "a reconnect changes nothing"
         );
         let origin = Instant::now();

@@ -7,7 +7,8 @@ use super::{failed, traffic};
 use crate::common::Mode;
 use crate::tui::state::app::App;
 use crate::tui::state::diagnosis::{Diagnosis, Severity, Verdict, diagnose};
-use crate::tui::state::test_events::{PODS, request, secs, snapshot};
+use crate::tui::state::messages::{GatewayEvent, PodInfo};
+use crate::tui::state::test_events::{PODS, endpoint, gw, request, secs, snapshot};
 
 /// "greetserver-demo-b9qnp-" and a suffix, as the demo names its pods.
 const DEMO: [(&str, &str, u64); 3] = [
@@ -163,4 +164,29 @@ fn least_loaded_sending_nearly_nothing_to_a_slow_pod_is_slow_not_uneven() {
         d.text
     );
     assert!(d.text.starts_with("SLOW: pod-c p99 "), "{}", d.text);
+}
+
+#[test]
+fn a_name_is_shortened_only_when_the_line_would_not_fit_with_it_whole() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0);
+    let pods = [
+        ("acc-pod-1", "10.0.0.1", 0),
+        ("acc-pod-2", "10.0.0.2", 0),
+        ("acc-pod-3", "10.0.0.3", 0),
+    ];
+    app.update(snapshot(Mode::Balanced, &pods, 0), t0);
+    let mut endpoints: Vec<PodInfo> = pods.iter().map(|(n, ip, _)| endpoint(n, ip)).collect();
+    endpoints[1].skipped = Some("connection refused".into());
+    app.update(gw(GatewayEvent::EndpointsChanged { seq: 1, endpoints }), t0);
+    let d = diagnose(&app, t0 + secs(1.0));
+    // 80 columns leave 78 for the line.
+    assert_eq!(
+        d.for_screen(78),
+        "SKIPPING acc-pod-2 (connection refused): the gateway routes around it"
+    );
+    assert_eq!(
+        d.for_screen(60),
+        "SKIPPING …-2 (connection refused): the gateway routes around it"
+    );
 }
