@@ -23,6 +23,8 @@ use crate::gateway::events::{EventHub, RequestOutcome};
 pub(super) struct Completion {
     hub: Arc<EventHub>,
     started: Instant,
+    /// When the current attempt began: its own time is the pod's latency.
+    try_started: Instant,
     /// `None` once published.
     outcome: Option<RequestOutcome>,
 }
@@ -32,6 +34,7 @@ impl Completion {
         Completion {
             hub,
             started,
+            try_started: started,
             outcome: Some(outcome),
         }
     }
@@ -40,6 +43,7 @@ impl Completion {
     pub(super) fn retry(&mut self, outcome: RequestOutcome) {
         if self.outcome.is_some() {
             self.outcome = Some(outcome);
+            self.try_started = Instant::now();
         }
     }
 
@@ -67,7 +71,9 @@ impl Completion {
     /// Ends the call with `status` (`None`: OK).
     pub(super) fn finish(&mut self, status: Option<&tonic::Status>) {
         let Some(mut outcome) = self.outcome.take() else { return };
-        outcome.latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        outcome.latency_us = micros(self.try_started);
+        outcome.request_latency_us = micros(self.started);
         if let Some(status) = status.filter(|s| s.code() != tonic::Code::Ok) {
             outcome.grpc_code = status.code() as i32;
             outcome.error = sanitize_truncated(status.message(), 300);

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::raw_h2::RawH2;
-use super::{GreetReply, Limit, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
+use super::{GreetReply, Limit, Tried, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
 use crate::gateway::in_flight::{OpenConnections, PodGauge, SendTimes, Sending};
 use crate::proto::greet::GreetingRequest;
 
@@ -137,23 +137,21 @@ pub(super) fn retryable(result: &Result<GreetReply, UpstreamError>) -> bool {
 impl Upstream {
     /// A call on the pinned connection; when that connection was closed
     /// under it, once more on a fresh connection through the Service, which
-    /// becomes the pin (still sticky): see [`retryable`]. As
-    /// `greet_balanced`: the result, the endpoint (the Service), no pod hint,
-    /// the attempts.
-    pub(super) async fn greet_sticky(
-        &self,
-        request: GreetingRequest,
-    ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
+    /// becomes the pin (still sticky): see [`retryable`]. The endpoint is
+    /// the Service; no pod hint.
+    pub(super) async fn greet_sticky(&self, request: GreetingRequest) -> Tried {
         let target = self.sticky.target();
         let gauge = &self.sticky.channel_gauge;
         let pinned = self.sticky.current();
-        let _sending = gauge.sending(Instant::now());
+        let mut last_try = Instant::now();
+        let _sending = gauge.sending(last_try);
         let mut result = self
             .call(target, &pinned, request.clone(), Limit::whole(self.timeouts.request))
             .await;
         let mut attempts = 1;
         if retryable(&result) {
             let fresh = self.sticky.repin(&pinned);
+            last_try = Instant::now();
             result = self
                 .call(target, &fresh, request, Limit::whole(self.timeouts.request))
                 .await;
@@ -162,7 +160,13 @@ impl Upstream {
         if let Ok(reply) = &result {
             gauge.replied_from(&reply.pod_name);
         }
-        (result, target.to_owned(), None, attempts)
+        Tried {
+            result,
+            endpoint: target.to_owned(),
+            pod_hint: None,
+            attempts,
+            last_try,
+        }
     }
 }
 
