@@ -207,6 +207,11 @@ impl Upstream {
         self.sticky.raw_gauge().replied_from(pod);
     }
 
+    /// The pod the ingress's sticky connection's responses named last.
+    pub fn sticky_raw_pod(&self) -> Option<String> {
+        self.sticky.raw_gauge().pod()
+    }
+
     /// Every upstream's gauges at `now`: each member of both pools, and the
     /// two sticky connections (REST's and the ingress's), each attributed to
     /// the pod its replies named last (else to the Service's address).

@@ -46,6 +46,11 @@ impl StickyGauge {
         self.pod.store(Some(Arc::new(pod.to_owned())));
     }
 
+    /// The pod the connection's replies named last, if any did.
+    pub(super) fn pod(&self) -> Option<String> {
+        self.pod.load().as_deref().cloned()
+    }
+
     /// A new connection: no reply has named its pod yet.
     fn forget_pod(&self) {
         self.pod.store(None);
@@ -53,7 +58,7 @@ impl StickyGauge {
 
     fn gauge(&self, target: &str, connections: u32, now: Instant) -> PodGauge {
         PodGauge {
-            pod_name: self.pod.load().as_deref().cloned().unwrap_or_default(),
+            pod_name: self.pod().unwrap_or_default(),
             endpoint: target.to_owned(),
             in_flight: self.sends.count(),
             oldest_in_flight: self.sends.oldest(now),
@@ -138,7 +143,8 @@ impl Upstream {
     /// A call on the pinned connection; when that connection was closed
     /// under it, once more on a fresh connection through the Service, which
     /// becomes the pin (still sticky): see [`retryable`]. The endpoint is
-    /// the Service; no pod hint.
+    /// the Service; a failure's pod hint is the pod the failing connection's
+    /// replies named last (none for a fresh one), as its gauge is attributed.
     pub(super) async fn greet_sticky(&self, request: GreetingRequest) -> Tried {
         let target = self.sticky.target();
         let gauge = &self.sticky.channel_gauge;
@@ -160,10 +166,13 @@ impl Upstream {
         if let Ok(reply) = &result {
             gauge.replied_from(&reply.pod_name);
         }
+        // After a repin the gauge forgot the broken connection's pod: the
+        // fresh connection's is known only once it replied.
+        let pod_hint = if result.is_err() { gauge.pod() } else { None };
         Tried {
             result,
             endpoint: target.to_owned(),
-            pod_hint: None,
+            pod_hint,
             attempts,
             last_try,
         }
