@@ -51,7 +51,12 @@ pub struct RequestOutcome {
     pub pod_ip: String,
     pub endpoint: String,
     pub mode: Mode,
+    /// The last attempt's own time: the pod it names answered (or failed)
+    /// in this long. Per-pod latency is this, never a retried request's
+    /// wait on another pod.
     pub latency_us: u64,
+    /// The whole request's time, retries included: what the client waited.
+    pub request_latency_us: u64,
     pub grpc_code: i32,
     pub error: String,
     pub attempts: u32,
@@ -262,6 +267,12 @@ impl EventHub {
         self.counters.summaries().1
     }
 
+    /// Whole requests' times (retries included): their histogram's counts
+    /// (the fixed buckets) and sum in microseconds.
+    pub fn request_durations(&self) -> (Vec<u64>, u64) {
+        self.counters.request_durations()
+    }
+
     /// Summaries built so far (one per tick per interval, whatever the subscribers).
     pub fn summaries_built(&self) -> u64 {
         self.summaries.builds()
@@ -281,6 +292,7 @@ fn request_event(seq: u64, timestamp_unix_us: i64, outcome: RequestOutcome) -> S
         endpoint: outcome.endpoint,
         mode: outcome.mode.to_proto() as i32,
         latency_us: outcome.latency_us,
+        request_latency_us: outcome.request_latency_us,
         grpc_code: outcome.grpc_code,
         error: outcome.error,
         attempts: outcome.attempts,

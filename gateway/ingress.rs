@@ -87,6 +87,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
         }
     };
     let mut completion = Completion::new(Arc::clone(&gateway.hub), started, route.outcome(1, &method));
+    completion.unanswered_from(route.unanswered_pod(gateway));
     let (mut head, body) = request.into_parts();
     wire::strip_hop_by_hop(&mut head.headers);
     let replay = Replay::new(body);
@@ -129,6 +130,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
             attempts += 1;
             route = next;
             completion.retry(route.outcome(attempts, &method));
+            completion.unanswered_from(route.unanswered_pod(gateway));
             continue;
         }
         let status = tonic::Status::unavailable(format!(

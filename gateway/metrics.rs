@@ -136,10 +136,10 @@ impl Scrape {
 
     /// `greet_gateway_request_duration_seconds`, from the hub's histogram.
     fn duration(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
-        let totals = self.0.hub.totals();
-        let buckets = prometheus_buckets(&totals.latency_buckets);
+        let (counts, sum_us) = self.0.hub.request_durations();
+        let buckets = prometheus_buckets(&counts);
         let count = buckets.iter().map(|(_, n)| n).sum();
-        let sum = totals.latency_us_sum as f64 / 1e6;
+        let sum = sum_us as f64 / 1e6;
         let mut histogram = encoder.encode_descriptor(
             "greet_gateway_request_duration_seconds",
             "Time from a POST /greet reaching the gateway's upstream call (a gRPC ingress call: from its arrival) to its outcome, retries included.",

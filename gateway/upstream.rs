@@ -83,6 +83,18 @@ fn endpoint_conns(info: &EndpointInfo, timeouts: UpstreamTimeouts) -> EndpointCo
     })
 }
 
+/// How a call through the upstream went, over all its attempts.
+pub(super) struct Tried {
+    pub(super) result: Result<GreetReply, UpstreamError>,
+    /// The address the last attempt dialled (empty when none).
+    pub(super) endpoint: String,
+    /// On failure, the pod the last attempt went to, when known.
+    pub(super) pod_hint: Option<String>,
+    pub(super) attempts: u32,
+    /// When the last attempt began: its own time is the pod's latency.
+    pub(super) last_try: Instant,
+}
+
 pub struct Upstream {
     mode: AtomicU8,
     mode_switch: tokio::sync::Mutex<()>,
@@ -195,6 +207,11 @@ impl Upstream {
         self.sticky.raw_gauge().replied_from(pod);
     }
 
+    /// The pod the ingress's sticky connection's responses named last.
+    pub fn sticky_raw_pod(&self) -> Option<String> {
+        self.sticky.raw_gauge().pod()
+    }
+
     /// Every upstream's gauges at `now`: each member of both pools, and the
     /// two sticky connections (REST's and the ingress's), each attributed to
     /// the pod its replies named last (else to the Service's address).
@@ -253,15 +270,22 @@ impl Upstream {
         let request = GreetingRequest {
             greeting: Some(Greeting { first_name, last_name }),
         };
-        let (result, endpoint, pod_hint, attempts) = match mode {
+        let Tried {
+            result,
+            endpoint,
+            pod_hint,
+            attempts,
+            last_try,
+        } = match mode {
             Mode::Sticky => self.greet_sticky(request).await,
             Mode::Balanced | Mode::LeastLoaded | Mode::Dns => self.greet_balanced(mode, request).await,
         };
-        let latency_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut outcome = RequestOutcome {
             endpoint,
             mode,
-            latency_us,
+            latency_us: micros(last_try),
+            request_latency_us: micros(started),
             attempts,
             ..RequestOutcome::default()
         };

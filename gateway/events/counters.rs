@@ -140,6 +140,10 @@ pub struct Counters {
     pods: ArcSwap<BTreeMap<String, Arc<PodCounters>>>,
     /// Serializes adding a pod (never held by the common path).
     adding: Mutex<()>,
+    /// Whole requests' times, retries included (the per-pod histograms
+    /// count each request's last attempt only).
+    requests: Histogram,
+    request_latency_us_sum: AtomicU64,
 }
 
 fn key_of(outcome: &RequestOutcome) -> &str {
@@ -153,6 +157,9 @@ fn key_of(outcome: &RequestOutcome) -> &str {
 impl Counters {
     /// Counts one request: a map lookup and a few atomic additions.
     pub fn record(&self, outcome: &RequestOutcome) {
+        self.requests.record(outcome.request_latency_us);
+        self.request_latency_us_sum
+            .fetch_add(outcome.request_latency_us, Ordering::Relaxed);
         let key = key_of(outcome);
         if let Some(pod) = self.pods.load().get(key) {
             pod.record(outcome);
@@ -173,6 +180,14 @@ impl Counters {
         pods.insert(key.to_owned(), Arc::clone(&pod));
         self.pods.store(Arc::new(pods));
         pod
+    }
+
+    /// Whole requests' times: the histogram's counts and their sum.
+    pub fn request_durations(&self) -> (Vec<u64>, u64) {
+        (
+            self.requests.counts(),
+            self.request_latency_us_sum.load(Ordering::Relaxed),
+        )
     }
 
     /// Per-pod totals, in key order.

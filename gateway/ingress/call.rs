@@ -23,6 +23,10 @@ use crate::gateway::events::{EventHub, RequestOutcome};
 pub(super) struct Completion {
     hub: Arc<EventHub>,
     started: Instant,
+    /// When the current attempt began: its own time is the pod's latency.
+    try_started: Instant,
+    /// Whom the call is attributed to if no response names a pod.
+    unanswered_pod: Option<String>,
     /// `None` once published.
     outcome: Option<RequestOutcome>,
 }
@@ -32,6 +36,8 @@ impl Completion {
         Completion {
             hub,
             started,
+            try_started: started,
+            unanswered_pod: None,
             outcome: Some(outcome),
         }
     }
@@ -40,7 +46,13 @@ impl Completion {
     pub(super) fn retry(&mut self, outcome: RequestOutcome) {
         if self.outcome.is_some() {
             self.outcome = Some(outcome);
+            self.try_started = Instant::now();
         }
+    }
+
+    /// The pod the current attempt is attributed to if no response comes.
+    pub(super) fn unanswered_from(&mut self, pod: Option<String>) {
+        self.unanswered_pod = pod;
     }
 
     /// A response began: the pod, from its `x-pod-name` / `x-pod-ip`
@@ -57,8 +69,8 @@ impl Completion {
             outcome.pod_ip = ip;
         }
         // An answer from a pod the route did not know and that did not name
-        // itself: shown as the Service. A call with no answer names no pod
-        // (as a REST request's), counted as unattributed.
+        // itself: shown as the Service. A call with no answer names the pod
+        // set by `unanswered_from` (as a REST request's), else none.
         if outcome.pod_name.is_empty() {
             outcome.pod_name.clone_from(&outcome.endpoint);
         }
@@ -67,7 +79,14 @@ impl Completion {
     /// Ends the call with `status` (`None`: OK).
     pub(super) fn finish(&mut self, status: Option<&tonic::Status>) {
         let Some(mut outcome) = self.outcome.take() else { return };
-        outcome.latency_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        if outcome.pod_name.is_empty()
+            && let Some(pod) = self.unanswered_pod.take()
+        {
+            outcome.pod_name = pod;
+        }
+        let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+        outcome.latency_us = micros(self.try_started);
+        outcome.request_latency_us = micros(self.started);
         if let Some(status) = status.filter(|s| s.code() != tonic::Code::Ok) {
             outcome.grpc_code = status.code() as i32;
             outcome.error = sanitize_truncated(status.message(), 300);

@@ -148,6 +148,16 @@ impl Route {
         }
     }
 
+    /// The pod a call on this route that gets no answer is attributed to:
+    /// sticky, the pod the connection's responses named last (as its gauge
+    /// is); balanced, the member's (already in its outcome).
+    pub(super) fn unanswered_pod(&self, gateway: &Gateway) -> Option<String> {
+        match &self.target {
+            Target::Balanced(member, _) => member.pod_name(),
+            Target::Sticky => gateway.upstream.sticky_raw_pod(),
+        }
+    }
+
     /// The observation of a call of `method` on this route, its `attempts`th.
     pub(super) fn outcome(&self, attempts: u32, method: &str) -> RequestOutcome {
         let (pod_name, pod_ip) = match &self.target {

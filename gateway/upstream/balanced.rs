@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{GreetReply, Upstream, UpstreamError};
+use super::{Tried, Upstream, UpstreamError};
 use crate::common::Mode;
 use crate::proto::greet::GreetingRequest;
 
@@ -17,11 +17,7 @@ impl Upstream {
     /// the call retried on the next one (Greet is idempotent). The tries
     /// share the call's deadline (`--upstream-timeout`); the last one
     /// possible gets all that is left of it.
-    pub(super) async fn greet_balanced(
-        &self,
-        mode: Mode,
-        request: GreetingRequest,
-    ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
+    pub(super) async fn greet_balanced(&self, mode: Mode, request: GreetingRequest) -> Tried {
         let balancer = self.pool(mode);
         let max_attempts = u32::try_from(balancer.ready_count().clamp(1, 3)).unwrap_or(3);
         let deadline = Instant::now() + self.timeouts.request;
@@ -39,7 +35,13 @@ impl Upstream {
                         discovery: self.discovery_description(),
                     },
                 };
-                return (Err(err), String::new(), None, attempts);
+                return Tried {
+                    result: Err(err),
+                    endpoint: String::new(),
+                    pod_hint: None,
+                    attempts,
+                    last_try: picked_at,
+                };
             };
             attempts += 1;
             let address = &member.info.address;
@@ -100,7 +102,13 @@ impl Upstream {
                 }
                 Err(_) => {}
             }
-            return (result, address.clone(), member.pod_name(), attempts);
+            return Tried {
+                result,
+                endpoint: address.clone(),
+                pod_hint: member.pod_name(),
+                attempts,
+                last_try: picked_at,
+            };
         }
     }
 }

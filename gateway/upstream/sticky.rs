@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tonic::transport::Channel;
 
 use super::raw_h2::RawH2;
-use super::{GreetReply, Limit, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
+use super::{GreetReply, Limit, Tried, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
 use crate::gateway::in_flight::{OpenConnections, PodGauge, SendTimes, Sending};
 use crate::proto::greet::GreetingRequest;
 
@@ -46,6 +46,11 @@ impl StickyGauge {
         self.pod.store(Some(Arc::new(pod.to_owned())));
     }
 
+    /// The pod the connection's replies named last, if any did.
+    pub(super) fn pod(&self) -> Option<String> {
+        self.pod.load().as_deref().cloned()
+    }
+
     /// A new connection: no reply has named its pod yet.
     fn forget_pod(&self) {
         self.pod.store(None);
@@ -53,7 +58,7 @@ impl StickyGauge {
 
     fn gauge(&self, target: &str, connections: u32, now: Instant) -> PodGauge {
         PodGauge {
-            pod_name: self.pod.load().as_deref().cloned().unwrap_or_default(),
+            pod_name: self.pod().unwrap_or_default(),
             endpoint: target.to_owned(),
             in_flight: self.sends.count(),
             oldest_in_flight: self.sends.oldest(now),
@@ -137,23 +142,22 @@ pub(super) fn retryable(result: &Result<GreetReply, UpstreamError>) -> bool {
 impl Upstream {
     /// A call on the pinned connection; when that connection was closed
     /// under it, once more on a fresh connection through the Service, which
-    /// becomes the pin (still sticky): see [`retryable`]. As
-    /// `greet_balanced`: the result, the endpoint (the Service), no pod hint,
-    /// the attempts.
-    pub(super) async fn greet_sticky(
-        &self,
-        request: GreetingRequest,
-    ) -> (Result<GreetReply, UpstreamError>, String, Option<String>, u32) {
+    /// becomes the pin (still sticky): see [`retryable`]. The endpoint is
+    /// the Service; a failure's pod hint is the pod the failing connection's
+    /// replies named last (none for a fresh one), as its gauge is attributed.
+    pub(super) async fn greet_sticky(&self, request: GreetingRequest) -> Tried {
         let target = self.sticky.target();
         let gauge = &self.sticky.channel_gauge;
         let pinned = self.sticky.current();
-        let _sending = gauge.sending(Instant::now());
+        let mut last_try = Instant::now();
+        let _sending = gauge.sending(last_try);
         let mut result = self
             .call(target, &pinned, request.clone(), Limit::whole(self.timeouts.request))
             .await;
         let mut attempts = 1;
         if retryable(&result) {
             let fresh = self.sticky.repin(&pinned);
+            last_try = Instant::now();
             result = self
                 .call(target, &fresh, request, Limit::whole(self.timeouts.request))
                 .await;
@@ -162,7 +166,16 @@ impl Upstream {
         if let Ok(reply) = &result {
             gauge.replied_from(&reply.pod_name);
         }
-        (result, target.to_owned(), None, attempts)
+        // After a repin the gauge forgot the broken connection's pod: the
+        // fresh connection's is known only once it replied.
+        let pod_hint = if result.is_err() { gauge.pod() } else { None };
+        Tried {
+            result,
+            endpoint: target.to_owned(),
+            pod_hint,
+            attempts,
+            last_try,
+        }
     }
 }
 

@@ -1,0 +1,169 @@
+//! Whose time a request's latency is: a request retried after a pod did
+//! not answer within its try's limit counts, for the pod that answered,
+//! only that pod's own attempt; the whole request's time stays the
+//! client's (the request metric, RequestEvent.request_latency_us). Real
+//! gateway, in-process Greet servers on loopback.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use greet_top::common::Mode;
+use greet_top::common::latency_buckets::lower_bound_us;
+use greet_top::gateway::GatewayHandle;
+use greet_top::gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
+use greet_top::gateway::discovery::{self, EndpointInfo};
+use greet_top::proto::greet::greet_service_client::GreetServiceClient;
+use greet_top::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
+use greet_top::proto::greet::{Greeting, GreetingRequest, GreetingResponse};
+use greet_top::proto::observe::{PodSummary, RequestEvent, event};
+use greet_top::tui::rest_client::RestClient;
+use tonic::{Request, Response, Status};
+
+/// A Greet server named `name` that answers at once, or never while `hung`.
+#[derive(Clone)]
+struct Pod {
+    name: &'static str,
+    hung: Arc<AtomicBool>,
+}
+
+#[tonic::async_trait]
+impl GreetService for Pod {
+    async fn greet(&self, _request: Request<GreetingRequest>) -> Result<Response<GreetingResponse>, Status> {
+        if self.hung.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        let mut response = Response::new(GreetingResponse {
+            result: "Hello".into(),
+            pod_name: self.name.into(),
+            pod_ip: "127.0.0.1".into(),
+        });
+        response
+            .metadata_mut()
+            .insert("x-pod-name", tonic::metadata::MetadataValue::from_static(self.name));
+        Ok(response)
+    }
+}
+
+async fn serve(pod: Pod) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(GreetServiceServer::new(pod))
+            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+    );
+    addr
+}
+
+fn pod(name: &'static str, hung: bool) -> Pod {
+    Pod {
+        name,
+        hung: Arc::new(AtomicBool::new(hung)),
+    }
+}
+
+fn greeting() -> GreetingRequest {
+    GreetingRequest {
+        greeting: Some(Greeting {
+            first_name: "Ada".into(),
+            last_name: "Lovelace".into(),
+        }),
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum FrontDoor {
+    Rest,
+    Ingress,
+}
+
+async fn greet(gateway: &GatewayHandle, door: FrontDoor) {
+    match door {
+        FrontDoor::Rest => {
+            let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+            assert_eq!(rest.greet("Ada", "Lovelace").await.unwrap().status, 200);
+        }
+        FrontDoor::Ingress => {
+            let mut grpc = GreetServiceClient::connect(format!("http://{}", gateway.grpc_addr))
+                .await
+                .unwrap();
+            grpc.greet(greeting()).await.unwrap();
+        }
+    }
+}
+
+fn row<'a>(pods: &'a [PodSummary], name: &str) -> &'a PodSummary {
+    pods.iter()
+        .find(|pod| pod.pod_name == name)
+        .unwrap_or_else(|| panic!("no row {name}: {pods:#?}"))
+}
+
+/// Two requests through `door` of a balanced gateway over a hung pod and a
+/// healthy one: one of them tries the hung pod first, waits its try's limit
+/// and is answered by the healthy pod.
+async fn one_retried_after_a_hung_pod(door: FrontDoor) {
+    let hung = serve(pod("pod-hung", true)).await;
+    let healthy = serve(pod("pod-b", false)).await;
+    let set = [
+        EndpointInfo::ready(hung.to_string()),
+        EndpointInfo::ready(healthy.to_string()),
+    ]
+    .into_iter()
+    .collect();
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start(
+            healthy.to_string(),
+            discovery::static_endpoints(set),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let (_, mut events) = gateway.gateway.hub.subscribe();
+    for _ in 0..2 {
+        greet(&gateway, door).await;
+    }
+
+    let mut seen: Vec<RequestEvent> = Vec::new();
+    while seen.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("both requests' events")
+            .unwrap();
+        if let Some(event::Kind::Request(request)) = &event.kind {
+            seen.push(request.clone());
+        }
+    }
+    let floor = u64::try_from(TRY_LIMIT_FLOOR.as_micros()).unwrap();
+    let retried: Vec<&RequestEvent> = seen.iter().filter(|e| e.attempts == 2).collect();
+    assert_eq!(retried.len(), 1, "{seen:#?}");
+    let retried = retried[0];
+    assert_eq!(retried.pod_name, "pod-b");
+    assert!(retried.request_latency_us >= floor, "the client waited: {retried:?}");
+    assert!(retried.latency_us < 100_000, "pod-b's own attempt: {retried:?}");
+
+    let summary = gateway.gateway.hub.build_summary(Duration::from_millis(250));
+    let b = row(&summary.pods, "pod-b");
+    assert_eq!((b.requests, b.errors, b.attempts), (2, 0, 3), "{b:?}");
+    assert!(b.latency_us_sum < 200_000, "pod-b answered both at once: {b:?}");
+    let slowest = b.latency_buckets.len() - 1;
+    assert!(lower_bound_us(slowest) < 100_000, "pod-b's histogram: {b:?}");
+    // The request metric is the client's: the wait on the hung pod included.
+    let (counts, sum_us) = gateway.gateway.hub.request_durations();
+    assert_eq!(counts.iter().sum::<u64>(), 2);
+    assert!(sum_us >= floor, "{sum_us}");
+    gateway.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rest_request_retried_after_a_hung_pod_adds_only_its_answering_try_to_that_pod() {
+    one_retried_after_a_hung_pod(FrontDoor::Rest).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingress_call_retried_after_a_hung_pod_adds_only_its_answering_try_to_that_pod() {
+    one_retried_after_a_hung_pod(FrontDoor::Ingress).await;
+}
