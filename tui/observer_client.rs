@@ -17,13 +17,13 @@ use tonic::transport::{Channel, Endpoint};
 
 pub use self::convert::{MAX_PODS, gateway_event, mode_set};
 use self::describe::describe;
-pub use self::describe::fails_until_changed;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
 pub use self::tls::{Verify, https_connector};
 use super::network_text;
 use super::state::{AppEvent, Refusal};
 use crate::common::Mode;
 use crate::proto::observe::{GetStateRequest, SetModeRequest, State, WatchRequest, event};
+pub use crate::tui::state::gateways::cause::fails_until_changed;
 
 /// First and largest wait between reconnection attempts.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);

@@ -3,6 +3,7 @@
 //! is not gRPC (or not HTTP/2), and a message over greet-top's limit each say
 //! so. The text is sanitised where it enters the state (network_text.rs).
 
+use crate::tui::state::gateways::cause::{CERTIFICATE_REJECTED, NOT_AN_OBSERVER, TLS_FAILED};
 use std::error::Error as _;
 
 use tonic::{Code, Status};
@@ -33,7 +34,7 @@ pub(super) fn describe(status: &Status) -> String {
             }
             // A plaintext server answering a TLS hello.
             Some(cause) if cause.contains("corrupt message") || cause.contains("InvalidContentType") => {
-                format!("TLS handshake failed: {cause}; does the gateway serve TLS here? (use http:// if not)")
+                format!("{TLS_FAILED}: {cause}; does the gateway serve TLS here? (use http:// if not)")
             }
             Some(cause) => format!("gateway unreachable: {cause} (is it running, or the port-forward up?)"),
             None => "gateway unreachable (is it running, or the port-forward up?)".to_owned(),
@@ -73,19 +74,6 @@ pub(super) fn describe(status: &Status) -> String {
     }
 }
 
-/// Whether `described` (a [`describe`] text) is a failure retrying cannot
-/// cure: another kind of server at the address, or a certificate greet-top
-/// does not trust. Only a change of the command line helps.
-pub fn fails_until_changed(described: &str) -> bool {
-    described.starts_with(NOT_AN_OBSERVER)
-        || described.starts_with(CERTIFICATE_REJECTED)
-        || described.starts_with(TLS_FAILED)
-}
-
-const NOT_AN_OBSERVER: &str = "not an Observer endpoint";
-const CERTIFICATE_REJECTED: &str = "the gateway's TLS certificate was rejected";
-const TLS_FAILED: &str = "TLS handshake failed";
-
 /// What to do when the address is some other HTTP server.
 const POINT_AT_OBSERVER: &str = "point --gateway at the gateway's Observer port (OBSERVE_PORT, default 9092)";
 
@@ -108,6 +96,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::tui::state::gateways::cause::fails_until_changed;
 
     fn with_cause(code: Code, message: &str, cause: &str) -> Status {
         let mut status = Status::new(code, message);

@@ -9,6 +9,7 @@ use self::span::Span;
 use self::spread::spread;
 use self::words::{Render, Words, shared_prefix};
 use super::app::App;
+use super::gateways::cause::fails_until_changed;
 use super::gateways::{Connection, GatewayView};
 use super::stats::Stats;
 use crate::common::Mode;
@@ -213,6 +214,13 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
             })
             .max_by_key(|e| e.len())
             .filter(|e| !e.is_empty());
+        if let Some(cause) = cause.filter(|cause| fails_until_changed(cause)) {
+            // It answered, but not as an Observer: the cause is the news, and
+            // what to change; "unreachable" would send the user to the network.
+            let words = Words::new(format!("{who}: {cause}"))
+                .clause(2, |w| w.text(format!(" — {shown}, for {}", seconds(longest))));
+            return Diagnosis::new(Verdict::Unreachable, Severity::Bad, words);
+        }
         let words = Words::new(format!("{who} unreachable for {}", seconds(longest)))
             .clause(1, |w| match cause {
                 // "gateway unreachable (is it running, ...)" says it once.

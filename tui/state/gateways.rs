@@ -402,6 +402,7 @@ impl Gateways {
     }
 }
 
+pub mod cause;
 mod refusal;
 #[cfg(test)]
 mod tests;

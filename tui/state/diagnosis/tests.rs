@@ -54,6 +54,33 @@ fn before_the_first_answer_it_waits_and_says_how_long_the_gateway_is_down() {
 }
 
 #[test]
+fn an_address_that_answered_but_not_as_an_observer_leads_with_why() {
+    let t0 = Instant::now();
+    let mut app = App::new("gw", t0).expecting("gw");
+    let cause = "not an Observer endpoint: it answered HTTP 404 Not Found — point --gateway at the \
+                 gateway's Observer port (OBSERVE_PORT, default 9092)";
+    let wrong_port = AppEvent::Disconnected {
+        gateway: "gw".into(),
+        error: cause.into(),
+        retry_in: secs(1.0),
+    };
+    app.update(wrong_port, t0 + secs(1.0));
+    let verdict = diagnose(&app, t0 + secs(17.0));
+    assert_eq!(verdict.verdict, Verdict::Unreachable);
+    assert_eq!(
+        verdict.text,
+        format!("gateway: {cause} — nothing received yet, for 16 s"),
+        "it answered: not 'unreachable'"
+    );
+    // At 80 columns the cause leads; the time and the data shown give way first.
+    assert_eq!(
+        verdict.for_screen(80),
+        "gateway: not an Observer endpoint: it answered HTTP 404 Not Found — point --gateway at the gateway's \
+         Observer port (OBSERVE_PORT, default 9092)"
+    );
+}
+
+#[test]
 fn sticky_traffic_on_one_pod_is_stuck_and_says_press_m() {
     let t0 = Instant::now();
     let mut app = synced_app(t0);
