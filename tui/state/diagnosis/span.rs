@@ -160,11 +160,11 @@ impl Span {
         }
     }
 
-    /// A pod's p99 in the span, in milliseconds.
-    pub fn p99_ms(&self, pod: &PodStats) -> Option<f64> {
+    /// A latency percentile (0..=100) of `pod` over the span.
+    pub fn percentile_ms(&self, pod: &PodStats, percentile: f64) -> Option<f64> {
         match &self.cut {
-            Some(cut) => pod.latency_since_ms(cut.first_second, 99.0),
-            None => pod.latency_ms(99.0),
+            Some(cut) => pod.latency_since_ms(cut.first_second, percentile),
+            None => pod.latency_ms(percentile),
         }
     }
 

@@ -17,6 +17,10 @@ const EVEN_FAIRNESS: f64 = 0.9;
 const SLOW_FACTOR: f64 = 3.0;
 /// ...and at least this many milliseconds (below it, nobody waits).
 const SLOW_FLOOR_MS: f64 = 5.0;
+/// ...and its median at least this many times the others' median: a long
+/// tail alone (one request in thirty held up on a busy node) is noise, a
+/// pod every caller waits on is slow.
+const SLOW_P50_FACTOR: f64 = 2.0;
 /// Fewer requests than this to a pod say nothing about its p99.
 const SLOW_MIN_REQUESTS: u64 = 5;
 
@@ -32,32 +36,37 @@ pub(super) struct Slow<'s> {
 /// median of the other live pods' (and ≥ [`SLOW_FLOOR_MS`]); the slowest
 /// when several are.
 pub(super) fn slow<'s>(stats: &'s Stats, span: &Span) -> Option<Slow<'s>> {
-    let timed: Vec<(&PodStats, f64)> = stats
+    let timed: Vec<(&PodStats, f64, f64)> = stats
         .live_pods()
         .filter(|p| span.pod(p).requests >= SLOW_MIN_REQUESTS)
-        .filter_map(|p| Some((p, span.p99_ms(p)?)))
+        .filter_map(|p| Some((p, span.percentile_ms(p, 99.0)?, span.percentile_ms(p, 50.0)?)))
         .collect();
     timed
         .iter()
-        .filter_map(|(pod, p99)| {
-            let mut others: Vec<f64> = timed
-                .iter()
-                .filter(|(other, _)| other.name != pod.name)
-                .map(|(_, p)| *p)
-                .collect();
-            others.sort_by(f64::total_cmp);
-            let median = match others.len() {
-                0 => return None,
-                n if n % 2 == 1 => others[n / 2],
-                n => (others[n / 2 - 1] + others[n / 2]) / 2.0,
-            };
-            (*p99 >= SLOW_FLOOR_MS && *p99 >= SLOW_FACTOR * median).then_some(Slow {
+        .filter_map(|(pod, p99, p50)| {
+            let others = || timed.iter().filter(|(other, _, _)| other.name != pod.name);
+            let others_p99 = median(others().map(|(_, p99, _)| *p99).collect())?;
+            let others_p50 = median(others().map(|(_, _, p50)| *p50).collect())?;
+            let slow =
+                *p99 >= SLOW_FLOOR_MS && *p99 >= SLOW_FACTOR * others_p99 && *p50 >= SLOW_P50_FACTOR * others_p50;
+            slow.then_some(Slow {
                 name: pod.name.as_str(),
                 p99_ms: *p99,
-                others_ms: median,
+                others_ms: others_p99,
             })
         })
         .max_by(|a, b| a.p99_ms.total_cmp(&b.p99_ms))
+}
+
+/// The median of `values`; `None` with none.
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => None,
+        n if n % 2 == 1 => Some(values[n / 2]),
+        n => Some((values[n / 2 - 1] + values[n / 2]) / 2.0),
+    }
 }
 
 impl Slow<'_> {
