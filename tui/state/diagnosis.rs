@@ -283,7 +283,7 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
         return Diagnosis::new(Verdict::Mixed, Severity::Warning, words);
     }
     let notes = stopped_note.clone().then(failures.client_note());
-    let spread = spread(app.mode(), stats, span);
+    let spread = (!span.settling()).then(|| spread(app.mode(), stats, span)).flatten();
     if let Some(problem) = spread.clone().filter(|d| d.severity != Severity::Good) {
         return problem.with(notes);
     }
@@ -315,6 +315,7 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
     let live = stats.live_pods().count();
     let quiet = match (served, live, &span.cut) {
         // Judging starts with the second after the change.
+        (_, 2.., Some(cut)) if span.settling() => cut.happened().text(": too soon to judge the spread"),
         (0..MIN_REQUESTS, 2.., Some(cut)) => cut.happened().text(": too soon to judge the spread"),
         (0, _, _) => Words::new("no requests").then(span.words()),
         (_, 0 | 1, _) => Words::new("one pod serving: nothing to balance"),

@@ -93,7 +93,17 @@ pub(super) struct Span {
     pub at: Instant,
 }
 
+/// After a change, the spread is judged once this much has been counted:
+/// a pod back in the rotation gets its first requests only after the
+/// gateway's probe and the next summary.
+pub(super) const SETTLE: Duration = Duration::from_secs(1);
+
 impl Span {
+    /// Cut at a change less than [`SETTLE`] ago: too soon to judge the spread.
+    pub fn settling(&self) -> bool {
+        self.cut.is_some() && self.at.saturating_duration_since(self.from) < SETTLE
+    }
+
     /// The view's window at `at`, cut at the last change inside it.
     pub fn judged(app: &App, stats: &Stats, at: Instant) -> Span {
         let observed = app.observed_for(at);
