@@ -44,7 +44,9 @@ fn serving(change: &ServingChange) -> Words {
         ServingChange::Joined { name: None, back } => Words::new(if *back { "pods came back" } else { "pods joined" }),
         ServingChange::Left(Some(name)) => Words::default().name(name).text(" left the rotation"),
         ServingChange::Left(None) => Words::new("pods left the rotation"),
-        ServingChange::Moved { from: Some(from), .. } => Words::new("the sticky connection moved from ").name(from),
+        ServingChange::Moved { from: Some(from), .. } => {
+            Words::new("the sticky connection moved").clause(3, |w| w.text(" from ").name(from))
+        }
         ServingChange::Moved { from: None, .. } => Words::new("the sticky connection moved"),
     }
 }
@@ -60,7 +62,10 @@ impl Cut {
                 .text(format!(" {ago} ago")),
             Change::Gone(Some(name)) => Words::new(" since ").name(name).text(format!(" went away {ago} ago")),
             Change::Gone(None) => Words::new(format!(" since a pod went away {ago} ago")),
-            Change::Serving(change) => Words::new(" since ").then(serving(change)).text(format!(" {ago} ago")),
+            // A narrow screen keeps the verdict and loses when it began.
+            Change::Serving(change) => Words::default().clause(2, |w| {
+                w.text(" since ").then(serving(change)).text(format!(" {ago} ago"))
+            }),
         }
     }
 

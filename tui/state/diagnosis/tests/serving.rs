@@ -171,4 +171,10 @@ fn in_sticky_mode_the_span_starts_where_the_sticky_connection_moved() {
         ),
         "pod-b's share before the move is not where the traffic goes now"
     );
+    // Narrow: the pod the connection left goes first, then when, never a word cut.
+    assert_eq!(d.for_screen(60), "STUCK — press m to balance: 100 % on pod-c");
+    assert_eq!(
+        d.for_screen(84),
+        "STUCK — press m to balance: 100 % on pod-c since the sticky connection moved 3 s ago"
+    );
 }
