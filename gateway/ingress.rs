@@ -1,4 +1,4 @@
-//! The transparent gRPC ingress (issue 11): any gRPC call on `--grpc-port`,
+//! The transparent gRPC ingress: any gRPC call on `--grpc-port`,
 //! forwarded without decoding its messages (headers minus hop-by-hop ones,
 //! message frames as they come, trailers) to where the current mode says:
 //! sticky over the one connection to the Service, balanced to the next ready

@@ -1,4 +1,4 @@
-//! The gateway's gRPC ingress (issue 11) end to end: real greet-servers
+//! The gateway's gRPC ingress end to end: real greet-servers
 //! behind the Service proxy, any gRPC call sent to the gateway's gRPC port;
 //! every kind of call to a test-only streaming service (ingress/streams.rs).
 

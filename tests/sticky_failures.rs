@@ -5,71 +5,18 @@
 
 mod support;
 
-use std::net::SocketAddr;
+use support::fake_pod::{greeting, pod, serve};
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use greet_top::common::Mode;
 use greet_top::gateway::discovery;
 use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
-use greet_top::proto::greet::{Greeting, GreetingRequest, GreetingResponse};
 use greet_top::proto::observe::{RequestEvent, event};
 use greet_top::tui::rest_client::RestClient;
-use tonic::{Request, Response, Status};
-
-/// A Greet server named `name` that answers at once, or never while `hung`.
-#[derive(Clone)]
-struct Pod {
-    name: &'static str,
-    hung: Arc<AtomicBool>,
-}
-
-#[tonic::async_trait]
-impl GreetService for Pod {
-    async fn greet(&self, _request: Request<GreetingRequest>) -> Result<Response<GreetingResponse>, Status> {
-        if self.hung.load(Ordering::SeqCst) {
-            std::future::pending::<()>().await;
-        }
-        let mut response = Response::new(GreetingResponse {
-            result: "Hello".into(),
-            pod_name: self.name.into(),
-            pod_ip: "127.0.0.1".into(),
-        });
-        response
-            .metadata_mut()
-            .insert("x-pod-name", tonic::metadata::MetadataValue::from_static(self.name));
-        Ok(response)
-    }
-}
-
-async fn serve(pod: Pod) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(GreetServiceServer::new(pod))
-            .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-    );
-    addr
-}
-
-fn pod(name: &'static str, hung: bool) -> Pod {
-    Pod {
-        name,
-        hung: Arc::new(AtomicBool::new(hung)),
-    }
-}
-
-fn greeting() -> GreetingRequest {
-    GreetingRequest {
-        greeting: Some(Greeting {
-            first_name: "Ada".into(),
-            last_name: "Lovelace".into(),
-        }),
-    }
-}
+use tonic::Request;
 
 /// The pinned pod answers one request through each front door, then stops
 /// answering: the next request through each fails (REST: the upstream

@@ -1,4 +1,4 @@
-//! The benchmark suite of issue 8: `bench/run` (or `cargo bench --bench
+//! The benchmark suite: `bench/run` (or `cargo bench --bench
 //! suite`, `--smoke` for the short form). Every figure of one invocation
 //! side by side, each the median of RUNS runs, so that ratios hold on a
 //! noisy machine. Servers and the gateway are separate processes (the

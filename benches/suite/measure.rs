@@ -1,5 +1,6 @@
 //! How each measurement's runs become figures and targets: the order of
-//! runs (interleaved where figures are compared) and the ratios of issue 8.
+//! runs (interleaved where figures are compared) and the ratios the suite
+//! targets (bench/results.md).
 
 use std::path::Path;
 

@@ -27,7 +27,7 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// A target of issue 8: a measured ratio (or count) and whether it is met.
+/// A target the suite checks: a measured ratio (or count) and whether it is met.
 pub struct Target {
     pub name: &'static str,
     pub goal: &'static str,

@@ -1,5 +1,5 @@
-//! The soak of issue 10: `bench/soak [--seconds 60] [--rate 300]` (`cargo
-//! bench --bench suite -- --soak ...`). The real binaries on loopback for a
+//! The soak, for leaks and failed requests under churn: `bench/soak
+//! [--seconds 60] [--rate 300]` (`cargo bench --bench suite -- --soak ...`). The real binaries on loopback for a
 //! bounded time: a steady paced load through the gateway while its mode flips
 //! every 3 s and a greet-server is restarted every 2 s (a SIGTERM drain, as in
 //! a rolling restart, and a SIGKILL crash, in turn), with 10 Observer

@@ -3,6 +3,11 @@
 
 #[allow(
     dead_code,
+    reason = "compiled into every test crate; only the ones with an in-process pod use it"
+)]
+pub mod fake_pod;
+#[allow(
+    dead_code,
     reason = "compiled into every test crate; only the ones under load use it"
 )]
 pub mod load;
