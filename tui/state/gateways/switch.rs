@@ -34,7 +34,11 @@ impl Gateways {
     }
 
     /// One gateway's answer to a mode switch; the outcome once all have answered.
-    pub(in crate::tui::state) fn answer_switch(&mut self, gateway: String, result: Result<Mode, String>) -> Option<Notice> {
+    pub(in crate::tui::state) fn answer_switch(
+        &mut self,
+        gateway: String,
+        result: Result<Mode, String>,
+    ) -> Option<Notice> {
         if let Ok(mode) = result {
             self.view_mut(&gateway).mode = Some(mode);
         }
