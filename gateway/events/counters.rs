@@ -130,6 +130,8 @@ impl PodCounters {
             in_flight: 0,
             oldest_in_flight_us: 0,
             connections: 0,
+            carried_over_requests: 0,
+            carried_over_errors: 0,
         }
     }
 }

@@ -148,6 +148,8 @@ mod tests {
             in_flight: u64::MAX,
             oldest_in_flight_us: u64::MAX,
             connections: u32::MAX,
+            carried_over_requests: u64::MAX,
+            carried_over_errors: u64::MAX,
         };
         let summary = observe::Event {
             kind: Some(event::Kind::Summary(Summary {
