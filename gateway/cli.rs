@@ -11,7 +11,7 @@ use super::discovery::{self, DiscoveryHealth, DiscoveryStream};
 use super::dns_mode::{DnsModeConfig, Resolver};
 use super::endpoint_slices;
 use super::upstream::UpstreamTimeouts;
-use super::{GatewayConfig, Listeners, start};
+use super::{GatewayConfig, Listeners, start_checking};
 use crate::common::Mode;
 use crate::common::auth::{ControlToken, TokenSetting};
 use crate::common::logging::LogArgs;
@@ -89,6 +89,15 @@ pub struct Args {
     /// then goes to another pod.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
     upstream_timeout: Duration,
+    /// How often the gateway checks every endpoint discovery lists (ready or
+    /// not, in every mode) with grpc.health.v1 Check on a connection of its
+    /// own; each check waits the interval, 1s at most. The Observer shows
+    /// each endpoint's failure (greet-top's READY column), and the answers
+    /// name the pods. The checks do not route: a failing endpoint still gets
+    /// requests until a request fails on it (then the balancer skips it).
+    /// 0 turns the checks off.
+    #[arg(long, env = "GATEWAY_HEALTH_CHECK_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
+    health_check_interval: Duration,
     /// TCP connect deadline for an upstream endpoint.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
     connect_timeout: Duration,
@@ -219,7 +228,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "--grpc-port / GATEWAY_GRPC_PORT",
     )
     .await?;
-    let handle = start(config, discovery, Listeners { rest, observe, grpc }).await?;
+    let listeners = Listeners { rest, observe, grpc };
+    let handle = start_checking(config, discovery, listeners, Some(args.health_check_interval)).await?;
     let gateway = Arc::clone(&handle.gateway);
     let stop = handle.shutdown_token();
     let announce = async move { gateway.start_draining() };
@@ -263,6 +273,17 @@ mod tests {
                 assert!(text.contains(mode), "{mode} not in {flag}'s help: {text}");
             }
         }
+    }
+
+    #[test]
+    fn health_checks_default_to_every_second_and_0_turns_them_off() {
+        let parse = |extra: &[&str]| {
+            let args = Args::try_parse_from([&["greet-gateway"], extra].concat()).unwrap();
+            args.health_check_interval
+        };
+        assert_eq!(parse(&[]), Duration::from_secs(1));
+        assert_eq!(parse(&["--health-check-interval", "200ms"]), Duration::from_millis(200));
+        assert_eq!(parse(&["--health-check-interval", "0s"]), Duration::ZERO);
     }
 
     #[test]

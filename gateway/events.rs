@@ -19,6 +19,7 @@ pub mod sample;
 pub mod shared;
 pub mod summary;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
@@ -62,6 +63,9 @@ pub struct RequestOutcome {
     pub attempts: u32,
     /// The full gRPC method of an ingress call; empty for REST /greet.
     pub method: String,
+    /// [`EventHub::mode_epoch`] when the request began, read before its
+    /// mode; `None`: not known (then it is never counted as carried over).
+    pub began_in_epoch: Option<u64>,
 }
 
 /// What changes rarely, changed under the hub's lock.
@@ -94,6 +98,9 @@ pub struct EventHub {
     summaries: Summaries,
     /// The upstreams' gauges, for summaries; set once the gateway is built.
     gauges: std::sync::OnceLock<gauges::GaugeSource>,
+    /// Mode changes so far: a request that began in an earlier epoch and
+    /// ends in a later one is carried over (counted as such too).
+    mode_epoch: AtomicU64,
 }
 
 impl EventHub {
@@ -112,6 +119,7 @@ impl EventHub {
             sampler: Sampler::default(),
             summaries: Summaries::default(),
             gauges: std::sync::OnceLock::new(),
+            mode_epoch: AtomicU64::new(0),
         }
     }
 
@@ -127,10 +135,24 @@ impl EventHub {
         self.control.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Mode changes so far. Read when a request begins, before its mode
+    /// (the switch stores the mode, then counts the change): a request that
+    /// reads the new mode just before the count is the only one counted as
+    /// carried over wrongly.
+    pub fn mode_epoch(&self) -> u64 {
+        self.mode_epoch.load(Ordering::Acquire)
+    }
+
+    /// Whether `outcome`'s request began before the last mode change.
+    fn carried_over(&self, outcome: &RequestOutcome) -> bool {
+        outcome.began_in_epoch.is_some_and(|began| began != self.mode_epoch())
+    }
+
     /// Counts one completed request, and sends it to whoever wants it.
     pub fn publish_request(&self, outcome: RequestOutcome) {
+        let carried_over = self.carried_over(&outcome);
         if let Some(pass) = self.gate.enter_fast() {
-            self.counters.record(&outcome);
+            self.counters.record(&outcome, carried_over);
             let seq = pass.seq;
             drop(pass);
             if self.sampler.wanted() {
@@ -143,7 +165,7 @@ impl EventHub {
         }
         let _control = self.lock();
         let seq = self.gate.next_seq();
-        self.counters.record(&outcome);
+        self.counters.record(&outcome, carried_over);
         let now = unix_micros_now();
         let event = Arc::new(request_event(seq, now, outcome));
         if self.sampler.take(now) {
@@ -163,6 +185,7 @@ impl EventHub {
             return;
         }
         let previous = std::mem::replace(&mut control.mode, mode);
+        self.mode_epoch.fetch_add(1, Ordering::AcqRel);
         let event = event::Kind::ModeChanged(ModeChanged {
             seq: self.gate.next_seq(),
             timestamp_unix_us: unix_micros_now(),
@@ -182,6 +205,12 @@ impl EventHub {
             endpoints,
         });
         self.send_control(event);
+    }
+
+    /// Replaces the endpoint set snapshots show without an event: a health
+    /// check's time changed, nothing a subscriber is told about.
+    pub fn keep_endpoints(&self, endpoints: Vec<observe::Endpoint>) {
+        self.lock().endpoints = endpoints;
     }
 
     // Sent while the lock is held, so events reach subscribers in seq order
@@ -308,5 +337,7 @@ pub(crate) fn unix_micros_now() -> i64 {
         .unwrap_or(0)
 }
 
+#[cfg(test)]
+mod carried_over_tests;
 #[cfg(test)]
 mod tests;

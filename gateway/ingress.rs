@@ -31,6 +31,7 @@ use super::events::RequestOutcome;
 use super::events::methods::MAX_METHOD_CHARS;
 use super::upstream::raw_h2::RawFailure;
 use crate::common::sanitize::sanitize_truncated;
+pub(crate) use call::pod_header;
 use call::{Completion, Forwarded};
 use pump::{Pump, Received};
 use replay::Replay;
@@ -72,6 +73,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let started = Instant::now();
     let deadline = wire::deadline(request.headers(), started);
     let method = sanitize_truncated(request.uri().path(), MAX_METHOD_CHARS);
+    let began_in_epoch = gateway.hub.mode_epoch();
     let mut route = match Route::pick(gateway) {
         Ok(route) => route,
         Err((status, endpoint)) => {
@@ -82,11 +84,16 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
                 method,
                 ..RequestOutcome::default()
             };
-            Completion::new(Arc::clone(&gateway.hub), started, outcome).finish(Some(&status));
+            Completion::new(Arc::clone(&gateway.hub), started, began_in_epoch, outcome).finish(Some(&status));
             return Reply::status(status);
         }
     };
-    let mut completion = Completion::new(Arc::clone(&gateway.hub), started, route.outcome(1, &method));
+    let mut completion = Completion::new(
+        Arc::clone(&gateway.hub),
+        started,
+        began_in_epoch,
+        route.outcome(1, &method),
+    );
     completion.unanswered_from(route.unanswered_pod(gateway));
     let (mut head, body) = request.into_parts();
     wire::strip_hop_by_hop(&mut head.headers);

@@ -8,6 +8,7 @@
 //!                          outcome ─► EventHub ─► Observer.Watch subscribers
 //! any gRPC call ─► ingress ─► the same sticky Channel, or the Balancer's next endpoint's Channel
 //! discovery stream ─► Balancer::update ─► EventHub (endpoints changed)
+//! every --health-check-interval ─► health_check: Check each listed endpoint ─► EventHub (when its health changes)
 //! resolver, every --dns-interval ─► DnsPool::apply (dns mode's balancer)
 //! ```
 
@@ -17,6 +18,7 @@ pub mod discovery;
 pub mod dns_mode;
 pub mod endpoint_slices;
 pub mod events;
+pub mod health_check;
 pub mod in_flight;
 pub mod ingress;
 pub mod metrics;
@@ -147,6 +149,8 @@ pub struct GatewayHandle {
     grpc: JoinHandle<anyhow::Result<()>>,
     discovery: JoinHandle<()>,
     dns: JoinHandle<()>,
+    /// The health checks of the listed endpoints, when on.
+    health_checks: Option<JoinHandle<()>>,
 }
 
 impl GatewayHandle {
@@ -163,6 +167,9 @@ impl GatewayHandle {
         let grpc = self.grpc.await.context("gRPC ingress task panicked")?;
         self.discovery.abort();
         self.dns.abort();
+        if let Some(checks) = &self.health_checks {
+            checks.abort();
+        }
         rest.and(observe).and(grpc)
     }
 
@@ -182,12 +189,27 @@ pub struct Listeners {
     pub grpc: TcpListener,
 }
 
+/// How often the gateway checks every listed endpoint unless told otherwise.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Starts the gateway on already bound listeners, following `discovery`
-/// for balanced mode.
+/// for balanced mode, checking every listed endpoint every
+/// [`DEFAULT_HEALTH_CHECK_INTERVAL`].
 pub async fn start(
     config: GatewayConfig,
     discovery: DiscoveryStream,
     listeners: Listeners,
+) -> anyhow::Result<GatewayHandle> {
+    start_checking(config, discovery, listeners, Some(DEFAULT_HEALTH_CHECK_INTERVAL)).await
+}
+
+/// [`start`], checking every listed endpoint every `health_check_interval`
+/// (`None`: not at all).
+pub async fn start_checking(
+    config: GatewayConfig,
+    discovery: DiscoveryStream,
+    listeners: Listeners,
+    health_check_interval: Option<std::time::Duration>,
 ) -> anyhow::Result<GatewayHandle> {
     let Listeners {
         rest: rest_listener,
@@ -211,6 +233,10 @@ pub async fn start(
         dns_config.resolver,
         dns_config.interval,
     ));
+
+    let health_checks = health_check_interval
+        .filter(|interval| !interval.is_zero())
+        .map(|interval| tokio::spawn(health_check::probe::follow(Arc::clone(&gateway), interval)));
 
     let app = rest::router(Arc::clone(&gateway));
     let rest_shutdown = shutdown.clone();
@@ -255,5 +281,6 @@ pub async fn start(
         grpc,
         discovery,
         dns,
+        health_checks,
     })
 }

@@ -21,6 +21,7 @@ use super::balancer::Balancer;
 use super::discovery::EndpointInfo;
 use super::dns_mode::DnsPool;
 use super::events::{EventHub, RequestOutcome};
+use super::health_check::{CheckOutcome, HealthBoard};
 use super::in_flight::{OpenConnections, PodGauge};
 use crate::common::Mode;
 use crate::proto::greet::greet_service_client::GreetServiceClient;
@@ -108,6 +109,8 @@ pub struct Upstream {
     hub: Arc<EventHub>,
     /// Serializes endpoint reports, so the last one published is the current state.
     reporting: std::sync::Mutex<()>,
+    /// What the gateway's own health checks found, by endpoint address.
+    health: HealthBoard,
 }
 
 /// A lazily connected channel to `address`, its connections counted in `open`.
@@ -146,6 +149,7 @@ impl Upstream {
             discovery_health,
             hub,
             reporting: std::sync::Mutex::new(()),
+            health: HealthBoard::default(),
         })
     }
 
@@ -243,11 +247,43 @@ impl Upstream {
     /// ejection or a recovery). Each call reads the balancer after the change
     /// it follows, under a lock: the last set published is the current one.
     pub fn publish_endpoints(&self) {
+        self.report_endpoints(true);
+    }
+
+    /// Every endpoint with its skip and its health; sent as an event when
+    /// `publish`, else only kept for the next snapshot (a check's time).
+    fn report_endpoints(&self, publish: bool) {
         let _order = self.reporting.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let report = self.balancer.report();
         let now_unix_us = super::events::unix_micros_now();
-        let endpoints = super::skipped::endpoints_proto(&report, Instant::now(), now_unix_us);
-        self.hub.publish_endpoints(endpoints);
+        let mut endpoints = super::skipped::endpoints_proto(&report, Instant::now(), now_unix_us);
+        self.health.fill(&mut endpoints);
+        if publish {
+            self.hub.publish_endpoints(endpoints);
+        } else {
+            self.hub.keep_endpoints(endpoints);
+        }
+    }
+
+    /// What the health checks found so far.
+    pub fn health(&self) -> &HealthBoard {
+        &self.health
+    }
+
+    /// A health check of `address` ended with `outcome`, its answer naming
+    /// `pod`: the pod names the endpoint as a reply would (discovery's name
+    /// wins). The endpoints are published when that or the endpoint's
+    /// health changed, else only kept for snapshots.
+    pub fn health_checked(&self, address: &str, outcome: &CheckOutcome, pod: Option<&str>) {
+        let named = pod.is_some_and(|pod| {
+            self.balancer
+                .members()
+                .iter()
+                .find(|member| member.info.address == address)
+                .is_some_and(|member| member.replied_from(pod))
+        });
+        let changed = self.health.record(address, outcome, super::events::unix_micros_now());
+        self.report_endpoints(named || changed);
     }
 
     /// Whether a request could be sent now.
@@ -265,6 +301,7 @@ impl Upstream {
 
     /// Greets through the current mode and publishes exactly one request event.
     pub async fn greet(&self, first_name: String, last_name: String) -> Result<GreetReply, UpstreamError> {
+        let began_in_epoch = Some(self.hub.mode_epoch());
         let mode = self.mode();
         let started = Instant::now();
         let request = GreetingRequest {
@@ -287,6 +324,7 @@ impl Upstream {
             latency_us: micros(last_try),
             request_latency_us: micros(started),
             attempts,
+            began_in_epoch,
             ..RequestOutcome::default()
         };
         match &result {

@@ -35,6 +35,9 @@ pub struct PodCounters {
     outcomes: [[AtomicU64; CODES]; MODES],
     /// Attempts after the first, of the requests this pod finished.
     retries: AtomicU64,
+    /// Requests (and failed ones) that began before a mode change and ended after it.
+    carried_over_requests: AtomicU64,
+    carried_over_errors: AtomicU64,
     histogram: Histogram,
     methods: MethodCounters,
 }
@@ -60,12 +63,14 @@ impl PodCounters {
             error_codes: std::array::from_fn(|_| AtomicU64::new(0)),
             outcomes: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             retries: AtomicU64::new(0),
+            carried_over_requests: AtomicU64::new(0),
+            carried_over_errors: AtomicU64::new(0),
             histogram: Histogram::default(),
             methods: MethodCounters::default(),
         }
     }
 
-    fn record(&self, outcome: &RequestOutcome) {
+    fn record(&self, outcome: &RequestOutcome, carried_over: bool) {
         self.latency_us_sum.fetch_add(outcome.latency_us, Ordering::Relaxed);
         self.attempts.fetch_add(u64::from(outcome.attempts), Ordering::Relaxed);
         self.histogram.record(outcome.latency_us);
@@ -75,6 +80,12 @@ impl PodCounters {
             .unwrap_or(UNKNOWN_CODE);
         if code != 0 {
             self.error_codes[code].fetch_add(1, Ordering::Relaxed);
+        }
+        if carried_over {
+            self.carried_over_requests.fetch_add(1, Ordering::Relaxed);
+            if code != 0 {
+                self.carried_over_errors.fetch_add(1, Ordering::Relaxed);
+            }
         }
         self.methods.record(&outcome.method, code != 0);
         self.outcomes[outcome.mode as usize][code].fetch_add(1, Ordering::Relaxed);
@@ -130,8 +141,8 @@ impl PodCounters {
             in_flight: 0,
             oldest_in_flight_us: 0,
             connections: 0,
-            carried_over_requests: 0,
-            carried_over_errors: 0,
+            carried_over_requests: self.carried_over_requests.load(Ordering::Relaxed),
+            carried_over_errors: self.carried_over_errors.load(Ordering::Relaxed),
         }
     }
 }
@@ -157,17 +168,18 @@ fn key_of(outcome: &RequestOutcome) -> &str {
 }
 
 impl Counters {
-    /// Counts one request: a map lookup and a few atomic additions.
-    pub fn record(&self, outcome: &RequestOutcome) {
+    /// Counts one request (`carried_over`: it began before a mode change
+    /// and ended after it): a map lookup and a few atomic additions.
+    pub fn record(&self, outcome: &RequestOutcome, carried_over: bool) {
         self.requests.record(outcome.request_latency_us);
         self.request_latency_us_sum
             .fetch_add(outcome.request_latency_us, Ordering::Relaxed);
         let key = key_of(outcome);
         if let Some(pod) = self.pods.load().get(key) {
-            pod.record(outcome);
+            pod.record(outcome, carried_over);
             return;
         }
-        self.add(key, outcome).record(outcome);
+        self.add(key, outcome).record(outcome, carried_over);
     }
 
     /// The slow path: the first request of a pod copies the map with it added.
@@ -221,6 +233,8 @@ impl Counters {
             total.errors += pod.errors;
             total.attempts += pod.attempts;
             total.latency_us_sum += pod.latency_us_sum;
+            total.carried_over_requests += pod.carried_over_requests;
+            total.carried_over_errors += pod.carried_over_errors;
             merge_into(&mut total.latency_buckets, &pod.latency_buckets);
             merge_methods(&mut total.methods, &pod.methods);
             for c in &pod.error_codes {
@@ -258,10 +272,10 @@ mod tests {
             attempts,
             ..RequestOutcome::default()
         };
-        counters.record(&outcome(Mode::Sticky, 0, 1));
-        counters.record(&outcome(Mode::Sticky, 0, 2));
-        counters.record(&outcome(Mode::Balanced, 14, 3));
-        counters.record(&outcome(Mode::Balanced, 99, 0));
+        counters.record(&outcome(Mode::Sticky, 0, 1), false);
+        counters.record(&outcome(Mode::Sticky, 0, 2), false);
+        counters.record(&outcome(Mode::Balanced, 14, 3), false);
+        counters.record(&outcome(Mode::Balanced, 99, 0), false);
         let mut expected = [[0; CODES]; MODES];
         expected[Mode::Sticky as usize][0] = 2;
         expected[Mode::Balanced as usize][14] = 1;

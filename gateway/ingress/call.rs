@@ -27,17 +27,21 @@ pub(super) struct Completion {
     try_started: Instant,
     /// Whom the call is attributed to if no response names a pod.
     unanswered_pod: Option<String>,
+    /// The hub's mode epoch when the call began (before its route was picked).
+    began_in_epoch: u64,
     /// `None` once published.
     outcome: Option<RequestOutcome>,
 }
 
 impl Completion {
-    pub(super) fn new(hub: Arc<EventHub>, started: Instant, outcome: RequestOutcome) -> Self {
+    /// `began_in_epoch`: [`EventHub::mode_epoch`] read before the call's mode.
+    pub(super) fn new(hub: Arc<EventHub>, started: Instant, began_in_epoch: u64, outcome: RequestOutcome) -> Self {
         Completion {
             hub,
             started,
             try_started: started,
             unanswered_pod: None,
+            began_in_epoch,
             outcome: Some(outcome),
         }
     }
@@ -87,6 +91,7 @@ impl Completion {
         let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
         outcome.latency_us = micros(self.try_started);
         outcome.request_latency_us = micros(self.started);
+        outcome.began_in_epoch = Some(self.began_in_epoch);
         if let Some(status) = status.filter(|s| s.code() != tonic::Code::Ok) {
             outcome.grpc_code = status.code() as i32;
             outcome.error = sanitize_truncated(status.message(), 300);
@@ -105,7 +110,7 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The pod a response names (`x-pod-name`, which greet-server sets).
-pub(super) fn pod_header(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn pod_header(headers: &HeaderMap) -> Option<String> {
     header(headers, "x-pod-name")
 }
 
