@@ -141,6 +141,11 @@ impl HealthBoard {
         self.lock().retain(|address, _| keep(address));
     }
 
+    /// How many checked endpoints' last check failed.
+    pub fn failing(&self) -> usize {
+        self.lock().values().filter(|health| health.failure.is_some()).count()
+    }
+
     /// Fills each endpoint's health fields from its checks (none: left empty).
     pub fn fill(&self, endpoints: &mut [observe::Endpoint]) {
         let board = self.lock();

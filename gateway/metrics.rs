@@ -184,6 +184,12 @@ impl Collector for Scrape {
             "Ready endpoints that balanced mode skips after failures.",
             i64::try_from(skipping).unwrap_or(i64::MAX),
         )?;
+        gauge(
+            &mut encoder,
+            "greet_gateway_failing_endpoints",
+            "Listed endpoints whose last health check (every --health-check-interval) failed.",
+            i64::try_from(gateway.upstream.health().failing()).unwrap_or(i64::MAX),
+        )?;
         counter(
             &mut encoder,
             "greet_gateway_discovery_errors",

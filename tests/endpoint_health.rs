@@ -21,6 +21,7 @@ use greet_top::gateway::{GatewayConfig, GatewayHandle, Listeners, start_checking
 use greet_top::proto::greet::greet_service_client::GreetServiceClient;
 use greet_top::proto::observe::{Endpoint, event};
 use greet_top::tui::rest_client::RestClient;
+use http::Method;
 use server_process::Server;
 use support::fake_pod::{greeting, pod, serve};
 use tokio::net::TcpListener;
@@ -165,6 +166,15 @@ async fn sticky_mode_checks_every_listed_endpoint_names_its_pod_and_tells_dead_f
         "{killed:?}"
     );
     assert_eq!(killed.pod_name, "pod-b", "a name once learnt stays");
+    let metrics = RestClient::new(format!("http://{}", gateway.rest_addr))
+        .send(Method::GET, "/metrics", None, "")
+        .await
+        .unwrap()
+        .body;
+    assert!(
+        metrics.lines().any(|line| line == "greet_gateway_failing_endpoints 1"),
+        "{metrics}"
+    );
 
     servers[2].signal("-STOP");
     shown

@@ -133,7 +133,9 @@ fn the_board_fills_checked_endpoints_and_forgets_unlisted_ones() {
             ("c:1", "", 0, 0)
         ]
     );
+    assert_eq!(board.failing(), 1);
     board.retain(|address| address != "a:1");
+    assert_eq!(board.failing(), 0);
     let mut endpoints = vec![endpoint("a:1")];
     board.fill(&mut endpoints);
     assert_eq!(endpoints, [endpoint("a:1")]);
