@@ -95,8 +95,8 @@ pub struct Args {
     /// each endpoint's failure (greet-top's READY column), and the answers
     /// name the pods. The checks do not route: a failing endpoint still gets
     /// requests until a request fails on it (then the balancer skips it).
-    /// 0 turns the checks off.
-    #[arg(long, env = "GATEWAY_HEALTH_CHECK_INTERVAL", value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
+    /// 0 turns the checks off; else at least 100ms.
+    #[arg(long, env = "GATEWAY_HEALTH_CHECK_INTERVAL", value_parser = parse_check_interval, default_value = "1s", value_name = "DURATION")]
     health_check_interval: Duration,
     /// TCP connect deadline for an upstream endpoint.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s", value_name = "DURATION")]
@@ -250,6 +250,18 @@ fn parse_resolve_interval(value: &str) -> Result<Duration, String> {
     Ok(interval)
 }
 
+/// A health-check interval: 0 (no checks) or at least 100 ms (shorter
+/// would check every endpoint in a busy loop).
+fn parse_check_interval(value: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if !interval.is_zero() && interval < Duration::from_millis(100) {
+        return Err(format!(
+            "{value} is too short to check every endpoint every: use 100ms or more, or 0 to turn the checks off"
+        ));
+    }
+    Ok(interval)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +296,13 @@ mod tests {
         assert_eq!(parse(&[]), Duration::from_secs(1));
         assert_eq!(parse(&["--health-check-interval", "200ms"]), Duration::from_millis(200));
         assert_eq!(parse(&["--health-check-interval", "0s"]), Duration::ZERO);
+        assert_eq!(
+            parse_check_interval("10ms"),
+            Err(
+                "10ms is too short to check every endpoint every: use 100ms or more, or 0 to turn the checks off"
+                    .to_owned()
+            )
+        );
     }
 
     #[test]
