@@ -90,8 +90,12 @@ async fn check(channel: &Channel, limit: Duration) -> (CheckOutcome, Option<Stri
     let mut client = HealthClient::new(channel.clone());
     let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
     request.set_timeout(limit);
+    let started = tokio::time::Instant::now();
     match tokio::time::timeout(limit, client.check(request)).await {
         Err(_) => (CheckOutcome::NoAnswer(limit), None),
+        // tonic's client enforces the deadline it sends, and may end the
+        // call first (CANCELLED "Timeout expired"): still no answer.
+        Ok(Err(_)) if started.elapsed() >= limit => (CheckOutcome::NoAnswer(limit), None),
         Ok(Ok(response)) => {
             let pod = crate::gateway::ingress::pod_header(response.metadata().as_ref());
             (CheckOutcome::from_serving_status(response.get_ref().status), pod)
