@@ -68,7 +68,14 @@ pub async fn follow(gateway: Arc<Gateway>, interval: Duration) {
 async fn check_every(gateway: Arc<Gateway>, address: String, interval: Duration, permits: Arc<Semaphore>) {
     let limit = check_limit(interval);
     let channel = match Endpoint::from_shared(format!("http://{address}")) {
-        Ok(endpoint) => endpoint.connect_timeout(limit).connect_lazy(),
+        // PINGed as the upstream channels are: a connection whose peer
+        // vanished without a reset is dropped and dialled anew, not kept
+        // failing every check.
+        Ok(endpoint) => endpoint
+            .connect_timeout(limit)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true)
+            .connect_lazy(),
         Err(err) => {
             let outcome = CheckOutcome::Unreachable(format!("not a valid address: {err}"));
             gateway.upstream.health_checked(&address, &outcome, None);
