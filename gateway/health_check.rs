@@ -141,9 +141,14 @@ impl HealthBoard {
         self.lock().retain(|address, _| keep(address));
     }
 
-    /// How many checked endpoints' last check failed.
-    pub fn failing(&self) -> usize {
-        self.lock().values().filter(|health| health.failure.is_some()).count()
+    /// How many of `listed` failed their last check. (A check that ended
+    /// just as its endpoint left the set may have recorded it again.)
+    pub fn failing<'a>(&self, listed: impl IntoIterator<Item = &'a str>) -> usize {
+        let board = self.lock();
+        listed
+            .into_iter()
+            .filter(|address| board.get(*address).is_some_and(|health| health.failure.is_some()))
+            .count()
     }
 
     /// Fills each endpoint's health fields from its checks (none: left empty).

@@ -188,7 +188,13 @@ impl Collector for Scrape {
             &mut encoder,
             "greet_gateway_failing_endpoints",
             "Listed endpoints whose last health check (every --health-check-interval) failed.",
-            i64::try_from(gateway.upstream.health().failing()).unwrap_or(i64::MAX),
+            i64::try_from(
+                gateway
+                    .upstream
+                    .health()
+                    .failing(report.iter().map(|(info, _)| info.address.as_str())),
+            )
+            .unwrap_or(i64::MAX),
         )?;
         counter(
             &mut encoder,

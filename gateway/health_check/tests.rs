@@ -133,9 +133,10 @@ fn the_board_fills_checked_endpoints_and_forgets_unlisted_ones() {
             ("c:1", "", 0, 0)
         ]
     );
-    assert_eq!(board.failing(), 1);
+    assert_eq!(board.failing(["a:1", "b:1", "c:1"]), 1);
+    assert_eq!(board.failing(["b:1", "c:1"]), 0, "only listed endpoints count");
     board.retain(|address| address != "a:1");
-    assert_eq!(board.failing(), 0);
+    assert_eq!(board.failing(["a:1"]), 0);
     let mut endpoints = vec![endpoint("a:1")];
     board.fill(&mut endpoints);
     assert_eq!(endpoints, [endpoint("a:1")]);
