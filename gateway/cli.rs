@@ -92,8 +92,7 @@ pub struct Args {
     /// How often the gateway checks every endpoint discovery lists (ready or
     /// not, in every mode) with grpc.health.v1 Check on a connection of its
     /// own; each check waits the interval, 1s at most. The Observer shows
-    /// each endpoint's failure (greet-top's READY column), and the answers
-    /// name the pods. The checks do not route: a failing endpoint still gets
+    /// each endpoint's failure, and the answers name the pods. The checks do not route: a failing endpoint still gets
     /// requests until a request fails on it (then the balancer skips it).
     /// 0 turns the checks off; else at least 100ms.
     #[arg(long, env = "GATEWAY_HEALTH_CHECK_INTERVAL", value_parser = parse_check_interval, default_value = "1s", value_name = "DURATION")]
@@ -256,7 +255,7 @@ fn parse_check_interval(value: &str) -> Result<Duration, String> {
     let interval = humantime::parse_duration(value).map_err(|e| e.to_string())?;
     if !interval.is_zero() && interval < Duration::from_millis(100) {
         return Err(format!(
-            "{value} is too short to check every endpoint every: use 100ms or more, or 0 to turn the checks off"
+            "{value} is too short an interval for health checks: use 100ms or more, or 0 to turn the checks off"
         ));
     }
     Ok(interval)
@@ -299,7 +298,7 @@ mod tests {
         assert_eq!(
             parse_check_interval("10ms"),
             Err(
-                "10ms is too short to check every endpoint every: use 100ms or more, or 0 to turn the checks off"
+                "10ms is too short an interval for health checks: use 100ms or more, or 0 to turn the checks off"
                     .to_owned()
             )
         );
