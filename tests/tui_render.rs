@@ -344,6 +344,7 @@ fn kube_scenario(watch: WatchState) -> (App, Instant) {
             endpoint: String::new(),
             ready: i != 0,
             skipped: None,
+            down: None,
             phase: Some(if i == 0 { "Pending" } else { "Running" }.into()),
             restarts: i as u32,
             node: Some("minikube".into()),

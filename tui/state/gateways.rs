@@ -307,17 +307,21 @@ impl Gateways {
         self.mark_skipped(stats);
     }
 
-    /// The endpoints any gateway's balancer skips, by address and by pod
-    /// name when the gateway knows it, with the reason.
+    /// The endpoints any gateway's balancer skips, and those any gateway's
+    /// health checks find down, by address and by pod name when the gateway
+    /// knows it, with the reason.
     fn mark_skipped(&self, stats: &mut Stats) {
         let mut skipped: BTreeMap<String, String> = BTreeMap::new();
+        let mut down: BTreeMap<String, String> = BTreeMap::new();
         for e in self.views.values().flat_map(|g| g.endpoints.iter()) {
-            let Some(reason) = &e.skipped else { continue };
-            for key in [&e.endpoint, &e.name].into_iter().filter(|k| !k.is_empty()) {
-                skipped.entry(key.clone()).or_insert_with(|| reason.clone());
+            for (marks, reason) in [(&mut skipped, &e.skipped), (&mut down, &e.down)] {
+                let Some(reason) = reason else { continue };
+                for key in [&e.endpoint, &e.name].into_iter().filter(|k| !k.is_empty()) {
+                    marks.entry(key.clone()).or_insert_with(|| reason.clone());
+                }
             }
         }
-        stats.mark_skipped(&skipped);
+        stats.mark_skipped(&skipped, &down);
     }
 
     /// Without a pod source, the pods are the union of the gateways' endpoints.
