@@ -278,7 +278,10 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
     } else {
         count(stats, &span.window())
     };
-    let stopped_note = stopped_note(stats, &window_failures, at).unwrap_or_default();
+    let stopped_note = span
+        .carried_over_note()
+        .or_else(|| stopped_note(stats, &window_failures, at))
+        .unwrap_or_default();
     if app.mixed_modes() {
         let words = Words::new("MIXED: the gateways disagree on the mode").hint(" — press m to switch them all");
         return Diagnosis::new(Verdict::Mixed, Severity::Warning, words);

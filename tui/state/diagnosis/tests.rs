@@ -441,6 +441,7 @@ fn a_refusal_is_the_headline_before_unreachable_and_named_when_partial() {
     );
 }
 
+mod carried_over;
 mod down;
 mod now;
 mod restart;
