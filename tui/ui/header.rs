@@ -10,19 +10,51 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::theme::Theme;
-use crate::tui::state::{App, Connection, KubeStatus, Severity, Stats, WatchState, diagnose};
+use super::wrap::{ellipsis, wrap, wrap_within};
+use crate::tui::state::{App, Connection, Diagnosis, KubeStatus, Severity, Stats, WatchState};
+
+/// Most lines the verdict takes: a cause and what to do are read whole,
+/// not cut at the edge, but the panels below keep their room.
+const VERDICT_LINES: usize = 3;
+
+/// The verdict's lines in a header `width` columns wide: one line, its
+/// names shortened and clauses dropped to fit; when even the shortest
+/// does not fit (a long cause), the fullest that wraps into two, then three.
+pub(super) fn verdict_lines(verdict: &Diagnosis, width: u16) -> Vec<String> {
+    let width = usize::from(width.saturating_sub(2));
+    (1..=VERDICT_LINES)
+        .map(|rows| wrap(&verdict.for_screen(width * rows), width))
+        .enumerate()
+        .find(|(i, lines)| lines.len() <= i + 1)
+        .map(|(_, lines)| lines)
+        .unwrap_or_else(|| wrap_within(&verdict.for_screen(width), width, VERDICT_LINES))
+}
 
 /// Rows the header takes: a forbidden watch gets a second kube line, since
-/// the missing rule must be readable.
-pub(super) fn height(app: &App) -> u16 {
-    match app.kube().map(|k| &k.watch) {
+/// the missing rule must be readable, and a long verdict its lines.
+pub(super) fn height(app: &App, verdict_lines: usize) -> u16 {
+    let more = verdict_lines.saturating_sub(1) as u16;
+    more + match app.kube().map(|k| &k.watch) {
         None => 5,
         Some(WatchState::Forbidden(_)) => 7,
         Some(_) => 6,
     }
 }
 
-pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
+pub(super) struct Verdict<'a> {
+    pub lines: &'a [String],
+    pub severity: Severity,
+}
+
+pub(super) fn render(
+    app: &App,
+    stats: &Stats,
+    at: Instant,
+    verdict: Verdict,
+    frame: &mut Frame,
+    area: Rect,
+    theme: Theme,
+) {
     let mode = match app.mode() {
         Some(m) => format!(" {} ", m.as_str().to_uppercase()),
         None if app.mixed_modes() => " MIXED ".to_owned(),
@@ -45,8 +77,12 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         first.push(Span::styled(" FROZEN ", theme.badge(None)));
     }
     first.push(Span::raw("  "));
-    // Last: a long error may be cut at the edge.
-    first.push(connection_span(app, at, theme));
+    let width = usize::from(area.width.saturating_sub(2));
+    // Last, shortened to what is left: the verdict says the cause whole.
+    let used: usize = first.iter().map(Span::width).sum();
+    let connection = connection_span(app, at, theme);
+    let shown = ellipsis(&connection.content, width.saturating_sub(used).max(1));
+    first.push(Span::styled(shown, connection.style));
     // Every figure here is over the screen's window, which the title names.
     let observed = app.observed_for(at);
     let window = stats.window(at);
@@ -65,7 +101,6 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         Some(index) => Span::raw(format!("fairness {index:.2}")),
         None => Span::styled("fairness –", theme.dim()),
     });
-    let width = usize::from(area.width.saturating_sub(2));
     // Only whole: a cut description reads wrong.
     if let Some(mode) = app.mode() {
         let describe = format!("  · {}", mode.describe());
@@ -74,15 +109,18 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
             second.push(Span::styled(describe, theme.dim()));
         }
     }
-    let verdict = diagnose(app, at);
     let style = match verdict.severity {
         Severity::Good => theme.good(),
         Severity::Neutral => theme.dim(),
         Severity::Warning => theme.fg(Color::Yellow),
         Severity::Bad => theme.bad(),
     };
-    // Fitted to the width: names shortened and clauses dropped, never a name cut.
-    let verdict = Line::from(Span::styled(verdict.for_screen(width), style));
+    // Fitted to the width (names shortened and clauses dropped, never a
+    // name cut), then wrapped.
+    let verdict_rows = verdict.lines.len().max(1) as u16;
+    let mut status_lines = vec![Line::from(first)];
+    status_lines.extend(verdict.lines.iter().map(|l| Line::from(Span::styled(l.clone(), style))));
+    status_lines.push(Line::from(second));
     let block = Block::new()
         .borders(Borders::ALL)
         .title(Line::from(vec![
@@ -93,12 +131,9 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         .title_alignment(Alignment::Left);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [status, kube] = Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(inner);
-    // Status lines are cut at the edge; the kube line wraps (an RBAC rule must be readable).
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(first), verdict, Line::from(second)]),
-        status,
-    );
+    let [status, kube] = Layout::vertical([Constraint::Length(2 + verdict_rows), Constraint::Fill(1)]).areas(inner);
+    // The kube line wraps (an RBAC rule must be readable).
+    frame.render_widget(Paragraph::new(status_lines), status);
     if let Some(kube_status) = app.kube() {
         frame.render_widget(
             Paragraph::new(kube_line(kube_status, theme)).wrap(Wrap { trim: false }),
