@@ -104,3 +104,39 @@ fn the_no_kubernetes_notice_wraps_and_keeps_what_it_means_120x40() {
     assert!(read(&screen).contains("\"/home/oncall/.kube/config\""), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+/// A watch error as kube words it: long, with a URL no space breaks.
+const WATCH_ERROR: &str = "ApiError: the server could not find the requested resource (get \
+                           https://kubernetes.default.svc:443/api/v1/namespaces/default/pods?watch=true&resourceVersion=48213): \
+                           NotFound (ErrorResponse { status: \"Failure\", code: 404 })";
+
+#[test]
+fn a_long_kube_watch_error_wraps_in_the_header_80x24() {
+    let (app, now) = super::kube_scenario(greet_top::tui::state::WatchState::Retrying(WATCH_ERROR.into()));
+    let screen = draw(&app, now, 80, 24);
+    assert!(
+        read(&screen).contains("pod watch retrying: ApiError: the server could not find"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("/api/v1/namespac│") && screen.contains("│es/default/pods?watch=true"),
+        "the URL breaks at the edge and goes on: {screen}"
+    );
+    assert!(
+        screen.contains("NotFound (ErrorResponse {… │"),
+        "three lines, then '…': {screen}"
+    );
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn a_long_kube_watch_error_wraps_in_the_header_120x40() {
+    let (app, now) = super::kube_scenario(greet_top::tui::state::WatchState::Retrying(WATCH_ERROR.into()));
+    let screen = draw(&app, now, 120, 40);
+    let text: String = read(&screen).split_whitespace().collect();
+    let whole: String = format!("pod watch retrying: {WATCH_ERROR}")
+        .split_whitespace()
+        .collect();
+    assert!(text.contains(&whole), "{screen}");
+    insta::assert_snapshot!(screen);
+}

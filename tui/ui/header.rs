@@ -7,7 +7,7 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::theme::Theme;
 use super::wrap::{ellipsis, wrap, wrap_within};
@@ -30,15 +30,17 @@ pub(super) fn verdict_lines(verdict: &Diagnosis, width: u16) -> Vec<String> {
         .unwrap_or_else(|| wrap_within(&verdict.for_screen(width), width, VERDICT_LINES))
 }
 
-/// Rows the header takes: a forbidden watch gets a second kube line, since
-/// the missing rule must be readable, and a long verdict its lines.
-pub(super) fn height(app: &App, verdict_lines: usize) -> u16 {
-    let more = verdict_lines.saturating_sub(1) as u16;
-    more + match app.kube().map(|k| &k.watch) {
-        None => 5,
-        Some(WatchState::Forbidden(_)) => 7,
-        Some(_) => 6,
-    }
+/// Most lines the kube line takes: an RBAC rule or a watch's error must be
+/// readable.
+const KUBE_LINES: usize = 3;
+
+/// Rows the header takes in a terminal `width` columns wide: borders, the
+/// status lines (a long verdict with its lines) and the kube line, wrapped.
+pub(super) fn height(app: &App, verdict_lines: usize, width: u16) -> u16 {
+    let kube = app
+        .kube()
+        .map_or(0, |kube| kube_lines(kube, width, Theme { color: false }).len());
+    (4 + verdict_lines.max(1) + kube) as u16
 }
 
 pub(super) struct Verdict<'a> {
@@ -135,10 +137,7 @@ pub(super) fn render(
     // The kube line wraps (an RBAC rule must be readable).
     frame.render_widget(Paragraph::new(status_lines), status);
     if let Some(kube_status) = app.kube() {
-        frame.render_widget(
-            Paragraph::new(kube_line(kube_status, theme)).wrap(Wrap { trim: false }),
-            kube,
-        );
+        frame.render_widget(Paragraph::new(kube_lines(kube_status, area.width, theme)), kube);
     }
 }
 
@@ -181,16 +180,38 @@ fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
     }
 }
 
-fn kube_line(kube: &KubeStatus, theme: Theme) -> Line<'static> {
+/// The kube line, wrapped to the header's inner width: where it points,
+/// then the watch's state in its colour.
+fn kube_lines(kube: &KubeStatus, width: u16, theme: Theme) -> Vec<Line<'static>> {
     let (state, style) = match &kube.watch {
         WatchState::Starting => ("listing pods…".to_owned(), theme.dim()),
         WatchState::Synced => ("pods synced".to_owned(), theme.good()),
         WatchState::Retrying(error) => (format!("pod watch retrying: {error}"), theme.bad()),
         WatchState::Forbidden(rule) => (format!("forbidden: {rule}"), theme.bad()),
     };
-    Line::from(vec![
-        Span::styled("kube ", theme.dim()),
-        Span::raw(format!("{}/{}  ", kube.context, kube.namespace)),
-        Span::styled(state, style),
-    ])
+    let label = "kube ";
+    let target = format!("{}/{}  ", kube.context, kube.namespace);
+    let text = format!("{label}{target}{state}");
+    let width = usize::from(width.saturating_sub(2));
+    let mut before = label.chars().count() + target.chars().count();
+    // Each line's characters in the style of the part they come from.
+    wrap_within(&text, width, KUBE_LINES)
+        .into_iter()
+        .map(|line| {
+            let chars: Vec<char> = line.chars().collect();
+            let head = before.min(chars.len());
+            before = before.saturating_sub(chars.len() + 1);
+            let (head, tail): (String, String) = (chars[..head].iter().collect(), chars[head..].iter().collect());
+            let label_len = label.chars().count().min(head.chars().count());
+            let (dim, plain): (String, String) = (
+                head.chars().take(label_len).collect(),
+                head.chars().skip(label_len).collect(),
+            );
+            Line::from(vec![
+                Span::styled(dim, theme.dim()),
+                Span::raw(plain),
+                Span::styled(tail, style),
+            ])
+        })
+        .collect()
 }
