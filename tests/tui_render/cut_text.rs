@@ -140,3 +140,25 @@ fn a_long_kube_watch_error_wraps_in_the_header_120x40() {
     assert!(text.contains(&whole), "{screen}");
     insta::assert_snapshot!(screen);
 }
+
+#[test]
+fn an_ipv6_pod_address_keeps_its_end_marked_as_cut_120x40() {
+    use greet_top::proto::observe::{self, Endpoint, State, event};
+
+    let t0 = Instant::now();
+    let mut app = App::new(GATEWAY, t0);
+    let snapshot = State {
+        mode: observe::Mode::Balanced as i32,
+        started_unix_us: 1,
+        endpoints: vec![Endpoint {
+            address: "[fd00:1234:5678:9abc::17]:50051".into(),
+            pod_name: "greetserver-v6".into(),
+            ready: true,
+            ..Default::default()
+        }],
+        ..State::default()
+    };
+    app.update(super::gateway_event(event::Kind::Snapshot(snapshot)), t0);
+    let screen = draw(&app, t0, 120, 40);
+    assert!(screen.contains("greetserver-v6 …:5678:9abc::17 yes"), "{screen}");
+}
