@@ -23,6 +23,8 @@ const GATEWAY: &str = "http://127.0.0.1:9092";
 
 #[path = "tui_render/cut_text.rs"]
 mod cut_text;
+#[path = "tui_render/down.rs"]
+mod down;
 #[path = "tui_render/incidents.rs"]
 mod incidents;
 #[path = "tui_render/methods.rs"]
