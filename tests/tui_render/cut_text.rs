@@ -162,3 +162,12 @@ fn an_ipv6_pod_address_keeps_its_end_marked_as_cut_120x40() {
     let screen = draw(&app, t0, 120, 40);
     assert!(screen.contains("greetserver-v6 …:5678:9abc::17 yes"), "{screen}");
 }
+
+#[test]
+fn at_the_smallest_size_a_wrong_port_still_says_what_to_do_60x15() {
+    let (app, now) = wrong_port();
+    let screen = draw(&app, now, 60, 15);
+    let text = read(&screen);
+    assert!(text.contains(&format!("gateway: {WRONG_PORT}")), "{screen}");
+    assert!(screen.lines().last().is_some_and(|l| l.contains("q quit")), "{screen}");
+}
