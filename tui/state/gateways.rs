@@ -234,7 +234,9 @@ impl Gateways {
                     return None; // already in the snapshot
                 }
                 view.last_seq = request.seq;
-                stats.record(gateway, request, clock);
+                // Routed in a mode the gateway has left: the old mode's.
+                let carried_over = request.mode.is_some() && view.mode.is_some() && request.mode != view.mode;
+                stats.record(gateway, request, clock, carried_over);
             }
             GatewayEvent::Summary(totals) => stats.apply_summary(gateway, totals, clock),
             GatewayEvent::Sample(request) => stats.sample(request, clock.now),

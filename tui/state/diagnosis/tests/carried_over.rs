@@ -94,3 +94,40 @@ fn sticky_requests_failing_after_the_switch_are_not_the_new_modes_but_new_failur
         d.text
     );
 }
+
+#[test]
+fn in_the_raw_stream_a_request_routed_in_the_old_mode_is_the_old_modes() {
+    use crate::tui::state::messages::Request;
+    use crate::tui::state::test_events::request_event;
+
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    let send = |app: &mut App, at: f64, pod: &str, ip: &str, mode: Mode, code: i32| {
+        let request = Request {
+            mode: Some(mode),
+            grpc_code: code,
+            ..request_event(0, pod, ip, 500)
+        };
+        app.update(gw(GatewayEvent::Request(request)), t0 + secs(at));
+    };
+    for i in 0..50 {
+        send(&mut app, f64::from(i) * 0.1, "pod-b", "10.0.0.2", Mode::Sticky, 0);
+    }
+    switch_to(&mut app, Mode::Balanced, t0 + secs(5.2));
+    for i in 0..120 {
+        let (pod, ip, _) = PODS[i % 3];
+        send(&mut app, 6.0 + i as f64 * 0.035, pod, ip, Mode::Balanced, 0);
+    }
+    // Sticky requests sent before the switch time out 5 s after it.
+    for _ in 0..10 {
+        send(&mut app, 10.3, "pod-b", "10.0.0.2", Mode::Sticky, 4);
+    }
+    let d = diagnose(&app, t0 + secs(10.5));
+    assert_eq!(d.verdict, Verdict::Even, "{}", d.text);
+    assert_eq!((d.judged.requests, d.judged.pod_failures), (120, 0));
+    // One routed by the balancer that fails is balanced's.
+    send(&mut app, 10.4, "pod-c", "10.0.0.3", Mode::Balanced, 14);
+    let d = diagnose(&app, t0 + secs(10.5));
+    assert_eq!(d.verdict, Verdict::Failing, "{}", d.text);
+    assert_eq!((d.judged.requests, d.judged.pod_failures), (121, 1));
+}
