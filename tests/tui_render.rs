@@ -21,6 +21,10 @@ const PODS: [(&str, &str); 3] = [
 
 const GATEWAY: &str = "http://127.0.0.1:9092";
 
+#[path = "tui_render/cut_text.rs"]
+mod cut_text;
+#[path = "tui_render/down.rs"]
+mod down;
 #[path = "tui_render/incidents.rs"]
 mod incidents;
 #[path = "tui_render/methods.rs"]
@@ -344,6 +348,7 @@ fn kube_scenario(watch: WatchState) -> (App, Instant) {
             endpoint: String::new(),
             ready: i != 0,
             skipped: None,
+            down: None,
             phase: Some(if i == 0 { "Pending" } else { "Running" }.into()),
             restarts: i as u32,
             node: Some("minikube".into()),

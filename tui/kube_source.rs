@@ -54,6 +54,7 @@ pub fn pod_info(pod: &Pod, now: (Instant, SystemTime)) -> PodInfo {
         ready: ready && !terminating,
         // Only the gateways know which pods their balancers skip.
         skipped: None,
+        down: None,
         phase: phase.map(|p| sanitize_truncated(&p, network_text::MAX_PHASE)),
         restarts,
         node: pod

@@ -67,16 +67,19 @@ pub struct PodReport {
     pub kind: &'static str,
     pub name: String,
     pub ip: String,
-    /// Ready for requests: listed ready, not skipped, and neither failing nor hung.
+    /// Ready for requests: listed ready, not skipped nor down, and neither failing nor hung.
     pub ready: bool,
     /// What the dashboard's READY column says: yes, failing, errors,
-    /// hung?, skip, gone, service, no, ... (the model's one rule).
+    /// hung?, skip, down, gone, service, no, ... (the model's one rule).
     pub readiness: &'static str,
     /// Listed once by the pod source, no longer.
     pub gone: bool,
     /// Why a gateway's balancer skips it (then `ready` is false).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Why a gateway's health check of it fails (then `ready` is false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub down: Option<String>,
     pub hits: u64,
     pub errors: u64,
     /// Successful share of its hits, 0..=1; `null` when it had none.
@@ -134,6 +137,7 @@ pub fn build(app: &App, observed: Duration) -> Report {
             readiness: pod.state(at).word(),
             gone: pod.gone,
             skipped: pod.skipped.clone(),
+            down: pod.down.clone(),
             hits: pod.hits(),
             errors: pod.errors(),
             success_rate: pod.success_rate(),

@@ -109,6 +109,10 @@ fn pod_summary(pod: &observe::PodSummary) -> PodTotals {
             .map(|c| (c.code, c.count))
             .collect(),
         methods: methods(&pod.methods),
+        carried_over: Tally {
+            requests: pod.carried_over_requests,
+            errors: pod.carried_over_errors,
+        },
     }
 }
 
@@ -153,6 +157,7 @@ fn endpoint(e: &observe::Endpoint) -> PodInfo {
         endpoint: address,
         ready: e.ready,
         skipped: (!e.skipped_reason.is_empty()).then(|| network_text::error(&e.skipped_reason)),
+        down: (!e.health_failure.is_empty()).then(|| network_text::error(&e.health_failure)),
         ..PodInfo::default()
     }
 }

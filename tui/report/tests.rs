@@ -9,6 +9,7 @@ fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodR
         readiness: "yes",
         gone: false,
         skipped: None,
+        down: None,
         hits,
         errors: 0,
         success_rate: (hits > 0).then_some(1.0),
@@ -399,3 +400,5 @@ fn client_errors_split_a_pods_uncoded_failures_like_its_coded_ones() {
     // a: 23 + the uncoded 1; b: 4 + half of the uncoded 2; c: nothing coded, no client error known.
     assert_eq!(client_errors(&[a, b, c]), 24 + 5);
 }
+
+mod down;

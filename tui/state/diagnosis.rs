@@ -14,6 +14,7 @@ use super::gateways::{Connection, GatewayView};
 use super::stats::Stats;
 use crate::common::Mode;
 
+mod down;
 mod failing;
 mod span;
 mod spread;
@@ -277,7 +278,10 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
     } else {
         count(stats, &span.window())
     };
-    let stopped_note = stopped_note(stats, &window_failures, at).unwrap_or_default();
+    let stopped_note = span
+        .carried_over_note()
+        .or_else(|| stopped_note(stats, &window_failures, at))
+        .unwrap_or_default();
     if app.mixed_modes() {
         let words = Words::new("MIXED: the gateways disagree on the mode").hint(" — press m to switch them all");
         return Diagnosis::new(Verdict::Mixed, Severity::Warning, words);
@@ -285,16 +289,18 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
     let notes = stopped_note.clone().then(failures.client_note());
     let spread = (!span.settling()).then(|| spread(app.mode(), stats, span)).flatten();
     if let Some(problem) = spread.clone().filter(|d| d.severity != Severity::Good) {
-        return problem.with(notes);
+        return problem.with_down(stats, at).with(notes);
     }
     if let Some(skipping) = skipping(stats) {
-        return skipping.with(notes);
+        return skipping.with_down(stats, at).with(notes);
     }
     if let Some(client) = failures.client_errors(span) {
-        return Diagnosis::new(Verdict::ClientErrors, Severity::Warning, client).with(stopped_note);
+        return Diagnosis::new(Verdict::ClientErrors, Severity::Warning, client)
+            .with_down(stats, at)
+            .with(stopped_note);
     }
     if let Some(even) = spread {
-        return even.with(stopped_note);
+        return even.with_down(stats, at).with(stopped_note);
     }
     if let Some((name, ago)) = down.first() {
         let text = match views.get(*name).map(|view| &view.connection) {
@@ -323,7 +329,9 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
             .then(span.words())
             .text(": too few to judge the spread"),
     };
-    Diagnosis::new(Verdict::Quiet, Severity::Neutral, quiet).with(stopped_note)
+    Diagnosis::new(Verdict::Quiet, Severity::Neutral, quiet)
+        .with_down(stats, at)
+        .with(stopped_note)
 }
 
 /// How long `view`'s gateway has been unreachable or refusing, if it is.

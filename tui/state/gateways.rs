@@ -234,7 +234,9 @@ impl Gateways {
                     return None; // already in the snapshot
                 }
                 view.last_seq = request.seq;
-                stats.record(gateway, request, clock);
+                // Routed in a mode the gateway has left: the old mode's.
+                let carried_over = request.mode.is_some() && view.mode.is_some() && request.mode != view.mode;
+                stats.record(gateway, request, clock, carried_over);
             }
             GatewayEvent::Summary(totals) => stats.apply_summary(gateway, totals, clock),
             GatewayEvent::Sample(request) => stats.sample(request, clock.now),
@@ -307,17 +309,21 @@ impl Gateways {
         self.mark_skipped(stats);
     }
 
-    /// The endpoints any gateway's balancer skips, by address and by pod
-    /// name when the gateway knows it, with the reason.
+    /// The endpoints any gateway's balancer skips, and those any gateway's
+    /// health checks find down, by address and by pod name when the gateway
+    /// knows it, with the reason.
     fn mark_skipped(&self, stats: &mut Stats) {
         let mut skipped: BTreeMap<String, String> = BTreeMap::new();
+        let mut down: BTreeMap<String, String> = BTreeMap::new();
         for e in self.views.values().flat_map(|g| g.endpoints.iter()) {
-            let Some(reason) = &e.skipped else { continue };
-            for key in [&e.endpoint, &e.name].into_iter().filter(|k| !k.is_empty()) {
-                skipped.entry(key.clone()).or_insert_with(|| reason.clone());
+            for (marks, reason) in [(&mut skipped, &e.skipped), (&mut down, &e.down)] {
+                let Some(reason) = reason else { continue };
+                for key in [&e.endpoint, &e.name].into_iter().filter(|k| !k.is_empty()) {
+                    marks.entry(key.clone()).or_insert_with(|| reason.clone());
+                }
             }
         }
-        stats.mark_skipped(&skipped);
+        stats.mark_skipped(&skipped, &down);
     }
 
     /// Without a pod source, the pods are the union of the gateways' endpoints.

@@ -113,6 +113,10 @@ pub struct PodTotals {
     /// The gateway's gauges for the pod when the summary was built; only
     /// summaries carry them.
     pub gauges: Option<Gauges>,
+    /// Cumulative requests (and failed ones) that began before a mode
+    /// change and ended after it; counted in `requests` and `errors` too.
+    /// Only summaries carry them.
+    pub carried_over: super::stats::Tally,
 }
 
 /// What a gateway holds open to a pod right now (not cumulative).
@@ -156,6 +160,10 @@ pub struct PodInfo {
     /// Why a gateway's balancer skips it (e.g. "connection refused"), from
     /// the gateway's endpoint set; `None` when no gateway skips it.
     pub skipped: Option<String>,
+    /// Why a gateway's own health check of it fails (e.g. "connection
+    /// refused"); `None` while the checks pass, before the first, or from
+    /// a pod source that runs none.
+    pub down: Option<String>,
     /// Kubernetes phase (Pending, Running, ...), when known.
     pub phase: Option<String>,
     pub restarts: u32,

@@ -27,4 +27,4 @@ pub use messages::{
 pub use stats::{PodStats, Stats, TailEntry};
 
 #[cfg(test)]
-mod test_events;
+pub(crate) mod test_events;

@@ -260,7 +260,10 @@ impl Stats {
     }
 
     /// Counts one request `gateway` reported in its raw stream.
-    pub(super) fn record(&mut self, gateway: &str, request: Request, clock: Clock) {
+    /// Counts one request of the raw stream; `carried_over` when it was
+    /// routed in a mode the gateway has since left (it began before the
+    /// switch and ended after it).
+    pub(super) fn record(&mut self, gateway: &str, request: Request, clock: Clock, carried_over: bool) {
         let failed = request.grpc_code != 0;
         let pod_key = match self.attribute(&request.name, &request.endpoint, &request.ip) {
             Some(key) => {
@@ -280,6 +283,9 @@ impl Stats {
         };
         push_recent(&mut self.recent, clock.now, Tally::one(failed));
         self.details.failed(&pod_key, clock.now, request.grpc_code, 1);
+        if carried_over {
+            self.details.carried_over(&pod_key, clock.now, Tally::one(failed));
+        }
         self.add_to_second(clock.second(), Tally::one(failed));
         self.push_tail(pod_key, request, clock.now);
     }

@@ -114,3 +114,19 @@ pub fn endpoints_changed(seq: u64, pods: &[(&str, &str)]) -> AppEvent {
         endpoints: pods.iter().map(|(n, ip)| endpoint(n, ip)).collect(),
     })
 }
+
+/// The gateway's endpoint set is [`PODS`], all ready, and its health
+/// checks of the pods in `down` (name, cause) fail.
+pub fn health_checked(seq: u64, down: &[(&str, &str)]) -> AppEvent {
+    let endpoints = PODS
+        .iter()
+        .map(|(name, ip, _)| PodInfo {
+            down: down
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, cause)| (*cause).to_owned()),
+            ..endpoint(name, ip)
+        })
+        .collect();
+    gw(GatewayEvent::EndpointsChanged { seq, endpoints })
+}

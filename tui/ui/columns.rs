@@ -70,7 +70,11 @@ pub const COLUMNS: &[Column] = &[
     column("POD", None, Alignment::Left, |pod, ctx| {
         (fit_left(&pod.name, ctx.name_width), Style::new())
     }),
-    column("IP", Some(15), Alignment::Left, |pod, _| (pod.ip.clone(), Style::new())).shown_from(WIDE),
+    // An IPv6 address keeps its end, marked as cut.
+    column("IP", Some(15), Alignment::Left, |pod, _| {
+        (fit_left(&pod.ip, 15), Style::new())
+    })
+    .shown_from(WIDE),
     column("READY", Some(7), Alignment::Left, |pod, ctx| {
         (readiness(pod, ctx.at, ctx.theme).0.to_owned(), Style::new())
     }),

@@ -7,22 +7,56 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::Color;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::theme::Theme;
-use crate::tui::state::{App, Connection, KubeStatus, Severity, Stats, WatchState, diagnose};
+use super::wrap::{ellipsis, wrap, wrap_within};
+use crate::tui::state::{App, Connection, Diagnosis, KubeStatus, Severity, Stats, WatchState};
 
-/// Rows the header takes: a forbidden watch gets a second kube line, since
-/// the missing rule must be readable.
-pub(super) fn height(app: &App) -> u16 {
-    match app.kube().map(|k| &k.watch) {
-        None => 5,
-        Some(WatchState::Forbidden(_)) => 7,
-        Some(_) => 6,
-    }
+/// Most lines the verdict takes: a cause and what to do are read whole,
+/// not cut at the edge, but the panels below keep their room.
+const VERDICT_LINES: usize = 3;
+
+/// The verdict's lines in a header `width` columns wide: one line, its
+/// names shortened and clauses dropped to fit; when even the shortest
+/// does not fit (a long cause), the fullest that wraps into two, then three.
+pub(super) fn verdict_lines(verdict: &Diagnosis, width: u16) -> Vec<String> {
+    let width = usize::from(width.saturating_sub(2));
+    (1..=VERDICT_LINES)
+        .map(|rows| wrap(&verdict.for_screen(width * rows), width))
+        .enumerate()
+        .find(|(i, lines)| lines.len() <= i + 1)
+        .map(|(_, lines)| lines)
+        .unwrap_or_else(|| wrap_within(&verdict.for_screen(width), width, VERDICT_LINES))
 }
 
-pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
+/// Most lines the kube line takes: an RBAC rule or a watch's error must be
+/// readable.
+const KUBE_LINES: usize = 3;
+
+/// Rows the header takes in a terminal `width` columns wide: borders, the
+/// status lines (a long verdict with its lines) and the kube line, wrapped.
+pub(super) fn height(app: &App, verdict_lines: usize, width: u16) -> u16 {
+    let kube = app
+        .kube()
+        .map_or(0, |kube| kube_lines(kube, width, Theme { color: false }).len());
+    (4 + verdict_lines.max(1) + kube) as u16
+}
+
+pub(super) struct Verdict<'a> {
+    pub lines: &'a [String],
+    pub severity: Severity,
+}
+
+pub(super) fn render(
+    app: &App,
+    stats: &Stats,
+    at: Instant,
+    verdict: Verdict,
+    frame: &mut Frame,
+    area: Rect,
+    theme: Theme,
+) {
     let mode = match app.mode() {
         Some(m) => format!(" {} ", m.as_str().to_uppercase()),
         None if app.mixed_modes() => " MIXED ".to_owned(),
@@ -45,8 +79,12 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         first.push(Span::styled(" FROZEN ", theme.badge(None)));
     }
     first.push(Span::raw("  "));
-    // Last: a long error may be cut at the edge.
-    first.push(connection_span(app, at, theme));
+    let width = usize::from(area.width.saturating_sub(2));
+    // Last, shortened to what is left: the verdict says the cause whole.
+    let used: usize = first.iter().map(Span::width).sum();
+    let connection = connection_span(app, at, theme);
+    let shown = ellipsis(&connection.content, width.saturating_sub(used).max(1));
+    first.push(Span::styled(shown, connection.style));
     // Every figure here is over the screen's window, which the title names.
     let observed = app.observed_for(at);
     let window = stats.window(at);
@@ -65,7 +103,6 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         Some(index) => Span::raw(format!("fairness {index:.2}")),
         None => Span::styled("fairness –", theme.dim()),
     });
-    let width = usize::from(area.width.saturating_sub(2));
     // Only whole: a cut description reads wrong.
     if let Some(mode) = app.mode() {
         let describe = format!("  · {}", mode.describe());
@@ -74,15 +111,18 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
             second.push(Span::styled(describe, theme.dim()));
         }
     }
-    let verdict = diagnose(app, at);
     let style = match verdict.severity {
         Severity::Good => theme.good(),
         Severity::Neutral => theme.dim(),
         Severity::Warning => theme.fg(Color::Yellow),
         Severity::Bad => theme.bad(),
     };
-    // Fitted to the width: names shortened and clauses dropped, never a name cut.
-    let verdict = Line::from(Span::styled(verdict.for_screen(width), style));
+    // Fitted to the width (names shortened and clauses dropped, never a
+    // name cut), then wrapped.
+    let verdict_rows = verdict.lines.len().max(1) as u16;
+    let mut status_lines = vec![Line::from(first)];
+    status_lines.extend(verdict.lines.iter().map(|l| Line::from(Span::styled(l.clone(), style))));
+    status_lines.push(Line::from(second));
     let block = Block::new()
         .borders(Borders::ALL)
         .title(Line::from(vec![
@@ -93,17 +133,11 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         .title_alignment(Alignment::Left);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [status, kube] = Layout::vertical([Constraint::Length(3), Constraint::Fill(1)]).areas(inner);
-    // Status lines are cut at the edge; the kube line wraps (an RBAC rule must be readable).
-    frame.render_widget(
-        Paragraph::new(vec![Line::from(first), verdict, Line::from(second)]),
-        status,
-    );
+    let [status, kube] = Layout::vertical([Constraint::Length(2 + verdict_rows), Constraint::Fill(1)]).areas(inner);
+    // The kube line wraps (an RBAC rule must be readable).
+    frame.render_widget(Paragraph::new(status_lines), status);
     if let Some(kube_status) = app.kube() {
-        frame.render_widget(
-            Paragraph::new(kube_line(kube_status, theme)).wrap(Wrap { trim: false }),
-            kube,
-        );
+        frame.render_widget(Paragraph::new(kube_lines(kube_status, area.width, theme)), kube);
     }
 }
 
@@ -146,16 +180,38 @@ fn connection_span(app: &App, now: Instant, theme: Theme) -> Span<'static> {
     }
 }
 
-fn kube_line(kube: &KubeStatus, theme: Theme) -> Line<'static> {
+/// The kube line, wrapped to the header's inner width: where it points,
+/// then the watch's state in its colour.
+fn kube_lines(kube: &KubeStatus, width: u16, theme: Theme) -> Vec<Line<'static>> {
     let (state, style) = match &kube.watch {
         WatchState::Starting => ("listing pods…".to_owned(), theme.dim()),
         WatchState::Synced => ("pods synced".to_owned(), theme.good()),
         WatchState::Retrying(error) => (format!("pod watch retrying: {error}"), theme.bad()),
         WatchState::Forbidden(rule) => (format!("forbidden: {rule}"), theme.bad()),
     };
-    Line::from(vec![
-        Span::styled("kube ", theme.dim()),
-        Span::raw(format!("{}/{}  ", kube.context, kube.namespace)),
-        Span::styled(state, style),
-    ])
+    let label = "kube ";
+    let target = format!("{}/{}  ", kube.context, kube.namespace);
+    let text = format!("{label}{target}{state}");
+    let width = usize::from(width.saturating_sub(2));
+    let mut before = label.chars().count() + target.chars().count();
+    // Each line's characters in the style of the part they come from.
+    wrap_within(&text, width, KUBE_LINES)
+        .into_iter()
+        .map(|line| {
+            let chars: Vec<char> = line.chars().collect();
+            let head = before.min(chars.len());
+            before = before.saturating_sub(chars.len() + 1);
+            let (head, tail): (String, String) = (chars[..head].iter().collect(), chars[head..].iter().collect());
+            let label_len = label.chars().count().min(head.chars().count());
+            let (dim, plain): (String, String) = (
+                head.chars().take(label_len).collect(),
+                head.chars().skip(label_len).collect(),
+            );
+            Line::from(vec![
+                Span::styled(dim, theme.dim()),
+                Span::raw(plain),
+                Span::styled(tail, style),
+            ])
+        })
+        .collect()
 }

@@ -14,7 +14,7 @@ const FIGURES: &[&str] = &[
     "STICKY one pod, BALANCED/DNS round robin, LEAST-LOADED p2c.",
     "Every figure: over the window in the title (w); OK%: succeeded.",
     "fairness: Jain's index, 1.00 even, 1/n all on one pod.",
-    "READY hung?: requests wait 5x its p99; skip: routed around.",
+    "READY hung?: waits 5x p99; skip: routed around; down: unhealthy.",
     "INFL requests unanswered, CONN connections (120 columns up).",
     "Recent requests: mode (S, B, L, D), gRPC status and latency.",
     // Below what 24 rows show: the rows above stay where they were.

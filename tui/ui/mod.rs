@@ -12,6 +12,7 @@ mod shares;
 mod spark;
 mod tail;
 mod theme;
+mod wrap;
 
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ use ratatui::widgets::{Paragraph, Wrap};
 pub use self::format::{age, fit_left};
 pub use self::theme::Theme;
 pub use crate::common::grpc_code::grpc_code_name;
-use crate::tui::state::App;
+use crate::tui::state::{App, diagnose};
 
 /// Smallest terminal the dashboard draws in.
 pub const MIN_WIDTH: u16 = 60;
@@ -38,8 +39,11 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     }
     let (stats, at) = app.view(now);
     let pods = stats.pods.len() as u16;
-    let header = header::height(app);
-    let footer = 1;
+    let verdict = diagnose(app, at);
+    let verdict_lines = header::verdict_lines(&verdict, area.width);
+    let header = header::height(app, verdict_lines.len(), area.width);
+    let footer_lines = footer::lines(app, area.width);
+    let footer = footer_lines.len().max(1) as u16;
     // Many pods must not push the other panels off: past half the body the
     // table shows the busiest pods (and the share bars a quarter).
     let body = area.height.saturating_sub(header + footer);
@@ -65,7 +69,11 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     ])
     .areas(area);
 
-    header::render(app, stats, at, frame, header_area, theme);
+    let shown_verdict = header::Verdict {
+        lines: &verdict_lines,
+        severity: verdict.severity,
+    };
+    header::render(app, stats, at, shown_verdict, frame, header_area, theme);
     pods::render(app, stats, at, frame, table_area, theme);
     if share > 0 {
         shares::render(app, stats, at, frame, share_area, theme);
@@ -94,7 +102,7 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
             .buffer_mut()
             .set_style(body, Style::new().add_modifier(Modifier::DIM));
     }
-    footer::render(app, frame, footer_area, theme);
+    footer::render(app, footer_lines, frame, footer_area, theme);
     if app.show_help() {
         help::render(app, frame, area, theme);
     }

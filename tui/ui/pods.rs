@@ -4,12 +4,13 @@ use std::time::Instant;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
 use super::columns::{self, RowContext};
 use super::theme::Theme;
-use crate::tui::state::{App, PodStats, Stats};
+use super::wrap::wrap_within;
+use crate::tui::state::{App, Connection, PodStats, Stats};
 
 /// The pods to draw in `rows` lines, in the app's row order, from `offset`
 /// (clamped so the last page is full), and how many the filter lets through.
@@ -72,15 +73,26 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         .borders(Borders::ALL)
         .title(Span::styled(title, theme.title()));
     if stats.pods.is_empty() {
+        // Why the gateway sends no list, when its link says.
+        let cause = app.gateways().values().find_map(|g| match &g.connection {
+            Connection::Reconnecting { error, .. } if !error.is_empty() => Some(error.as_str()),
+            _ => None,
+        });
         let waiting = match app.kube() {
             Some(kube) => format!(
                 "No pods yet: watching namespace {} (see the kube line above).",
                 kube.namespace
             ),
             None if app.refused().next().is_some() => "No pods: the gateway refuses greet-top (see above).".to_owned(),
-            None => "No pods yet: waiting for the gateway's endpoint list.".to_owned(),
+            None => match cause {
+                Some(cause) => format!("No pods: {cause}"),
+                None => "No pods yet: waiting for the gateway's endpoint list.".to_owned(),
+            },
         };
-        frame.render_widget(Paragraph::new(Span::styled(waiting, theme.dim())).block(block), area);
+        let inner = block.inner(area);
+        let lines = wrap_within(&waiting, usize::from(inner.width), usize::from(inner.height));
+        let lines: Vec<_> = lines.into_iter().map(|l| Line::styled(l, theme.dim())).collect();
+        frame.render_widget(Paragraph::new(lines).block(block), area);
         return;
     }
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);

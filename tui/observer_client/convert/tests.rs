@@ -123,6 +123,9 @@ fn unknown_modes_become_none_and_lag_is_kept() {
             address: "10.0.0.2:50051".into(),
             pod_name: "pod\u{7}-b".into(),
             ready: false,
+            health_failure: "connection\u{1b}[2J refused".into(),
+            health_checked_unix_us: 9,
+            health_failing_since_unix_us: 3,
             ..Default::default()
         }],
         ..observe::EndpointsChanged::default()
@@ -136,6 +139,7 @@ fn unknown_modes_become_none_and_lag_is_kept() {
                 ip: "10.0.0.2".into(),
                 endpoint: "10.0.0.2:50051".into(),
                 ready: false,
+                down: Some("connection[2J refused".into()),
                 ..PodInfo::default()
             }],
         }
@@ -169,6 +173,8 @@ fn summaries_become_cumulative_totals_and_requests_in_them_samples() {
             in_flight: 2,
             oldest_in_flight_us: 1_500,
             connections: 1,
+            carried_over_requests: 7,
+            carried_over_errors: 2,
             ..observe::PodSummary::default()
         }],
         ..observe::Summary::default()
@@ -206,6 +212,7 @@ fn summaries_become_cumulative_totals_and_requests_in_them_samples() {
                 oldest_in_flight_us: 1_500,
                 connections: 1,
             }),
+            carried_over: Tally { requests: 7, errors: 2 },
         }])
     );
     let GatewayEvent::Sample(sample) = gateway_event(request("pod-a", "", "10.0.0.1:50051"), true) else {

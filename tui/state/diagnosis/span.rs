@@ -96,6 +96,9 @@ pub(super) struct Span {
     /// The change that cut the window, if one did.
     pub cut: Option<Cut>,
     pub at: Instant,
+    /// After a mode switch, the requests in the span that began before it
+    /// (per pod key, "" for none named): the old mode's, left out.
+    carried_over: BTreeMap<String, Tally>,
 }
 
 /// After a change, the spread is judged once this much has been counted:
@@ -121,6 +124,7 @@ impl Span {
             window_phrase: format!(" {}", stats.time_window().phrase(observed)),
             cut: None,
             at,
+            carried_over: BTreeMap::new(),
         };
         let Some((second, mark)) = stats.last_change() else {
             return whole;
@@ -144,9 +148,16 @@ impl Span {
                 }
             }
         };
+        // Requests in flight at the switch that end after it (a sticky one
+        // timing out in balanced mode) are the old mode's doing.
+        let carried_over = match what {
+            Change::Switch(_) => stats.carried_over_since(from.min(at), at),
+            _ => BTreeMap::new(),
+        };
         Span {
             from: from.min(at),
             whole: false,
+            carried_over,
             cut: Some(Cut {
                 what,
                 first_second: second + 1,
@@ -162,6 +173,7 @@ impl Span {
             from: self.window_from,
             whole: true,
             cut: None,
+            carried_over: BTreeMap::new(),
             ..self.clone()
         }
     }
@@ -175,6 +187,18 @@ impl Span {
         }
     }
 
+    /// "; 10 requests from before the switch failed after it": what the
+    /// span leaves out, said instead of when the window's failures stopped.
+    pub fn carried_over_note(&self) -> Option<Words> {
+        let failed: u64 = self.carried_over.values().map(|t| t.errors).sum();
+        let s = if failed == 1 { "" } else { "s" };
+        (failed > 0).then(|| {
+            Words::default().clause(2, |w| {
+                w.text(format!("; {failed} request{s} from before the switch failed after it"))
+            })
+        })
+    }
+
     /// A latency percentile (0..=100) of `pod` over the span.
     pub fn percentile_ms(&self, pod: &PodStats, percentile: f64) -> Option<f64> {
         match &self.cut {
@@ -183,16 +207,22 @@ impl Span {
         }
     }
 
-    /// Requests and failures in the span, unattributed ones included.
+    /// Requests and failures in the span, unattributed ones included
+    /// (those carried over a mode switch left out).
     pub fn tally(&self, stats: &Stats) -> Tally {
         if self.whole {
             stats.window(self.at)
         } else {
-            stats.tally_since(self.from, self.at)
+            let carried = self.carried_over.values().fold(Tally::default(), |sum, t| Tally {
+                requests: sum.requests + t.requests,
+                errors: sum.errors + t.errors,
+            });
+            without(stats.tally_since(self.from, self.at), carried)
         }
     }
 
-    /// One pod's requests and failures in the span.
+    /// One pod's requests and failures in the span (those carried over a
+    /// mode switch left out).
     pub fn pod(&self, pod: &PodStats) -> Tally {
         if self.whole {
             Tally {
@@ -200,7 +230,8 @@ impl Span {
                 errors: pod.errors_in_window(self.at),
             }
         } else {
-            pod.tally_since(self.from, self.at)
+            let carried = self.carried_over.get(&pod.name).copied().unwrap_or_default();
+            without(pod.tally_since(self.from, self.at), carried)
         }
     }
 
@@ -218,5 +249,13 @@ impl Span {
             }
         }
         codes
+    }
+}
+
+/// `tally` less `carried`.
+fn without(tally: Tally, carried: Tally) -> Tally {
+    Tally {
+        requests: tally.requests.saturating_sub(carried.requests),
+        errors: tally.errors.saturating_sub(carried.errors),
     }
 }

@@ -2,14 +2,20 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::tui::state::messages::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
-use crate::tui::state::test_events::{PODS, endpoint, from, gw, request, secs, snapshot, synced_app};
+use crate::tui::state::test_events::{PODS, endpoint, from, gw, request_event, secs, snapshot, synced_app};
 
-/// Requests from "gw": `n` to each of `pods` (name, IP), spread over `from .. from + 1 s`.
+/// Requests from "gw": `n` to each of `pods` (name, IP), spread over
+/// `from .. from + 1 s`, routed in the gateway's mode.
 fn traffic(app: &mut App, t0: Instant, from: f64, pods: &[(&str, &str, u64)]) {
     for (name, ip, n) in pods {
         for i in 0..*n {
             let at = t0 + secs(from + i as f64 / *n as f64);
-            app.update(request(0, name, ip, 500), at);
+            let mode = app.mode();
+            let request = Request {
+                mode,
+                ..request_event(0, name, ip, 500)
+            };
+            app.update(gw(GatewayEvent::Request(request)), at);
         }
     }
 }
@@ -441,6 +447,8 @@ fn a_refusal_is_the_headline_before_unreachable_and_named_when_partial() {
     );
 }
 
+mod carried_over;
+mod down;
 mod now;
 mod restart;
 mod serving;

@@ -24,6 +24,9 @@ type ByCode = BTreeMap<i32, u64>;
 pub struct Details {
     codes: BTreeMap<String, VecDeque<(Instant, ByCode)>>,
     methods: BTreeMap<String, VecDeque<(Instant, ByMethod)>>,
+    /// Requests (and failures) that began before a mode change and ended
+    /// after it, per pod key, by when they were counted.
+    carried_over: BTreeMap<String, VecDeque<(Instant, Tally)>>,
     /// Changes of the pods serving, by when and by whole second.
     serving: VecDeque<(Instant, u64, ServingChange)>,
     /// The pods that last held a connection (names): where a sticky
@@ -103,6 +106,17 @@ impl Details {
         }
     }
 
+    /// Requests a summary added for `pod` that began before a mode change.
+    pub(super) fn carried_over(&mut self, pod: &str, now: Instant, added: Tally) {
+        if added.requests == 0 && added.errors == 0 {
+            return;
+        }
+        self.carried_over
+            .entry(pod.to_owned())
+            .or_default()
+            .push_back((now, added));
+    }
+
     /// Drops what is older than the longest window.
     pub(super) fn prune(&mut self, now: Instant) {
         let old = |at: &Instant| now.saturating_duration_since(*at) >= KEPT;
@@ -116,8 +130,14 @@ impl Details {
                 entries.pop_front();
             }
         }
+        for entries in self.carried_over.values_mut() {
+            while entries.front().is_some_and(|(at, _)| old(at)) {
+                entries.pop_front();
+            }
+        }
         self.codes.retain(|_, e| !e.is_empty());
         self.methods.retain(|_, e| !e.is_empty());
+        self.carried_over.retain(|_, e| !e.is_empty());
         while self.serving.front().is_some_and(|(at, _, _)| old(at)) {
             self.serving.pop_front();
         }
@@ -126,6 +146,7 @@ impl Details {
     pub(super) fn clear(&mut self) {
         self.codes.clear();
         self.methods.clear();
+        self.carried_over.clear();
         self.serving.clear();
     }
 }
@@ -271,6 +292,18 @@ impl Stats {
     /// When the newest failure (of any code, or none known) was counted.
     pub fn last_error(&self) -> Option<Instant> {
         self.recent.iter().rev().find(|(_, t)| t.errors > 0).map(|(at, _)| *at)
+    }
+
+    /// Requests (and failures) counted from `from` to `now` that began
+    /// before a mode change, per pod key ("" for those that named no pod):
+    /// the old mode's, not the new one's.
+    pub fn carried_over_since(&self, from: Instant, now: Instant) -> BTreeMap<String, Tally> {
+        self.details
+            .carried_over
+            .iter()
+            .map(|(pod, entries)| (pod.clone(), sum_since(entries, from, now)))
+            .filter(|(_, t)| t.requests > 0 || t.errors > 0)
+            .collect()
     }
 
     /// Requests by pod key and method from `from` to `now`.

@@ -30,6 +30,10 @@ pub(super) struct Counts {
     codes_seen: Option<BTreeMap<i32, u64>>,
     /// Its (or the last snapshot's) cumulative requests by method.
     pub(super) methods_seen: Option<ByMethod>,
+    /// The cumulative requests (and failures) of the last summary that
+    /// began before a mode change and ended after it. `None` after a
+    /// snapshot, which carries none.
+    carried_over_seen: Option<Tally>,
 }
 
 impl Counts {
@@ -53,6 +57,7 @@ impl Counts {
         self.latency_buckets = None;
         self.codes_seen = None;
         self.methods_seen = None;
+        self.carried_over_seen = None;
     }
 
     /// A snapshot replaced the counts: the next summary's histograms have no
@@ -60,6 +65,7 @@ impl Counts {
     pub(super) fn forget_histograms(&mut self) {
         self.latency_buckets = None;
         self.codes_seen = None;
+        self.carried_over_seen = None;
     }
 
     /// Takes in another row's counts of the same gateway (two rows found to
@@ -86,6 +92,13 @@ impl Counts {
                 }
                 Some(mine)
             }
+            _ => None,
+        };
+        self.carried_over_seen = match (self.carried_over_seen.take(), other.carried_over_seen) {
+            (Some(mine), Some(theirs)) => Some(Tally {
+                requests: mine.requests + theirs.requests,
+                errors: mine.errors + theirs.errors,
+            }),
             _ => None,
         };
         self.methods_seen = match (self.methods_seen.take(), other.methods_seen) {
@@ -119,6 +132,23 @@ impl Counts {
             None => ByMethod::new(),
         };
         self.methods_seen = Some(totals.methods.clone());
+        added
+    }
+
+    /// What a summary's cumulative carried-over counts add (requests that
+    /// began before a mode change and ended after it); call before
+    /// [`Self::advance`].
+    pub(super) fn advance_carried_over(&mut self, totals: &PodTotals) -> Tally {
+        let now = totals.carried_over;
+        let added = match self.carried_over_seen {
+            Some(before) => Tally {
+                requests: now.requests.saturating_sub(before.requests),
+                errors: now.errors.saturating_sub(before.errors),
+            },
+            None if self.total == 0 => now,
+            None => Tally::default(),
+        };
+        self.carried_over_seen = Some(now);
         added
     }
 

@@ -91,12 +91,21 @@ impl Stats {
         self.sticky_targets = targets;
     }
 
-    /// Marks the pods the gateways skip, and only them: `skipped` maps an
-    /// endpoint's address, and its pod name when it has one, to the reason.
-    pub(in crate::tui::state) fn mark_skipped(&mut self, skipped: &BTreeMap<String, String>) {
+    /// Marks the pods the gateways skip, and those whose health checks
+    /// fail, and only them: `skipped` and `down` map an endpoint's address,
+    /// and its pod name when it has one, to the reason.
+    pub(in crate::tui::state) fn mark_skipped(
+        &mut self,
+        skipped: &BTreeMap<String, String>,
+        down: &BTreeMap<String, String>,
+    ) {
         for pod in self.pods.values_mut() {
-            let by_endpoint = (!pod.endpoint.is_empty()).then(|| skipped.get(&pod.endpoint)).flatten();
-            pod.skipped = by_endpoint.or_else(|| skipped.get(&pod.name)).cloned();
+            let of = |marks: &BTreeMap<String, String>| {
+                let by_endpoint = (!pod.endpoint.is_empty()).then(|| marks.get(&pod.endpoint)).flatten();
+                by_endpoint.or_else(|| marks.get(&pod.name)).cloned()
+            };
+            pod.skipped = of(skipped);
+            pod.down = of(down);
         }
     }
 

@@ -71,6 +71,9 @@ pub struct PodStats {
     pub gone: bool,
     /// Why a gateway's balancer skips it; `None` when none does.
     pub skipped: Option<String>,
+    /// Why a gateway's health check of it fails ("connection refused");
+    /// `None` while they pass or none has run.
+    pub down: Option<String>,
     /// Failed requests by gRPC code since the reset (a summary that follows
     /// a snapshot adds its errors to the count but not here).
     pub error_codes: BTreeMap<i32, u64>,
@@ -114,6 +117,7 @@ impl PodStats {
             ready: None,
             gone: false,
             skipped: None,
+            down: None,
             error_codes: BTreeMap::new(),
             methods: ByMethod::new(),
             info: None,
@@ -324,6 +328,7 @@ impl PodStats {
             self.gone = other.gone;
         }
         self.skipped = self.skipped.take().or(other.skipped);
+        self.down = self.down.take().or(other.down);
         if self.endpoint.is_empty() {
             self.endpoint = other.endpoint;
         }

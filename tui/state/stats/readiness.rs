@@ -38,6 +38,10 @@ pub enum PodState {
     Failing,
     /// Some of its requests in the window failed.
     Errors,
+    /// A gateway's health check of it fails: known even when no request
+    /// reaches it (the others in sticky mode). What its own requests say
+    /// comes first.
+    Down,
     /// Listed, not ready.
     NotReady,
     Ready,
@@ -58,6 +62,7 @@ impl PodState {
             PodState::Skipped => "skip",
             PodState::Failing => "failing",
             PodState::Errors => "errors",
+            PodState::Down => "down",
             PodState::NotReady => "no",
             PodState::Ready => "yes",
             PodState::Unlisted => "?",
@@ -74,6 +79,7 @@ impl PodState {
                 | PodState::Skipped
                 | PodState::Failing
                 | PodState::Errors
+                | PodState::Down
                 | PodState::NotReady
         )
     }
@@ -145,6 +151,9 @@ impl PodStats {
             } else {
                 PodState::Errors
             };
+        }
+        if self.down.is_some() {
+            return PodState::Down;
         }
         match self.ready {
             Some(true) => PodState::Ready,

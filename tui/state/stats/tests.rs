@@ -29,7 +29,8 @@ impl Counter {
 
     fn record(&mut self, pod: &str, ip: &str, latency_us: u64, at: Instant) {
         let clock = self.clock(at);
-        self.stats.record("gw", request_event(0, pod, ip, latency_us), clock);
+        self.stats
+            .record("gw", request_event(0, pod, ip, latency_us), clock, false);
     }
 
     /// A summary from "gw" at `at`: cumulative (requests, errors, histogram) per pod.
@@ -391,7 +392,7 @@ fn failures_by_code_come_from_raw_requests_and_summary_differences() {
     let clock = counter.clock(t0);
     let mut failed = request_event(0, "pod-a", "10.0.0.1", 100);
     failed.grpc_code = 4;
-    counter.stats.record("gw", failed, clock);
+    counter.stats.record("gw", failed, clock, false);
     assert_eq!(counter.stats.pods["pod-a"].error_codes, [(4, 1)].into());
     // A snapshot with failures: which codes they had is not known; the
     // next summaries add only what they add.

@@ -29,6 +29,8 @@ impl Stats {
             });
             entry.requests += pod.requests;
             entry.errors += pod.errors;
+            entry.carried_over.requests += pod.carried_over.requests;
+            entry.carried_over.errors += pod.carried_over.errors;
             for (code, n) in &pod.error_codes {
                 *entry.error_codes.entry(*code).or_default() += n;
             }
@@ -56,6 +58,7 @@ impl Stats {
                     stats.set_gauges(gateway, pod.gauges);
                     let counts = stats.by_gateway.entry(gateway.to_owned()).or_default();
                     let by_method = counts.advance_methods(&pod);
+                    let carried_over = counts.advance_carried_over(&pod);
                     let (delta, latencies, codes) = counts.advance(&pod);
                     stats.counted(clock.now, clock.second(), delta, &latencies);
                     stats.add_error_codes(&codes);
@@ -66,12 +69,16 @@ impl Stats {
                     } else {
                         self.details.failed_by_code(key, clock.now, &codes);
                         self.details.called(key, clock.now, &by_method);
+                        self.details.carried_over(key, clock.now, carried_over);
                         delta
                     }
                 }
                 None => {
-                    let (delta, _, codes) = self.unattributed.entry(gateway.to_owned()).or_default().advance(&pod);
+                    let counts = self.unattributed.entry(gateway.to_owned()).or_default();
+                    let carried_over = counts.advance_carried_over(&pod);
+                    let (delta, _, codes) = counts.advance(&pod);
                     self.details.failed_by_code("", clock.now, &codes);
+                    self.details.carried_over("", clock.now, carried_over);
                     delta
                 }
             };

@@ -136,3 +136,47 @@ fn the_callers_errors_do_not_make_a_pod_failing() {
     raw.tick(t0 + secs(1.0));
     assert_eq!(raw.stats().pods["pod-a"].state(t0 + secs(1.0)), PodState::Ready);
 }
+
+#[test]
+fn a_pod_whose_health_check_fails_is_down_unless_its_requests_say_more() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    let mut endpoints: Vec<PodInfo> = PODS
+        .iter()
+        .map(|(n, ip, _)| crate::tui::state::test_events::endpoint(n, ip))
+        .collect();
+    // pod-a's check fails, pod-b's passes and no request reaches it.
+    endpoints[0].down = Some("connection refused".into());
+    app.update(
+        gw(GatewayEvent::EndpointsChanged {
+            seq: 1,
+            endpoints: endpoints.clone(),
+        }),
+        t0,
+    );
+    let states: Vec<&str> = app.stats().pods.values().map(|p| p.state(t0).word()).collect();
+    assert_eq!(states, ["down", "yes", "yes"]);
+    assert_eq!(app.stats().pods["pod-a"].down.as_deref(), Some("connection refused"));
+    assert!(PodState::Down.bad());
+    // Its own requests failing is stronger evidence: failing, not down.
+    let failing = state_after(&mut app, vec![totals("pod-a", 10, 10, 0, 0)], t0 + secs(1.0));
+    assert_eq!(failing, PodState::Failing);
+    // A skip beats it too.
+    endpoints[0].skipped = Some("connection refused".into());
+    app.update(
+        gw(GatewayEvent::EndpointsChanged {
+            seq: 2,
+            endpoints: endpoints.clone(),
+        }),
+        t0 + secs(1.0),
+    );
+    assert_eq!(app.stats().pods["pod-a"].state(t0 + secs(20.0)), PodState::Skipped);
+    // The check passes again: no longer down.
+    endpoints[0].skipped = None;
+    endpoints[0].down = None;
+    app.update(
+        gw(GatewayEvent::EndpointsChanged { seq: 3, endpoints }),
+        t0 + secs(20.0),
+    );
+    assert_eq!(app.stats().pods["pod-a"].state(t0 + secs(20.0)), PodState::Ready);
+}

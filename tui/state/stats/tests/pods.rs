@@ -97,7 +97,9 @@ fn a_failure_naming_no_pod_lands_on_the_one_pod_with_its_ip_unless_the_ip_is_sha
         grpc_code: 14,
         ..Request::default()
     };
-    counter.stats.record("gw", failed("10.0.0.2", 50051), counter.clock(t0));
+    counter
+        .stats
+        .record("gw", failed("10.0.0.2", 50051), counter.clock(t0), false);
     assert_eq!(counter.stats.pods["pod-b"].errors(), 1);
     assert_eq!(
         counter.stats.pods["pod-b"].endpoint, "10.0.0.2:50051",
@@ -108,6 +110,8 @@ fn a_failure_naming_no_pod_lands_on_the_one_pod_with_its_ip_unless_the_ip_is_sha
         vec![endpoint("pod-d", "10.0.0.9"), endpoint("pod-e", "10.0.0.9")],
         false,
     );
-    counter.stats.record("gw", failed("10.0.0.9", 50052), counter.clock(t0));
+    counter
+        .stats
+        .record("gw", failed("10.0.0.9", 50052), counter.clock(t0), false);
     assert_eq!(counter.stats.unattributed(), 1);
 }
