@@ -2,8 +2,9 @@
 //! a notice): wrapped at spaces, a word longer than a line broken at the
 //! edge and continued on the next, and, where rows are few, ended with "…"
 //! on purpose. Widths are in characters, as everywhere on this screen.
-//! (No crate here: ratatui wraps only while drawing, and the panels need
-//! the line count first, to make room.)
+//! (By hand: ratatui wraps only while drawing, and the panels need the line
+//! count first, to make room; textwrap starts a word longer than the line on
+//! a line of its own, which costs a row of the 24 for every path or URL.)
 
 /// `text` in lines of at most `width` characters.
 pub fn wrap(text: &str, width: usize) -> Vec<String> {
