@@ -88,8 +88,9 @@ fn a_down_gateway_dims_everything_it_no_longer_feeds_80x24() {
     let buffer = terminal.backend().buffer();
     // The header stays bright: it is what says the data is stale.
     assert!(!buffer[(2, 2)].modifier.contains(Modifier::DIM));
-    // Every row of the panels below it is dimmed, the hit count included.
-    for y in 5..23 {
+    // Every row of the panels below it (the header has grown a line for the
+    // cause) is dimmed, the hit count included.
+    for y in 6..23 {
         assert!(
             buffer[(40, y)].modifier.contains(Modifier::DIM),
             "row {y} is not dimmed"
@@ -97,7 +98,7 @@ fn a_down_gateway_dims_everything_it_no_longer_feeds_80x24() {
     }
     let screen = draw(&app, now, 80, 24);
     assert!(
-        screen.contains("gateway unreachable for 12 s — last known data shown"),
+        screen.contains("gateway unreachable for 12 s: connection refused (is it running, or the"),
         "{screen}"
     );
     insta::assert_snapshot!(screen);

@@ -222,18 +222,19 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
                 .clause(2, |w| w.text(format!(" — {shown}, for {}", seconds(longest))));
             return Diagnosis::new(Verdict::Unreachable, Severity::Bad, words);
         }
-        let words = Words::new(format!("{who} unreachable for {}", seconds(longest)))
-            .clause(1, |w| match cause {
-                // "gateway unreachable (is it running, ...)" says it once.
-                Some(cause) => match cause.strip_prefix("gateway unreachable").map(str::trim) {
-                    Some("") => w,
-                    Some(rest) if rest.starts_with(':') => w.text(rest.to_owned()),
-                    Some(rest) => w.text(format!(" {rest}")),
-                    None => w.text(format!(": {cause}")),
-                },
-                None => w,
-            })
-            .text(format!(" — {shown}"));
+        // The cause is no clause to drop on a narrow screen: it says where to
+        // look. A line too long wraps in the header.
+        let cause = match cause {
+            // "gateway unreachable (is it running, ...)" says it once.
+            Some(cause) => match cause.strip_prefix("gateway unreachable").map(str::trim) {
+                Some("") => String::new(),
+                Some(rest) if rest.starts_with(':') => rest.to_owned(),
+                Some(rest) => format!(" {rest}"),
+                None => format!(": {cause}"),
+            },
+            None => String::new(),
+        };
+        let words = Words::new(format!("{who} unreachable for {}{cause} — {shown}", seconds(longest)));
         return Diagnosis::new(Verdict::Unreachable, Severity::Bad, words);
     }
     if !app.synced() {

@@ -37,6 +37,29 @@ fn text(app: &App, now: Instant) -> (Severity, String) {
 }
 
 #[test]
+fn an_unreachable_gateway_keeps_its_cause_on_a_narrow_screen() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    traffic(&mut app, t0, 0.0, &[("pod-b", "10.0.0.2", 30)]);
+    let cause = "gateway unreachable: Connection refused (os error 111) (is it running, or the port-forward up?)";
+    app.update(
+        AppEvent::Disconnected {
+            gateway: "gw".into(),
+            error: cause.into(),
+            retry_in: secs(1.0),
+        },
+        t0 + secs(1.0),
+    );
+    // The header wraps a line too long for the screen; the cause is what
+    // tells the user where to look, so it is never dropped to fit.
+    assert_eq!(
+        diagnose(&app, t0 + secs(5.0)).for_screen(78),
+        "gateway unreachable for 4 s: Connection refused (os error 111) (is it running, or the port-forward up?) \
+         — last known data shown"
+    );
+}
+
+#[test]
 fn before_the_first_answer_it_waits_and_says_how_long_the_gateway_is_down() {
     let t0 = Instant::now();
     let mut app = App::new("gw", t0).expecting("gw");
