@@ -14,10 +14,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&descriptors),
     )?;
     tonic_prost_build::configure().compile_fds(descriptors)?;
-    // The gRPC ingress tests' own streaming service: generated here (protox
-    // needs no protoc), included by tests only, never by the product.
-    let test_proto = "tests/proto/echo.proto";
-    println!("cargo:rerun-if-changed={test_proto}");
-    tonic_prost_build::configure().compile_fds(protox::compile([test_proto], ["tests/proto"])?)?;
     Ok(())
 }

@@ -12,10 +12,10 @@ use super::dns_mode::{DnsModeConfig, Resolver};
 use super::endpoint_slices;
 use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, Listeners, start_checking};
-use crate::common::Mode;
-use crate::common::auth::{ControlToken, TokenSetting};
-use crate::common::logging::LogArgs;
-use crate::common::shutdown::{DrainPolicy, serve_until_drained, termination_signal};
+use greet_proto::Mode;
+use greet_runtime::auth::{ControlToken, TokenSetting};
+use greet_runtime::logging::LogArgs;
+use greet_runtime::shutdown::{DrainPolicy, serve_until_drained, termination_signal};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum DiscoveryKind {
@@ -155,7 +155,7 @@ async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result
             let Some(service) = &args.grpc_svc else {
                 bail!("--discovery kube needs the Service name: set GRPC_SVC or --grpc-svc");
             };
-            let target = crate::common::kube::connect(args.context.as_deref()).await?;
+            let target = kube_access::connect(args.context.as_deref()).await?;
             let namespace = args.namespace.clone().unwrap_or(target.default_namespace);
             let port = endpoint_slices::PortSelector {
                 name: args.port_name.clone(),

@@ -35,8 +35,8 @@ impl EndpointInfo {
         self
     }
 
-    pub fn to_proto(&self) -> crate::proto::observe::Endpoint {
-        crate::proto::observe::Endpoint {
+    pub fn to_proto(&self) -> greet_proto::observe::Endpoint {
+        greet_proto::observe::Endpoint {
             address: self.address.clone(),
             pod_name: self.pod_name.clone().unwrap_or_default(),
             ready: self.ready,

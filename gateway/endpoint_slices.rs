@@ -146,7 +146,7 @@ pub fn watch(
                     }
                 }
                 Err(err) => {
-                    let problem = crate::common::kube::describe_watch_error(
+                    let problem = kube_access::describe_watch_error(
                         &err,
                         "endpointslices.discovery.k8s.io",
                         &namespace,

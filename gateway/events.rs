@@ -24,10 +24,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::broadcast;
 
-use crate::common::Mode;
-use crate::proto::observe::{self, EndpointsChanged, ModeChanged, RequestEvent, State, event};
 use counters::Counters;
 use gate::Gate;
+use greet_proto::Mode;
+use greet_proto::observe::{self, EndpointsChanged, ModeChanged, RequestEvent, State, event};
 use sample::Sampler;
 use shared::Shared;
 use summary::Summaries;

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::common::grpc_code::grpc_code_name;
-use crate::proto::observe;
+use greet_proto::grpc_code::grpc_code_name;
+use greet_proto::observe;
 
 /// The longest one check may wait for its answer, whatever the interval.
 pub const MAX_CHECK_TIME: Duration = Duration::from_secs(1);
@@ -62,7 +62,7 @@ impl CheckOutcome {
             tonic::Code::DeadlineExceeded => CheckOutcome::NoAnswer(limit),
             code => CheckOutcome::Status {
                 code: code as i32,
-                message: crate::common::sanitize::sanitize_truncated(message, 200),
+                message: greet_proto::sanitize::sanitize_truncated(message, 200),
             },
         }
     }

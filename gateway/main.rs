@@ -10,7 +10,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    let args = greet_top::gateway::cli::Args::parse();
-    greet_top::common::logging::init(args.log.log_format, "info");
-    greet_top::common::exit_on_error(greet_top::gateway::cli::run(args).await);
+    let args = greet_gateway::cli::Args::parse();
+    greet_runtime::logging::init(args.log.log_format, "info");
+    greet_runtime::exit_on_error(greet_gateway::cli::run(args).await);
 }

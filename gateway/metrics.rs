@@ -29,9 +29,9 @@ use prometheus_client::registry::Registry;
 use super::Gateway;
 use super::events::counters::{MODES, PodOutcomes};
 use super::skipped;
-use crate::common::Mode;
-use crate::common::grpc_code::go_code_name;
-use crate::common::latency_buckets::lower_bound_us;
+use greet_proto::Mode;
+use greet_proto::grpc_code::go_code_name;
+use greet_proto::latency_buckets::lower_bound_us;
 
 const MODE_NAMES: [&str; MODES] = [
     Mode::Sticky.as_str(),
@@ -86,7 +86,7 @@ impl GatewayCounts {
 pub async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape(gateway)));
-    crate::common::metrics::exposition(&registry)
+    greet_runtime::metrics::exposition(&registry)
 }
 
 /// One scrape: reads the gateway's state as the encoder asks for it.
@@ -251,7 +251,7 @@ impl Collector for Scrape {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gateway::events::histogram::Histogram;
+    use crate::events::histogram::Histogram;
 
     #[test]
     fn hub_buckets_fold_exactly_into_powers_of_two_microseconds() {

@@ -24,9 +24,9 @@ use super::Gateway;
 use super::events::sample::RateFilter;
 use super::events::shared::Shared;
 use super::events::summary::interval_of;
-use crate::common::Mode;
-use crate::proto::observe::observer_server::Observer;
-use crate::proto::observe::{Event, GetStateRequest, Lagged, SetModeRequest, State, WatchRequest, event};
+use greet_proto::Mode;
+use greet_proto::observe::observer_server::Observer;
+use greet_proto::observe::{Event, GetStateRequest, Lagged, SetModeRequest, State, WatchRequest, event};
 
 pub struct ObserverService {
     gateway: Arc<Gateway>,

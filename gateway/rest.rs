@@ -15,7 +15,7 @@ use self::body::{GreetBody, ModeBody};
 use super::Gateway;
 use super::skipped;
 use super::upstream::UpstreamError;
-use crate::common::Mode;
+use greet_proto::Mode;
 
 mod auth;
 pub mod body;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::balancer::Skip;
 use super::discovery::EndpointInfo;
 use super::upstream::UpstreamError;
-use crate::proto::observe;
+use greet_proto::observe;
 
 /// Every endpoint with its skip, as [`super::balancer::Balancer::report`] gives them.
 pub type Report = [(EndpointInfo, Option<Skip>)];
@@ -55,7 +55,7 @@ pub fn io_reason(io: &std::io::Error) -> String {
         | ErrorKind::HostUnreachable
         | ErrorKind::NetworkUnreachable
         | ErrorKind::AddrNotAvailable) => kind.to_string(),
-        _ => crate::common::sanitize::sanitize_truncated(&io.to_string(), 200),
+        _ => greet_proto::sanitize::sanitize_truncated(&io.to_string(), 200),
     }
 }
 

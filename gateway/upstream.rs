@@ -23,9 +23,9 @@ use super::dns_mode::DnsPool;
 use super::events::{EventHub, RequestOutcome};
 use super::health_check::{CheckOutcome, HealthBoard};
 use super::in_flight::{OpenConnections, PodGauge};
-use crate::common::Mode;
-use crate::proto::greet::greet_service_client::GreetServiceClient;
-use crate::proto::greet::{Greeting, GreetingRequest};
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
 
 /// Timeouts for upstream calls.
 #[derive(Clone, Copy, Debug)]

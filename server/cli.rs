@@ -7,10 +7,10 @@ use anyhow::Context;
 use clap::Parser;
 
 use super::{ServerConfig, serve_with_metrics};
-use crate::common::logging::LogArgs;
-use crate::common::shutdown::termination_signal;
+use greet_runtime::logging::LogArgs;
+use greet_runtime::shutdown::termination_signal;
 
-/// The Greet gRPC service: replies "Hello, <first> <last> from pod: name(<POD_NAME>), ip(<POD_IP>)."
+/// The Greet gRPC service: replies `Hello, <first> <last> from pod: name(<POD_NAME>), ip(<POD_IP>).`
 /// Also serves grpc.health.v1.Health and server reflection.
 #[derive(Parser, Debug)]
 #[command(version)]
@@ -89,7 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         max_connection_age: args.max_connection_age,
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
-        reply_delay: crate::server::ReplyDelay::new(args.reply_delay),
+        reply_delay: crate::ReplyDelay::new(args.reply_delay),
     };
     serve_with_metrics(listener, metrics_listener, config, terminated).await
 }

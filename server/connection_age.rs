@@ -101,7 +101,7 @@ impl Jitter {
 
     /// A random jitter, uniform over ±[`JITTER_SPREAD`].
     pub fn random() -> Jitter {
-        let unit = (crate::common::random::seed() >> 11) as f64 / (1u64 << 53) as f64;
+        let unit = (greet_runtime::random::seed() >> 11) as f64 / (1u64 << 53) as f64;
         Jitter::new((unit * 2.0 - 1.0) * JITTER_SPREAD)
     }
 }

@@ -26,7 +26,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use prost::Message;
 
-use crate::common::grpc_code::go_code_name;
+use greet_proto::grpc_code::go_code_name;
 
 /// Status codes 0..=16 (OK to UNAUTHENTICATED).
 const CODES: usize = 17;
@@ -122,7 +122,7 @@ impl Method {
 /// Every method of `services`, from the descriptor sets greet-server serves.
 fn methods_of(services: &[&str]) -> anyhow::Result<Vec<Method>> {
     let sets = [
-        crate::proto::FILE_DESCRIPTOR_SET,
+        greet_proto::FILE_DESCRIPTOR_SET,
         tonic_health::pb::FILE_DESCRIPTOR_SET,
         tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
         tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
@@ -243,7 +243,7 @@ impl GrpcMetrics {
             "/metrics",
             axum::routing::get(move || {
                 let metrics = Arc::clone(&metrics);
-                async move { crate::common::metrics::exposition(&metrics.registry) }
+                async move { greet_runtime::metrics::exposition(&metrics.registry) }
             }),
         )
     }

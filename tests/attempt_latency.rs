@@ -10,14 +10,14 @@ use support::fake_pod::{greeting, pod, serve};
 
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::common::latency_buckets::lower_bound_us;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
-use greet_top::gateway::discovery::{self, EndpointInfo};
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::observe::{PodSummary, RequestEvent, event};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::GatewayHandle;
+use greet_gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
+use greet_gateway::discovery::{self, EndpointInfo};
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::latency_buckets::lower_bound_us;
+use greet_proto::observe::{PodSummary, RequestEvent, event};
 
 #[derive(Clone, Copy, Debug)]
 enum FrontDoor {

@@ -14,12 +14,12 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use greet_top::common::Mode;
-use greet_top::common::auth::{ControlToken, Denied};
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{GetStateRequest, SetModeRequest, WatchRequest};
-use greet_top::tui::demo::LocalCluster;
-use greet_top::tui::rest_client::{RestClient, RestResponse};
+use greet_demo::LocalCluster;
+use greet_demo::rest_client::{RestClient, RestResponse};
+use greet_proto::Mode;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_proto::observe::{GetStateRequest, SetModeRequest, WatchRequest};
+use greet_runtime::auth::{ControlToken, Denied};
 use http::Method;
 use tonic::transport::Channel;
 

@@ -4,12 +4,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
-use greet_top::server::ServerConfig;
-use greet_top::tui::observer_client;
-use greet_top::tui::rest_client::RestClient;
-use greet_top::tui::state::AppEvent;
+use greet_demo::rest_client::RestClient;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
+use greet_server::ServerConfig;
+use greet_top::observer_client;
+use greet_top::state::AppEvent;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -174,26 +174,6 @@ async fn server_and_gateway_binaries_use_the_articles_environment_and_drain_on_s
 }
 
 #[tokio::test]
-async fn gateway_binary_rejects_bad_flags_with_a_clear_message() {
-    let output = Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
-        .args(["--discovery", "static", "--endpoints", "10.0.0.1"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("invalid --endpoints") && stderr.contains("endpoint \"10.0.0.1\" is not host:port"),
-        "{stderr}"
-    );
-    let output = Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
-        .args(["--mode", "random"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("possible values: sticky, balanced"));
-}
-
-#[tokio::test]
 async fn server_reports_not_serving_before_it_stops_and_finishes_cleanly() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -204,13 +184,9 @@ async fn server_reports_not_serving_before_it_stops_and_finishes_cleanly() {
         max_connection_age: None,
         shutdown_delay: Duration::from_millis(500),
         drain_timeout: Duration::from_secs(5),
-        reply_delay: greet_top::server::ReplyDelay::default(),
+        reply_delay: greet_server::ReplyDelay::default(),
     };
-    let task = tokio::spawn(greet_top::server::serve(
-        listener,
-        config,
-        stop.clone().cancelled_owned(),
-    ));
+    let task = tokio::spawn(greet_server::serve(listener, config, stop.clone().cancelled_owned()));
     let mut health = HealthClient::new(
         tonic::transport::Channel::from_shared(url.clone())
             .unwrap()
@@ -244,21 +220,6 @@ async fn server_reports_not_serving_before_it_stops_and_finishes_cleanly() {
         .expect("server drains within 5 s")
         .unwrap()
         .unwrap();
-}
-
-#[tokio::test]
-async fn dashboard_without_a_terminal_says_what_to_use_instead() {
-    let output = Command::new(env!("CARGO_BIN_EXE_greet-top"))
-        .args(["--gateway", "http://127.0.0.1:1", "--no-kube"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        stderr.trim(),
-        "Error: the dashboard needs a terminal (stdin and stdout); for scripts use --once 10s --output json"
-    );
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@ mod support;
 
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::proto::greet::{Greeting, GreetingRequest, GreetingResponse};
+use greet_proto::Mode;
+use greet_proto::greet::{Greeting, GreetingRequest, GreetingResponse};
 use tonic::transport::Channel;
 
 /// One call to `/greet.GreetService/Nope`, which no greet-server serves.

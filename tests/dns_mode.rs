@@ -9,12 +9,12 @@ mod support;
 
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::dns_mode::{ResolveFuture, Resolver};
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
-use greet_top::tui::demo::{GatewaySpec, LocalCluster};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_demo::{GatewaySpec, LocalCluster};
+use greet_gateway::dns_mode::{ResolveFuture, Resolver};
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
 use http::Method;
 use tonic::transport::Channel;
 
@@ -117,7 +117,7 @@ async fn a_dead_pod_still_in_the_answer_is_skipped_and_its_requests_retried() {
 
 /// A gateway in dns mode for greet.invalid:50051, resolved by `resolver`
 /// every `interval`, with no discovered pod.
-async fn podless_dns_gateway(resolver: Resolver, interval: Duration) -> greet_top::gateway::GatewayHandle {
+async fn podless_dns_gateway(resolver: Resolver, interval: Duration) -> greet_gateway::GatewayHandle {
     let spec = GatewaySpec {
         mode: Mode::Dns,
         dns_interval: interval,
@@ -126,7 +126,7 @@ async fn podless_dns_gateway(resolver: Resolver, interval: Duration) -> greet_to
     };
     spec.start(
         "greet.invalid:50051".into(),
-        greet_top::gateway::discovery::static_endpoints(Default::default()),
+        greet_gateway::discovery::static_endpoints(Default::default()),
         Default::default(),
     )
     .await

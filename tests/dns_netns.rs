@@ -23,11 +23,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::discovery::{self, DiscoveryHealth};
-use greet_top::gateway::dns_mode::Resolver;
-use greet_top::tui::demo::{LocalCluster, PodNames};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_demo::{LocalCluster, PodNames};
+use greet_gateway::discovery::{self, DiscoveryHealth};
+use greet_gateway::dns_mode::Resolver;
+use greet_proto::Mode;
 
 const NAME: &str = "pods.greet.test";
 const PORT: u16 = 50051;
@@ -276,7 +276,7 @@ fn loopback(host: u8) -> SocketAddr {
 /// Changes the records right after one of dns mode's resolves and waits
 /// until dnsmasq answers with them: the gateway's next resolve is the first
 /// that can see them.
-async fn change_records(hosts_dir: &Path, gateway: &greet_top::gateway::Gateway, hosts: &[u8]) {
+async fn change_records(hosts_dir: &Path, gateway: &greet_gateway::Gateway, hosts: &[u8]) {
     let resolves = dns::just_after_a_resolve(gateway, WITHIN).await;
     set_records(hosts_dir, hosts);
     until_dnsmasq_answers(hosts).await;
@@ -406,7 +406,7 @@ async fn follow_the_records(hosts_dir: &Path) {
 
 /// Waits until the balancer of a gateway with `--discovery dns` holds
 /// exactly 127.0.0.`hosts`.
-async fn until_discovered(gateway: &greet_top::gateway::Gateway, hosts: &[u8]) {
+async fn until_discovered(gateway: &greet_gateway::Gateway, hosts: &[u8]) {
     until_it_holds(hosts, "--discovery dns", async || {
         let endpoints = gateway.upstream.balancer().endpoints();
         endpoints.iter().filter_map(|e| e.address.parse().ok()).collect()

@@ -6,10 +6,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::discovery::{self, EndpointSet};
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{self, SetModeRequest, WatchRequest, event};
+use greet_gateway::discovery::{self, EndpointSet};
+use greet_proto::Mode;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_proto::observe::{self, SetModeRequest, WatchRequest, event};
 use http::Method;
 use support::{greet_concurrently, greet_n};
 use tokio_stream::StreamExt;
@@ -162,7 +162,7 @@ async fn balanced_with_no_endpoints_fails_fast_with_503() {
         )
         .await
         .unwrap();
-    let rest = greet_top::tui::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
+    let rest = greet_demo::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
     let started = std::time::Instant::now();
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
     let elapsed = started.elapsed();
@@ -315,14 +315,14 @@ async fn upstream_down_is_a_503_and_the_gateway_keeps_serving() {
             discovery::static_endpoints(
                 cluster
                     .pods()
-                    .map(|(_, addr)| greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()))
+                    .map(|(_, addr)| greet_gateway::discovery::EndpointInfo::ready(addr.to_string()))
                     .collect(),
             ),
             Default::default(),
         )
         .await
         .unwrap();
-    let rest = greet_top::tui::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
+    let rest = greet_demo::rest_client::RestClient::new(format!("http://{}", gateway.rest_addr));
     let response = rest.greet("Ada", "Lovelace").await.unwrap();
     assert_eq!(response.status, 503, "{}", response.body);
     let error = response.json().unwrap()["error"].as_str().unwrap().to_owned();
@@ -363,7 +363,7 @@ async fn balanced_routes_around_a_dead_pod_and_follows_endpoint_updates() {
 async fn max_connection_age_lets_a_sticky_client_reach_every_pod() {
     let mut config = support::config(3, Mode::Sticky);
     config.pod.max_connection_age = Some(Duration::from_millis(200));
-    let cluster = greet_top::tui::demo::LocalCluster::start(config).await.unwrap();
+    let cluster = greet_demo::LocalCluster::start(config).await.unwrap();
     // One request after another, each answered 200 (none lost to a GOAWAY):
     // the Service proxy gives each new connection the next pod.
     let seen = support::greet_until_every_pod(cluster.rest(), 3, Duration::from_secs(10)).await;

@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::events::RequestOutcome;
-use greet_top::tui::observer_client::{self, Subscription};
-use greet_top::tui::state::{App, AppEvent};
+use greet_gateway::GatewayHandle;
+use greet_gateway::events::RequestOutcome;
+use greet_proto::Mode;
+use greet_top::observer_client::{self, Subscription};
+use greet_top::state::{App, AppEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

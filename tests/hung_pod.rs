@@ -10,15 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
-use greet_top::gateway::discovery::{self, EndpointInfo};
-use greet_top::gateway::upstream::UpstreamTimeouts;
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
-use greet_top::tui::demo::GatewaySpec;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::GatewaySpec;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::GatewayHandle;
+use greet_gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
+use greet_gateway::discovery::{self, EndpointInfo};
+use greet_gateway::upstream::UpstreamTimeouts;
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
 use tokio::time::Instant;
 
 /// A greet-server process; continued and killed on drop, so a failed
@@ -87,11 +87,9 @@ impl FrontDoor {
     async fn greet(&mut self, last_name: String) -> Result<String, String> {
         match self {
             FrontDoor::Rest(rest) => match rest.greet("Ada", &last_name).await {
-                Ok(response) if response.status == 200 => {
-                    Ok(greet_top::gateway::upstream::pod_from_result(&response.body)
-                        .map(|(pod, _)| pod)
-                        .unwrap_or_default())
-                }
+                Ok(response) if response.status == 200 => Ok(greet_gateway::upstream::pod_from_result(&response.body)
+                    .map(|(pod, _)| pod)
+                    .unwrap_or_default()),
                 Ok(response) => Err(format!("{}: {}", response.status, response.body)),
                 Err(err) => Err(format!("{err:#}")),
             },

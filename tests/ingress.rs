@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
-use greet_top::proto::observe::MethodCount;
-use greet_top::tui::demo::LocalCluster;
+use greet_demo::LocalCluster;
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
+use greet_proto::observe::MethodCount;
 use tonic::transport::Channel;
 
 fn greeting(i: usize) -> GreetingRequest {

@@ -9,14 +9,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use fake_kube::{FakeKube, endpoint_slice, pod};
-use greet_top::common::Mode;
-use greet_top::common::kube::KubeTarget;
-use greet_top::gateway::endpoint_slices::{self, PortSelector};
-use greet_top::tui::demo::LocalPod;
-use greet_top::tui::kube_source::{self, GatewayPods};
-use greet_top::tui::observer_client::Subscription;
-use greet_top::tui::rest_client::RestClient;
-use greet_top::tui::state::{App, AppEvent, WatchState};
+use greet_demo::LocalPod;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::endpoint_slices::{self, PortSelector};
+use greet_proto::Mode;
+use greet_top::kube_source::{self, GatewayPods};
+use greet_top::observer_client::Subscription;
+use greet_top::state::{App, AppEvent, WatchState};
+use kube_access::KubeTarget;
 use support::greet_n;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -50,7 +50,7 @@ fn ip(server: &LocalPod) -> String {
 }
 
 /// Waits until the gateway's balancer has `ready` ready endpoints.
-async fn until_ready(gateway: &greet_top::gateway::GatewayHandle, ready: usize) {
+async fn until_ready(gateway: &greet_gateway::GatewayHandle, ready: usize) {
     let started = Instant::now();
     while gateway.gateway.upstream.balancer().ready_count() != ready {
         assert!(
@@ -171,7 +171,7 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
 async fn forbidden_endpoint_slices_keep_the_gateway_up_and_say_why() {
     let kube = FakeKube::start().await;
     kube.forbid("endpointslices", true);
-    let health = greet_top::gateway::discovery::DiscoveryHealth::default();
+    let health = greet_gateway::discovery::DiscoveryHealth::default();
     let discovery = watch_greetserver_slices(&kube, 50051, &health).await;
     let gateway = support::gateway_spec(Mode::Balanced)
         .start("127.0.0.1:9".into(), discovery, health.clone())
@@ -212,8 +212,8 @@ async fn forbidden_endpoint_slices_keep_the_gateway_up_and_say_why() {
 async fn watch_greetserver_slices(
     kube: &FakeKube,
     port: u16,
-    health: &greet_top::gateway::discovery::DiscoveryHealth,
-) -> greet_top::gateway::discovery::DiscoveryStream {
+    health: &greet_gateway::discovery::DiscoveryHealth,
+) -> greet_gateway::discovery::DiscoveryStream {
     let port = PortSelector {
         name: "grpc".into(),
         number: port,
@@ -419,18 +419,18 @@ async fn greet_top_once_joins_kube_pods_with_gateway_hits() {
 
 #[tokio::test]
 async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_them_all() {
-    use greet_top::tui::controls::{Controls, GatewayChannels};
+    use greet_top::controls::{Controls, GatewayChannels};
 
     let cluster = support::cluster(3, Mode::Sticky).await;
     // A second gateway replica in front of the same pods.
     let second = support::gateway_spec(Mode::Sticky)
         .start(
             cluster.service_addr.to_string(),
-            greet_top::gateway::discovery::static_endpoints(
+            greet_gateway::discovery::static_endpoints(
                 cluster
                     .pods()
                     .map(|(name, addr)| {
-                        greet_top::gateway::discovery::EndpointInfo::ready(addr.to_string()).with_pod_name(name)
+                        greet_gateway::discovery::EndpointInfo::ready(addr.to_string()).with_pod_name(name)
                     })
                     .collect(),
             ),
@@ -475,7 +475,7 @@ async fn greet_top_follows_every_gateway_pod_through_port_forward_and_switches_t
         crossterm::event::KeyEvent::from(crossterm::event::KeyCode::Char('m')),
         Instant::now(),
     );
-    assert_eq!(action, Some(greet_top::tui::state::Action::SetMode(Mode::Balanced)));
+    assert_eq!(action, Some(greet_top::state::Action::SetMode(Mode::Balanced)));
     let controls = Controls {
         gateways: channels.clone(),
         load: None,
@@ -533,11 +533,10 @@ async fn a_gateway_pod_whose_port_forward_is_forbidden_shows_why() {
     pods_until(&mut app, &mut rx, "a reconnecting gateway", |app| {
         app.gateways()
             .values()
-            .any(|g| matches!(g.connection, greet_top::tui::state::Connection::Reconnecting { .. }))
+            .any(|g| matches!(g.connection, greet_top::state::Connection::Reconnecting { .. }))
     })
     .await;
-    let greet_top::tui::state::Connection::Reconnecting { error, .. } =
-        &app.gateways()["greetclient-deploy-1"].connection
+    let greet_top::state::Connection::Reconnecting { error, .. } = &app.gateways()["greetclient-deploy-1"].connection
     else {
         unreachable!()
     };
@@ -560,7 +559,7 @@ async fn endpoint_slices_survive_an_api_server_restart() {
         (&ips[0], &servers[0].name, true, false),
         (&ips[1], &servers[1].name, true, false),
     ]));
-    let health = greet_top::gateway::discovery::DiscoveryHealth::default();
+    let health = greet_gateway::discovery::DiscoveryHealth::default();
     let discovery = watch_greetserver_slices(&kube, port, &health).await;
     let gateway = support::gateway_spec(Mode::Balanced)
         .start("127.0.0.1:9".into(), discovery, health.clone())
@@ -662,9 +661,9 @@ async fn port_forward_carries_grpc_to_a_real_greet_server() {
     )
     .await
     .unwrap();
-    let mut client = greet_top::proto::greet::greet_service_client::GreetServiceClient::new(channel);
-    let request = |i: usize| greet_top::proto::greet::GreetingRequest {
-        greeting: Some(greet_top::proto::greet::Greeting {
+    let mut client = greet_proto::greet::greet_service_client::GreetServiceClient::new(channel);
+    let request = |i: usize| greet_proto::greet::GreetingRequest {
+        greeting: Some(greet_proto::greet::Greeting {
             first_name: "Ada".into(),
             last_name: format!("Lovelace-{i}"),
         }),
@@ -684,7 +683,7 @@ async fn port_forward_carries_grpc_to_a_real_greet_server() {
     let channel = within("the second connection", endpoint.connect_with_connector(connector))
         .await
         .unwrap();
-    let mut other = greet_top::proto::greet::greet_service_client::GreetServiceClient::new(channel);
+    let mut other = greet_proto::greet::greet_service_client::GreetServiceClient::new(channel);
     let (a, b) = within(
         "two concurrent calls",
         futures_util::future::join(client.greet(request(2)), other.greet(request(3))),

@@ -6,9 +6,9 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{self, event};
+use greet_proto::Mode;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_proto::observe::{self, event};
 use support::greet_concurrently;
 use tokio_stream::StreamExt;
 
@@ -18,7 +18,7 @@ const CLIENTS: usize = 8;
 /// One test at a time: they measure latency, which the others' load skews.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn least_loaded_cluster() -> greet_top::tui::demo::LocalCluster {
+async fn least_loaded_cluster() -> greet_demo::LocalCluster {
     let cluster = support::cluster(3, Mode::LeastLoaded).await;
     support::until_balancer_follows_the_registry(&cluster).await;
     cluster
@@ -41,7 +41,7 @@ async fn a_pod_25_ms_slower_gets_under_a_tenth_of_the_requests() {
     assert!(share(&hits, &slow) < 0.10, "slow pod {slow}: {hits:?}");
     // Back to normal speed, it is tried again once its estimate decays.
     cluster.reply_delay(&slow).unwrap().set(Duration::ZERO);
-    tokio::time::sleep(greet_top::gateway::balancer::load::DECAY * 5).await;
+    tokio::time::sleep(greet_gateway::balancer::load::DECAY * 5).await;
     let hits = greet_concurrently(cluster.rest(), CLIENTS, 100).await;
     assert!(share(&hits, &slow) > 0.20, "recovered pod {slow}: {hits:?}");
 }
@@ -111,8 +111,8 @@ async fn every_mode_change_under_load_is_one_event_and_drops_no_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn grpc_ingress_calls_steer_around_the_slow_pod_too() {
-    use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-    use greet_top::proto::greet::{Greeting, GreetingRequest};
+    use greet_proto::greet::greet_service_client::GreetServiceClient;
+    use greet_proto::greet::{Greeting, GreetingRequest};
     let _serial = SERIAL.lock().await;
     let cluster = least_loaded_cluster().await;
     let slow = cluster.pods().next().unwrap().0.to_owned();

@@ -76,7 +76,7 @@ fn greet_server_logs_one_flat_json_object_a_line_with_log_format_env() {
     let first = json(&server.next_line());
     assert_eq!(first["level"], "INFO");
     assert_eq!(first["message"], "greet-server listening");
-    assert_eq!(first["target"], "greet_top::server");
+    assert_eq!(first["target"], "greet_server");
     assert_eq!(first["pod_name"], "pod-a");
     let addr: std::net::SocketAddr = first["addr"].as_str().unwrap().parse().unwrap();
     assert_eq!(addr.ip().to_string(), "127.0.0.1");

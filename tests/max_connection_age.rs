@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
-use greet_top::tui::demo::{LocalPod, PodOptions};
+use greet_demo::{LocalPod, PodOptions};
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
 use support::{greet_n, greet_until_every_pod};
 
 #[tokio::test]

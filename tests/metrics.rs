@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::discovery::{self, EndpointInfo};
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
-use greet_top::server::ServerConfig;
-use greet_top::tui::demo::GatewaySpec;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::GatewaySpec;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::discovery::{self, EndpointInfo};
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
+use greet_server::ServerConfig;
 use http::Method;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -228,9 +228,9 @@ async fn server_with_metrics(stop: &CancellationToken) -> (SocketAddr, SocketAdd
         max_connection_age: None,
         shutdown_delay: Duration::ZERO,
         drain_timeout: Duration::from_secs(5),
-        reply_delay: greet_top::server::ReplyDelay::default(),
+        reply_delay: greet_server::ReplyDelay::default(),
     };
-    tokio::spawn(greet_top::server::serve_with_metrics(
+    tokio::spawn(greet_server::serve_with_metrics(
         grpc,
         Some(metrics),
         config,

@@ -8,14 +8,14 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::discovery::{self, EndpointInfo};
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
-use greet_top::proto::greet::{Greeting, GreetingRequest, GreetingResponse};
-use greet_top::proto::observe::{PodSummary, Summary};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::GatewayHandle;
+use greet_gateway::discovery::{self, EndpointInfo};
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::greet_service_server::{GreetService, GreetServiceServer};
+use greet_proto::greet::{Greeting, GreetingRequest, GreetingResponse};
+use greet_proto::observe::{PodSummary, Summary};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
@@ -178,7 +178,7 @@ async fn in_sticky_mode_requests_in_flight_count_for_the_pod_the_connection_reac
 }
 
 /// Each pod's connections in a summary after `n` greetings, by pod name.
-async fn connections_after(cluster: &greet_top::tui::demo::LocalCluster, n: usize) -> Vec<(String, u32)> {
+async fn connections_after(cluster: &greet_demo::LocalCluster, n: usize) -> Vec<(String, u32)> {
     support::greet_n(cluster.rest(), n).await;
     let summary = summary(&cluster.gateway);
     summary

@@ -91,8 +91,8 @@ async fn once_against_a_gateway_that_is_not_one_exits_1_with_the_cause() {
 
 #[tokio::test]
 async fn an_oversize_message_is_an_error_on_the_gateways_line_retried_on_the_growing_backoff() {
-    use greet_top::tui::observer_client::{self, Subscription};
-    use greet_top::tui::state::AppEvent;
+    use greet_top::observer_client::{self, Subscription};
+    use greet_top::state::AppEvent;
 
     let huge = fakes::observer(Behaviour::Huge {
         bytes: 17 * 1024 * 1024,

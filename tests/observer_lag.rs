@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::events::RequestOutcome;
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{GetStateRequest, WatchRequest, event};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::GatewayHandle;
+use greet_gateway::events::RequestOutcome;
+use greet_proto::Mode;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_proto::observe::{GetStateRequest, WatchRequest, event};
 
 /// Far more than the broadcast ring and the transport's buffers hold.
 const PUBLISHED: u64 = 100_000;

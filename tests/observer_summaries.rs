@@ -6,11 +6,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::events::RequestOutcome;
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{self, SetModeRequest, Summary, WatchRequest, event};
+use greet_gateway::GatewayHandle;
+use greet_gateway::events::RequestOutcome;
+use greet_proto::Mode;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_proto::observe::{self, SetModeRequest, Summary, WatchRequest, event};
 use prost::Message;
 use tonic::Streaming;
 

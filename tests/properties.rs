@@ -2,9 +2,9 @@
 //! default, bounded so CI stays quick): the REST bodies are parsed strictly
 //! whatever arrives, and nothing unsafe survives the sanitizer.
 
-use greet_top::common::Mode;
-use greet_top::common::sanitize::{is_unsafe, sanitize, sanitize_truncated};
-use greet_top::gateway::rest::body::{self, GreetBody, MAX_NAME_CHARS, ModeBody};
+use greet_gateway::rest::body::{self, GreetBody, MAX_NAME_CHARS, ModeBody};
+use greet_proto::Mode;
+use greet_proto::sanitize::{is_unsafe, sanitize, sanitize_truncated};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 

@@ -2,7 +2,7 @@
 //! services it serves (the two share one descriptor set, so without a list
 //! greet-server advertised the Observer too).
 
-use greet_top::tui::demo::{LocalPod, PodOptions};
+use greet_demo::{LocalPod, PodOptions};
 use tonic::transport::Channel;
 use tonic_reflection::pb::{v1, v1alpha};
 

@@ -13,12 +13,12 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use greet_top::common::Mode;
-use greet_top::gateway::discovery::{self, DiscoveryHealth};
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{WatchRequest, event};
-use greet_top::tui::demo::service_proxy;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_demo::service_proxy;
+use greet_gateway::discovery::{self, DiscoveryHealth};
+use greet_proto::Mode;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_proto::observe::{WatchRequest, event};
 use support::load::Load;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;

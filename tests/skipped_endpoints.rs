@@ -11,15 +11,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::balancer::{EJECTION, MAX_EJECTION};
-use greet_top::gateway::discovery::{self, EndpointInfo};
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{self, EndpointsChanged, GetStateRequest, WatchRequest, event};
-use greet_top::tui::demo::LocalPod;
-use greet_top::tui::observer_client::gateway_event;
-use greet_top::tui::rest_client::RestClient;
-use greet_top::tui::state::GatewayEvent;
+use greet_demo::LocalPod;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::balancer::{EJECTION, MAX_EJECTION};
+use greet_gateway::discovery::{self, EndpointInfo};
+use greet_proto::Mode;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_proto::observe::{self, EndpointsChanged, GetStateRequest, WatchRequest, event};
+use greet_top::observer_client::gateway_event;
+use greet_top::state::GatewayEvent;
 use http::Method;
 use tonic::Streaming;
 

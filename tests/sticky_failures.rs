@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::discovery;
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::observe::{RequestEvent, event};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::discovery;
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::observe::{RequestEvent, event};
 use tonic::Request;
 
 /// The pinned pod answers one request through each front door, then stops

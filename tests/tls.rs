@@ -9,9 +9,9 @@ use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::tui::observer_client::Verify;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_proto::Mode;
+use greet_top::observer_client::Verify;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -152,7 +152,7 @@ async fn the_rest_client_speaks_tls_to_an_https_url_never_plaintext() {
         let read = tokio::time::timeout(Duration::from_secs(5), socket.read_exact(&mut bytes)).await;
         (read.is_ok_and(|r| r.is_ok()), bytes)
     });
-    let rest = RestClient::connecting(url, Verify::Insecure).unwrap();
+    let rest = greet_top::observer_client::rest_client(url, Verify::Insecure).unwrap();
     let call = tokio::spawn(async move { rest.greet("Hitesh", "Pattanayak").await });
     let (complete, bytes) = first_bytes.await.unwrap();
     assert!(complete, "{bytes:?}");
@@ -163,7 +163,7 @@ async fn the_rest_client_speaks_tls_to_an_https_url_never_plaintext() {
     // system's roots refuse the self-signed certificate.
     let cluster = support::cluster(2, Mode::Balanced).await;
     let url = tls_proxy(cluster.gateway.rest_addr).await;
-    let insecure = RestClient::connecting(url.clone(), Verify::Insecure).unwrap();
+    let insecure = greet_top::observer_client::rest_client(url.clone(), Verify::Insecure).unwrap();
     let response = insecure.greet("Hitesh", "Pattanayak").await.unwrap();
     assert_eq!(response.status, 200, "{}", response.body);
     assert!(

@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
-use greet_top::common::{Mode, latency_buckets};
-use greet_top::proto::observe::{self, Endpoint, PodTotals, RequestEvent, State, event};
-use greet_top::tui::observer_client;
-use greet_top::tui::state::{App, AppEvent, KubeStatus, LoadState, PodInfo, WatchState};
-use greet_top::tui::ui::{Theme, render};
+use greet_proto::observe::{self, Endpoint, PodTotals, RequestEvent, State, event};
+use greet_proto::{Mode, latency_buckets};
+use greet_top::observer_client;
+use greet_top::state::{App, AppEvent, KubeStatus, LoadState, PodInfo, WatchState};
+use greet_top::ui::{Theme, render};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 

@@ -5,14 +5,14 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::discovery::{self, EndpointInfo};
-use greet_top::gateway::upstream::UpstreamTimeouts;
-use greet_top::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
-use greet_top::proto::greet::{GreetingRequest, GreetingResponse};
-use greet_top::tui::demo::GatewaySpec;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::GatewaySpec;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::GatewayHandle;
+use greet_gateway::discovery::{self, EndpointInfo};
+use greet_gateway::upstream::UpstreamTimeouts;
+use greet_proto::Mode;
+use greet_proto::greet::greet_service_server::{GreetService, GreetServiceServer};
+use greet_proto::greet::{GreetingRequest, GreetingResponse};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};

@@ -21,9 +21,8 @@ mod run_demo;
 mod set_mode;
 
 pub use self::run_demo::DemoArgs;
-use crate::common::auth::TokenSetting;
-use crate::common::logging::LogArgs;
-use crate::tui::rest_client::RestClient;
+use greet_runtime::auth::TokenSetting;
+use greet_runtime::logging::LogArgs;
 
 /// Live view of how a gRPC gateway spreads requests over pods, and the switch
 /// between its modes: sticky (one HTTP/2 connection), dns (round robin over
@@ -176,7 +175,7 @@ pub fn exit(result: anyhow::Result<()>) {
         let _ = writeln!(std::io::stderr(), "greet-top: {stopped}");
         std::process::exit(128 + stopped.number);
     }
-    crate::common::exit_on_error(result);
+    greet_runtime::exit_on_error(result);
 }
 
 /// The command line, or clap's usage error (exit 2) for flags that do not
@@ -194,7 +193,7 @@ pub fn parse() -> Cli {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.once.once.is_some() {
-        crate::common::logging::init(cli.log.log_format, "warn");
+        greet_runtime::logging::init(cli.log.log_format, "warn");
     }
     match cli.command {
         Some(Command::Demo(args)) => run_demo::run(args, cli.once, cli.stream.subscription()).await,
@@ -222,7 +221,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     let kube = if args.no_kube {
         None
     } else {
-        match crate::common::kube::connect(args.context.as_deref()).await {
+        match kube_access::connect(args.context.as_deref()).await {
             Ok(target) => Some(target),
             Err(err) if wants_kube => return Err(err),
             Err(err) => {
@@ -308,7 +307,7 @@ async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) ->
     }
 
     let rest = match &args.load_url {
-        Some(url) => Some(RestClient::connecting(url.clone(), args.verify())?),
+        Some(url) => Some(crate::observer_client::rest_client(url.clone(), args.verify())?),
         None => None,
     };
     let load = rest.map(|rest| {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 
-use super::demo::controller::DemoCommand;
 use super::observer_client::{self, GatewayLink};
 use super::state::{Action, AppEvent, LoadState};
+use crate::demo_controller::DemoCommand;
 
 /// The Observer channels (with the token) of the gateways being followed,
 /// by name; shared with whatever discovers gateways (kube).

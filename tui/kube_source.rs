@@ -18,9 +18,9 @@ use super::controls::GatewayChannels;
 use super::network_text;
 use super::observer_client::{self, GatewayLink, Subscription};
 use super::state::{AppEvent, KubeStatus, PodInfo, WatchState};
-use crate::common::auth::ControlToken;
-use crate::common::kube::{KubeTarget, WatchProblem, describe_watch_error};
-use crate::common::sanitize::sanitize_truncated;
+use greet_proto::sanitize::sanitize_truncated;
+use greet_runtime::auth::ControlToken;
+use kube_access::{KubeTarget, WatchProblem, describe_watch_error};
 
 /// What the pods panel needs of a Pod. `now` pairs the two clocks, so the
 /// creation time lands on this process's monotonic clock.

@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::network_text;
 use super::state::{AppEvent, LoadState};
-use crate::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
 
 /// Requests in flight at most; beyond that ticks are skipped, not queued.
 const MAX_IN_FLIGHT: usize = 256;

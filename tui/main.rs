@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() {
-    greet_top::tui::cli::exit(greet_top::tui::cli::run(greet_top::tui::cli::parse()).await);
+    greet_top::cli::exit(greet_top::cli::run(greet_top::cli::parse()).await);
 }

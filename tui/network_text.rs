@@ -2,7 +2,7 @@
 //! where it enters the dashboard, so the state and the screen only ever see
 //! printable, bounded text.
 
-use crate::common::sanitize::sanitize_truncated;
+use greet_proto::sanitize::sanitize_truncated;
 
 /// Longest name (pod, gateway, node, IP) kept from the network.
 pub const MAX_NAME: usize = 120;

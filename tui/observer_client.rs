@@ -1,7 +1,7 @@
 //! The client of the gateway's Observer (gateway/observer.rs): the worker
 //! that follows one gateway's stream, feeding the dashboard's channel and
 //! reconnecting with backoff, and the mode switch. Proto events become the
-//! dashboard's own [`GatewayEvent`]s here, their text sanitised.
+//! dashboard's own [`GatewayEvent`](crate::state::GatewayEvent)s here, their text sanitised.
 
 mod convert;
 mod describe;
@@ -18,12 +18,12 @@ use tonic::transport::{Channel, Endpoint};
 pub use self::convert::{MAX_PODS, gateway_event, mode_set};
 use self::describe::describe;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
-pub use self::tls::{Verify, https_connector};
+pub use self::tls::{Verify, https_connector, rest_client};
 use super::network_text;
 use super::state::{AppEvent, Refusal};
-use crate::common::Mode;
-use crate::proto::observe::{GetStateRequest, SetModeRequest, State, WatchRequest, event};
-pub use crate::tui::state::gateways::cause::fails_until_changed;
+pub use crate::state::gateways::cause::fails_until_changed;
+use greet_proto::Mode;
+use greet_proto::observe::{GetStateRequest, SetModeRequest, State, WatchRequest, event};
 
 /// First and largest wait between reconnection attempts.
 pub const BACKOFF_START: Duration = Duration::from_millis(250);

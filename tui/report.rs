@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::state::stats::{PodState, methods};
 use super::state::{App, Verdict, diagnose};
-use crate::common::Mode;
-use crate::common::grpc_code::grpc_code_name;
+use greet_proto::Mode;
+use greet_proto::grpc_code::grpc_code_name;
 
 mod fail_on;
 use self::fail_on::is_client_error_named;

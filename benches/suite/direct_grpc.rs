@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use greet_top::proto::greet::greet_service_client::GreetServiceClient;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
+use greet_proto::greet::greet_service_client::GreetServiceClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
 
 use super::loadgen;
 use super::procs::total_cpu;

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use greet_top::common::Mode;
+use greet_proto::Mode;
 
 use super::loadgen;
 use super::procs::{Servers, cpu_time, start_gateway};

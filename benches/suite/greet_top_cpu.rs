@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use greet_top::common::Mode;
+use greet_proto::Mode;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use tokio_util::sync::CancellationToken;
 

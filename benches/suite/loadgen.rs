@@ -14,8 +14,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::procs::run_tool;
-use greet_top::proto::greet::{Greeting, GreetingRequest};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_proto::greet::{Greeting, GreetingRequest};
 
 /// What a paced load did so far: requests sent, answered 200, and the
 /// others (any other status, or no answer).

@@ -130,7 +130,7 @@ async fn main() {
         started.elapsed()
     );
     if !scale.smoke && !throughput_only {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results.md");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results.md");
         match results::write_file(&path, &env, &table, &scale.describe()) {
             Ok(()) => println!("written to {}", path.display()),
             Err(e) => failed(&mut results, "writing bench/results.md", e),

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use greet_top::common::Mode;
+use greet_proto::Mode;
 
 use super::results::Results;
 use super::{Scale, failed};

@@ -8,8 +8,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use greet_top::common::Mode;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_proto::Mode;
 
 /// A child process, killed (SIGKILL) and reaped when dropped: also on a
 /// panic or an early `?`, so no server outlives the suite.

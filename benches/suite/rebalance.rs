@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use fake_kube::{FakeKube, endpoint_slice};
-use greet_top::common::Mode;
-use greet_top::gateway::endpoint_slices::{self, PortSelector};
-use greet_top::gateway::upstream::pod_from_result;
-use greet_top::tui::demo::{ClusterConfig, GatewaySpec, LocalCluster, LocalPod, PodNames, PodOptions, StickyTarget};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_demo::{ClusterConfig, GatewaySpec, LocalCluster, LocalPod, PodNames, PodOptions, StickyTarget};
+use greet_gateway::endpoint_slices::{self, PortSelector};
+use greet_gateway::upstream::pod_from_result;
+use greet_proto::Mode;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// When each pod answered its first request (since its entry was last cleared).

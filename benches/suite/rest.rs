@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::ensure;
-use greet_top::common::Mode;
+use greet_proto::Mode;
 
 use super::loadgen::{self, WrkResult};
 use super::procs::{Gateway, Servers, cpu_time, total_cpu};

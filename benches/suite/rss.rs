@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use greet_top::common::Mode;
-use greet_top::gateway::upstream::pod_from_result;
-use greet_top::proto::observe::GetStateRequest;
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::upstream::pod_from_result;
+use greet_proto::Mode;
+use greet_proto::observe::GetStateRequest;
+use greet_proto::observe::observer_client::ObserverClient;
 
 use super::procs::{Servers, rss_kib, start_gateway};
 use super::subscribers::{self, Kind};

@@ -11,9 +11,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use greet_top::common::Mode;
-use greet_top::tui::demo::service_proxy;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_demo::service_proxy;
+use greet_proto::Mode;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -81,7 +81,7 @@ pub async fn main(args: &[String]) -> i32 {
     println!("\n{text}");
     // The debug build's figures (CI's short form) are not the ones to keep.
     if !cfg!(debug_assertions) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/soak-results.md");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/soak-results.md");
         match std::fs::write(&path, &text) {
             Ok(()) => println!("written to {}", path.display()),
             Err(e) => {

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use greet_top::common::Mode;
-use greet_top::proto::observe::observer_client::ObserverClient;
-use greet_top::proto::observe::{Event, WatchRequest, event};
+use greet_proto::Mode;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_proto::observe::{Event, WatchRequest, event};
 use tokio::task::JoinHandle;
 use tonic::Streaming;
 

@@ -5,9 +5,9 @@
 
 #![no_main]
 
-use greet_top::common::Mode;
-use greet_top::common::sanitize::{is_unsafe, sanitize, sanitize_truncated};
-use greet_top::gateway::rest::body::{self, GreetBody, MAX_NAME_CHARS, ModeBody};
+use greet_proto::Mode;
+use greet_proto::sanitize::{is_unsafe, sanitize, sanitize_truncated};
+use greet_gateway::rest::body::{self, GreetBody, MAX_NAME_CHARS, ModeBody};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

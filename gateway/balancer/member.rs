@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use super::skip::{Health, Skip};
 use super::{load, try_limit};
-use crate::gateway::discovery::EndpointInfo;
-use crate::gateway::in_flight::SendTimes;
+use crate::discovery::EndpointInfo;
+use crate::in_flight::SendTimes;
 
 /// One endpoint and its (lazily connected) connection.
 #[derive(Debug)]

@@ -11,13 +11,13 @@ use arc_swap::ArcSwap;
 use super::RequestOutcome;
 use super::histogram::Histogram;
 use super::methods::{MethodCounters, merge_methods};
-use crate::common::latency_buckets::merge_into;
-use crate::proto::observe::{CodeCount, PodSummary, PodTotals};
+use greet_proto::latency_buckets::merge_into;
+use greet_proto::observe::{CodeCount, PodSummary, PodTotals};
 
 /// gRPC codes 0..=16; a failed request's code indexes `error_codes`.
 pub const CODES: usize = 17;
 /// Every mode, indexed by `Mode as usize`.
-pub const MODES: usize = crate::common::Mode::ALL.len();
+pub const MODES: usize = greet_proto::Mode::ALL.len();
 /// Where a code outside 1..=16 is counted.
 const UNKNOWN_CODE: usize = 2;
 
@@ -260,7 +260,7 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::Mode;
+    use greet_proto::Mode;
 
     #[test]
     fn outcomes_are_counted_by_mode_and_code_and_retries_beyond_the_first_attempt() {

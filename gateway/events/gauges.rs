@@ -3,8 +3,8 @@
 //! joined to the pods' counters by the same key, the pod's name or else the
 //! address dialled. Unlike the counters they are not cumulative.
 
-use crate::gateway::in_flight::PodGauge;
-use crate::proto::observe::PodSummary;
+use crate::in_flight::PodGauge;
+use greet_proto::observe::PodSummary;
 
 /// Reads every upstream's gauges now.
 pub type GaugeSource = Box<dyn Fn() -> Vec<PodGauge> + Send + Sync>;

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::common::latency_buckets::{BUCKETS, bucket_of};
+use greet_proto::latency_buckets::{BUCKETS, bucket_of};
 
 /// A histogram the request path updates without a lock.
 pub struct Histogram([AtomicU64; BUCKETS]);
@@ -32,7 +32,7 @@ impl Histogram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::latency_buckets::merge_into;
+    use greet_proto::latency_buckets::merge_into;
 
     #[test]
     fn counts_trim_trailing_empty_buckets_and_merge_by_adding() {

@@ -9,14 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use crate::proto::observe::MethodCount;
+use greet_proto::observe::MethodCount;
 
-/// Methods named per pod; calls of any further one count as [`OTHER_METHODS`].
-/// With names of at most [`MAX_METHOD_CHARS`], a summary of 1,000 pods stays
-/// far below greet-top's message limit (tui/observer_client/link.rs).
-pub const MAX_METHODS: usize = 16;
-/// Longest method name kept (the gRPC ingress cuts longer paths).
-pub const MAX_METHOD_CHARS: usize = 100;
+pub use greet_proto::limits::{MAX_METHOD_CHARS, MAX_METHODS};
+
 pub const OTHER_METHODS: &str = "(other methods)";
 
 #[derive(Default)]

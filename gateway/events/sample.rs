@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use tokio::sync::broadcast;
 
 use super::shared::Shared;
-use crate::proto::observe::{Event, event};
+use greet_proto::observe::{Event, event};
 
 /// The highest sample rate a subscriber gets, per second.
 pub const MAX_SAMPLE_RATE: u32 = 1000;
@@ -143,7 +143,7 @@ impl RateFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::observe::RequestEvent;
+    use greet_proto::observe::RequestEvent;
 
     fn at(us: i64) -> Event {
         Event {

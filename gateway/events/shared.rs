@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 use prost::Message;
 
-use crate::proto::observe::{Event, event};
+use greet_proto::observe::{Event, event};
 
 #[derive(Debug)]
 pub struct Shared {
@@ -43,7 +43,7 @@ impl Deref for Shared {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::observe::Lagged;
+    use greet_proto::observe::Lagged;
 
     #[test]
     fn an_event_is_encoded_once_and_the_bytes_shared() {

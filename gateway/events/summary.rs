@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::EventHub;
 use super::shared::Shared;
-use crate::proto::observe::{Summary, event};
+use greet_proto::observe::{Summary, event};
 
 /// Bounds of a summary interval: a subscriber cannot make the gateway build
 /// more often than 4 times a second, nor wait longer than 5 s.

@@ -15,8 +15,8 @@ use tokio_util::sync::DropGuard;
 
 use super::pump::Received;
 use super::wire;
-use crate::common::sanitize::sanitize_truncated;
-use crate::gateway::events::{EventHub, RequestOutcome};
+use crate::events::{EventHub, RequestOutcome};
+use greet_proto::sanitize::sanitize_truncated;
 
 /// Publishes the call's observation exactly once: when it is finished, or
 /// when it is dropped unfinished (the client went away: CANCELLED).

@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::common::Mode;
-use crate::gateway::Gateway;
-use crate::gateway::balancer::{InFlight, Member};
-use crate::gateway::events::RequestOutcome;
-use crate::gateway::in_flight::Sending;
-use crate::gateway::upstream::EndpointConn;
-use crate::gateway::upstream::raw_h2::RawH2;
+use crate::Gateway;
+use crate::balancer::{InFlight, Member};
+use crate::events::RequestOutcome;
+use crate::in_flight::Sending;
+use crate::upstream::EndpointConn;
+use crate::upstream::raw_h2::RawH2;
+use greet_proto::Mode;
 
 enum Target {
     /// One connection through the Service.

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::Reply;
 use super::call::Forwarded;
 use super::pump::{Pump, Received};
-use crate::gateway::Gateway;
+use crate::Gateway;
 
 /// As hyper's server defaults, which the ingress was first served with,
 /// but for the connection's window: several times a stream's, so one call

@@ -5,7 +5,7 @@
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
-use crate::common::auth::ControlToken;
+use greet_runtime::auth::ControlToken;
 
 /// Lets a call through when the gateway has no token, or when the call
 /// carries it; else UNAUTHENTICATED, saying why.

@@ -17,8 +17,8 @@ use tonic::server::NamedService;
 use tonic_prost::ProstDecoder;
 
 use super::ObserverService;
-use crate::proto::observe::WatchRequest;
-use crate::proto::observe::observer_server::{ObserverServer, SERVICE_NAME};
+use greet_proto::observe::WatchRequest;
+use greet_proto::observe::observer_server::{ObserverServer, SERVICE_NAME};
 
 const WATCH_PATH: &str = "/greet.observe.v1.Observer/Watch";
 

@@ -10,8 +10,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::ApiError;
-use crate::common::auth::Denied;
-use crate::gateway::Gateway;
+use crate::Gateway;
+use greet_runtime::auth::Denied;
 
 /// The caller may use the controls: the gateway has no token, or the
 /// request carries it.

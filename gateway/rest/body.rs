@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use crate::common::sanitize::sanitize_truncated;
+use greet_proto::sanitize::sanitize_truncated;
 
 /// Longest accepted name: far above any real one, far below the body limit.
 pub const MAX_NAME_CHARS: usize = 256;

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::{Tried, Upstream, UpstreamError};
-use crate::common::Mode;
-use crate::proto::greet::GreetingRequest;
+use greet_proto::Mode;
+use greet_proto::greet::GreetingRequest;
 
 impl Upstream {
     /// Round robin (over discovery's set or the last DNS answer) or least
@@ -72,7 +72,7 @@ impl Upstream {
                 }
             }
             let eject = |err| {
-                let Some(reason) = crate::gateway::skipped::reason(err) else {
+                let Some(reason) = crate::skipped::reason(err) else {
                     return;
                 };
                 if balancer.eject(&member, picked_at, Instant::now(), &reason) {

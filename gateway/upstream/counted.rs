@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::gateway::in_flight::{OpenConnections, OpenGuard};
+use crate::in_flight::{OpenConnections, OpenGuard};
 
 /// A connection's I/O, counted in its [`OpenConnections`] while it lives.
 pub struct Counted {

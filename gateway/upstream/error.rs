@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::sanitize::sanitize_truncated;
+use greet_proto::sanitize::sanitize_truncated;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -60,7 +60,7 @@ impl UpstreamError {
         let broken_connection = std::error::Error::source(status).is_some();
         match status.code() {
             code if code == tonic::Code::Unavailable || broken_connection => UpstreamError::Unavailable {
-                skip: crate::gateway::skipped::unavailable_reason(status, &message),
+                skip: crate::skipped::unavailable_reason(status, &message),
                 endpoint,
                 message,
             },

@@ -20,7 +20,7 @@ use http::uri::Authority;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::gateway::in_flight::OpenConnections;
+use crate::in_flight::OpenConnections;
 
 /// Why a call could not be sent or answered on a connection.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +42,9 @@ impl RawFailure {
     /// pod may well be fine.
     pub fn skip_reason(&self) -> Option<String> {
         match self {
-            RawFailure::Connect(io) => Some(crate::gateway::skipped::io_reason(io)),
+            RawFailure::Connect(io) => Some(crate::skipped::io_reason(io)),
             RawFailure::ConnectTimeout(_) => Some("connection timed out".to_owned()),
-            RawFailure::H2(h2) => h2.get_io().map(crate::gateway::skipped::io_reason),
+            RawFailure::H2(h2) => h2.get_io().map(crate::skipped::io_reason),
             RawFailure::Shared(failure) => failure.skip_reason(),
         }
     }

@@ -9,8 +9,8 @@ use tonic::transport::Channel;
 
 use super::raw_h2::RawH2;
 use super::{GreetReply, Limit, Tried, Upstream, UpstreamError, UpstreamTimeouts, channel_to};
-use crate::gateway::in_flight::{OpenConnections, PodGauge, SendTimes, Sending};
-use crate::proto::greet::GreetingRequest;
+use crate::in_flight::{OpenConnections, PodGauge, SendTimes, Sending};
+use greet_proto::greet::GreetingRequest;
 
 /// The pinned connection, replaced by a fresh one through the Service when it breaks.
 pub(super) struct StickyPin {

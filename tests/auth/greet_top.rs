@@ -5,11 +5,11 @@
 use std::time::{Duration, Instant};
 
 use fake_kube::{FakeKube, pod};
-use greet_top::common::Mode;
-use greet_top::common::kube::KubeTarget;
-use greet_top::tui::kube_source::{self, GatewayPods};
-use greet_top::tui::observer_client::{self, GatewayLink, Subscription};
-use greet_top::tui::state::{AppEvent, GatewayEvent, Refusal};
+use greet_proto::Mode;
+use greet_top::kube_source::{self, GatewayPods};
+use greet_top::observer_client::{self, GatewayLink, Subscription};
+use greet_top::state::{AppEvent, GatewayEvent, Refusal};
+use kube_access::KubeTarget;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 

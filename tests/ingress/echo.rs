@@ -7,10 +7,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::discovery::{self, EndpointInfo};
-use greet_top::tui::demo::GatewaySpec;
+use greet_demo::GatewaySpec;
+use greet_gateway::GatewayHandle;
+use greet_gateway::discovery::{self, EndpointInfo};
+use greet_proto::Mode;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, StreamExt};

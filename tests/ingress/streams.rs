@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
+use greet_gateway::GatewayHandle;
+use greet_proto::Mode;
 use tokio_stream::StreamExt;
 use tonic::Request;
 

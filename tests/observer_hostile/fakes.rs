@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use futures_util::Stream;
-use greet_top::proto::observe::observer_server::{Observer, ObserverServer};
-use greet_top::proto::observe::{
+use greet_proto::observe::observer_server::{Observer, ObserverServer};
+use greet_proto::observe::{
     self, Event, GetStateRequest, PodSummary, RequestEvent, SetModeRequest, State, Summary, WatchRequest, event,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

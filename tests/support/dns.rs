@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use greet_top::gateway::Gateway;
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_gateway::Gateway;
 use tokio::time::Instant;
 
 /// Waits until the gateway has done `at_least` resolves (failed ones count).

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use greet_top::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
-use greet_top::proto::greet::{Greeting, GreetingRequest, GreetingResponse};
+use greet_proto::greet::greet_service_server::{GreetService, GreetServiceServer};
+use greet_proto::greet::{Greeting, GreetingRequest, GreetingResponse};
 use tonic::{Request, Response, Status};
 
 /// A Greet server named `name` that answers at once, or never while `hung`.

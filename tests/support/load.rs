@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
 use tokio::task::JoinHandle;
 
 /// Clients sending `POST /greet` one after another until stopped.

@@ -15,10 +15,10 @@ pub mod load;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use greet_top::common::Mode;
-use greet_top::gateway::upstream::UpstreamTimeouts;
-use greet_top::tui::demo::{ClusterConfig, GatewaySpec, LocalCluster, PodNames, PodOptions, StickyTarget};
-use greet_top::tui::rest_client::RestClient;
+use greet_demo::rest_client::RestClient;
+use greet_demo::{ClusterConfig, GatewaySpec, LocalCluster, PodNames, PodOptions, StickyTarget};
+use greet_gateway::upstream::UpstreamTimeouts;
+use greet_proto::Mode;
 
 /// The tests' pods: a generous drain, so a test's own stop never cuts a call.
 pub fn pod_options() -> PodOptions {
@@ -69,7 +69,7 @@ pub async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
     reason = "compiled into every test crate; the gRPC ingress's reads its pods from replies"
 )]
 pub fn pod_of(body: &str) -> String {
-    greet_top::gateway::upstream::pod_from_result(body)
+    greet_gateway::upstream::pod_from_result(body)
         .unwrap_or_else(|| panic!("no pod in reply {body:?}"))
         .0
 }
@@ -160,12 +160,12 @@ pub async fn until_balancer_follows_the_registry(cluster: &LocalCluster) {
 /// A Watch through `observer`, and the snapshot it opens with.
 #[allow(dead_code, reason = "compiled into every test crate; the mode-switch tests use it")]
 pub async fn watch_from_snapshot(
-    observer: &mut greet_top::proto::observe::observer_client::ObserverClient<tonic::transport::Channel>,
+    observer: &mut greet_proto::observe::observer_client::ObserverClient<tonic::transport::Channel>,
 ) -> (
-    tonic::Streaming<greet_top::proto::observe::Event>,
-    greet_top::proto::observe::State,
+    tonic::Streaming<greet_proto::observe::Event>,
+    greet_proto::observe::State,
 ) {
-    use greet_top::proto::observe::{WatchRequest, event};
+    use greet_proto::observe::{WatchRequest, event};
     let mut watch = observer.watch(WatchRequest::default()).await.unwrap().into_inner();
     let first = watch.message().await.unwrap();
     let Some(event::Kind::Snapshot(snapshot)) = first.and_then(|e| e.kind) else {

@@ -3,10 +3,10 @@
 
 use std::net::SocketAddr;
 
-use greet_top::common::Mode;
-use greet_top::gateway::GatewayHandle;
-use greet_top::gateway::discovery;
-use greet_top::tui::demo::GatewaySpec;
+use greet_demo::GatewaySpec;
+use greet_gateway::GatewayHandle;
+use greet_gateway::discovery;
+use greet_proto::Mode;
 
 /// Any free port on 127.0.0.1.
 pub const ANY_PORT: &str = "127.0.0.1:0";

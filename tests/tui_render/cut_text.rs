@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use greet_top::tui::state::{App, AppEvent};
+use greet_top::state::{App, AppEvent};
 
 use super::{GATEWAY, draw, scenario};
 
@@ -66,7 +66,7 @@ const NO_KUBE: &str = "no Kubernetes access (failed to infer config: in-cluster:
                        the gateway";
 
 fn without_kube(width: u16, height: u16) -> String {
-    let (mut app, now) = scenario(greet_top::common::Mode::Balanced);
+    let (mut app, now) = scenario(greet_proto::Mode::Balanced);
     app.update(
         AppEvent::Notice {
             text: NO_KUBE.into(),
@@ -112,7 +112,7 @@ const WATCH_ERROR: &str = "ApiError: the server could not find the requested res
 
 #[test]
 fn a_long_kube_watch_error_wraps_in_the_header_80x24() {
-    let (app, now) = super::kube_scenario(greet_top::tui::state::WatchState::Retrying(WATCH_ERROR.into()));
+    let (app, now) = super::kube_scenario(greet_top::state::WatchState::Retrying(WATCH_ERROR.into()));
     let screen = draw(&app, now, 80, 24);
     assert!(
         read(&screen).contains("pod watch retrying: ApiError: the server could not find"),
@@ -131,7 +131,7 @@ fn a_long_kube_watch_error_wraps_in_the_header_80x24() {
 
 #[test]
 fn a_long_kube_watch_error_wraps_in_the_header_120x40() {
-    let (app, now) = super::kube_scenario(greet_top::tui::state::WatchState::Retrying(WATCH_ERROR.into()));
+    let (app, now) = super::kube_scenario(greet_top::state::WatchState::Retrying(WATCH_ERROR.into()));
     let screen = draw(&app, now, 120, 40);
     let text: String = read(&screen).split_whitespace().collect();
     let whole: String = format!("pod watch retrying: {WATCH_ERROR}")
@@ -143,7 +143,7 @@ fn a_long_kube_watch_error_wraps_in_the_header_120x40() {
 
 #[test]
 fn an_ipv6_pod_address_keeps_its_end_marked_as_cut_120x40() {
-    use greet_top::proto::observe::{self, Endpoint, State, event};
+    use greet_proto::observe::{self, Endpoint, State, event};
 
     let t0 = Instant::now();
     let mut app = App::new(GATEWAY, t0);

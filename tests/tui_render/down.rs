@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
-use greet_top::common::Mode;
-use greet_top::proto::observe::{self, event};
-use greet_top::tui::state::App;
+use greet_proto::Mode;
+use greet_proto::observe::{self, event};
+use greet_top::state::App;
 
 use super::{PODS, draw, gateway_event, scenario};
 

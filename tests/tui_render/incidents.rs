@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use greet_top::common::Mode;
-use greet_top::proto::observe::{self, RequestEvent, State, event};
-use greet_top::tui::state::{App, AppEvent};
+use greet_proto::Mode;
+use greet_proto::observe::{self, RequestEvent, State, event};
+use greet_top::state::{App, AppEvent};
 use ratatui::style::Modifier;
 
 use super::{PODS, draw, gateway_event, scenario};
@@ -83,7 +83,7 @@ fn a_down_gateway_dims_everything_it_no_longer_feeds_80x24() {
     let (app, now) = gateway_down();
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
     terminal
-        .draw(|frame| greet_top::tui::ui::render(&app, frame, now, greet_top::tui::ui::Theme { color: true }))
+        .draw(|frame| greet_top::ui::render(&app, frame, now, greet_top::ui::Theme { color: true }))
         .unwrap();
     let buffer = terminal.backend().buffer();
     // The header stays bright: it is what says the data is stale.
@@ -204,7 +204,7 @@ fn a_dead_pod_80x24() {
     let (mut app, now) = scenario(Mode::Balanced);
     let listed = PODS[..2]
         .iter()
-        .map(|(name, ip)| greet_top::tui::state::PodInfo {
+        .map(|(name, ip)| greet_top::state::PodInfo {
             name: (*name).into(),
             ip: (*ip).into(),
             ready: true,
@@ -222,7 +222,7 @@ fn the_chart_draws_failed_requests_per_second_in_the_error_style() {
     let (app, now) = pinned_pod_killed();
     let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(120, 40)).unwrap();
     terminal
-        .draw(|frame| greet_top::tui::ui::render(&app, frame, now, greet_top::tui::ui::Theme { color: true }))
+        .draw(|frame| greet_top::ui::render(&app, frame, now, greet_top::ui::Theme { color: true }))
         .unwrap();
     let buffer = terminal.backend().buffer();
     let screen = draw(&app, now, 120, 40);

@@ -3,8 +3,8 @@
 
 use std::time::Instant;
 
-use greet_top::proto::observe::{self, event};
-use greet_top::tui::state::AppEvent;
+use greet_proto::observe::{self, event};
+use greet_top::state::AppEvent;
 
 use super::{PODS, Stream, at, connected, draw, stream_event};
 

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
-use greet_top::common::Mode;
-use greet_top::tui::state::{App, AppEvent, Refusal};
+use greet_proto::Mode;
+use greet_top::state::{App, AppEvent, Refusal};
 
 use super::{GATEWAY, draw, scenario};
 

@@ -9,15 +9,15 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::OnceArgs;
-use crate::common::Mode;
-use crate::tui::controls::Controls;
-use crate::tui::demo::controller as demo_controller;
-use crate::tui::demo::{Demo, DemoConfig};
-use crate::tui::observer_client::{self, GatewayLink, Subscription};
-use crate::tui::rest_client::RestClient;
-use crate::tui::state::{App, LoadState};
-use crate::tui::terminal::{self, EVENT_QUEUE};
-use crate::tui::{load, once};
+use crate::controls::Controls;
+use crate::demo_controller;
+use crate::observer_client::{self, GatewayLink, Subscription};
+use crate::state::{App, LoadState};
+use crate::terminal::{self, EVENT_QUEUE};
+use crate::{load, once};
+use greet_demo::rest_client::RestClient;
+use greet_demo::{Demo, DemoConfig};
+use greet_proto::Mode;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {

@@ -4,11 +4,11 @@
 use clap::Args;
 
 use super::DEFAULT_GATEWAY;
-use crate::common::Mode;
-use crate::common::auth::TokenSetting;
-use crate::proto::observe::State;
-use crate::tui::network_text;
-use crate::tui::observer_client::{self, GatewayLink, Verify};
+use crate::network_text;
+use crate::observer_client::{self, GatewayLink, Verify};
+use greet_proto::Mode;
+use greet_proto::observe::State;
+use greet_runtime::auth::TokenSetting;
 
 #[derive(Args, Debug)]
 pub struct SetModeArgs {
@@ -76,7 +76,7 @@ fn describe(gateway: &str, before: &State, after: &State) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::observe::Endpoint;
+    use greet_proto::observe::Endpoint;
 
     #[test]
     fn the_line_names_the_new_mode_the_old_one_and_the_endpoints() {

@@ -1,13 +1,13 @@
 //! Proto Observer events into the dashboard's own types, their text
 //! sanitised: the state never sees a proto type or raw network text.
 
-use crate::common::{Mode, latency_buckets};
-use crate::gateway::events::methods::MAX_METHODS;
-use crate::proto::observe::{self, event};
-use crate::tui::network_text;
-use crate::tui::state::stats::Tally;
-use crate::tui::state::stats::methods::ByMethod;
-use crate::tui::state::{AppEvent, GatewayEvent, Gauges, PodInfo, PodTotals, Request, Snapshot};
+use crate::network_text;
+use crate::state::stats::Tally;
+use crate::state::stats::methods::ByMethod;
+use crate::state::{AppEvent, GatewayEvent, Gauges, PodInfo, PodTotals, Request, Snapshot};
+use greet_proto::limits::MAX_METHODS;
+use greet_proto::observe::{self, event};
+use greet_proto::{Mode, latency_buckets};
 
 /// Most pods (or endpoints) kept from one message: far above any real
 /// gateway's pod count, and a bound on what a hostile one can make the

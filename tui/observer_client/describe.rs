@@ -3,7 +3,7 @@
 //! is not gRPC (or not HTTP/2), and a message over greet-top's limit each say
 //! so. The text is sanitised where it enters the state (network_text.rs).
 
-use crate::tui::state::gateways::cause::{CERTIFICATE_REJECTED, NOT_AN_OBSERVER, TLS_FAILED};
+use crate::state::gateways::cause::{CERTIFICATE_REJECTED, NOT_AN_OBSERVER, TLS_FAILED};
 use std::error::Error as _;
 
 use tonic::{Code, Status};
@@ -96,7 +96,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::tui::state::gateways::cause::fails_until_changed;
+    use crate::state::gateways::cause::fails_until_changed;
 
     fn with_cause(code: Code, message: &str, cause: &str) -> Status {
         let mut status = Status::new(code, message);

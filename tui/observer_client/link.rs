@@ -9,9 +9,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-use crate::common::auth::ControlToken;
-use crate::proto::observe::observer_client::ObserverClient;
-use crate::tui::state::Refusal;
+use crate::state::Refusal;
+use greet_proto::observe::observer_client::ObserverClient;
+use greet_runtime::auth::ControlToken;
 
 /// The largest message greet-top decodes from a gateway. The largest a
 /// gateway sends for 1,000 pods, a summary with 253-character pod names and
@@ -96,9 +96,9 @@ mod tests {
     use prost::Message as _;
 
     use super::*;
-    use crate::common::latency_buckets::BUCKETS;
-    use crate::gateway::events::methods::{MAX_METHOD_CHARS, MAX_METHODS};
-    use crate::proto::observe::{self, CodeCount, MethodCount, PodSummary, Summary, event};
+    use greet_proto::latency_buckets::BUCKETS;
+    use greet_proto::limits::{MAX_METHOD_CHARS, MAX_METHODS};
+    use greet_proto::observe::{self, CodeCount, MethodCount, PodSummary, Summary, event};
 
     fn link(token: Option<&str>) -> GatewayLink {
         let channel = tonic::transport::Endpoint::from_static("http://127.0.0.1:1").connect_lazy();

@@ -125,6 +125,16 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// A client of a gateway's REST API at `base`, an https:// one's certificate
+/// checked as `verify` says; fails when the system's roots cannot be loaded.
+pub fn rest_client(base: impl Into<String>, verify: Verify) -> anyhow::Result<greet_demo::rest_client::RestClient> {
+    let connector = https_connector(greet_demo::rest_client::http_connector(), verify)?;
+    Ok(greet_demo::rest_client::RestClient::with_connector(
+        base.into(),
+        connector,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::Report;
-use crate::common::grpc_code::{grpc_code_name, is_client_error};
-use crate::tui::state::Verdict;
+use crate::state::Verdict;
+use greet_proto::grpc_code::{grpc_code_name, is_client_error};
 
 /// The forms a condition takes, for error messages.
 const FORMS: &str = "stuck, skipped, errors (any), errors>N (count), errors>N% (of requests), p99>DURATION \
@@ -154,7 +154,7 @@ pub struct FailOnMatched {
 }
 
 /// A failure the client earned by itself, by its code's name as the report
-/// keys them (the one list: [`crate::common::grpc_code::is_client_error`]).
+/// keys them (the one list: [`greet_proto::grpc_code::is_client_error`]).
 pub fn is_client_error_named(code_name: &str) -> bool {
     (1..=16).any(|code| grpc_code_name(code) == code_name && is_client_error(code))
 }

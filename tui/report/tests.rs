@@ -173,7 +173,7 @@ fn json_has_null_latencies_for_silent_pods_and_no_kube_fields_without_kube() {
 fn gateways_that_refuse_greet_top_are_in_the_table_and_the_json() {
     use std::time::Instant;
 
-    use crate::tui::state::{AppEvent, GatewayEvent, Refusal, Snapshot};
+    use crate::state::{AppEvent, GatewayEvent, Refusal, Snapshot};
 
     let t0 = Instant::now();
     let mut app = App::new("two", t0);
@@ -301,7 +301,7 @@ fn the_report_drops_key_hints_and_names_its_state_and_each_rows_kind() {
 
 #[test]
 fn the_total_and_the_verdicts_counts_are_one_count_over_the_whole_observation() {
-    use crate::tui::state::{AppEvent, GatewayEvent, PodInfo, Request, Snapshot};
+    use crate::state::{AppEvent, GatewayEvent, PodInfo, Request, Snapshot};
 
     let gw = |event| AppEvent::Gateway {
         gateway: "gw".into(),

@@ -1,5 +1,5 @@
 //! The whole dashboard state and its pure transitions: [`App::update`] folds
-//! events in, [`App::on_key`] turns keys into state changes and [`Action`]s,
+//! events in, [`App::on_key`] turns keys into state changes and [`Action`](crate::state::Action)s,
 //! [`App::tick`] ages it once a frame. No I/O here, and time is always passed
 //! in, so everything is tested without a terminal.
 
@@ -12,7 +12,7 @@ use super::gateways::{Connection, GatewayView, Gateways, Notice, PodSourceKind};
 use super::messages::{AppEvent, GatewayEvent, KubeStatus, LoadState};
 use super::order::{self, SortKey};
 use super::stats::{Clock, Mark, PodStats, Serving, Stats};
-use crate::common::Mode;
+use greet_proto::Mode;
 
 /// How long a status message stays in the footer.
 pub const MESSAGE_FOR: Duration = Duration::from_secs(6);

@@ -12,7 +12,7 @@ use super::app::App;
 use super::gateways::cause::fails_until_changed;
 use super::gateways::{Connection, GatewayView};
 use super::stats::Stats;
-use crate::common::Mode;
+use greet_proto::Mode;
 
 mod down;
 mod failing;
@@ -95,7 +95,7 @@ pub struct Judged {
     /// Failed requests the pods are to blame for: all but the callers'.
     pub pod_failures: u64,
     /// Failed requests that were the callers' doing
-    /// ([`crate::common::grpc_code::is_client_error`]).
+    /// ([`greet_proto::grpc_code::is_client_error`]).
     pub client_errors: u64,
 }
 

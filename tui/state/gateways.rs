@@ -10,7 +10,7 @@ use std::time::Instant;
 pub use self::refusal::Refusal;
 use super::messages::{GatewayEvent, PodInfo, Snapshot};
 use super::stats::{Clock, Stats};
-use crate::common::Mode;
+use greet_proto::Mode;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Connection {

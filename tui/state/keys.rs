@@ -5,7 +5,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::common::Mode;
+use greet_proto::Mode;
 
 /// What a key asks for; [`super::App`] carries it out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

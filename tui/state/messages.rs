@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub use super::gateways::Refusal;
-use crate::common::Mode;
+use greet_proto::Mode;
 
 /// What the dashboard's network workers and controls report. `gateway`
 /// names the gateway (its URL or pod name) an event is about.

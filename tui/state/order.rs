@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::stats::{PodStats, Stats};
-use crate::common::latency_buckets::bucket_of;
+use greet_proto::latency_buckets::bucket_of;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SortKey {

@@ -22,7 +22,7 @@ use self::pod::{in_window, prune_window, push_recent};
 pub use self::readiness::{HUNG_FLOOR, HUNG_P99_TIMES, PodState};
 pub use self::window::{Clock, KEPT, RATE_WINDOW, Window};
 use super::messages::Request;
-use crate::common::Mode;
+use greet_proto::Mode;
 
 /// Seconds of history in the RPS sparkline.
 pub const SPARK_SECONDS: usize = 60;
@@ -31,7 +31,7 @@ pub const TAIL_LEN: usize = 200;
 /// The most pods greet-top keeps: a gateway that names a new pod in every
 /// event (hostile, or broken) cannot grow it without bound. Past it, a new
 /// pod's requests count as unattributed; as many as one message may carry.
-pub const MAX_TRACKED_PODS: usize = crate::tui::observer_client::MAX_PODS;
+pub const MAX_TRACKED_PODS: usize = crate::observer_client::MAX_PODS;
 /// A value that changed this recently is highlighted.
 pub const HIGHLIGHT_FOR: Duration = Duration::from_millis(1000);
 

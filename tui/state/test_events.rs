@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::app::App;
 use super::messages::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
-use crate::common::Mode;
+use greet_proto::Mode;
 
 pub fn secs(n: f64) -> Duration {
     Duration::from_secs_f64(n)

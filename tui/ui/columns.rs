@@ -12,8 +12,8 @@ use ratatui::widgets::Cell;
 
 use super::format::{age, ago, fit_left, ms, success_percent};
 use super::theme::Theme;
-use crate::tui::state::stats::{HIGHLIGHT_FOR, PodState};
-use crate::tui::state::{PodStats, Stats};
+use crate::state::stats::{HIGHLIGHT_FOR, PodState};
+use crate::state::{PodStats, Stats};
 
 /// Below this width the pods table leaves out SHARE (the share bars show
 /// it) and P50, so that a pod's name keeps room beside ERR and OK%.

@@ -7,7 +7,7 @@ use ratatui::widgets::Paragraph;
 
 use super::theme::Theme;
 use super::wrap::wrap_ends;
-use crate::tui::state::{App, keys};
+use crate::state::{App, keys};
 
 /// Most lines a message takes: a notice ("no Kubernetes access (…)") is
 /// read whole, the panels above keep their room.

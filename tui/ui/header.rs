@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::theme::Theme;
 use super::wrap::{ellipsis, wrap, wrap_within};
-use crate::tui::state::{App, Connection, Diagnosis, KubeStatus, Severity, Stats, WatchState};
+use crate::state::{App, Connection, Diagnosis, KubeStatus, Severity, Stats, WatchState};
 
 /// Most lines the verdict takes: a cause and what to do are read whole,
 /// not cut at the edge, but the panels below keep their room.

@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use super::theme::Theme;
-use crate::tui::state::{App, keys};
+use crate::state::{App, keys};
 
 /// What each figure means, a line each.
 const FIGURES: &[&str] = &[

@@ -13,9 +13,9 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 
 use super::format::fit_left;
 use super::theme::Theme;
-use crate::tui::state::stats::methods::shown;
-use crate::tui::state::stats::{Tally, Window};
-use crate::tui::state::{App, Stats};
+use crate::state::stats::methods::shown;
+use crate::state::stats::{Tally, Window};
+use crate::state::{App, Stats};
 
 /// One row: method (as shown), pod, its requests and errors in the window.
 type Row<'s> = (String, &'s str, Tally);

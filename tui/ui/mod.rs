@@ -23,8 +23,8 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 pub use self::format::{age, fit_left};
 pub use self::theme::Theme;
-pub use crate::common::grpc_code::grpc_code_name;
-use crate::tui::state::{App, diagnose};
+use crate::state::{App, diagnose};
+pub use greet_proto::grpc_code::grpc_code_name;
 
 /// Smallest terminal the dashboard draws in.
 pub const MIN_WIDTH: u16 = 60;

@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 use super::columns::{self, RowContext};
 use super::theme::Theme;
 use super::wrap::wrap_within;
-use crate::tui::state::{App, Connection, PodStats, Stats};
+use crate::state::{App, Connection, PodStats, Stats};
 
 /// The pods to draw in `rows` lines, in the app's row order, from `offset`
 /// (clamped so the last page is full), and how many the filter lets through.

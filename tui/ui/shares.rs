@@ -11,7 +11,7 @@ use super::pods::shown_pods;
 use super::theme::Theme;
 use std::time::Instant;
 
-use crate::tui::state::{App, Stats};
+use crate::state::{App, Stats};
 
 pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
     let inner_width = area.width.saturating_sub(2) as usize;

@@ -10,10 +10,10 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Sparkline};
 
 use super::theme::Theme;
-use crate::common::Mode;
-use crate::tui::state::stats::Mark;
-use crate::tui::state::stats::SPARK_SECONDS;
-use crate::tui::state::{App, Stats};
+use crate::state::stats::Mark;
+use crate::state::stats::SPARK_SECONDS;
+use crate::state::{App, Stats};
+use greet_proto::Mode;
 
 fn mark_char(mark: Option<Mark>) -> char {
     match mark {

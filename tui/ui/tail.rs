@@ -8,9 +8,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
 use super::theme::Theme;
-use crate::common::Mode;
-use crate::common::grpc_code::grpc_code_name;
-use crate::tui::state::{Stats, TailEntry};
+use crate::state::{Stats, TailEntry};
+use greet_proto::Mode;
+use greet_proto::grpc_code::grpc_code_name;
 
 pub(super) fn render(stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
     let rows = area.height.saturating_sub(2) as usize;

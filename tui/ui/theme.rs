@@ -2,7 +2,7 @@
 
 use ratatui::style::{Color, Modifier, Style};
 
-use crate::common::Mode;
+use greet_proto::Mode;
 
 /// Colours, or none when `NO_COLOR` is set.
 #[derive(Clone, Copy, Debug)]

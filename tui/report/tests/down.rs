@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::tui::state::test_events::{health_checked, synced_app};
+use crate::state::test_events::{health_checked, synced_app};
 
 #[test]
 fn a_down_pod_is_not_ready_and_its_cause_is_in_the_json() {

@@ -5,8 +5,8 @@ use std::time::Instant;
 use crossterm::event::{KeyEvent, KeyEventKind};
 
 use super::{App, CONFIRM_FOR, RATE_STEPS};
-use crate::tui::state::keys::{self, Command};
-use crate::tui::state::messages::{Action, LoadState};
+use crate::state::keys::{self, Command};
+use crate::state::messages::{Action, LoadState};
 
 impl App {
     /// Applies a key press; returns what the run loop must do, if anything.
@@ -148,7 +148,7 @@ impl App {
     /// Every figure over the whole time counted (`--once`: the report's
     /// one window), not the dashboard's last 10 s.
     pub fn over_everything_counted(mut self) -> Self {
-        self.stats.set_window(crate::tui::state::stats::Window::SinceReset);
+        self.stats.set_window(crate::state::stats::Window::SinceReset);
         self
     }
 
@@ -159,7 +159,7 @@ impl App {
 
     /// `m`: every synced gateway to the next mode (balanced when they
     /// disagree); the menu's digit: to `to`.
-    fn switch_mode(&mut self, to: Option<crate::common::Mode>, now: Instant) -> Option<Action> {
+    fn switch_mode(&mut self, to: Option<greet_proto::Mode>, now: Instant) -> Option<Action> {
         let Some((mode, count)) = self.gateways.start_switch(to) else {
             let text = match self.refused().next() {
                 Some((_, refusal)) => format!("cannot switch mode: {refusal}"),
@@ -183,8 +183,8 @@ mod tests {
     use crossterm::event::{KeyCode, KeyModifiers};
 
     use super::*;
-    use crate::common::Mode;
-    use crate::tui::state::test_events::synced_app;
+    use crate::state::test_events::synced_app;
+    use greet_proto::Mode;
 
     fn key(c: char) -> KeyEvent {
         KeyEvent::from(KeyCode::Char(c))

@@ -1,9 +1,9 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::*;
-use crate::tui::state::messages::PodInfo;
-use crate::tui::state::messages::{Action, GatewayEvent};
-use crate::tui::state::test_events::{PODS, gw, hits, request, secs, snapshot, synced_app};
+use crate::state::messages::PodInfo;
+use crate::state::messages::{Action, GatewayEvent};
+use crate::state::test_events::{PODS, gw, hits, request, secs, snapshot, synced_app};
 
 fn key(app: &mut App, c: char, now: Instant) -> Option<Action> {
     app.on_key(KeyEvent::from(KeyCode::Char(c)), now)
@@ -21,7 +21,7 @@ fn requests_count_hits_and_shares_and_skip_what_the_snapshot_had() {
     app.update(request(6, "pod-b", "10.0.0.2", 100), t0);
     assert_eq!(hits(&app), [("pod-a".into(), 5), ("pod-b".into(), 1)]);
     assert_eq!(app.stats().total(), 6);
-    let report = crate::tui::report::build(&app, secs(1.0));
+    let report = crate::report::build(&app, secs(1.0));
     assert_eq!(report.pods[0].share, 5.0 / 6.0);
     assert_eq!(report.pods[1].share, 1.0 / 6.0);
 }
@@ -67,7 +67,7 @@ fn mode_key_asks_for_the_next_mode_and_reports_the_result() {
     assert_eq!(app.message().unwrap().text, "switching the gateway to balanced…");
     // What the Observer client makes of a failed switch (sanitised there).
     app.update(
-        crate::tui::observer_client::mode_set("gw".into(), Err("gateway unreachable\u{1b}[2J".into())),
+        crate::observer_client::mode_set("gw".into(), Err("gateway unreachable\u{1b}[2J".into())),
         t0,
     );
     let message = app.message().cloned().unwrap();
@@ -349,7 +349,7 @@ fn s_cycles_the_sort_key_and_rows_follow_it_at_each_tick() {
 
 #[test]
 fn mode_switches_pods_gone_and_reconnects_are_marked_on_the_chart() {
-    use crate::tui::state::stats::{Mark, SPARK_SECONDS};
+    use crate::state::stats::{Mark, SPARK_SECONDS};
     let t0 = Instant::now();
     let mut app = synced_app(t0);
     let switched = gw(GatewayEvent::ModeChanged {
@@ -396,8 +396,8 @@ fn mode_switches_pods_gone_and_reconnects_are_marked_on_the_chart() {
 
 #[test]
 fn a_switch_of_several_gateways_is_marked_when_the_last_one_agrees() {
-    use crate::tui::state::stats::{Mark, SPARK_SECONDS};
-    use crate::tui::state::test_events::from;
+    use crate::state::stats::{Mark, SPARK_SECONDS};
+    use crate::state::test_events::from;
     let t0 = Instant::now();
     let mut app = App::new("2 gateways", t0);
     for name in ["gw-1", "gw-2"] {

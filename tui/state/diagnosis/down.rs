@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::words::Words;
 use super::{Diagnosis, Severity};
-use crate::tui::state::stats::{PodState, Stats};
+use crate::state::stats::{PodState, Stats};
 
 /// "; connection refused: p2, p3 down" for the pods reading `down`.
 pub(super) fn clause(stats: &Stats, at: Instant) -> Words {

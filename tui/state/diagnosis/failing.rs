@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use super::span::Span;
 use super::words::Words;
 use super::{Judged, MIN_REQUESTS, seconds};
-use crate::common::grpc_code::{grpc_code_name, is_client_error};
-use crate::tui::state::stats::Stats;
+use crate::state::stats::Stats;
+use greet_proto::grpc_code::{grpc_code_name, is_client_error};
 
 /// Failures stopped when none came for this long (and requests succeeded
 /// since): the verdict then says when they stopped instead of FAILING.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::seconds;
 use super::words::Words;
-use crate::tui::state::app::App;
-use crate::tui::state::stats::{Change as Changed, PodStats, ServingChange, Stats, Tally, Window};
+use crate::state::app::App;
+use crate::state::stats::{Change as Changed, PodStats, ServingChange, Stats, Tally, Window};
 
 /// A change that cut the window.
 #[derive(Clone, Debug)]
@@ -25,7 +25,7 @@ pub(super) struct Cut {
 
 #[derive(Clone, Debug)]
 enum Change {
-    Switch(crate::common::Mode),
+    Switch(greet_proto::Mode),
     /// A pod went away: its name when one pod is gone, else none.
     Gone(Option<String>),
     /// The pods serving changed, or the sticky connection moved.

@@ -5,8 +5,8 @@
 use super::span::Span;
 use super::words::Words;
 use super::{Diagnosis, MIN_REQUESTS, Severity, Verdict};
-use crate::common::Mode;
-use crate::tui::state::stats::{PodStats, Stats, jain_index};
+use crate::state::stats::{PodStats, Stats, jain_index};
+use greet_proto::Mode;
 
 /// One pod with at least this share of the span's requests is "stuck".
 const STUCK_SHARE: f64 = 0.9;

@@ -1,8 +1,8 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::tui::state::messages::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
-use crate::tui::state::test_events::{PODS, endpoint, from, gw, request_event, secs, snapshot, synced_app};
+use crate::state::messages::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
+use crate::state::test_events::{PODS, endpoint, from, gw, request_event, secs, snapshot, synced_app};
 
 /// Requests from "gw": `n` to each of `pods` (name, IP), spread over
 /// `from .. from + 1 s`, routed in the gateway's mode.
@@ -422,7 +422,7 @@ fn with_a_pod_source_the_gateways_still_say_which_pods_they_skip() {
 
 #[test]
 fn a_refusal_is_the_headline_before_unreachable_and_named_when_partial() {
-    use crate::tui::state::Refusal;
+    use crate::state::Refusal;
     let t0 = Instant::now();
     let mut app = App::new("two", t0).expecting("gw-1").expecting("gw-2");
     let event = |gateway: &str, refusal| AppEvent::Refused {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Gateways, Notice};
-use crate::common::Mode;
+use greet_proto::Mode;
 
 /// A mode switch sent to several gateways, waiting for their answers.
 #[derive(Clone, Debug)]
@@ -17,7 +17,7 @@ impl Gateways {
     /// `m`: every synced gateway to `to`, or the next mode (balanced when
     /// they disagree). The mode and how many gateways were asked, or `None`
     /// when no gateway is synced yet.
-    pub(in crate::tui::state) fn start_switch(&mut self, to: Option<Mode>) -> Option<(Mode, usize)> {
+    pub(in crate::state) fn start_switch(&mut self, to: Option<Mode>) -> Option<(Mode, usize)> {
         let targets: BTreeMap<String, Option<Result<(), String>>> = self
             .views
             .iter()
@@ -34,11 +34,7 @@ impl Gateways {
     }
 
     /// One gateway's answer to a mode switch; the outcome once all have answered.
-    pub(in crate::tui::state) fn answer_switch(
-        &mut self,
-        gateway: String,
-        result: Result<Mode, String>,
-    ) -> Option<Notice> {
+    pub(in crate::state) fn answer_switch(&mut self, gateway: String, result: Result<Mode, String>) -> Option<Notice> {
         if let Ok(mode) = result {
             self.view_mut(&gateway).mode = Some(mode);
         }

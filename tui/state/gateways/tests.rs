@@ -3,9 +3,9 @@ use std::time::Duration;
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::*;
-use crate::tui::state::App;
-use crate::tui::state::messages::{Action, AppEvent, PodTotals, Request};
-use crate::tui::state::test_events::{PODS, endpoint, from, gw, hits, request, snapshot, synced_app};
+use crate::state::App;
+use crate::state::messages::{Action, AppEvent, PodTotals, Request};
+use crate::state::test_events::{PODS, endpoint, from, gw, hits, request, snapshot, synced_app};
 
 fn request_from(seq: u64, pod: &str) -> GatewayEvent {
     GatewayEvent::Request(Request {

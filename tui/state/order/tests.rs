@@ -1,8 +1,8 @@
 use std::time::Instant;
 
 use super::*;
-use crate::tui::state::App;
-use crate::tui::state::test_events::{request, secs, synced_app};
+use crate::state::App;
+use crate::state::test_events::{request, secs, synced_app};
 
 /// `n` requests to each (pod, IP) at `at`.
 fn traffic(app: &mut App, at: Instant, pods: &[(&str, &str, u64)]) {
@@ -54,11 +54,11 @@ fn gone_pods_go_last_and_new_ones_join_by_name() {
     let mut app = synced_app(t0);
     traffic(&mut app, t0, &[("pod-a", "10.0.0.1", 50), ("pod-z", "10.0.0.26", 5)]);
     let mut listed = vec![
-        crate::tui::state::test_events::endpoint("pod-b", "10.0.0.2"),
-        crate::tui::state::test_events::endpoint("pod-c", "10.0.0.3"),
+        crate::state::test_events::endpoint("pod-b", "10.0.0.2"),
+        crate::state::test_events::endpoint("pod-c", "10.0.0.3"),
     ];
-    listed.push(crate::tui::state::test_events::endpoint("pod-z", "10.0.0.26"));
-    app.update(crate::tui::state::AppEvent::Pods(listed), t0);
+    listed.push(crate::state::test_events::endpoint("pod-z", "10.0.0.26"));
+    app.update(crate::state::AppEvent::Pods(listed), t0);
     assert!(app.stats().pods["pod-a"].gone);
     // pod-z is new to the order; pod-a, the busiest, is gone: last.
     assert_eq!(
@@ -75,12 +75,11 @@ fn errors_and_latency_sort_the_worst_first() {
     app.update(request(0, "pod-b", "10.0.0.2", 90_000), t0);
     app.tick(t0 + secs(0.5));
     assert_eq!(order(&app, t0, SortKey::Latency, &[]), ["pod-b", "pod-a", "pod-c"]);
-    let failed =
-        crate::tui::state::test_events::gw(crate::tui::state::GatewayEvent::Request(crate::tui::state::Request {
-            name: "pod-c".into(),
-            grpc_code: 14,
-            ..crate::tui::state::Request::default()
-        }));
+    let failed = crate::state::test_events::gw(crate::state::GatewayEvent::Request(crate::state::Request {
+        name: "pod-c".into(),
+        grpc_code: 14,
+        ..crate::state::Request::default()
+    }));
     app.update(failed, t0);
     assert_eq!(
         order(&app, t0, SortKey::Errors, &["pod-a", "pod-b", "pod-c"]),

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use super::methods::{self, ByMethod};
 use super::{KEPT, Mark, PodStats, Stats, Tally};
-use crate::common::Mode;
-use crate::common::latency_buckets::{self, merge_into};
+use greet_proto::Mode;
+use greet_proto::latency_buckets::{self, merge_into};
 
 /// Details closer together than this share one entry (as in `recent`).
 const COALESCE: Duration = Duration::from_millis(50);
@@ -349,7 +349,7 @@ fn sum_since(recent: &VecDeque<(Instant, Tally)>, from: Instant, now: Instant) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::Mode;
+    use greet_proto::Mode;
 
     fn secs(s: f64) -> Duration {
         Duration::from_secs_f64(s)

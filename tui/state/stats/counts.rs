@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use super::Tally;
 use super::methods::{self, ByMethod};
-use crate::common::latency_buckets;
-use crate::tui::state::messages::PodTotals;
+use crate::state::messages::PodTotals;
+use greet_proto::latency_buckets;
 
 /// One gateway's contribution to a pod's counts.
 #[derive(Clone, Debug, Default)]

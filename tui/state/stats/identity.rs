@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use super::{MAX_TRACKED_PODS, PodKind, PodStats, Stats};
-use crate::tui::state::messages::PodInfo;
+use crate::state::messages::PodInfo;
 
 impl Stats {
     /// The key of the pod a request or total belongs to: its name (a pod
@@ -84,7 +84,7 @@ impl Stats {
 
     /// Where sticky mode sends requests (each gateway's Service address):
     /// a row for one of them is the Service, not a pod.
-    pub(in crate::tui::state) fn set_sticky_targets(&mut self, targets: BTreeSet<String>) {
+    pub(in crate::state) fn set_sticky_targets(&mut self, targets: BTreeSet<String>) {
         for pod in self.pods.values_mut() {
             pod.kind = kind_of(&targets, &pod.name, &pod.endpoint);
         }
@@ -94,7 +94,7 @@ impl Stats {
     /// Marks the pods the gateways skip, and those whose health checks
     /// fail, and only them: `skipped` and `down` map an endpoint's address,
     /// and its pod name when it has one, to the reason.
-    pub(in crate::tui::state) fn mark_skipped(
+    pub(in crate::state) fn mark_skipped(
         &mut self,
         skipped: &BTreeMap<String, String>,
         down: &BTreeMap<String, String>,
@@ -132,7 +132,7 @@ impl Stats {
     /// Pods in `pods` are listed (added if new); listed pods missing from it
     /// are gone. `keep_info`: the list comes from a pod source whose details
     /// (phase, node, ...) are shown.
-    pub(in crate::tui::state) fn list_pods(&mut self, pods: Vec<PodInfo>, keep_info: bool) {
+    pub(in crate::state) fn list_pods(&mut self, pods: Vec<PodInfo>, keep_info: bool) {
         if self.pods.len() >= MAX_TRACKED_PODS {
             // Full: the history of pods gone or never listed (named only by
             // events, which a flood is made of) makes room for listed ones.

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use super::counts::Counts;
 use super::methods::ByMethod;
 use super::{KEPT, Window};
-use crate::common::grpc_code::is_client_error;
-use crate::common::latency_buckets::{self, bucket_of, merge_into};
-use crate::tui::state::messages::PodInfo;
+use crate::state::messages::PodInfo;
+use greet_proto::grpc_code::is_client_error;
+use greet_proto::latency_buckets::{self, bucket_of, merge_into};
 
 /// Requests and how many of them failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

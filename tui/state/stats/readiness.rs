@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use super::pod::{PodKind, PodStats};
-use crate::tui::state::messages::Gauges;
+use crate::state::messages::Gauges;
 
 /// A pod holding a request longer than this is `hung?` whatever its
 /// latency: summaries come every 250 ms, and below this a loopback pod's
@@ -105,7 +105,7 @@ impl PodStats {
 
     /// How long a request may wait on it before it reads as hung: five
     /// times its p99 (the window's, else since the reset), at least
-    /// [`HUNG_FLOOR`]; [`HUNG_UNKNOWN_LATENCY`] with no latency known.
+    /// `HUNG_FLOOR`; `HUNG_UNKNOWN_LATENCY` with no latency known.
     pub fn hang_limit(&self) -> Duration {
         let p99_ms = self.latency_ms(99.0).or_else(|| self.latency_since_reset_ms(99.0));
         match p99_ms {
@@ -178,7 +178,7 @@ impl PodStats {
 
 impl super::Stats {
     /// `gateway` is no longer followed: its gauges go.
-    pub(in crate::tui::state) fn forget_gauges(&mut self, gateway: &str) {
+    pub(in crate::state) fn forget_gauges(&mut self, gateway: &str) {
         for pod in self.pods.values_mut() {
             pod.set_gauges(gateway, None);
         }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::tui::state::messages::PodTotals;
-use crate::tui::state::test_events::{PODS, endpoint, request_event, secs};
+use crate::state::messages::PodTotals;
+use crate::state::test_events::{PODS, endpoint, request_event, secs};
 
 mod pods;
 

@@ -8,14 +8,14 @@ use super::counts::Counts;
 use super::methods::{self, ByMethod};
 use super::pod::push_recent;
 use super::{Clock, SPARK_SECONDS, Stats, Tally};
-use crate::common::latency_buckets::merge_into;
-use crate::tui::state::messages::PodTotals;
+use crate::state::messages::PodTotals;
+use greet_proto::latency_buckets::merge_into;
 
 impl Stats {
     /// `gateway`'s cumulative counters replace its share; what they counted
     /// since its last snapshot or summary enters the rates, the latency
     /// window and the per-second series, spread over the time it took.
-    pub(in crate::tui::state) fn apply_summary(&mut self, gateway: &str, totals: Vec<PodTotals>, clock: Clock) {
+    pub(in crate::state) fn apply_summary(&mut self, gateway: &str, totals: Vec<PodTotals>, clock: Clock) {
         // Several totals can land on one entry (a pod named in one, known by
         // its IP in another): they add up.
         let mut by_key: BTreeMap<Option<String>, PodTotals> = BTreeMap::new();
@@ -128,7 +128,7 @@ impl Stats {
     }
 
     /// `gateway` restarted: its counts so far are kept, its next totals add to them.
-    pub(in crate::tui::state) fn carry_over(&mut self, gateway: &str) {
+    pub(in crate::state) fn carry_over(&mut self, gateway: &str) {
         let contributions = self
             .pods
             .values_mut()
@@ -141,7 +141,7 @@ impl Stats {
     /// `gateway`'s totals replace what it contributed before: they include
     /// whatever this view missed while disconnected. With `from_here` they
     /// count as already seen (counting starts now).
-    pub(in crate::tui::state) fn replace_totals(
+    pub(in crate::state) fn replace_totals(
         &mut self,
         gateway: &str,
         totals: &[PodTotals],

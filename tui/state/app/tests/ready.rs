@@ -2,8 +2,8 @@
 //! wait unanswered.
 
 use super::*;
-use crate::tui::state::messages::{Gauges, PodTotals};
-use crate::tui::state::stats::{HUNG_FLOOR, PodState};
+use crate::state::messages::{Gauges, PodTotals};
+use crate::state::stats::{HUNG_FLOOR, PodState};
 
 /// `requests` of about 1 ms (bucket 35) to `name`, `errors` of them failed,
 /// with `in_flight` requests waiting, the oldest for `oldest_ms`.
@@ -82,7 +82,7 @@ fn a_skipped_pod_says_skip_and_a_gone_one_gone() {
     let mut app = synced_app(t0);
     let mut endpoints: Vec<PodInfo> = PODS
         .iter()
-        .map(|(n, ip, _)| crate::tui::state::test_events::endpoint(n, ip))
+        .map(|(n, ip, _)| crate::state::test_events::endpoint(n, ip))
         .collect();
     endpoints[0].skipped = Some("connection refused".into());
     endpoints.pop();
@@ -143,7 +143,7 @@ fn a_pod_whose_health_check_fails_is_down_unless_its_requests_say_more() {
     let mut app = synced_app(t0);
     let mut endpoints: Vec<PodInfo> = PODS
         .iter()
-        .map(|(n, ip, _)| crate::tui::state::test_events::endpoint(n, ip))
+        .map(|(n, ip, _)| crate::state::test_events::endpoint(n, ip))
         .collect();
     // pod-a's check fails, pod-b's passes and no request reaches it.
     endpoints[0].down = Some("connection refused".into());

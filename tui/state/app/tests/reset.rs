@@ -2,7 +2,7 @@
 //! what they counted before it.
 
 use super::*;
-use crate::tui::state::test_events::{endpoints_changed, summary};
+use crate::state::test_events::{endpoints_changed, summary};
 
 /// Latencies of `n` requests of about 1 ms (bucket 35: 896..1,024 µs).
 fn one_ms(n: u64) -> Vec<u64> {

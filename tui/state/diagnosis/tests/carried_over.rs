@@ -5,12 +5,12 @@
 use std::time::Instant;
 
 use super::now::switch_to;
-use crate::common::Mode;
-use crate::tui::state::app::App;
-use crate::tui::state::diagnosis::{Verdict, diagnose};
-use crate::tui::state::messages::{GatewayEvent, PodTotals};
-use crate::tui::state::stats::Tally;
-use crate::tui::state::test_events::{PODS, gw, secs, synced_app};
+use crate::state::app::App;
+use crate::state::diagnosis::{Verdict, diagnose};
+use crate::state::messages::{GatewayEvent, PodTotals};
+use crate::state::stats::Tally;
+use crate::state::test_events::{PODS, gw, secs, synced_app};
+use greet_proto::Mode;
 
 /// Cumulative totals per pod of [`PODS`]: (requests, errors, carried-over
 /// requests, carried-over errors).
@@ -97,8 +97,8 @@ fn sticky_requests_failing_after_the_switch_are_not_the_new_modes_but_new_failur
 
 #[test]
 fn in_the_raw_stream_a_request_routed_in_the_old_mode_is_the_old_modes() {
-    use crate::tui::state::messages::Request;
-    use crate::tui::state::test_events::request_event;
+    use crate::state::messages::Request;
+    use crate::state::test_events::request_event;
 
     let t0 = Instant::now();
     let mut app = synced_app(t0);

@@ -2,7 +2,7 @@
 //! (sticky mode's others), is named after the verdict, cause first.
 
 use super::*;
-use crate::tui::state::test_events::health_checked;
+use crate::state::test_events::health_checked;
 
 #[test]
 fn sticky_stays_stuck_and_names_the_down_pod_cause_first_when_it_fits() {

@@ -4,11 +4,11 @@
 use std::time::Instant;
 
 use super::{failed, text, traffic};
-use crate::common::Mode;
-use crate::tui::state::app::App;
-use crate::tui::state::diagnosis::{Judged, Severity, Verdict, diagnose};
-use crate::tui::state::messages::{GatewayEvent, PodTotals, Request};
-use crate::tui::state::test_events::{PODS, endpoint, gw, secs, snapshot, synced_app};
+use crate::state::app::App;
+use crate::state::diagnosis::{Judged, Severity, Verdict, diagnose};
+use crate::state::messages::{GatewayEvent, PodTotals, Request};
+use crate::state::test_events::{PODS, endpoint, gw, secs, snapshot, synced_app};
+use greet_proto::Mode;
 
 pub(super) fn switch_to(app: &mut App, mode: Mode, at: Instant) {
     let event = gw(GatewayEvent::ModeChanged {

@@ -4,11 +4,11 @@
 use std::time::Instant;
 
 use super::now::switch_to;
-use crate::common::Mode;
-use crate::tui::state::app::App;
-use crate::tui::state::diagnosis::{Verdict, diagnose};
-use crate::tui::state::messages::{GatewayEvent, Gauges, PodTotals, Snapshot};
-use crate::tui::state::test_events::{gw, secs};
+use crate::state::app::App;
+use crate::state::diagnosis::{Verdict, diagnose};
+use crate::state::messages::{GatewayEvent, Gauges, PodTotals, Snapshot};
+use crate::state::test_events::{gw, secs};
+use greet_proto::Mode;
 
 /// pod-a's cumulative totals: `requests` of about 1 ms, `in_flight` waiting
 /// for `oldest_ms`.

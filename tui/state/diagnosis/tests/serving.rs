@@ -4,11 +4,11 @@
 use std::time::Instant;
 
 use super::traffic;
-use crate::common::Mode;
-use crate::tui::state::app::App;
-use crate::tui::state::diagnosis::{Verdict, diagnose};
-use crate::tui::state::messages::{GatewayEvent, Gauges, PodInfo, PodTotals};
-use crate::tui::state::test_events::{PODS, endpoint, gw, secs, snapshot};
+use crate::state::app::App;
+use crate::state::diagnosis::{Verdict, diagnose};
+use crate::state::messages::{GatewayEvent, Gauges, PodInfo, PodTotals};
+use crate::state::test_events::{PODS, endpoint, gw, secs, snapshot};
+use greet_proto::Mode;
 
 fn listed(skipped: &[&str], extra: &[(&str, &str)]) -> Vec<PodInfo> {
     let mut endpoints: Vec<PodInfo> = PODS.iter().map(|(n, ip, _)| endpoint(n, ip)).collect();

@@ -4,11 +4,11 @@
 use std::time::Instant;
 
 use super::{failed, traffic};
-use crate::common::Mode;
-use crate::tui::state::app::App;
-use crate::tui::state::diagnosis::{Diagnosis, Severity, Verdict, diagnose};
-use crate::tui::state::messages::{GatewayEvent, PodInfo};
-use crate::tui::state::test_events::{PODS, endpoint, gw, request, secs, snapshot};
+use crate::state::app::App;
+use crate::state::diagnosis::{Diagnosis, Severity, Verdict, diagnose};
+use crate::state::messages::{GatewayEvent, PodInfo};
+use crate::state::test_events::{PODS, endpoint, gw, request, secs, snapshot};
+use greet_proto::Mode;
 
 /// "greetserver-demo-b9qnp-" and a suffix, as the demo names its pods.
 const DEMO: [(&str, &str, u64); 3] = [

@@ -3,9 +3,9 @@
 use crossterm::event::{KeyCode, KeyEvent};
 
 use super::super::*;
-use crate::tui::state::App;
-use crate::tui::state::messages::{Action, AppEvent, PodTotals};
-use crate::tui::state::test_events::{gw, hits, request, secs, synced_app};
+use crate::state::App;
+use crate::state::messages::{Action, AppEvent, PodTotals};
+use crate::state::test_events::{gw, hits, request, secs, synced_app};
 
 #[test]
 fn a_mode_change_is_announced_once_all_agree_and_unknown_modes_keep_the_last() {

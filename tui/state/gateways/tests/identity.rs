@@ -3,9 +3,9 @@
 //! a skip or a failure at an endpoint lands on its pod's row.
 
 use super::*;
-use crate::tui::state::PodStats;
-use crate::tui::state::stats::PodKind;
-use crate::tui::state::test_events::secs;
+use crate::state::PodStats;
+use crate::state::stats::PodKind;
+use crate::state::test_events::secs;
 
 const SERVICE: &str = "127.0.0.1:27850";
 
@@ -207,7 +207,7 @@ fn a_pod_reached_through_the_service_is_a_pod_and_sticky_reads_stuck() {
     }
     let pod = &app.stats().pods["acc-pod-1"];
     assert_eq!(pod.kind, PodKind::Pod, "the replies named a pod: the row is that pod");
-    let verdict = crate::tui::state::diagnose(&app, t0 + secs(3.0));
+    let verdict = crate::state::diagnose(&app, t0 + secs(3.0));
     assert!(
         verdict
             .text

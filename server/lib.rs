@@ -17,12 +17,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tonic_health::ServingStatus;
 
-use crate::common::shutdown::{DrainPolicy, serve_until_drained};
 pub use connection_age::MaxConnectionAge;
+use greet_runtime::shutdown::{DrainPolicy, serve_until_drained};
 pub use reply_delay::ReplyDelay;
 
-use crate::proto::greet::greet_service_server::{GreetService, GreetServiceServer};
-use crate::proto::greet::{GreetingRequest, GreetingResponse};
+use greet_proto::greet::greet_service_server::{GreetService, GreetServiceServer};
+use greet_proto::greet::{GreetingRequest, GreetingResponse};
 
 /// Who this server says it is, and how it treats connections.
 #[derive(Clone, Debug)]
@@ -151,7 +151,7 @@ pub async fn serve_with_max_age(
     health.set_serving::<GreetServiceServer<Greeter>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
 
-    let (reflection, reflection_v1alpha) = crate::common::reflection::services(&["greet.GreetService"])?;
+    let (reflection, reflection_v1alpha) = greet_runtime::reflection::services(&["greet.GreetService"])?;
 
     let greeter =
         Greeter::new(config.pod_name.clone(), config.pod_ip.clone()).with_reply_delay(config.reply_delay.clone());
@@ -234,7 +234,7 @@ fn serve_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proto::greet::Greeting;
+    use greet_proto::greet::Greeting;
 
     #[test]
     fn greeting_text_matches_the_article() {

@@ -1,6 +1,8 @@
-//! A small HTTP/1.1 client for the gateway's REST API, used by the demo's load
-//! generator and by the tests. Keeps connections alive across requests; an
-//! https:// base speaks TLS (never plaintext).
+//! A small HTTP/1.1 client for the gateway's REST API, used by greet-top's
+//! load generator and by the tests. Keeps connections alive across requests;
+//! an https:// base speaks TLS (never plaintext): greet-top brings the
+//! verifying connector ([`RestClient::with_connector`]); [`RestClient::new`]
+//! trusts no certificate, for the loopback cluster's plain http://.
 
 use std::time::Duration;
 
@@ -13,8 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::common::auth::ControlToken;
-use crate::tui::observer_client::{Verify, https_connector};
+use greet_runtime::auth::ControlToken;
 
 /// A response's status, content type and body.
 #[derive(Debug, Clone)]
@@ -34,7 +35,7 @@ impl RestResponse {
 }
 
 /// The TCP part of every connection; TLS, when the URL asks, goes over it.
-fn http_connector() -> HttpConnector {
+pub fn http_connector() -> HttpConnector {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     connector.set_connect_timeout(Some(Duration::from_secs(2)));
@@ -67,31 +68,19 @@ pub struct RestClient {
 }
 
 impl RestClient {
-    /// A client of `base`; an https:// base is checked against the system's
-    /// roots (when they cannot be loaded, each https request fails saying so).
+    /// A client of `base`. An https:// base is refused at the handshake
+    /// (no certificate is trusted): never plaintext either.
     pub fn new(base: impl Into<String>) -> Self {
-        let base = base.into();
-        Self::connecting(base.clone(), Verify::SystemRoots).unwrap_or_else(|_| {
-            // No roots: TLS that trusts nothing, so never plaintext either.
-            let connector = hyper_rustls::HttpsConnectorBuilder::new()
-                .with_tls_config(no_trust())
-                .https_or_http()
-                .enable_http1()
-                .wrap_connector(http_connector());
-            Self::with_connector(base, connector)
-        })
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(no_trust())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http_connector());
+        Self::with_connector(base.into(), connector)
     }
 
-    /// A client of `base`, an https:// one's certificate checked as `verify`
-    /// says; fails when the system's roots cannot be loaded.
-    pub fn connecting(base: impl Into<String>, verify: Verify) -> anyhow::Result<Self> {
-        Ok(Self::with_connector(
-            base.into(),
-            https_connector(http_connector(), verify)?,
-        ))
-    }
-
-    fn with_connector(base: String, connector: HttpsConnector<HttpConnector>) -> Self {
+    /// A client of `base` through `connector` (TLS as the caller verifies it).
+    pub fn with_connector(base: String, connector: HttpsConnector<HttpConnector>) -> Self {
         RestClient {
             base: base.trim_end_matches('/').to_owned(),
             client: Client::builder(TokioExecutor::new()).build(connector),
@@ -113,7 +102,7 @@ impl RestClient {
     }
 
     /// `PUT /mode`.
-    pub async fn set_mode(&self, mode: crate::common::Mode) -> anyhow::Result<RestResponse> {
+    pub async fn set_mode(&self, mode: greet_proto::Mode) -> anyhow::Result<RestResponse> {
         let body = serde_json::json!({ "mode": mode }).to_string();
         self.send(Method::PUT, "/mode", Some("application/json"), body).await
     }

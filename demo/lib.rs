@@ -5,8 +5,8 @@
 //! The same cluster runs the integration tests and the benchmark.
 
 pub mod cluster;
-pub mod controller;
 pub mod pod;
+pub mod rest_client;
 pub mod service_proxy;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -14,9 +14,8 @@ use std::ops::{Deref, DerefMut};
 
 use anyhow::bail;
 
-use crate::common::Mode;
 pub use cluster::{ClusterConfig, GatewaySpec, LocalCluster, POD_PORT, StickyTarget};
-pub use controller::SLOW_POD_DELAY;
+use greet_proto::Mode;
 pub use pod::{LocalPod, PodNames, PodOptions};
 
 /// The most pods the demo starts (127.0.0.11 up to .254 must hold them and those added later).

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::proto::observe;
+use crate::observe;
 
 /// How the gateway sends requests upstream.
 #[derive(
@@ -117,7 +117,7 @@ impl FromStr for Mode {
             "least-loaded" => Ok(Mode::LeastLoaded),
             "dns" => Ok(Mode::Dns),
             // Bounded: the value is echoed back in the error.
-            other => Err(UnknownMode(crate::common::sanitize::sanitize_truncated(other, 40))),
+            other => Err(UnknownMode(crate::sanitize::sanitize_truncated(other, 40))),
         }
     }
 }

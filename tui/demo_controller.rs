@@ -4,9 +4,9 @@
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Demo;
-use crate::tui::network_text;
-use crate::tui::state::{AppEvent, PodInfo};
+use crate::network_text;
+use crate::state::{AppEvent, PodInfo};
+use greet_demo::Demo;
 
 /// Requests to the task that owns the demo.
 #[derive(Debug)]

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::server::{MaxConnectionAge, ReplyDelay, ServerConfig};
+use greet_server::{MaxConnectionAge, ReplyDelay, ServerConfig};
 
 /// How a pod's greet-server treats connections.
 #[derive(Clone, Copy, Debug)]
@@ -80,7 +80,7 @@ impl LocalPod {
         };
         let reply_delay = config.reply_delay.clone();
         let max_connection_age = MaxConnectionAge::new(options.max_connection_age);
-        let task = tokio::spawn(crate::server::serve_with_max_age(
+        let task = tokio::spawn(greet_server::serve_with_max_age(
             listener,
             None,
             config,
@@ -164,7 +164,7 @@ pub(crate) fn kube_style_id(mut seed: u64) -> String {
         .collect()
 }
 
-pub(crate) use crate::common::random::seed as random_seed;
+pub(crate) use greet_runtime::random::seed as random_seed;
 
 #[cfg(test)]
 mod tests {

@@ -1,18 +1,14 @@
-//! Small pieces every component shares.
+//! What greet-top's binaries share at run time: graceful shutdown and
+//! drain, logging, the control token, the metrics endpoint, gRPC reflection.
+//! Nothing here knows Kubernetes (kube-access does) or the wire format's
+//! details (greet-proto does).
 
 pub mod auth;
-pub mod grpc_code;
-pub mod kube;
-pub mod latency_buckets;
 pub mod logging;
 pub mod metrics;
-pub mod mode;
 pub mod random;
 pub mod reflection;
-pub mod sanitize;
 pub mod shutdown;
-
-pub use mode::Mode;
 
 /// Runs a binary's main future; on error prints `Error: <cause chain>` (no
 /// backtrace: the message says what failed and what to do) and exits 1.

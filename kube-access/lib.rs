@@ -90,11 +90,11 @@ pub fn describe_watch_error(err: &watcher::Error, resource: &str, namespace: &st
         Some(status) if status.code == 401 => {
             WatchProblem::Other("unauthorized: the credentials were rejected; refresh them (kubectl login)".into())
         }
-        Some(status) => WatchProblem::Other(crate::common::sanitize::sanitize_truncated(
+        Some(status) => WatchProblem::Other(greet_proto::sanitize::sanitize_truncated(
             &format!("API server answered {}: {}", status.code, status.message),
             200,
         )),
-        None => WatchProblem::Other(crate::common::sanitize::sanitize_truncated(&err.to_string(), 200)),
+        None => WatchProblem::Other(greet_proto::sanitize::sanitize_truncated(&err.to_string(), 200)),
     }
 }
 

@@ -36,11 +36,11 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::Mode;
-use crate::common::auth::ControlToken;
-use crate::proto::observe::observer_server::ObserverServer;
 use discovery::DiscoveryStream;
 use events::{EventHub, GatewayInfo};
+use greet_proto::Mode;
+use greet_proto::observe::observer_server::ObserverServer;
+use greet_runtime::auth::ControlToken;
 use upstream::{Upstream, UpstreamTimeouts};
 
 /// What the gateway is and where it sends requests.
@@ -249,7 +249,7 @@ pub async fn start_checking(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<ObserverServer<observer::ObserverService>>().await;
-    let (reflection, reflection_v1alpha) = crate::common::reflection::services(&["greet.observe.v1.Observer"])?;
+    let (reflection, reflection_v1alpha) = greet_runtime::reflection::services(&["greet.observe.v1.Observer"])?;
     let observer =
         observer::ObserverRoutes::new(observer::ObserverService::new(Arc::clone(&gateway), shutdown.clone()));
     // The token guards the Observer only: health and reflection stay open.

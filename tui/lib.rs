@@ -13,14 +13,13 @@
 
 pub mod cli;
 pub mod controls;
-pub mod demo;
+pub mod demo_controller;
 pub mod kube_source;
 pub mod load;
 pub mod network_text;
 pub mod observer_client;
 pub mod once;
 pub mod report;
-pub mod rest_client;
 pub mod state;
 pub mod terminal;
 pub mod ui;

@@ -17,14 +17,14 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::pod::{LocalPod, PodNames, PodOptions, kube_style_id, random_seed};
 use super::service_proxy;
-use crate::common::Mode;
-use crate::common::auth::ControlToken;
-use crate::gateway::discovery::{self, DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet};
-use crate::gateway::dns_mode::{DnsModeConfig, Resolver};
-use crate::gateway::upstream::UpstreamTimeouts;
-use crate::gateway::{GatewayConfig, GatewayHandle, Listeners};
-use crate::server::ReplyDelay;
-use crate::tui::rest_client::RestClient;
+use crate::rest_client::RestClient;
+use greet_gateway::discovery::{self, DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet};
+use greet_gateway::dns_mode::{DnsModeConfig, Resolver};
+use greet_gateway::upstream::UpstreamTimeouts;
+use greet_gateway::{GatewayConfig, GatewayHandle, Listeners};
+use greet_proto::Mode;
+use greet_runtime::auth::ControlToken;
+use greet_server::ReplyDelay;
 
 /// What the gateway is called and where it listens.
 #[derive(Clone, Debug)]
@@ -106,7 +106,7 @@ impl GatewaySpec {
         let grpc = TcpListener::bind(self.grpc_addr)
             .await
             .with_context(|| format!("binding the gateway's gRPC ingress port {}", self.grpc_addr))?;
-        crate::gateway::start(config, discovery, Listeners { rest, observe, grpc }).await
+        greet_gateway::start(config, discovery, Listeners { rest, observe, grpc }).await
     }
 }
 
