@@ -41,7 +41,7 @@ const MODE_NAMES: [&str; MODES] = [
 ];
 
 /// Histogram bounds: one per power of two from 256 µs to about 33.5 s.
-/// Bucket edges of the hub's own histogram (common/latency_buckets.rs), so
+/// Bucket edges of the hub's own histogram (proto/latency_buckets.rs), so
 /// each count is exact.
 const FIRST_BOUND_BUCKET: usize = 28;
 const BOUND_BUCKET_STEP: usize = 4;

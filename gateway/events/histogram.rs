@@ -1,5 +1,5 @@
 //! The gateway's latency histogram: the fixed buckets of
-//! common/latency_buckets.rs, counted without a lock.
+//! proto/latency_buckets.rs, counted without a lock.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -103,7 +103,7 @@ pub struct PodTotals {
     pub endpoint: String,
     pub requests: u64,
     pub errors: u64,
-    /// The cumulative latency histogram (common/latency_buckets.rs); only
+    /// The cumulative latency histogram (proto/latency_buckets.rs); only
     /// summaries carry one.
     pub latency_buckets: Option<Vec<u64>>,
     /// Cumulative failed requests by gRPC code; only summaries carry them.
