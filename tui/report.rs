@@ -84,7 +84,7 @@ pub struct PodReport {
     pub errors: u64,
     /// Successful share of its hits, 0..=1; `null` when it had none.
     pub success_rate: Option<f64>,
-    /// Failed requests by gRPC code name, as far as known (see README).
+    /// Failed requests by gRPC code name, as far as known (see docs/dashboard.md).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub errors_by_code: BTreeMap<&'static str, u64>,
     /// Share of all requests, 0..=1.
