@@ -102,11 +102,6 @@ impl LocalPod {
         self.addr.ip()
     }
 
-    /// Whether [`Self::stop`] has run.
-    pub fn is_stopped(&self) -> bool {
-        self.task.is_none()
-    }
-
     /// Stops the server and waits for its drain: an error if it failed,
     /// panicked or did not stop within its drain timeout and 2 s more.
     pub async fn stop(&mut self) -> anyhow::Result<()> {

@@ -286,11 +286,6 @@ impl Upstream {
         self.report_endpoints(named || changed);
     }
 
-    /// Whether a request could be sent now.
-    pub fn can_serve(&self) -> bool {
-        self.can_serve_in(self.mode())
-    }
-
     /// Whether `mode` has somewhere to send a request now.
     pub fn can_serve_in(&self, mode: Mode) -> bool {
         match mode {

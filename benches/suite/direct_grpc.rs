@@ -15,7 +15,12 @@ use super::procs::total_cpu;
 /// One h2load run against `target` (a greet-server or a proxy): requests
 /// per second and latency, and the CPU µs per request of the processes
 /// `pids` (the servers, the proxy): where the time goes on each path.
-pub async fn run(target: SocketAddr, requests: usize, body_file: &Path, pids: &[u32]) -> anyhow::Result<GrpcRun> {
+pub(crate) async fn run(
+    target: SocketAddr,
+    requests: usize,
+    body_file: &Path,
+    pids: &[u32],
+) -> anyhow::Result<GrpcRun> {
     let before = total_cpu(pids)?;
     let h2load = loadgen::h2load(&target.to_string(), requests, body_file).await?;
     let cpu = total_cpu(pids)? - before;
@@ -25,14 +30,14 @@ pub async fn run(target: SocketAddr, requests: usize, body_file: &Path, pids: &[
     })
 }
 
-pub struct GrpcRun {
+pub(crate) struct GrpcRun {
     pub h2load: loadgen::H2load,
     pub cpu_us: f64,
 }
 
 /// A few Greet calls over gRPC at `authority`: each must be OK (grpc-status
 /// 0) and name a pod. Returns the pods that answered.
-pub async fn check_grpc_ok(authority: &str, calls: usize) -> anyhow::Result<Vec<String>> {
+pub(crate) async fn check_grpc_ok(authority: &str, calls: usize) -> anyhow::Result<Vec<String>> {
     let mut client = GreetServiceClient::connect(format!("http://{authority}"))
         .await
         .with_context(|| format!("connecting to {authority}"))?;

@@ -14,13 +14,13 @@ use super::procs::{Servers, cpu_time, start_gateway};
 use super::subscribers::{self, Kind};
 
 #[derive(Clone, Copy)]
-pub enum Watchers {
+pub(crate) enum Watchers {
     None,
     Aggregated(usize),
     Raw(usize),
 }
 
-pub const ROWS: [Watchers; 5] = [
+pub(crate) const ROWS: [Watchers; 5] = [
     Watchers::None,
     Watchers::Aggregated(1),
     Watchers::Aggregated(10),
@@ -29,7 +29,7 @@ pub const ROWS: [Watchers; 5] = [
 ];
 
 impl Watchers {
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         match self {
             Watchers::None => "no subscriber".into(),
             Watchers::Aggregated(n) => format!("{n} aggregated"),
@@ -39,7 +39,7 @@ impl Watchers {
 }
 
 /// One measurement: (gateway CPU µs per request, req/s), balanced over `servers`.
-pub async fn run(
+pub(crate) async fn run(
     servers: &Servers,
     watchers: Watchers,
     duration: Duration,

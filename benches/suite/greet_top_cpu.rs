@@ -58,14 +58,19 @@ fn start_dashboard(observe_url: &str) -> anyhow::Result<Dashboard> {
 
 /// What one run measured: greet-top's CPU ms per second of wall time and the
 /// request rate, at the paced rate and at full speed.
-pub struct GreetTopCpu {
+pub(crate) struct GreetTopCpu {
     pub paced_cpu: f64,
     pub paced_rate: f64,
     pub max_cpu: f64,
     pub max_rate: f64,
 }
 
-pub async fn run(servers: &Servers, paced_rate: u32, duration: Duration, script: &Path) -> anyhow::Result<GreetTopCpu> {
+pub(crate) async fn run(
+    servers: &Servers,
+    paced_rate: u32,
+    duration: Duration,
+    script: &Path,
+) -> anyhow::Result<GreetTopCpu> {
     let gateway = start_gateway(servers, Mode::Balanced).await?;
     let dashboard = start_dashboard(&gateway.observe_url)?;
     let pid = dashboard.child.process_id().context("greet-top has no pid")?;

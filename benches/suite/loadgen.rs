@@ -20,7 +20,7 @@ use greet_proto::greet::{Greeting, GreetingRequest};
 /// What a paced load did so far: requests sent, answered 200, and the
 /// others (any other status, or no answer).
 #[derive(Default)]
-pub struct PacedCounts {
+pub(crate) struct PacedCounts {
     pub sent: AtomicU64,
     pub succeeded: AtomicU64,
     pub failed: AtomicU64,
@@ -29,7 +29,7 @@ pub struct PacedCounts {
 /// POST /greet at `rate` per second from 8 paced workers until `stop`. Ticks
 /// missed under load are caught up (Burst), so the average rate holds. Each
 /// worker ends after the request it has in flight when `stop` comes.
-pub fn paced(rest: &RestClient, rate: u32, stop: &CancellationToken) -> (Arc<PacedCounts>, Vec<JoinHandle<()>>) {
+pub(crate) fn paced(rest: &RestClient, rate: u32, stop: &CancellationToken) -> (Arc<PacedCounts>, Vec<JoinHandle<()>>) {
     const WORKERS: u32 = 8;
     let counts = Arc::new(PacedCounts::default());
     let workers = (0..WORKERS)
@@ -58,11 +58,11 @@ pub fn paced(rest: &RestClient, rate: u32, stop: &CancellationToken) -> (Arc<Pac
 }
 
 /// The Greet RPC's path (package `greet`, service `GreetService`).
-pub const GREET_PATH: &str = "/greet.GreetService/Greet";
+pub(crate) const GREET_PATH: &str = "/greet.GreetService/Greet";
 
 /// One gRPC message as it travels in an HTTP/2 DATA frame: a zero
 /// compression flag, the big-endian length, the protobuf.
-pub fn grpc_request_body() -> Vec<u8> {
+pub(crate) fn grpc_request_body() -> Vec<u8> {
     let request = GreetingRequest {
         greeting: Some(Greeting {
             first_name: "Hitesh".into(),
@@ -77,7 +77,7 @@ pub fn grpc_request_body() -> Vec<u8> {
 }
 
 /// `h2load -c16 -m10 -n N` of Greet calls against `authority`; returns req/s.
-pub async fn h2load(authority: &str, requests: usize, body_file: &Path) -> anyhow::Result<H2load> {
+pub(crate) async fn h2load(authority: &str, requests: usize, body_file: &Path) -> anyhow::Result<H2load> {
     // Every request's duration, for percentiles h2load does not print.
     let log = body_file.with_extension("h2load.log");
     let args: Vec<String> = [
@@ -106,7 +106,7 @@ pub async fn h2load(authority: &str, requests: usize, body_file: &Path) -> anyho
 }
 
 /// One h2load run: requests per second, and latency percentiles.
-pub struct H2load {
+pub(crate) struct H2load {
     pub rate: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -128,7 +128,7 @@ fn percentiles(log: &str) -> Option<(f64, f64)> {
 }
 
 /// Checks every request succeeded with HTTP 200 and returns the rate.
-pub fn parse_h2load(out: &str, requests: usize) -> anyhow::Result<f64> {
+pub(crate) fn parse_h2load(out: &str, requests: usize) -> anyhow::Result<f64> {
     // "requests: 100 total, 100 started, 100 done, 100 succeeded, 0 failed, 0 errored, 0 timeout"
     let line = out
         .lines()
@@ -158,7 +158,7 @@ fn number_before(line: &str, suffix: &str) -> Option<f64> {
 
 /// What one wrk run measured.
 #[derive(Clone, Copy, Debug)]
-pub struct WrkResult {
+pub(crate) struct WrkResult {
     pub requests: u64,
     pub rate: f64,
     pub p50_ms: f64,
@@ -166,7 +166,7 @@ pub struct WrkResult {
 }
 
 /// The Lua script that makes wrk send the article's POST /greet.
-pub fn write_wrk_script(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn write_wrk_script(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
     let path = dir.join("post_greet.lua");
     std::fs::write(
         &path,
@@ -178,7 +178,7 @@ pub fn write_wrk_script(dir: &Path) -> anyhow::Result<std::path::PathBuf> {
 }
 
 /// `wrk -c32 -t2 --latency` POST /greet at `rest_url` for `duration`.
-pub async fn wrk(rest_url: &str, duration: Duration, script: &Path) -> anyhow::Result<WrkResult> {
+pub(crate) async fn wrk(rest_url: &str, duration: Duration, script: &Path) -> anyhow::Result<WrkResult> {
     let args: Vec<String> = vec![
         "-c32".into(),
         "-t2".into(),
@@ -194,7 +194,7 @@ pub async fn wrk(rest_url: &str, duration: Duration, script: &Path) -> anyhow::R
 }
 
 /// Fails on any non-2xx answer or socket error.
-pub fn parse_wrk(out: &str) -> anyhow::Result<WrkResult> {
+pub(crate) fn parse_wrk(out: &str) -> anyhow::Result<WrkResult> {
     if let Some(line) = out
         .lines()
         .find(|l| l.contains("Non-2xx") || l.contains("Socket errors"))

@@ -10,7 +10,7 @@ use super::results::Results;
 use super::{Scale, failed};
 
 /// Items 1-3, interleaved run by run so that their ratios compare like with like.
-pub async fn throughput(
+pub(crate) async fn throughput(
     scale: &Scale,
     results: &mut Results,
     servers: &super::procs::Servers,
@@ -143,7 +143,7 @@ pub async fn throughput(
 }
 
 /// Item 4; rows interleaved within each run.
-pub async fn gateway_cpu(scale: &Scale, results: &mut Results, servers: &super::procs::Servers, script: &Path) {
+pub(crate) async fn gateway_cpu(scale: &Scale, results: &mut Results, servers: &super::procs::Servers, script: &Path) {
     let rows = super::gateway_cpu::ROWS;
     let (mut cpu, mut rate) = (vec![vec![]; rows.len()], vec![vec![]; rows.len()]);
     for run in 0..scale.runs {
@@ -181,7 +181,12 @@ pub async fn gateway_cpu(scale: &Scale, results: &mut Results, servers: &super::
 }
 
 /// Item 5.
-pub async fn greet_top_cpu(scale: &Scale, results: &mut Results, servers: &super::procs::Servers, script: &Path) {
+pub(crate) async fn greet_top_cpu(
+    scale: &Scale,
+    results: &mut Results,
+    servers: &super::procs::Servers,
+    script: &Path,
+) {
     let mut runs = Vec::new();
     for run in 0..scale.runs {
         eprintln!("greet-top CPU run {}", run + 1);
@@ -204,7 +209,7 @@ pub async fn greet_top_cpu(scale: &Scale, results: &mut Results, servers: &super
 }
 
 /// Item 6.
-pub async fn rebalance(scale: &Scale, results: &mut Results) {
+pub(crate) async fn rebalance(scale: &Scale, results: &mut Results) {
     eprintln!("rebalance");
     let mut worst = 0f64;
     let static_registry = super::rebalance::static_registry(scale.rebalance_reps).await;
@@ -233,7 +238,7 @@ pub async fn rebalance(scale: &Scale, results: &mut Results) {
 }
 
 /// Items 7 and 8.
-pub async fn rss_and_totals(scale: &Scale, results: &mut Results, servers: &super::procs::Servers) {
+pub(crate) async fn rss_and_totals(scale: &Scale, results: &mut Results, servers: &super::procs::Servers) {
     let mut runs = Vec::new();
     for run in 0..scale.rss_runs {
         eprintln!("RSS and totals run {}", run + 1);

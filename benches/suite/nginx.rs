@@ -14,12 +14,12 @@ use anyhow::bail;
 use super::procs::{Child, free_port, wait_listening};
 
 /// nginx as one process; killed when dropped (its `Child`).
-pub struct Nginx {
+pub(crate) struct Nginx {
     pub child: Child,
     pub addr: SocketAddr,
 }
 
-pub fn config(dir: &Path, listen: SocketAddr, servers: &[SocketAddr]) -> String {
+pub(crate) fn config(dir: &Path, listen: SocketAddr, servers: &[SocketAddr]) -> String {
     let d = dir.display();
     let upstreams: String = servers.iter().map(|s| format!("        server {s};\n")).collect();
     format!(
@@ -52,7 +52,7 @@ http {{
 }
 
 /// Starts nginx on a free loopback port in front of `servers`.
-pub async fn start(dir: &Path, servers: &[SocketAddr]) -> anyhow::Result<Nginx> {
+pub(crate) async fn start(dir: &Path, servers: &[SocketAddr]) -> anyhow::Result<Nginx> {
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)?));
     let conf = dir.join("nginx.conf");
     std::fs::write(&conf, config(dir, listen, servers))?;

@@ -13,13 +13,13 @@ use greet_proto::Mode;
 
 /// A child process, killed (SIGKILL) and reaped when dropped: also on a
 /// panic or an early `?`, so no server outlives the suite.
-pub struct Child {
+pub(crate) struct Child {
     pub name: String,
     pub child: std::process::Child,
 }
 
 impl Child {
-    pub fn spawn(name: &str, command: &mut Command) -> anyhow::Result<Child> {
+    pub(crate) fn spawn(name: &str, command: &mut Command) -> anyhow::Result<Child> {
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -31,12 +31,12 @@ impl Child {
         })
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
     /// Fails when the process has already exited (e.g. nginx refusing its config).
-    pub fn check_running(&mut self) -> anyhow::Result<()> {
+    pub(crate) fn check_running(&mut self) -> anyhow::Result<()> {
         match self.child.try_wait()? {
             Some(status) => bail!("{} exited early: {status}", self.name),
             None => Ok(()),
@@ -54,7 +54,7 @@ impl Drop for Child {
 /// Which build's binaries: `cargo bench` builds the suite and the binaries
 /// with the release profile, `cargo test --bench suite` with the debug one;
 /// Cargo passes the matching paths.
-pub fn binary(name: &str) -> PathBuf {
+pub(crate) fn binary(name: &str) -> PathBuf {
     PathBuf::from(match name {
         "greet-server" => env!("CARGO_BIN_EXE_greet-server"),
         "greet-gateway" => env!("CARGO_BIN_EXE_greet-gateway"),
@@ -63,12 +63,12 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 /// A free port on `ip` (bound, then released for the child to take).
-pub fn free_port(ip: Ipv4Addr) -> anyhow::Result<u16> {
+pub(crate) fn free_port(ip: Ipv4Addr) -> anyhow::Result<u16> {
     Ok(TcpListener::bind((ip, 0))?.local_addr()?.port())
 }
 
 /// The process's user + system CPU time so far, from /proc/<pid>/stat.
-pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
+pub(crate) fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
     let after = stat.rfind(')').context("/proc/<pid>/stat format")? + 2;
@@ -78,7 +78,7 @@ pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
 }
 
 /// The summed CPU time of several processes.
-pub fn total_cpu(pids: &[u32]) -> anyhow::Result<Duration> {
+pub(crate) fn total_cpu(pids: &[u32]) -> anyhow::Result<Duration> {
     pids.iter().map(|pid| cpu_time(*pid)).sum()
 }
 
@@ -96,14 +96,14 @@ fn clock_ticks() -> f64 {
 }
 
 /// VmRSS in KiB, from /proc/<pid>/status.
-pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
     Ok(line.split_whitespace().nth(1).context("VmRSS format")?.parse()?)
 }
 
 /// Waits until something accepts TCP connections on `addr`.
-pub async fn wait_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     while tokio::net::TcpStream::connect(addr).await.is_err() {
         if started.elapsed() > Duration::from_secs(10) {
@@ -115,7 +115,7 @@ pub async fn wait_listening(addr: SocketAddr, what: &str) -> anyhow::Result<()> 
 }
 
 /// Three (or n) greet-server processes on 127.0.0.{first}.. named bench-pod-N.
-pub struct Servers {
+pub(crate) struct Servers {
     /// Killed when the set is dropped; `None` while stopped.
     children: Vec<Option<Child>>,
     pub addrs: Vec<SocketAddr>,
@@ -123,7 +123,7 @@ pub struct Servers {
 
 /// How a greet-server is stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// SIGTERM: it drains (finishes in-flight calls) and exits 0.
     Term,
     /// SIGKILL: a crash; calls in flight get no answer.
@@ -131,12 +131,12 @@ pub enum Signal {
 }
 
 impl Servers {
-    pub fn pids(&self) -> Vec<u32> {
+    pub(crate) fn pids(&self) -> Vec<u32> {
         self.children.iter().flatten().map(Child::pid).collect()
     }
 
     /// Stops server `i` and waits until it has exited (a drain: at most 10 s).
-    pub async fn stop(&mut self, i: usize, signal: Signal) -> anyhow::Result<()> {
+    pub(crate) async fn stop(&mut self, i: usize, signal: Signal) -> anyhow::Result<()> {
         let Some(mut server) = self.children[i].take() else {
             bail!("bench-pod-{i} is already stopped");
         };
@@ -161,7 +161,7 @@ impl Servers {
     }
 
     /// Starts server `i` again on its address, once it is stopped.
-    pub async fn start(&mut self, i: usize) -> anyhow::Result<()> {
+    pub(crate) async fn start(&mut self, i: usize) -> anyhow::Result<()> {
         anyhow::ensure!(self.children[i].is_none(), "bench-pod-{i} is running");
         let addr = self.addrs[i];
         self.children[i] = Some(spawn_server(i, addr)?);
@@ -182,7 +182,7 @@ fn spawn_server(i: usize, addr: SocketAddr) -> anyhow::Result<Child> {
     )
 }
 
-pub async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
+pub(crate) async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
     let (mut children, mut addrs) = (Vec::new(), Vec::new());
     for i in 0..n {
         let ip = Ipv4Addr::new(127, 0, 0, first_host + i);
@@ -197,7 +197,7 @@ pub async fn start_servers(n: u8, first_host: u8) -> anyhow::Result<Servers> {
 }
 
 /// A greet-gateway process over `servers` (static discovery), sticky to the first.
-pub struct Gateway {
+pub(crate) struct Gateway {
     pub child: Child,
     pub rest_url: String,
     pub observe_url: String,
@@ -206,12 +206,12 @@ pub struct Gateway {
     pub grpc_addr: SocketAddr,
 }
 
-pub async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Result<Gateway> {
+pub(crate) async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Result<Gateway> {
     start_gateway_via(servers, mode, servers.addrs[0]).await
 }
 
 /// A greet-gateway process over `servers` (static discovery), sticky to `sticky` (e.g. a Service).
-pub async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr) -> anyhow::Result<Gateway> {
+pub(crate) async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr) -> anyhow::Result<Gateway> {
     let (rest_port, observe_port) = (free_port(Ipv4Addr::LOCALHOST)?, free_port(Ipv4Addr::LOCALHOST)?);
     let grpc_port = free_port(Ipv4Addr::LOCALHOST)?;
     let endpoints: Vec<String> = servers.addrs.iter().map(|a| a.to_string()).collect();
@@ -249,7 +249,7 @@ pub async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr
 /// Runs a tool to completion and returns its stdout; fails on a non-zero
 /// exit. Async, so that subscribers in this process keep reading meanwhile;
 /// killed if the future is dropped.
-pub async fn run_tool(program: &str, args: &[String]) -> anyhow::Result<String> {
+pub(crate) async fn run_tool(program: &str, args: &[String]) -> anyhow::Result<String> {
     let output = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::null())

@@ -63,7 +63,7 @@ fn pod_options() -> PodOptions {
 }
 
 /// (a) `reps` pods added one at a time to a 3-pod LocalCluster (each removed after).
-pub async fn static_registry(reps: usize) -> anyhow::Result<Vec<f64>> {
+pub(crate) async fn static_registry(reps: usize) -> anyhow::Result<Vec<f64>> {
     let config = ClusterConfig {
         pods: 3,
         first_host: 81,
@@ -117,7 +117,7 @@ async fn pods_on_one_port() -> anyhow::Result<(Vec<LocalPod>, u16)> {
 }
 
 /// (b) a pod's EndpointSlice entry turned ready `reps` times (and back to not ready between).
-pub async fn fake_api_server(reps: usize) -> anyhow::Result<Vec<f64>> {
+pub(crate) async fn fake_api_server(reps: usize) -> anyhow::Result<Vec<f64>> {
     const NS: &str = "default";
     let (pods, port) = pods_on_one_port().await?;
     let kube = FakeKube::start().await;

@@ -13,13 +13,13 @@ use super::procs::{Gateway, Servers, cpu_time, total_cpu};
 
 /// What one run measured: wrk's figures, and the CPU µs per request of the
 /// gateway and of the greet-servers (so a throughput gap can be traced to a process).
-pub struct RestRun {
+pub(crate) struct RestRun {
     pub wrk: WrkResult,
     pub gateway_us: f64,
     pub servers_us: f64,
 }
 
-pub async fn run(
+pub(crate) async fn run(
     gateway: &Gateway,
     servers: &Servers,
     mode: Mode,

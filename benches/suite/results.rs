@@ -17,7 +17,7 @@ impl Figure {
     }
 }
 
-pub fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     match sorted.len() {
@@ -110,7 +110,7 @@ fn format_value(v: f64) -> String {
 }
 
 /// Date, machine and versions, so a results file says what it was measured on.
-pub fn environment() -> String {
+pub(crate) fn environment() -> String {
     let first_line = |program: &str, args: &[&str]| -> String {
         Command::new(program)
             .args(args)
@@ -162,9 +162,9 @@ pub fn environment() -> String {
 
 /// Hand-written notes below this line in bench/results.md (profiles, the
 /// before/after of a fix) survive the suite rewriting the file.
-pub const NOTES_MARKER: &str = "<!-- Notes below this line are kept when the suite rewrites the file. -->";
+pub(crate) const NOTES_MARKER: &str = "<!-- Notes below this line are kept when the suite rewrites the file. -->";
 
-pub fn write_file(path: &std::path::Path, env: &str, table: &str, scale: &str) -> anyhow::Result<()> {
+pub(crate) fn write_file(path: &std::path::Path, env: &str, table: &str, scale: &str) -> anyhow::Result<()> {
     let notes = std::fs::read_to_string(path)
         .ok()
         .and_then(|old| old.find(NOTES_MARKER).map(|i| old[i..].to_owned()))

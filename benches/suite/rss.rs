@@ -21,7 +21,7 @@ use super::subscribers::{self, Kind};
 
 const CLIENTS: usize = 32;
 
-pub struct RssRun {
+pub(crate) struct RssRun {
     pub rss_first_kib: f64,
     pub rss_total_kib: f64,
     pub rate: f64,
@@ -58,7 +58,7 @@ async fn load(rest: &RestClient, issued: &Arc<AtomicUsize>, until: usize) -> any
     Ok(hits)
 }
 
-pub async fn run(servers: &Servers, first: usize, total: usize) -> anyhow::Result<RssRun> {
+pub(crate) async fn run(servers: &Servers, first: usize, total: usize) -> anyhow::Result<RssRun> {
     let gateway = start_gateway(servers, Mode::Balanced).await?;
     let mut observer = ObserverClient::connect(gateway.observe_url.clone()).await?;
     let before = observer.get_state(GetStateRequest {}).await?.into_inner();

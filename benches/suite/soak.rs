@@ -23,21 +23,21 @@ use super::procs::{self, Servers, Signal, rss_kib};
 use super::soak_report::{Report, Rss};
 use super::subscribers::{self, Kind, Watcher};
 
-pub const FLIP_EVERY: Duration = Duration::from_secs(3);
-pub const RESTART_EVERY: Duration = Duration::from_secs(2);
-pub const AGGREGATED: usize = 7;
-pub const RAW: usize = 3;
+pub(crate) const FLIP_EVERY: Duration = Duration::from_secs(3);
+pub(crate) const RESTART_EVERY: Duration = Duration::from_secs(2);
+pub(crate) const AGGREGATED: usize = 7;
+pub(crate) const RAW: usize = 3;
 
 /// How long and how hard.
 #[derive(Clone, Copy, Debug)]
-pub struct Options {
+pub(crate) struct Options {
     pub seconds: u64,
     pub rate: u32,
 }
 
 impl Options {
     /// `--seconds N` and `--rate N`; other arguments (Cargo's `--bench`, `--soak`) are not ours.
-    pub fn from_args(args: &[String]) -> anyhow::Result<Options> {
+    pub(crate) fn from_args(args: &[String]) -> anyhow::Result<Options> {
         let mut options = Options { seconds: 60, rate: 300 };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -56,13 +56,13 @@ impl Options {
 
     /// RSS is first read after this much load: a fresh process grows while
     /// it warms up (buffers, allocator arenas), which is not a leak.
-    pub fn warm_up(&self) -> Duration {
+    pub(crate) fn warm_up(&self) -> Duration {
         Duration::from_secs((self.seconds / 6).clamp(2, 10))
     }
 }
 
 /// Runs the soak; its exit status: 0, 1 when a check failed, 2 on bad arguments.
-pub async fn main(args: &[String]) -> i32 {
+pub(crate) async fn main(args: &[String]) -> i32 {
     let options = match Options::from_args(args) {
         Ok(o) => o,
         Err(e) => {
@@ -93,7 +93,7 @@ pub async fn main(args: &[String]) -> i32 {
     i32::from(!report.problems().is_empty())
 }
 
-pub async fn run(options: Options) -> anyhow::Result<Report> {
+pub(crate) async fn run(options: Options) -> anyhow::Result<Report> {
     let mut servers = procs::start_servers(3, 81).await?;
     // A Service that balances connections like kube-proxy: sticky mode's target.
     let (backends, backends_rx) = watch::channel(servers.addrs.clone());

@@ -8,25 +8,25 @@ use super::soak::{AGGREGATED, FLIP_EVERY, Options, RAW, RESTART_EVERY};
 use super::subscribers::{Kind, ModeCounts, Seen};
 
 /// Flat: the gateway's RSS at the end at most this many times its RSS once warmed up.
-pub const RSS_BOUND: f64 = 1.2;
+pub(crate) const RSS_BOUND: f64 = 1.2;
 /// The paced load must reach this share of the asked rate, or the soak did not soak.
 const RATE_REACHED: f64 = 0.9;
 
 /// The gateway's VmRSS in KiB.
 #[derive(Clone, Copy, Debug)]
-pub struct Rss {
+pub(crate) struct Rss {
     pub start_kib: u64,
     pub end_kib: u64,
     pub peak_kib: u64,
 }
 
 impl Rss {
-    pub fn ratio(&self) -> f64 {
+    pub(crate) fn ratio(&self) -> f64 {
         self.end_kib as f64 / self.start_kib as f64
     }
 }
 
-pub struct Report {
+pub(crate) struct Report {
     pub options: Options,
     pub elapsed: Duration,
     /// The clients' counts.
@@ -55,7 +55,7 @@ impl Report {
     }
 
     /// Every check that failed, in words; empty when the soak passed.
-    pub fn problems(&self) -> Vec<String> {
+    pub(crate) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let by_mode = self.by_mode();
         let balanced = by_mode.get("balanced").copied().unwrap_or_default();
@@ -96,7 +96,7 @@ impl Report {
         problems
     }
 
-    pub fn markdown(&self, environment: &str) -> String {
+    pub(crate) fn markdown(&self, environment: &str) -> String {
         let Options { seconds, rate } = self.options;
         let mut out = String::from("# Soak results (`bench/soak`)\n\nWritten by the soak (benches/suite/soak.rs).\n\n");
         out.push_str(environment);

@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tonic::Streaming;
 
 #[derive(Clone, Copy, Debug)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// 1-s summaries and a 10/s sample, as a dashboard asks.
     Aggregated,
     /// Every request (an empty WatchRequest, as older clients send).
@@ -45,7 +45,7 @@ async fn subscribe(observe: &str, kind: Kind) -> anyhow::Result<(Streaming<Event
 }
 
 /// Subscribers that read everything they are sent, as fast as they can.
-pub struct Readers(Vec<JoinHandle<()>>);
+pub(crate) struct Readers(Vec<JoinHandle<()>>);
 
 impl Drop for Readers {
     fn drop(&mut self) {
@@ -55,7 +55,7 @@ impl Drop for Readers {
     }
 }
 
-pub async fn readers(observe: &str, kind: Kind, n: usize) -> anyhow::Result<Readers> {
+pub(crate) async fn readers(observe: &str, kind: Kind, n: usize) -> anyhow::Result<Readers> {
     let mut handles = Vec::new();
     for _ in 0..n {
         let (mut stream, _) = subscribe(observe, kind).await?;
@@ -67,7 +67,7 @@ pub async fn readers(observe: &str, kind: Kind, n: usize) -> anyhow::Result<Read
 }
 
 /// A subscriber's per-pod request totals as it currently knows them.
-pub struct Counter {
+pub(crate) struct Counter {
     pub kind: Kind,
     pub totals: Arc<Mutex<BTreeMap<String, u64>>>,
     _task: Readers,
@@ -76,7 +76,7 @@ pub struct Counter {
 /// Aggregated: the latest summary's per-pod requests (cumulative since the
 /// gateway started). Raw: the snapshot plus one per request event; told it
 /// lagged, it resubscribes and starts again from a new snapshot, as greet-top does.
-pub async fn counter(observe: &str, kind: Kind) -> anyhow::Result<Counter> {
+pub(crate) async fn counter(observe: &str, kind: Kind) -> anyhow::Result<Counter> {
     let (mut stream, first) = subscribe(observe, kind).await?;
     let totals = Arc::new(Mutex::new(first));
     let (shared, observe) = (Arc::clone(&totals), observe.to_owned());
@@ -113,7 +113,11 @@ pub async fn counter(observe: &str, kind: Kind) -> anyhow::Result<Counter> {
 
 /// Waits (at most `within`) until every counter's totals equal `expected`;
 /// returns the counters that never did, with what they had.
-pub async fn until_equal(counters: &[Counter], expected: &BTreeMap<String, u64>, within: Duration) -> Vec<String> {
+pub(crate) async fn until_equal(
+    counters: &[Counter],
+    expected: &BTreeMap<String, u64>,
+    within: Duration,
+) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
         let wrong: Vec<String> = counters
@@ -134,7 +138,7 @@ pub async fn until_equal(counters: &[Counter], expected: &BTreeMap<String, u64>,
 
 /// What a soak subscriber saw while it read continuously.
 #[derive(Clone, Debug, Default)]
-pub struct Seen {
+pub(crate) struct Seen {
     pub events: u64,
     /// Events the gateway told it (Lagged) it dropped because it fell behind.
     pub dropped: u64,
@@ -147,7 +151,7 @@ pub struct Seen {
 
 /// Requests a gateway served in one mode, as its request events tell.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ModeCounts {
+pub(crate) struct ModeCounts {
     pub requests: u64,
     pub failed: u64,
     /// Requests that took more than one attempt.
@@ -155,13 +159,13 @@ pub struct ModeCounts {
 }
 
 /// A subscriber that reads everything, as a dashboard would, and keeps [`Seen`].
-pub struct Watcher {
+pub(crate) struct Watcher {
     pub kind: Kind,
     pub seen: Arc<Mutex<Seen>>,
     _task: Readers,
 }
 
-pub async fn watcher(observe: &str, kind: Kind) -> anyhow::Result<Watcher> {
+pub(crate) async fn watcher(observe: &str, kind: Kind) -> anyhow::Result<Watcher> {
     let (mut stream, _) = subscribe(observe, kind).await?;
     let seen = Arc::new(Mutex::new(Seen::default()));
     let shared = Arc::clone(&seen);

@@ -46,7 +46,7 @@ impl Health {
     /// A request picked at `picked_at` failed at `now`. Returns the new skip
     /// when this (re-)ejects the member: not while it is already skipped and
     /// not yet due for a re-try, nor for a request older than the last change.
-    pub fn fail(&mut self, picked_at: Instant, now: Instant, reason: &str) -> Option<&Skip> {
+    pub(super) fn fail(&mut self, picked_at: Instant, now: Instant, reason: &str) -> Option<&Skip> {
         if self.is_stale(picked_at) || self.skip.as_ref().is_some_and(|skip| now < skip.until) {
             return None;
         }
@@ -62,7 +62,7 @@ impl Health {
 
     /// A request picked at `picked_at` succeeded at `now`. Returns whether
     /// this ends the member's skip.
-    pub fn succeed(&mut self, picked_at: Instant, now: Instant) -> bool {
+    pub(super) fn succeed(&mut self, picked_at: Instant, now: Instant) -> bool {
         if self.skip.is_none() || self.is_stale(picked_at) {
             return false;
         }

@@ -20,10 +20,10 @@ const SEQ_SHIFT: u32 = 17;
 const SEQ_ONE: u64 = 1 << SEQ_SHIFT;
 
 #[derive(Default)]
-pub struct Gate(AtomicU64);
+pub(super) struct Gate(AtomicU64);
 
 /// A request on the fast path; dropping it marks its counting done.
-pub struct FastPass<'a> {
+pub(super) struct FastPass<'a> {
     gate: &'a Gate,
     pub seq: u64,
 }
@@ -37,7 +37,7 @@ impl Drop for FastPass<'_> {
 impl Gate {
     /// A sequence number and a pass for lock-free counting, or `None` while
     /// raw subscribers need the request sent under the lock.
-    pub fn enter_fast(&self) -> Option<FastPass<'_>> {
+    pub(super) fn enter_fast(&self) -> Option<FastPass<'_>> {
         let previous = self
             .0
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
@@ -51,22 +51,22 @@ impl Gate {
     }
 
     /// The next sequence number, for an event sent under the hub's lock.
-    pub fn next_seq(&self) -> u64 {
+    pub(super) fn next_seq(&self) -> u64 {
         (self.0.fetch_add(SEQ_ONE, Ordering::AcqRel) >> SEQ_SHIFT) + 1
     }
 
-    pub fn last_seq(&self) -> u64 {
+    pub(super) fn last_seq(&self) -> u64 {
         self.0.load(Ordering::Acquire) >> SEQ_SHIFT
     }
 
     #[cfg(test)]
-    pub fn is_raw(&self) -> bool {
+    pub(super) fn is_raw(&self) -> bool {
         self.0.load(Ordering::Acquire) & RAW != 0
     }
 
     /// Closes the fast path and waits for the requests on it to finish
     /// counting. Call under the hub's lock, which no fast-path request takes.
-    pub fn raise_and_settle(&self) {
+    pub(super) fn raise_and_settle(&self) {
         self.0.fetch_or(RAW, Ordering::AcqRel);
         let mut spins = 0u32;
         // Each of them is a map lookup and a few additions away from done.
@@ -81,7 +81,7 @@ impl Gate {
     }
 
     /// Reopens the fast path (no raw subscriber is left).
-    pub fn lower(&self) {
+    pub(super) fn lower(&self) {
         self.0.fetch_and(!RAW, Ordering::AcqRel);
     }
 }

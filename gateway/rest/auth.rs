@@ -15,7 +15,7 @@ use greet_runtime::auth::Denied;
 
 /// The caller may use the controls: the gateway has no token, or the
 /// request carries it.
-pub struct ControlAccess;
+pub(super) struct ControlAccess;
 
 impl FromRequestParts<Arc<Gateway>> for ControlAccess {
     type Rejection = Response;

@@ -14,14 +14,14 @@ use tokio::net::TcpStream;
 use crate::in_flight::{OpenConnections, OpenGuard};
 
 /// A connection's I/O, counted in its [`OpenConnections`] while it lives.
-pub struct Counted {
+pub(super) struct Counted {
     io: TcpStream,
     _open: OpenGuard,
 }
 
 /// Dials `address` (as tonic's own connector would, with TCP_NODELAY) and
 /// counts each connection made in `open`.
-pub fn connector(
+pub(super) fn connector(
     address: String,
     open: OpenConnections,
 ) -> impl tower::Service<

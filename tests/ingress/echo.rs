@@ -17,8 +17,8 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
 
-#[allow(clippy::all, dead_code)]
-pub mod pb {
+#[allow(clippy::all, dead_code, unreachable_pub)]
+pub(crate) mod pb {
     tonic::include_proto!("greet.test.v1");
 }
 
@@ -28,7 +28,7 @@ use pb::echo_server::{Echo, EchoServer};
 
 /// What the server saw of the calls that do not answer.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Seen {
+pub(crate) enum Seen {
     /// A Hang call began, with its grpc-timeout header if it had one.
     HangStarted(Option<String>),
     /// A Hang call was dropped: cancelled by the client or the gateway.
@@ -67,7 +67,7 @@ fn test_metadata(request: &MetadataMap) -> MetadataMap {
 
 /// The status Count ends with on a "fail" payload: a message that needs
 /// percent-encoding, details and trailer metadata (ASCII and binary).
-pub fn the_failure() -> Status {
+pub(crate) fn the_failure() -> Status {
     let mut metadata = MetadataMap::new();
     metadata.insert("x-trailer", "kept".parse().unwrap());
     metadata.insert_bin(
@@ -136,7 +136,7 @@ impl Echo for EchoService {
 
 /// An Echo server on loopback. Served by axum, not tonic's transport server,
 /// which would end a call at its grpc-timeout itself: here only the gateway does.
-pub async fn echo_server() -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
+pub(crate) async fn echo_server() -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
     let (seen, events) = mpsc::unbounded_channel();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -146,7 +146,7 @@ pub async fn echo_server() -> (SocketAddr, mpsc::UnboundedReceiver<Seen>) {
 }
 
 /// A gateway in `mode` whose Service and only endpoint is `upstream`.
-pub async fn gateway(mode: Mode, upstream: SocketAddr) -> GatewayHandle {
+pub(crate) async fn gateway(mode: Mode, upstream: SocketAddr) -> GatewayHandle {
     let spec = GatewaySpec {
         name: "gateway-ingress-test".into(),
         mode,
@@ -176,7 +176,7 @@ pub async fn gateway(mode: Mode, upstream: SocketAddr) -> GatewayHandle {
 /// A bare HTTP/2 connection as a tower service: unlike tonic's `Channel` it
 /// leaves grpc-timeout to the server side.
 #[derive(Clone)]
-pub struct Bare(hyper::client::conn::http2::SendRequest<tonic::body::Body>);
+pub(crate) struct Bare(hyper::client::conn::http2::SendRequest<tonic::body::Body>);
 
 type Responding = Pin<Box<dyn Future<Output = Result<http::Response<hyper::body::Incoming>, hyper::Error>> + Send>>;
 
@@ -195,7 +195,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Bare {
 }
 
 /// An Echo client on its own HTTP/2 connection to `addr`.
-pub async fn client(addr: SocketAddr) -> EchoClient<Bare> {
+pub(crate) async fn client(addr: SocketAddr) -> EchoClient<Bare> {
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (send, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
         .await
@@ -205,7 +205,7 @@ pub async fn client(addr: SocketAddr) -> EchoClient<Bare> {
 }
 
 /// The next thing the server saw, within 5 s.
-pub async fn next_seen(events: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
+pub(crate) async fn next_seen(events: &mut mpsc::UnboundedReceiver<Seen>) -> Seen {
     tokio::time::timeout(Duration::from_secs(5), events.recv())
         .await
         .expect("the server saw it within 5 s")

@@ -17,10 +17,10 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::{Request, Response, Status};
 
 /// The pods a fake gateway names.
-pub const PODS: [&str; 3] = ["flood-pod-a", "flood-pod-b", "flood-pod-c"];
+pub(crate) const PODS: [&str; 3] = ["flood-pod-a", "flood-pod-b", "flood-pod-c"];
 
 /// A fake that stops when dropped.
-pub struct Fake {
+pub(crate) struct Fake {
     pub url: String,
     _stop: DropGuard,
 }
@@ -33,7 +33,7 @@ async fn listen() -> (TcpListener, SocketAddr, CancellationToken) {
 
 /// What a fake Observer does.
 #[derive(Clone, Copy, Debug)]
-pub enum Behaviour {
+pub(crate) enum Behaviour {
     /// Every answer is a message of `bytes` bytes.
     Huge { bytes: usize },
     /// A snapshot, then summaries and request events as fast as the client reads.
@@ -42,7 +42,7 @@ pub enum Behaviour {
     Fails(&'static str),
 }
 
-pub async fn observer(behaviour: Behaviour) -> Fake {
+pub(crate) async fn observer(behaviour: Behaviour) -> Fake {
     let (listener, addr, stop) = listen().await;
     let incoming = tonic::transport::server::TcpIncoming::from(listener);
     let server = tonic::transport::Server::builder()
@@ -150,7 +150,7 @@ impl Observer for FakeObserver {
 /// Answers every connection with `reply` once the client has sent
 /// something (as an HTTP/1.1 server would), then reads and drops the rest.
 /// An empty `reply`: a server that never answers.
-pub async fn raw_tcp(reply: &'static [u8]) -> Fake {
+pub(crate) async fn raw_tcp(reply: &'static [u8]) -> Fake {
     let (listener, addr, stop) = listen().await;
     let serving = stop.clone();
     tokio::spawn(async move {
@@ -171,7 +171,7 @@ pub async fn raw_tcp(reply: &'static [u8]) -> Fake {
 }
 
 /// An HTTP/2 (and HTTP/1.1) web server: 200 and a web page for any request.
-pub async fn web_page() -> Fake {
+pub(crate) async fn web_page() -> Fake {
     let (listener, addr, stop) = listen().await;
     let page = || async {
         (

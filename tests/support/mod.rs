@@ -5,12 +5,12 @@
     dead_code,
     reason = "compiled into every test crate; only the ones with an in-process pod use it"
 )]
-pub mod fake_pod;
+pub(crate) mod fake_pod;
 #[allow(
     dead_code,
     reason = "compiled into every test crate; only the ones under load use it"
 )]
-pub mod load;
+pub(crate) mod load;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use greet_gateway::upstream::UpstreamTimeouts;
 use greet_proto::Mode;
 
 /// The tests' pods: a generous drain, so a test's own stop never cuts a call.
-pub fn pod_options() -> PodOptions {
+pub(crate) fn pod_options() -> PodOptions {
     PodOptions {
         max_connection_age: None,
         drain_timeout: Duration::from_secs(5),
@@ -29,7 +29,7 @@ pub fn pod_options() -> PodOptions {
 }
 
 /// The tests' gateway: any free port on 127.0.0.1, discovery named "test".
-pub fn gateway_spec(mode: Mode) -> GatewaySpec {
+pub(crate) fn gateway_spec(mode: Mode) -> GatewaySpec {
     GatewaySpec {
         name: "gateway-test".into(),
         mode,
@@ -44,7 +44,7 @@ pub fn gateway_spec(mode: Mode) -> GatewaySpec {
 
 /// `pods` pods on 127.0.0.2 and up (any free port), named greetserver-test-N,
 /// behind the Service proxy and a gateway that starts in `mode`.
-pub fn config(pods: usize, mode: Mode) -> ClusterConfig {
+pub(crate) fn config(pods: usize, mode: Mode) -> ClusterConfig {
     ClusterConfig {
         pods,
         first_host: 2,
@@ -59,7 +59,7 @@ pub fn config(pods: usize, mode: Mode) -> ClusterConfig {
 }
 
 #[allow(dead_code, reason = "compiled into every test crate; dns_netns starts its own")]
-pub async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
+pub(crate) async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
     LocalCluster::start(config(pods, mode)).await.unwrap()
 }
 
@@ -68,7 +68,7 @@ pub async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
     dead_code,
     reason = "compiled into every test crate; the gRPC ingress's reads its pods from replies"
 )]
-pub fn pod_of(body: &str) -> String {
+pub(crate) fn pod_of(body: &str) -> String {
     greet_gateway::upstream::pod_from_result(body)
         .unwrap_or_else(|| panic!("no pod in reply {body:?}"))
         .0
@@ -76,7 +76,7 @@ pub fn pod_of(body: &str) -> String {
 
 /// Sends `n` greetings one after another; returns hits per pod. Panics on a non-200.
 #[allow(dead_code, reason = "compiled into every test crate; the gRPC ingress's sends gRPC")]
-pub async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
+pub(crate) async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
     let mut hits = BTreeMap::new();
     for i in 0..n {
         let response = rest.greet("Ada", &format!("Lovelace-{i}")).await.unwrap();
@@ -92,7 +92,7 @@ pub async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
     dead_code,
     reason = "compiled into every test crate; only the max connection age's use it"
 )]
-pub async fn greet_until_every_pod(rest: &RestClient, pods: usize, within: Duration) -> BTreeMap<String, usize> {
+pub(crate) async fn greet_until_every_pod(rest: &RestClient, pods: usize, within: Duration) -> BTreeMap<String, usize> {
     let deadline = tokio::time::Instant::now() + within;
     let mut hits = BTreeMap::new();
     let mut sent = 0;
@@ -115,7 +115,7 @@ pub async fn greet_until_every_pod(rest: &RestClient, pods: usize, within: Durat
 )]
 /// Sends `clients` × `each` greetings at once from as many tasks; returns
 /// hits per pod, as the replies name them.
-pub async fn greet_concurrently(rest: &RestClient, clients: usize, each: usize) -> BTreeMap<String, usize> {
+pub(crate) async fn greet_concurrently(rest: &RestClient, clients: usize, each: usize) -> BTreeMap<String, usize> {
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let rest = rest.clone();
@@ -138,7 +138,7 @@ pub async fn greet_concurrently(rest: &RestClient, clients: usize, each: usize) 
     dead_code,
     reason = "compiled into every test crate; only the balanced-mode ones wait for discovery"
 )]
-pub async fn until_balancer_follows_the_registry(cluster: &LocalCluster) {
+pub(crate) async fn until_balancer_follows_the_registry(cluster: &LocalCluster) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     let mut wanted: Vec<String> = cluster.registry().iter().map(|e| e.address.clone()).collect();
     wanted.sort();
@@ -159,7 +159,7 @@ pub async fn until_balancer_follows_the_registry(cluster: &LocalCluster) {
 
 /// A Watch through `observer`, and the snapshot it opens with.
 #[allow(dead_code, reason = "compiled into every test crate; the mode-switch tests use it")]
-pub async fn watch_from_snapshot(
+pub(crate) async fn watch_from_snapshot(
     observer: &mut greet_proto::observe::observer_client::ObserverClient<tonic::transport::Channel>,
 ) -> (
     tonic::Streaming<greet_proto::observe::Event>,

@@ -28,7 +28,7 @@ pub struct SetModeArgs {
 
 /// Switches the gateway and prints one line: its URL, the new mode, the
 /// one before and its endpoints.
-pub async fn run(args: SetModeArgs) -> anyhow::Result<()> {
+pub(super) async fn run(args: SetModeArgs) -> anyhow::Result<()> {
     if args.insecure && !args.gateway.starts_with("https://") {
         anyhow::bail!("--insecure only changes how an https:// --gateway's certificate is checked");
     }

@@ -49,7 +49,7 @@ pub fn https_connector(http: HttpConnector, verify: Verify) -> anyhow::Result<Ht
 }
 
 /// `endpoint` with TLS when its URL is `https://`; unchanged otherwise.
-pub fn secure(endpoint: Endpoint, verify: Verify) -> anyhow::Result<Endpoint> {
+pub(super) fn secure(endpoint: Endpoint, verify: Verify) -> anyhow::Result<Endpoint> {
     if endpoint.uri().scheme_str() != Some("https") {
         return Ok(endpoint);
     }

@@ -155,7 +155,7 @@ pub struct FailOnMatched {
 
 /// A failure the client earned by itself, by its code's name as the report
 /// keys them (the one list: [`greet_proto::grpc_code::is_client_error`]).
-pub fn is_client_error_named(code_name: &str) -> bool {
+pub(super) fn is_client_error_named(code_name: &str) -> bool {
     (1..=16).any(|code| grpc_code_name(code) == code_name && is_client_error(code))
 }
 

@@ -6,12 +6,12 @@ use super::app::App;
 use super::messages::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request, Snapshot};
 use greet_proto::Mode;
 
-pub fn secs(n: f64) -> Duration {
+pub(crate) fn secs(n: f64) -> Duration {
     Duration::from_secs_f64(n)
 }
 
 /// A ready pod as an endpoint set lists it.
-pub fn endpoint(name: &str, ip: &str) -> PodInfo {
+pub(crate) fn endpoint(name: &str, ip: &str) -> PodInfo {
     PodInfo {
         name: name.into(),
         ip: ip.into(),
@@ -21,7 +21,7 @@ pub fn endpoint(name: &str, ip: &str) -> PodInfo {
 }
 
 /// An event from the gateway called `gateway`.
-pub fn from(gateway: &str, event: GatewayEvent) -> AppEvent {
+pub(crate) fn from(gateway: &str, event: GatewayEvent) -> AppEvent {
     AppEvent::Gateway {
         gateway: gateway.into(),
         event,
@@ -29,12 +29,12 @@ pub fn from(gateway: &str, event: GatewayEvent) -> AppEvent {
 }
 
 /// An event from the gateway called "gw".
-pub fn gw(event: GatewayEvent) -> AppEvent {
+pub(crate) fn gw(event: GatewayEvent) -> AppEvent {
     from("gw", event)
 }
 
 /// A snapshot listing `pods` (name, IP, hits) as endpoints, with totals for those with hits.
-pub fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEvent {
+pub(crate) fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEvent {
     gw(GatewayEvent::Snapshot(Snapshot {
         mode: Some(mode),
         unknown_mode: None,
@@ -57,7 +57,7 @@ pub fn snapshot(mode: Mode, pods: &[(&str, &str, u64)], last_seq: u64) -> AppEve
 }
 
 /// A successful balanced request answered by `pod`.
-pub fn request_event(seq: u64, pod: &str, ip: &str, latency_us: u64) -> Request {
+pub(crate) fn request_event(seq: u64, pod: &str, ip: &str, latency_us: u64) -> Request {
     Request {
         seq,
         name: pod.into(),
@@ -68,30 +68,30 @@ pub fn request_event(seq: u64, pod: &str, ip: &str, latency_us: u64) -> Request 
     }
 }
 
-pub fn request(seq: u64, pod: &str, ip: &str, latency_us: u64) -> AppEvent {
+pub(crate) fn request(seq: u64, pod: &str, ip: &str, latency_us: u64) -> AppEvent {
     gw(GatewayEvent::Request(request_event(seq, pod, ip, latency_us)))
 }
 
-pub const PODS: [(&str, &str, u64); 3] = [
+pub(crate) const PODS: [(&str, &str, u64); 3] = [
     ("pod-a", "10.0.0.1", 0),
     ("pod-b", "10.0.0.2", 0),
     ("pod-c", "10.0.0.3", 0),
 ];
 
 /// Following "gw", which has sent a snapshot listing [`PODS`] in sticky mode.
-pub fn synced_app(t0: Instant) -> App {
+pub(crate) fn synced_app(t0: Instant) -> App {
     let mut app = App::new("gw", t0);
     app.update(snapshot(Mode::Sticky, &PODS, 0), t0);
     app
 }
 
-pub fn hits(app: &App) -> Vec<(String, u64)> {
+pub(crate) fn hits(app: &App) -> Vec<(String, u64)> {
     app.stats().pods.values().map(|p| (p.name.clone(), p.hits())).collect()
 }
 
 /// A summary from "gw": cumulative (name, IP, requests, errors, latency
 /// buckets) per pod.
-pub fn summary(pods: &[(&str, &str, u64, u64, &[u64])]) -> AppEvent {
+pub(crate) fn summary(pods: &[(&str, &str, u64, u64, &[u64])]) -> AppEvent {
     gw(GatewayEvent::Summary(
         pods.iter()
             .map(|(name, ip, requests, errors, buckets)| PodTotals {
@@ -108,7 +108,7 @@ pub fn summary(pods: &[(&str, &str, u64, u64, &[u64])]) -> AppEvent {
 }
 
 /// The gateway's endpoint set is now `pods` (name, IP), all ready.
-pub fn endpoints_changed(seq: u64, pods: &[(&str, &str)]) -> AppEvent {
+pub(crate) fn endpoints_changed(seq: u64, pods: &[(&str, &str)]) -> AppEvent {
     gw(GatewayEvent::EndpointsChanged {
         seq,
         endpoints: pods.iter().map(|(n, ip)| endpoint(n, ip)).collect(),
@@ -117,7 +117,7 @@ pub fn endpoints_changed(seq: u64, pods: &[(&str, &str)]) -> AppEvent {
 
 /// The gateway's endpoint set is [`PODS`], all ready, and its health
 /// checks of the pods in `down` (name, cause) fail.
-pub fn health_checked(seq: u64, down: &[(&str, &str)]) -> AppEvent {
+pub(crate) fn health_checked(seq: u64, down: &[(&str, &str)]) -> AppEvent {
     let endpoints = PODS
         .iter()
         .map(|(name, ip, _)| PodInfo {

@@ -17,21 +17,21 @@ use crate::state::{PodStats, Stats};
 
 /// Below this width the pods table leaves out SHARE (the share bars show
 /// it) and P50, so that a pod's name keeps room beside ERR and OK%.
-pub const NARROW: u16 = 80;
+pub(super) const NARROW: u16 = 80;
 /// At this width and above the pods table adds IP and last-hit columns
 /// (and, with kube, restarts and age).
-pub const WIDE: u16 = 100;
+pub(super) const WIDE: u16 = 100;
 /// From this width kube pods also show their node.
-pub const WITH_NODE: u16 = 140;
+pub(super) const WITH_NODE: u16 = 140;
 /// From this width the gateways' gauges (in flight, connections) have
 /// columns; narrower, a hung pod still says so in READY.
-pub const WITH_GAUGES: u16 = 120;
+pub(super) const WITH_GAUGES: u16 = 120;
 /// Width of the NODE column.
 const NODE_WIDTH: u16 = 12;
 
 /// What a column needs beyond terminal width.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Needs {
+pub(super) enum Needs {
     Nothing,
     /// Pods from a Kubernetes watch (restarts, age, node).
     Kube,
@@ -40,7 +40,7 @@ pub enum Needs {
 }
 
 /// What a row's cells are made from, besides the pod.
-pub struct RowContext {
+pub(super) struct RowContext {
     pub at: Instant,
     /// The rate's denominator: the time the window covers.
     pub observed: Duration,
@@ -53,7 +53,7 @@ pub struct RowContext {
 }
 
 /// One column of the pods table.
-pub struct Column {
+pub(super) struct Column {
     pub title: &'static str,
     /// `None`: takes the width the others leave (the pod name).
     pub width: Option<u16>,
@@ -66,7 +66,7 @@ pub struct Column {
 }
 
 /// The pods table, left to right.
-pub const COLUMNS: &[Column] = &[
+pub(super) const COLUMNS: &[Column] = &[
     column("POD", None, Alignment::Left, |pod, ctx| {
         (fit_left(&pod.name, ctx.name_width), Style::new())
     }),
@@ -182,7 +182,7 @@ impl Column {
 
     /// Whether the column is shown at terminal width `width`, with kube pods
     /// or not, with errors or not.
-    pub fn shown(&self, width: u16, kube: bool, errors: bool) -> bool {
+    pub(super) fn shown(&self, width: u16, kube: bool, errors: bool) -> bool {
         width >= self.min_width
             && match self.needs {
                 Needs::Nothing => true,
@@ -198,11 +198,11 @@ impl Column {
         }
     }
 
-    pub fn header(&self) -> Cell<'static> {
+    pub(super) fn header(&self) -> Cell<'static> {
         self.aligned(self.title.to_owned())
     }
 
-    pub fn cell(&self, pod: &PodStats, ctx: &RowContext) -> Cell<'static> {
+    pub(super) fn cell(&self, pod: &PodStats, ctx: &RowContext) -> Cell<'static> {
         let (text, style) = (self.cell)(pod, ctx);
         self.aligned(text).style(style)
     }
@@ -210,14 +210,14 @@ impl Column {
 
 /// The columns shown at `width`, and the width left for the pod name
 /// (inner width less the fixed columns and the one-cell gaps after them).
-pub fn layout(width: u16, kube: bool, errors: bool) -> (Vec<&'static Column>, usize) {
+pub(super) fn layout(width: u16, kube: bool, errors: bool) -> (Vec<&'static Column>, usize) {
     let shown: Vec<&Column> = COLUMNS.iter().filter(|c| c.shown(width, kube, errors)).collect();
     let fixed: usize = shown.iter().filter_map(|c| c.width).map(|w| usize::from(w) + 1).sum();
     (shown, usize::from(width.saturating_sub(2)).saturating_sub(fixed))
 }
 
 /// The READY column's word for the pod at `at` and the style of its whole row.
-pub fn readiness(pod: &PodStats, at: Instant, theme: Theme) -> (&'static str, Style) {
+pub(super) fn readiness(pod: &PodStats, at: Instant, theme: Theme) -> (&'static str, Style) {
     let state = pod.state(at);
     let style = match state {
         PodState::Gone => theme.dim().add_modifier(Modifier::CROSSED_OUT),

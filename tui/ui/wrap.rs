@@ -7,7 +7,7 @@
 //! a line of its own, which costs a row of the 24 for every path or URL.)
 
 /// `text` in lines of at most `width` characters.
-pub fn wrap(text: &str, width: usize) -> Vec<String> {
+pub(super) fn wrap(text: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut lines = Vec::new();
     let mut line = String::new();
@@ -51,7 +51,7 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
 }
 
 /// [`wrap`] in at most `rows` lines, the last ending in "…" when text is left out.
-pub fn wrap_within(text: &str, width: usize, rows: usize) -> Vec<String> {
+pub(super) fn wrap_within(text: &str, width: usize, rows: usize) -> Vec<String> {
     let mut lines = wrap(text, width);
     if lines.len() > rows.max(1) {
         lines.truncate(rows.max(1));
@@ -66,7 +66,7 @@ pub fn wrap_within(text: &str, width: usize, rows: usize) -> Vec<String> {
 /// cause and ends with what it means or what to do (after its last "; " or
 /// " — "): when it is too long, its middle gives way ("…") and both ends
 /// stay; without such an end, its end does.
-pub fn wrap_ends(text: &str, width: usize, rows: usize) -> Vec<String> {
+pub(super) fn wrap_ends(text: &str, width: usize, rows: usize) -> Vec<String> {
     let lines = wrap(text, width);
     if lines.len() <= rows.max(1) {
         return lines;
@@ -94,7 +94,7 @@ pub fn wrap_ends(text: &str, width: usize, rows: usize) -> Vec<String> {
 }
 
 /// `text` within `width` characters, its end replaced by "…" when it is longer.
-pub fn ellipsis(text: &str, width: usize) -> String {
+pub(super) fn ellipsis(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         return text.to_owned();
     }

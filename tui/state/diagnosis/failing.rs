@@ -93,7 +93,7 @@ pub(super) fn stopped(stats: &Stats, span: &Span) -> bool {
 
 impl Failures<'_> {
     /// "FAILING: 6 of 36 requests failed over the last 10 s (p2 5 UNAVAILABLE, 1 naming no pod)".
-    pub fn failing(&self, span: &Span, hint: Option<&str>) -> Words {
+    pub(super) fn failing(&self, span: &Span, hint: Option<&str>) -> Words {
         let mut words = Words::new("FAILING");
         if let Some(hint) = hint {
             words = words.hint(hint);
@@ -134,7 +134,7 @@ impl Failures<'_> {
     }
 
     /// "client errors: 12 UNIMPLEMENTED in 1500 requests over the last 10 s — the callers', not the pods'".
-    pub fn client_errors(&self, span: &Span) -> Option<Words> {
+    pub(super) fn client_errors(&self, span: &Span) -> Option<Words> {
         if self.judged.client_errors == 0 {
             return None;
         }
@@ -150,7 +150,7 @@ impl Failures<'_> {
     }
 
     /// "; 12 client errors (12 UNIMPLEMENTED)", for a verdict about something else.
-    pub fn client_note(&self) -> Words {
+    pub(super) fn client_note(&self) -> Words {
         if self.judged.client_errors == 0 {
             return Words::default();
         }

@@ -70,7 +70,7 @@ impl Cut {
     }
 
     /// "switched to balanced <1 s ago", "…-f5pwc went away <1 s ago".
-    pub fn happened(&self) -> Words {
+    pub(super) fn happened(&self) -> Words {
         let ago = seconds(self.ago);
         match &self.what {
             Change::Switch(mode) => Words::new(format!("switched to {mode} {ago} ago")),
@@ -108,12 +108,12 @@ pub(super) const SETTLE: Duration = Duration::from_secs(1);
 
 impl Span {
     /// Cut at a change less than [`SETTLE`] ago: too soon to judge the spread.
-    pub fn settling(&self) -> bool {
+    pub(super) fn settling(&self) -> bool {
         self.cut.is_some() && self.at.saturating_duration_since(self.from) < SETTLE
     }
 
     /// The view's window at `at`, cut at the last change inside it.
-    pub fn judged(app: &App, stats: &Stats, at: Instant) -> Span {
+    pub(super) fn judged(app: &App, stats: &Stats, at: Instant) -> Span {
         let observed = app.observed_for(at);
         let origin = at.checked_sub(observed).unwrap_or(at);
         let window_from = stats.window_start(at, origin);
@@ -168,7 +168,7 @@ impl Span {
     }
 
     /// The same span without the cut: the view's whole window.
-    pub fn window(&self) -> Span {
+    pub(super) fn window(&self) -> Span {
         Span {
             from: self.window_from,
             whole: true,
@@ -180,7 +180,7 @@ impl Span {
 
     /// The span in words: the window (which the screen's header states),
     /// or since the change.
-    pub fn words(&self) -> Words {
+    pub(super) fn words(&self) -> Words {
         match &self.cut {
             Some(cut) => cut.since(),
             None => Words::default().window(self.window_phrase.clone()),
@@ -189,7 +189,7 @@ impl Span {
 
     /// "; 10 requests from before the switch failed after it": what the
     /// span leaves out, said instead of when the window's failures stopped.
-    pub fn carried_over_note(&self) -> Option<Words> {
+    pub(super) fn carried_over_note(&self) -> Option<Words> {
         let failed: u64 = self.carried_over.values().map(|t| t.errors).sum();
         let s = if failed == 1 { "" } else { "s" };
         (failed > 0).then(|| {
@@ -200,7 +200,7 @@ impl Span {
     }
 
     /// A latency percentile (0..=100) of `pod` over the span.
-    pub fn percentile_ms(&self, pod: &PodStats, percentile: f64) -> Option<f64> {
+    pub(super) fn percentile_ms(&self, pod: &PodStats, percentile: f64) -> Option<f64> {
         match &self.cut {
             Some(cut) => pod.latency_since_ms(cut.first_second, percentile),
             None => pod.latency_ms(percentile),
@@ -209,7 +209,7 @@ impl Span {
 
     /// Requests and failures in the span, unattributed ones included
     /// (those carried over a mode switch left out).
-    pub fn tally(&self, stats: &Stats) -> Tally {
+    pub(super) fn tally(&self, stats: &Stats) -> Tally {
         if self.whole {
             stats.window(self.at)
         } else {
@@ -223,7 +223,7 @@ impl Span {
 
     /// One pod's requests and failures in the span (those carried over a
     /// mode switch left out).
-    pub fn pod(&self, pod: &PodStats) -> Tally {
+    pub(super) fn pod(&self, pod: &PodStats) -> Tally {
         if self.whole {
             Tally {
                 requests: pod.in_window(self.at),
@@ -236,7 +236,7 @@ impl Span {
     }
 
     /// Failures by code in the span, per pod key ("" for none named).
-    pub fn codes<'s>(&self, stats: &'s Stats) -> BTreeMap<&'s str, BTreeMap<i32, u64>> {
+    pub(super) fn codes<'s>(&self, stats: &'s Stats) -> BTreeMap<&'s str, BTreeMap<i32, u64>> {
         let mut codes = stats.codes_since(self.from, self.at);
         if self.whole && stats.time_window() == Window::SinceReset {
             // The pods keep their codes since the reset; only those naming

@@ -24,13 +24,13 @@ struct Part {
 
 /// The parts of a verdict line, in reading order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Words {
+pub(super) struct Words {
     parts: Vec<Part>,
 }
 
 /// How a line is written out.
 #[derive(Clone, Copy, Debug)]
-pub struct Render<'a> {
+pub(super) struct Render<'a> {
     /// The prefix every pod shares, to write as "…" (`None`: whole names).
     pub shared: Option<&'a str>,
     pub window: bool,
@@ -40,7 +40,7 @@ pub struct Render<'a> {
 }
 
 impl Words {
-    pub fn new(text: impl Into<String>) -> Self {
+    pub(super) fn new(text: impl Into<String>) -> Self {
         Words::default().text(text)
     }
 
@@ -53,16 +53,16 @@ impl Words {
         self
     }
 
-    pub fn text(self, text: impl Into<String>) -> Self {
+    pub(super) fn text(self, text: impl Into<String>) -> Self {
         self.push(Kind::Plain, text)
     }
 
-    pub fn name(self, name: &str) -> Self {
+    pub(super) fn name(self, name: &str) -> Self {
         self.push(Kind::Name, name)
     }
 
     /// Names separated by ", ".
-    pub fn names<'n>(mut self, names: impl IntoIterator<Item = &'n str>) -> Self {
+    pub(super) fn names<'n>(mut self, names: impl IntoIterator<Item = &'n str>) -> Self {
         for (i, name) in names.into_iter().enumerate() {
             if i > 0 {
                 self = self.text(", ");
@@ -73,16 +73,16 @@ impl Words {
     }
 
     /// The view's window, e.g. " over the last 10 s".
-    pub fn window(self, phrase: impl Into<String>) -> Self {
+    pub(super) fn window(self, phrase: impl Into<String>) -> Self {
         self.push(Kind::Window, phrase)
     }
 
-    pub fn hint(self, hint: impl Into<String>) -> Self {
+    pub(super) fn hint(self, hint: impl Into<String>) -> Self {
         self.push(Kind::Hint, hint)
     }
 
     /// A clause the line loses when short of room: the higher `rank`, the sooner.
-    pub fn clause(mut self, rank: u8, build: impl FnOnce(Words) -> Words) -> Self {
+    pub(super) fn clause(mut self, rank: u8, build: impl FnOnce(Words) -> Words) -> Self {
         let clause = build(Words::default());
         self.parts.extend(clause.parts.into_iter().map(|p| Part {
             rank: p.rank.max(rank),
@@ -92,12 +92,12 @@ impl Words {
     }
 
     /// Appends `other`'s parts.
-    pub fn then(mut self, other: Words) -> Self {
+    pub(super) fn then(mut self, other: Words) -> Self {
         self.parts.extend(other.parts);
         self
     }
 
-    pub fn render(&self, how: Render) -> String {
+    pub(super) fn render(&self, how: Render) -> String {
         let mut line = String::new();
         for part in self.parts.iter().filter(|p| p.rank <= how.rank) {
             match part.kind {
@@ -113,7 +113,7 @@ impl Words {
     /// The fullest line within `width` characters: every clause if it fits
     /// (with whole names if they fit, else shortened), then fewer clauses
     /// the same way; the shortest possible line when nothing fits.
-    pub fn fit(&self, width: usize, shared: &str, window: bool) -> String {
+    pub(super) fn fit(&self, width: usize, shared: &str, window: bool) -> String {
         let top = self.parts.iter().map(|p| p.rank).max().unwrap_or(0);
         let how = |shared, rank| Render {
             shared,
@@ -150,7 +150,7 @@ fn shorten(name: &str, shared: Option<&str>) -> String {
 /// "greetserver-demo-b9qnp-9hlbq" and "greetserver-demo-b9qnp-x2zl7".
 /// Empty with fewer than two names or nothing worth shortening; names
 /// that are addresses (an IP, no name known yet) do not count.
-pub fn shared_prefix<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
+pub(super) fn shared_prefix<'n>(names: impl IntoIterator<Item = &'n str>) -> String {
     let mut names = names
         .into_iter()
         .filter(|n| !n.is_empty() && n.parse::<std::net::IpAddr>().is_err() && !n.contains(':'));

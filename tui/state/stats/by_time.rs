@@ -21,7 +21,7 @@ type ByCode = BTreeMap<i32, u64>;
 /// Failures by code and requests by method, per pod key ("" for requests
 /// that named no pod), by when they were counted.
 #[derive(Clone, Debug, Default)]
-pub struct Details {
+pub(super) struct Details {
     codes: BTreeMap<String, VecDeque<(Instant, ByCode)>>,
     methods: BTreeMap<String, VecDeque<(Instant, ByMethod)>>,
     /// Requests (and failures) that began before a mode change and ended

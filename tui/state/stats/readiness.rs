@@ -17,7 +17,7 @@ pub const HUNG_FLOOR: Duration = Duration::from_millis(250);
 /// pod not answering.
 pub const HUNG_P99_TIMES: f64 = 5.0;
 /// The limit for a pod with no latency known yet (it never answered).
-pub const HUNG_UNKNOWN_LATENCY: Duration = Duration::from_secs(1);
+pub(super) const HUNG_UNKNOWN_LATENCY: Duration = Duration::from_secs(1);
 
 /// A pod's state, most telling first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
