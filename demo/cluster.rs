@@ -15,116 +15,14 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::gateway_spec::{GatewaySpec, first_endpoint_set_applied};
 use super::pod::{LocalPod, PodNames, PodOptions, kube_style_id, random_seed};
 use super::service_proxy;
 use crate::rest_client::RestClient;
-use greet_gateway::discovery::{self, DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet};
-use greet_gateway::dns_mode::{DnsModeConfig, Resolver};
-use greet_gateway::upstream::UpstreamTimeouts;
-use greet_gateway::{GatewayConfig, GatewayHandle, Listeners};
-use greet_proto::Mode;
-use greet_runtime::auth::ControlToken;
+use greet_gateway::GatewayHandle;
+use greet_gateway::discovery::{self, DiscoveryHealth, EndpointInfo, EndpointSet};
+use greet_gateway::dns_mode::Resolver;
 use greet_server::ReplyDelay;
-
-/// What the gateway is called and where it listens.
-#[derive(Clone, Debug)]
-pub struct GatewaySpec {
-    /// Shown to Observer subscribers.
-    pub name: String,
-    pub mode: Mode,
-    /// Named in the gateway's errors about balanced mode.
-    pub discovery_name: String,
-    pub timeouts: UpstreamTimeouts,
-    /// `dns` mode's re-resolve interval, and its resolver (`None`: the
-    /// system's, of the sticky target; a cluster answers with its pods).
-    pub dns_interval: Duration,
-    pub dns_resolver: Option<Resolver>,
-    /// Required by `PUT /mode` and the Observer when set (none in the demo).
-    pub control_token: Option<ControlToken>,
-    /// Where it listens (port 0: any free port).
-    pub rest_addr: SocketAddr,
-    pub observe_addr: SocketAddr,
-    /// The gRPC ingress.
-    pub grpc_addr: SocketAddr,
-}
-
-/// The demo's gateway: sticky at start, any free port on 127.0.0.1.
-impl Default for GatewaySpec {
-    fn default() -> Self {
-        GatewaySpec {
-            name: "greetclient-demo".into(),
-            mode: Mode::Sticky,
-            discovery_name: "demo registry".into(),
-            timeouts: UpstreamTimeouts {
-                request: Duration::from_secs(2),
-                connect: Duration::from_millis(300),
-            },
-            // Short, so the demo shows a new pod waiting for the next resolve.
-            dns_interval: Duration::from_secs(5),
-            dns_resolver: None,
-            control_token: None,
-            rest_addr: localhost_any_port(),
-            observe_addr: localhost_any_port(),
-            grpc_addr: localhost_any_port(),
-        }
-    }
-}
-
-impl GatewaySpec {
-    /// Starts a gateway with this spec, sticky to `sticky_target`, balanced
-    /// over `discovery` (whose failures `health` reports).
-    pub async fn start(
-        &self,
-        sticky_target: String,
-        discovery: DiscoveryStream,
-        health: DiscoveryHealth,
-    ) -> anyhow::Result<GatewayHandle> {
-        let resolver = self.dns_resolver.clone().unwrap_or_else(|| {
-            let (host, port) = sticky_target.rsplit_once(':').unwrap_or((sticky_target.as_str(), "0"));
-            Resolver::system(host.to_owned(), port.parse().unwrap_or(0))
-        });
-        let config = GatewayConfig {
-            name: self.name.clone(),
-            mode: self.mode,
-            dns: DnsModeConfig {
-                name: sticky_target.clone(),
-                resolver,
-                interval: self.dns_interval,
-            },
-            sticky_target,
-            discovery_name: self.discovery_name.clone(),
-            discovery_health: health,
-            timeouts: self.timeouts,
-            control_token: self.control_token.clone(),
-        };
-        let rest = TcpListener::bind(self.rest_addr)
-            .await
-            .with_context(|| format!("binding the gateway's REST port {}", self.rest_addr))?;
-        let observe = TcpListener::bind(self.observe_addr)
-            .await
-            .with_context(|| format!("binding the gateway's Observer port {}", self.observe_addr))?;
-        let grpc = TcpListener::bind(self.grpc_addr)
-            .await
-            .with_context(|| format!("binding the gateway's gRPC ingress port {}", self.grpc_addr))?;
-        greet_gateway::start(config, discovery, Listeners { rest, observe, grpc }).await
-    }
-}
-
-/// Waits until the gateway has applied discovery's first endpoint set, so
-/// that a balanced request sent right after start finds the pods (a gateway
-/// answers 503 until then, as in a cluster).
-async fn first_endpoint_set_applied(gateway: &GatewayHandle) -> anyhow::Result<()> {
-    // The first event a fresh gateway's hub counts is that set.
-    let (snapshot, mut events) = gateway.gateway.hub.subscribe();
-    if snapshot.last_seq > 0 {
-        return Ok(());
-    }
-    tokio::time::timeout(Duration::from_secs(5), events.recv())
-        .await
-        .context("the gateway did not take the pods' endpoint set within 5 s")?
-        .context("the gateway stopped before taking the pods' endpoint set")?;
-    Ok(())
-}
 
 /// Where the gateway's sticky mode sends requests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,10 +50,6 @@ pub struct ClusterConfig {
 
 /// Port every demo pod listens on, each on its own 127.0.0.x address like pods.
 pub const POD_PORT: u16 = 50051;
-
-fn localhost_any_port() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
-}
 
 impl Default for ClusterConfig {
     fn default() -> Self {

@@ -5,6 +5,7 @@
 //! The same cluster runs the integration tests and the benchmark.
 
 pub mod cluster;
+mod gateway_spec;
 pub mod pod;
 pub mod rest_client;
 pub mod service_proxy;
@@ -14,7 +15,8 @@ use std::ops::{Deref, DerefMut};
 
 use anyhow::bail;
 
-pub use cluster::{ClusterConfig, GatewaySpec, LocalCluster, POD_PORT, StickyTarget};
+pub use cluster::{ClusterConfig, LocalCluster, POD_PORT, StickyTarget};
+pub use gateway_spec::GatewaySpec;
 use greet_proto::Mode;
 pub use pod::{LocalPod, PodNames, PodOptions};
 

@@ -9,8 +9,7 @@ use self::span::Span;
 use self::spread::spread;
 use self::words::{Render, Words, shared_prefix};
 use super::app::App;
-use super::gateways::cause::fails_until_changed;
-use super::gateways::{Connection, GatewayView};
+use super::gateways::Connection;
 use super::stats::Stats;
 use greet_proto::Mode;
 
@@ -18,6 +17,7 @@ mod down;
 mod failing;
 mod span;
 mod spread;
+mod unreachable;
 mod words;
 
 pub use self::failing::RECOVERED_AFTER;
@@ -186,56 +186,9 @@ pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
 fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instant) -> Diagnosis {
     let at = span.at;
     let views = app.gateways();
-    let down: Vec<(&String, Duration)> = views
-        .iter()
-        .filter_map(|(name, view)| down_for(view, now).map(|d| (name, d)))
-        .collect();
-    if !views.is_empty() && down.len() == views.len() {
-        // Only the user can fix a refusal: it comes before "unreachable".
-        if let Some((_, refusal)) = app.refused().next() {
-            return Diagnosis::new(Verdict::Refused, Severity::Bad, refusal.verdict());
-        }
-        let longest = down.iter().map(|(_, d)| *d).max().unwrap_or_default();
-        let who = if views.len() == 1 {
-            "gateway".to_owned()
-        } else {
-            format!("all {} gateways", views.len())
-        };
-        let shown = if app.synced() {
-            "last known data shown"
-        } else {
-            "nothing received yet"
-        };
-        // The cause, which the connection's line may cut at the edge.
-        let cause = views
-            .values()
-            .filter_map(|view| match &view.connection {
-                Connection::Reconnecting { error, .. } => Some(error.as_str()),
-                _ => None,
-            })
-            .max_by_key(|e| e.len())
-            .filter(|e| !e.is_empty());
-        if let Some(cause) = cause.filter(|cause| fails_until_changed(cause)) {
-            // It answered, but not as an Observer: the cause is the news, and
-            // what to change; "unreachable" would send the user to the network.
-            let words = Words::new(format!("{who}: {cause}"))
-                .clause(2, |w| w.text(format!(" — {shown}, for {}", seconds(longest))));
-            return Diagnosis::new(Verdict::Unreachable, Severity::Bad, words);
-        }
-        // The cause is no clause to drop on a narrow screen: it says where to
-        // look. A line too long wraps in the header.
-        let cause = match cause {
-            // "gateway unreachable (is it running, ...)" says it once.
-            Some(cause) => match cause.strip_prefix("gateway unreachable").map(str::trim) {
-                Some("") => String::new(),
-                Some(rest) if rest.starts_with(':') => rest.to_owned(),
-                Some(rest) => format!(" {rest}"),
-                None => format!(": {cause}"),
-            },
-            None => String::new(),
-        };
-        let words = Words::new(format!("{who} unreachable for {}{cause} — {shown}", seconds(longest)));
-        return Diagnosis::new(Verdict::Unreachable, Severity::Bad, words);
+    let down = unreachable::down_gateways(views, now);
+    if let Some(diagnosis) = unreachable::all_down(app, &down) {
+        return diagnosis;
     }
     if !app.synced() {
         return Diagnosis::new(
@@ -333,12 +286,6 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
     Diagnosis::new(Verdict::Quiet, Severity::Neutral, quiet)
         .with_down(stats, at)
         .with(stopped_note)
-}
-
-/// How long `view`'s gateway has been unreachable or refusing, if it is.
-fn down_for(view: &GatewayView, now: Instant) -> Option<Duration> {
-    let down_since = view.connection.down_since()?;
-    Some(now.saturating_duration_since(down_since))
 }
 
 /// "HUNG? p2: 3 requests unanswered for 1.4 s (p99 1.5 ms)" while a pod
