@@ -1,12 +1,13 @@
-//! greet-gateway: REST in, gRPC out, sticky, balanced or least-loaded, and an Observer
-//! stream of everything it does.
+//! greet-gateway: REST and gRPC in, gRPC out, sticky, dns, balanced or
+//! least-loaded, and an Observer stream of everything it does.
 //!
 //! ```text
 //! POST /greet ─► rest ─► Upstream::greet ─► sticky: one Channel to GRPC_SERVER_HOST
-//!                                        ├► balanced: Balancer (round robin, one lazy Channel per endpoint)
+//!                                        ├► balanced, least-loaded: Balancer::pick (one lazy Channel per endpoint)
 //!                                        └► dns: a Balancer of its own over the last DNS answer
 //!                          outcome ─► EventHub ─► Observer.Watch subscribers
-//! any gRPC call ─► ingress ─► the same sticky Channel, or the Balancer's next endpoint's Channel
+//! any gRPC call ─► ingress (h2 server) ─► route: the sticky pin or the mode's pick ─► a stream on
+//!                  that endpoint's own h2 connection (upstream/raw_h2.rs; no tonic Channel)
 //! discovery stream ─► Balancer::update ─► EventHub (endpoints changed)
 //! every --health-check-interval ─► health_check: Check each listed endpoint ─► EventHub (when its health changes)
 //! resolver, every --dns-interval ─► DnsPool::apply (dns mode's balancer)
