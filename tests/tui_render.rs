@@ -21,6 +21,17 @@ const PODS: [(&str, &str); 3] = [
 
 const GATEWAY: &str = "http://127.0.0.1:9092";
 
+/// `insta::assert_snapshot!` for the modules in tests/tui_render/, whose
+/// snapshots live with the others in tests/snapshots (insta looks beside
+/// the calling file by default).
+macro_rules! snapshot {
+    ($($arg:tt)*) => {
+        insta::with_settings!({ snapshot_path => "../snapshots" }, {
+            insta::assert_snapshot!($($arg)*);
+        })
+    };
+}
+
 #[path = "tui_render/cut_text.rs"]
 mod cut_text;
 #[path = "tui_render/down.rs"]

@@ -46,7 +46,7 @@ fn a_wrong_port_is_said_whole_in_the_verdict_and_the_pods_panel_80x24() {
     assert!(text.contains(&format!("gateway: {WRONG_PORT}")), "{screen}");
     assert!(text.contains(&format!("No pods: {WRONG_PORT}")), "{screen}");
     assert!(!screen.contains("waiting for the gateway's endpoint list"), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]
@@ -56,7 +56,7 @@ fn a_wrong_port_is_said_whole_in_the_verdict_and_the_pods_panel_120x40() {
     let text = read(&screen);
     assert!(text.contains(&format!("gateway: {WRONG_PORT}")), "{screen}");
     assert!(text.contains(&format!("No pods: {WRONG_PORT}")), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 /// The notice greet-top shows when it finds no kubeconfig, as `kube` words it.
@@ -89,7 +89,7 @@ fn the_no_kubernetes_notice_wraps_and_keeps_what_it_means_80x24() {
         footer[0].ends_with("…; pods come from the gateway\""),
         "two lines: the middle gives way, what it means stays: {screen}"
     );
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]
@@ -102,7 +102,7 @@ fn the_no_kubernetes_notice_wraps_and_keeps_what_it_means_120x40() {
         "{screen}"
     );
     assert!(read(&screen).contains("\"/home/oncall/.kube/config\""), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 /// A watch error as kube words it: long, with a URL no space breaks.
@@ -126,7 +126,7 @@ fn a_long_kube_watch_error_wraps_in_the_header_80x24() {
         screen.contains("NotFound (ErrorResponse {… │"),
         "three lines, then '…': {screen}"
     );
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn a_long_kube_watch_error_wraps_in_the_header_120x40() {
         .split_whitespace()
         .collect();
     assert!(text.contains(&whole), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]

@@ -48,7 +48,7 @@ fn a_pod_down_while_sticky_reads_down_and_the_verdict_names_it_120x40() {
         screen.contains("greetserver-deploy-7595ccbdd5-67bmd 172.17.0.4      down "),
         "{screen}"
     );
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]
@@ -56,5 +56,5 @@ fn a_pod_down_while_sticky_reads_down_80x24() {
     let (app, now) = pod_down();
     let screen = draw(&app, now, 80, 24);
     assert!(screen.contains("…tserver-deploy-7595ccbdd5-67bmd down "), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }

@@ -42,13 +42,13 @@ fn failures_in_sticky_mode_80x24() {
         screen.contains("FAILING — press m to balance: 40 of 278 failed (…-l8kmv 40 UNAVAILABLE)"),
         "{screen}"
     );
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]
 fn failures_in_sticky_mode_120x40() {
     let (app, now) = pinned_pod_killed();
-    insta::assert_snapshot!(draw(&app, now, 120, 40));
+    snapshot!(draw(&app, now, 120, 40));
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn failures_keep_their_columns_and_the_verdict_at_60x15() {
     assert!(screen.contains("FAILING — press m to balance"), "{screen}");
     assert!(screen.contains("q quit  ? help"), "{screen}");
     assert!(screen.contains("ERR") && screen.contains("OK%"), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 /// The gateway has been down for 12 s after the sticky scenario.
@@ -101,13 +101,13 @@ fn a_down_gateway_dims_everything_it_no_longer_feeds_80x24() {
         screen.contains("gateway unreachable for 12 s: connection refused (is it running, or the"),
         "{screen}"
     );
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]
 fn a_down_gateway_120x40() {
     let (app, now) = gateway_down();
-    insta::assert_snapshot!(draw(&app, now, 120, 40));
+    snapshot!(draw(&app, now, 120, 40));
 }
 
 /// Balanced, then the gateway comes back from a restart in sticky mode;
@@ -136,7 +136,7 @@ fn restarted_sticky() -> (App, Instant) {
 #[test]
 fn a_gateway_back_in_sticky_mode_after_a_restart_80x24() {
     let (app, now) = restarted_sticky();
-    insta::assert_snapshot!(draw(&app, now, 80, 24));
+    snapshot!(draw(&app, now, 80, 24));
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
     // The header and the rows count the same window: 19 + 19 + 20 = 58.
     assert!(screen.contains("│mode  STICKY   58 req  5.8/s"), "{screen}");
     assert!(screen.contains("yes          20  34.5%"), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 /// Balanced, then the gateway reports that its balancer skips one pod.
@@ -189,13 +189,13 @@ fn a_pod_the_gateway_skips_80x24() {
         "{screen}"
     );
     assert!(screen.contains(" skip "), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]
 fn a_pod_the_gateway_skips_120x40() {
     let (app, now) = pod_skipped();
-    insta::assert_snapshot!(draw(&app, now, 120, 40));
+    snapshot!(draw(&app, now, 120, 40));
 }
 
 /// A pod killed under balanced load: the pod source no longer lists it.
@@ -214,7 +214,7 @@ fn a_dead_pod_80x24() {
     app.update(AppEvent::Pods(listed), now);
     let screen = draw(&app, now, 80, 24);
     assert!(screen.contains(" gone "), "{screen}");
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]
@@ -287,7 +287,7 @@ fn a_hung_pod_reads_hung_with_its_requests_in_flight_120x40() {
         screen.contains("│HUNG?: greetserver-deploy-7595ccbdd5-67bmd 40 requests unanswered for 0.8 s"),
         "{screen}"
     );
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
 
 #[test]

@@ -37,7 +37,7 @@ fn a_gateway_that_wants_a_token_before_the_first_answer_80x24() {
         screen.contains("No pods: the gateway refuses greet-top (see above)."),
         "{screen}"
     );
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 
     // m says why it cannot switch, not just "not connected".
     assert_eq!(app.on_key(KeyEvent::from(KeyCode::Char('m')), now), None);
@@ -63,5 +63,5 @@ fn a_gateway_that_refuses_the_token_after_sticky_traffic_120x40() {
         screen.contains("REFUSED — check --token or GREET_TOP_TOKEN: the gateway says the token is wrong"),
         "{screen}"
     );
-    insta::assert_snapshot!(screen);
+    snapshot!(screen);
 }
