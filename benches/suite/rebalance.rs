@@ -2,7 +2,7 @@
 //! turned ready) to the first request that lands on that pod, under steady
 //! load from 4 clients. (a) the LocalCluster's registry (what the demo's `a`
 //! key changes), in-process; (b) EndpointSlices through the fake API server
-//! (tests/fake-kube) and the gateway's kube discovery, as tests/kubernetes.rs.
+//! (tests/fake-kube) and the gateway's kube discovery, as tests/it/kubernetes.rs.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

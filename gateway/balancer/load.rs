@@ -17,7 +17,7 @@ use std::time::Duration;
 /// is 1/e. Shorter than Finagle's 10 s: with equal pods a latency spike (a
 /// busy core) must not keep one unpicked for long, or the split drifts; a
 /// pod 25 ms slower is still tried only every ~0.2 s (measured: 3–5 % of
-/// the requests, tests/least_loaded.rs).
+/// the requests, tests/it/least_loaded.rs).
 pub const DECAY: Duration = Duration::from_millis(100);
 
 /// The latency estimate (µs) `elapsed` after it was last set, decayed

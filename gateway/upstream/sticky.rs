@@ -134,7 +134,7 @@ impl StickyPin {
 /// the REST client has been sent nothing yet, and Greet is idempotent (as
 /// balanced mode's retry, which never asked). A pod killed between a reply's
 /// headers and its message lost one request in 1,585 when this waited for no
-/// response to have begun (tests/rolling_restart.rs).
+/// response to have begun (tests/it/rolling_restart.rs).
 pub(super) fn retryable(result: &Result<GreetReply, UpstreamError>) -> bool {
     matches!(result, Err(UpstreamError::Unavailable { .. }))
 }

@@ -10,7 +10,7 @@ use greet_gateway::Gateway;
 use tokio::time::Instant;
 
 /// Waits until the gateway has done `at_least` resolves (failed ones count).
-pub(crate) async fn until_resolves(gateway: &Gateway, at_least: u64, within: Duration) {
+pub async fn until_resolves(gateway: &Gateway, at_least: u64, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
         let done = gateway.upstream.dns().resolves();
@@ -28,7 +28,7 @@ pub(crate) async fn until_resolves(gateway: &Gateway, at_least: u64, within: Dur
 }
 
 /// Waits for the next resolve to begin a fresh interval: the resolve count after it.
-pub(crate) async fn just_after_a_resolve(gateway: &Gateway, within: Duration) -> u64 {
+pub async fn just_after_a_resolve(gateway: &Gateway, within: Duration) -> u64 {
     let now = gateway.upstream.dns().resolves();
     until_resolves(gateway, now + 1, within).await;
     now + 1
@@ -38,7 +38,7 @@ pub(crate) async fn just_after_a_resolve(gateway: &Gateway, within: Duration) ->
 /// `within`); returns the hits of the requests that ended before that
 /// resolve began, so were routed by the answer before it. The request the
 /// resolve overlapped is not counted.
-pub(crate) async fn greet_until_the_next_resolve(
+pub async fn greet_until_the_next_resolve(
     rest: &RestClient,
     gateway: &Gateway,
     within: Duration,
@@ -54,14 +54,14 @@ pub(crate) async fn greet_until_the_next_resolve(
             return hits;
         }
         assert_eq!(response.status, 200, "{}", response.body);
-        *hits.entry(crate::support::pod_of(&response.body)).or_default() += 1;
+        *hits.entry(crate::pod_of(&response.body)).or_default() += 1;
         assert!(Instant::now() < deadline, "no resolve within {within:?}");
     }
 }
 
 /// Asserts a round robin's split: every pod of `pods` within one request of
 /// an equal share of `hits`' total, and no other pod.
-pub(crate) fn assert_round_robin(hits: &BTreeMap<String, usize>, pods: &[&str]) {
+pub fn assert_round_robin(hits: &BTreeMap<String, usize>, pods: &[&str]) {
     let total: usize = hits.values().sum();
     let names: Vec<&str> = hits.keys().map(String::as_str).collect();
     let mut wanted = pods.to_vec();

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 
 /// A Greet server named `name` that answers at once, or never while `hung`.
 #[derive(Clone)]
-pub(crate) struct Pod {
+pub struct Pod {
     pub name: &'static str,
     pub hung: Arc<AtomicBool>,
 }
@@ -35,7 +35,7 @@ impl GreetService for Pod {
     }
 }
 
-pub(crate) async fn serve(pod: Pod) -> SocketAddr {
+pub async fn serve(pod: Pod) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
@@ -46,14 +46,14 @@ pub(crate) async fn serve(pod: Pod) -> SocketAddr {
     addr
 }
 
-pub(crate) fn pod(name: &'static str, hung: bool) -> Pod {
+pub fn pod(name: &'static str, hung: bool) -> Pod {
     Pod {
         name,
         hung: Arc::new(AtomicBool::new(hung)),
     }
 }
 
-pub(crate) fn greeting() -> GreetingRequest {
+pub fn greeting() -> GreetingRequest {
     GreetingRequest {
         greeting: Some(Greeting {
             first_name: "Ada".into(),

@@ -10,7 +10,7 @@ use greet_demo::rest_client::RestClient;
 use tokio::task::JoinHandle;
 
 /// Clients sending `POST /greet` one after another until stopped.
-pub(crate) struct Load {
+pub struct Load {
     stop: Arc<AtomicBool>,
     /// Requests answered 200 so far, by all clients.
     served: Arc<AtomicUsize>,
@@ -19,13 +19,13 @@ pub(crate) struct Load {
 
 /// Replies per pod, and every failure with its status and body.
 #[derive(Default)]
-pub(crate) struct Outcomes {
+pub struct Outcomes {
     pub hits: BTreeMap<String, usize>,
     pub failures: Vec<String>,
 }
 
 impl Load {
-    pub(crate) fn start(rest: &RestClient, clients: usize) -> Load {
+    pub fn start(rest: &RestClient, clients: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(AtomicUsize::new(0));
         let clients = (0..clients)
@@ -58,7 +58,7 @@ impl Load {
     }
 
     /// Waits until `more` requests beyond those answered now are answered (at most 20 s).
-    pub(crate) async fn until_served(&self, more: usize) {
+    pub async fn until_served(&self, more: usize) {
         let wanted = self.served.load(Ordering::Relaxed) + more;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while self.served.load(Ordering::Relaxed) < wanted {
@@ -70,7 +70,7 @@ impl Load {
         }
     }
 
-    pub(crate) async fn stop(self) -> Outcomes {
+    pub async fn stop(self) -> Outcomes {
         self.stop.store(true, Ordering::Relaxed);
         let mut all = Outcomes::default();
         for client in self.clients {

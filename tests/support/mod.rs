@@ -1,16 +1,12 @@
 //! Shared fixtures: the library's loopback cluster (real greet-servers, a
 //! kube-proxy-like Service and a real gateway) in the tests' shape.
 
-#[allow(
-    dead_code,
-    reason = "compiled into every test crate; only the ones with an in-process pod use it"
-)]
-pub(crate) mod fake_pod;
-#[allow(
-    dead_code,
-    reason = "compiled into every test crate; only the ones under load use it"
-)]
-pub(crate) mod load;
+pub mod dns;
+pub mod fake_pod;
+pub mod load;
+pub mod podless;
+pub mod pty;
+pub mod server_process;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +17,7 @@ use greet_gateway::upstream::UpstreamTimeouts;
 use greet_proto::Mode;
 
 /// The tests' pods: a generous drain, so a test's own stop never cuts a call.
-pub(crate) fn pod_options() -> PodOptions {
+pub fn pod_options() -> PodOptions {
     PodOptions {
         max_connection_age: None,
         drain_timeout: Duration::from_secs(5),
@@ -29,7 +25,7 @@ pub(crate) fn pod_options() -> PodOptions {
 }
 
 /// The tests' gateway: any free port on 127.0.0.1, discovery named "test".
-pub(crate) fn gateway_spec(mode: Mode) -> GatewaySpec {
+pub fn gateway_spec(mode: Mode) -> GatewaySpec {
     GatewaySpec {
         name: "gateway-test".into(),
         mode,
@@ -44,7 +40,7 @@ pub(crate) fn gateway_spec(mode: Mode) -> GatewaySpec {
 
 /// `pods` pods on 127.0.0.2 and up (any free port), named greetserver-test-N,
 /// behind the Service proxy and a gateway that starts in `mode`.
-pub(crate) fn config(pods: usize, mode: Mode) -> ClusterConfig {
+pub fn config(pods: usize, mode: Mode) -> ClusterConfig {
     ClusterConfig {
         pods,
         first_host: 2,
@@ -59,16 +55,12 @@ pub(crate) fn config(pods: usize, mode: Mode) -> ClusterConfig {
 }
 
 #[allow(dead_code, reason = "compiled into every test crate; dns_netns starts its own")]
-pub(crate) async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
+pub async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
     LocalCluster::start(config(pods, mode)).await.unwrap()
 }
 
 /// The pod named in a `/greet` reply body.
-#[allow(
-    dead_code,
-    reason = "compiled into every test crate; the gRPC ingress's reads its pods from replies"
-)]
-pub(crate) fn pod_of(body: &str) -> String {
+pub fn pod_of(body: &str) -> String {
     greet_gateway::upstream::pod_from_result(body)
         .unwrap_or_else(|| panic!("no pod in reply {body:?}"))
         .0
@@ -76,7 +68,7 @@ pub(crate) fn pod_of(body: &str) -> String {
 
 /// Sends `n` greetings one after another; returns hits per pod. Panics on a non-200.
 #[allow(dead_code, reason = "compiled into every test crate; the gRPC ingress's sends gRPC")]
-pub(crate) async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
+pub async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usize> {
     let mut hits = BTreeMap::new();
     for i in 0..n {
         let response = rest.greet("Ada", &format!("Lovelace-{i}")).await.unwrap();
@@ -88,11 +80,7 @@ pub(crate) async fn greet_n(rest: &RestClient, n: usize) -> BTreeMap<String, usi
 
 /// Sends greetings one after another until every one of `pods` pods has
 /// answered; returns hits per pod. Panics on a non-200, or after `within`.
-#[allow(
-    dead_code,
-    reason = "compiled into every test crate; only the max connection age's use it"
-)]
-pub(crate) async fn greet_until_every_pod(rest: &RestClient, pods: usize, within: Duration) -> BTreeMap<String, usize> {
+pub async fn greet_until_every_pod(rest: &RestClient, pods: usize, within: Duration) -> BTreeMap<String, usize> {
     let deadline = tokio::time::Instant::now() + within;
     let mut hits = BTreeMap::new();
     let mut sent = 0;
@@ -109,13 +97,9 @@ pub(crate) async fn greet_until_every_pod(rest: &RestClient, pods: usize, within
     hits
 }
 
-#[allow(
-    dead_code,
-    reason = "compiled into every test crate; only the concurrent ones use it"
-)]
 /// Sends `clients` × `each` greetings at once from as many tasks; returns
 /// hits per pod, as the replies name them.
-pub(crate) async fn greet_concurrently(rest: &RestClient, clients: usize, each: usize) -> BTreeMap<String, usize> {
+pub async fn greet_concurrently(rest: &RestClient, clients: usize, each: usize) -> BTreeMap<String, usize> {
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let rest = rest.clone();
@@ -134,11 +118,7 @@ pub(crate) async fn greet_concurrently(rest: &RestClient, clients: usize, each: 
 
 /// Waits until the gateway's balancer holds exactly the registry's endpoints
 /// (a count is not enough: after a kill and an add it is the same as before both).
-#[allow(
-    dead_code,
-    reason = "compiled into every test crate; only the balanced-mode ones wait for discovery"
-)]
-pub(crate) async fn until_balancer_follows_the_registry(cluster: &LocalCluster) {
+pub async fn until_balancer_follows_the_registry(cluster: &LocalCluster) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     let mut wanted: Vec<String> = cluster.registry().iter().map(|e| e.address.clone()).collect();
     wanted.sort();
@@ -159,7 +139,7 @@ pub(crate) async fn until_balancer_follows_the_registry(cluster: &LocalCluster) 
 
 /// A Watch through `observer`, and the snapshot it opens with.
 #[allow(dead_code, reason = "compiled into every test crate; the mode-switch tests use it")]
-pub(crate) async fn watch_from_snapshot(
+pub async fn watch_from_snapshot(
     observer: &mut greet_proto::observe::observer_client::ObserverClient<tonic::transport::Channel>,
 ) -> (
     tonic::Streaming<greet_proto::observe::Event>,

@@ -9,10 +9,10 @@ use greet_gateway::discovery;
 use greet_proto::Mode;
 
 /// Any free port on 127.0.0.1.
-pub(crate) const ANY_PORT: &str = "127.0.0.1:0";
+pub const ANY_PORT: &str = "127.0.0.1:0";
 
 /// A balanced gateway with no pod, its Observer on `observe`.
-pub(crate) async fn gateway_on(observe: &str) -> GatewayHandle {
+pub async fn gateway_on(observe: &str) -> GatewayHandle {
     let observe: SocketAddr = observe.parse().expect("a socket address");
     let spec = GatewaySpec {
         mode: Mode::Balanced,

@@ -1,6 +1,5 @@
 //! `greet-top` in a real pseudo-terminal for the tests: its output parsed by
 //! vt100 as it comes, keys written to it, its exit waited for.
-#![allow(dead_code, reason = "each test file that includes it uses a different part")]
 
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
@@ -9,14 +8,14 @@ use std::time::{Duration, Instant};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 /// A screen fed by the child's output in a background thread.
-pub(crate) struct Screen {
+pub struct Screen {
     pub parser: Arc<Mutex<vt100::Parser>>,
     pub raw: Arc<Mutex<Vec<u8>>>,
 }
 
 impl Screen {
     /// How often `needle` occurs in everything the program wrote.
-    pub(crate) fn count(&self, needle: &[u8]) -> usize {
+    pub fn count(&self, needle: &[u8]) -> usize {
         self.raw
             .lock()
             .unwrap()
@@ -26,7 +25,7 @@ impl Screen {
     }
 
     /// Whether the first cell of `word` on screen is reversed, and its background.
-    pub(crate) fn style_of(&self, word: &str) -> (bool, vt100::Color) {
+    pub fn style_of(&self, word: &str) -> (bool, vt100::Color) {
         let parser = self.parser.lock().unwrap();
         let screen = parser.screen();
         let (_, cols) = screen.size();
@@ -40,12 +39,12 @@ impl Screen {
         panic!("{word} is not on the screen:\n{}", screen.contents());
     }
 
-    pub(crate) fn text(&self) -> String {
+    pub fn text(&self) -> String {
         self.parser.lock().unwrap().screen().contents()
     }
 
     /// Waits until `check` holds for the screen text; panics with the screen after `within`.
-    pub(crate) fn wait_for(&self, what: &str, within: Duration, check: impl Fn(&str) -> bool) -> String {
+    pub fn wait_for(&self, what: &str, within: Duration, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + within;
         loop {
             let text = self.text();
@@ -62,7 +61,7 @@ impl Screen {
 }
 
 /// `greet-top ARGS` running in a 90x30 pseudo-terminal, its output parsed as it comes.
-pub(crate) struct Dashboard {
+pub struct Dashboard {
     pub screen: Screen,
     pub master: Box<dyn portable_pty::MasterPty + Send>,
     pub child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -70,7 +69,7 @@ pub(crate) struct Dashboard {
     pub eof: std::sync::mpsc::Receiver<()>,
 }
 
-pub(crate) fn start_dashboard(args: &[&str], env: &[(&str, &str)]) -> Dashboard {
+pub fn start_dashboard(args: &[&str], env: &[(&str, &str)]) -> Dashboard {
     let pty = native_pty_system()
         .openpty(PtySize {
             rows: 30,
@@ -122,25 +121,25 @@ pub(crate) fn start_dashboard(args: &[&str], env: &[(&str, &str)]) -> Dashboard 
 }
 
 impl Dashboard {
-    pub(crate) fn press(&mut self, key: &[u8]) {
+    pub fn press(&mut self, key: &[u8]) {
         self.keys.write_all(key).unwrap();
         self.keys.flush().unwrap();
     }
 
     /// Presses q and waits for a clean exit.
-    pub(crate) fn quit(mut self) {
+    pub fn quit(mut self) {
         self.press(b"q");
         self.exits_cleanly();
     }
 
     /// Waits for the exit after q; it must be a success.
-    pub(crate) fn exits_cleanly(&mut self) {
+    pub fn exits_cleanly(&mut self) {
         let status = self.exit_status("q");
         assert!(status.success(), "exit status {status:?}");
     }
 
     /// Waits up to 10 s for the process to exit after `what`.
-    pub(crate) fn exit_status(&mut self, what: &str) -> portable_pty::ExitStatus {
+    pub fn exit_status(&mut self, what: &str) -> portable_pty::ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -155,14 +154,14 @@ impl Dashboard {
     }
 
     /// Whether the PTY is in canonical (cooked) mode, as a shell expects it.
-    pub(crate) fn canonical(&self) -> bool {
+    pub fn canonical(&self) -> bool {
         let termios = self.master.get_termios().expect("the PTY's termios");
         termios.local_flags.contains(nix::sys::termios::LocalFlags::ICANON)
     }
 
     /// After the exit: everything written has been read (EOF), and the
     /// terminal is back as it was: cooked mode, main screen, cursor visible.
-    pub(crate) fn assert_restored(&self) {
+    pub fn assert_restored(&self) {
         self.eof
             .recv_timeout(Duration::from_secs(5))
             .expect("the PTY reached EOF after the exit");

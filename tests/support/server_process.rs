@@ -8,14 +8,14 @@ use tokio::time::Instant;
 
 /// A greet-server process; continued and killed on drop, so a failed
 /// assertion leaves no stopped process behind.
-pub(crate) struct Server {
+pub struct Server {
     child: Child,
     pub address: String,
 }
 
 impl Server {
     /// Starts greet-server as pod `name` on a free port.
-    pub(crate) fn spawn(name: &str) -> Server {
+    pub fn spawn(name: &str) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -32,14 +32,14 @@ impl Server {
     }
 
     /// Sends `signal` ("-KILL", "-STOP", "-CONT") to the process.
-    pub(crate) fn signal(&self, signal: &str) {
+    pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args([signal, &pid]).status().unwrap();
         assert!(status.success(), "kill {signal} {pid}");
     }
 
     /// Waits (20 s at most) until the server accepts connections.
-    pub(crate) async fn until_listening(&self) {
+    pub async fn until_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while tokio::net::TcpStream::connect(&self.address).await.is_err() {
             assert!(
