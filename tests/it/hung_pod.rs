@@ -5,7 +5,6 @@
 //! Real greet-server processes, an in-process gateway, all on 127.0.0.1.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -19,54 +18,8 @@ use greet_gateway::upstream::UpstreamTimeouts;
 use greet_proto::Mode;
 use greet_proto::greet::greet_service_client::GreetServiceClient;
 use greet_proto::greet::{Greeting, GreetingRequest};
+use greet_tests::server_process::Server;
 use tokio::time::Instant;
-
-/// A greet-server process; continued and killed on drop, so a failed
-/// assertion leaves no stopped process behind.
-struct Server {
-    child: Child,
-    address: String,
-}
-
-impl Server {
-    fn spawn(name: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_greet-server"))
-            .args(["--listen", &address, "--pod-name", name, "--metrics-port", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Server { child, address }
-    }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args([signal, &pid]).status().unwrap();
-        assert!(status.success(), "kill {signal} {pid}");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.signal("-CONT");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn until_listening(address: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(address).await.is_err() {
-        assert!(Instant::now() < deadline, "nothing listens on {address} after 20 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// Each client's answers: per pod, the failures, and the slowest answer.
 #[derive(Default)]
@@ -176,7 +129,7 @@ async fn balanced_gateway(servers: &[Server]) -> GatewayHandle {
 async fn a_sigstopped_pod_stalls_no_request_past_one_try_and_is_readmitted_after_sigcont() {
     let servers: Vec<Server> = (1..=3).map(|n| Server::spawn(&format!("hung-pod-{n}"))).collect();
     for server in &servers {
-        until_listening(&server.address).await;
+        server.until_listening().await;
     }
     let gateway = balanced_gateway(&servers).await;
     let rest = FrontDoor::Rest(Box::new(RestClient::new(format!("http://{}", gateway.rest_addr))));
