@@ -4,36 +4,14 @@
 use std::time::Instant;
 
 use greet_proto::Mode;
-use greet_proto::observe::{self, event};
 use greet_top::state::App;
 
-use super::{PODS, draw, gateway_event, scenario};
+use super::draw;
+use super::incidents::first_endpoint_reported;
 
 /// Sticky on one pod; the gateway's checks of the first listed one fail.
 fn pod_down() -> (App, Instant) {
-    let (mut app, now) = scenario(Mode::Sticky);
-    let endpoints = PODS
-        .iter()
-        .enumerate()
-        .map(|(i, (name, ip))| observe::Endpoint {
-            address: format!("{ip}:50051"),
-            pod_name: (*name).into(),
-            ready: true,
-            health_failure: if i == 0 {
-                "connection refused".into()
-            } else {
-                String::new()
-            },
-            ..observe::Endpoint::default()
-        })
-        .collect();
-    let changed = observe::EndpointsChanged {
-        seq: 301,
-        endpoints,
-        ..observe::EndpointsChanged::default()
-    };
-    app.update(gateway_event(event::Kind::EndpointsChanged(changed)), now);
-    (app, now)
+    first_endpoint_reported(Mode::Sticky, |e| e.health_failure = "connection refused".into())
 }
 
 #[test]

@@ -155,20 +155,27 @@ fn a_gateway_back_in_sticky_mode_after_a_restart_120x40() {
 
 /// Balanced, then the gateway reports that its balancer skips one pod.
 fn pod_skipped() -> (App, Instant) {
-    let (mut app, now) = scenario(Mode::Balanced);
+    first_endpoint_reported(Mode::Balanced, |e| e.skipped_reason = "connection refused".into())
+}
+
+/// The `mode` scenario, then an endpoint list from the gateway in which the
+/// first pod's endpoint is as `mark` leaves it.
+pub(super) fn first_endpoint_reported(mode: Mode, mark: impl Fn(&mut observe::Endpoint)) -> (App, Instant) {
+    let (mut app, now) = scenario(mode);
     let endpoints = PODS
         .iter()
         .enumerate()
-        .map(|(i, (name, ip))| observe::Endpoint {
-            address: format!("{ip}:50051"),
-            pod_name: (*name).into(),
-            ready: true,
-            skipped_reason: if i == 0 {
-                "connection refused".into()
-            } else {
-                String::new()
-            },
-            ..observe::Endpoint::default()
+        .map(|(i, (name, ip))| {
+            let mut endpoint = observe::Endpoint {
+                address: format!("{ip}:50051"),
+                pod_name: (*name).into(),
+                ready: true,
+                ..observe::Endpoint::default()
+            };
+            if i == 0 {
+                mark(&mut endpoint);
+            }
+            endpoint
         })
         .collect();
     let changed = observe::EndpointsChanged {
