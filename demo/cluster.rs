@@ -20,8 +20,8 @@ use super::pod::{LocalPod, PodNames, PodOptions, kube_style_id, random_seed};
 use super::service_proxy;
 use crate::rest_client::RestClient;
 use greet_gateway::GatewayHandle;
+use greet_gateway::Resolver;
 use greet_gateway::discovery::{self, DiscoveryHealth, EndpointInfo, EndpointSet};
-use greet_gateway::dns_mode::Resolver;
 use greet_server::ReplyDelay;
 
 /// Where the gateway's sticky mode sends requests.

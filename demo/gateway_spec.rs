@@ -7,9 +7,9 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
+use greet_gateway::UpstreamTimeouts;
 use greet_gateway::discovery::{DiscoveryHealth, DiscoveryStream};
-use greet_gateway::dns_mode::{DnsModeConfig, Resolver};
-use greet_gateway::upstream::UpstreamTimeouts;
+use greet_gateway::{DnsModeConfig, Resolver};
 use greet_gateway::{GatewayConfig, GatewayHandle, Listeners};
 use greet_proto::Mode;
 use greet_runtime::auth::ControlToken;

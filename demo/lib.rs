@@ -4,9 +4,9 @@
 //!
 //! The same cluster runs the integration tests and the benchmark.
 
-pub mod cluster;
+mod cluster;
 mod gateway_spec;
-pub mod pod;
+mod pod;
 pub mod rest_client;
 pub mod service_proxy;
 

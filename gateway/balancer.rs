@@ -12,10 +12,10 @@
 //! its answer ends the skip, its failure or timeout renews it, and the other
 //! requests keep going to the other members meanwhile.
 
-pub mod load;
+pub(crate) mod load;
 mod member;
 mod skip;
-pub mod try_limit;
+pub(crate) mod try_limit;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,8 +24,13 @@ use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use super::discovery::{EndpointInfo, EndpointSet};
-pub use member::{InFlight, Member, PROBE_LEASE};
-pub use skip::{EJECTION, MAX_EJECTION, Skip, ejection_for};
+#[cfg(test)]
+use member::PROBE_LEASE;
+pub(crate) use member::{InFlight, Member};
+pub(crate) use skip::Skip;
+#[cfg(test)]
+use skip::ejection_for;
+pub use skip::{EJECTION, MAX_EJECTION};
 
 type Connect<C> = Box<dyn Fn(&EndpointInfo) -> C + Send + Sync>;
 
@@ -143,7 +148,7 @@ impl<C> Balancer<C> {
     }
 
     /// A request picked at `picked_at` found `member` failing at `now` for
-    /// `reason`: skips it for [`ejection_for`] its failures in a row. Returns
+    /// `reason`: skips it for [`ejection_for`](skip::ejection_for) its failures in a row. Returns
     /// whether that changed what is reported (a new skip or a later
     /// deadline); not while it is skipped and not yet due for a re-try.
     pub fn eject(&self, member: &Member<C>, picked_at: Instant, now: Instant, reason: &str) -> bool {

@@ -10,6 +10,9 @@ use futures_util::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 
+/// The Kubernetes source: every EndpointSlice of a Service, merged.
+pub use crate::endpoint_slices::{PortSelector, watch as endpoint_slices};
+
 /// One upstream endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EndpointInfo {

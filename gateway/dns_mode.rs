@@ -243,7 +243,7 @@ impl DnsPool {
 
 /// Resolves every `interval` for as long as the gateway runs (in every mode,
 /// so a switch to `dns` starts from the last answer, as a client would).
-pub async fn follow(gateway: Arc<super::Gateway>, resolver: Resolver, interval: Duration) {
+pub(crate) async fn follow(gateway: Arc<super::Gateway>, resolver: Resolver, interval: Duration) {
     // At least 1 ms: tokio's interval refuses zero (the CLI asks 100 ms).
     let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

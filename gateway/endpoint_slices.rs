@@ -23,7 +23,7 @@ pub struct PortSelector {
 
 /// The endpoints of one slice, with readiness as the balancer needs it:
 /// ready unless `ready` is false or the endpoint is terminating.
-pub fn endpoints_of(slice: &EndpointSlice, port: &PortSelector) -> EndpointSet {
+pub(crate) fn endpoints_of(slice: &EndpointSlice, port: &PortSelector) -> EndpointSet {
     let ports = slice.ports.as_deref().unwrap_or_default();
     let by_name = ports.iter().find(|p| p.name.as_deref() == Some(port.name.as_str()));
     let by_number = ports.iter().find(|p| p.port == Some(i32::from(port.number)));
@@ -58,7 +58,7 @@ pub fn endpoints_of(slice: &EndpointSlice, port: &PortSelector) -> EndpointSet {
 
 /// The merged endpoint set of all slices of one Service.
 #[derive(Debug)]
-pub struct SliceAggregator {
+pub(crate) struct SliceAggregator {
     port: PortSelector,
     slices: BTreeMap<String, EndpointSet>,
     /// Slices of a re-list in progress; swapped in at `InitDone`.
@@ -66,7 +66,7 @@ pub struct SliceAggregator {
 }
 
 impl SliceAggregator {
-    pub fn new(port: PortSelector) -> Self {
+    pub(crate) fn new(port: PortSelector) -> Self {
         SliceAggregator {
             port,
             slices: BTreeMap::new(),
@@ -75,7 +75,7 @@ impl SliceAggregator {
     }
 
     /// Folds in one watcher event; returns the new set when it may have changed.
-    pub fn apply(&mut self, event: watcher::Event<EndpointSlice>) -> Option<EndpointSet> {
+    pub(crate) fn apply(&mut self, event: watcher::Event<EndpointSlice>) -> Option<EndpointSet> {
         match event {
             watcher::Event::Init => {
                 self.relisting = Some(BTreeMap::new());
@@ -105,7 +105,7 @@ impl SliceAggregator {
 
     /// All slices' endpoints, one per address (a pod listed in two slices
     /// during a slice rebalancing counts once).
-    pub fn current(&self) -> EndpointSet {
+    pub(crate) fn current(&self) -> EndpointSet {
         normalize(self.slices.values().flatten().cloned())
     }
 }

@@ -10,14 +10,14 @@
 //! broadcast ring is bounded and a raw subscriber that falls behind is told
 //! how many events it missed.
 
-pub mod counters;
+pub(crate) mod counters;
 mod gate;
-pub mod gauges;
-pub mod histogram;
-pub mod methods;
-pub mod sample;
-pub mod shared;
-pub mod summary;
+pub(crate) mod gauges;
+pub(crate) mod histogram;
+pub(crate) mod methods;
+pub(crate) mod sample;
+pub(crate) mod shared;
+pub(crate) mod summary;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,7 +33,7 @@ use shared::Shared;
 use summary::Summaries;
 
 /// Events kept for a slow subscriber before it is told it lagged.
-pub const BROADCAST_CAPACITY: usize = 16 * 1024;
+pub(crate) const BROADCAST_CAPACITY: usize = 16 * 1024;
 /// Mode and endpoint changes kept for a slow summary subscriber (they are rare).
 const CONTROL_CAPACITY: usize = 256;
 

@@ -8,7 +8,7 @@
 //! In sticky mode no request reaches the listed endpoints, so without
 //! these nothing would say that one of them died.
 
-pub mod probe;
+pub(crate) mod probe;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -18,10 +18,10 @@ use greet_proto::grpc_code::grpc_code_name;
 use greet_proto::observe;
 
 /// The longest one check may wait for its answer, whatever the interval.
-pub const MAX_CHECK_TIME: Duration = Duration::from_secs(1);
+pub(crate) const MAX_CHECK_TIME: Duration = Duration::from_secs(1);
 
 /// How long one check may wait: the interval, at most [`MAX_CHECK_TIME`].
-pub fn check_limit(interval: Duration) -> Duration {
+pub(crate) fn check_limit(interval: Duration) -> Duration {
     interval.min(MAX_CHECK_TIME)
 }
 
@@ -82,7 +82,7 @@ impl CheckOutcome {
 
 /// One endpoint's health as its checks found it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct EndpointHealth {
+pub(crate) struct EndpointHealth {
     /// The last check's failure; `None` when it passed or none has ended.
     pub failure: Option<String>,
     /// When the last check ended (Unix µs); 0 before the first.
@@ -95,7 +95,7 @@ impl EndpointHealth {
     /// A check ended at `ended_unix_us` with `outcome`. Returns whether what
     /// the Observer shows changed: up to down, down to up, or another cause
     /// (not merely the check's time).
-    pub fn record(&mut self, outcome: &CheckOutcome, ended_unix_us: i64) -> bool {
+    pub(crate) fn record(&mut self, outcome: &CheckOutcome, ended_unix_us: i64) -> bool {
         let failure = outcome.failure();
         let changed = failure != self.failure;
         self.failing_since_unix_us = match (&self.failure, &failure) {
@@ -109,7 +109,7 @@ impl EndpointHealth {
     }
 
     /// Writes this health into the Observer's endpoint.
-    pub fn fill(&self, endpoint: &mut observe::Endpoint) {
+    pub(crate) fn fill(&self, endpoint: &mut observe::Endpoint) {
         endpoint.health_failure = self.failure.clone().unwrap_or_default();
         endpoint.health_checked_unix_us = self.checked_unix_us;
         endpoint.health_failing_since_unix_us = self.failing_since_unix_us;

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 /// Send times kept per upstream. Requests beyond this many at once are
 /// counted but their send time is not kept: the oldest in flight is then
 /// the oldest of the first 32, which a hung pod's first requests are.
-pub const SLOTS: usize = 32;
+pub(crate) const SLOTS: usize = 32;
 
 /// Requests in flight to one upstream, and their send times.
 #[derive(Debug)]

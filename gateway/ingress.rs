@@ -39,7 +39,7 @@ use route::Route;
 
 /// Serves the ingress on `listener` until `shutdown`, then lets calls in
 /// flight finish (the drain's timeout bounds long streams).
-pub fn serve(
+pub(crate) fn serve(
     gateway: Arc<Gateway>,
     listener: TcpListener,
     shutdown: CancellationToken,

@@ -13,20 +13,31 @@
 //! resolver, every --dns-interval ─► DnsPool::apply (dns mode's balancer)
 //! ```
 
-pub mod balancer;
+mod balancer;
 pub mod cli;
 pub mod discovery;
-pub mod dns_mode;
-pub mod endpoint_slices;
-pub mod events;
-pub mod health_check;
-pub mod in_flight;
-pub mod ingress;
-pub mod metrics;
-pub mod observer;
+mod dns_mode;
+mod endpoint_slices;
+mod events;
+mod health_check;
+mod in_flight;
+mod ingress;
+mod metrics;
+mod observer;
 pub mod rest;
-pub mod skipped;
-pub mod upstream;
+mod skipped;
+mod upstream;
+
+// The surface: a gateway is started from a `GatewayConfig` and a discovery
+// stream (`start`, `cli::run`); the rest is what a caller needs to build
+// those and to watch the result in-process (the demo, the tests, benches).
+pub use balancer::load::DECAY as LOAD_DECAY;
+pub use balancer::try_limit::TRY_LIMIT_FLOOR;
+pub use balancer::{EJECTION, MAX_EJECTION};
+pub use dns_mode::{DnsModeConfig, ResolveFuture, Resolver};
+pub use events::shared::Shared as HubEvent;
+pub use events::{EventHub, RequestOutcome};
+pub use upstream::{Upstream, UpstreamTimeouts};
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,11 +49,10 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use discovery::DiscoveryStream;
-use events::{EventHub, GatewayInfo};
+use events::GatewayInfo;
 use greet_proto::Mode;
 use greet_proto::observe::observer_server::ObserverServer;
 use greet_runtime::auth::ControlToken;
-use upstream::{Upstream, UpstreamTimeouts};
 
 /// What the gateway is and where it sends requests.
 #[derive(Clone, Debug)]
@@ -71,7 +81,7 @@ pub struct Gateway {
     /// Required by `PUT /mode` (rest/auth.rs) when set.
     control_token: Option<ControlToken>,
     /// What only the metrics count (gateway/metrics.rs).
-    pub metrics: metrics::GatewayCounts,
+    pub(crate) metrics: metrics::GatewayCounts,
     /// Discovery's failures, counted for the metrics.
     discovery_health: discovery::DiscoveryHealth,
     /// Set on shutdown: /healthz turns 503 so load balancers stop sending.

@@ -65,7 +65,7 @@ fn prometheus_buckets(counts: &[u64]) -> Vec<(f64, u64)> {
 
 /// What the gateway counts only for the metrics.
 #[derive(Debug, Default)]
-pub struct GatewayCounts {
+pub(crate) struct GatewayCounts {
     /// `POST /greet` bodies refused before any upstream call, by mode.
     rejected: [AtomicU64; MODES],
     /// Events a raw Observer subscriber missed because it fell behind.
@@ -73,17 +73,17 @@ pub struct GatewayCounts {
 }
 
 impl GatewayCounts {
-    pub fn rejected(&self, mode: Mode) {
+    pub(crate) fn rejected(&self, mode: Mode) {
         self.rejected[mode as usize].fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn observer_dropped(&self, events: u64) {
+    pub(crate) fn observer_dropped(&self, events: u64) {
         self.observer_dropped.fetch_add(events, Ordering::Relaxed);
     }
 }
 
 /// `GET /metrics`.
-pub async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
+pub(crate) async fn metrics(State(gateway): State<Arc<Gateway>>) -> Response {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape(gateway)));
     greet_runtime::metrics::exposition(&registry)

@@ -6,8 +6,8 @@
 mod auth;
 mod wire;
 
-pub use auth::ObserverAuth;
-pub use wire::ObserverRoutes;
+pub(crate) use auth::ObserverAuth;
+pub(crate) use wire::ObserverRoutes;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,14 +28,14 @@ use greet_proto::Mode;
 use greet_proto::observe::observer_server::Observer;
 use greet_proto::observe::{Event, GetStateRequest, Lagged, SetModeRequest, State, WatchRequest, event};
 
-pub struct ObserverService {
+pub(crate) struct ObserverService {
     gateway: Arc<Gateway>,
     /// Ends every Watch stream when the gateway shuts down, so the server can drain.
     shutdown: CancellationToken,
 }
 
 impl ObserverService {
-    pub fn new(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(gateway: Arc<Gateway>, shutdown: CancellationToken) -> Self {
         ObserverService { gateway, shutdown }
     }
 

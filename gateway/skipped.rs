@@ -12,12 +12,12 @@ use super::upstream::UpstreamError;
 use greet_proto::observe;
 
 /// Every endpoint with its skip, as [`super::balancer::Balancer::report`] gives them.
-pub type Report = [(EndpointInfo, Option<Skip>)];
+pub(crate) type Report = [(EndpointInfo, Option<Skip>)];
 
 /// Why a failed call makes the balancer skip its endpoint, e.g. "connection
 /// refused"; `None` when it does not (the server answered with an error, or
 /// only this call's connection broke).
-pub fn reason(err: &UpstreamError) -> Option<String> {
+pub(crate) fn reason(err: &UpstreamError) -> Option<String> {
     match err {
         UpstreamError::Unavailable { skip, .. } => skip.clone(),
         UpstreamError::Timeout { after, .. } => Some(format!("no answer within {after:?}")),
@@ -32,7 +32,7 @@ pub fn reason(err: &UpstreamError) -> Option<String> {
 /// status the client made from a connection that closed under the call with
 /// no I/O error (a GOAWAY race while a pod drains or its connection ages out):
 /// the pod may well be fine.
-pub fn unavailable_reason(status: &tonic::Status, message: &str) -> Option<String> {
+pub(crate) fn unavailable_reason(status: &tonic::Status, message: &str) -> Option<String> {
     let mut source = std::error::Error::source(status);
     let client_made = source.is_some();
     while let Some(err) = source {
@@ -45,7 +45,7 @@ pub fn unavailable_reason(status: &tonic::Status, message: &str) -> Option<Strin
 }
 
 /// A connection's I/O error in a few words, e.g. "connection refused".
-pub fn io_reason(io: &std::io::Error) -> String {
+pub(crate) fn io_reason(io: &std::io::Error) -> String {
     use std::io::ErrorKind;
     match io.kind() {
         ErrorKind::TimedOut => "connection timed out".to_owned(),
@@ -61,7 +61,7 @@ pub fn io_reason(io: &std::io::Error) -> String {
 
 /// The endpoints for the Observer: each with its skip's reason and the Unix
 /// time (µs) of its re-try, `now` being `now_unix_us`.
-pub fn endpoints_proto(report: &Report, now: Instant, now_unix_us: i64) -> Vec<observe::Endpoint> {
+pub(crate) fn endpoints_proto(report: &Report, now: Instant, now_unix_us: i64) -> Vec<observe::Endpoint> {
     report
         .iter()
         .map(|(info, skip)| match skip {
@@ -85,7 +85,7 @@ fn unix_us(at: Instant, now: Instant, now_unix_us: i64) -> i64 {
 
 /// One skipped endpoint in `/healthz`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct SkippedEndpoint {
+pub(crate) struct SkippedEndpoint {
     pub address: String,
     /// `null` when discovery does not know the pod.
     pub pod: Option<String>,
@@ -96,7 +96,7 @@ pub struct SkippedEndpoint {
 }
 
 /// The skipped endpoints, in address order.
-pub fn skipped_endpoints(report: &Report, now: Instant) -> Vec<SkippedEndpoint> {
+pub(crate) fn skipped_endpoints(report: &Report, now: Instant) -> Vec<SkippedEndpoint> {
     report
         .iter()
         .filter_map(|(info, skip)| {
@@ -112,7 +112,7 @@ pub fn skipped_endpoints(report: &Report, now: Instant) -> Vec<SkippedEndpoint> 
 }
 
 /// Ready endpoints the balancer does not skip.
-pub fn usable(report: &Report) -> usize {
+pub(crate) fn usable(report: &Report) -> usize {
     report
         .iter()
         .filter(|(info, skip)| info.ready && skip.is_none())
@@ -120,7 +120,7 @@ pub fn usable(report: &Report) -> usize {
 }
 
 /// Why balanced mode has nothing to send to although endpoints are ready, and what to check.
-pub fn all_skipped_message(skipped: &[SkippedEndpoint]) -> String {
+pub(crate) fn all_skipped_message(skipped: &[SkippedEndpoint]) -> String {
     const LISTED: usize = 3;
     let mut list: Vec<String> = skipped
         .iter()

@@ -4,11 +4,11 @@
 mod balanced;
 mod counted;
 mod error;
-pub mod raw_h2;
+pub(crate) mod raw_h2;
 mod sticky;
 
 use balanced::Limit;
-pub use error::UpstreamError;
+pub(crate) use error::UpstreamError;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -26,6 +26,7 @@ use super::in_flight::{OpenConnections, PodGauge};
 use greet_proto::Mode;
 use greet_proto::greet::greet_service_client::GreetServiceClient;
 use greet_proto::greet::{Greeting, GreetingRequest};
+use greet_proto::greeting_text::pod_from_result;
 
 /// Timeouts for upstream calls.
 #[derive(Clone, Copy, Debug)]
@@ -56,7 +57,7 @@ pub struct GreetReply {
 
 /// A per-endpoint connection, made when first used: or why the endpoint's
 /// address cannot be dialled.
-pub type EndpointConn = Result<EndpointConns, String>;
+pub(crate) type EndpointConn = Result<EndpointConns, String>;
 
 /// The gateway's connections to one endpoint: its own calls' (REST), and
 /// the gRPC ingress's, which passes calls through undecoded.
@@ -380,14 +381,3 @@ impl Upstream {
         })
     }
 }
-
-/// Pod name and IP from `... from pod: name(<name>), ip(<ip>).`
-pub fn pod_from_result(result: &str) -> Option<(String, String)> {
-    let rest = &result[result.rfind("from pod: name(")? + "from pod: name(".len()..];
-    let (name, rest) = rest.split_once("), ip(")?;
-    let ip = rest.strip_suffix(").")?;
-    Some((name.to_owned(), ip.to_owned()))
-}
-
-#[cfg(test)]
-mod tests;

@@ -1,8 +1,9 @@
 //! The wire: `proto/*.proto` compiled by `build.rs`, and what both ends of
-//! it share: the latency buckets of the Observer's histograms, the mode's
+//! it share: the article's reply text, the latency buckets of the Observer's histograms, the mode's
 //! wire form, gRPC status codes, the limits a summary keeps to, and the
 //! sanitising of text that arrives from the network.
 
+pub mod greeting_text;
 pub mod grpc_code;
 pub mod latency_buckets;
 pub mod limits;

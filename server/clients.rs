@@ -14,7 +14,7 @@ use prometheus_client::registry::Registry;
 /// The open connections by client address; changed only when a connection
 /// opens or closes.
 #[derive(Clone, Debug, Default)]
-pub struct Clients {
+pub(crate) struct Clients {
     open: Gauge,
     addresses: Gauge,
     by_address: Arc<Mutex<HashMap<IpAddr, u64>>>,
@@ -22,7 +22,7 @@ pub struct Clients {
 
 impl Clients {
     /// Adds the gauges to `registry`.
-    pub fn register(&self, registry: &mut Registry) {
+    pub(crate) fn register(&self, registry: &mut Registry) {
         registry.register(
             "greet_server_open_connections",
             "HTTP/2 connections open to this server now",
@@ -36,7 +36,7 @@ impl Clients {
     }
 
     /// A connection from `client` opened: counted until the guard drops.
-    pub fn connected(&self, client: IpAddr) -> ClientGuard {
+    pub(crate) fn connected(&self, client: IpAddr) -> ClientGuard {
         self.open.inc();
         let mut by_address = self.lock();
         *by_address.entry(client).or_default() += 1;
@@ -55,7 +55,7 @@ impl Clients {
 
 /// Held by an open connection.
 #[derive(Debug)]
-pub struct ClientGuard {
+pub(crate) struct ClientGuard {
     clients: Clients,
     client: IpAddr,
 }

@@ -89,7 +89,7 @@ impl Drop for ClosingGuard {
 pub struct Jitter(f64);
 
 /// The spread around the age: ±10 %, as grpc-go's.
-pub const JITTER_SPREAD: f64 = 0.1;
+pub(crate) const JITTER_SPREAD: f64 = 0.1;
 
 impl Jitter {
     pub const NONE: Jitter = Jitter(0.0);
@@ -110,7 +110,7 @@ impl Jitter {
 /// connection's `jitter` after `start` (at once when that has passed);
 /// never without an age, nor with one too long to reach (`Duration::MAX`
 /// read as "never": the arithmetic would overflow).
-pub fn goaway_at(start: Instant, age: Option<Duration>, jitter: Jitter) -> Option<Instant> {
+pub(crate) fn goaway_at(start: Instant, age: Option<Duration>, jitter: Jitter) -> Option<Instant> {
     let after = Duration::try_from_secs_f64(age?.as_secs_f64() * (1.0 + jitter.0)).ok()?;
     start.checked_add(after)
 }

@@ -2,10 +2,10 @@
 //! reflection, graceful drain and an optional max connection age.
 
 pub mod cli;
-pub mod clients;
-pub mod connection_age;
+mod clients;
+mod connection_age;
 mod connections;
-pub mod metrics;
+mod metrics;
 mod reply_delay;
 
 use std::future::Future;
@@ -23,6 +23,7 @@ pub use reply_delay::ReplyDelay;
 
 use greet_proto::greet::greet_service_server::{GreetService, GreetServiceServer};
 use greet_proto::greet::{GreetingRequest, GreetingResponse};
+use greet_proto::greeting_text::greeting_text;
 
 /// Who this server says it is, and how it treats connections.
 #[derive(Clone, Debug)]
@@ -44,11 +45,6 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Added to every Greet reply (zero normally): a slow pod on demand.
     pub reply_delay: ReplyDelay,
-}
-
-/// The article's reply text: `Hello, <first> <last> from pod: name(<pod>), ip(<ip>).`
-pub fn greeting_text(first_name: &str, last_name: &str, pod_name: &str, pod_ip: &str) -> String {
-    format!("Hello, {first_name} {last_name} from pod: name({pod_name}), ip({pod_ip}).")
 }
 
 /// The Greet service implementation.
@@ -235,19 +231,6 @@ fn serve_metrics(
 mod tests {
     use super::*;
     use greet_proto::greet::Greeting;
-
-    #[test]
-    fn greeting_text_matches_the_article() {
-        assert_eq!(
-            greeting_text(
-                "Hitesh",
-                "Pattanayak",
-                "greetserver-deploy-7595ccbdd5-l8kmv",
-                "172.17.0.2"
-            ),
-            "Hello, Hitesh Pattanayak from pod: name(greetserver-deploy-7595ccbdd5-l8kmv), ip(172.17.0.2)."
-        );
-    }
 
     #[tokio::test]
     async fn greet_reports_pod_in_text_and_fields() {

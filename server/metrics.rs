@@ -13,7 +13,7 @@
 
 mod layer;
 
-pub use layer::MetricsLayer;
+pub(crate) use layer::MetricsLayer;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,10 +33,10 @@ const CODES: usize = 17;
 
 /// The Prometheus client's default buckets (`prometheus.DefBuckets`), which
 /// go-grpc-prometheus's handling-time histogram uses unless told otherwise.
-pub const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub(crate) const DEFAULT_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// The services greet-server serves (reflection lists the same ones).
-pub const SERVED: [&str; 4] = [
+pub(crate) const SERVED: [&str; 4] = [
     "greet.GreetService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
@@ -85,7 +85,7 @@ impl MethodMetrics {
 
 /// The registry and, by request path (`/greet.GreetService/Greet`), each
 /// served method's series.
-pub struct GrpcMetrics {
+pub(crate) struct GrpcMetrics {
     registry: Registry,
     methods: HashMap<String, Arc<MethodMetrics>>,
     /// Open connections and their client addresses (clients.rs).
@@ -153,7 +153,7 @@ fn methods_of(services: &[&str]) -> anyhow::Result<Vec<Method>> {
 
 impl GrpcMetrics {
     /// The series of every method of `services`.
-    pub fn new(services: &[&str]) -> anyhow::Result<Arc<GrpcMetrics>> {
+    pub(crate) fn new(services: &[&str]) -> anyhow::Result<Arc<GrpcMetrics>> {
         let started = Family::<MethodLabels, Counter>::default();
         let received = Family::<MethodLabels, Counter>::default();
         let sent = Family::<MethodLabels, Counter>::default();
@@ -227,17 +227,17 @@ impl GrpcMetrics {
     }
 
     /// The connection gauges, for the accept loop to count into.
-    pub fn clients(&self) -> &super::clients::Clients {
+    pub(crate) fn clients(&self) -> &super::clients::Clients {
         &self.clients
     }
 
     /// The layer that counts the calls of a tonic server into these series.
-    pub fn layer(self: &Arc<Self>) -> MetricsLayer {
+    pub(crate) fn layer(self: &Arc<Self>) -> MetricsLayer {
         MetricsLayer::new(Arc::clone(self))
     }
 
     /// The HTTP routes of the metrics listener: `GET /metrics`.
-    pub fn router(self: &Arc<Self>) -> axum::Router {
+    pub(crate) fn router(self: &Arc<Self>) -> axum::Router {
         let metrics = Arc::clone(self);
         axum::Router::new().route(
             "/metrics",

@@ -24,10 +24,10 @@ pub const SLOW_POD_DELAY: std::time::Duration = std::time::Duration::from_millis
 
 /// The max connection age `g` sets on every pod: short, so a sticky
 /// client's pod visibly rotates every 3 s (±10 %).
-pub const DEMO_CONNECTION_AGE: std::time::Duration = std::time::Duration::from_secs(3);
+pub(crate) const DEMO_CONNECTION_AGE: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Owns the demo: adds and kills pods on command and reports the pod list.
-pub async fn run(
+pub(crate) async fn run(
     mut demo: Demo,
     mut commands: mpsc::Receiver<DemoCommand>,
     events: mpsc::Sender<AppEvent>,

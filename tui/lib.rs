@@ -13,13 +13,15 @@
 
 pub mod cli;
 pub mod controls;
-pub mod demo_controller;
+mod demo_controller;
 pub mod kube_source;
-pub mod load;
-pub mod network_text;
+mod load;
+mod network_text;
 pub mod observer_client;
-pub mod once;
-pub mod report;
+mod once;
+mod report;
 pub mod state;
-pub mod terminal;
+mod terminal;
 pub mod ui;
+
+pub use demo_controller::SLOW_POD_DELAY;

@@ -39,7 +39,7 @@ impl FailureReporter {
 
 /// Sends `POST /greet` at `control`'s rate while it says running, until
 /// `cancel`; failures to reach the gateway go to `events` (rate-limited).
-pub async fn run(
+pub(crate) async fn run(
     rest: RestClient,
     mut control: watch::Receiver<LoadState>,
     events: mpsc::Sender<AppEvent>,

@@ -5,24 +5,24 @@
 use greet_proto::sanitize::sanitize_truncated;
 
 /// Longest name (pod, gateway, node, IP) kept from the network.
-pub const MAX_NAME: usize = 120;
+pub(crate) const MAX_NAME: usize = 120;
 /// Longest error text kept: room for an RBAC rule and what to apply.
-pub const MAX_ERROR: usize = 240;
+pub(crate) const MAX_ERROR: usize = 240;
 /// Longest Kubernetes phase kept.
-pub const MAX_PHASE: usize = 20;
+pub(crate) const MAX_PHASE: usize = 20;
 
 /// A name from the network, sanitised and bounded.
-pub fn name(text: &str) -> String {
+pub(crate) fn name(text: &str) -> String {
     sanitize_truncated(text, MAX_NAME)
 }
 
 /// An error or notice from the network, sanitised and bounded.
-pub fn error(text: &str) -> String {
+pub(crate) fn error(text: &str) -> String {
     sanitize_truncated(text, MAX_ERROR)
 }
 
 /// The host part of `host:port` (brackets of an IPv6 literal removed), sanitised.
-pub fn host_of(address: &str) -> String {
+pub(crate) fn host_of(address: &str) -> String {
     let host = match address.rsplit_once(':') {
         Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => address,

@@ -12,7 +12,7 @@ use super::state::{App, AppEvent, GatewayEvent};
 
 /// Folds events into `app` for `duration`, without a terminal. Fails if the
 /// gateway never answered.
-pub async fn observe_for(
+pub(crate) async fn observe_for(
     app: &mut App,
     events: &mut mpsc::Receiver<AppEvent>,
     duration: Duration,
@@ -70,7 +70,7 @@ pub async fn observe_for(
 /// has none) gets a `GetState`, whose totals are exact but name no codes,
 /// so its last failures would count in `errors` but not in `client_errors`.
 /// A gateway that does not answer keeps its last counts.
-pub async fn settle(
+pub(crate) async fn settle(
     app: &mut App,
     events: &mut mpsc::Receiver<AppEvent>,
     gateways: impl IntoIterator<Item = (String, GatewayLink)>,
@@ -108,7 +108,7 @@ pub async fn settle(
 /// load (`start_load`), so the window holds whole requests only; observes
 /// for `duration`, lets the requests in flight finish and settles the
 /// counts with `gateway`. Returns how long the load ran.
-pub async fn observe_demo(
+pub(crate) async fn observe_demo(
     app: &mut App,
     events: &mut mpsc::Receiver<AppEvent>,
     duration: Duration,
@@ -134,7 +134,12 @@ pub async fn observe_demo(
 /// Prints the report of what `app` counted over `observed`; then the first
 /// of `fail_on` (`--fail-on`) that holds, as an error the binary turns into
 /// exit status 3.
-pub fn print_report(app: &App, observed: Duration, format: OutputFormat, fail_on: &[FailOn]) -> anyhow::Result<()> {
+pub(crate) fn print_report(
+    app: &App,
+    observed: Duration,
+    format: OutputFormat,
+    fail_on: &[FailOn],
+) -> anyhow::Result<()> {
     let report = report::build(app, observed);
     match format {
         OutputFormat::Json => println!("{}", report.to_json()),

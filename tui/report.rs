@@ -13,7 +13,7 @@ use greet_proto::grpc_code::grpc_code_name;
 
 mod fail_on;
 use self::fail_on::is_client_error_named;
-pub use self::fail_on::{FailOn, FailOnMatched};
+pub(crate) use self::fail_on::{FailOn, FailOnMatched};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -114,7 +114,7 @@ pub struct MethodReport {
 }
 
 /// The report of what `app` counted over `observed`.
-pub fn build(app: &App, observed: Duration) -> Report {
+pub(crate) fn build(app: &App, observed: Duration) -> Report {
     let now = Instant::now();
     let (stats, at) = app.view(now);
     let diagnosis = diagnose(app, now);

@@ -15,7 +15,7 @@ use super::ui::{self, Theme};
 /// Frames per second of the dashboard.
 const FRAME: Duration = Duration::from_millis(100);
 /// Events queued for the UI before the network workers wait.
-pub const EVENT_QUEUE: usize = 64 * 1024;
+pub(crate) const EVENT_QUEUE: usize = 64 * 1024;
 /// Longest a frame folds in events: under a flood (a hostile or very busy
 /// gateway) the rest wait in the queue, and keys and drawing are not delayed.
 const DRAIN_BUDGET: Duration = Duration::from_millis(40);
@@ -24,7 +24,7 @@ const DRAIN_BUDGET: Duration = Duration::from_millis(40);
 /// the terminal; the process should exit 128 + `number`, as a shell reports it.
 #[derive(Debug, thiserror::Error)]
 #[error("stopped by {name}")]
-pub struct StoppedBySignal {
+pub(crate) struct StoppedBySignal {
     pub number: i32,
     pub name: &'static str,
 }
@@ -32,7 +32,11 @@ pub struct StoppedBySignal {
 /// Runs the dashboard until the user quits or a signal ends it. The terminal
 /// is restored on every exit path: q, SIGTERM, SIGHUP, SIGINT, and panics
 /// (`ratatui::init` installs a hook that restores first).
-pub async fn dashboard(mut app: App, mut events: mpsc::Receiver<AppEvent>, controls: Controls) -> anyhow::Result<()> {
+pub(crate) async fn dashboard(
+    mut app: App,
+    mut events: mpsc::Receiver<AppEvent>,
+    controls: Controls,
+) -> anyhow::Result<()> {
     use std::io::IsTerminal as _;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         anyhow::bail!("the dashboard needs a terminal (stdin and stdout); for scripts use --once 10s --output json");

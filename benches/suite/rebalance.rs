@@ -13,9 +13,9 @@ use anyhow::{Context, bail};
 use fake_kube::{FakeKube, endpoint_slice};
 use greet_demo::rest_client::RestClient;
 use greet_demo::{ClusterConfig, GatewaySpec, LocalCluster, LocalPod, PodNames, PodOptions, StickyTarget};
-use greet_gateway::endpoint_slices::{self, PortSelector};
-use greet_gateway::upstream::pod_from_result;
+use greet_gateway::discovery::{self, PortSelector};
 use greet_proto::Mode;
+use greet_proto::greeting_text::pod_from_result;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// When each pod answered its first request (since its entry was last cleared).
@@ -136,7 +136,7 @@ pub(crate) async fn fake_api_server(reps: usize) -> anyhow::Result<Vec<f64>> {
         name: "grpc".into(),
         number: port,
     };
-    let discovery = endpoint_slices::watch(kube.client(NS).await, NS, "greetserver", selector, Default::default());
+    let discovery = discovery::endpoint_slices(kube.client(NS).await, NS, "greetserver", selector, Default::default());
     let spec = GatewaySpec {
         mode: Mode::Balanced,
         ..GatewaySpec::default()

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use greet_demo::rest_client::RestClient;
-use greet_gateway::upstream::pod_from_result;
 use greet_proto::Mode;
+use greet_proto::greeting_text::pod_from_result;
 use greet_proto::observe::GetStateRequest;
 use greet_proto::observe::observer_client::ObserverClient;
 

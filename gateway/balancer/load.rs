@@ -22,13 +22,13 @@ pub const DECAY: Duration = Duration::from_millis(100);
 
 /// The latency estimate (µs) `elapsed` after it was last set, decayed
 /// towards 0: a pod that is not picked is tried again, eventually.
-pub fn decayed(estimate_us: f64, elapsed: Duration) -> f64 {
+pub(crate) fn decayed(estimate_us: f64, elapsed: Duration) -> f64 {
     estimate_us * weight(elapsed)
 }
 
 /// The estimate after a request took `rtt_us`, `elapsed` after the last
 /// update: a peak is taken at once, a lower value blended in slowly.
-pub fn observe(estimate_us: f64, elapsed: Duration, rtt_us: f64) -> f64 {
+pub(crate) fn observe(estimate_us: f64, elapsed: Duration, rtt_us: f64) -> f64 {
     if rtt_us > estimate_us {
         rtt_us
     } else {
@@ -40,12 +40,12 @@ pub fn observe(estimate_us: f64, elapsed: Duration, rtt_us: f64) -> f64 {
 /// What sending one more request to an endpoint costs. The floor keeps the
 /// requests in flight counting for an endpoint not measured yet (or idle long
 /// enough to decay to 0), so a new pod is not sent everything until it answers.
-pub fn cost(estimate_us: f64, in_flight: u64) -> f64 {
+pub(crate) fn cost(estimate_us: f64, in_flight: u64) -> f64 {
     estimate_us.max(1.0) * (in_flight as f64 + 1.0)
 }
 
 /// Two distinct indices below `len` (≥ 2) from one random number.
-pub fn two_of(len: usize, random: u64) -> (usize, usize) {
+pub(crate) fn two_of(len: usize, random: u64) -> (usize, usize) {
     let len64 = len as u64;
     let first = random % len64;
     // The second from the other `len - 1`, so the pair is never the same one.
@@ -55,7 +55,7 @@ pub fn two_of(len: usize, random: u64) -> (usize, usize) {
 
 /// A 64-bit pseudo-random number from a counter (splitmix64): lock-free,
 /// and deterministic for tests.
-pub fn mix(counter: u64) -> u64 {
+pub(crate) fn mix(counter: u64) -> u64 {
     let mut z = counter.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);

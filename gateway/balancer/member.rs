@@ -149,7 +149,7 @@ impl<C> Member<C> {
 
 /// How long a probe holds its member when its request neither ended nor was
 /// dropped (it always is, by [`InFlight`]'s drop; this is the backstop).
-pub const PROBE_LEASE: Duration = Duration::from_secs(10);
+pub(crate) const PROBE_LEASE: Duration = Duration::from_secs(10);
 const PROBE_LEASE_MS: u64 = PROBE_LEASE.as_millis() as u64;
 
 /// A request in flight to a member: counted until dropped; `finish` also

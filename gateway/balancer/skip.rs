@@ -14,7 +14,7 @@ pub const EJECTION: Duration = Duration::from_secs(2);
 pub const MAX_EJECTION: Duration = Duration::from_secs(30);
 
 /// How long the `failures`-th ejection in a row lasts (the first is 1).
-pub fn ejection_for(failures: u32) -> Duration {
+pub(crate) fn ejection_for(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     EJECTION.saturating_mul(1 << doublings).min(MAX_EJECTION)
 }

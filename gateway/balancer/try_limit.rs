@@ -12,7 +12,7 @@ use std::time::Duration;
 /// peak-EWMA (load.rs), which takes a slow answer at once and forgets it
 /// slowly, so it sits near the member's recent high latency; a pod's p99 is
 /// seldom ten times that, a hung pod's answer never comes.
-pub const TRY_LIMIT_FACTOR: f64 = 10.0;
+pub(crate) const TRY_LIMIT_FACTOR: f64 = 10.0;
 
 /// Never less than this: a pod answering in 0.3 ms would otherwise get 3 ms,
 /// and a busy machine (a GC pause, two cores shared with a build) delays an
@@ -24,12 +24,12 @@ pub const TRY_LIMIT_FLOOR: Duration = Duration::from_millis(500);
 /// A member that never answered yet has no latency to go by: a new pod, or
 /// any pod just after the gateway started. Its first answer may include a
 /// connect (up to `--connect-timeout`, 1 s by default) and a cold start.
-pub const UNMEASURED_TRY_LIMIT: Duration = Duration::from_secs(2);
+pub(crate) const UNMEASURED_TRY_LIMIT: Duration = Duration::from_secs(2);
 
 /// The limit of one try on a member whose latency estimate is `estimate_us`
 /// (`None`: never answered), when the call has `left` before its own
 /// deadline: never more than `left`.
-pub fn try_limit(estimate_us: Option<f64>, left: Duration) -> Duration {
+pub(crate) fn try_limit(estimate_us: Option<f64>, left: Duration) -> Duration {
     let limit = match estimate_us {
         None => UNMEASURED_TRY_LIMIT,
         Some(us) => {

@@ -15,14 +15,14 @@ use greet_proto::latency_buckets::merge_into;
 use greet_proto::observe::{CodeCount, PodSummary, PodTotals};
 
 /// gRPC codes 0..=16; a failed request's code indexes `error_codes`.
-pub const CODES: usize = 17;
+pub(crate) const CODES: usize = 17;
 /// Every mode, indexed by `Mode as usize`.
-pub const MODES: usize = greet_proto::Mode::ALL.len();
+pub(crate) const MODES: usize = greet_proto::Mode::ALL.len();
 /// Where a code outside 1..=16 is counted.
 const UNKNOWN_CODE: usize = 2;
 
 /// One pod's counters (or one endpoint's, when the pod is unknown).
-pub struct PodCounters {
+pub(crate) struct PodCounters {
     pod_name: String,
     endpoint: String,
     /// The last IP the pod reported; replaced only when it changes.
@@ -149,7 +149,7 @@ impl PodCounters {
 
 /// Every pod's counters, keyed by pod name, or by endpoint when the pod is unknown.
 #[derive(Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     pods: ArcSwap<BTreeMap<String, Arc<PodCounters>>>,
     /// Serializes adding a pod (never held by the common path).
     adding: Mutex<()>,
@@ -170,7 +170,7 @@ fn key_of(outcome: &RequestOutcome) -> &str {
 impl Counters {
     /// Counts one request (`carried_over`: it began before a mode change
     /// and ended after it): a map lookup and a few atomic additions.
-    pub fn record(&self, outcome: &RequestOutcome, carried_over: bool) {
+    pub(crate) fn record(&self, outcome: &RequestOutcome, carried_over: bool) {
         self.requests.record(outcome.request_latency_us);
         self.request_latency_us_sum
             .fetch_add(outcome.request_latency_us, Ordering::Relaxed);
@@ -197,7 +197,7 @@ impl Counters {
     }
 
     /// Whole requests' times: the histogram's counts and their sum.
-    pub fn request_durations(&self) -> (Vec<u64>, u64) {
+    pub(crate) fn request_durations(&self) -> (Vec<u64>, u64) {
         (
             self.requests.counts(),
             self.request_latency_us_sum.load(Ordering::Relaxed),
@@ -205,12 +205,12 @@ impl Counters {
     }
 
     /// Per-pod totals, in key order.
-    pub fn totals(&self) -> Vec<PodTotals> {
+    pub(crate) fn totals(&self) -> Vec<PodTotals> {
         self.pods.load().values().map(|pod| pod.totals()).collect()
     }
 
     /// Per-pod requests by mode and code, in key order.
-    pub fn outcomes(&self) -> Vec<PodOutcomes> {
+    pub(crate) fn outcomes(&self) -> Vec<PodOutcomes> {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         self.pods
             .load()
@@ -224,7 +224,7 @@ impl Counters {
     }
 
     /// Per-pod summaries in key order, and all of them added up.
-    pub fn summaries(&self) -> (Vec<PodSummary>, PodSummary) {
+    pub(crate) fn summaries(&self) -> (Vec<PodSummary>, PodSummary) {
         let pods: Vec<PodSummary> = self.pods.load().values().map(|pod| pod.summary()).collect();
         let mut total = PodSummary::default();
         let mut codes = [0u64; CODES];

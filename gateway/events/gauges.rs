@@ -7,7 +7,7 @@ use crate::in_flight::PodGauge;
 use greet_proto::observe::PodSummary;
 
 /// Reads every upstream's gauges now.
-pub type GaugeSource = Box<dyn Fn() -> Vec<PodGauge> + Send + Sync>;
+pub(crate) type GaugeSource = Box<dyn Fn() -> Vec<PodGauge> + Send + Sync>;
 
 /// The key the counters give a pod's summary (counters.rs).
 fn key_of(pod: &PodSummary) -> &str {
@@ -23,7 +23,7 @@ fn key_of(pod: &PodSummary) -> &str {
 /// REST and by the ingress, or in two pools). A pod with something in
 /// flight or a connection open but no request counted yet gets a row of
 /// its own; an idle one none.
-pub fn merge(pods: &mut Vec<PodSummary>, total: &mut PodSummary, gauges: &[PodGauge]) {
+pub(crate) fn merge(pods: &mut Vec<PodSummary>, total: &mut PodSummary, gauges: &[PodGauge]) {
     for gauge in gauges {
         let oldest_us = u64::try_from(gauge.oldest_in_flight.as_micros()).unwrap_or(u64::MAX);
         let at = pods.binary_search_by(|pod| key_of(pod).cmp(gauge.key()));

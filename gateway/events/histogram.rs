@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use greet_proto::latency_buckets::{BUCKETS, bucket_of};
 
 /// A histogram the request path updates without a lock.
-pub struct Histogram([AtomicU64; BUCKETS]);
+pub(crate) struct Histogram([AtomicU64; BUCKETS]);
 
 impl Default for Histogram {
     fn default() -> Self {
@@ -15,12 +15,12 @@ impl Default for Histogram {
 }
 
 impl Histogram {
-    pub fn record(&self, latency_us: u64) {
+    pub(crate) fn record(&self, latency_us: u64) {
         self.0[bucket_of(latency_us)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The counts, trailing empty buckets left out.
-    pub fn counts(&self) -> Vec<u64> {
+    pub(crate) fn counts(&self) -> Vec<u64> {
         let mut counts: Vec<u64> = self.0.iter().map(|c| c.load(Ordering::Relaxed)).collect();
         while counts.last() == Some(&0) {
             counts.pop();

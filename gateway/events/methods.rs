@@ -11,9 +11,9 @@ use arc_swap::ArcSwap;
 
 use greet_proto::observe::MethodCount;
 
-pub use greet_proto::limits::{MAX_METHOD_CHARS, MAX_METHODS};
+pub(crate) use greet_proto::limits::{MAX_METHOD_CHARS, MAX_METHODS};
 
-pub const OTHER_METHODS: &str = "(other methods)";
+pub(crate) const OTHER_METHODS: &str = "(other methods)";
 
 #[derive(Default)]
 struct Count {
@@ -31,7 +31,7 @@ impl Count {
 }
 
 #[derive(Default)]
-pub struct MethodCounters {
+pub(crate) struct MethodCounters {
     methods: ArcSwap<BTreeMap<String, Arc<Count>>>,
     /// Serializes adding a method (never held by the common path).
     adding: Mutex<()>,
@@ -39,7 +39,7 @@ pub struct MethodCounters {
 
 impl MethodCounters {
     /// Counts one request of `method`.
-    pub fn record(&self, method: &str, failed: bool) {
+    pub(crate) fn record(&self, method: &str, failed: bool) {
         if let Some(count) = self.methods.load().get(method) {
             count.record(failed);
             return;
@@ -68,7 +68,7 @@ impl MethodCounters {
     }
 
     /// Every method's counts, ascending by method.
-    pub fn counts(&self) -> Vec<MethodCount> {
+    pub(crate) fn counts(&self) -> Vec<MethodCount> {
         self.methods
             .load()
             .iter()
@@ -82,7 +82,7 @@ impl MethodCounters {
 }
 
 /// Adds `pod`'s counts into `total` (both ascending by method, and so it stays).
-pub fn merge_methods(total: &mut Vec<MethodCount>, pod: &[MethodCount]) {
+pub(crate) fn merge_methods(total: &mut Vec<MethodCount>, pod: &[MethodCount]) {
     for count in pod {
         match total.binary_search_by(|t| t.method.cmp(&count.method)) {
             Ok(at) => {

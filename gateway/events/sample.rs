@@ -12,18 +12,18 @@ use super::shared::Shared;
 use greet_proto::observe::{Event, event};
 
 /// The highest sample rate a subscriber gets, per second.
-pub const MAX_SAMPLE_RATE: u32 = 1000;
+pub(crate) const MAX_SAMPLE_RATE: u32 = 1000;
 /// Samples kept for a slow subscriber; older ones are skipped silently (they are samples).
 const CAPACITY: usize = 1024;
 
 /// Microseconds between two events at `per_second` (rounded up, so never
 /// more than `per_second` in any second).
-pub fn spacing_us(per_second: u32) -> i64 {
+pub(crate) fn spacing_us(per_second: u32) -> i64 {
     let per_second = i64::from(per_second.clamp(1, MAX_SAMPLE_RATE));
     (1_000_000 + per_second - 1) / per_second
 }
 
-pub struct Sampler {
+pub(crate) struct Sampler {
     tx: broadcast::Sender<Arc<Shared>>,
     /// Subscribers that asked for samples (their guards count here).
     wanted: Arc<AtomicUsize>,
@@ -42,7 +42,7 @@ impl Default for Sampler {
 }
 
 /// Keeps the sampler on while a subscriber that asked for samples lives.
-pub struct Wanted(Arc<AtomicUsize>);
+pub(crate) struct Wanted(Arc<AtomicUsize>);
 
 impl Drop for Wanted {
     fn drop(&mut self) {
@@ -53,13 +53,13 @@ impl Drop for Wanted {
 impl Sampler {
     /// Whether anyone asked for samples (one atomic load: the request path
     /// reads no clock unless someone did).
-    pub fn wanted(&self) -> bool {
+    pub(crate) fn wanted(&self) -> bool {
         self.wanted.load(Ordering::Acquire) > 0
     }
 
     /// Whether a request completing at `now_us` should be built as a sample:
     /// someone asked, and the last one is at least 1/MAX_SAMPLE_RATE s old.
-    pub fn take(&self, now_us: i64) -> bool {
+    pub(crate) fn take(&self, now_us: i64) -> bool {
         if !self.wanted() {
             return false;
         }
@@ -76,12 +76,12 @@ impl Sampler {
                 .is_ok()
     }
 
-    pub fn send(&self, event: Arc<Shared>) {
+    pub(crate) fn send(&self, event: Arc<Shared>) {
         // No subscriber left is not an error.
         let _ = self.tx.send(event);
     }
 
-    pub fn subscribe(&self) -> (Wanted, broadcast::Receiver<Arc<Shared>>) {
+    pub(crate) fn subscribe(&self) -> (Wanted, broadcast::Receiver<Arc<Shared>>) {
         self.wanted.fetch_add(1, Ordering::AcqRel);
         (Wanted(Arc::clone(&self.wanted)), self.tx.subscribe())
     }
@@ -94,7 +94,7 @@ impl Sampler {
 /// 20 ms over 3 pods, kept every 60 ms: always the same pod), and a balanced
 /// gateway's sample would show one pod. It keeps at most the asked rate,
 /// about 2/3 of it on average.
-pub struct RateFilter {
+pub(crate) struct RateFilter {
     spacing_us: i64,
     next_us: Option<i64>,
     /// xorshift64 state: a cheap generator is enough to break the aliasing.
@@ -102,7 +102,7 @@ pub struct RateFilter {
 }
 
 impl RateFilter {
-    pub fn new(per_second: u32) -> Self {
+    pub(crate) fn new(per_second: u32) -> Self {
         // Any odd seed works; a per-filter one keeps subscribers from agreeing.
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -110,7 +110,7 @@ impl RateFilter {
         Self::seeded(per_second, seed)
     }
 
-    pub fn seeded(per_second: u32, seed: u64) -> Self {
+    pub(crate) fn seeded(per_second: u32, seed: u64) -> Self {
         RateFilter {
             spacing_us: spacing_us(per_second),
             next_us: None,
@@ -127,7 +127,7 @@ impl RateFilter {
         (x % self.spacing_us.max(1) as u64) as i64
     }
 
-    pub fn keep(&mut self, event: &Event) -> bool {
+    pub(crate) fn keep(&mut self, event: &Event) -> bool {
         let Some(event::Kind::Request(request)) = &event.kind else {
             return false;
         };

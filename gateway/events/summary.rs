@@ -16,32 +16,33 @@ use greet_proto::observe::{Summary, event};
 
 /// Bounds of a summary interval: a subscriber cannot make the gateway build
 /// more often than 4 times a second, nor wait longer than 5 s.
-pub const MIN_INTERVAL: Duration = Duration::from_millis(250);
-pub const MAX_INTERVAL: Duration = Duration::from_millis(5000);
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(250);
+pub(crate) const MAX_INTERVAL: Duration = Duration::from_millis(5000);
 
 /// The interval a subscriber asked for, clamped; `None` (0) asks for the raw stream.
-pub fn interval_of(summary_interval_ms: u32) -> Option<Duration> {
+pub(crate) fn interval_of(summary_interval_ms: u32) -> Option<Duration> {
     (summary_interval_ms > 0)
         .then(|| Duration::from_millis(u64::from(summary_interval_ms)).clamp(MIN_INTERVAL, MAX_INTERVAL))
 }
 
 /// The latest summary of one interval, `None` before the first tick.
-pub type Feed = watch::Receiver<Option<Arc<Shared>>>;
+pub(crate) type Feed = watch::Receiver<Option<Arc<Shared>>>;
 
 #[derive(Default)]
-pub struct Summaries {
+pub(crate) struct Summaries {
     feeds: Mutex<HashMap<Duration, watch::Sender<Option<Arc<Shared>>>>>,
     builds: AtomicU64,
 }
 
 impl Summaries {
     /// Summaries built so far, all intervals together.
-    pub fn builds(&self) -> u64 {
+    pub(crate) fn builds(&self) -> u64 {
         self.builds.load(Ordering::Relaxed)
     }
 
     /// Subscribers of every interval.
-    pub fn subscribers(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn subscribers(&self) -> usize {
         self.lock().values().map(|tx| tx.receiver_count()).sum()
     }
 

@@ -25,7 +25,7 @@ const FOLLOW_SET_EVERY: Duration = Duration::from_millis(100);
 
 /// Checks every endpoint discovery lists every `interval`, until aborted
 /// (which aborts every endpoint's task with it).
-pub async fn follow(gateway: Arc<Gateway>, interval: Duration) {
+pub(crate) async fn follow(gateway: Arc<Gateway>, interval: Duration) {
     let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_CHECKS));
     let mut tasks = JoinSet::new();
     let mut checked: HashMap<String, AbortHandle> = HashMap::new();

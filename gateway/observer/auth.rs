@@ -10,12 +10,12 @@ use greet_runtime::auth::ControlToken;
 /// Lets a call through when the gateway has no token, or when the call
 /// carries it; else UNAUTHENTICATED, saying why.
 #[derive(Clone, Debug)]
-pub struct ObserverAuth {
+pub(crate) struct ObserverAuth {
     token: Option<ControlToken>,
 }
 
 impl ObserverAuth {
-    pub fn new(token: Option<ControlToken>) -> Self {
+    pub(crate) fn new(token: Option<ControlToken>) -> Self {
         ObserverAuth { token }
     }
 }

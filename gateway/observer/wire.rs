@@ -24,13 +24,13 @@ const WATCH_PATH: &str = "/greet.observe.v1.Observer/Watch";
 
 /// The Observer service as the network sees it.
 #[derive(Clone)]
-pub struct ObserverRoutes {
+pub(crate) struct ObserverRoutes {
     service: Arc<ObserverService>,
     generated: ObserverServer<ObserverService>,
 }
 
 impl ObserverRoutes {
-    pub fn new(service: ObserverService) -> Self {
+    pub(crate) fn new(service: ObserverService) -> Self {
         let service = Arc::new(service);
         ObserverRoutes {
             generated: ObserverServer::from_arc(Arc::clone(&service)),

@@ -52,7 +52,7 @@ impl RawFailure {
 
 /// A stream opened on the connection: the response to wait for and the
 /// request body's sending half.
-pub type Opened = (ResponseFuture, SendStream<Bytes>);
+pub(crate) type Opened = (ResponseFuture, SendStream<Bytes>);
 
 pub struct RawH2 {
     target: String,

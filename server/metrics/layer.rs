@@ -24,7 +24,7 @@ const CANCELED: i32 = 1;
 const UNKNOWN: i32 = 2;
 
 #[derive(Clone, Debug)]
-pub struct MetricsLayer(Arc<GrpcMetrics>);
+pub(crate) struct MetricsLayer(Arc<GrpcMetrics>);
 
 impl MetricsLayer {
     pub(super) fn new(metrics: Arc<GrpcMetrics>) -> Self {
@@ -44,7 +44,7 @@ impl<S> Layer<S> for MetricsLayer {
 }
 
 #[derive(Clone, Debug)]
-pub struct Metered<S> {
+pub(crate) struct Metered<S> {
     inner: S,
     metrics: Arc<GrpcMetrics>,
 }
@@ -166,7 +166,7 @@ struct Messages {
 /// A body seen on its way: a request's (client streams: its messages
 /// counted) or an answer's (server streams: its messages counted; a served
 /// method's call handled when the body ends).
-pub struct MeteredBody {
+pub(crate) struct MeteredBody {
     inner: Body,
     messages: Option<Messages>,
     call: Option<Call>,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use greet_demo::rest_client::RestClient;
 use greet_gateway::GatewayHandle;
-use greet_gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
+use greet_gateway::TRY_LIMIT_FLOOR;
 use greet_gateway::discovery::{self, EndpointInfo};
 use greet_proto::Mode;
 use greet_proto::greet::greet_service_client::GreetServiceClient;

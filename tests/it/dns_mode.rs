@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use greet_demo::rest_client::RestClient;
 use greet_demo::{GatewaySpec, LocalCluster};
-use greet_gateway::dns_mode::{ResolveFuture, Resolver};
+use greet_gateway::{ResolveFuture, Resolver};
 use greet_proto::Mode;
 use greet_proto::greet::greet_service_client::GreetServiceClient;
 use greet_proto::greet::{Greeting, GreetingRequest};

@@ -24,8 +24,8 @@ use std::time::Duration;
 
 use greet_demo::rest_client::RestClient;
 use greet_demo::{LocalCluster, PodNames};
+use greet_gateway::Resolver;
 use greet_gateway::discovery::{self, DiscoveryHealth};
-use greet_gateway::dns_mode::Resolver;
 use greet_proto::Mode;
 
 const NAME: &str = "pods.greet.test";

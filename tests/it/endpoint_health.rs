@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use greet_demo::rest_client::RestClient;
+use greet_gateway::HubEvent;
+use greet_gateway::UpstreamTimeouts;
 use greet_gateway::discovery::{self, DiscoveryStream, EndpointInfo};
-use greet_gateway::dns_mode::{DnsModeConfig, Resolver};
-use greet_gateway::events::shared::Shared;
-use greet_gateway::upstream::UpstreamTimeouts;
+use greet_gateway::{DnsModeConfig, Resolver};
 use greet_gateway::{GatewayConfig, GatewayHandle, Listeners, start_checking};
 use greet_proto::Mode;
 use greet_proto::greet::greet_service_client::GreetServiceClient;
@@ -64,7 +64,7 @@ async fn sticky_gateway(target: String, endpoints: DiscoveryStream, request_time
 /// EndpointsChanged.
 struct Endpoints {
     current: Vec<Endpoint>,
-    events: broadcast::Receiver<Arc<Shared>>,
+    events: broadcast::Receiver<Arc<HubEvent>>,
 }
 
 impl Endpoints {

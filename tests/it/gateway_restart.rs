@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent};
 use greet_gateway::GatewayHandle;
-use greet_gateway::events::RequestOutcome;
+use greet_gateway::RequestOutcome;
 use greet_proto::Mode;
 use greet_top::observer_client::{self, Subscription};
 use greet_top::state::{App, AppEvent};

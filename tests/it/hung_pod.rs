@@ -12,9 +12,9 @@ use std::time::Duration;
 use greet_demo::GatewaySpec;
 use greet_demo::rest_client::RestClient;
 use greet_gateway::GatewayHandle;
-use greet_gateway::balancer::try_limit::TRY_LIMIT_FLOOR;
+use greet_gateway::TRY_LIMIT_FLOOR;
+use greet_gateway::UpstreamTimeouts;
 use greet_gateway::discovery::{self, EndpointInfo};
-use greet_gateway::upstream::UpstreamTimeouts;
 use greet_proto::Mode;
 use greet_proto::greet::greet_service_client::GreetServiceClient;
 use greet_proto::greet::{Greeting, GreetingRequest};
@@ -40,9 +40,11 @@ impl FrontDoor {
     async fn greet(&mut self, last_name: String) -> Result<String, String> {
         match self {
             FrontDoor::Rest(rest) => match rest.greet("Ada", &last_name).await {
-                Ok(response) if response.status == 200 => Ok(greet_gateway::upstream::pod_from_result(&response.body)
-                    .map(|(pod, _)| pod)
-                    .unwrap_or_default()),
+                Ok(response) if response.status == 200 => {
+                    Ok(greet_proto::greeting_text::pod_from_result(&response.body)
+                        .map(|(pod, _)| pod)
+                        .unwrap_or_default())
+                }
                 Ok(response) => Err(format!("{}: {}", response.status, response.body)),
                 Err(err) => Err(format!("{err:#}")),
             },

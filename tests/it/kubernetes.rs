@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use fake_kube::{FakeKube, endpoint_slice, pod};
 use greet_demo::LocalPod;
 use greet_demo::rest_client::RestClient;
-use greet_gateway::endpoint_slices::{self, PortSelector};
+use greet_gateway::discovery::{self, PortSelector};
 use greet_proto::Mode;
 use greet_top::kube_source::{self, GatewayPods};
 use greet_top::observer_client::Subscription;
@@ -99,7 +99,7 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
         &[(&ip3, &s3.name, true, false)],
     ));
 
-    let discovery = endpoint_slices::watch(
+    let discovery = discovery::endpoint_slices(
         kube.client(NS).await,
         NS,
         "greetserver",
@@ -218,7 +218,7 @@ async fn watch_greetserver_slices(
         name: "grpc".into(),
         number: port,
     };
-    endpoint_slices::watch(kube.client(NS).await, NS, "greetserver", port, health.clone())
+    discovery::endpoint_slices(kube.client(NS).await, NS, "greetserver", port, health.clone())
 }
 
 /// The gateway pods of NS, followed as greet-top does by default.

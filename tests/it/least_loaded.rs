@@ -41,7 +41,7 @@ async fn a_pod_25_ms_slower_gets_under_a_tenth_of_the_requests() {
     assert!(share(&hits, &slow) < 0.10, "slow pod {slow}: {hits:?}");
     // Back to normal speed, it is tried again once its estimate decays.
     cluster.reply_delay(&slow).unwrap().set(Duration::ZERO);
-    tokio::time::sleep(greet_gateway::balancer::load::DECAY * 5).await;
+    tokio::time::sleep(greet_gateway::LOAD_DECAY * 5).await;
     let hits = greet_concurrently(cluster.rest(), CLIENTS, 100).await;
     assert!(share(&hits, &slow) > 0.20, "recovered pod {slow}: {hits:?}");
 }

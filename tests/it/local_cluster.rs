@@ -230,7 +230,7 @@ async fn greet_timed(addr: SocketAddr) -> std::time::Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demos_slow_pod_key_slows_the_first_pod_and_restores_it() {
-    let delay = greet_top::demo_controller::SLOW_POD_DELAY;
+    let delay = greet_top::SLOW_POD_DELAY;
     let cluster = support::cluster(2, Mode::Balanced).await;
     let (first, first_addr) = cluster.pods().next().map(|(n, a)| (n.to_owned(), a)).unwrap();
     assert_eq!(cluster.toggle_slow_pod(delay), Some((first.clone(), true)));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use greet_demo::rest_client::RestClient;
 use greet_gateway::GatewayHandle;
-use greet_gateway::events::RequestOutcome;
+use greet_gateway::RequestOutcome;
 use greet_proto::Mode;
 use greet_proto::observe::observer_client::ObserverClient;
 use greet_proto::observe::{GetStateRequest, WatchRequest, event};

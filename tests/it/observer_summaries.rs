@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use greet_gateway::GatewayHandle;
-use greet_gateway::events::RequestOutcome;
+use greet_gateway::RequestOutcome;
 use greet_proto::Mode;
 use greet_proto::observe::observer_client::ObserverClient;
 use greet_proto::observe::{self, SetModeRequest, Summary, WatchRequest, event};

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use greet_demo::LocalPod;
 use greet_demo::rest_client::RestClient;
-use greet_gateway::balancer::{EJECTION, MAX_EJECTION};
 use greet_gateway::discovery::{self, EndpointInfo};
+use greet_gateway::{EJECTION, MAX_EJECTION};
 use greet_proto::Mode;
 use greet_proto::observe::observer_client::ObserverClient;
 use greet_proto::observe::{self, EndpointsChanged, GetStateRequest, WatchRequest, event};

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use greet_demo::rest_client::RestClient;
 use greet_demo::{ClusterConfig, GatewaySpec, LocalCluster, PodNames, PodOptions, StickyTarget};
-use greet_gateway::upstream::UpstreamTimeouts;
+use greet_gateway::UpstreamTimeouts;
 use greet_proto::Mode;
 
 /// The tests' pods: a generous drain, so a test's own stop never cuts a call.
@@ -61,7 +61,7 @@ pub async fn cluster(pods: usize, mode: Mode) -> LocalCluster {
 
 /// The pod named in a `/greet` reply body.
 pub fn pod_of(body: &str) -> String {
-    greet_gateway::upstream::pod_from_result(body)
+    greet_proto::greeting_text::pod_from_result(body)
         .unwrap_or_else(|| panic!("no pod in reply {body:?}"))
         .0
 }

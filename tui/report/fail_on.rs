@@ -148,7 +148,7 @@ impl FailOn {
 /// A `--fail-on` condition held: greet-top exits 3.
 #[derive(Debug, thiserror::Error)]
 #[error("--fail-on {condition}: {reason}")]
-pub struct FailOnMatched {
+pub(crate) struct FailOnMatched {
     pub condition: FailOn,
     pub reason: String,
 }

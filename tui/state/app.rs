@@ -13,12 +13,12 @@ use super::stats::{Clock, Mark, PodStats, Serving, Stats};
 use greet_proto::Mode;
 
 /// How long a status message stays in the footer.
-pub const MESSAGE_FOR: Duration = Duration::from_secs(6);
+pub(crate) const MESSAGE_FOR: Duration = Duration::from_secs(6);
 /// How long a kill waits for its confirming second press.
-pub const CONFIRM_FOR: Duration = Duration::from_secs(5);
+pub(crate) const CONFIRM_FOR: Duration = Duration::from_secs(5);
 
 /// Load rates `+` and `-` step through.
-pub const RATE_STEPS: [u32; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+pub(crate) const RATE_STEPS: [u32; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
 /// A line in the footer: the result of an action, or news.
 #[derive(Clone, Debug)]

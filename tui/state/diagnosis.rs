@@ -20,15 +20,13 @@ mod spread;
 mod unreachable;
 mod words;
 
-pub use self::failing::RECOVERED_AFTER;
-
 /// How long a gateway restart stays the headline.
-pub const RESTART_NOTICE: Duration = Duration::from_secs(60);
+pub(crate) const RESTART_NOTICE: Duration = Duration::from_secs(60);
 /// Fewer requests than this in the span say nothing about the spread.
 const MIN_REQUESTS: u64 = 10;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
+pub(crate) enum Severity {
     Good,
     Neutral,
     Warning,
@@ -89,7 +87,7 @@ impl Verdict {
 /// What the verdict judged: its requests, and their failures split into
 /// the pods' and the callers'. `--fail-on errors` is about `pod_failures`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Judged {
+pub(crate) struct Judged {
     /// Requests in the span judged (the window, or since a mode switch in it).
     pub requests: u64,
     /// Failed requests the pods are to blame for: all but the callers'.
@@ -99,16 +97,8 @@ pub struct Judged {
     pub client_errors: u64,
 }
 
-impl Judged {
-    /// The pods' failures as a share of the requests judged (0..=1);
-    /// `None` without requests. What `--fail-on errors>1%` compares.
-    pub fn pod_failure_rate(&self) -> Option<f64> {
-        (self.requests > 0).then(|| self.pod_failures as f64 / self.requests as f64)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnosis {
+pub(crate) struct Diagnosis {
     pub verdict: Verdict,
     pub severity: Severity,
     /// The whole line: whole pod names, the window and the key hints.
@@ -137,7 +127,7 @@ impl Diagnosis {
     }
 
     /// The line for a report (`--once`): whole names, the window, no keys to press.
-    pub fn for_report(&self) -> String {
+    pub(crate) fn for_report(&self) -> String {
         self.words.render(Render {
             shared: None,
             window: true,
@@ -149,7 +139,7 @@ impl Diagnosis {
     /// The line for the dashboard, `width` characters at most where it
     /// can be: the header states the window, names lose the prefix the pods
     /// share, then clauses go, least important first. A name is never cut.
-    pub fn for_screen(&self, width: usize) -> String {
+    pub(crate) fn for_screen(&self, width: usize) -> String {
         self.words.fit(width, &self.shared, false)
     }
 }
@@ -167,7 +157,7 @@ impl From<String> for Words {
 }
 
 /// The state of `app` at `now`, most urgent first.
-pub fn diagnose(app: &App, now: Instant) -> Diagnosis {
+pub(crate) fn diagnose(app: &App, now: Instant) -> Diagnosis {
     let (stats, at) = app.view(now);
     let span = Span::judged(app, stats, at);
     let failures = count(stats, &span);

@@ -93,7 +93,7 @@ impl GatewayView {
 
 /// A line for the footer that folding an event produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notice {
+pub(crate) struct Notice {
     pub text: String,
     pub error: bool,
 }
@@ -106,7 +106,7 @@ impl Notice {
 
 /// The gateways being followed, reconciled into one view.
 #[derive(Clone, Debug)]
-pub struct Gateways {
+pub(crate) struct Gateways {
     views: BTreeMap<String, GatewayView>,
     /// Gateways no longer followed: late events from them are ignored.
     removed: BTreeSet<String>,
@@ -133,25 +133,25 @@ impl Default for Gateways {
 
 impl Gateways {
     /// Each gateway by name.
-    pub fn views(&self) -> &BTreeMap<String, GatewayView> {
+    pub(crate) fn views(&self) -> &BTreeMap<String, GatewayView> {
         &self.views
     }
 
-    pub fn pod_source(&self) -> PodSourceKind {
+    pub(crate) fn pod_source(&self) -> PodSourceKind {
         self.pod_source
     }
 
-    pub fn lagged(&self) -> u64 {
+    pub(crate) fn lagged(&self) -> u64 {
         self.lagged
     }
 
     /// Whether any gateway has sent its snapshot.
-    pub fn synced(&self) -> bool {
+    pub(crate) fn synced(&self) -> bool {
         self.views.values().any(|g| g.synced)
     }
 
     /// The mode all synced gateways agree on; `None` when unknown or mixed.
-    pub fn mode(&self) -> Option<Mode> {
+    pub(crate) fn mode(&self) -> Option<Mode> {
         let mut modes = self.views.values().filter(|g| g.synced).filter_map(|g| g.mode);
         let first = modes.next()?;
         modes.all(|m| m == first).then_some(first)
@@ -159,7 +159,7 @@ impl Gateways {
 
     /// The number of a mode this version does not know, when a synced
     /// gateway is in one and none is in a known mode.
-    pub fn unknown_mode(&self) -> Option<i32> {
+    pub(crate) fn unknown_mode(&self) -> Option<i32> {
         let synced = || self.views.values().filter(|g| g.synced);
         if synced().any(|g| g.mode.is_some()) {
             return None;
@@ -168,7 +168,7 @@ impl Gateways {
     }
 
     /// Synced gateways disagree on the mode.
-    pub fn mixed_modes(&self) -> bool {
+    pub(crate) fn mixed_modes(&self) -> bool {
         let modes: BTreeSet<Mode> = self
             .views
             .values()
@@ -339,7 +339,7 @@ impl Gateways {
     }
 }
 
-pub mod cause;
+pub(crate) mod cause;
 mod refusal;
 mod switch;
 

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-pub use super::gateways::Refusal;
+pub(crate) use super::gateways::Refusal;
 use greet_proto::Mode;
 
 /// What the dashboard's network workers and controls report. `gateway`

@@ -61,7 +61,7 @@ fn bucket(value: u64) -> usize {
 
 /// The pods of `stats` in row order: `previous` (the order shown so far)
 /// re-sorted by `key`, new pods placed by name among their equals.
-pub fn ordered(stats: &Stats, at: Instant, key: SortKey, previous: &[String]) -> Vec<String> {
+pub(crate) fn ordered(stats: &Stats, at: Instant, key: SortKey, previous: &[String]) -> Vec<String> {
     let known: HashSet<&str> = previous.iter().map(String::as_str).collect();
     let mut names: Vec<&str> = previous
         .iter()

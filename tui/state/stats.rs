@@ -5,7 +5,7 @@
 mod by_time;
 mod counts;
 mod identity;
-pub mod methods;
+pub(crate) mod methods;
 mod pod;
 mod readiness;
 mod totals;
@@ -14,30 +14,34 @@ mod window;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-pub use self::by_time::{Change, Serving, ServingChange};
+pub(crate) use self::by_time::{Change, Serving, ServingChange};
 use self::counts::Counts;
-pub use self::pod::Tally;
-pub use self::pod::{PodKind, PodStats};
+pub(crate) use self::pod::Tally;
+pub(crate) use self::pod::{PodKind, PodStats};
 use self::pod::{in_window, prune_window, push_recent};
-pub use self::readiness::{HUNG_FLOOR, HUNG_P99_TIMES, PodState};
-pub use self::window::{Clock, KEPT, RATE_WINDOW, Window};
+#[cfg(test)]
+pub(crate) use self::readiness::HUNG_FLOOR;
+pub(crate) use self::readiness::PodState;
+#[cfg(test)]
+pub(crate) use self::window::RATE_WINDOW;
+pub(crate) use self::window::{Clock, KEPT, Window};
 use super::messages::Request;
 use greet_proto::Mode;
 
 /// Seconds of history in the RPS sparkline.
-pub const SPARK_SECONDS: usize = 60;
+pub(crate) const SPARK_SECONDS: usize = 60;
 /// Recent requests kept for the event tail.
-pub const TAIL_LEN: usize = 200;
+pub(crate) const TAIL_LEN: usize = 200;
 /// The most pods greet-top keeps: a gateway that names a new pod in every
 /// event (hostile, or broken) cannot grow it without bound. Past it, a new
 /// pod's requests count as unattributed; as many as one message may carry.
-pub const MAX_TRACKED_PODS: usize = crate::observer_client::MAX_PODS;
+pub(crate) const MAX_TRACKED_PODS: usize = crate::observer_client::MAX_PODS;
 /// A value that changed this recently is highlighted.
-pub const HIGHLIGHT_FOR: Duration = Duration::from_millis(1000);
+pub(crate) const HIGHLIGHT_FOR: Duration = Duration::from_millis(1000);
 
 /// Jain's fairness index of `counts`: 1.0 when even, 1/n when one takes all.
 /// `None` with fewer than two values or nothing counted.
-pub fn jain_index(counts: &[f64]) -> Option<f64> {
+pub(crate) fn jain_index(counts: &[f64]) -> Option<f64> {
     let sum: f64 = counts.iter().sum();
     let squares: f64 = counts.iter().map(|c| c * c).sum();
     if counts.len() < 2 || squares == 0.0 {

@@ -14,7 +14,7 @@ use greet_proto::grpc_code::{grpc_code_name, is_client_error};
 
 /// Failures stopped when none came for this long (and requests succeeded
 /// since): the verdict then says when they stopped instead of FAILING.
-pub const RECOVERED_AFTER: Duration = Duration::from_secs(3);
+pub(crate) const RECOVERED_AFTER: Duration = Duration::from_secs(3);
 
 /// The span's failures, sorted out.
 #[derive(Clone, Debug, Default)]

@@ -3,11 +3,11 @@
 //! that mean the address answered, but not as an Observer would.
 
 /// Another kind of server at the address (the gateway's REST port, say).
-pub const NOT_AN_OBSERVER: &str = "not an Observer endpoint";
+pub(crate) const NOT_AN_OBSERVER: &str = "not an Observer endpoint";
 /// A certificate greet-top does not trust.
-pub const CERTIFICATE_REJECTED: &str = "the gateway's TLS certificate was rejected";
+pub(crate) const CERTIFICATE_REJECTED: &str = "the gateway's TLS certificate was rejected";
 /// TLS against a server that speaks plain text, or no TLS at all.
-pub const TLS_FAILED: &str = "TLS handshake failed";
+pub(crate) const TLS_FAILED: &str = "TLS handshake failed";
 
 /// Whether `described` (an Observer client's failure text) is one that
 /// retrying cannot cure: another kind of server at the address, or a

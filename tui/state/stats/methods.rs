@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use super::Tally;
 
 /// Requests and errors by method ("" for `POST /greet`).
-pub type ByMethod = BTreeMap<String, Tally>;
+pub(crate) type ByMethod = BTreeMap<String, Tally>;
 
 /// How a method with no name (REST's `POST /greet`) is shown.
-pub const REST_METHOD: &str = "POST /greet";
+pub(crate) const REST_METHOD: &str = "POST /greet";
 
 /// `later - earlier` per method (one that shrank, after a restart, counts 0).
 pub(super) fn difference(later: &ByMethod, earlier: &ByMethod) -> ByMethod {
@@ -39,7 +39,7 @@ pub(super) fn add(into: &mut ByMethod, added: &ByMethod) {
 }
 
 /// The name a method is shown by.
-pub fn shown(method: &str) -> &str {
+pub(crate) fn shown(method: &str) -> &str {
     if method.is_empty() { REST_METHOD } else { method }
 }
 

@@ -11,11 +11,11 @@ use crate::state::messages::Gauges;
 /// A pod holding a request longer than this is `hung?` whatever its
 /// latency: summaries come every 250 ms, and below this a loopback pod's
 /// scheduling hiccup would read as a hang.
-pub const HUNG_FLOOR: Duration = Duration::from_millis(250);
+pub(crate) const HUNG_FLOOR: Duration = Duration::from_millis(250);
 /// ... and longer than this many times its p99: a tail twice or three
 /// times the p99 happens; five times, with requests still waiting, is a
 /// pod not answering.
-pub const HUNG_P99_TIMES: f64 = 5.0;
+pub(crate) const HUNG_P99_TIMES: f64 = 5.0;
 /// The limit for a pod with no latency known yet (it never answered).
 pub(super) const HUNG_UNKNOWN_LATENCY: Duration = Duration::from_secs(1);
 

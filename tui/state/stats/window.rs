@@ -4,9 +4,9 @@
 use std::time::{Duration, Instant};
 
 /// The default window of rates, shares, fairness and latency.
-pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const RATE_WINDOW: Duration = Duration::from_secs(10);
 /// The longest window: how much history the windows keep.
-pub const KEPT: Duration = Duration::from_secs(60);
+pub(crate) const KEPT: Duration = Duration::from_secs(60);
 
 /// The time window of every figure in the pods table (requests, errors,
 /// rates, shares, latency) and of fairness; `w` cycles it. The totals
@@ -56,18 +56,18 @@ impl Window {
 }
 /// When something is counted, and the origin of the per-second series.
 #[derive(Clone, Copy, Debug)]
-pub struct Clock {
+pub(crate) struct Clock {
     pub now: Instant,
     pub origin: Instant,
 }
 
 impl Clock {
     /// Whole seconds from the origin to `at`.
-    pub fn second_of(self, at: Instant) -> u64 {
+    pub(crate) fn second_of(self, at: Instant) -> u64 {
         at.saturating_duration_since(self.origin).as_secs()
     }
 
-    pub fn second(self) -> u64 {
+    pub(crate) fn second(self) -> u64 {
         self.second_of(self.now)
     }
 }
