@@ -211,6 +211,13 @@ impl LocalCluster {
         self.pods.iter().find(|p| p.name == name).map(|p| &p.reply_delay)
     }
 
+    /// Each pod's name and metrics address, for those that serve metrics.
+    pub fn metrics_addrs(&self) -> impl Iterator<Item = (&str, SocketAddr)> {
+        self.pods
+            .iter()
+            .filter_map(|p| Some((p.name.as_str(), p.metrics_addr?)))
+    }
+
     /// Names and addresses of the pods, in the order they were started.
     pub fn pods(&self) -> impl Iterator<Item = (&str, SocketAddr)> {
         self.pods.iter().map(|p| (p.name.as_str(), p.addr))

@@ -54,6 +54,11 @@ impl From<DemoConfig> for ClusterConfig {
                 observe_addr: demo.observe_addr,
                 ..defaults.gateway
             },
+            // Each pod serves its own metrics, as greet-server does in a cluster.
+            pod: PodOptions {
+                metrics: true,
+                ..defaults.pod
+            },
             ..defaults
         }
     }

@@ -18,6 +18,9 @@ pub struct PodOptions {
     pub max_connection_age: Option<Duration>,
     /// Longest wait for in-flight calls when the pod stops.
     pub drain_timeout: Duration,
+    /// Serve `GET /metrics` on the pod's IP, any free port, as greet-server's
+    /// METRICS_PORT does: what greet-top's pods' own metrics view reads.
+    pub metrics: bool,
 }
 
 impl Default for PodOptions {
@@ -25,6 +28,7 @@ impl Default for PodOptions {
         PodOptions {
             max_connection_age: None,
             drain_timeout: Duration::from_secs(1),
+            metrics: false,
         }
     }
 }
@@ -37,6 +41,8 @@ pub struct LocalPod {
     pub reply_delay: ReplyDelay,
     /// Its max connection age: set it to change the age at run time.
     pub max_connection_age: MaxConnectionAge,
+    /// Where its metrics are served, with [`PodOptions::metrics`].
+    pub metrics_addr: Option<SocketAddr>,
     drain_timeout: Duration,
     stop: CancellationToken,
     /// `None` once stopped.
@@ -80,9 +86,21 @@ impl LocalPod {
         };
         let reply_delay = config.reply_delay.clone();
         let max_connection_age = MaxConnectionAge::new(options.max_connection_age);
+        let metrics_listener = if options.metrics {
+            // Bound here, synchronously, so the address is known on return.
+            let std_listener = std::net::TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+                .with_context(|| format!("binding {name}'s metrics listener on {}", addr.ip()))?;
+            std_listener
+                .set_nonblocking(true)
+                .context("making the metrics listener non-blocking")?;
+            Some(TcpListener::from_std(std_listener).context("handing the metrics listener to tokio")?)
+        } else {
+            None
+        };
+        let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
         let task = tokio::spawn(greet_server::serve_with_max_age(
             listener,
-            None,
+            metrics_listener,
             config,
             max_connection_age.clone(),
             stop.clone().cancelled_owned(),
@@ -92,6 +110,7 @@ impl LocalPod {
             addr,
             reply_delay,
             max_connection_age,
+            metrics_addr,
             drain_timeout: options.drain_timeout,
             stop,
             task: Some(task),

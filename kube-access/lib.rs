@@ -10,6 +10,9 @@ use kube::{Client, Config};
 #[derive(Clone)]
 pub struct KubeTarget {
     pub client: Client,
+    /// What the client was built from: for a client with other settings
+    /// (the pods' metrics scrapes want no retries).
+    pub config: Config,
     /// The context's namespace (or the pod's, in a cluster).
     pub default_namespace: String,
     /// The kubeconfig context used, or "in-cluster".
@@ -41,9 +44,11 @@ pub async fn connect(context: Option<&str>) -> anyhow::Result<KubeTarget> {
             .unwrap_or_else(|| "in-cluster".to_owned()),
     };
     let default_namespace = config.default_namespace.clone();
-    let client = Client::try_from(config).context("cannot build a Kubernetes client from that configuration")?;
+    let client =
+        Client::try_from(config.clone()).context("cannot build a Kubernetes client from that configuration")?;
     Ok(KubeTarget {
         client,
+        config,
         default_namespace,
         context,
     })

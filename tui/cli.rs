@@ -1,25 +1,21 @@
 //! greet-top's command line and how each command wires the parts together.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use tokio::sync::{mpsc, watch};
-use tokio_util::sync::CancellationToken;
 
-use super::controls::{Controls, GatewayChannels};
-use super::kube_source::GatewayPods;
-use super::observer_client::{GatewayLink, Subscription};
+use super::observer_client;
+use super::observer_client::Subscription;
 use super::report::{FailOn, FailOnMatched, OutputFormat};
-use super::state::{App, AppEvent, LoadState};
-use super::terminal::{self, EVENT_QUEUE};
-use super::{kube_source, load, network_text, observer_client, once};
+use super::terminal;
 
+mod attach;
 mod checks;
+mod pod_source;
 mod run_demo;
 mod set_mode;
 
+pub use self::pod_source::{MetricsArgs, Source};
 pub use self::run_demo::DemoArgs;
 use greet_runtime::auth::TokenSetting;
 use greet_runtime::logging::LogArgs;
@@ -35,6 +31,8 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub attach: AttachArgs,
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
     #[command(flatten)]
     pub once: OnceArgs,
     #[command(flatten)]
@@ -198,138 +196,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Demo(args)) => run_demo::run(args, cli.once, cli.stream.subscription()).await,
         Some(Command::SetMode(args)) => set_mode::run(args).await,
-        None => attach(cli.attach, cli.once, cli.stream.subscription()).await,
+        None => attach::run(cli.attach, cli.metrics, cli.once, cli.stream.subscription()).await,
     }
-}
-
-/// Where the gateways come from, once the command line and the cluster are known.
-enum GatewaySource {
-    Url(String),
-    KubePods,
-}
-
-async fn attach(args: AttachArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
-    let token = match &args.token {
-        Some(setting) => Some(setting.token("--token / GREET_TOP_TOKEN")?),
-        None => None,
-    };
-    let cancel = CancellationToken::new();
-    let (tx, mut rx) = mpsc::channel(EVENT_QUEUE);
-    // The cluster, unless told not to; without a kubeconfig greet-top still
-    // works against a gateway URL, and says so.
-    let wants_kube = args.context.is_some() || args.namespace.is_some();
-    let kube = if args.no_kube {
-        None
-    } else {
-        match kube_access::connect(args.context.as_deref()).await {
-            Ok(target) => Some(target),
-            Err(err) if wants_kube => return Err(err),
-            Err(err) => {
-                let _ = tx
-                    .send(AppEvent::Notice {
-                        text: network_text::error(&format!(
-                            "no Kubernetes access ({err:#}); pods come from the gateway"
-                        )),
-                        error: false,
-                    })
-                    .await;
-                None
-            }
-        }
-    };
-    let source = match (&args.gateway, &kube) {
-        (Some(url), _) => GatewaySource::Url(url.clone()),
-        (None, Some(_)) => GatewaySource::KubePods,
-        (None, None) => GatewaySource::Url(DEFAULT_GATEWAY.to_owned()),
-    };
-    let channels: GatewayChannels = Arc::new(Mutex::new(BTreeMap::new()));
-    let title = match &source {
-        GatewaySource::Url(url) => {
-            let channel = observer_client::observer_channel_with(url, args.verify())?;
-            let link = GatewayLink::new(channel, token.as_ref());
-            channels
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(url.clone(), link.clone());
-            tokio::spawn(observer_client::follow(
-                url.clone(),
-                link,
-                subscription,
-                tx.clone(),
-                cancel.clone(),
-            ));
-            url.clone()
-        }
-        GatewaySource::KubePods => format!("pods {} (port-forward :{})", args.gateway_selector, args.observe_port),
-    };
-    if let Some(target) = kube {
-        let namespace = args
-            .namespace
-            .clone()
-            .unwrap_or_else(|| target.default_namespace.clone());
-        tokio::spawn(kube_source::watch_pods(
-            target.clone(),
-            namespace.clone(),
-            args.selector.clone(),
-            tx.clone(),
-            cancel.clone(),
-        ));
-        if matches!(source, GatewaySource::KubePods) {
-            let gateways = GatewayPods {
-                namespace,
-                selector: args.gateway_selector.clone(),
-                port: args.observe_port,
-                subscription,
-                token,
-            };
-            tokio::spawn(kube_source::follow_gateway_pods(
-                target,
-                gateways,
-                tx.clone(),
-                Arc::clone(&channels),
-                cancel.clone(),
-            ));
-        }
-    }
-    let mut app = App::new(title, Instant::now());
-    if let GatewaySource::Url(url) = &source {
-        app = app.expecting(url);
-    }
-
-    if let Some(duration) = once.once {
-        app = app.counting_from_now().over_everything_counted();
-        once::observe_for(&mut app, &mut rx, duration).await?;
-        let followed = channels.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        once::settle(&mut app, &mut rx, followed, subscription).await;
-        let reported = once::print_report(&app, duration, once.format(), &once.fail_on);
-        cancel.cancel();
-        return reported;
-    }
-
-    let rest = match &args.load_url {
-        Some(url) => Some(crate::observer_client::rest_client(url.clone(), args.verify())?),
-        None => None,
-    };
-    let load = rest.map(|rest| {
-        let state = LoadState {
-            running: false,
-            rate: args.load_rate.unwrap_or(DEFAULT_LOAD_RATE),
-        };
-        let (control, control_rx) = watch::channel(state);
-        tokio::spawn(load::run(rest, control_rx, tx.clone(), cancel.clone()));
-        (state, control)
-    });
-    if let Some((state, _)) = load {
-        app = app.with_load(state);
-    }
-    let load = load.map(|(_, control)| control);
-    let controls = Controls {
-        gateways: channels,
-        load,
-        demo: None,
-        events: tx,
-    };
-    let result = terminal::dashboard(app, rx, controls).await;
-    cancel.cancel();
-    result
 }

@@ -27,7 +27,7 @@ pub struct Controls {
 impl Controls {
     pub fn perform(&self, action: Action) {
         match action {
-            Action::Quit => {}
+            Action::Quit | Action::CycleView => {}
             Action::SetMode(mode) => {
                 let gateways = self.gateways.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 for (name, link) in gateways {
@@ -46,6 +46,7 @@ impl Controls {
             Action::KillPod(name) => self.demo_command(DemoCommand::KillPod(name)),
             Action::ToggleSlowPod => self.demo_command(DemoCommand::ToggleSlowPod),
             Action::ToggleConnectionAge => self.demo_command(DemoCommand::ToggleConnectionAge),
+            Action::ToggleBypass => self.demo_command(DemoCommand::ToggleBypass),
         }
     }
 

@@ -1,9 +1,13 @@
 //! The task that owns the running demo: adds and kills pods on the
 //! dashboard's command and reports the pod list.
 
-use tokio::sync::mpsc;
+use std::net::SocketAddr;
+
+use pod_metrics::{Target, Via};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::bypass_client::{self, BYPASS_RATE};
 use crate::network_text;
 use crate::state::{AppEvent, PodInfo};
 use greet_demo::Demo;
@@ -17,6 +21,8 @@ pub enum DemoCommand {
     ToggleSlowPod,
     /// DEMO_CONNECTION_AGE on every pod, or none.
     ToggleConnectionAge,
+    /// The client that calls the pods straight, on or off.
+    ToggleBypass,
 }
 
 /// How much slower `d` makes a pod: least-loaded then steers around it.
@@ -31,6 +37,7 @@ pub(crate) async fn run(
     mut demo: Demo,
     mut commands: mpsc::Receiver<DemoCommand>,
     events: mpsc::Sender<AppEvent>,
+    metrics: watch::Sender<Vec<Target>>,
     cancel: CancellationToken,
 ) {
     let pod_list = |demo: &Demo| {
@@ -45,6 +52,14 @@ pub(crate) async fn run(
                 .collect(),
         )
     };
+    // What the pods' own metrics view scrapes, and where the bypassing client calls.
+    let (pod_addrs, pod_addrs_rx) = watch::channel(Vec::<SocketAddr>::new());
+    let publish = |demo: &Demo| {
+        metrics.send_replace(metrics_targets(demo));
+        pod_addrs.send_replace(demo.pods().map(|(_, addr)| addr).collect());
+    };
+    publish(&demo);
+    let mut bypass: Option<CancellationToken> = None;
     let _ = events.send(pod_list(&demo)).await;
     loop {
         let command = tokio::select! {
@@ -89,6 +104,26 @@ pub(crate) async fn run(
                     error: true,
                 },
             },
+            DemoCommand::ToggleBypass => match bypass.take() {
+                Some(stop) => {
+                    stop.cancel();
+                    AppEvent::Notice {
+                        text: "the direct client stopped: every call goes through the gateway".into(),
+                        error: false,
+                    }
+                }
+                None => {
+                    let stop = cancel.child_token();
+                    tokio::spawn(bypass_client::run(pod_addrs_rx.clone(), stop.clone()));
+                    bypass = Some(stop);
+                    AppEvent::Notice {
+                        text: format!(
+                            "a client now calls the pods straight, {BYPASS_RATE} req/s, bypassing the gateway"
+                        ),
+                        error: false,
+                    }
+                }
+            },
             DemoCommand::ToggleConnectionAge => {
                 let age = match demo.max_connection_age() {
                     Some(_) => None,
@@ -108,8 +143,20 @@ pub(crate) async fn run(
                 }
             }
         };
+        publish(&demo);
         let _ = events.send(pod_list(&demo)).await;
         let _ = events.send(notice).await;
     }
     demo.shutdown().await;
+}
+
+/// The demo pods' metrics endpoints, scraped directly (they are on loopback).
+fn metrics_targets(demo: &Demo) -> Vec<Target> {
+    demo.metrics_addrs()
+        .map(|(name, addr)| Target {
+            pod: name.to_owned(),
+            ip: addr.ip().to_string(),
+            via: Via::Url(format!("http://{addr}/metrics")),
+        })
+        .collect()
 }

@@ -11,17 +11,23 @@
 //!
 //! `cli` parses the flags and wires these together; `report` is the `--once` output.
 
+mod bypass_client;
 pub mod cli;
 pub mod controls;
 mod demo_controller;
 pub mod kube_source;
 mod load;
+mod metrics_targets;
 mod network_text;
 pub mod observer_client;
 mod once;
+mod pod_metrics_feed;
 mod report;
 pub mod state;
 mod terminal;
 pub mod ui;
 
 pub use demo_controller::SLOW_POD_DELAY;
+/// The pods' own metrics as the dashboard's events: what `--metrics-url`
+/// and the pod proxy feed it (public for whole-screen tests).
+pub use pod_metrics_feed::Feed as PodMetricsFeed;

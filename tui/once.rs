@@ -8,7 +8,7 @@ use tokio::task::JoinHandle;
 
 use super::observer_client::{self, GatewayLink, Subscription};
 use super::report::{self, FailOn, FailOnMatched, OutputFormat};
-use super::state::{App, AppEvent, GatewayEvent};
+use super::state::{App, AppEvent, GatewayEvent, POD_METRICS};
 
 /// Folds events into `app` for `duration`, without a terminal. Fails if the
 /// gateway never answered.
@@ -63,6 +63,49 @@ pub(crate) async fn observe_for(
     }
     Ok(())
 }
+
+/// `--once` on the pods' own metrics: waits for the first scrape of every
+/// pod (at most [`FIRST_SCRAPE_WAIT`]), counts from there for `duration`
+/// (said on stderr, so a caller knows when counting starts), then takes
+/// one more round so the counts end exactly.
+pub(crate) async fn observe_pod_metrics(
+    app: &mut App,
+    events: &mut mpsc::Receiver<AppEvent>,
+    duration: Duration,
+    scrape_interval: Duration,
+) -> anyhow::Result<()> {
+    let give_up = tokio::time::Instant::now() + FIRST_SCRAPE_WAIT;
+    while !app.synced() {
+        match tokio::time::timeout_at(give_up, events.recv()).await {
+            Ok(Some(event)) => app.update(event, Instant::now()),
+            Ok(None) | Err(_) => anyhow::bail!(
+                "no scrape of the pods' metrics finished within {FIRST_SCRAPE_WAIT:?}: \
+                 are the pod selector and namespace, or --metrics-url, right?"
+            ),
+        }
+    }
+    let pods = app.stats().pods.len();
+    eprintln!("greet-top: counting from the first scrape of {pods} pods, for {duration:?}");
+    let deadline = tokio::time::Instant::now() + duration;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
+        app.update(event, Instant::now());
+    }
+    // The round after the window ends the count (cumulative, like a summary).
+    let give_up = tokio::time::Instant::now() + scrape_interval * 2 + Duration::from_millis(500);
+    while let Ok(Some(event)) = tokio::time::timeout_at(give_up, events.recv()).await {
+        let last =
+            matches!(&event, AppEvent::Gateway { gateway, event: GatewayEvent::Summary(_) } if gateway == POD_METRICS);
+        app.update(event, Instant::now());
+        if last {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// How long `--once` on the pods' metrics waits for their first scrape:
+/// longer than the feed waits for a pod that never answers.
+const FIRST_SCRAPE_WAIT: Duration = Duration::from_secs(15);
 
 /// Ends the count exactly. A summary is cumulative and names failures by
 /// gRPC code, so each gateway's next summary (within a second) ends its

@@ -101,6 +101,12 @@ pub struct PodReport {
     pub restarts: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// Read from the pod's own metrics: where, and which family
+    /// (`grpc_server`, `otel rpc (ms)`, `otel rpc (s)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
     /// Hits and errors by method ("POST /greet" for REST), when any call
     /// came through the gateway's gRPC ingress.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -157,6 +163,11 @@ pub(crate) fn build(app: &App, observed: Duration) -> Report {
             phase: pod.info.as_ref().and_then(|i| i.phase.clone()),
             restarts: pod.info.as_ref().filter(|i| i.phase.is_some()).map(|i| i.restarts),
             node: pod.info.as_ref().and_then(|i| i.node.clone()),
+            url: app
+                .pod_metrics()
+                .then(|| pod.endpoint.clone())
+                .filter(|u| !u.is_empty()),
+            family: pod.metrics_family.clone(),
             methods: pod
                 .methods
                 .iter()

@@ -1,5 +1,5 @@
 //! The dashboard in a terminal: the frame loop that drains events into the
-//! [`App`], draws it, and hands key presses' [`Action`]s to the controls.
+//! [`Views`], draws it, and hands key presses' [`Action`]s to the controls.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 
 use super::controls::Controls;
-use super::state::{Action, App, AppEvent};
+use super::state::{Action, AppEvent, Views};
 use super::ui::{self, Theme};
 
 /// Frames per second of the dashboard.
@@ -33,7 +33,7 @@ pub(crate) struct StoppedBySignal {
 /// is restored on every exit path: q, SIGTERM, SIGHUP, SIGINT, and panics
 /// (`ratatui::init` installs a hook that restores first).
 pub(crate) async fn dashboard(
-    mut app: App,
+    mut app: Views,
     mut events: mpsc::Receiver<AppEvent>,
     controls: Controls,
 ) -> anyhow::Result<()> {
@@ -87,7 +87,7 @@ impl Signals {
 
 async fn frame_loop(
     terminal: &mut ratatui::DefaultTerminal,
-    app: &mut App,
+    app: &mut Views,
     events: &mut mpsc::Receiver<AppEvent>,
     controls: &Controls,
     theme: Theme,
@@ -115,7 +115,7 @@ async fn frame_loop(
                     }
                 }
                 app.tick(now);
-                terminal.draw(|f| ui::render(app, f, now, theme)).context("drawing the dashboard")?;
+                terminal.draw(|f| ui::render_views(app, f, now, theme)).context("drawing the dashboard")?;
             }
             input = keys.next() => match input {
                 Some(Ok(Event::Key(key))) => {
@@ -126,11 +126,11 @@ async fn frame_loop(
                         Some(action) => controls.perform(action),
                         None => {}
                     }
-                    terminal.draw(|f| ui::render(app, f, now, theme)).context("drawing the dashboard")?;
+                    terminal.draw(|f| ui::render_views(app, f, now, theme)).context("drawing the dashboard")?;
                 }
                 Some(Ok(Event::Resize(..))) => {
                     let now = Instant::now();
-                    terminal.draw(|f| ui::render(app, f, now, theme)).context("drawing the dashboard")?;
+                    terminal.draw(|f| ui::render_views(app, f, now, theme)).context("drawing the dashboard")?;
                 }
                 Some(Ok(_)) => {}
                 Some(Err(err)) => return Err(err).context("reading the keyboard"),

@@ -11,6 +11,7 @@ mod greet_top_cpu;
 mod loadgen;
 mod measure;
 mod nginx;
+mod pod_metrics;
 mod procs;
 mod rebalance;
 mod rest;
@@ -37,6 +38,11 @@ pub struct Scale {
     rss_first: usize,
     rss_total: usize,
     rss_runs: usize,
+    /// Item 9a: pods greet-top scrapes through the pod proxy, and for how long.
+    metrics_pods: usize,
+    metrics_time: Duration,
+    /// Item 9b: back-to-back scrapes that give one scrape's CPU.
+    metrics_idle_scrapes: usize,
 }
 
 impl Scale {
@@ -52,6 +58,9 @@ impl Scale {
             rss_first: 100_000,
             rss_total: 1_000_000,
             rss_runs: 3,
+            metrics_pods: 200,
+            metrics_time: Duration::from_secs(10),
+            metrics_idle_scrapes: 2000,
         }
     }
 
@@ -69,12 +78,15 @@ impl Scale {
             rss_first: 1_000,
             rss_total: 10_000,
             rss_runs: 1,
+            metrics_pods: 10,
+            metrics_time: Duration::from_secs(2),
+            metrics_idle_scrapes: 10,
         }
     }
 
     fn describe(&self) -> String {
         format!(
-            "{} runs; h2load {} requests; wrk {:?}; gateway CPU {:?} per row; greet-top {:?} per phase; rebalance {} changes; RSS after {} and {} requests, {} runs",
+            "{} runs; h2load {} requests; wrk {:?}; gateway CPU {:?} per row; greet-top {:?} per phase; rebalance {} changes; RSS after {} and {} requests, {} runs; {} pods' metrics for {:?}; {} idle scrapes",
             self.runs,
             self.h2load_requests,
             self.wrk_time,
@@ -83,7 +95,10 @@ impl Scale {
             self.rebalance_reps,
             self.rss_first,
             self.rss_total,
-            self.rss_runs
+            self.rss_runs,
+            self.metrics_pods,
+            self.metrics_time,
+            self.metrics_idle_scrapes
         )
     }
 }
@@ -117,9 +132,11 @@ async fn main() {
     // Items 1, 2 and 3 only (direct, nginx, the ingress, REST), printed: the
     // results file keeps the last whole run.
     let throughput_only = args.iter().any(|a| a == "--throughput");
+    // Item 9 only (the pods' own metrics), printed.
+    let pod_metrics_only = args.iter().any(|a| a == "--pod-metrics");
     let started = Instant::now();
     let mut results = Results::default();
-    if let Err(e) = measure_all(&scale, &mut results, throughput_only).await {
+    if let Err(e) = measure_all(&scale, &mut results, throughput_only, pod_metrics_only).await {
         failed(&mut results, "setup", e);
     }
     let env = results::environment();
@@ -129,7 +146,7 @@ async fn main() {
         scale.describe(),
         started.elapsed()
     );
-    if !scale.smoke && !throughput_only {
+    if !scale.smoke && !throughput_only && !pod_metrics_only {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench/results.md");
         match results::write_file(&path, &env, &table, &scale.describe()) {
             Ok(()) => println!("written to {}", path.display()),
@@ -141,12 +158,21 @@ async fn main() {
     }
 }
 
-async fn measure_all(scale: &Scale, results: &mut Results, throughput_only: bool) -> anyhow::Result<()> {
+async fn measure_all(
+    scale: &Scale,
+    results: &mut Results,
+    throughput_only: bool,
+    pod_metrics_only: bool,
+) -> anyhow::Result<()> {
     let dir = TempDir(std::env::temp_dir().join(format!("greet-top-bench-{}", std::process::id())));
     std::fs::create_dir_all(&dir.0)?;
     let body = dir.0.join("greet.grpc");
     std::fs::write(&body, loadgen::grpc_request_body())?;
     let script = loadgen::write_wrk_script(&dir.0)?;
+    if pod_metrics_only {
+        pod_metrics::measure(scale, results, &dir.0, &body).await;
+        return Ok(());
+    }
     let servers = procs::start_servers(3, 71).await?;
     eprintln!("suite: {}", scale.describe());
 
@@ -158,5 +184,6 @@ async fn measure_all(scale: &Scale, results: &mut Results, throughput_only: bool
     measure::greet_top_cpu(scale, results, &servers, &script).await;
     measure::rebalance(scale, results).await;
     measure::rss_and_totals(scale, results, &servers).await;
+    pod_metrics::measure(scale, results, &dir.0, &body).await;
     Ok(())
 }

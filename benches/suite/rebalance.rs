@@ -59,6 +59,7 @@ fn pod_options() -> PodOptions {
     PodOptions {
         max_connection_age: None,
         drain_timeout: Duration::from_secs(1),
+        ..PodOptions::default()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The reference in docs/ is written by hand, so these tests hold it to the
 //! code: every flag of greet-server and greet-gateway with its environment
-//! variable and default, and every key of greet-top's help.
+//! variable and default, greet-top's flags for the pods' own metrics,
+//! and every key of greet-top's help.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -136,7 +137,7 @@ fn every_key_in_the_help_is_documented_and_every_documented_key_does_something()
         .iter()
         .flat_map(|cells| quoted(&cells[0]))
         .collect();
-    let helped: BTreeSet<String> = greet_top::state::keys::help_lines(true)
+    let helped: BTreeSet<String> = greet_top::state::keys::help_lines(greet_top::state::keys::Scope::ALL)
         .flat_map(|(keys, _)| {
             keys.split([' ', ','])
                 .filter(move |k| !k.is_empty() && (*k != "/" || keys == "/"))
@@ -150,8 +151,39 @@ fn every_key_in_the_help_is_documented_and_every_documented_key_does_something()
     );
     for name in &documented {
         assert!(
-            greet_top::state::keys::binding_for(key(name), true).is_some(),
+            greet_top::state::keys::binding_for(key(name), greet_top::state::keys::Scope::ALL).is_some(),
             "docs/dashboard.md documents {name:?}, which no binding takes"
         );
+    }
+}
+
+/// greet-top's flags for the pods' own metrics: the table in
+/// docs/dashboard.md lists exactly them, each with clap's default.
+#[test]
+fn the_pods_own_metrics_flags_are_documented_with_their_defaults() {
+    use clap::Args as _;
+    let command = greet_top::cli::MetricsArgs::augment_args(clap::Command::new("greet-top"));
+    let real = real_flags(command);
+    let rows = rows(&section("docs/dashboard.md", "## The pods' own metrics"));
+    let documented: BTreeMap<String, String> = rows
+        .iter()
+        .map(|cells| {
+            let flag = quoted(&cells[0])[0].split(' ').next().unwrap_or_default().to_owned();
+            (flag, cells[1..].join("|"))
+        })
+        .collect();
+    assert_eq!(
+        documented.keys().collect::<BTreeSet<_>>(),
+        real.keys().collect::<BTreeSet<_>>(),
+        "docs/dashboard.md: the metrics flags in the table vs greet-top's"
+    );
+    for (flag, (_, default)) in &real {
+        if !default.is_empty() {
+            let text = &documented[flag];
+            assert!(
+                text.contains(&format!("default `{default}`")) || text.contains(&format!("default {default}")),
+                "docs/dashboard.md: {flag}'s default {default:?} is not in {text:?}"
+            );
+        }
     }
 }

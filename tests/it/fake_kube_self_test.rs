@@ -3,6 +3,7 @@
 //! is bounded. A module per concern; the helpers they share are here.
 
 mod access;
+mod pod_proxy;
 mod port_forward;
 mod raw_watch;
 mod watch;

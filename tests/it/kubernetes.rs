@@ -233,11 +233,7 @@ fn gateway_pods() -> GatewayPods {
 }
 
 async fn target(kube: &FakeKube) -> KubeTarget {
-    KubeTarget {
-        client: kube.client(NS).await,
-        default_namespace: NS.into(),
-        context: "fake-kube".into(),
-    }
+    greet_tests::kube_target(kube, NS).await
 }
 
 /// greet-top's pod watch of `run=greetserver` pods, feeding a channel.

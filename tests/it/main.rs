@@ -29,6 +29,8 @@ mod observer_hostile;
 mod observer_lag;
 mod observer_summaries;
 mod once_report;
+mod pod_metrics;
+mod pods_own_metrics;
 mod properties;
 mod reflection;
 mod rolling_restart;

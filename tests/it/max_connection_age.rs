@@ -81,6 +81,7 @@ async fn a_call_in_flight_when_its_connection_reaches_the_age_finishes() {
     let options = PodOptions {
         max_connection_age: Some(Duration::from_millis(100)),
         drain_timeout: Duration::from_secs(5),
+        ..PodOptions::default()
     };
     let mut pod = LocalPod::start("pod-age", SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), options)
         .await

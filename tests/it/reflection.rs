@@ -77,6 +77,7 @@ async fn greet_server_lists_greet_health_and_reflection_in_both_versions() {
     let options = PodOptions {
         max_connection_age: None,
         drain_timeout: std::time::Duration::from_secs(1),
+        ..PodOptions::default()
     };
     let pod = LocalPod::start("greetserver-reflection", "127.0.0.1:0".parse().unwrap(), options)
         .await

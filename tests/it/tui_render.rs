@@ -36,6 +36,7 @@ mod cut_text;
 mod down;
 mod incidents;
 mod methods;
+mod pods_metrics;
 mod refused;
 
 /// An Observer event from the gateway, as the Observer client hands it on.
@@ -359,6 +360,7 @@ fn kube_scenario(watch: WatchState) -> (App, Instant) {
             restarts: i as u32,
             node: Some("minikube".into()),
             created: now.checked_sub(Duration::from_secs(91 + 3600 * i as u64)),
+            metrics_family: None,
         })
         .collect();
     app.update(AppEvent::Pods(pods), now);

@@ -6,6 +6,7 @@ pub mod fake_pod;
 pub mod load;
 pub mod podless;
 pub mod pty;
+pub mod python;
 pub mod server_process;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub fn pod_options() -> PodOptions {
     PodOptions {
         max_connection_age: None,
         drain_timeout: Duration::from_secs(5),
+        ..PodOptions::default()
     }
 }
 
@@ -152,4 +154,21 @@ pub async fn watch_from_snapshot(
         panic!("Watch must open with a snapshot");
     };
     (watch, snapshot)
+}
+
+/// greet-top's view of the fake API server: the client, the config it was
+/// built from, and the namespace, as `kube_access::connect` gives them.
+pub async fn kube_target(kube: &fake_kube::FakeKube, namespace: &str) -> kube_access::KubeTarget {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&kube.kubeconfig_yaml(namespace)).expect("parse kubeconfig");
+    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("kube config from kubeconfig");
+    // Loopback only, whatever the environment says.
+    config.proxy_url = None;
+    kube_access::KubeTarget {
+        client: kube::Client::try_from(config.clone()).expect("kube client"),
+        config,
+        default_namespace: namespace.into(),
+        context: "fake-kube".into(),
+    }
 }

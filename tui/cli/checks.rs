@@ -40,6 +40,26 @@ pub(super) fn check(cli: &Cli) -> Result<(), String> {
             "--load-rate needs --load-url (the gateway's REST address the load goes to){instead}"
         ));
     }
+    let metrics = &cli.metrics;
+    if metrics.source == Some(super::Source::Gateway) {
+        let given = [
+            ("--metrics-url", !metrics.metrics_url.is_empty()),
+            ("--metrics-port", metrics.metrics_port.is_some()),
+        ];
+        if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+            return Err(format!(
+                "{flag} is for the pods' own metrics, and --source gateway shows only the gateway's view; \
+                 drop one, or use --source both"
+            ));
+        }
+    }
+    if metrics.metrics_port.is_some() && !metrics.metrics_url.is_empty() {
+        return Err(
+            "--metrics-port picks the pods' port for the API server's pod proxy; --metrics-url scrapes \
+             the URLs given instead, with their own ports: drop one"
+                .to_owned(),
+        );
+    }
     let https = |url: &Option<String>| url.as_deref().is_some_and(|url| url.starts_with("https://"));
     if attach.insecure && !https(&attach.gateway) && !https(&attach.load_url) {
         return Err(
@@ -118,6 +138,32 @@ mod tests {
         );
         assert_eq!(checked(&["--insecure", "--gateway", "https://gw:9092"]), Ok(()));
         assert_eq!(checked(&["--insecure", "--load-url", "https://gw:9091"]), Ok(()));
+    }
+
+    #[test]
+    fn metrics_flags_that_would_do_nothing_are_refused() {
+        assert_eq!(
+            checked(&["--source", "gateway", "--metrics-port", "9090"]),
+            Err(
+                "--metrics-port is for the pods' own metrics, and --source gateway shows only the gateway's view; \
+                 drop one, or use --source both"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            checked(&[
+                "--metrics-port",
+                "9090",
+                "--metrics-url",
+                "http://127.0.0.1:9090/metrics"
+            ]),
+            Err(
+                "--metrics-port picks the pods' port for the API server's pod proxy; --metrics-url scrapes \
+                 the URLs given instead, with their own ports: drop one"
+                    .to_owned()
+            )
+        );
+        assert_eq!(checked(&["--source", "both", "--metrics-port", "9090"]), Ok(()));
     }
 
     #[test]

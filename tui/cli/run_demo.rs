@@ -12,12 +12,13 @@ use super::OnceArgs;
 use crate::controls::Controls;
 use crate::demo_controller;
 use crate::observer_client::{self, GatewayLink, Subscription};
-use crate::state::{App, LoadState};
+use crate::state::{App, LoadState, Views};
 use crate::terminal::{self, EVENT_QUEUE};
 use crate::{load, once};
 use greet_demo::rest_client::RestClient;
 use greet_demo::{Demo, DemoConfig};
 use greet_proto::Mode;
+use pod_metrics::ScrapeConfig;
 
 #[derive(Args, Debug)]
 pub struct DemoArgs {
@@ -60,7 +61,9 @@ pub(super) async fn run(args: DemoArgs, once: OnceArgs, subscription: Subscripti
     };
     let (load_control, load_rx) = watch::channel(load_state);
     let (demo_tx, demo_rx) = mpsc::channel(8);
-    let controller = tokio::spawn(demo_controller::run(demo, demo_rx, tx.clone(), cancel.clone()));
+    // The pods' own metrics: the demo pods serve them, the dashboard scrapes them.
+    let (targets, targets_rx) = watch::channel(Vec::new());
+    let controller = tokio::spawn(demo_controller::run(demo, demo_rx, tx.clone(), targets, cancel.clone()));
 
     let mut app = App::new(format!("{observe_url} (demo)"), Instant::now())
         .expecting(&name)
@@ -76,13 +79,15 @@ pub(super) async fn run(args: DemoArgs, once: OnceArgs, subscription: Subscripti
             .and_then(|took| once::print_report(&app, took, once.format(), &once.fail_on))
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
+        super::pod_source::start(targets_rx, None, ScrapeConfig::default(), tx.clone(), cancel.clone())?;
+        let pods = App::new("of the demo pods (their /metrics, every 1s)", Instant::now()).with_demo();
         let controls = Controls {
             gateways: Arc::new(Mutex::new(BTreeMap::from([(name, GatewayLink::from(channel))]))),
             load: Some(load_control),
             demo: Some(demo_tx),
             events: tx,
         };
-        terminal::dashboard(app, rx, controls).await
+        terminal::dashboard(Views::paired(app, pods), rx, controls).await
     };
     cancel.cancel();
     // The terminal is already restored; give the demo a moment to stop cleanly.

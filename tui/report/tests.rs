@@ -21,6 +21,8 @@ fn pod(name: &str, ip: &str, hits: u64, share: f64, p50_ms: Option<f64>) -> PodR
         phase: None,
         restarts: None,
         node: None,
+        url: None,
+        family: None,
         methods: BTreeMap::new(),
     }
 }

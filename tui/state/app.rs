@@ -45,6 +45,11 @@ pub struct App {
     /// The demo pods' max connection age, while one is set.
     connection_age: Option<Duration>,
     demo: bool,
+    /// Fed by the pods' own metrics, not a gateway: nothing here switches
+    /// how the traffic is routed.
+    pod_metrics: bool,
+    /// Shown beside a second view (views.rs): the view key works.
+    views: bool,
     show_help: bool,
     /// `M` pressed: the next key picks a mode, or cancels.
     mode_menu: bool,
@@ -75,6 +80,8 @@ impl App {
             load: None,
             connection_age: None,
             demo: false,
+            pod_metrics: false,
+            views: false,
             show_help: false,
             mode_menu: false,
             scroll: 0,
@@ -103,6 +110,20 @@ impl App {
     /// The embedded demo: the keys that add and kill pods work.
     pub fn with_demo(mut self) -> Self {
         self.demo = true;
+        self
+    }
+
+    /// Fed by the pods' own metrics (pod_metrics_feed.rs) instead of a
+    /// gateway's Observer: the verdict's advice is for clients we do not
+    /// control.
+    pub fn with_pod_metrics(mut self) -> Self {
+        self.pod_metrics = true;
+        self
+    }
+
+    /// One of two views (views.rs): `v` switches between them.
+    pub(crate) fn with_views(mut self) -> Self {
+        self.views = true;
         self
     }
 

@@ -181,11 +181,12 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
         return diagnosis;
     }
     if !app.synced() {
-        return Diagnosis::new(
-            Verdict::Waiting,
-            Severity::Neutral,
-            "waiting for the gateway's first answer",
-        );
+        let waiting = if app.pod_metrics() {
+            "waiting for the first scrape of the pods' metrics"
+        } else {
+            "waiting for the gateway's first answer"
+        };
+        return Diagnosis::new(Verdict::Waiting, Severity::Neutral, waiting);
     }
     let restarted = views
         .iter()
@@ -231,7 +232,14 @@ fn judge(app: &App, stats: &Stats, span: &Span, failures: &Failures, now: Instan
         return Diagnosis::new(Verdict::Mixed, Severity::Warning, words);
     }
     let notes = stopped_note.clone().then(failures.client_note());
-    let spread = (!span.settling()).then(|| spread(app.mode(), stats, span)).flatten();
+    let advice = if app.pod_metrics() {
+        spread::FIX_THE_CLIENTS
+    } else {
+        spread::PRESS_M
+    };
+    let spread = (!span.settling())
+        .then(|| spread(app.mode(), stats, span, advice))
+        .flatten();
     if let Some(problem) = spread.clone().filter(|d| d.severity != Severity::Good) {
         return problem.with_down(stats, at).with(notes);
     }

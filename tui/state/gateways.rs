@@ -311,19 +311,26 @@ impl Gateways {
 
     /// The endpoints any gateway's balancer skips, and those any gateway's
     /// health checks find down, by address and by pod name when the gateway
-    /// knows it, with the reason.
+    /// knows it, with the reason; and the metrics family of each pod read
+    /// from its own metrics.
     fn mark_skipped(&self, stats: &mut Stats) {
         let mut skipped: BTreeMap<String, String> = BTreeMap::new();
         let mut down: BTreeMap<String, String> = BTreeMap::new();
+        let mut families: BTreeMap<String, String> = BTreeMap::new();
         for e in self.views.values().flat_map(|g| g.endpoints.iter()) {
-            for (marks, reason) in [(&mut skipped, &e.skipped), (&mut down, &e.down)] {
+            let marked = [
+                (&mut skipped, &e.skipped),
+                (&mut down, &e.down),
+                (&mut families, &e.metrics_family),
+            ];
+            for (marks, reason) in marked {
                 let Some(reason) = reason else { continue };
                 for key in [&e.endpoint, &e.name].into_iter().filter(|k| !k.is_empty()) {
                     marks.entry(key.clone()).or_insert_with(|| reason.clone());
                 }
             }
         }
-        stats.mark_skipped(&skipped, &down);
+        stats.mark_skipped(&skipped, &down, &families);
     }
 
     /// Without a pod source, the pods are the union of the gateways' endpoints.

@@ -35,6 +35,10 @@ pub enum Command {
     /// Demo: a max connection age on every pod, or none.
     ConnectionAge,
     KillPod,
+    /// Demo: a client that calls the pods straight, on or off.
+    ToggleBypass,
+    /// The next view: the gateway's, the pods' own metrics, both.
+    CycleView,
 }
 
 /// One row of the table.
@@ -53,6 +57,28 @@ pub struct Binding {
     pub demo_only: bool,
     /// Only with a load generator to control (else the footer says so).
     pub needs_load: bool,
+    /// Only with a second view (the pods' own metrics beside a gateway).
+    pub needs_views: bool,
+    /// Only with a gateway to act on (not the pods' own metrics alone).
+    pub needs_gateway: bool,
+}
+
+/// Which keys a screen has: the demo's, and the view key when there are
+/// two views.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub demo: bool,
+    pub views: bool,
+    pub gateway: bool,
+}
+
+impl Scope {
+    /// Every key (the demo with both views): what the help documents.
+    pub const ALL: Scope = Scope {
+        demo: true,
+        views: true,
+        gateway: true,
+    };
 }
 
 const fn bind(keys: &'static [KeyCode], command: Command) -> Binding {
@@ -64,6 +90,8 @@ const fn bind(keys: &'static [KeyCode], command: Command) -> Binding {
         help: None,
         demo_only: false,
         needs_load: false,
+        needs_views: false,
+        needs_gateway: false,
     }
 }
 
@@ -93,6 +121,20 @@ impl Binding {
         }
     }
 
+    const fn needs_gateway(self) -> Self {
+        Binding {
+            needs_gateway: true,
+            ..self
+        }
+    }
+
+    const fn needs_views(self) -> Self {
+        Binding {
+            needs_views: true,
+            ..self
+        }
+    }
+
     const fn needs_load(self) -> Self {
         Binding {
             needs_load: true,
@@ -100,8 +142,8 @@ impl Binding {
         }
     }
 
-    fn shown(&self, demo: bool) -> bool {
-        demo || !self.demo_only
+    fn shown(&self, scope: Scope) -> bool {
+        (scope.demo || !self.demo_only) && (scope.views || !self.needs_views) && (scope.gateway || !self.needs_gateway)
     }
 }
 
@@ -110,8 +152,11 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('c')], Command::Quit).ctrl(),
     bind(&[KeyCode::Char('m')], Command::SwitchMode)
         .hint("m/M mode")
-        .help("m", "next mode: sticky, balanced, least-loaded, dns"),
-    bind(&[KeyCode::Char('M')], Command::ModeMenu).help("M", "mode menu: 1-4 picks one, any other key cancels"),
+        .help("m", "next mode: sticky, balanced, least-loaded, dns")
+        .needs_gateway(),
+    bind(&[KeyCode::Char('M')], Command::ModeMenu)
+        .help("M", "mode menu: 1-4 picks one, any other key cancels")
+        .needs_gateway(),
     bind(&[KeyCode::Char('l')], Command::ToggleLoad)
         .hint("l load")
         .help("l", "load generator on / off")
@@ -133,6 +178,10 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('s')], Command::CycleSort)
         .hint("s sort")
         .help("s", "sort rows by rate, name, errors, p99"),
+    bind(&[KeyCode::Char('v')], Command::CycleView)
+        .hint("v view")
+        .help("v", "view: the gateway's, the pods' own metrics, both side by side")
+        .needs_views(),
     bind(&[KeyCode::Char('/')], Command::Filter)
         .hint("/ filter")
         .help("/", "filter pods by name as you type (Esc clears)"),
@@ -158,6 +207,9 @@ pub const BINDINGS: &[Binding] = &[
     // No footer hint either: the help lists it, the header shows it while set.
     bind(&[KeyCode::Char('g')], Command::ConnectionAge)
         .help("g", "max connection age 3 s on every pod, or off")
+        .demo_only(),
+    bind(&[KeyCode::Char('b')], Command::ToggleBypass)
+        .help("b", "a client that bypasses the gateway, on / off")
         .demo_only(),
     bind(&[KeyCode::Char('?')], Command::ToggleHelp)
         .hint("? help")
@@ -195,23 +247,23 @@ pub fn mode_menu_line(current: Option<Mode>) -> String {
 }
 
 /// The binding `key` triggers, if any (`demo`: demo-only keys count).
-pub fn binding_for(key: KeyEvent, demo: bool) -> Option<&'static Binding> {
+pub fn binding_for(key: KeyEvent, scope: Scope) -> Option<&'static Binding> {
     if key.kind == KeyEventKind::Release {
         return None;
     }
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     BINDINGS
         .iter()
-        .filter(|b| b.shown(demo) && (ctrl || !b.ctrl))
+        .filter(|b| b.shown(scope) && (ctrl || !b.ctrl))
         .find(|b| b.keys.contains(&key.code))
 }
 
 /// The footer's key hints for a line `width` wide. When they do not all
 /// fit, quit and help come first: the ones a user must never lose.
-pub fn footer_hints(demo: bool, width: usize) -> String {
+pub fn footer_hints(scope: Scope, width: usize) -> String {
     let hints: Vec<&str> = BINDINGS
         .iter()
-        .filter(|b| b.shown(demo))
+        .filter(|b| b.shown(scope))
         .filter_map(|b| b.hint)
         .collect();
     let line = hints.join("  ");
@@ -238,160 +290,9 @@ pub fn footer_hints(demo: bool, width: usize) -> String {
 }
 
 /// The help overlay's lines: keys as shown, and what they do.
-pub fn help_lines(demo: bool) -> impl Iterator<Item = (&'static str, &'static str)> {
-    BINDINGS.iter().filter(move |b| b.shown(demo)).filter_map(|b| b.help)
+pub fn help_lines(scope: Scope) -> impl Iterator<Item = (&'static str, &'static str)> {
+    BINDINGS.iter().filter(move |b| b.shown(scope)).filter_map(|b| b.help)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn command(key: KeyEvent, demo: bool) -> Option<Command> {
-        binding_for(key, demo).map(|b| b.command)
-    }
-
-    #[test]
-    fn footer_hints_list_the_keys_in_order() {
-        assert_eq!(
-            footer_hints(false, 100),
-            "m/M mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  ? help  q quit"
-        );
-        assert_eq!(
-            footer_hints(true, 112),
-            "m/M mode  l load  +/- rate  r reset  spc freeze  w window  s sort  / filter  a add  x kill  ? help  q quit"
-        );
-        // Too narrow for all: quit and help first, then as many whole hints as fit.
-        assert_eq!(
-            footer_hints(true, 80),
-            "q quit  ? help  m/M mode  l load  +/- rate  r reset  spc freeze  w window"
-        );
-        assert_eq!(footer_hints(true, 20), "q quit  ? help");
-    }
-
-    #[test]
-    fn help_lists_demo_keys_only_in_the_demo() {
-        let keys = |demo| help_lines(demo).map(|(k, _)| k).collect::<Vec<_>>();
-        assert_eq!(
-            keys(false),
-            [
-                "m",
-                "M",
-                "l",
-                "+ / -",
-                "r",
-                "space",
-                "w",
-                "s",
-                "/",
-                "↑ ↓ j k",
-                "PgUp PgDn",
-                "?",
-                "q, Esc, Ctrl-C"
-            ]
-        );
-        assert_eq!(
-            keys(true),
-            [
-                "m",
-                "M",
-                "l",
-                "+ / -",
-                "r",
-                "space",
-                "w",
-                "s",
-                "/",
-                "↑ ↓ j k",
-                "PgUp PgDn",
-                "a",
-                "x",
-                "d",
-                "g",
-                "?",
-                "q, Esc, Ctrl-C"
-            ]
-        );
-    }
-
-    #[test]
-    fn capital_m_opens_the_mode_menu_and_a_digit_picks_each_mode() {
-        assert_eq!(
-            command(KeyEvent::from(KeyCode::Char('m')), false),
-            Some(Command::SwitchMode)
-        );
-        let shift_m = KeyEvent::new(KeyCode::Char('M'), KeyModifiers::SHIFT);
-        assert_eq!(command(shift_m, false), Some(Command::ModeMenu));
-        let picked: Vec<Option<Mode>> = ['1', '2', '3', '4', '5', 'q']
-            .into_iter()
-            .map(|c| mode_menu_choice(KeyEvent::from(KeyCode::Char(c))))
-            .collect();
-        assert_eq!(
-            picked,
-            [
-                Some(Mode::Sticky),
-                Some(Mode::Balanced),
-                Some(Mode::LeastLoaded),
-                Some(Mode::Dns),
-                None,
-                None
-            ]
-        );
-        assert_eq!(mode_menu_choice(KeyEvent::from(KeyCode::Esc)), None);
-        assert_eq!(
-            mode_menu_line(Some(Mode::Balanced)),
-            "switch to: 1 sticky  2 balanced (now)  3 least-loaded  4 dns  Esc cancels"
-        );
-        // Every mode has its key.
-        assert!(Mode::ALL.iter().all(|m| MODE_MENU.iter().any(|(_, mode)| mode == m)));
-    }
-
-    #[test]
-    fn control_c_quits_but_c_alone_does_nothing() {
-        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(command(ctrl_c, false), Some(Command::Quit));
-        assert_eq!(command(KeyEvent::from(KeyCode::Char('c')), false), None);
-        // Other keys ignore modifiers.
-        let ctrl_q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::CONTROL);
-        assert_eq!(command(ctrl_q, false), Some(Command::Quit));
-    }
-
-    #[test]
-    fn key_releases_and_unbound_keys_do_nothing() {
-        let mut release = KeyEvent::from(KeyCode::Char('q'));
-        release.kind = KeyEventKind::Release;
-        assert_eq!(command(release, false), None);
-        assert_eq!(command(KeyEvent::from(KeyCode::Char('x')), false), None);
-        assert_eq!(command(KeyEvent::from(KeyCode::Char('z')), true), None);
-    }
-
-    #[test]
-    fn demo_keys_need_the_demo_and_rate_keys_have_aliases() {
-        assert_eq!(command(KeyEvent::from(KeyCode::Char('a')), false), None);
-        assert_eq!(command(KeyEvent::from(KeyCode::Char('g')), false), None);
-        assert_eq!(
-            command(KeyEvent::from(KeyCode::Char('g')), true),
-            Some(Command::ConnectionAge)
-        );
-        assert_eq!(
-            command(KeyEvent::from(KeyCode::Char('x')), true),
-            Some(Command::KillPod)
-        );
-        assert_eq!(
-            command(KeyEvent::from(KeyCode::Char('k')), true),
-            Some(Command::Scroll(-1))
-        );
-        assert_eq!(
-            command(KeyEvent::from(KeyCode::Char('=')), false),
-            Some(Command::RateUp)
-        );
-        assert_eq!(
-            command(KeyEvent::from(KeyCode::Char('_')), false),
-            Some(Command::RateDown)
-        );
-        assert!(binding_for(KeyEvent::from(KeyCode::Char('-')), false).is_some_and(|b| b.needs_load));
-        assert_eq!(
-            command(KeyEvent::from(KeyCode::Home), false),
-            Some(Command::Scroll(isize::MIN))
-        );
-    }
-}
+mod tests;

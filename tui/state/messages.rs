@@ -170,6 +170,10 @@ pub struct PodInfo {
     pub node: Option<String>,
     /// When the pod was created, on this process's clock.
     pub created: Option<Instant>,
+    /// Which family of its own metrics the pod's numbers come from
+    /// (`grpc_server`, `otel rpc (s)`, …); only the pods' metrics source
+    /// sets it.
+    pub metrics_family: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,4 +212,8 @@ pub enum Action {
     ToggleSlowPod,
     /// Demo: a max connection age on every pod, or none.
     ToggleConnectionAge,
+    /// Demo: the client that calls the pods straight, on or off.
+    ToggleBypass,
+    /// Show the next view (the screen's own business: `Views` does it).
+    CycleView,
 }

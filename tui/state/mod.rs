@@ -10,6 +10,7 @@
 //! - `app`: [`App`], which ties them together.
 
 pub(crate) mod app;
+pub(crate) mod beside;
 pub(crate) mod diagnosis;
 pub(crate) mod filter;
 pub(crate) mod gateways;
@@ -17,12 +18,14 @@ pub mod keys;
 pub(crate) mod messages;
 pub(crate) mod order;
 pub(crate) mod stats;
+mod views;
 
 // What the tests and the binary drive the model with; the rest is the
 // crate's own.
 pub use app::App;
 pub use gateways::{Connection, Refusal};
 pub use messages::{Action, AppEvent, GatewayEvent, KubeStatus, LoadState, PodInfo, WatchState};
+pub use views::{POD_METRICS, Shown, Views};
 
 pub(crate) use diagnosis::{Diagnosis, Severity, Verdict, diagnose};
 pub(crate) use messages::{Gauges, PodTotals, Request, Snapshot};

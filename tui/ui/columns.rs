@@ -37,6 +37,21 @@ pub(super) enum Needs {
     Kube,
     /// Some pod has errors.
     Errors,
+    /// The pods' own metrics beside the gateway's view.
+    Beside,
+    /// Pods read from their own metrics (which family each has).
+    Family,
+    /// A gateway's gauges (in flight, connections): not in the pods' own metrics.
+    Gauges,
+}
+
+/// What the rows have, for the columns that need it.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Present {
+    pub kube: bool,
+    pub errors: bool,
+    pub beside: bool,
+    pub family: bool,
 }
 
 /// What a row's cells are made from, besides the pod.
@@ -50,6 +65,8 @@ pub(super) struct RowContext {
     /// What the POD column has left after the fixed columns.
     pub name_width: usize,
     pub theme: Theme,
+    /// Each pod's own rate, by name, when the pods' metrics are beside.
+    pub own_rates: std::collections::BTreeMap<String, f64>,
 }
 
 /// One column of the pods table.
@@ -109,6 +126,14 @@ pub(super) const COLUMNS: &[Column] = &[
         let rps = pod.in_window(ctx.at) as f64 / ctx.observed.as_secs_f64();
         (format!("{rps:.1}"), Style::new())
     }),
+    // What the pod itself says it served, beside what the gateway sent it.
+    column("SELF/s", Some(6), Alignment::Right, |pod, ctx| {
+        match ctx.own_rates.get(&pod.name) {
+            Some(rps) => (format!("{rps:.1}"), Style::new()),
+            None => ("–".to_owned(), ctx.theme.dim()),
+        }
+    })
+    .needs(Needs::Beside),
     column("P50 ms", Some(7), Alignment::Right, |pod, _| {
         (ms(pod.latency_ms(50.0)), Style::new())
     })
@@ -116,6 +141,14 @@ pub(super) const COLUMNS: &[Column] = &[
     column("P99 ms", Some(7), Alignment::Right, |pod, _| {
         (ms(pod.latency_ms(99.0)), Style::new())
     }),
+    column("METRICS", Some(13), Alignment::Left, |pod, ctx| {
+        match &pod.metrics_family {
+            Some(family) => (fit_left(family, 13), Style::new()),
+            None => ("none".to_owned(), ctx.theme.bad()),
+        }
+    })
+    .shown_from(NARROW)
+    .needs(Needs::Family),
     column("LAST", Some(6), Alignment::Right, |pod, ctx| {
         (ago(pod.last_hit, ctx.at), Style::new())
     })
@@ -125,12 +158,14 @@ pub(super) const COLUMNS: &[Column] = &[
         let style = if pod.hung() { ctx.theme.bad() } else { Style::new() };
         (pod.in_flight().to_string(), style)
     })
-    .shown_from(WITH_GAUGES),
+    .shown_from(WITH_GAUGES)
+    .needs(Needs::Gauges),
     // HTTP/2 connections the gateways hold to it: the sticky one shows here.
     column("CONN", Some(4), Alignment::Right, |pod, _| {
         (pod.connections().to_string(), Style::new())
     })
-    .shown_from(WITH_GAUGES),
+    .shown_from(WITH_GAUGES)
+    .needs(Needs::Gauges),
     column("RST", Some(4), Alignment::Right, |pod, _| {
         let restarts = pod
             .info
@@ -180,14 +215,17 @@ impl Column {
         Column { needs, ..self }
     }
 
-    /// Whether the column is shown at terminal width `width`, with kube pods
-    /// or not, with errors or not.
-    pub(super) fn shown(&self, width: u16, kube: bool, errors: bool) -> bool {
+    /// Whether the column is shown at terminal width `width`, given what
+    /// the rows have.
+    pub(super) fn shown(&self, width: u16, present: Present) -> bool {
         width >= self.min_width
             && match self.needs {
                 Needs::Nothing => true,
-                Needs::Kube => kube,
-                Needs::Errors => errors,
+                Needs::Kube => present.kube,
+                Needs::Errors => present.errors,
+                Needs::Beside => present.beside,
+                Needs::Family => present.family,
+                Needs::Gauges => !present.family,
             }
     }
 
@@ -210,8 +248,8 @@ impl Column {
 
 /// The columns shown at `width`, and the width left for the pod name
 /// (inner width less the fixed columns and the one-cell gaps after them).
-pub(super) fn layout(width: u16, kube: bool, errors: bool) -> (Vec<&'static Column>, usize) {
-    let shown: Vec<&Column> = COLUMNS.iter().filter(|c| c.shown(width, kube, errors)).collect();
+pub(super) fn layout(width: u16, present: Present) -> (Vec<&'static Column>, usize) {
+    let shown: Vec<&Column> = COLUMNS.iter().filter(|c| c.shown(width, present)).collect();
     let fixed: usize = shown.iter().filter_map(|c| c.width).map(|w| usize::from(w) + 1).sum();
     (shown, usize::from(width.saturating_sub(2)).saturating_sub(fixed))
 }
@@ -249,7 +287,12 @@ mod tests {
     use super::*;
 
     fn titles(width: u16, kube: bool, errors: bool) -> (Vec<&'static str>, usize) {
-        let (shown, name_width) = layout(width, kube, errors);
+        let present = Present {
+            kube,
+            errors,
+            ..Present::default()
+        };
+        let (shown, name_width) = layout(width, present);
         (shown.iter().map(|c| c.title).collect(), name_width)
     }
 
@@ -281,7 +324,7 @@ mod tests {
             )
         );
         let (all, name_width) = titles(140, true, true);
-        assert_eq!(all.len(), COLUMNS.len());
+        assert_eq!(all.len(), COLUMNS.len() - 2, "all but SELF/s and METRICS");
         // Less ERR and OK% (+2 gaps), IP and LAST (+2), INFL and CONN (+2),
         // RST and AGE (+2), NODE (+1).
         assert_eq!(name_width, 138 - (46 + 14 + 23 + 10 + 11 + 13));
@@ -289,6 +332,6 @@ mod tests {
 
     #[test]
     fn the_name_column_shrinks_to_nothing_not_below() {
-        assert_eq!(layout(20, false, false).1, 0);
+        assert_eq!(layout(20, Present::default()).1, 0);
     }
 }

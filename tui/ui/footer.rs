@@ -38,7 +38,7 @@ pub(super) fn render(app: &App, message_lines: Vec<String>, frame: &mut Frame, a
             return;
         }
         None => Line::from(Span::styled(
-            keys::footer_hints(app.demo(), usize::from(area.width)),
+            keys::footer_hints(app.key_scope(), usize::from(area.width)),
             theme.dim(),
         )),
     };

@@ -65,7 +65,12 @@ pub(super) fn render(
             .unknown_mode()
             .map_or_else(|| " ? ".to_owned(), |n| format!(" MODE {n} ")),
     };
-    let mut first = vec![Span::styled("gateway ", theme.dim()), Span::raw(app.title().to_owned())];
+    let source = if app.pod_metrics() {
+        "pods' own metrics "
+    } else {
+        "gateway "
+    };
+    let mut first = vec![Span::styled(source, theme.dim()), Span::raw(app.title().to_owned())];
     if let Some(load) = app.load() {
         let state = if load.running { "on" } else { "off" };
         first.push(Span::styled(format!("  load {state} {}/s", load.rate), theme.dim()));
@@ -89,11 +94,19 @@ pub(super) fn render(
     let observed = app.observed_for(at);
     let window = stats.window(at);
     let rps = stats.rps(at, observed);
-    let mut second = vec![
-        Span::styled("mode ", theme.dim()),
-        Span::styled(mode, theme.badge(app.mode())),
-        Span::raw(format!("  {} req  {rps:.1}/s", window.requests)),
-    ];
+    // The pods' own metrics have no mode: no gateway routes their traffic.
+    let mut second = if app.pod_metrics() {
+        vec![
+            Span::styled("served ", theme.dim()),
+            Span::raw(format!("{} req  {rps:.1}/s", window.requests)),
+        ]
+    } else {
+        vec![
+            Span::styled("mode ", theme.dim()),
+            Span::styled(mode, theme.badge(app.mode())),
+            Span::raw(format!("  {} req  {rps:.1}/s", window.requests)),
+        ]
+    };
     if window.errors > 0 {
         let errors = if window.errors == 1 { "error" } else { "errors" };
         second.push(Span::styled(format!("  {} {errors}", window.errors), theme.bad()));

@@ -24,7 +24,7 @@ const FIGURES: &[&str] = &[
 ];
 
 pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let mut lines: Vec<Line> = keys::help_lines(app.demo())
+    let mut lines: Vec<Line> = keys::help_lines(app.key_scope())
         .map(|(key, what)| {
             Line::from(vec![
                 Span::styled(format!("{key:>15}  "), theme.title()),

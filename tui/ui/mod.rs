@@ -8,6 +8,7 @@ mod header;
 mod help;
 mod methods;
 mod pods;
+mod scrapes;
 mod shares;
 mod spark;
 mod tail;
@@ -23,15 +24,27 @@ use ratatui::widgets::{Paragraph, Wrap};
 
 pub use self::format::{age, fit_left};
 pub use self::theme::Theme;
-use crate::state::{App, diagnose};
+use crate::state::{App, Views, beside, diagnose};
 pub use greet_proto::grpc_code::grpc_code_name;
 
 /// Smallest terminal the dashboard draws in.
 pub const MIN_WIDTH: u16 = 60;
 pub const MIN_HEIGHT: u16 = 15;
 
-/// Draws the whole screen.
+/// Draws the whole screen of one view.
 pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
+    render_beside(app, None, frame, now, theme);
+}
+
+/// Draws the view shown: one source, or the gateway's with the pods' own
+/// metrics beside it (a comparison line over the table, each pod's own
+/// rate in SELF/s).
+pub fn render_views(views: &Views, frame: &mut Frame, now: Instant, theme: Theme) {
+    let (app, beside) = views.drawn();
+    render_beside(app, beside, frame, now, theme);
+}
+
+fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instant, theme: Theme) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         render_too_small(frame, area);
@@ -47,7 +60,13 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
     // Many pods must not push the other panels off: past half the body the
     // table shows the busiest pods (and the share bars a quarter).
     let body = area.height.saturating_sub(header + footer);
-    let table = (pods.max(1) + 3).min((body / 2).max(6));
+    // Beside the pods' own metrics: the line comparing the two views, over the table.
+    let comparison = beside.map(|pods| {
+        let (text, differs) = beside::comparison(app, pods, at);
+        (wrap::wrap_within(&text, usize::from(area.width), 2), differs)
+    });
+    let compared = comparison.as_ref().map_or(0, |(lines, _)| lines.len() as u16);
+    let table = (pods.max(1) + 3).min((body / 2).max(6)) + compared;
     let share = (pods.max(1) + 2).min((body / 4).max(5));
     let spark = 5;
     let remain = area.height.saturating_sub(header + footer + table);
@@ -74,7 +93,17 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
         severity: verdict.severity,
     };
     header::render(app, stats, at, shown_verdict, frame, header_area, theme);
-    pods::render(app, stats, at, frame, table_area, theme);
+    let (table_area, own_rates) = match (beside, comparison) {
+        (Some(pods), Some((lines, differs))) if table_area.height > compared + 3 => {
+            let [line, table] = Layout::vertical([Constraint::Length(compared), Constraint::Fill(1)]).areas(table_area);
+            let style = if differs { theme.bad() } else { theme.dim() };
+            let lines: Vec<ratatui::text::Line> = lines.into_iter().map(ratatui::text::Line::from).collect();
+            frame.render_widget(Paragraph::new(lines).style(style), line);
+            (table, Some(beside::own_rates(pods, at)))
+        }
+        _ => (table_area, None),
+    };
+    pods::render(app, stats, at, own_rates, frame, table_area, theme);
     if share > 0 {
         shares::render(app, stats, at, frame, share_area, theme);
     }
@@ -82,7 +111,15 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
         spark::render(app, stats, at, frame, spark_area, theme);
     }
     // Calls through the gateway's gRPC ingress: their methods above the tail.
-    let methods = Some(methods::height(app, stats, at).min(tail_area.height)).filter(|h| *h >= 4);
+    // In the pods' own view, failing scrapes come first: the panel below
+    // is the only place their causes show whole.
+    let keep = if app.pod_metrics() {
+        scrapes::height(stats, tail_area.width)
+    } else {
+        0
+    };
+    let room = tail_area.height.saturating_sub(keep);
+    let methods = Some(methods::height(app, stats, at).min(room)).filter(|h| *h >= 4);
     let methods = methods.unwrap_or(0);
     let [methods_area, tail_area] =
         Layout::vertical([Constraint::Length(methods), Constraint::Fill(1)]).areas(tail_area);
@@ -90,7 +127,11 @@ pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
         methods::render(app, stats, at, frame, methods_area, theme);
     }
     if tail_area.height >= 3 {
-        tail::render(stats, at, frame, tail_area, theme);
+        if app.pod_metrics() {
+            scrapes::render(app, stats, at, frame, tail_area, theme);
+        } else {
+            tail::render(stats, at, frame, tail_area, theme);
+        }
     }
     if app.disconnected() {
         // Nothing below the header is live: say so by dimming it all.

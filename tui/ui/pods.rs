@@ -1,5 +1,6 @@
 //! The pods table: one row per pod, its columns from [`super::columns`].
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use ratatui::Frame;
@@ -7,7 +8,7 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
-use super::columns::{self, RowContext};
+use super::columns::{self, Present, RowContext};
 use super::theme::Theme;
 use super::wrap::wrap_within;
 use crate::state::{App, Connection, PodStats, Stats};
@@ -26,11 +27,25 @@ pub(super) fn shown_pods<'a>(
     (pods.into_iter().skip(offset).take(rows).collect(), offset, matching)
 }
 
-pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, area: Rect, theme: Theme) {
+/// `own_rates`: each pod's own rate when the pods' metrics are beside.
+pub(super) fn render(
+    app: &App,
+    stats: &Stats,
+    at: Instant,
+    own_rates: Option<BTreeMap<String, f64>>,
+    frame: &mut Frame,
+    area: Rect,
+    theme: Theme,
+) {
     // Once any pod failed since the reset, ERR and OK% stay (their values
     // are the window's): the columns do not come and go with it.
-    let has_errors = stats.pods.values().any(|p| p.errors() > 0);
-    let (shown_columns, room) = columns::layout(area.width, app.kube().is_some(), has_errors);
+    let present = Present {
+        kube: app.kube().is_some(),
+        errors: stats.pods.values().any(|p| p.errors() > 0),
+        beside: own_rates.is_some(),
+        family: app.pod_metrics(),
+    };
+    let (shown_columns, room) = columns::layout(area.width, present);
     // Wide terminals: the POD column as wide as the longest name, no wider;
     // the numbers stay next to the names and the spare width goes to the end.
     let longest = stats.pods.keys().map(|n| n.chars().count()).max().unwrap_or(0);
@@ -42,6 +57,7 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
         shared: stats.shared_requests(at),
         name_width,
         theme,
+        own_rates: own_rates.unwrap_or_default(),
     };
     let (shown, offset, matching) = shown_pods(app, stats, usize::from(area.height.saturating_sub(3)), app.scroll());
     let rows = shown.iter().map(|pod| {

@@ -10,6 +10,7 @@
 //! | path | does |
 //! |---|---|
 //! | `/api/v1/namespaces/{ns}/pods/{name}/portforward?ports=P[,P...]` | WebSocket port-forward, see below |
+//! | `/api/v1/namespaces/{ns}/pods/{id}/proxy[/{path}][?query]` | HTTP GET proxied to the pod, see below |
 //! | `/api/v1/namespaces/{ns}/pods` | list, or watch with `watch=true` |
 //! | `/api/v1/pods` | list, or watch (all namespaces) |
 //! | `/api/v1/namespaces/{ns}/pods/{name}` | get |
@@ -71,9 +72,44 @@
 //!   `Portforwarder::join` returns `SendWebSocketMessage(Protocol(SendAfterClosing))`; a
 //!   client-initiated close joins `Ok`. kube's `take_error` future resolves only when its task ends.)
 //!
-//! All state sits behind one `std::sync::Mutex`; request handling never panics on client input.
+//! Pod proxy (`GET .../pods/{id}/proxy/{path}`, how a scraper reads a pod's `/metrics` through the
+//! API server), as the API server does it:
+//!
+//! - `id` is `name`, `name:port` or `scheme:name:port`, split like apimachinery's
+//!   `SplitSchemeNamePort` (scheme `http` or `https`). Without a port, the first `containerPort` of
+//!   the pod's first container that declares one, else 80 (443 for https).
+//! - Checked in the API server's order: 401; 403 if [`FakeKube::forbid`]`("pods/proxy", true)`
+//!   (verb from the method, `get` for GET; the message names the path's `id`, port and all, as
+//!   RBAC's request info does); 405 for a method other than GET (fake-only: a real API server
+//!   proxies every method); 400 `invalid pod request "ID"` for a bad id; 404 `pods "NAME" not
+//!   found`; 400 `address not allowed` for a pod without `status.podIP` or without any
+//!   [`FakeKube::proxy_to`] target (a real API server says this for a pod with no IP yet, or one it
+//!   may not dial); 301 to `.../proxy/` for a bare `.../proxy` (apimachinery's redirect); then the
+//!   forward.
+//! - The forward goes to the target registered for (namespace, pod, port) over a fresh HTTP/1.1
+//!   connection: `GET /{path}?{query}` with the caller's `Accept` header (nothing else of the
+//!   caller's, as the API server drops its credentials), `Host: PODIP:PORT`. The pod's status,
+//!   `Content-Type` and body come back unchanged, bytes as they are, whatever the status (a pod's own
+//!   404 is no `Status`).
+//! - When the pod cannot be reached: 503 `ServiceUnavailable`, `error trying to reach service:
+//!   dial tcp PODIP:PORT: connect: connection refused` (no target for that port, or nobody listens on
+//!   it), `...: EOF` (the pod hung up without answering), `...: dial tcp: lookup tcp/NAME: unknown
+//!   port` (a named port: pods/proxy resolves none). An `https:` id to a listening target answers 503
+//!   `error trying to reach service: http: server gave HTTP response to HTTPS client`, what Go's TLS
+//!   client says to a plain-HTTP pod (targets here are all plain HTTP).
+//! - Fake-only limits: a request that takes longer than [`PROXY_TIME_LIMIT`] (see
+//!   [`FakeKube::set_proxy_time_limit`]) answers 504 `Timeout` (a real API server waits as long as
+//!   the client does), and a body over [`PROXY_BODY_LIMIT`] answers 503. Pod IPs are not checked
+//!   for being dialable (a real API server refuses loopback ones).
+//! - [`FakeKube::pod_proxy_stats`] counts requests, forwarded answers and body bytes, outside the
+//!   store's lock; the store's lock is held only to look the pod and target up, never across the
+//!   forward.
+//!
+//! All state sits behind one `std::sync::Mutex` (the pods/proxy counters are atomics beside it);
+//! request handling never panics on client input.
 
 mod objects;
+mod pod_proxy;
 mod port_forward;
 mod query;
 mod request;
@@ -82,6 +118,7 @@ mod store;
 mod watch;
 
 pub use objects::{endpoint_slice, pod};
+pub use pod_proxy::PodProxyStats;
 pub use server::FakeKube;
 
 use std::time::Duration;
@@ -96,3 +133,8 @@ pub const BOOKMARK_INTERVAL: Duration = Duration::from_secs(1);
 pub const PORT_FORWARD_PROTOCOL: &str = "v4.channel.k8s.io";
 /// How long a port-forward tunnel that sent its Close waits for the client's before hanging up.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long one pods/proxy request may take, connect to last body byte, before the fake answers
+/// 504 (so a hung target cannot hang a test); [`FakeKube::set_proxy_time_limit`] changes it.
+pub const PROXY_TIME_LIMIT: Duration = Duration::from_secs(10);
+/// The largest pod answer the pods/proxy route passes back (it reads answers whole).
+pub const PROXY_BODY_LIMIT: usize = 64 * 1024 * 1024;

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use hyper::upgrade::OnUpgrade;
 use serde_json::{Value, json};
 
+use crate::pod_proxy::{pod_proxy, pod_proxy_path};
 use crate::port_forward::{PortForwardRequest, port_forward, port_forward_path};
 use crate::query::Params;
 use crate::store::{Inner, Kind, Shared};
@@ -118,6 +119,9 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
         .is_some_and(|value| value == format!("Bearer {FAKE_TOKEN}"));
     if !authorized {
         return status_response(StatusCode::UNAUTHORIZED, "Unauthorized", "Unauthorized", None);
+    }
+    if let Some(path) = pod_proxy_path(uri.path()) {
+        return pod_proxy(&shared, &method, &uri, &headers, path).await;
     }
     if let Some((namespace, pod)) = port_forward_path(uri.path()) {
         let request = PortForwardRequest {

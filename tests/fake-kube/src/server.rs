@@ -14,9 +14,10 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::FAKE_TOKEN;
+use crate::pod_proxy::{PodProxyStats, ProxyCounters};
 use crate::request::handle;
 use crate::store::{Change, ChangeType, Inner, Kind, Shared};
+use crate::{FAKE_TOKEN, PROXY_TIME_LIMIT};
 
 /// Broadcast capacity; a watch that falls further behind than this is ended (cleanly) and resumes.
 const BROADCAST_CAPACITY: usize = 4096;
@@ -60,6 +61,9 @@ impl FakeKube {
                 port_forward_forbidden: false,
                 port_forward_targets: BTreeMap::new(),
                 port_forward_count: 0,
+                pod_proxy_forbidden: false,
+                pod_proxy_targets: BTreeMap::new(),
+                pod_proxy_time_limit: PROXY_TIME_LIMIT,
                 requests: Vec::new(),
                 watch_count: 0,
                 drop_token: stop.child_token(),
@@ -68,6 +72,7 @@ impl FakeKube {
             }),
             changes,
             shutdown,
+            proxy_counters: ProxyCounters::default(),
         });
         let task = serve(listener, shared.clone(), stop.clone());
         FakeKube {
@@ -212,12 +217,19 @@ preferences: {{}}
     /// With `forbidden`, list, watch and get of `resource` (`"pods"` or `"endpointslices"`) answer
     /// 403 with the API server's `Status` (reason `Forbidden`, message naming user, verb, resource,
     /// group and namespace). Open watches go on. `"pods/portforward"` forbids port-forwards (verb
-    /// `create`), independently of `"pods"`, as with RBAC; open tunnels go on. Panics on an unknown
-    /// resource.
+    /// `create`), independently of `"pods"`, as with RBAC; open tunnels go on. `"pods/proxy"`
+    /// forbids the pods/proxy route (verb `get`), also independently. Panics on an unknown resource.
     pub fn forbid(&self, resource: &str, forbidden: bool) {
-        if resource == "pods/portforward" {
-            self.shared.lock().port_forward_forbidden = forbidden;
-            return;
+        match resource {
+            "pods/portforward" => {
+                self.shared.lock().port_forward_forbidden = forbidden;
+                return;
+            }
+            "pods/proxy" => {
+                self.shared.lock().pod_proxy_forbidden = forbidden;
+                return;
+            }
+            _ => {}
         }
         let kind = Kind::from_plural(resource).unwrap_or_else(|| panic!("fake kube knows no resource {resource:?}"));
         let mut inner = self.shared.lock();
@@ -244,6 +256,31 @@ preferences: {{}}
     /// How many port-forward tunnels have been opened (requests answered with 101) so far.
     pub fn port_forward_count(&self) -> usize {
         self.shared.lock().port_forward_count
+    }
+
+    /// `GET .../pods/{pod}:{port}/proxy/...` in `namespace` goes to `target` (a loopback listener
+    /// standing in for the pod's IP and that port): a fresh HTTP/1.1 connection per request. Replaces
+    /// an earlier target of that pod and port. A pod with no target at all answers 400 `address not
+    /// allowed` (as one without an IP does); a pod with targets for other ports only answers 503
+    /// `connection refused` for this one, as a pod port nothing listens on does. The pod itself must
+    /// exist (see [`Self::apply_pod`]) and have a `status.podIP`, which error messages name.
+    pub fn proxy_to(&self, namespace: &str, pod: &str, port: u16, target: SocketAddr) {
+        self.shared
+            .lock()
+            .pod_proxy_targets
+            .insert((namespace.to_owned(), pod.to_owned(), port), target);
+    }
+
+    /// How long one proxied request may take, connect to last body byte, before the fake answers
+    /// 504 (default [`PROXY_TIME_LIMIT`]). Applies to requests that start afterwards.
+    pub fn set_proxy_time_limit(&self, limit: Duration) {
+        self.shared.lock().pod_proxy_time_limit = limit;
+    }
+
+    /// The pods/proxy route's counters: requests, forwarded answers and body bytes, since the start.
+    /// Read without the store's lock.
+    pub fn pod_proxy_stats(&self) -> PodProxyStats {
+        self.shared.proxy_counters.stats()
     }
 
     /// Every request seen, oldest first, as `"METHOD path?query"` (query as sent, percent-encoded;

@@ -3,10 +3,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+
+use crate::pod_proxy::ProxyCounters;
 
 /// The resources the fake knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,6 +99,12 @@ pub(crate) struct Inner {
     pub(crate) port_forward_targets: BTreeMap<(String, String), SocketAddr>,
     /// Port-forward requests answered with 101.
     pub(crate) port_forward_count: usize,
+    /// `forbid("pods/proxy", true)`.
+    pub(crate) pod_proxy_forbidden: bool,
+    /// (namespace, pod, port) -> the loopback address standing in for the pod's IP and that port.
+    pub(crate) pod_proxy_targets: BTreeMap<(String, String, u16), SocketAddr>,
+    /// How long one proxied request may take, connect to last body byte.
+    pub(crate) pod_proxy_time_limit: Duration,
     pub(crate) requests: Vec<String>,
     pub(crate) watch_count: usize,
     /// Cancelled (and replaced) by `drop_watches`; every watch holds the one current at its start.
@@ -111,6 +120,7 @@ pub(crate) struct Shared {
     pub(crate) inner: Mutex<Inner>,
     pub(crate) changes: broadcast::Sender<Arc<Change>>,
     pub(crate) shutdown: CancellationToken,
+    pub(crate) proxy_counters: ProxyCounters,
 }
 
 impl Shared {

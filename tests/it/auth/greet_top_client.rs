@@ -9,7 +9,6 @@ use greet_proto::Mode;
 use greet_top::kube_source::{self, GatewayPods};
 use greet_top::observer_client::{self, GatewayLink, Subscription};
 use greet_top::state::{AppEvent, GatewayEvent, Refusal};
-use kube_access::KubeTarget;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -134,11 +133,7 @@ async fn the_token_goes_through_the_api_servers_port_forward_too() {
     kube.apply_pod(pod(NS, "greetclient-1", &[("run", "greetclient")], "10.2.0.1", true));
     kube.port_forward_to(NS, "greetclient-1", cluster.gateway.observe_addr);
     for (with, expect_refusal) in [(Some(TOKEN), None), (None, Some(Refusal::NoToken))] {
-        let target = KubeTarget {
-            client: kube.client(NS).await,
-            default_namespace: NS.into(),
-            context: "fake-kube".into(),
-        };
+        let target = greet_tests::kube_target(&kube, NS).await;
         let gateways = GatewayPods {
             namespace: NS.into(),
             selector: "run=greetclient".into(),

@@ -25,7 +25,7 @@ impl App {
                 }
             };
         }
-        let binding = keys::binding_for(key, self.demo)?;
+        let binding = keys::binding_for(key, self.key_scope())?;
         if binding.needs_load && self.load.is_none() {
             self.notify(
                 "no load generator: run `greet-top demo`, or pass --load-url http://<gateway>:9091",
@@ -66,6 +66,8 @@ impl App {
                 self.notify(format!("rows sorted by {}", self.sort.label()), false, now);
                 None
             }
+            Command::CycleView => Some(Action::CycleView),
+            Command::ToggleBypass => Some(Action::ToggleBypass),
             Command::SwitchMode => self.switch_mode(None, now),
             Command::ModeMenu => {
                 self.mode_menu = true;

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{App, Message};
 use crate::state::gateways::{Connection, GatewayView, PodSourceKind, Refusal};
+use crate::state::keys;
 use crate::state::messages::{KubeStatus, LoadState};
 use crate::state::stats::Stats;
 use greet_proto::Mode;
@@ -45,6 +46,26 @@ impl App {
     /// The demo pods' max connection age, while one is set (`g`).
     pub fn connection_age(&self) -> Option<Duration> {
         self.connection_age
+    }
+
+    /// Fed by the pods' own metrics rather than a gateway.
+    pub fn pod_metrics(&self) -> bool {
+        self.pod_metrics
+    }
+
+    /// The filter line is being typed: keys are its text.
+    pub fn filtering(&self) -> bool {
+        self.filter.editing()
+    }
+
+    /// The keys this screen has.
+    pub fn key_scope(&self) -> keys::Scope {
+        keys::Scope {
+            demo: self.demo,
+            views: self.views,
+            // Beside a gateway's view, its keys act on the gateway.
+            gateway: !self.pod_metrics || self.views,
+        }
     }
 
     pub fn demo(&self) -> bool {

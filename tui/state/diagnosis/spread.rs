@@ -91,9 +91,16 @@ fn ms(value: f64) -> String {
     }
 }
 
+/// What to do when no mode spreads the traffic: a key away behind our
+/// gateway; a change in the clients for a workload greet-top only watches.
+pub(super) const PRESS_M: &str = " — press m to balance";
+pub(super) const FIX_THE_CLIENTS: &str =
+    " — its clients hold long-lived connections: balance per request in them, or cap connection age";
+
 /// How the span's requests spread over the live pods, with a slow pod
 /// named; `None` with fewer than two live pods or too few requests.
-pub(super) fn spread(mode: Option<Mode>, stats: &Stats, span: &Span) -> Option<Diagnosis> {
+/// `advice` is the action for traffic held on one pod.
+pub(super) fn spread(mode: Option<Mode>, stats: &Stats, span: &Span, advice: &'static str) -> Option<Diagnosis> {
     let live: Vec<(&PodStats, u64)> = stats.live_pods().map(|p| (p, span.pod(p).requests)).collect();
     let total: u64 = live.iter().map(|(_, n)| n).sum();
     if live.len() < 2 || total < MIN_REQUESTS {
@@ -146,7 +153,7 @@ pub(super) fn spread(mode: Option<Mode>, stats: &Stats, span: &Span) -> Option<D
                 .then(window)
                 .then(nothing_for(&idle)),
             None => Words::new("STUCK")
-                .hint(" — press m to balance")
+                .hint(advice)
                 .text(format!(": {share:.0} % on "))
                 .name(top.name.as_str())
                 .then(window),
@@ -196,12 +203,7 @@ pub(super) fn spread(mode: Option<Mode>, stats: &Stats, span: &Span) -> Option<D
             None => (
                 Verdict::Uneven,
                 Severity::Warning,
-                takes(
-                    Words::new("UNEVEN")
-                        .hint(" — press m to balance")
-                        .text(": ")
-                        .then(fairness_words),
-                ),
+                takes(Words::new("UNEVEN").hint(advice).text(": ").then(fairness_words)),
             ),
         };
         return Some(Diagnosis::new(verdict, severity, slower(words)));

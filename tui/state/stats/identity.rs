@@ -98,6 +98,7 @@ impl Stats {
         &mut self,
         skipped: &BTreeMap<String, String>,
         down: &BTreeMap<String, String>,
+        families: &BTreeMap<String, String>,
     ) {
         for pod in self.pods.values_mut() {
             let of = |marks: &BTreeMap<String, String>| {
@@ -106,6 +107,7 @@ impl Stats {
             };
             pod.skipped = of(skipped);
             pod.down = of(down);
+            pod.metrics_family = of(families);
         }
     }
 

@@ -3,7 +3,7 @@
 //! rate window on screen, since the last reset in `--once`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::counts::Counts;
 use super::methods::ByMethod;
@@ -11,6 +11,9 @@ use super::{KEPT, Window};
 use crate::state::messages::PodInfo;
 use greet_proto::grpc_code::is_client_error;
 use greet_proto::latency_buckets::{self, bucket_of, merge_into};
+
+mod recent;
+pub(in crate::state) use recent::{in_window, prune_window, push_recent};
 
 /// Requests and how many of them failed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -74,6 +77,8 @@ pub struct PodStats {
     /// Why a gateway's health check of it fails ("connection refused");
     /// `None` while they pass or none has run.
     pub down: Option<String>,
+    /// Which family of its own metrics its numbers come from (pods' metrics view).
+    pub metrics_family: Option<String>,
     /// Failed requests by gRPC code since the reset (a summary that follows
     /// a snapshot adds its errors to the count but not here).
     pub error_codes: BTreeMap<i32, u64>,
@@ -118,6 +123,7 @@ impl PodStats {
             gone: false,
             skipped: None,
             down: None,
+            metrics_family: None,
             error_codes: BTreeMap::new(),
             methods: ByMethod::new(),
             info: None,
@@ -359,38 +365,6 @@ impl PodStats {
         // The seconds restart with the view's origin: a latency window that
         // ended at the old second would hold nothing until the clock got back there.
         self.latest_second = 0;
-    }
-}
-
-/// Requests closer together than this share one entry of a `recent`
-/// window: at thousands of raw events a second a minute would otherwise
-/// keep (and every frame sum) hundreds of thousands of entries.
-const COALESCE: Duration = Duration::from_millis(50);
-
-/// Adds `tally` counted at `now` to `recent`, into the newest entry when it
-/// is less than [`COALESCE`] older (a window edge moves by at most that).
-pub(super) fn push_recent(recent: &mut VecDeque<(Instant, Tally)>, now: Instant, tally: Tally) {
-    match recent.back_mut() {
-        Some((at, sum)) if now.saturating_duration_since(*at) < COALESCE => *sum = sum.add(tally),
-        _ => recent.push_back((now, tally)),
-    }
-}
-
-/// What `recent` counted in the `span` ending at `now`.
-pub(super) fn in_window(recent: &VecDeque<(Instant, Tally)>, now: Instant, span: Duration) -> Tally {
-    recent
-        .iter()
-        .filter(|(t, _)| now.saturating_duration_since(*t) < span)
-        .fold(Tally::default(), |sum, (_, tally)| sum.add(*tally))
-}
-
-/// Drops the entries older than the longest window.
-pub(super) fn prune_window(recent: &mut VecDeque<(Instant, Tally)>, now: Instant) {
-    while recent
-        .front()
-        .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= KEPT)
-    {
-        recent.pop_front();
     }
 }
 
