@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, ValueEnum};
 
 use super::discovery::{self, DiscoveryHealth, DiscoveryStream};
-use super::dns_mode::{DnsModeConfig, Resolver};
+use super::dns_mode::DnsModeConfig;
 use super::endpoint_slices;
+use super::resolve::Resolver;
 use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, Listeners, start_checking};
 use greet_proto::Mode;

@@ -10,6 +10,9 @@ use futures_util::Stream;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 
+pub use crate::resolve::name_has_no_addresses;
+use crate::resolve::{Lookup, ResolveLoop, Resolver};
+
 /// The Kubernetes source: every EndpointSlice of a Service, merged.
 pub use crate::endpoint_slices::{PortSelector, watch as endpoint_slices};
 
@@ -161,49 +164,45 @@ pub fn endpoints_from_addrs(addrs: impl IntoIterator<Item = SocketAddr>) -> Endp
     normalize(addrs.into_iter().map(|addr| EndpointInfo::ready(addr.to_string())))
 }
 
-/// A lookup that failed because the name has no addresses (a headless
-/// Service with no ready pod answers NXDOMAIN), as opposed to a DNS hiccup.
-/// The resolver only says so in words: glibc, musl and macOS phrasings.
-pub fn name_has_no_addresses(error: &str) -> bool {
-    const NO_RECORDS: [&str; 4] = [
-        "Name or service not known",
-        "No address associated with hostname",
-        "nodename nor servname provided",
-        "Name does not resolve",
-    ];
-    NO_RECORDS.iter().any(|phrase| error.contains(phrase))
-}
-
 /// Re-resolves `host:port` every `interval` (a headless Service's DNS name
 /// returns one address per ready pod) and yields the set whenever it changes.
 /// A name with no addresses twice in a row is an empty set (no ready pod);
 /// any other failed lookup keeps the previous set: a DNS hiccup must not
 /// empty the balancer.
 pub fn dns(host: String, port: u16, interval: Duration, health: DiscoveryHealth) -> DiscoveryStream {
+    dns_with(
+        Resolver::system(host.clone(), port),
+        format!("{host}:{port}"),
+        interval,
+        health,
+    )
+}
+
+/// [`dns`] with the resolver given: the same loop (and the same time limit
+/// on a lookup that never answers) as `dns` mode's.
+pub fn dns_with(resolver: Resolver, name: String, interval: Duration, health: DiscoveryHealth) -> DiscoveryStream {
     let (tx, rx) = tokio::sync::mpsc::channel(1);
     tokio::spawn(async move {
+        let mut lookups = ResolveLoop::new(resolver, interval);
         let mut last: Option<EndpointSet> = None;
         let mut no_addresses_in_a_row = 0;
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
-            let lookup = match tokio::net::lookup_host((host.as_str(), port)).await {
-                Ok(addrs) => {
+            let set = match lookups.next().await {
+                Lookup::Found(addrs) => {
                     no_addresses_in_a_row = 0;
                     Ok(endpoints_from_addrs(addrs))
                 }
-                Err(err) if name_has_no_addresses(&err.to_string()) => {
+                Lookup::NoSuchName(error) => {
                     no_addresses_in_a_row += 1;
                     if no_addresses_in_a_row >= 2 {
                         Ok(EndpointSet::new())
                     } else {
-                        Err(err)
+                        Err(format!("the name has no addresses: {error}"))
                     }
                 }
-                Err(err) => Err(err),
+                Lookup::Failed(error) => Err(format!("the lookup failed: {error}")),
             };
-            match lookup {
+            match set {
                 Ok(set) => {
                     if last.as_ref() != Some(&set) {
                         last = Some(set.clone());
@@ -212,11 +211,9 @@ pub fn dns(host: String, port: u16, interval: Duration, health: DiscoveryHealth)
                         }
                     }
                 }
-                Err(err) => {
+                Err(problem) => {
                     health.count_error();
-                    tracing::warn!(
-                        "DNS discovery: resolving {host}:{port} failed ({err}); keeping the last endpoint set"
-                    );
+                    tracing::warn!("resolving {name} for DNS discovery: {problem}; keeping the last endpoint set");
                 }
             }
             if tx.is_closed() {
@@ -225,6 +222,28 @@ pub fn dns(host: String, port: u16, interval: Duration, health: DiscoveryHealth)
         }
     });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+impl Resolver {
+    /// Answers with the ready addresses of a watched endpoint set, as a
+    /// headless Service's DNS name does (the demo's registry): no ready
+    /// endpoint is a name with no addresses.
+    pub fn from_watch(set: tokio::sync::watch::Receiver<EndpointSet>) -> Self {
+        Resolver::new(move || {
+            let addresses: Vec<SocketAddr> = set
+                .borrow()
+                .iter()
+                .filter(|e| e.ready)
+                .filter_map(|e| e.address.parse().ok())
+                .collect();
+            Box::pin(async move {
+                if addresses.is_empty() {
+                    return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no ready pod"));
+                }
+                Ok(addresses)
+            })
+        })
+    }
 }
 
 #[cfg(test)]

@@ -13,69 +13,16 @@
 //! resolver is injected ([`Resolver`]): getaddrinfo in the binary, the
 //! cluster's pod list in the demo.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::balancer::Balancer;
-use super::discovery::{EndpointInfo, EndpointSet, name_has_no_addresses};
+use super::discovery::{EndpointInfo, EndpointSet};
+pub(crate) use super::resolve::Lookup;
+use super::resolve::{ResolveLoop, Resolver};
 use super::upstream::EndpointConn;
-
-/// One lookup of the name: its addresses, or the resolver's error.
-pub type ResolveFuture = Pin<Box<dyn Future<Output = std::io::Result<Vec<SocketAddr>>> + Send>>;
-
-/// Resolves GRPC_SERVER_HOST:GRPC_SERVER_PORT once per call.
-#[derive(Clone)]
-pub struct Resolver(Arc<dyn Fn() -> ResolveFuture + Send + Sync>);
-
-impl Resolver {
-    pub fn new(resolve: impl Fn() -> ResolveFuture + Send + Sync + 'static) -> Self {
-        Resolver(Arc::new(resolve))
-    }
-
-    /// The system's resolver (getaddrinfo, through tokio): what a gRPC
-    /// client's DNS resolver asks.
-    pub fn system(host: String, port: u16) -> Self {
-        Resolver::new(move || {
-            let host = host.clone();
-            Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), port)).await?.collect()) })
-        })
-    }
-
-    /// Answers with the ready addresses of a watched endpoint set, as a
-    /// headless Service's DNS name does (the demo's registry): no ready
-    /// endpoint is a name with no addresses.
-    pub fn from_watch(set: tokio::sync::watch::Receiver<EndpointSet>) -> Self {
-        Resolver::new(move || {
-            let addresses: Vec<SocketAddr> = set
-                .borrow()
-                .iter()
-                .filter(|e| e.ready)
-                .filter_map(|e| e.address.parse().ok())
-                .collect();
-            Box::pin(async move {
-                if addresses.is_empty() {
-                    return Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no ready pod"));
-                }
-                Ok(addresses)
-            })
-        })
-    }
-
-    /// One lookup, as a future of its own (spawned, so it can outlive a tick).
-    fn resolve(&self) -> ResolveFuture {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Resolver {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Resolver")
-    }
-}
 
 /// What `dns` mode resolves, how, and how often.
 #[derive(Clone, Debug)]
@@ -84,29 +31,6 @@ pub struct DnsModeConfig {
     pub name: String,
     pub resolver: Resolver,
     pub interval: Duration,
-}
-
-/// What one resolve said.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Lookup {
-    Found(Vec<SocketAddr>),
-    /// The name has no addresses (NXDOMAIN, or an answer with none).
-    NoSuchName(String),
-    /// Any other failure (a timeout, SERVFAIL, no server).
-    Failed(String),
-}
-
-impl Lookup {
-    pub fn from_result(result: std::io::Result<Vec<SocketAddr>>) -> Lookup {
-        match result {
-            Ok(addrs) if addrs.is_empty() => Lookup::NoSuchName("the answer has no addresses".into()),
-            Ok(addrs) => Lookup::Found(addrs),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound || name_has_no_addresses(&err.to_string()) => {
-                Lookup::NoSuchName(err.to_string())
-            }
-            Err(err) => Lookup::Failed(err.to_string()),
-        }
-    }
 }
 
 /// The last answer requests are routed by, and the last resolve's problem.
@@ -121,7 +45,7 @@ pub struct DnsAnswer {
 impl DnsAnswer {
     /// The answer after a resolve that said `lookup`: a found answer
     /// replaces the last; a failure keeps it and says why.
-    pub fn after(&self, lookup: Lookup) -> DnsAnswer {
+    pub(crate) fn after(&self, lookup: Lookup) -> DnsAnswer {
         match lookup {
             Lookup::Found(mut addresses) => {
                 addresses.sort();
@@ -210,7 +134,7 @@ impl DnsPool {
     }
 
     /// Applies one resolve's `lookup`; `known` names the pods.
-    pub fn apply(&self, lookup: Lookup, known: &[EndpointInfo]) -> DnsAnswer {
+    pub(crate) fn apply(&self, lookup: Lookup, known: &[EndpointInfo]) -> DnsAnswer {
         let mut answer = self.answer.lock().unwrap_or_else(|p| p.into_inner());
         let next = answer.after(lookup);
         self.resolves.fetch_add(1, Ordering::AcqRel);
@@ -244,27 +168,9 @@ impl DnsPool {
 /// Resolves every `interval` for as long as the gateway runs (in every mode,
 /// so a switch to `dns` starts from the last answer, as a client would).
 pub(crate) async fn follow(gateway: Arc<super::Gateway>, resolver: Resolver, interval: Duration) {
-    // At least 1 ms: tokio's interval refuses zero (the CLI asks 100 ms).
-    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(1)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // A lookup still running from an earlier tick: waited on again, never
-    // doubled (getaddrinfo blocks a thread until its own timeouts end).
-    let mut pending: Option<tokio::task::JoinHandle<std::io::Result<Vec<SocketAddr>>>> = None;
-    let limit = interval.max(Duration::from_secs(1));
+    let mut lookups = ResolveLoop::new(resolver, interval);
     loop {
-        ticker.tick().await;
-        let lookup = pending.get_or_insert_with(|| tokio::spawn(resolver.resolve()));
-        let lookup = match tokio::time::timeout(limit, lookup).await {
-            Ok(done) => {
-                pending = None;
-                match done {
-                    Ok(result) => Lookup::from_result(result),
-                    Err(join) => Lookup::Failed(format!("the lookup's task failed: {join}")),
-                }
-            }
-            // Counted and logged as a failure; the last answer stays.
-            Err(_) => Lookup::Failed(format!("no answer within {limit:?}")),
-        };
+        let lookup = lookups.next().await;
         let known = gateway.upstream.balancer().endpoints();
         gateway.upstream.dns().apply(lookup, &known);
     }
