@@ -29,8 +29,8 @@ const FIRST_RESOURCE_VERSION: u64 = 100;
 pub struct FakeKube {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    /// Stops the current server instance (see [`FakeKube::restart`]).
-    server: Mutex<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    /// Stops the current server instance; `None` while stopped (see [`FakeKube::stop`]).
+    server: Mutex<Option<(CancellationToken, tokio::task::JoinHandle<()>)>>,
 }
 
 /// Serves the fake on `listener` until `stop` (or the whole fake's shutdown).
@@ -78,18 +78,27 @@ impl FakeKube {
         FakeKube {
             addr,
             shared,
-            server: Mutex::new((stop, task)),
+            server: Mutex::new(Some((stop, task))),
         }
     }
 
     /// Stops the API server (open watches are cut, new connections refused)
     /// for `down_for`, then serves again on the same address with the same
     /// objects and history, as an API server restarts over the same etcd.
+    /// [`Self::stop`], a sleep, then [`Self::serve_again`].
     pub async fn restart(&self, down_for: Duration) {
-        let (stop, task) = {
-            let mut server = self.server.lock().unwrap_or_else(PoisonError::into_inner);
-            let placeholder = (CancellationToken::new(), tokio::spawn(async {}));
-            std::mem::replace(&mut *server, placeholder)
+        self.stop().await;
+        tokio::time::sleep(down_for).await;
+        self.serve_again().await;
+    }
+
+    /// Stops the API server: open watches are cut and, once this returns, new
+    /// connections are refused (the listener is closed). Objects and history
+    /// stay, and the calls that change them still work, so a test can change
+    /// slices or [`Self::expire_history`] during the outage. No-op when stopped.
+    pub async fn stop(&self) {
+        let Some((stop, task)) = self.server.lock().unwrap_or_else(PoisonError::into_inner).take() else {
+            return;
         };
         // Stopping the instance cuts its watches too, also those that start
         // later on a connection it still finishes (drop tokens are its children).
@@ -98,7 +107,15 @@ impl FakeKube {
             .await
             .expect("fake API server stops within 5 s")
             .expect("fake API server task");
-        tokio::time::sleep(down_for).await;
+    }
+
+    /// Serves again on the same address after [`Self::stop`], with the same
+    /// objects and history; the listener is bound when this returns. No-op
+    /// while serving.
+    pub async fn serve_again(&self) {
+        if self.server.lock().unwrap_or_else(PoisonError::into_inner).is_some() {
+            return;
+        }
         let listener = TcpListener::bind(self.addr)
             .await
             .expect("rebind fake kube on the same address");
@@ -109,7 +126,7 @@ impl FakeKube {
             inner.drop_token = stop.child_token();
         }
         let task = serve(listener, self.shared.clone(), stop.clone());
-        *self.server.lock().unwrap_or_else(PoisonError::into_inner) = (stop, task);
+        *self.server.lock().unwrap_or_else(PoisonError::into_inner) = Some((stop, task));
     }
 
     /// `http://127.0.0.1:PORT`.
