@@ -5,12 +5,15 @@
 //! the set. A re-list (after a dropped watch or `410 Gone`) is buffered and
 //! swapped in whole, so the balancer never sees a half-empty set meanwhile.
 
+mod catch_up;
+mod follow;
+
 use std::collections::BTreeMap;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::watcher;
 
 use super::discovery::{DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet, normalize};
 
@@ -115,8 +118,9 @@ fn slice_key(slice: &EndpointSlice) -> String {
 }
 
 /// Watches the EndpointSlices labelled `kubernetes.io/service-name=<service>`
-/// in `namespace` and yields the merged set on every change. Watch errors are
-/// retried with kube's default backoff; the last set stays in force meanwhile.
+/// in `namespace` and yields the merged set on every change. After an error
+/// the watch starts over with a list, soon (see `catch_up.rs`); the last set
+/// stays in force meanwhile.
 pub fn watch(
     client: kube::Client,
     namespace: &str,
@@ -126,206 +130,17 @@ pub fn watch(
 ) -> DiscoveryStream {
     let api: Api<EndpointSlice> = Api::namespaced(client, namespace);
     let config = watcher::Config::default().labels(&format!("kubernetes.io/service-name={service}"));
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    let namespace = namespace.to_owned();
-    tokio::spawn(async move {
-        let mut aggregator = SliceAggregator::new(port);
-        let mut last: Option<EndpointSet> = None;
-        let mut events = watcher(api, config).default_backoff().boxed();
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(event) => {
-                    health.recovered();
-                    let Some(set) = aggregator.apply(event) else { continue };
-                    if last.as_ref() == Some(&set) {
-                        continue;
-                    }
-                    last = Some(set.clone());
-                    if tx.send(set).await.is_err() {
-                        return;
-                    }
-                }
-                Err(err) => {
-                    let problem = kube_access::describe_watch_error(
-                        &err,
-                        "endpointslices.discovery.k8s.io",
-                        &namespace,
-                        "apply k8s/greetclient-rbac.yaml",
-                    );
-                    tracing::warn!("EndpointSlice watch: {problem}; retrying, keeping the last endpoint set");
-                    health.failing(format!("EndpointSlice watch: {problem}"));
-                }
-            }
-        }
-    });
+    let (sets, rx) = tokio::sync::mpsc::channel(16);
+    let sink = follow::Sink {
+        namespace: namespace.to_owned(),
+        health,
+        sets,
+    };
+    // No `default_backoff()`: `follow` paces the retries itself.
+    let start = move || watcher(api.clone(), config.clone()).boxed();
+    tokio::spawn(follow::follow(start, port, sink, catch_up::CatchUp::new()));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 #[cfg(test)]
-mod tests {
-    use k8s_openapi::api::core::v1::ObjectReference;
-    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions, EndpointPort};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
-    use super::*;
-
-    fn grpc() -> PortSelector {
-        PortSelector {
-            name: "grpc".into(),
-            number: 50051,
-        }
-    }
-
-    /// (ip, pod, ready, terminating)
-    fn slice(name: &str, port: (&str, i32), endpoints: &[(&str, &str, Option<bool>, Option<bool>)]) -> EndpointSlice {
-        EndpointSlice {
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                ..ObjectMeta::default()
-            },
-            address_type: "IPv4".into(),
-            ports: Some(vec![EndpointPort {
-                name: Some(port.0.into()),
-                port: Some(port.1),
-                ..EndpointPort::default()
-            }]),
-            endpoints: endpoints
-                .iter()
-                .map(|(ip, pod, ready, terminating)| Endpoint {
-                    addresses: vec![(*ip).into()],
-                    conditions: Some(EndpointConditions {
-                        ready: *ready,
-                        serving: *ready,
-                        terminating: *terminating,
-                    }),
-                    target_ref: Some(ObjectReference {
-                        kind: Some("Pod".into()),
-                        name: Some((*pod).into()),
-                        ..ObjectReference::default()
-                    }),
-                    ..Endpoint::default()
-                })
-                .collect(),
-        }
-    }
-
-    fn summary(set: &EndpointSet) -> Vec<(String, String, bool)> {
-        set.iter()
-            .map(|e| (e.address.clone(), e.pod_name.clone().unwrap_or_default(), e.ready))
-            .collect()
-    }
-
-    #[test]
-    fn readiness_follows_ready_and_terminating() {
-        let s = slice(
-            "a",
-            ("grpc", 50051),
-            &[
-                ("10.0.0.1", "p1", Some(true), Some(false)),
-                ("10.0.0.2", "p2", None, None),
-                ("10.0.0.3", "p3", Some(false), None),
-                ("10.0.0.4", "p4", Some(true), Some(true)),
-            ],
-        );
-        assert_eq!(
-            summary(&endpoints_of(&s, &grpc())),
-            [
-                ("10.0.0.1:50051".into(), "p1".into(), true),
-                ("10.0.0.2:50051".into(), "p2".into(), true),
-                ("10.0.0.3:50051".into(), "p3".into(), false),
-                ("10.0.0.4:50051".into(), "p4".into(), false),
-            ]
-        );
-    }
-
-    #[test]
-    fn port_is_picked_by_name_then_number() {
-        let by_name = slice("a", ("grpc", 8080), &[("10.0.0.1", "p", None, None)]);
-        assert_eq!(endpoints_of(&by_name, &grpc())[0].address, "10.0.0.1:8080");
-        let by_number = slice("a", ("other", 50051), &[("10.0.0.1", "p", None, None)]);
-        assert_eq!(endpoints_of(&by_number, &grpc())[0].address, "10.0.0.1:50051");
-        let neither = slice("a", ("http", 80), &[("10.0.0.1", "p", None, None)]);
-        assert!(endpoints_of(&neither, &grpc()).is_empty());
-        let mut v6 = slice("a", ("grpc", 50051), &[("fd00::1", "p", None, None)]);
-        v6.address_type = "IPv6".into();
-        assert_eq!(endpoints_of(&v6, &grpc())[0].address, "[fd00::1]:50051");
-    }
-
-    #[test]
-    fn slices_are_aggregated_replaced_and_removed() {
-        let mut agg = SliceAggregator::new(grpc());
-        assert_eq!(agg.apply(watcher::Event::Init), None);
-        agg.apply(watcher::Event::InitApply(slice(
-            "s1",
-            ("grpc", 50051),
-            &[("10.0.0.1", "p1", None, None)],
-        )));
-        agg.apply(watcher::Event::InitApply(slice(
-            "s2",
-            ("grpc", 50051),
-            &[("10.0.0.2", "p2", None, None)],
-        )));
-        let set = agg.apply(watcher::Event::InitDone).unwrap();
-        assert_eq!(set.len(), 2);
-
-        // s1 changes: its share is replaced, s2's stays.
-        let set = agg
-            .apply(watcher::Event::Apply(slice(
-                "s1",
-                ("grpc", 50051),
-                &[("10.0.0.1", "p1", Some(false), None), ("10.0.0.3", "p3", None, None)],
-            )))
-            .unwrap();
-        assert_eq!(
-            summary(&set),
-            [
-                ("10.0.0.1:50051".into(), "p1".into(), false),
-                ("10.0.0.2:50051".into(), "p2".into(), true),
-                ("10.0.0.3:50051".into(), "p3".into(), true),
-            ]
-        );
-        let set = agg
-            .apply(watcher::Event::Delete(slice("s2", ("grpc", 50051), &[])))
-            .unwrap();
-        assert_eq!(set.len(), 2);
-        assert!(set.iter().all(|e| e.address != "10.0.0.2:50051"));
-    }
-
-    #[test]
-    fn a_pod_in_two_slices_counts_once() {
-        let mut agg = SliceAggregator::new(grpc());
-        agg.apply(watcher::Event::Apply(slice(
-            "s1",
-            ("grpc", 50051),
-            &[("10.0.0.1", "p1", None, None)],
-        )));
-        let set = agg
-            .apply(watcher::Event::Apply(slice(
-                "s2",
-                ("grpc", 50051),
-                &[("10.0.0.1", "p1", None, None)],
-            )))
-            .unwrap();
-        assert_eq!(set.len(), 1);
-    }
-
-    #[test]
-    fn relist_keeps_the_old_set_until_done_then_replaces_it() {
-        let mut agg = SliceAggregator::new(grpc());
-        agg.apply(watcher::Event::Apply(slice(
-            "old",
-            ("grpc", 50051),
-            &[("10.0.0.1", "p1", None, None)],
-        )));
-        assert_eq!(agg.apply(watcher::Event::Init), None);
-        assert_eq!(agg.current().len(), 1, "the set stays while re-listing");
-        agg.apply(watcher::Event::InitApply(slice(
-            "new",
-            ("grpc", 50051),
-            &[("10.0.0.9", "p9", None, None)],
-        )));
-        assert_eq!(summary(&agg.current())[0].0, "10.0.0.1:50051");
-        let set = agg.apply(watcher::Event::InitDone).unwrap();
-        assert_eq!(summary(&set), [("10.0.0.9:50051".into(), "p9".into(), true)]);
-    }
-}
+mod tests;
