@@ -8,6 +8,7 @@ mod auth;
 mod binaries;
 mod client_errors;
 mod demo;
+mod discovery_outage;
 mod dns_mode;
 mod dns_netns;
 mod docs;
