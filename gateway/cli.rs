@@ -9,7 +9,6 @@ use clap::{Parser, ValueEnum};
 
 use super::discovery::{self, DiscoveryHealth, DiscoveryStream};
 use super::dns_mode::DnsModeConfig;
-use super::endpoint_slices;
 use super::resolve::Resolver;
 use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, Listeners, start_checking};
@@ -158,12 +157,12 @@ async fn discovery_from(args: &Args, health: &DiscoveryHealth) -> anyhow::Result
             };
             let target = kube_access::connect(args.context.as_deref()).await?;
             let namespace = args.namespace.clone().unwrap_or(target.default_namespace);
-            let port = endpoint_slices::PortSelector {
+            let port = discovery::PortSelector {
                 name: args.port_name.clone(),
                 number: args.grpc_server_port,
             };
             let name = format!("kube EndpointSlices of {namespace}/{service}");
-            let stream = endpoint_slices::watch(target.client, &namespace, service, port, health.clone());
+            let stream = discovery::endpoint_slices(target.client, &namespace, service, port, health.clone());
             Ok((name, stream))
         }
         DiscoveryKind::Dns | DiscoveryKind::Auto => {

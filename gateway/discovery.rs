@@ -13,8 +13,9 @@ use tokio_stream::wrappers::WatchStream;
 pub use crate::resolve::name_has_no_addresses;
 use crate::resolve::{Lookup, ResolveLoop, Resolver};
 
+mod endpoint_slices;
 /// The Kubernetes source: every EndpointSlice of a Service, merged.
-pub use crate::endpoint_slices::{PortSelector, watch as endpoint_slices};
+pub use endpoint_slices::{PortSelector, watch as endpoint_slices};
 
 /// One upstream endpoint.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

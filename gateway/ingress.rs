@@ -30,7 +30,6 @@ use super::Gateway;
 use super::events::RequestOutcome;
 use super::events::methods::MAX_METHOD_CHARS;
 use super::upstream::raw_h2::RawFailure;
-pub(crate) use call::pod_header;
 use call::{Completion, Forwarded};
 use greet_proto::sanitize::sanitize_truncated;
 use pump::{Pump, Received};
@@ -151,7 +150,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let (response, request_pump) = response;
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
-    route.succeeded(gateway, call::pod_header(&parts.headers).as_deref());
+    route.succeeded(gateway, crate::response_headers::pod_header(&parts.headers).as_deref());
     completion.pod_from(&parts.headers, route.pod_name());
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.

@@ -1,5 +1,6 @@
 //! The endpoints the balancer skips, as the Observer stream and `/healthz`
-//! report them, and the few words that say why a failure skips one.
+//! report them (why a failure skips one is the upstream error's to say:
+//! `upstream::error::skip_reason`).
 
 use std::time::Duration;
 
@@ -8,56 +9,10 @@ use tokio::time::Instant;
 
 use super::balancer::Skip;
 use super::discovery::EndpointInfo;
-use super::upstream::UpstreamError;
 use greet_proto::observe;
 
 /// Every endpoint with its skip, as [`super::balancer::Balancer::report`] gives them.
 pub(crate) type Report = [(EndpointInfo, Option<Skip>)];
-
-/// Why a failed call makes the balancer skip its endpoint, e.g. "connection
-/// refused"; `None` when it does not (the server answered with an error, or
-/// only this call's connection broke).
-pub(crate) fn reason(err: &UpstreamError) -> Option<String> {
-    match err {
-        UpstreamError::Unavailable { skip, .. } => skip.clone(),
-        UpstreamError::Timeout { after, .. } => Some(format!("no answer within {after:?}")),
-        UpstreamError::BadEndpoint { message, .. } => Some(format!("not a valid address: {message}")),
-        UpstreamError::Failed { .. } | UpstreamError::NoEndpoints { .. } | UpstreamError::NoDnsAnswer(_) => None,
-    }
-}
-
-/// Why the balancer skips the endpoint a call found unavailable: the I/O
-/// error under the status when there is one (tonic's own message is only
-/// "tcp connect error"), or the server's UNAVAILABLE message. `None` for a
-/// status the client made from a connection that closed under the call with
-/// no I/O error (a GOAWAY race while a pod drains or its connection ages out):
-/// the pod may well be fine.
-pub(crate) fn unavailable_reason(status: &tonic::Status, message: &str) -> Option<String> {
-    let mut source = std::error::Error::source(status);
-    let client_made = source.is_some();
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(io_reason(io));
-        }
-        source = err.source();
-    }
-    (!client_made).then(|| format!("unavailable: {message}"))
-}
-
-/// A connection's I/O error in a few words, e.g. "connection refused".
-pub(crate) fn io_reason(io: &std::io::Error) -> String {
-    use std::io::ErrorKind;
-    match io.kind() {
-        ErrorKind::TimedOut => "connection timed out".to_owned(),
-        kind @ (ErrorKind::ConnectionRefused
-        | ErrorKind::ConnectionReset
-        | ErrorKind::ConnectionAborted
-        | ErrorKind::HostUnreachable
-        | ErrorKind::NetworkUnreachable
-        | ErrorKind::AddrNotAvailable) => kind.to_string(),
-        _ => greet_proto::sanitize::sanitize_truncated(&io.to_string(), 200),
-    }
-}
 
 /// The endpoints for the Observer: each with its skip's reason and the Unix
 /// time (µs) of its re-try, `now` being `now_unix_us`.
@@ -214,47 +169,5 @@ mod tests {
         assert!(all_skipped_message(&many).contains("connection refused, 2 more); check"));
         let three = vec![skipped[0].clone(); 3];
         assert!(all_skipped_message(&three).contains("connection refused); check"));
-    }
-
-    #[test]
-    fn reasons_say_what_failed_in_a_few_words() {
-        // As tonic makes them: the OS error under a connect error.
-        let connect_error = |io: std::io::Error| {
-            let status = tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(io))));
-            assert_eq!(status.code(), tonic::Code::Unavailable);
-            unavailable_reason(&status, status.message())
-        };
-        const ECONNREFUSED: i32 = 111;
-        let refused = std::io::Error::from_raw_os_error(ECONNREFUSED);
-        assert_eq!(refused.to_string(), "Connection refused (os error 111)");
-        assert_eq!(connect_error(refused).as_deref(), Some("connection refused"));
-        let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
-        assert_eq!(connect_error(timed_out).as_deref(), Some("connection timed out"));
-        let from_server = tonic::Status::unavailable("draining");
-        assert_eq!(
-            unavailable_reason(&from_server, "draining").as_deref(),
-            Some("unavailable: draining")
-        );
-        let other = std::io::Error::other("broken pipe");
-        let status = tonic::Status::from_error(Box::new(other));
-        assert_eq!(
-            unavailable_reason(&status, "broken pipe").as_deref(),
-            Some("broken pipe")
-        );
-        // A status the client made with no I/O error under it (in practice
-        // hyper's "operation was canceled" for a call a closing connection dropped).
-        let dropped = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
-        assert_eq!(unavailable_reason(&dropped, dropped.message()), None);
-        let timeout = UpstreamError::Timeout {
-            endpoint: "e".into(),
-            after: Duration::from_secs(5),
-        };
-        assert_eq!(reason(&timeout).as_deref(), Some("no answer within 5s"));
-        let dropped = UpstreamError::Unavailable {
-            endpoint: "e".into(),
-            message: "operation was canceled".into(),
-            skip: None,
-        };
-        assert_eq!(reason(&dropped), None);
     }
 }

@@ -104,11 +104,11 @@ async fn check(channel: &Channel, limit: Duration) -> (CheckOutcome, Option<Stri
         // call first (CANCELLED "Timeout expired"): still no answer.
         Ok(Err(_)) if started.elapsed() >= limit => (CheckOutcome::NoAnswer(limit), None),
         Ok(Ok(response)) => {
-            let pod = crate::ingress::pod_header(response.metadata().as_ref());
+            let pod = crate::response_headers::pod_header(response.metadata().as_ref());
             (CheckOutcome::from_serving_status(response.get_ref().status), pod)
         }
         Ok(Err(status)) => {
-            let pod = crate::ingress::pod_header(status.metadata().as_ref());
+            let pod = crate::response_headers::pod_header(status.metadata().as_ref());
             let outcome = match io_cause(&status) {
                 Some(cause) => CheckOutcome::Unreachable(cause),
                 None => CheckOutcome::from_status(status.code(), status.message(), limit),
@@ -123,7 +123,7 @@ fn io_cause(status: &tonic::Status) -> Option<String> {
     let mut source = std::error::Error::source(status);
     while let Some(err) = source {
         if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(crate::skipped::io_reason(io));
+            return Some(crate::io_reason::io_reason(io));
         }
         source = err.source();
     }

@@ -16,6 +16,7 @@ use tokio_util::sync::DropGuard;
 use super::pump::Received;
 use super::wire;
 use crate::events::{EventHub, RequestOutcome};
+use crate::response_headers::{header, pod_header};
 use greet_proto::sanitize::sanitize_truncated;
 
 /// Publishes the call's observation exactly once: when it is finished, or
@@ -98,20 +99,6 @@ impl Completion {
         }
         self.hub.publish_request(outcome);
     }
-}
-
-/// A response header's value, sanitised (it came from the network).
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| sanitize_truncated(v, 253))
-        .filter(|v| !v.is_empty())
-}
-
-/// The pod a response names (`x-pod-name`, which greet-server sets).
-pub(crate) fn pod_header(headers: &HeaderMap) -> Option<String> {
-    header(headers, "x-pod-name")
 }
 
 impl Drop for Completion {

@@ -72,7 +72,7 @@ impl Upstream {
                 }
             }
             let eject = |err| {
-                let Some(reason) = crate::skipped::reason(err) else {
+                let Some(reason) = super::error::skip_reason(err) else {
                     return;
                 };
                 if balancer.eject(&member, picked_at, Instant::now(), &reason) {

@@ -42,9 +42,9 @@ impl RawFailure {
     /// pod may well be fine.
     pub fn skip_reason(&self) -> Option<String> {
         match self {
-            RawFailure::Connect(io) => Some(crate::skipped::io_reason(io)),
+            RawFailure::Connect(io) => Some(crate::io_reason::io_reason(io)),
             RawFailure::ConnectTimeout(_) => Some("connection timed out".to_owned()),
-            RawFailure::H2(h2) => h2.get_io().map(crate::skipped::io_reason),
+            RawFailure::H2(h2) => h2.get_io().map(crate::io_reason::io_reason),
             RawFailure::Shared(failure) => failure.skip_reason(),
         }
     }

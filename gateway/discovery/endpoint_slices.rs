@@ -15,7 +15,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::runtime::watcher;
 
-use super::discovery::{DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet, normalize};
+use super::{DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet, normalize};
 
 /// Which port of the slices to dial: the named one, else the numbered one.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use futures_util::stream::{self, BoxStream};
 
 use super::*;
 use crate::discovery::EndpointInfo;
-use crate::endpoint_slices::tests::{grpc, slice};
+use crate::discovery::endpoint_slices::tests::{grpc, slice};
 
 type Item = Result<watcher::Event<EndpointSlice>, watcher::Error>;
 

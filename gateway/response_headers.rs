@@ -1,0 +1,21 @@
+//! What the gateway reads from a greet-server's response headers: the pod
+//! that answered (`x-pod-name`, `x-pod-ip`), sanitised where it enters.
+//! A leaf: the ingress and the health checks both read them.
+
+use http::HeaderMap;
+
+use greet_proto::sanitize::sanitize_truncated;
+
+/// A response header's value, sanitised (it came from the network).
+pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| sanitize_truncated(v, 253))
+        .filter(|v| !v.is_empty())
+}
+
+/// The pod a response names (`x-pod-name`, which greet-server sets).
+pub(crate) fn pod_header(headers: &HeaderMap) -> Option<String> {
+    header(headers, "x-pod-name")
+}
