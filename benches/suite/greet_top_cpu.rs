@@ -16,8 +16,8 @@ use super::loadgen;
 use super::procs::{Servers, binary, cpu_time, start_gateway};
 
 /// greet-top in a 100x30 pseudo-terminal; killed when dropped.
-struct Dashboard {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
+pub(crate) struct Dashboard {
+    pub(crate) child: Box<dyn portable_pty::Child + Send + Sync>,
     _master: Box<dyn portable_pty::MasterPty + Send>,
 }
 
@@ -28,7 +28,9 @@ impl Drop for Dashboard {
     }
 }
 
-fn start_dashboard(observe_url: &str) -> anyhow::Result<Dashboard> {
+/// greet-top in a pseudo-terminal, its arguments and environment set by
+/// `configure` (TERM is set here).
+pub(crate) fn start_dashboard(configure: impl FnOnce(&mut CommandBuilder)) -> anyhow::Result<Dashboard> {
     let size = PtySize {
         rows: 30,
         cols: 100,
@@ -37,8 +39,8 @@ fn start_dashboard(observe_url: &str) -> anyhow::Result<Dashboard> {
     };
     let pty = native_pty_system().openpty(size).map_err(|e| anyhow!("openpty: {e}"))?;
     let mut command = CommandBuilder::new(binary("greet-top"));
-    command.args(["--gateway", observe_url, "--no-kube"]);
     command.env("TERM", "xterm-256color");
+    configure(&mut command);
     let child = pty
         .slave
         .spawn_command(command)
@@ -72,7 +74,9 @@ pub(crate) async fn run(
     script: &Path,
 ) -> anyhow::Result<GreetTopCpu> {
     let gateway = start_gateway(servers, Mode::Balanced).await?;
-    let dashboard = start_dashboard(&gateway.observe_url)?;
+    let dashboard = start_dashboard(|command| {
+        command.args(["--gateway", &gateway.observe_url, "--no-kube"]);
+    })?;
     let pid = dashboard.child.process_id().context("greet-top has no pid")?;
     // Let it connect and draw its first frames.
     tokio::time::sleep(Duration::from_millis(1500)).await;

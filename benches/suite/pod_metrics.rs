@@ -4,20 +4,19 @@
 //! and the load that puts on the API server; (b) a greet-server process's CPU
 //! per request with its /metrics scraped every 1 s against none.
 
-use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail, ensure};
+use anyhow::{Context, bail, ensure};
 use fake_kube::{FakeKube, PodProxyStats, pod};
 use greet_demo::{LocalPod, PodOptions};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use tokio_util::sync::CancellationToken;
 
+use super::greet_top_cpu::{self, Dashboard};
 use super::procs::{Child, binary, cpu_time, free_port, wait_listening};
 use super::results::{Results, Target};
 use super::{Scale, failed};
@@ -152,53 +151,18 @@ fn since(now: PodProxyStats, then: PodProxyStats) -> PodProxyStats {
     }
 }
 
-/// greet-top in a 100x30 pseudo-terminal; killed when dropped. As in
-/// greet_top_cpu.rs, with the pods' metrics through the cluster instead of
-/// a gateway.
-struct Dashboard {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// greet-top reading the pods' metrics through the cluster, in the same
+/// pseudo-terminal as item 5's.
 fn start_dashboard(kubeconfig: &Path) -> anyhow::Result<Dashboard> {
-    let size = PtySize {
-        rows: 30,
-        cols: 100,
-        pixel_width: 0,
-        pixel_height: 0,
-    };
-    let pty = native_pty_system().openpty(size).map_err(|e| anyhow!("openpty: {e}"))?;
-    let mut command = CommandBuilder::new(binary("greet-top"));
-    command.args(["--source", "metrics", "--metrics-port", &METRICS_PORT.to_string()]);
-    command.args(["--scrape-interval", "1s"]);
-    command.env("TERM", "xterm-256color");
-    command.env("KUBECONFIG", kubeconfig);
-    command.env_remove("KUBERNETES_SERVICE_HOST");
-    // Loopback only, whatever proxy the environment names.
-    for proxy in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
-        command.env_remove(proxy);
-    }
-    let child = pty
-        .slave
-        .spawn_command(command)
-        .map_err(|e| anyhow!("greet-top: {e}"))?;
-    drop(pty.slave);
-    // The terminal's output must be read, or greet-top blocks writing frames.
-    let mut reader = pty.master.try_clone_reader().map_err(|e| anyhow!("pty reader: {e}"))?;
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 16384];
-        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
-    });
-    Ok(Dashboard {
-        child,
-        _master: pty.master,
+    greet_top_cpu::start_dashboard(|command| {
+        command.args(["--source", "metrics", "--metrics-port", &METRICS_PORT.to_string()]);
+        command.args(["--scrape-interval", "1s"]);
+        command.env("KUBECONFIG", kubeconfig);
+        command.env_remove("KUBERNETES_SERVICE_HOST");
+        // Loopback only, whatever proxy the environment names.
+        for proxy in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"] {
+            command.env_remove(proxy);
+        }
     })
 }
 

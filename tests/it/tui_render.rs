@@ -173,10 +173,13 @@ fn connected(t0: Instant) -> App {
 }
 
 fn draw(app: &App, now: Instant, width: u16, height: u16) -> String {
+    screen(width, height, |frame| render(app, frame, now, Theme { color: true }))
+}
+
+/// What `draw_frame` leaves on a `width` x `height` screen.
+fn screen(width: u16, height: u16, draw_frame: impl FnOnce(&mut ratatui::Frame)) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| render(app, frame, now, Theme { color: true }))
-        .unwrap();
+    terminal.draw(draw_frame).unwrap();
     terminal.backend().to_string()
 }
 

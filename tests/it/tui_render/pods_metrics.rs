@@ -11,8 +11,6 @@ use greet_top::PodMetricsFeed;
 use greet_top::state::{App, AppEvent, POD_METRICS, Views};
 use greet_top::ui::{Theme, render_views};
 use pod_metrics::{Family, PodReading, ScrapeStatus, Totals};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 use greet_proto::observe::{Endpoint, State, event};
 
@@ -108,11 +106,9 @@ fn workload_alone() -> (Views, Instant) {
 }
 
 fn draw(views: &Views, now: Instant, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| render_views(views, frame, now, Theme { color: true }))
-        .unwrap();
-    terminal.backend().to_string()
+    super::screen(width, height, |frame| {
+        render_views(views, frame, now, Theme { color: true })
+    })
 }
 
 #[test]
