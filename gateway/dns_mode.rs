@@ -22,7 +22,6 @@ use super::balancer::Balancer;
 use super::discovery::{EndpointInfo, EndpointSet};
 pub(crate) use super::resolve::Lookup;
 use super::resolve::{ResolveLoop, Resolver};
-use super::upstream::EndpointConn;
 
 /// What `dns` mode resolves, how, and how often.
 #[derive(Clone, Debug)]
@@ -93,17 +92,18 @@ impl DnsAnswer {
 }
 
 /// `dns` mode's pool: its own balancer over the last answer, apart from
-/// discovery's.
-pub struct DnsPool {
+/// discovery's. Generic over the connection `C`, as the balancer is: the
+/// pool does not care what it balances (unit tests use no sockets).
+pub struct DnsPool<C> {
     name: String,
-    balancer: Balancer<EndpointConn>,
+    balancer: Balancer<C>,
     answer: Mutex<DnsAnswer>,
     resolves: AtomicU64,
     errors: AtomicU64,
 }
 
-impl DnsPool {
-    pub fn new(name: String, connect: impl Fn(&EndpointInfo) -> EndpointConn + Send + Sync + 'static) -> Self {
+impl<C> DnsPool<C> {
+    pub fn new(name: String, connect: impl Fn(&EndpointInfo) -> C + Send + Sync + 'static) -> Self {
         DnsPool {
             name,
             balancer: Balancer::new(connect),
@@ -113,7 +113,7 @@ impl DnsPool {
         }
     }
 
-    pub fn balancer(&self) -> &Balancer<EndpointConn> {
+    pub fn balancer(&self) -> &Balancer<C> {
         &self.balancer
     }
 

@@ -103,7 +103,7 @@ pub struct Upstream {
     sticky: sticky::StickyPin,
     balancer: Balancer<EndpointConn>,
     /// `dns` mode's own balancer, over the last DNS answer.
-    dns: DnsPool,
+    dns: DnsPool<EndpointConn>,
     timeouts: UpstreamTimeouts,
     discovery_name: String,
     discovery_health: super::discovery::DiscoveryHealth,
@@ -170,7 +170,7 @@ impl Upstream {
     }
 
     /// `dns` mode's pool: the last answer and its balancer.
-    pub fn dns(&self) -> &DnsPool {
+    pub fn dns(&self) -> &DnsPool<EndpointConn> {
         &self.dns
     }
 

@@ -8,12 +8,12 @@ fn addrs(list: &[&str]) -> Vec<SocketAddr> {
     list.iter().map(|a| a.parse().unwrap()).collect()
 }
 
-fn pool() -> DnsPool {
+fn pool() -> DnsPool<Result<(), String>> {
     DnsPool::new("greet.test:50051".into(), |_| Err("no sockets in unit tests".into()))
 }
 
 /// `n` picks, counted by address.
-fn picks(pool: &DnsPool, n: usize) -> BTreeMap<String, usize> {
+fn picks(pool: &DnsPool<Result<(), String>>, n: usize) -> BTreeMap<String, usize> {
     let mut hits = BTreeMap::new();
     for _ in 0..n {
         let member = pool.balancer().pick(Instant::now()).expect("an address");
