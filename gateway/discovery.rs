@@ -59,7 +59,9 @@ pub struct DiscoveryHealth(std::sync::Arc<HealthState>);
 
 #[derive(Debug, Default)]
 struct HealthState {
-    problem: std::sync::Mutex<Option<String>>,
+    /// The problem, and when discovery started failing (kept while the
+    /// problem's words change, so it says how stale the set is).
+    problem: std::sync::Mutex<Option<(String, tokio::time::Instant)>>,
     /// Failed watches and lookups so far, for the metrics.
     errors: std::sync::atomic::AtomicU64,
 }
@@ -67,7 +69,11 @@ struct HealthState {
 impl DiscoveryHealth {
     pub fn failing(&self, problem: impl Into<String>) {
         self.count_error();
-        *self.problem_slot() = Some(problem.into());
+        let mut slot = self.problem_slot();
+        let since = slot
+            .as_ref()
+            .map_or_else(tokio::time::Instant::now, |(_, since)| *since);
+        *slot = Some((problem.into(), since));
     }
 
     pub fn recovered(&self) {
@@ -76,7 +82,13 @@ impl DiscoveryHealth {
 
     /// The last problem, while it lasts.
     pub fn problem(&self) -> Option<String> {
-        self.problem_slot().clone()
+        self.problem_slot().as_ref().map(|(problem, _)| problem.clone())
+    }
+
+    /// When discovery started failing, while it fails: the endpoint set is
+    /// that old (or older).
+    pub fn failing_since(&self) -> Option<tokio::time::Instant> {
+        self.problem_slot().as_ref().map(|(_, since)| *since)
     }
 
     /// Counts a failure that keeps the endpoint set (a DNS hiccup).
@@ -89,7 +101,7 @@ impl DiscoveryHealth {
         self.0.errors.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn problem_slot(&self) -> std::sync::MutexGuard<'_, Option<String>> {
+    fn problem_slot(&self) -> std::sync::MutexGuard<'_, Option<(String, tokio::time::Instant)>> {
         self.0.problem.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -250,6 +262,21 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn failing_keeps_its_start_while_the_problem_changes_and_recovery_ends_it() {
+        let health = DiscoveryHealth::default();
+        assert_eq!((health.problem(), health.failing_since()), (None, None));
+        let start = tokio::time::Instant::now();
+        health.failing("refused");
+        tokio::time::advance(std::time::Duration::from_secs(3)).await;
+        health.failing("timed out");
+        assert_eq!(health.problem().as_deref(), Some("timed out"));
+        assert_eq!(health.failing_since(), Some(start));
+        health.recovered();
+        assert_eq!((health.problem(), health.failing_since()), (None, None));
+        assert_eq!(health.errors(), 2);
+    }
 
     #[test]
     fn every_failure_is_counted_and_only_a_failing_one_is_reported() {

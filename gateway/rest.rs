@@ -199,6 +199,7 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
         "mode": mode,
         "ready_endpoints": usable,
         "skipped_endpoints": skipped,
+        "discovery": upstream.discovery_state(tokio::time::Instant::now()),
     });
     (StatusCode::OK, Json(body)).into_response()
 }

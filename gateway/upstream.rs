@@ -237,6 +237,20 @@ impl Upstream {
     }
 
     /// The discovery source, and its current failure if it has one.
+    /// Discovery's state for `/healthz`: its source, `ok` or `failing` with
+    /// the cause and for how long (how stale the endpoint set is).
+    pub(crate) fn discovery_state(&self, now: tokio::time::Instant) -> serde_json::Value {
+        match (self.discovery_health.problem(), self.discovery_health.failing_since()) {
+            (Some(error), Some(since)) => serde_json::json!({
+                "source": self.discovery_name,
+                "state": "failing",
+                "error": error,
+                "failing_for_ms": u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX),
+            }),
+            _ => serde_json::json!({"source": self.discovery_name, "state": "ok"}),
+        }
+    }
+
     pub fn discovery_description(&self) -> String {
         match self.discovery_health.problem() {
             Some(problem) => format!("{}, which is failing: {problem}", self.discovery_name),

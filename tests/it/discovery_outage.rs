@@ -174,6 +174,25 @@ async fn a_change_and_a_compaction_during_an_outage_are_in_force_within_2_s_of_t
         health.problem().as_deref() == Some(refused)
     })
     .await;
+    // /healthz says so, cause first, and for how long; the gateway still serves (200).
+    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    let health_now = rest.send(http::Method::GET, "/healthz", None, "").await.unwrap();
+    assert_eq!(health_now.status, 200, "{}", health_now.body);
+    let said = health_now.json().unwrap()["discovery"].clone();
+    assert_eq!(
+        (&said["source"], &said["state"], &said["error"]),
+        (
+            &serde_json::json!("test"),
+            &serde_json::json!("failing"),
+            &serde_json::json!(refused)
+        ),
+        "{said}"
+    );
+    let failing_for = said["failing_for_ms"].as_u64().unwrap();
+    assert!(
+        failing_for <= down.elapsed().as_millis() as u64,
+        "{failing_for} ms: {said}"
+    );
     kube.apply_slice(slice(false));
     kube.expire_history();
     let lists = kube.list_count("endpointslices");
@@ -206,6 +225,11 @@ async fn a_change_and_a_compaction_during_an_outage_are_in_force_within_2_s_of_t
         health.problem().is_none()
     })
     .await;
+    let health_now = rest.send(http::Method::GET, "/healthz", None, "").await.unwrap();
+    assert_eq!(
+        health_now.json().unwrap()["discovery"],
+        serde_json::json!({"source": "test", "state": "ok"})
+    );
     let sent = load.finish().await;
     let failed: Vec<_> = sent.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
     assert!(failed.is_empty(), "requests failed: {failed:?}");

@@ -149,6 +149,7 @@ async fn a_dead_pod_is_reported_skipped_with_its_reason_until_it_serves_again() 
             "skipped_endpoints": [
                 {"address": address, "pod": victim, "reason": "connection refused", "retry_in_ms": retry_in_ms}
             ],
+            "discovery": {"source": "test", "state": "ok"},
         })
     );
     let state = observer.get_state(GetStateRequest {}).await.unwrap().into_inner();
@@ -182,7 +183,7 @@ async fn a_dead_pod_is_reported_skipped_with_its_reason_until_it_serves_again() 
     assert_eq!(status, 200, "{health}");
     assert_eq!(
         health,
-        serde_json::json!({"mode": "balanced", "ready_endpoints": 3, "skipped_endpoints": []})
+        serde_json::json!({"mode": "balanced", "ready_endpoints": 3, "skipped_endpoints": [], "discovery": {"source": "test", "state": "ok"}})
     );
 
     // Published on changes only: no two EndpointsChanged in a row alike.
@@ -224,7 +225,7 @@ async fn when_every_ready_endpoint_is_skipped_healthz_says_so_with_a_503() {
         healthz(&rest).await,
         (
             200,
-            serde_json::json!({"mode": "balanced", "ready_endpoints": 2, "skipped_endpoints": []})
+            serde_json::json!({"mode": "balanced", "ready_endpoints": 2, "skipped_endpoints": [], "discovery": {"source": "test", "state": "ok"}})
         )
     );
     // One request tries both, each refuses: both are skipped.
