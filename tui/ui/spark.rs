@@ -91,11 +91,13 @@ pub(super) fn render(app: &App, stats: &Stats, at: Instant, frame: &mut Frame, a
     // and after of a fix can be read off the chart.
     let (bars_area, marks_area) = if spark_area.height >= 3 {
         let [bars, marks] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(spark_area);
-        labels.push(if failed {
-            errors_label
+        // The pods' own metrics have no mode to mark.
+        let legend = if app.pod_metrics() {
+            "x gone r back"
         } else {
-            Line::raw("B/S mode x gone r back")
-        });
+            "B/S mode x gone r back"
+        };
+        labels.push(if failed { errors_label } else { Line::raw(legend) });
         (bars, Some(marks))
     } else {
         (spark_area, None)
