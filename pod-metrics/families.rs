@@ -268,14 +268,14 @@ const INFRASTRUCTURE: [&str; 2] = ["grpc.health.v1.", "grpc.reflection."];
 /// unparsed is most of a scrape's parsing time. [`is_infrastructure`]
 /// decides on the parsed labels for what this lets through.
 fn names_infrastructure(line: &str) -> bool {
-    const QUOTED: [&str; 4] = [
-        "=\"grpc.health.v1.",
-        "=\"/grpc.health.v1.",
-        "=\"grpc.reflection.",
-        "=\"/grpc.reflection.",
-    ];
-    // Cheap first: most lines name no `grpc.` service at all.
-    (line.contains("\"grpc.") || line.contains("\"/grpc.")) && QUOTED.iter().any(|quoted| line.contains(quoted))
+    // A label value that starts with one of [`INFRASTRUCTURE`]'s prefixes,
+    // after an optional `/` (OpenTelemetry's fully qualified method).
+    INFRASTRUCTURE.iter().any(|prefix| {
+        line.match_indices(prefix).any(|(at, _)| {
+            let before = line[..at].strip_suffix('/').unwrap_or(&line[..at]);
+            before.ends_with("=\"")
+        })
+    })
 }
 
 fn is_infrastructure(s: &Sample<'_>) -> bool {

@@ -159,12 +159,7 @@ pub async fn watch_from_snapshot(
 /// greet-top's view of the fake API server: the client, the config it was
 /// built from, and the namespace, as `kube_access::connect` gives them.
 pub async fn kube_target(kube: &fake_kube::FakeKube, namespace: &str) -> kube_access::KubeTarget {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&kube.kubeconfig_yaml(namespace)).expect("parse kubeconfig");
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
-        .await
-        .expect("kube config from kubeconfig");
-    // Loopback only, whatever the environment says.
-    config.proxy_url = None;
+    let config = kube.config(namespace).await;
     kube_access::KubeTarget {
         client: kube::Client::try_from(config.clone()).expect("kube client"),
         config,

@@ -34,7 +34,9 @@ pub(crate) fn own_rates(pods: &App, at: Instant) -> BTreeMap<String, f64> {
 /// The line that compares the two views, e.g. `pods served 150.0/s, the
 /// gateway sent 100.0/s: 50.0/s reach them another way (clients that
 /// bypass the gateway; most on p2 +40.0/s)`.
-pub(crate) fn comparison(gateway: &App, pods: &App, at: Instant) -> (String, bool) {
+/// `served` is [`own_rates`] of `pods`, read once a frame by the caller,
+/// which shows it per pod too.
+pub(crate) fn comparison(gateway: &App, pods: &App, served: &BTreeMap<String, f64>, at: Instant) -> (String, bool) {
     let (stats, _) = gateway.view(at);
     let seconds = stats.time_window().covered(gateway.observed_for(at)).as_secs_f64();
     let sent: BTreeMap<&str, f64> = stats
@@ -43,7 +45,6 @@ pub(crate) fn comparison(gateway: &App, pods: &App, at: Instant) -> (String, boo
         .filter(|p| !p.gone)
         .map(|p| (p.name.as_str(), p.in_window(at) as f64 / seconds))
         .collect();
-    let served = own_rates(pods, at);
     let sent_total: f64 = sent.values().sum();
     let served_total: f64 = served.values().sum();
     let extra = served_total - sent_total;

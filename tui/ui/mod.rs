@@ -61,8 +61,9 @@ fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instan
     // table shows the busiest pods (and the share bars a quarter).
     let body = area.height.saturating_sub(header + footer);
     // Beside the pods' own metrics: the line comparing the two views, over the table.
-    let comparison = beside.map(|pods| {
-        let (text, differs) = beside::comparison(app, pods, at);
+    let own_rates = beside.map(|pods| beside::own_rates(pods, at));
+    let comparison = beside.zip(own_rates.as_ref()).map(|(pods, served)| {
+        let (text, differs) = beside::comparison(app, pods, served, at);
         (wrap::wrap_within(&text, usize::from(area.width), 2), differs)
     });
     let compared = comparison.as_ref().map_or(0, |(lines, _)| lines.len() as u16);
@@ -93,13 +94,13 @@ fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instan
         severity: verdict.severity,
     };
     header::render(app, stats, at, shown_verdict, frame, header_area, theme);
-    let (table_area, own_rates) = match (beside, comparison) {
-        (Some(pods), Some((lines, differs))) if table_area.height > compared + 3 => {
+    let (table_area, own_rates) = match (own_rates, comparison) {
+        (Some(served), Some((lines, differs))) if table_area.height > compared + 3 => {
             let [line, table] = Layout::vertical([Constraint::Length(compared), Constraint::Fill(1)]).areas(table_area);
             let style = if differs { theme.bad() } else { theme.dim() };
             let lines: Vec<ratatui::text::Line> = lines.into_iter().map(ratatui::text::Line::from).collect();
             frame.render_widget(Paragraph::new(lines).style(style), line);
-            (table, Some(beside::own_rates(pods, at)))
+            (table, Some(served))
         }
         _ => (table_area, None),
     };

@@ -171,17 +171,22 @@ preferences: {{}}
         path
     }
 
-    /// A real `kube::Client` built from [`Self::kubeconfig_yaml`] with
+    /// The `kube::Config` [`Self::kubeconfig_yaml`] gives, through
     /// `kube::Config::from_custom_kubeconfig`. Any `HTTPS_PROXY` in the environment is ignored
     /// so the traffic stays on loopback.
-    pub async fn client(&self, namespace: &str) -> kube::Client {
+    pub async fn config(&self, namespace: &str) -> kube::Config {
         let kubeconfig =
             kube::config::Kubeconfig::from_yaml(&self.kubeconfig_yaml(namespace)).expect("parse kubeconfig");
         let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &kube::config::KubeConfigOptions::default())
             .await
             .expect("kube config from kubeconfig");
         config.proxy_url = None;
-        kube::Client::try_from(config).expect("kube client")
+        config
+    }
+
+    /// A real `kube::Client` built from [`Self::config`].
+    pub async fn client(&self, namespace: &str) -> kube::Client {
+        kube::Client::try_from(self.config(namespace).await).expect("kube client")
     }
 
     /// Adds an EndpointSlice, or replaces the one with the same namespace and name (`ADDED` /

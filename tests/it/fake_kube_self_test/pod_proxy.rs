@@ -4,13 +4,13 @@
 use std::time::Instant;
 
 use greet_demo::rest_client::RestClient;
+use greet_demo::{LocalPod, PodOptions};
 use greet_proto::greet::greet_service_client::GreetServiceClient;
 use greet_proto::greet::{Greeting, GreetingRequest};
-use greet_server::{ReplyDelay, ServerConfig};
+
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::*;
 
@@ -65,11 +65,7 @@ async fn send(client: &kube::Client, method: http::Method, path: &str, accept: O
 /// every 429, 503 and 504 up to 15 times with backoff from 5 ms doubling (minutes in all), so a
 /// scraper that wants to see a pod's 503 must turn it off, as these tests do.
 async fn client_without_retry(kube: &FakeKube) -> kube::Client {
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&kube.kubeconfig_yaml("default")).unwrap();
-    let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    config.proxy_url = None;
+    let mut config = kube.config("default").await;
     config.default_retry = false;
     kube::Client::try_from(config).unwrap()
 }
@@ -96,26 +92,16 @@ fn assert_status(answer: &Answer, expected: Value) {
     assert_eq!(answer.json(), expected);
 }
 
-/// A greet-server on 127.0.0.1 with its metrics listener: (gRPC, metrics) addresses.
-async fn greet_server_with_metrics(stop: &CancellationToken) -> (SocketAddr, SocketAddr) {
-    let grpc = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addrs = (grpc.local_addr().unwrap(), metrics.local_addr().unwrap());
-    let config = ServerConfig {
-        pod_name: "greetserver-a".into(),
-        pod_ip: "127.0.0.1".into(),
-        max_connection_age: None,
-        shutdown_delay: Duration::ZERO,
-        drain_timeout: Duration::from_secs(5),
-        reply_delay: ReplyDelay::default(),
+/// A greet-server named `greetserver-a` on 127.0.0.1 with its metrics
+/// listener (stopped when dropped).
+async fn greet_server_with_metrics() -> LocalPod {
+    let options = PodOptions {
+        metrics: true,
+        ..PodOptions::default()
     };
-    tokio::spawn(greet_server::serve_with_metrics(
-        grpc,
-        Some(metrics),
-        config,
-        stop.clone().cancelled_owned(),
-    ));
-    addrs
+    LocalPod::start("greetserver-a", "127.0.0.1:0".parse().unwrap(), options)
+        .await
+        .unwrap()
 }
 
 /// A loopback address nothing listens on (bound, then let go).
@@ -162,8 +148,8 @@ async fn hung_pod() -> SocketAddr {
 
 #[tokio::test]
 async fn pod_proxy_scrapes_a_real_greet_server_metrics_listener() {
-    let stop = CancellationToken::new();
-    let (grpc, metrics) = greet_server_with_metrics(&stop).await;
+    let pod = greet_server_with_metrics().await;
+    let (grpc, metrics) = (pod.addr, pod.metrics_addr.unwrap());
     let kube = FakeKube::start().await;
     kube.apply_pod(greet_pod("greetserver-a", "10.1.0.1"));
     kube.proxy_to("default", "greetserver-a", 9090, metrics);
@@ -226,7 +212,7 @@ async fn pod_proxy_scrapes_a_real_greet_server_metrics_listener() {
             "GET /api/v1/namespaces/default/pods/http:greetserver-a:9090/proxy/metrics",
         ]
     );
-    stop.cancel();
+    drop(pod);
 }
 
 #[tokio::test]
@@ -583,8 +569,8 @@ async fn kube_default_client_retries_a_pod_proxy_503() {
 async fn pod_proxy_serves_200_pods_scraped_at_once() {
     const PODS: usize = 200;
     const ROUNDS: usize = 5;
-    let stop = CancellationToken::new();
-    let (_, metrics) = greet_server_with_metrics(&stop).await;
+    let pod = greet_server_with_metrics().await;
+    let metrics = pod.metrics_addr.unwrap();
     let kube = FakeKube::start().await;
     for i in 0..PODS {
         let name = format!("greetserver-{i}");
@@ -621,5 +607,5 @@ async fn pod_proxy_serves_200_pods_scraped_at_once() {
         stats.requests as f64 / elapsed.as_secs_f64(),
         stats.bytes as f64 / elapsed.as_secs_f64() / 1e6
     );
-    stop.cancel();
+    drop(pod);
 }

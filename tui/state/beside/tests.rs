@@ -21,7 +21,7 @@ fn pods_serving_more_than_the_gateway_sent_are_named_as_bypassed() {
     let gateway = counted(t0, &[("pod-a", 500), ("pod-b", 500), ("pod-c", 500)]);
     let pods = counted(t0, &[("pod-a", 1500), ("pod-b", 500), ("pod-c", 500)]);
     assert_eq!(
-        comparison(&gateway, &pods, at),
+        comparison(&gateway, &pods, &own_rates(&pods, at), at),
         (
             "pods served 250.0/s, the gateway sent 150.0/s: 100.0/s reach them another way \
              (clients that bypass the gateway; most on pod-a +100.0/s)"
@@ -39,7 +39,7 @@ fn within_a_tenth_the_views_agree() {
     let gateway = counted(t0, &[("pod-a", 500), ("pod-b", 500)]);
     let pods = counted(t0, &[("pod-a", 520), ("pod-b", 500)]);
     assert_eq!(
-        comparison(&gateway, &pods, at),
+        comparison(&gateway, &pods, &own_rates(&pods, at), at),
         (
             "pods' own metrics agree: they served 102.0/s, the gateway sent 100.0/s".to_owned(),
             false
@@ -54,7 +54,7 @@ fn fewer_served_than_sent_points_at_stale_metrics() {
     let gateway = counted(t0, &[("pod-a", 500), ("pod-b", 500)]);
     let pods = counted(t0, &[("pod-a", 500), ("pod-b", 0)]);
     assert_eq!(
-        comparison(&gateway, &pods, at).0,
+        comparison(&gateway, &pods, &own_rates(&pods, at), at).0,
         "pods served 50.0/s, the gateway sent 100.0/s: some pods' metrics are stale or missing"
     );
 }
@@ -65,7 +65,7 @@ fn the_views_are_not_compared_before_both_counted_a_whole_window() {
     let gateway = counted(t0, &[("pod-a", 500), ("pod-b", 500)]);
     let pods = counted(t0, &[("pod-a", 500), ("pod-b", 0)]);
     assert_eq!(
-        comparison(&gateway, &pods, t0 + secs(11.0)),
+        comparison(&gateway, &pods, &own_rates(&pods, t0 + secs(11.0)), t0 + secs(11.0)),
         (
             "pods' own metrics beside: they served 50.0/s, the gateway sent 100.0/s (compared after 12 s of both)"
                 .to_owned(),
