@@ -8,18 +8,32 @@ use greet_demo::rest_client::RestClient;
 use greet_proto::greet::greet_service_client::GreetServiceClient;
 use greet_proto::greet::{Greeting, GreetingRequest};
 use greet_server::ServerConfig;
+use greet_tests::listening;
 use greet_top::observer_client;
 use greet_top::state::AppEvent;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Fixed ports for the greet-server binary, whose metrics listener cannot
+/// take port 0 (0 turns it off): below 32768, out of the range port-0
+/// binds elsewhere in the suite draw from, and used by no other test.
+const SERVER_GRPC_PORT: u16 = 27_586;
+const SERVER_METRICS_PORT: u16 = 27_587;
+
+/// Starts a greet-gateway on port 0 for each listener: the process, its
+/// REST port and its Observer port.
+fn spawn_gateway(command: &mut Command) -> (Running, u16, u16) {
+    let (child, line) = listening::spawn_until_logged(
+        command
+            .env("GATEWAY_PORT", "0")
+            .env("OBSERVE_PORT", "0")
+            .env("GATEWAY_GRPC_PORT", "0")
+            .stdout(Stdio::null()),
+        "greet-gateway listening",
+    );
+    let port_of = |field| listening::address_in(&line, field).port();
+    (Running(child), port_of("rest_addr"), port_of("observe_addr"))
 }
 
 /// Kills the child on drop, so a failed assertion leaves no process behind.
@@ -90,7 +104,7 @@ async fn health_of(url: String, service: &str) -> ServingStatus {
 
 #[tokio::test]
 async fn server_and_gateway_binaries_use_the_articles_environment_and_drain_on_sigterm() {
-    let (grpc_port, metrics_port) = (free_port(), free_port());
+    let (grpc_port, metrics_port) = (SERVER_GRPC_PORT, SERVER_METRICS_PORT);
     let mut server = Running(
         Command::new(env!("CARGO_BIN_EXE_greet-server"))
             .env("GRPC_PORT", grpc_port.to_string())
@@ -132,23 +146,14 @@ async fn server_and_gateway_binaries_use_the_articles_environment_and_drain_on_s
         "{metrics}"
     );
 
-    let (rest_port, observe_port) = (free_port(), free_port());
-    let mut gateway = Running(
+    let (mut gateway, rest_port, observe_port) = spawn_gateway(
         Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
-            .env("GATEWAY_PORT", rest_port.to_string())
-            .env("OBSERVE_PORT", observe_port.to_string())
-            .env("GATEWAY_GRPC_PORT", "0")
             .env("GATEWAY_BIND", "127.0.0.1")
             .env("GRPC_SERVER_HOST", "127.0.0.1")
             .env("GRPC_SERVER_PORT", grpc_port.to_string())
             .env("GRPC_SVC", "greetserver")
-            .env("POD_NAMESPACE", "default")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .env("POD_NAMESPACE", "default"),
     );
-    wait_for_port(rest_port).await;
     let rest = RestClient::new(format!("http://127.0.0.1:{rest_port}"));
     let response = rest.greet("Hitesh", "Pattanayak").await.unwrap();
     assert_eq!(response.status, 200);
@@ -224,20 +229,11 @@ async fn server_reports_not_serving_before_it_stops_and_finishes_cleanly() {
 
 #[tokio::test]
 async fn gateway_reports_unhealthy_during_its_shutdown_delay_then_exits_0() {
-    let (rest_port, observe_port) = (free_port(), free_port());
-    let mut gateway = Running(
+    let (mut gateway, rest_port, _) = spawn_gateway(
         Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
             .args(["--shutdown-delay", "2s", "--bind", "127.0.0.1"])
-            .env("GATEWAY_PORT", rest_port.to_string())
-            .env("OBSERVE_PORT", observe_port.to_string())
-            .env("GATEWAY_GRPC_PORT", "0")
-            .env("GRPC_SERVER_HOST", "127.0.0.1")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .env("GRPC_SERVER_HOST", "127.0.0.1"),
     );
-    wait_for_port(rest_port).await;
     let rest = RestClient::new(format!("http://127.0.0.1:{rest_port}"));
     let health = rest.send(http::Method::GET, "/healthz", None, "").await.unwrap();
     assert_eq!(health.status, 200, "{}", health.body);
@@ -269,30 +265,19 @@ async fn gateway_reports_unhealthy_during_its_shutdown_delay_then_exits_0() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// A greet-gateway binary on free loopback ports (its upstream, port 1,
+/// A greet-gateway binary on loopback ports of its own choosing (its upstream, port 1,
 /// never needed): the process, its REST port and its Observer port.
-async fn start_gateway(mode: &str) -> (Running, u16, u16) {
-    let (rest_port, observe_port) = (free_port(), free_port());
-    let gateway = Running(
+fn start_gateway(mode: &str) -> (Running, u16, u16) {
+    spawn_gateway(
         Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
             .args(["--mode", mode])
-            .env("GATEWAY_PORT", rest_port.to_string())
-            .env("OBSERVE_PORT", observe_port.to_string())
-            .env("GATEWAY_GRPC_PORT", "0")
             .env("GATEWAY_BIND", "127.0.0.1")
             .env("GRPC_SERVER_HOST", "127.0.0.1")
             .env("GRPC_SERVER_PORT", "1")
             .env("GRPC_SVC", "greetserver")
             .env("POD_NAMESPACE", "default")
-            .env_remove("GATEWAY_CONTROL_TOKEN")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for_port(rest_port).await;
-    wait_for_port(observe_port).await;
-    (gateway, rest_port, observe_port)
+            .env_remove("GATEWAY_CONTROL_TOKEN"),
+    )
 }
 
 fn greet_top(args: &[&str]) -> std::process::Output {
@@ -309,7 +294,7 @@ fn greet_top(args: &[&str]) -> std::process::Output {
 
 #[tokio::test]
 async fn set_mode_switches_a_real_gateway_to_each_mode_and_prints_its_state() {
-    let (_gateway, rest_port, observe_port) = start_gateway("sticky").await;
+    let (_gateway, rest_port, observe_port) = start_gateway("sticky");
     let url = format!("http://127.0.0.1:{observe_port}");
     let rest = RestClient::new(format!("http://127.0.0.1:{rest_port}"));
     let mut was = "sticky";
@@ -355,7 +340,7 @@ async fn set_mode_switches_a_real_gateway_to_each_mode_and_prints_its_state() {
 
 #[tokio::test]
 async fn pointed_at_the_gateways_rest_port_greet_top_says_so_at_once() {
-    let (_gateway, rest_port, _) = start_gateway("sticky").await;
+    let (_gateway, rest_port, _) = start_gateway("sticky");
     let url = format!("http://127.0.0.1:{rest_port}");
     let started = Instant::now();
     // No retry can help: greet-top says so at once, not after the 30 s.

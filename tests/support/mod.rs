@@ -3,6 +3,7 @@
 
 pub mod dns;
 pub mod fake_pod;
+pub mod listening;
 pub mod load;
 pub mod podless;
 pub mod pty;

@@ -14,20 +14,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts greet-server as pod `name` on a free port.
+    /// Starts greet-server as pod `name` on a port of its own choosing.
     pub fn spawn(name: &str) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let address = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_greet-server"))
-            .args(["--listen", &address, "--pod-name", name, "--metrics-port", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let (child, line) = crate::listening::spawn_until_logged(
+            Command::new(env!("CARGO_BIN_EXE_greet-server"))
+                .args(["--listen", "127.0.0.1:0", "--pod-name", name, "--metrics-port", "0"])
+                .stdout(Stdio::null()),
+            "greet-server listening",
+        );
+        let address = crate::listening::address_in(&line, "addr").to_string();
         Server { child, address }
     }
 
