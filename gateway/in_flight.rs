@@ -108,23 +108,23 @@ impl Drop for Sending {
 
 /// Open connections to one upstream: each counted while its I/O lives.
 #[derive(Clone, Debug, Default)]
-pub struct OpenConnections(Arc<AtomicU32>);
+pub(crate) struct OpenConnections(Arc<AtomicU32>);
 
 impl OpenConnections {
     /// A connection opened: counted until the guard drops.
-    pub fn opened(&self) -> OpenGuard {
+    pub(crate) fn opened(&self) -> OpenGuard {
         self.0.fetch_add(1, Ordering::Relaxed);
         OpenGuard(Arc::clone(&self.0))
     }
 
-    pub fn count(&self) -> u32 {
+    pub(crate) fn count(&self) -> u32 {
         self.0.load(Ordering::Relaxed)
     }
 }
 
 /// Held by an open connection.
 #[derive(Debug)]
-pub struct OpenGuard(Arc<AtomicU32>);
+pub(crate) struct OpenGuard(Arc<AtomicU32>);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {

@@ -13,7 +13,6 @@
 mod call;
 mod pump;
 mod replay;
-mod route;
 mod server;
 mod wire;
 
@@ -27,14 +26,14 @@ use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::Gateway;
+use super::connection::raw_h2::RawFailure;
 use super::events::RequestOutcome;
 use super::events::methods::MAX_METHOD_CHARS;
-use super::upstream::raw_h2::RawFailure;
+use crate::upstream::route::{NoRoute, Route};
 use call::{Completion, Forwarded};
 use greet_proto::sanitize::sanitize_truncated;
 use pump::{Pump, Received};
 use replay::Replay;
-use route::Route;
 
 /// Serves the ingress on `listener` until `shutdown`, then lets calls in
 /// flight finish (the drain's timeout bounds long streams).
@@ -73,12 +72,15 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let deadline = wire::deadline(request.headers(), started);
     let method = sanitize_truncated(request.uri().path(), MAX_METHOD_CHARS);
     let began_in_epoch = gateway.hub.mode_epoch();
-    let mut route = match Route::pick(gateway) {
+    let upstream = &gateway.upstream;
+    let mode = upstream.mode();
+    let mut route = match Route::pick(upstream, mode) {
         Ok(route) => route,
-        Err((status, endpoint)) => {
+        Err(NoRoute { error, endpoint }) => {
+            let status = tonic::Status::unavailable(error.to_string());
             let outcome = RequestOutcome {
                 endpoint,
-                mode: gateway.upstream.mode(),
+                mode,
                 attempts: 0,
                 method,
                 ..RequestOutcome::default()
@@ -93,7 +95,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
         began_in_epoch,
         route.outcome(1, &method),
     );
-    completion.unanswered_from(route.unanswered_pod(gateway));
+    completion.unanswered_from(route.unanswered_pod(upstream));
     let (mut head, body) = request.into_parts();
     wire::strip_hop_by_hop(&mut head.headers);
     let replay = Replay::new(body);
@@ -102,7 +104,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
         // A first try that has another endpoint to go to waits only its
         // limit (balancer/try_limit.rs), then goes there if the client's
         // whole request was kept; else it waits for the call's deadline.
-        let limit = route.try_limit(gateway, deadline).filter(|_| attempts == 1);
+        let limit = route.try_limit(upstream, deadline).filter(|_| attempts == 1);
         let result = {
             let sent = attempt(&route, &head, &replay, deadline);
             tokio::pin!(sent);
@@ -126,17 +128,17 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
         };
         // No I/O error under it (a GOAWAY race): the pod may well be fine.
         if let Some(reason) = failure.skip_reason() {
-            route.failed(gateway, &reason);
+            route.failed(upstream, &reason);
         }
         // No response byte came: once more elsewhere, if all that was sent can be sent again.
         if attempts == 1
             && replay.can_retry()
-            && let Ok(next) = route.retry(gateway)
+            && let Ok(next) = route.retry(upstream)
         {
             attempts += 1;
             route = next;
             completion.retry(route.outcome(attempts, &method));
-            completion.unanswered_from(route.unanswered_pod(gateway));
+            completion.unanswered_from(route.unanswered_pod(upstream));
             continue;
         }
         let status = tonic::Status::unavailable(format!(
@@ -150,7 +152,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let (response, request_pump) = response;
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
-    route.succeeded(gateway, crate::response_headers::pod_header(&parts.headers).as_deref());
+    route.succeeded(upstream, crate::response_headers::pod_header(&parts.headers).as_deref());
     completion.pod_from(&parts.headers, route.pod_name());
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.

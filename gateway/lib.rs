@@ -15,9 +15,11 @@
 
 mod balancer;
 pub mod cli;
+mod connection;
 pub mod discovery;
 mod dns_mode;
 mod events;
+mod grpc_headers;
 mod health_check;
 mod in_flight;
 mod ingress;

@@ -183,14 +183,7 @@ async fn healthz(State(gateway): State<Arc<Gateway>>) -> Response {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, upstream.dns().no_address_message()).into_response();
     }
     if !upstream.can_serve_in(mode) {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{mode} mode has no ready greet-server endpoint (discovery: {}); check discovery and the greet-server pods",
-                upstream.discovery_description()
-            ),
-        )
-        .into_response();
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, upstream.no_endpoints(mode).to_string()).into_response();
     }
     if mode != Mode::Sticky && usable == 0 {
         return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, skipped::all_skipped_message(&skipped)).into_response();

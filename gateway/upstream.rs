@@ -1,31 +1,29 @@
-//! The gateway's gRPC client side: one sticky channel, or round robin across
+//! The gateway's gRPC client side: one connection through the Service (sticky), or round robin across
 //! the discovered endpoints, chosen per request by the current mode.
 
-mod balanced;
-mod counted;
 mod error;
-pub(crate) mod raw_h2;
+mod greet;
+pub(crate) mod route;
 mod sticky;
 
-use balanced::Limit;
 pub(crate) use error::UpstreamError;
+use greet::Limit;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
 
 use super::balancer::Balancer;
+use super::connection::{raw_h2, unary};
 use super::discovery::EndpointInfo;
 use super::dns_mode::DnsPool;
 use super::events::{EventHub, RequestOutcome};
 use super::health_check::{CheckOutcome, HealthBoard};
-use super::in_flight::{OpenConnections, PodGauge};
+use super::in_flight::PodGauge;
 use greet_proto::Mode;
-use greet_proto::greet::greet_service_client::GreetServiceClient;
-use greet_proto::greet::{Greeting, GreetingRequest};
+use greet_proto::greet::{Greeting, GreetingRequest, GreetingResponse};
 use greet_proto::greeting_text::pod_from_result;
 
 /// Timeouts for upstream calls.
@@ -59,28 +57,24 @@ pub struct GreetReply {
 /// address cannot be dialled.
 pub(crate) type EndpointConn = Result<EndpointConns, String>;
 
-/// The gateway's connections to one endpoint: its own calls' (REST), and
-/// the gRPC ingress's, which passes calls through undecoded.
+/// The gateway's one connection to an endpoint: REST's Greet calls, the
+/// gRPC ingress's calls (passed through undecoded) and the health checks
+/// all ride it.
 pub struct EndpointConns {
-    pub channel: Channel,
-    /// The channel's open connections (0 or 1; briefly 2 while it reconnects).
-    pub channel_open: OpenConnections,
     pub raw: Arc<raw_h2::RawH2>,
 }
 
 impl EndpointConns {
-    /// HTTP/2 connections open to the endpoint, both front doors'.
+    /// HTTP/2 connections open to the endpoint (0 or 1; briefly 2 while a
+    /// closing one finishes its calls).
     pub fn connections(&self) -> u32 {
-        self.channel_open.count() + self.raw.connections()
+        self.raw.connections()
     }
 }
 
-/// Both connections to `info`'s address, or why it cannot be dialled.
+/// The connection to `info`'s address, or why it cannot be dialled.
 fn endpoint_conns(info: &EndpointInfo, timeouts: UpstreamTimeouts) -> EndpointConn {
-    let channel_open = OpenConnections::default();
     Ok(EndpointConns {
-        channel: channel_to(&info.address, timeouts, &channel_open)?,
-        channel_open,
         raw: Arc::new(raw_h2::RawH2::new(&info.address, timeouts.connect)?),
     })
 }
@@ -112,16 +106,6 @@ pub struct Upstream {
     reporting: std::sync::Mutex<()>,
     /// What the gateway's own health checks found, by endpoint address.
     health: HealthBoard,
-}
-
-/// A lazily connected channel to `address`, its connections counted in `open`.
-fn channel_to(address: &str, timeouts: UpstreamTimeouts, open: &OpenConnections) -> Result<Channel, String> {
-    let endpoint = Endpoint::from_shared(format!("http://{address}")).map_err(|e| e.to_string())?;
-    Ok(endpoint
-        .connect_timeout(timeouts.connect)
-        .http2_keep_alive_interval(Duration::from_secs(30))
-        .keep_alive_while_idle(true)
-        .connect_with_connector_lazy(counted::connector(address.to_owned(), open.clone())))
 }
 
 impl Upstream {
@@ -191,35 +175,49 @@ impl Upstream {
         }
     }
 
+    /// The connection requests to `address` use, while it is a member of
+    /// discovery's pool (a ready endpoint).
+    pub(crate) fn connection_to(&self, address: &str) -> Option<Arc<raw_h2::RawH2>> {
+        let members = self.balancer.members();
+        let member = members.iter().find(|member| member.info.address == address)?;
+        member.conn.as_ref().ok().map(|conns| Arc::clone(&conns.raw))
+    }
+
     pub fn sticky_target(&self) -> &str {
         self.sticky.target()
     }
 
     /// The gRPC ingress's sticky connection through the Service.
-    pub fn sticky_raw(&self) -> Arc<raw_h2::RawH2> {
+    pub fn sticky_connection(&self) -> Arc<raw_h2::RawH2> {
         Arc::clone(self.sticky.raw())
     }
 
-    /// A call of the gRPC ingress sent on its sticky connection at `sent`:
-    /// counted in flight until the guard drops.
-    pub fn sticky_raw_sending(&self, sent: Instant) -> super::in_flight::Sending {
-        self.sticky.raw_gauge().sending(sent)
+    /// A call sent on the sticky connection at `sent`: counted in flight
+    /// until the guard drops.
+    pub fn sticky_sending(&self, sent: Instant) -> super::in_flight::Sending {
+        self.sticky.gauge_of_calls().sending(sent)
     }
 
-    /// A response on the ingress's sticky connection named `pod`: the
-    /// connection is the pod's from now on.
-    pub fn sticky_raw_replied_from(&self, pod: &str) {
-        self.sticky.raw_gauge().replied_from(pod);
+    /// A response on the sticky connection named `pod`: the connection is
+    /// the pod's from now on.
+    pub fn sticky_replied_from(&self, pod: &str) {
+        self.sticky.gauge_of_calls().replied_from(pod);
     }
 
-    /// The pod the ingress's sticky connection's responses named last.
-    pub fn sticky_raw_pod(&self) -> Option<String> {
-        self.sticky.raw_gauge().pod()
+    /// The sticky connection is being made anew: the next reply names the
+    /// pod it reaches.
+    pub(crate) fn sticky_forget_pod(&self) {
+        self.sticky.gauge_of_calls().forget_pod();
+    }
+
+    /// The pod the sticky connection's responses named last.
+    pub fn sticky_pod(&self) -> Option<String> {
+        self.sticky.gauge_of_calls().pod()
     }
 
     /// Every upstream's gauges at `now`: each member of both pools, and the
-    /// two sticky connections (REST's and the ingress's), each attributed to
-    /// the pod its replies named last (else to the Service's address).
+    /// sticky connection, attributed to the pod its replies named last (else
+    /// to the Service's address).
     pub fn gauges(&self, now: Instant) -> Vec<PodGauge> {
         let mut gauges: Vec<PodGauge> = [&self.balancer, self.dns.balancer()]
             .into_iter()
@@ -232,7 +230,7 @@ impl Upstream {
                 connections: member.conn.as_ref().map_or(0, EndpointConns::connections),
             })
             .collect();
-        gauges.extend(self.sticky.gauges(now));
+        gauges.push(self.sticky.gauge(now));
         gauges
     }
 
@@ -248,6 +246,14 @@ impl Upstream {
                 "failing_for_ms": u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX),
             }),
             _ => serde_json::json!({"source": self.discovery_name, "state": "ok"}),
+        }
+    }
+
+    /// Why `mode` (not sticky, not dns) has nowhere to send a call.
+    pub(crate) fn no_endpoints(&self, mode: Mode) -> UpstreamError {
+        UpstreamError::NoEndpoints {
+            mode,
+            discovery: self.discovery_description(),
         }
     }
 
@@ -323,10 +329,7 @@ impl Upstream {
             pod_hint,
             attempts,
             last_try,
-        } = match mode {
-            Mode::Sticky => self.greet_sticky(request).await,
-            Mode::Balanced | Mode::LeastLoaded | Mode::Dns => self.greet_balanced(mode, request).await,
-        };
+        } = self.greet_routed(mode, request).await;
         let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
         let mut outcome = RequestOutcome {
             endpoint,
@@ -352,36 +355,17 @@ impl Upstream {
         result
     }
 
-    /// One attempt of a Greet call on `channel`, given `limit.wait`.
+    /// One attempt of a Greet call on `connection`, given `limit.wait`.
     async fn call(
         &self,
         endpoint: &str,
-        channel: &Channel,
-        request: GreetingRequest,
+        connection: &raw_h2::RawH2,
+        request: &GreetingRequest,
         limit: Limit,
     ) -> Result<GreetReply, UpstreamError> {
-        let mut request = tonic::Request::new(request);
-        request.set_timeout(limit.wait);
-        let mut client = GreetServiceClient::new(channel.clone());
-        let timeout = || UpstreamError::Timeout {
-            endpoint: endpoint.to_owned(),
-            after: limit.named,
-        };
-        let started = Instant::now();
-        let response = tokio::time::timeout(limit.wait, client.greet(request))
+        let (response, _headers): (GreetingResponse, _) = unary::call(connection, GREET_PATH, request, limit.wait)
             .await
-            .map_err(|_| timeout())?
-            .map_err(|status| {
-                // The server enforces the deadline we sent (grpc-timeout) and
-                // may answer first, with DEADLINE_EXCEEDED or (tonic)
-                // CANCELLED "Timeout expired": still our timeout, a 504.
-                if status.code() == tonic::Code::DeadlineExceeded || started.elapsed() >= limit.wait {
-                    timeout()
-                } else {
-                    UpstreamError::from_status(endpoint, &status)
-                }
-            })?
-            .into_inner();
+            .map_err(|failure| UpstreamError::from_unary(endpoint, failure, limit.named))?;
         let (pod_name, pod_ip) = if response.pod_name.is_empty() {
             // An article-era server: the pod is only named in the text.
             pod_from_result(&response.result).unwrap_or_default()
@@ -395,3 +379,6 @@ impl Upstream {
         })
     }
 }
+
+/// The Greet method's path, as its service descriptor names it.
+const GREET_PATH: &str = "/greet.GreetService/Greet";

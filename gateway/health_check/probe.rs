@@ -1,6 +1,10 @@
-//! The health checks' I/O: one task per listed endpoint, each with its own
-//! connection (kept across checks, dropped with the task when the endpoint
-//! leaves the set), checking every interval. A semaphore bounds how many
+//! The health checks' I/O: one task per listed endpoint, checking every
+//! interval on the connection requests to it use, once they opened it (so
+//! the gateway holds one connection per endpoint, and a check finds what a
+//! request would); else on one of its own, uncounted in the endpoint's
+//! gauges (sticky mode sends no request to the listed endpoints: its pods'
+//! connections are the Service's one), dropped once requests open theirs
+//! or the endpoint leaves the set. A semaphore bounds how many
 //! checks run at once; each check waits at most its limit, so a hung
 //! endpoint holds one permit for that long and never delays the others'.
 
@@ -10,12 +14,12 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio::task::{AbortHandle, JoinSet};
-use tonic::transport::{Channel, Endpoint};
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 use super::{CheckOutcome, check_limit};
 use crate::Gateway;
+use crate::connection::raw_h2::RawH2;
+use crate::connection::unary::{self, UnaryFailure};
 use crate::discovery::EndpointSet;
 
 /// Checks running at once, at most.
@@ -64,18 +68,12 @@ pub(crate) async fn follow(gateway: Arc<Gateway>, interval: Duration) {
     }
 }
 
-/// Checks `address` every `interval` on a connection of its own.
+/// Checks `address` every `interval`.
 async fn check_every(gateway: Arc<Gateway>, address: String, interval: Duration, permits: Arc<Semaphore>) {
     let limit = check_limit(interval);
-    let channel = match Endpoint::from_shared(format!("http://{address}")) {
-        // PINGed as the upstream channels are: a connection whose peer
-        // vanished without a reset is dropped and dialled anew, not kept
-        // failing every check.
-        Ok(endpoint) => endpoint
-            .connect_timeout(limit)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_while_idle(true)
-            .connect_lazy(),
+    let fresh = || RawH2::new(&address, limit).map(Arc::new);
+    let mut own = match fresh() {
+        Ok(own) => Some(own),
         Err(err) => {
             let outcome = CheckOutcome::Unreachable(format!("not a valid address: {err}"));
             gateway.upstream.health_checked(&address, &outcome, None);
@@ -87,45 +85,50 @@ async fn check_every(gateway: Arc<Gateway>, address: String, interval: Duration,
     loop {
         ticker.tick().await;
         let Ok(_permit) = permits.acquire().await else { return };
-        let (outcome, pod) = check(&channel, limit).await;
+        let requests = gateway
+            .upstream
+            .connection_to(&address)
+            .filter(|connection| connection.connections() > 0);
+        let connection = match (requests, &own) {
+            (Some(requests), _) => {
+                own = None;
+                requests
+            }
+            (None, Some(own)) => Arc::clone(own),
+            // The address was valid at the start: it still is.
+            (None, None) => match fresh() {
+                Ok(fresh) => Arc::clone(own.insert(fresh)),
+                Err(_) => continue,
+            },
+        };
+        let (outcome, pod) = check(&connection, limit).await;
         gateway.upstream.health_checked(&address, &outcome, pod.as_deref());
     }
 }
 
 /// One Check (service ""), and the pod its answer named (`x-pod-name`).
-async fn check(channel: &Channel, limit: Duration) -> (CheckOutcome, Option<String>) {
-    let mut client = HealthClient::new(channel.clone());
-    let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
-    request.set_timeout(limit);
-    let started = tokio::time::Instant::now();
-    match tokio::time::timeout(limit, client.check(request)).await {
-        Err(_) => (CheckOutcome::NoAnswer(limit), None),
-        // tonic's client enforces the deadline it sends, and may end the
-        // call first (CANCELLED "Timeout expired"): still no answer.
-        Ok(Err(_)) if started.elapsed() >= limit => (CheckOutcome::NoAnswer(limit), None),
-        Ok(Ok(response)) => {
-            let pod = crate::response_headers::pod_header(response.metadata().as_ref());
-            (CheckOutcome::from_serving_status(response.get_ref().status), pod)
-        }
-        Ok(Err(status)) => {
-            let pod = crate::response_headers::pod_header(status.metadata().as_ref());
-            let outcome = match io_cause(&status) {
+async fn check(connection: &RawH2, limit: Duration) -> (CheckOutcome, Option<String>) {
+    let request = HealthCheckRequest { service: String::new() };
+    let pod = |headers: &http::HeaderMap| crate::response_headers::pod_header(headers);
+    match unary::call::<_, HealthCheckResponse>(connection, CHECK_PATH, &request, limit).await {
+        Ok((response, headers)) => (CheckOutcome::from_serving_status(response.status), pod(&headers)),
+        Err(UnaryFailure::NoAnswer(_)) => (CheckOutcome::NoAnswer(limit), None),
+        Err(UnaryFailure::Status(status, headers)) => (
+            CheckOutcome::from_status(status.code(), status.message(), limit),
+            pod(&headers),
+        ),
+        // A connection that closed under the check with no I/O cause (a
+        // GOAWAY race): the pod said nothing; it is checked again next time.
+        Err(UnaryFailure::Raw(failure)) => {
+            let outcome = match failure.skip_reason() {
                 Some(cause) => CheckOutcome::Unreachable(cause),
-                None => CheckOutcome::from_status(status.code(), status.message(), limit),
+                None => CheckOutcome::from_status(tonic::Code::Unavailable, &failure.to_string(), limit),
             };
-            (outcome, pod)
+            (outcome, None)
         }
+        Err(UnaryFailure::BadReply(why)) => (CheckOutcome::from_status(tonic::Code::Internal, &why, limit), None),
     }
 }
 
-/// The I/O error under a status the client made ("connection refused"), if any.
-fn io_cause(status: &tonic::Status) -> Option<String> {
-    let mut source = std::error::Error::source(status);
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(crate::io_reason::io_reason(io));
-        }
-        source = err.source();
-    }
-    None
-}
+/// The health service's Check method, as its descriptor names it.
+const CHECK_PATH: &str = "/grpc.health.v1.Health/Check";

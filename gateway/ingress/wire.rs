@@ -7,6 +7,8 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, header};
 use tokio::time::Instant;
 
+pub(super) use crate::grpc_headers::{grpc_timeout, status_in};
+
 /// Headers that describe one hop's connection, not the call: never passed on
 /// (RFC 9110 7.6.1; HTTP/2 forbids them, `te` other than "trailers" included).
 const HOP_BY_HOP: [HeaderName; 7] = [
@@ -65,37 +67,6 @@ pub(super) fn deadline(headers: &HeaderMap, now: Instant) -> Option<Instant> {
         _ => return None,
     };
     now.checked_add(timeout)
-}
-
-/// `remaining` as a `grpc-timeout` value: the finest unit that keeps it
-/// within the spec's 8 digits (rounded up, so a call is never given less).
-pub(super) fn grpc_timeout(remaining: Duration) -> http::HeaderValue {
-    const MAX: u128 = 99_999_999;
-    let nanos = remaining.as_nanos().max(1);
-    let units: [(u128, &str); 6] = [
-        (1, "n"),
-        (1_000, "u"),
-        (1_000_000, "m"),
-        (1_000_000_000, "S"),
-        (60_000_000_000, "M"),
-        (3_600_000_000_000, "H"),
-    ];
-    let (amount, unit) = units
-        .iter()
-        .map(|&(size, unit)| (nanos.div_ceil(size), unit))
-        .find(|&(amount, _)| amount <= MAX)
-        .unwrap_or((MAX, "H"));
-    http::HeaderValue::from_str(&format!("{amount}{unit}"))
-        .unwrap_or_else(|_| http::HeaderValue::from_static("99999999H"))
-}
-
-/// The status a response's headers or trailers carry, if they carry one.
-pub(super) fn status_in(headers: &HeaderMap) -> Option<tonic::Status> {
-    // Most calls end OK: no message or details to decode then.
-    if headers.get("grpc-status").is_some_and(|code| code == "0") {
-        return Some(tonic::Status::new(tonic::Code::Ok, ""));
-    }
-    tonic::Status::from_header_map(headers)
 }
 
 /// A trailers-only answer the ingress makes itself (no upstream, a deadline

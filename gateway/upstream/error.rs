@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use greet_proto::sanitize::sanitize_truncated;
 
-use crate::io_reason::io_reason;
+use crate::connection::unary::UnaryFailure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
+    /// The one wording of "nowhere to send it" for both front doors and
+    /// `/healthz`.
     #[error(
-        "no ready greet-server endpoint in balanced mode (discovery: {discovery}); check that greet-server pods are running and ready, or switch to sticky mode with PUT /mode"
+        "no ready endpoint in {mode} mode (discovery: {discovery}); check that the gRPC pods are running and ready, or switch the gateway to sticky mode (PUT /mode)"
     )]
-    NoEndpoints { discovery: String },
+    NoEndpoints { mode: greet_proto::Mode, discovery: String },
     /// `dns` mode has no answer to route by: the message says why and what to check.
     #[error("{0}")]
     NoDnsAnswer(String),
@@ -52,24 +54,43 @@ impl UpstreamError {
         }
     }
 
-    pub(super) fn from_status(endpoint: &str, status: &tonic::Status) -> Self {
-        let message = sanitize_truncated(status.message(), 300);
+    /// What a Greet attempt's failure on `endpoint` means for the REST
+    /// client; `after` is the time a timeout names (the try's limit, or
+    /// --upstream-timeout when the call's whole deadline passed).
+    pub(super) fn from_unary(endpoint: &str, failure: UnaryFailure, after: Duration) -> Self {
         let endpoint = endpoint.to_owned();
-        // A status the client made itself from a broken connection has the
-        // error under it (a server's status never does): whatever its code
-        // (UNKNOWN "transport error", CANCELLED when a closing pod's GOAWAY
-        // raced the call), the call did not get through: as UNAVAILABLE.
-        let broken_connection = std::error::Error::source(status).is_some();
-        match status.code() {
-            code if code == tonic::Code::Unavailable || broken_connection => UpstreamError::Unavailable {
-                skip: unavailable_reason(status, &message),
+        match failure {
+            UnaryFailure::NoAnswer(_) => UpstreamError::Timeout { endpoint, after },
+            // The connection could not be made, or broke under the call; the
+            // endpoint is skipped only for an I/O cause (a GOAWAY race while a
+            // pod drains says nothing against the pod).
+            UnaryFailure::Raw(raw) => UpstreamError::Unavailable {
+                skip: raw.skip_reason(),
+                message: sanitize_truncated(&raw.to_string(), 300),
                 endpoint,
-                message,
             },
-            code => UpstreamError::Failed {
+            UnaryFailure::Status(status, _) => {
+                let message = sanitize_truncated(status.message(), 300);
+                match status.code() {
+                    // The server enforces the deadline the call carried
+                    // (grpc-timeout) and may answer first: still our timeout.
+                    tonic::Code::DeadlineExceeded => UpstreamError::Timeout { endpoint, after },
+                    tonic::Code::Unavailable => UpstreamError::Unavailable {
+                        skip: Some(format!("unavailable: {message}")),
+                        endpoint,
+                        message,
+                    },
+                    code => UpstreamError::Failed {
+                        endpoint,
+                        code,
+                        message,
+                    },
+                }
+            }
+            UnaryFailure::BadReply(why) => UpstreamError::Failed {
                 endpoint,
-                code,
-                message,
+                code: tonic::Code::Internal,
+                message: format!("not a Greet reply: {}", sanitize_truncated(&why, 300)),
             },
         }
     }
@@ -87,93 +108,78 @@ pub(crate) fn skip_reason(err: &UpstreamError) -> Option<String> {
     }
 }
 
-/// Why the balancer skips the endpoint a call found unavailable: the I/O
-/// error under the status when there is one (tonic's own message is only
-/// "tcp connect error"), or the server's UNAVAILABLE message. `None` for a
-/// status the client made from a connection that closed under the call with
-/// no I/O error (a GOAWAY race while a pod drains or its connection ages out):
-/// the pod may well be fine.
-fn unavailable_reason(status: &tonic::Status, message: &str) -> Option<String> {
-    let mut source = std::error::Error::source(status);
-    let client_made = source.is_some();
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            return Some(io_reason(io));
-        }
-        source = err.source();
-    }
-    (!client_made).then(|| format!("unavailable: {message}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection::raw_h2::RawFailure;
+
+    const LIMIT: Duration = Duration::from_millis(300);
+
+    fn status(status: tonic::Status) -> UpstreamError {
+        UpstreamError::from_unary("10.0.0.1:50051", UnaryFailure::Status(status, Box::default()), LIMIT)
+    }
 
     #[test]
     fn errors_map_to_grpc_codes_and_say_what_to_do() {
         let no = UpstreamError::NoEndpoints {
+            mode: greet_proto::Mode::LeastLoaded,
             discovery: "static".into(),
         };
         assert_eq!(no.grpc_code(), tonic::Code::Unavailable);
-        assert!(no.to_string().contains("switch to sticky mode"));
-        let status = tonic::Status::unavailable("connection refused\u{1b}[2J");
-        let err = UpstreamError::from_status("10.0.0.1:50051", &status);
+        assert_eq!(
+            no.to_string(),
+            "no ready endpoint in least-loaded mode (discovery: static); check that the gRPC pods are running and ready, or switch the gateway to sticky mode (PUT /mode)"
+        );
+        let err = status(tonic::Status::unavailable("connection refused\u{1b}[2J"));
         assert_eq!(
             err.to_string(),
             "greet-server at 10.0.0.1:50051 is unavailable (connection refused[2J); check that it is running and reachable"
         );
-        let err = UpstreamError::from_status("e", &tonic::Status::internal("boom"));
+        assert_eq!(skip_reason(&err).as_deref(), Some("unavailable: connection refused[2J"));
+        let err = status(tonic::Status::internal("boom"));
         assert_eq!(err.grpc_code(), tonic::Code::Internal);
-        // Made by the client from a broken connection, not sent by the server.
-        let broken = tonic::Status::from_error(Box::new(std::io::Error::other("closed")));
-        assert_eq!(broken.code(), tonic::Code::Unknown);
-        let err = UpstreamError::from_status("e", &broken);
-        assert_eq!(err.grpc_code(), tonic::Code::Unavailable);
         assert_eq!(
             err.to_string(),
-            "greet-server at e is unavailable (closed); check that it is running and reachable"
+            "greet-server at 10.0.0.1:50051 failed the call with Internal: boom"
+        );
+        assert_eq!(skip_reason(&err), None, "the server answered: it is up");
+        let late = status(tonic::Status::deadline_exceeded("late"));
+        assert_eq!(late.grpc_code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(
+            late.to_string(),
+            "greet-server at 10.0.0.1:50051 did not answer within 300ms; check its load and the network, or raise --upstream-timeout"
+        );
+        let bad = UpstreamError::from_unary(
+            "e",
+            UnaryFailure::BadReply("a compressed reply, though the gateway accepts none".into()),
+            LIMIT,
+        );
+        assert_eq!(
+            bad.to_string(),
+            "greet-server at e failed the call with Internal: not a Greet reply: a compressed reply, though the gateway accepts none"
         );
     }
 
     #[test]
     fn reasons_say_what_failed_in_a_few_words() {
-        // As tonic makes them: the OS error under a connect error.
-        let connect_error = |io: std::io::Error| {
-            let status = tonic::Status::from_error(Box::new(tonic::ConnectError(Box::new(io))));
-            assert_eq!(status.code(), tonic::Code::Unavailable);
-            unavailable_reason(&status, status.message())
-        };
         const ECONNREFUSED: i32 = 111;
-        let refused = std::io::Error::from_raw_os_error(ECONNREFUSED);
-        assert_eq!(refused.to_string(), "Connection refused (os error 111)");
-        assert_eq!(connect_error(refused).as_deref(), Some("connection refused"));
-        let timed_out = std::io::Error::from(std::io::ErrorKind::TimedOut);
-        assert_eq!(connect_error(timed_out).as_deref(), Some("connection timed out"));
-        let from_server = tonic::Status::unavailable("draining");
+        let refused = RawFailure::Connect(std::io::Error::from_raw_os_error(ECONNREFUSED));
+        let err = UpstreamError::from_unary("e", UnaryFailure::Raw(refused), LIMIT);
+        assert_eq!(err.grpc_code(), tonic::Code::Unavailable);
+        assert_eq!(skip_reason(&err).as_deref(), Some("connection refused"));
         assert_eq!(
-            unavailable_reason(&from_server, "draining").as_deref(),
-            Some("unavailable: draining")
+            err.to_string(),
+            "greet-server at e is unavailable (Connection refused (os error 111)); check that it is running and reachable"
         );
-        let other = std::io::Error::other("broken pipe");
-        let status = tonic::Status::from_error(Box::new(other));
-        assert_eq!(
-            unavailable_reason(&status, "broken pipe").as_deref(),
-            Some("broken pipe")
-        );
-        // A status the client made with no I/O error under it (in practice
-        // hyper's "operation was canceled" for a call a closing connection dropped).
-        let dropped = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
-        assert_eq!(unavailable_reason(&dropped, dropped.message()), None);
-        let timeout = UpstreamError::Timeout {
-            endpoint: "e".into(),
-            after: Duration::from_secs(5),
-        };
+        let slow = RawFailure::ConnectTimeout(Duration::from_secs(1));
+        let err = UpstreamError::from_unary("e", UnaryFailure::Raw(slow), LIMIT);
+        assert_eq!(skip_reason(&err).as_deref(), Some("connection timed out"));
+        // A GOAWAY race: the call did not get through, the pod may be fine.
+        let gone = RawFailure::H2(h2::Error::from(h2::Reason::REFUSED_STREAM));
+        let err = UpstreamError::from_unary("e", UnaryFailure::Raw(gone), LIMIT);
+        assert_eq!(err.grpc_code(), tonic::Code::Unavailable);
+        assert_eq!(skip_reason(&err), None);
+        let timeout = UpstreamError::from_unary("e", UnaryFailure::NoAnswer(LIMIT), Duration::from_secs(5));
         assert_eq!(skip_reason(&timeout).as_deref(), Some("no answer within 5s"));
-        let dropped = UpstreamError::Unavailable {
-            endpoint: "e".into(),
-            message: "operation was canceled".into(),
-            skip: None,
-        };
-        assert_eq!(skip_reason(&dropped), None);
     }
 }

@@ -172,10 +172,12 @@ async fn balanced_with_no_endpoints_fails_fast_with_503() {
     let error = response.json().unwrap()["error"].as_str().unwrap().to_owned();
     assert_eq!(
         error,
-        "no ready greet-server endpoint in balanced mode (discovery: test); check that greet-server pods are running and ready, or switch to sticky mode with PUT /mode"
+        "no ready endpoint in balanced mode (discovery: test); check that the gRPC pods are running and ready, or switch the gateway to sticky mode (PUT /mode)"
     );
     let health = rest.send(Method::GET, "/healthz", None, "").await.unwrap();
     assert_eq!(health.status, 503);
+    // /healthz says it in the same words.
+    assert_eq!(health.json().unwrap()["error"], error);
     gateway.shutdown().await.unwrap();
 }
 

@@ -1,17 +1,19 @@
-//! Where one forwarded call goes: the sticky connection, or the balancer's
-//! next endpoint; and where its one retry goes.
+//! Where one call goes, for both front doors (REST's Greet calls and the
+//! gRPC ingress's): the connection through the Service (sticky), or the
+//! next endpoint of the mode's pool; where a retry goes; and what a try's
+//! end does to the pool (skip the endpoint, or end its skip). The front
+//! doors keep only their retry rules: what may be sent again, and when.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::Gateway;
+use super::{EndpointConn, Upstream, UpstreamError};
 use crate::balancer::{InFlight, Member};
+use crate::connection::raw_h2::RawH2;
 use crate::events::RequestOutcome;
 use crate::in_flight::Sending;
-use crate::upstream::EndpointConn;
-use crate::upstream::raw_h2::RawH2;
 use greet_proto::Mode;
 
 enum Target {
@@ -21,15 +23,19 @@ enum Target {
     Balanced(Arc<Member<EndpointConn>>, Instant),
 }
 
-/// Why a call has no route: the status for the client, and the endpoint it
-/// was about to dial (empty when none).
-pub(super) type NoRoute = (tonic::Status, String);
+/// Why a call has no route, and the endpoint it was about to dial (empty
+/// when none).
+#[derive(Debug)]
+pub(crate) struct NoRoute {
+    pub(crate) error: UpstreamError,
+    pub(crate) endpoint: String,
+}
 
-pub(super) struct Route {
+pub(crate) struct Route {
     target: Target,
     connection: Arc<RawH2>,
     /// The address dialled: the Service, or the pod's endpoint.
-    pub(super) endpoint: String,
+    pub(crate) endpoint: String,
     mode: Mode,
     /// A balanced call, counted in flight until its response begins (then
     /// timed: least-loaded's latency) or the route is dropped.
@@ -39,94 +45,114 @@ pub(super) struct Route {
 }
 
 impl Route {
-    /// The route the current mode gives a new call, or why there is none.
-    pub(super) fn pick(gateway: &Gateway) -> Result<Self, NoRoute> {
-        let upstream = &gateway.upstream;
-        match upstream.mode() {
-            Mode::Sticky => Ok(Route::sticky(gateway)),
-            mode @ (Mode::Balanced | Mode::LeastLoaded | Mode::Dns) => Route::balanced(gateway, mode, None),
+    /// The route `mode` gives a new call, or why there is none.
+    pub(crate) fn pick(upstream: &Upstream, mode: Mode) -> Result<Self, NoRoute> {
+        match mode {
+            Mode::Sticky => Ok(Route::sticky(upstream)),
+            mode @ (Mode::Balanced | Mode::LeastLoaded | Mode::Dns) => Route::balanced(upstream, mode, None),
         }
     }
 
     /// Where the call goes again after failing here before any response:
     /// sticky, the connection through the Service again (made anew if it
-    /// broke); balanced, the next endpoint (this one is skipped if it was
-    /// found down).
-    pub(super) fn retry(&self, gateway: &Gateway) -> Result<Self, NoRoute> {
+    /// broke, so the pod its replies named is forgotten); balanced, the next
+    /// endpoint (this one is skipped if it was found down).
+    pub(crate) fn retry(&self, upstream: &Upstream) -> Result<Self, NoRoute> {
         match &self.target {
-            Target::Sticky => Ok(Route::sticky(gateway)),
-            Target::Balanced(failed, _) => Route::balanced(gateway, self.mode, Some(failed)),
+            Target::Sticky => {
+                upstream.sticky_forget_pod();
+                Ok(Route::sticky(upstream))
+            }
+            Target::Balanced(failed, _) => Route::balanced(upstream, self.mode, Some(failed)),
         }
     }
 
-    fn sticky(gateway: &Gateway) -> Self {
+    /// How many tries a call may make: sticky, the connection and once more
+    /// on it made anew; balanced, one per ready endpoint, at most 3.
+    pub(crate) fn max_attempts(&self, upstream: &Upstream) -> u32 {
+        match self.target {
+            Target::Sticky => 2,
+            Target::Balanced(..) => u32::try_from(upstream.pool(self.mode).ready_count().clamp(1, 3)).unwrap_or(3),
+        }
+    }
+
+    fn sticky(upstream: &Upstream) -> Self {
         Route {
-            connection: gateway.upstream.sticky_raw(),
+            connection: upstream.sticky_connection(),
             target: Target::Sticky,
-            endpoint: gateway.upstream.sticky_target().to_owned(),
+            endpoint: upstream.sticky_target().to_owned(),
             mode: Mode::Sticky,
             in_flight: None,
-            sticky_sending: Some(gateway.upstream.sticky_raw_sending(Instant::now())),
+            sticky_sending: Some(upstream.sticky_sending(Instant::now())),
         }
     }
 
     /// `mode`: balanced (round robin), least-loaded (the balancer's power
     /// of two choices; ingress calls are not counted in its load, REST calls
     /// are) or dns (round robin over the last DNS answer).
-    fn balanced(gateway: &Gateway, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Self, NoRoute> {
-        let upstream = &gateway.upstream;
+    fn balanced(upstream: &Upstream, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Self, NoRoute> {
         let balancer = upstream.pool(mode);
         let picked_at = Instant::now();
         let pick = || match mode {
             Mode::LeastLoaded => balancer.pick_least_loaded(picked_at),
             _ => balancer.pick(picked_at),
         };
-        let mut member = pick();
-        // Either picker may come back to the failed one; once more moves on
-        // (unless it is the only one; least-loaded's pair is random).
-        if let (Some(picked), Some(not)) = (&member, not)
-            && Arc::ptr_eq(picked, not)
-        {
-            member = pick();
-        }
-        let Some(member) = member else {
-            if mode == Mode::Dns {
-                return Err((
-                    tonic::Status::unavailable(upstream.dns().no_address_message()),
-                    String::new(),
-                ));
+        // An endpoint whose address cannot be dialled is skipped like one
+        // that refuses, and the next one picked; at most once per member.
+        let mut bad = None;
+        for _ in 0..=balancer.ready_count() {
+            let mut member = pick();
+            // Either picker may come back to the failed one; once more moves on
+            // (unless it is the only one; least-loaded's pair is random).
+            if let (Some(picked), Some(not)) = (&member, not)
+                && Arc::ptr_eq(picked, not)
+            {
+                member = pick();
             }
-            let message = format!(
-                "no ready endpoint in {mode} mode (discovery: {}); check that the gRPC pods are running and ready, or switch the gateway to sticky mode (PUT /mode)",
-                upstream.discovery_description()
-            );
-            return Err((tonic::Status::unavailable(message), String::new()));
-        };
-        let endpoint = member.info.address.clone();
-        match &member.conn {
-            Ok(conns) => Ok(Route {
-                connection: Arc::clone(&conns.raw),
-                in_flight: Some(balancer.start(&member, Instant::now())),
-                target: Target::Balanced(Arc::clone(&member), picked_at),
-                endpoint,
-                mode,
-                sticky_sending: None,
-            }),
-            Err(message) => {
-                let message = format!("endpoint {endpoint:?} is not a valid address: {message}");
-                Err((tonic::Status::unavailable(message), endpoint))
+            let Some(member) = member else { break };
+            let endpoint = member.info.address.clone();
+            match &member.conn {
+                Ok(conns) => {
+                    return Ok(Route {
+                        connection: Arc::clone(&conns.raw),
+                        in_flight: Some(balancer.start(&member, Instant::now())),
+                        target: Target::Balanced(Arc::clone(&member), picked_at),
+                        endpoint,
+                        mode,
+                        sticky_sending: None,
+                    });
+                }
+                Err(message) => {
+                    let error = UpstreamError::BadEndpoint {
+                        endpoint: endpoint.clone(),
+                        message: message.clone(),
+                    };
+                    if let Some(reason) = super::error::skip_reason(&error)
+                        && balancer.eject(&member, picked_at, Instant::now(), &reason)
+                    {
+                        upstream.pool_changed(mode);
+                    }
+                    bad = Some(NoRoute { error, endpoint });
+                }
             }
         }
+        Err(bad.unwrap_or_else(|| NoRoute {
+            error: match mode {
+                Mode::Dns => UpstreamError::NoDnsAnswer(upstream.dns().no_address_message()),
+                mode => upstream.no_endpoints(mode),
+            },
+            endpoint: String::new(),
+        }))
     }
 
     /// How long a try on this route may wait for its answer before the call
     /// goes elsewhere: `None` in sticky mode and when no other endpoint is
     /// ready (then the call's own deadline is the only limit).
-    pub(super) fn try_limit(&self, gateway: &Gateway, deadline: Option<Instant>) -> Option<Duration> {
+    pub(crate) fn try_limit(&self, upstream: &Upstream, deadline: Option<Instant>) -> Option<Duration> {
         let Target::Balanced(member, _) = &self.target else {
             return None;
         };
-        if gateway.upstream.pool(self.mode).ready_count() < 2 {
+        if upstream.pool(self.mode).ready_count() < 2 {
             return None;
         }
         let left = deadline.map_or(Duration::MAX, |deadline| {
@@ -136,12 +162,12 @@ impl Route {
     }
 
     /// The connection to send on.
-    pub(super) fn connection(&self) -> &RawH2 {
+    pub(crate) fn connection(&self) -> &RawH2 {
         &self.connection
     }
 
     /// The pod behind a balanced route, as discovery or its replies named it.
-    pub(super) fn pod_name(&self) -> Option<String> {
+    pub(crate) fn pod_name(&self) -> Option<String> {
         match &self.target {
             Target::Balanced(member, _) => member.pod_name(),
             Target::Sticky => None,
@@ -151,15 +177,15 @@ impl Route {
     /// The pod a call on this route that gets no answer is attributed to:
     /// sticky, the pod the connection's responses named last (as its gauge
     /// is); balanced, the member's (already in its outcome).
-    pub(super) fn unanswered_pod(&self, gateway: &Gateway) -> Option<String> {
+    pub(crate) fn unanswered_pod(&self, upstream: &Upstream) -> Option<String> {
         match &self.target {
             Target::Balanced(member, _) => member.pod_name(),
-            Target::Sticky => gateway.upstream.sticky_raw_pod(),
+            Target::Sticky => upstream.sticky_pod(),
         }
     }
 
     /// The observation of a call of `method` on this route, its `attempts`th.
-    pub(super) fn outcome(&self, attempts: u32, method: &str) -> RequestOutcome {
+    pub(crate) fn outcome(&self, attempts: u32, method: &str) -> RequestOutcome {
         let (pod_name, pod_ip) = match &self.target {
             Target::Balanced(member, _) => (
                 member.pod_name().unwrap_or_default(),
@@ -181,15 +207,14 @@ impl Route {
     /// A response began, from `pod` when its headers name one: the endpoint
     /// is fine (its skip, if any, ends) and, when discovery does not know
     /// its pod, named by it.
-    pub(super) fn succeeded(&mut self, gateway: &Gateway, pod: Option<&str>) {
+    pub(crate) fn succeeded(&mut self, upstream: &Upstream, pod: Option<&str>) {
         if let Some(in_flight) = self.in_flight.take() {
             in_flight.finish(Instant::now());
         }
         self.sticky_sending = None;
-        let upstream = &gateway.upstream;
         let Target::Balanced(member, picked_at) = &self.target else {
             if let Some(pod) = pod {
-                upstream.sticky_raw_replied_from(pod);
+                upstream.sticky_replied_from(pod);
             }
             return;
         };
@@ -200,11 +225,10 @@ impl Route {
     }
 
     /// The connection failed for `reason`: the endpoint is skipped for a while.
-    pub(super) fn failed(&self, gateway: &Gateway, reason: &str) {
+    pub(crate) fn failed(&self, upstream: &Upstream, reason: &str) {
         let Target::Balanced(member, picked_at) = &self.target else {
             return;
         };
-        let upstream = &gateway.upstream;
         if upstream
             .pool(self.mode)
             .eject(member, *picked_at, Instant::now(), reason)

@@ -1,5 +1,6 @@
-//! One HTTP/2 connection to an upstream for the calls the gRPC ingress passes
-//! through without decoding, made when first needed and made again when it
+//! One HTTP/2 connection to an upstream, for every call the gateway sends
+//! it (the gRPC ingress's, passed through without decoding; REST's and the
+//! health checks', unary.rs), made when first needed and made again when it
 //! closes.
 //!
 //! Written on the `h2` crate rather than a tonic `Channel` or hyper's client:
@@ -142,7 +143,7 @@ impl RawH2 {
                     if fresh {
                         return Err(err.into());
                     }
-                    tracing::debug!(target = %self.target, %err, "the ingress's upstream connection had closed; making it again");
+                    tracing::debug!(target = %self.target, %err, "an upstream connection had closed; making it again");
                 }
             }
         }
@@ -204,12 +205,12 @@ impl RawH2 {
             let keepalive = keepalive(connection.ping_pong(), interval, timeout);
             tokio::select! {
                 ended = &mut connection => if let Err(err) = ended {
-                    tracing::debug!(%target, %err, "an ingress upstream connection ended");
+                    tracing::debug!(%target, %err, "an upstream connection ended");
                 },
                 () = keepalive => {
                     // Dropping the connection fails its calls (UNAVAILABLE):
                     // better than waiting on a peer that is gone.
-                    tracing::warn!(%target, "an ingress upstream connection answered no PING within {timeout:?}: closed");
+                    tracing::warn!(%target, "an upstream connection answered no PING within {timeout:?}: closed");
                 }
             }
         });
