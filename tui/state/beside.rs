@@ -56,7 +56,7 @@ pub(crate) fn comparison(gateway: &App, pods: &App, served: &BTreeMap<String, f6
         return (
             format!(
                 "pods' own metrics beside: they served {served_total:.1}/s, the gateway sent {sent_total:.1}/s \
-                 (compared after {} s of both)",
+                 (too soon to compare: {} s of both needed)",
                 COMPARE_AFTER.as_secs()
             ),
             false,

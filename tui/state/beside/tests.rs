@@ -67,7 +67,7 @@ fn the_views_are_not_compared_before_both_counted_a_whole_window() {
     assert_eq!(
         comparison(&gateway, &pods, &own_rates(&pods, t0 + secs(11.0)), t0 + secs(11.0)),
         (
-            "pods' own metrics beside: they served 50.0/s, the gateway sent 100.0/s (compared after 12 s of both)"
+            "pods' own metrics beside: they served 50.0/s, the gateway sent 100.0/s (too soon to compare: 12 s of both needed)"
                 .to_owned(),
             false
         )
