@@ -26,6 +26,11 @@ pub struct EndpointInfo {
     pub pod_name: Option<String>,
     /// Not-ready endpoints are kept in the set (to be shown) but get no traffic.
     pub ready: bool,
+    /// Terminating but still serving (an EndpointSlice's `serving: true,
+    /// terminating: true`). Such an endpoint is ready only while no other
+    /// endpoint of the Service is, as kube-proxy does: then it is "serving
+    /// while terminating".
+    pub terminating: bool,
 }
 
 impl EndpointInfo {
@@ -34,6 +39,7 @@ impl EndpointInfo {
             address: address.into(),
             pod_name: None,
             ready: true,
+            terminating: false,
         }
     }
 
@@ -47,6 +53,7 @@ impl EndpointInfo {
             address: self.address.clone(),
             pod_name: self.pod_name.clone().unwrap_or_default(),
             ready: self.ready,
+            serving_terminating: self.terminating,
             ..Default::default()
         }
     }
@@ -114,7 +121,8 @@ pub type EndpointSet = Vec<EndpointInfo>;
 pub type DiscoveryStream = Pin<Box<dyn Stream<Item = EndpointSet> + Send>>;
 
 /// Sorts by address and keeps one entry per address; where duplicates
-/// disagree, a ready entry and a known pod name win.
+/// disagree, a ready entry and a known pod name win (a plainly ready entry
+/// over a terminating one).
 pub fn normalize(endpoints: impl IntoIterator<Item = EndpointInfo>) -> EndpointSet {
     let mut by_address: BTreeMap<String, EndpointInfo> = BTreeMap::new();
     for endpoint in endpoints {
@@ -123,6 +131,12 @@ pub fn normalize(endpoints: impl IntoIterator<Item = EndpointInfo>) -> EndpointS
                 by_address.insert(endpoint.address.clone(), endpoint);
             }
             Some(existing) => {
+                let plainly_ready = |e: &EndpointInfo| e.ready && !e.terminating;
+                existing.terminating = if plainly_ready(existing) || plainly_ready(&endpoint) {
+                    false
+                } else {
+                    existing.terminating || endpoint.terminating
+                };
                 existing.ready |= endpoint.ready;
                 if existing.pod_name.is_none() {
                     existing.pod_name = endpoint.pod_name;
@@ -131,6 +145,22 @@ pub fn normalize(endpoints: impl IntoIterator<Item = EndpointInfo>) -> EndpointS
         }
     }
     by_address.into_values().collect()
+}
+
+/// kube-proxy's fallback: when no endpoint of `set` is ready, the ones
+/// terminating but still serving take the traffic (a rolling update of a
+/// one-replica Service keeps answering); otherwise they get none.
+pub fn serve_terminating_when_none_ready(mut set: EndpointSet) -> EndpointSet {
+    let none_ready = !set.iter().any(|e| e.ready && !e.terminating);
+    for endpoint in set.iter_mut().filter(|e| e.terminating) {
+        endpoint.ready = none_ready;
+    }
+    set
+}
+
+/// The endpoints that take traffic only because none is ready (serving while terminating).
+pub fn serving_while_terminating(set: &[EndpointInfo]) -> impl Iterator<Item = &EndpointInfo> {
+    set.iter().filter(|e| e.ready && e.terminating)
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -324,6 +354,7 @@ mod tests {
                 address: "b:1".into(),
                 pod_name: None,
                 ready: false,
+                terminating: false,
             },
             EndpointInfo::ready("a:1"),
             EndpointInfo::ready("b:1").with_pod_name("pod-b"),

@@ -85,6 +85,7 @@ impl DnsAnswer {
                     address,
                     pod_name: pod,
                     ready: true,
+                    terminating: false,
                 }
             })
             .collect()

@@ -234,11 +234,12 @@ impl Upstream {
         gauges
     }
 
-    /// The discovery source, and its current failure if it has one.
     /// Discovery's state for `/healthz`: its source, `ok` or `failing` with
-    /// the cause and for how long (how stale the endpoint set is).
+    /// the cause and for how long (how stale the endpoint set is), and, while
+    /// no endpoint is ready, the terminating ones still serving that take
+    /// the traffic meanwhile (`serving_while_terminating`, left out when none).
     pub(crate) fn discovery_state(&self, now: tokio::time::Instant) -> serde_json::Value {
-        match (self.discovery_health.problem(), self.discovery_health.failing_since()) {
+        let mut state = match (self.discovery_health.problem(), self.discovery_health.failing_since()) {
             (Some(error), Some(since)) => serde_json::json!({
                 "source": self.discovery_name,
                 "state": "failing",
@@ -246,7 +247,15 @@ impl Upstream {
                 "failing_for_ms": u64::try_from(now.saturating_duration_since(since).as_millis()).unwrap_or(u64::MAX),
             }),
             _ => serde_json::json!({"source": self.discovery_name, "state": "ok"}),
+        };
+        let endpoints = self.balancer.endpoints();
+        let terminating: Vec<serde_json::Value> = super::discovery::serving_while_terminating(&endpoints)
+            .map(|e| serde_json::json!({"address": e.address, "pod": e.pod_name}))
+            .collect();
+        if !terminating.is_empty() {
+            state["serving_while_terminating"] = serde_json::Value::Array(terminating);
         }
+        state
     }
 
     /// Why `mode` (not sticky, not dns) has nowhere to send a call.

@@ -15,7 +15,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::runtime::watcher;
 
-use super::{DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet, normalize};
+use super::{
+    DiscoveryHealth, DiscoveryStream, EndpointInfo, EndpointSet, normalize, serve_terminating_when_none_ready,
+};
 
 /// Which port of the slices to dial: the named one, else the numbered one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +27,9 @@ pub struct PortSelector {
 }
 
 /// The endpoints of one slice, with readiness as the balancer needs it:
-/// ready unless `ready` is false or the endpoint is terminating.
+/// ready unless `ready` is false or the endpoint is terminating; one
+/// terminating with `serving: true` is flagged `terminating` (not ready
+/// here: the whole set decides, see [`SliceAggregator::current`]).
 pub(crate) fn endpoints_of(slice: &EndpointSlice, port: &PortSelector) -> EndpointSet {
     let ports = slice.ports.as_deref().unwrap_or_default();
     let by_name = ports.iter().find(|p| p.name.as_deref() == Some(port.name.as_str()));
@@ -39,8 +43,10 @@ pub(crate) fn endpoints_of(slice: &EndpointSlice, port: &PortSelector) -> Endpoi
         .iter()
         .flat_map(|endpoint| {
             let conditions = endpoint.conditions.as_ref();
-            let ready =
-                conditions.and_then(|c| c.ready) != Some(false) && conditions.and_then(|c| c.terminating) != Some(true);
+            let terminating = conditions.and_then(|c| c.terminating) == Some(true);
+            let ready = conditions.and_then(|c| c.ready) != Some(false) && !terminating;
+            // As kube-proxy reads them: an unset `serving` counts as true.
+            let serving = conditions.and_then(|c| c.serving) != Some(false);
             let pod_name = endpoint
                 .target_ref
                 .as_ref()
@@ -54,6 +60,7 @@ pub(crate) fn endpoints_of(slice: &EndpointSlice, port: &PortSelector) -> Endpoi
                 },
                 pod_name: pod_name.clone(),
                 ready,
+                terminating: terminating && serving,
             })
         })
         .collect()
@@ -107,9 +114,10 @@ impl SliceAggregator {
     }
 
     /// All slices' endpoints, one per address (a pod listed in two slices
-    /// during a slice rebalancing counts once).
+    /// during a slice rebalancing counts once); the serving-but-terminating
+    /// ones ready only while no other endpoint is.
     pub(crate) fn current(&self) -> EndpointSet {
-        normalize(self.slices.values().flatten().cloned())
+        serve_terminating_when_none_ready(normalize(self.slices.values().flatten().cloned()))
     }
 }
 

@@ -167,6 +167,92 @@ async fn endpoint_slices_across_two_slices_drive_the_balancer() {
     gateway.shutdown().await.unwrap();
 }
 
+/// The gateway's `/healthz` body.
+async fn healthz(rest: &RestClient) -> serde_json::Value {
+    let response = rest.send(http::Method::GET, "/healthz", None, "").await.unwrap();
+    response.json().unwrap()
+}
+
+#[tokio::test]
+async fn serving_terminating_endpoints_take_traffic_only_when_none_is_ready() {
+    let (servers, port) = pods_on_one_port().await;
+    let [s0, s1, s2, _] = &servers[..] else { unreachable!() };
+    let kube = FakeKube::start().await;
+    // (ip, pod, serving, terminating): s1 terminates but still serves, s2 terminates and does not.
+    let slice = |eps: &[(&str, &str, bool, bool)]| {
+        endpoint_slice(NS, "greetserver-a", "greetserver", "grpc", i32::from(port), eps)
+    };
+    let (ip0, ip1, ip2) = (ip(s0), ip(s1), ip(s2));
+    let terminating = [
+        (ip1.as_str(), s1.name.as_str(), true, true),
+        (&ip2, &s2.name, false, true),
+    ];
+    let with_s0 = |s0_ready: bool| {
+        let mut eps = vec![(ip0.as_str(), s0.name.as_str(), s0_ready, false)];
+        eps.extend(terminating);
+        slice(&eps)
+    };
+    kube.apply_slice(with_s0(true));
+    let port_selector = PortSelector {
+        name: "grpc".into(),
+        number: port,
+    };
+    let discovery = discovery::endpoint_slices(
+        kube.client(NS).await,
+        NS,
+        "greetserver",
+        port_selector,
+        Default::default(),
+    );
+    let gateway = support::gateway_spec(Mode::Balanced)
+        .start("127.0.0.1:9".into(), discovery, Default::default())
+        .await
+        .unwrap();
+    let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
+    until_ready(&gateway, 1).await;
+    // One ready: only it gets requests, and /healthz names no fallback.
+    assert_eq!(greet_n(&rest, 40).await, BTreeMap::from([(s0.name.clone(), 40)]));
+    let said = healthz(&rest).await;
+    assert_eq!(said["discovery"].get("serving_while_terminating"), None, "{said}");
+
+    // s0 turns not ready: the terminating one still serving takes every request,
+    // the one not serving none, and /healthz says so.
+    kube.apply_slice(with_s0(false));
+    until_pod_answers(&rest, &s1.name, Duration::from_secs(5)).await;
+    assert_eq!(greet_n(&rest, 40).await, BTreeMap::from([(s1.name.clone(), 40)]));
+    let said = healthz(&rest).await;
+    assert_eq!(said["ready_endpoints"], 1, "{said}");
+    assert_eq!(
+        said["discovery"]["serving_while_terminating"],
+        serde_json::json!([{"address": format!("{ip1}:{port}"), "pod": s1.name}]),
+        "{said}"
+    );
+    let observed: Vec<_> = gateway
+        .gateway
+        .upstream
+        .balancer()
+        .endpoints()
+        .iter()
+        .map(|e| (e.pod_name.clone().unwrap(), e.ready, e.terminating))
+        .collect();
+    assert_eq!(
+        observed,
+        [
+            (s0.name.clone(), false, false),
+            (s1.name.clone(), true, true),
+            (s2.name.clone(), false, false),
+        ]
+    );
+
+    // s0 ready again: the fallback ends.
+    kube.apply_slice(with_s0(true));
+    until_pod_answers(&rest, &s0.name, Duration::from_secs(5)).await;
+    assert_eq!(greet_n(&rest, 40).await, BTreeMap::from([(s0.name.clone(), 40)]));
+    let said = healthz(&rest).await;
+    assert_eq!(said["discovery"].get("serving_while_terminating"), None, "{said}");
+    gateway.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn forbidden_endpoint_slices_keep_the_gateway_up_and_say_why() {
     let kube = FakeKube::start().await;

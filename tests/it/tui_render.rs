@@ -33,6 +33,7 @@ macro_rules! snapshot {
 }
 
 mod cut_text;
+mod discovery;
 mod down;
 mod incidents;
 mod methods;
@@ -359,6 +360,7 @@ fn kube_scenario(watch: WatchState) -> (App, Instant) {
             ready: i != 0,
             skipped: None,
             down: None,
+            serving_terminating: false,
             phase: Some(if i == 0 { "Pending" } else { "Running" }.into()),
             restarts: i as u32,
             node: Some("minikube".into()),

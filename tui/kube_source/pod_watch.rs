@@ -50,6 +50,7 @@ pub fn pod_info(pod: &Pod, now: (Instant, SystemTime)) -> PodInfo {
         // Only the gateways know which pods their balancers skip.
         skipped: None,
         down: None,
+        serving_terminating: false,
         phase: phase.map(|p| sanitize_truncated(&p, network_text::MAX_PHASE)),
         restarts,
         node: pod

@@ -158,6 +158,7 @@ fn endpoint(e: &observe::Endpoint) -> PodInfo {
         ready: e.ready,
         skipped: (!e.skipped_reason.is_empty()).then(|| network_text::error(&e.skipped_reason)),
         down: (!e.health_failure.is_empty()).then(|| network_text::error(&e.health_failure)),
+        serving_terminating: e.ready && e.serving_terminating,
         ..PodInfo::default()
     }
 }

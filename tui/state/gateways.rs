@@ -317,7 +317,11 @@ impl Gateways {
         let mut skipped: BTreeMap<String, String> = BTreeMap::new();
         let mut down: BTreeMap<String, String> = BTreeMap::new();
         let mut families: BTreeMap<String, String> = BTreeMap::new();
+        let mut terminating: BTreeSet<String> = BTreeSet::new();
         for e in self.views.values().flat_map(|g| g.endpoints.iter()) {
+            if e.serving_terminating {
+                terminating.extend([&e.endpoint, &e.name].into_iter().filter(|k| !k.is_empty()).cloned());
+            }
             let marked = [
                 (&mut skipped, &e.skipped),
                 (&mut down, &e.down),
@@ -330,7 +334,7 @@ impl Gateways {
                 }
             }
         }
-        stats.mark_skipped(&skipped, &down, &families);
+        stats.mark_skipped(&skipped, &down, &families, &terminating);
     }
 
     /// Without a pod source, the pods are the union of the gateways' endpoints.

@@ -164,6 +164,9 @@ pub struct PodInfo {
     /// refused"); `None` while the checks pass, before the first, or from
     /// a pod source that runs none.
     pub down: Option<String>,
+    /// A gateway routes to it although it is terminating: no endpoint of
+    /// the Service is ready, and it still serves (kube-proxy's fallback).
+    pub serving_terminating: bool,
     /// Kubernetes phase (Pending, Running, ...), when known.
     pub phase: Option<String>,
     pub restarts: u32,

@@ -260,6 +260,7 @@ pub(super) fn readiness(pod: &PodStats, at: Instant, theme: Theme) -> (&'static 
     let style = match state {
         PodState::Gone => theme.dim().add_modifier(Modifier::CROSSED_OUT),
         PodState::Terminating | PodState::Service => theme.dim(),
+        PodState::ServingTerminating => theme.fg(ratatui::style::Color::Yellow),
         state if state.bad() => theme.bad(),
         _ => Style::new(),
     };

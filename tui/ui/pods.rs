@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row, Table};
 
 use super::columns::{self, Present, RowContext};
 use super::theme::Theme;
-use super::wrap::wrap_within;
+use super::wrap::{ellipsis, wrap_within};
 use crate::state::{App, Connection, PodStats, Stats};
 
 /// The pods to draw in `rows` lines, in the app's row order, from `offset`
@@ -85,9 +85,12 @@ pub(super) fn render(
     } else {
         format!(" Pods ({listed}) · by {by} · {over} ")
     };
-    let block = Block::new()
+    let mut block = Block::new()
         .borders(Borders::ALL)
         .title(Span::styled(title, theme.title()));
+    if let Some(note) = terminating_note(stats, usize::from(area.width.saturating_sub(4))) {
+        block = block.title_bottom(Span::styled(note, theme.fg(ratatui::style::Color::Yellow)));
+    }
     if stats.pods.is_empty() {
         // Why the gateway sends no list, when its link says.
         let cause = app.gateways().values().find_map(|g| match &g.connection {
@@ -112,4 +115,20 @@ pub(super) fn render(
         return;
     }
     frame.render_widget(Table::new(rows, widths).header(header).block(block), area);
+}
+
+/// " serving while terminating: p1, p2 — no pod is ready " when a gateway
+/// routes to terminating pods (kube-proxy's fallback), fitted to `width`.
+fn terminating_note(stats: &Stats, width: usize) -> Option<String> {
+    let names: Vec<&str> = stats
+        .pods
+        .values()
+        .filter(|p| !p.gone && p.serving_terminating)
+        .map(|p| p.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let note = format!("serving while terminating: {} — no pod is ready", names.join(", "));
+    Some(format!(" {} ", ellipsis(&note, width.saturating_sub(2).max(1))))
 }

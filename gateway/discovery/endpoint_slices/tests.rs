@@ -167,3 +167,109 @@ fn relist_keeps_the_old_set_until_done_then_replaces_it() {
     let set = agg.apply(watcher::Event::InitDone).unwrap();
     assert_eq!(summary(&set), [("10.0.0.9:50051".into(), "p9".into(), true)]);
 }
+
+/// (address, ready, terminating) of each endpoint.
+fn routing(set: &EndpointSet) -> Vec<(String, bool, bool)> {
+    set.iter()
+        .map(|e| (e.address.clone(), e.ready, e.terminating))
+        .collect()
+}
+
+#[test]
+fn serving_terminating_endpoints_take_traffic_only_while_none_is_ready() {
+    let mut agg = SliceAggregator::new(grpc());
+    // (ip, pod, ready = serving, terminating)
+    let set = agg
+        .apply(watcher::Event::Apply(slice(
+            "s1",
+            ("grpc", 50051),
+            &[
+                ("10.0.0.1", "p1", Some(true), Some(false)),
+                ("10.0.0.2", "p2", Some(true), Some(true)),
+                ("10.0.0.3", "p3", Some(false), Some(true)),
+            ],
+        )))
+        .unwrap();
+    assert_eq!(
+        routing(&set),
+        [
+            ("10.0.0.1:50051".into(), true, false),
+            ("10.0.0.2:50051".into(), false, true),
+            ("10.0.0.3:50051".into(), false, false),
+        ]
+    );
+    assert_eq!(serving_while_terminating_addresses(&set), Vec::<String>::new());
+
+    // The ready one is gone: the serving one of the terminating ones takes over.
+    let set = agg
+        .apply(watcher::Event::Apply(slice(
+            "s1",
+            ("grpc", 50051),
+            &[
+                ("10.0.0.2", "p2", Some(true), Some(true)),
+                ("10.0.0.3", "p3", Some(false), Some(true)),
+            ],
+        )))
+        .unwrap();
+    assert_eq!(
+        routing(&set),
+        [
+            ("10.0.0.2:50051".into(), true, true),
+            ("10.0.0.3:50051".into(), false, false),
+        ]
+    );
+    assert_eq!(serving_while_terminating_addresses(&set), ["10.0.0.2:50051"]);
+
+    // A ready endpoint in another slice ends the fallback.
+    let set = agg
+        .apply(watcher::Event::Apply(slice(
+            "s2",
+            ("grpc", 50051),
+            &[("10.0.0.4", "p4", None, None)],
+        )))
+        .unwrap();
+    assert_eq!(
+        routing(&set),
+        [
+            ("10.0.0.2:50051".into(), false, true),
+            ("10.0.0.3:50051".into(), false, false),
+            ("10.0.0.4:50051".into(), true, false),
+        ]
+    );
+}
+
+#[test]
+fn an_unset_serving_condition_counts_as_serving_as_kube_proxy_reads_it() {
+    let mut s = slice("a", ("grpc", 50051), &[("10.0.0.1", "p1", None, Some(true))]);
+    let conditions = s.endpoints[0].conditions.as_mut().unwrap();
+    conditions.ready = Some(false);
+    conditions.serving = None;
+    assert_eq!(
+        routing(&endpoints_of(&s, &grpc())),
+        [("10.0.0.1:50051".into(), false, true)]
+    );
+}
+
+#[test]
+fn a_pod_ready_in_one_slice_and_terminating_in_another_is_plainly_ready() {
+    let mut agg = SliceAggregator::new(grpc());
+    agg.apply(watcher::Event::Apply(slice(
+        "s1",
+        ("grpc", 50051),
+        &[("10.0.0.1", "p1", Some(true), Some(true))],
+    )));
+    let set = agg
+        .apply(watcher::Event::Apply(slice(
+            "s2",
+            ("grpc", 50051),
+            &[("10.0.0.1", "p1", Some(true), Some(false))],
+        )))
+        .unwrap();
+    assert_eq!(routing(&set), [("10.0.0.1:50051".into(), true, false)]);
+}
+
+fn serving_while_terminating_addresses(set: &EndpointSet) -> Vec<String> {
+    crate::discovery::serving_while_terminating(set)
+        .map(|e| e.address.clone())
+        .collect()
+}

@@ -156,6 +156,7 @@ pub(crate) async fn gateway(mode: Mode, upstream: SocketAddr) -> GatewayHandle {
         address: upstream.to_string(),
         pod_name: Some("echo-pod".into()),
         ready: true,
+        terminating: false,
     };
     let discovery = discovery::static_endpoints(vec![endpoint]);
     let gateway = spec

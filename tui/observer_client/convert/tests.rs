@@ -278,3 +278,31 @@ fn mode_switch_errors_are_sanitised() {
     assert_eq!(gateway, "gw");
     assert_eq!(result, Err("gateway unreachable[2J".to_owned()));
 }
+
+#[test]
+fn only_a_ready_terminating_endpoint_is_served_while_terminating() {
+    let endpoint = |ready: bool| observe::Endpoint {
+        address: "10.0.0.3:50051".into(),
+        pod_name: "pod-c".into(),
+        ready,
+        serving_terminating: true,
+        ..Default::default()
+    };
+    let converted = |ready: bool| {
+        let changed = observe::EndpointsChanged {
+            seq: 6,
+            endpoints: vec![endpoint(ready)],
+            ..observe::EndpointsChanged::default()
+        };
+        match gateway_event_raw(event::Kind::EndpointsChanged(changed)) {
+            GatewayEvent::EndpointsChanged { endpoints, .. } => (endpoints[0].ready, endpoints[0].serving_terminating),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(converted(true), (true, true));
+    assert_eq!(
+        converted(false),
+        (false, false),
+        "terminating, not routed to: plainly not ready"
+    );
+}

@@ -91,14 +91,16 @@ impl Stats {
         self.sticky_targets = targets;
     }
 
-    /// Marks the pods the gateways skip, and those whose health checks
-    /// fail, and only them: `skipped` and `down` map an endpoint's address,
-    /// and its pod name when it has one, to the reason.
+    /// Marks the pods the gateways skip, those whose health checks fail,
+    /// and those served while terminating, and only them: `skipped` and
+    /// `down` map an endpoint's address, and its pod name when it has one,
+    /// to the reason; `terminating` holds such keys.
     pub(in crate::state) fn mark_skipped(
         &mut self,
         skipped: &BTreeMap<String, String>,
         down: &BTreeMap<String, String>,
         families: &BTreeMap<String, String>,
+        terminating: &BTreeSet<String>,
     ) {
         for pod in self.pods.values_mut() {
             let of = |marks: &BTreeMap<String, String>| {
@@ -108,6 +110,8 @@ impl Stats {
             pod.skipped = of(skipped);
             pod.down = of(down);
             pod.metrics_family = of(families);
+            pod.serving_terminating =
+                (!pod.endpoint.is_empty() && terminating.contains(&pod.endpoint)) || terminating.contains(&pod.name);
         }
     }
 

@@ -79,6 +79,8 @@ pub struct PodStats {
     pub down: Option<String>,
     /// Which family of its own metrics its numbers come from (pods' metrics view).
     pub metrics_family: Option<String>,
+    /// A gateway routes to it while it terminates (no pod of the Service is ready).
+    pub serving_terminating: bool,
     /// Failed requests by gRPC code since the reset (a summary that follows
     /// a snapshot adds its errors to the count but not here).
     pub error_codes: BTreeMap<i32, u64>,
@@ -124,6 +126,7 @@ impl PodStats {
             skipped: None,
             down: None,
             metrics_family: None,
+            serving_terminating: false,
             error_codes: BTreeMap::new(),
             methods: ByMethod::new(),
             info: None,
@@ -335,6 +338,7 @@ impl PodStats {
         }
         self.skipped = self.skipped.take().or(other.skipped);
         self.down = self.down.take().or(other.down);
+        self.serving_terminating |= other.serving_terminating;
         if self.endpoint.is_empty() {
             self.endpoint = other.endpoint;
         }

@@ -42,6 +42,9 @@ pub enum PodState {
     /// reaches it (the others in sticky mode). What its own requests say
     /// comes first.
     Down,
+    /// Terminating, yet routed to: no pod of the Service is ready and it
+    /// still serves ("serving while terminating").
+    ServingTerminating,
     /// Listed, not ready.
     NotReady,
     Ready,
@@ -63,6 +66,7 @@ impl PodState {
             PodState::Failing => "failing",
             PodState::Errors => "errors",
             PodState::Down => "down",
+            PodState::ServingTerminating => "term",
             PodState::NotReady => "no",
             PodState::Ready => "yes",
             PodState::Unlisted => "?",
@@ -154,6 +158,9 @@ impl PodStats {
         }
         if self.down.is_some() {
             return PodState::Down;
+        }
+        if self.serving_terminating {
+            return PodState::ServingTerminating;
         }
         match self.ready {
             Some(true) => PodState::Ready,

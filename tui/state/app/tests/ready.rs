@@ -180,3 +180,38 @@ fn a_pod_whose_health_check_fails_is_down_unless_its_requests_say_more() {
     );
     assert_eq!(app.stats().pods["pod-a"].state(t0 + secs(20.0)), PodState::Ready);
 }
+
+#[test]
+fn a_pod_served_while_terminating_reads_term_until_another_is_ready() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    let mut endpoints: Vec<PodInfo> = PODS
+        .iter()
+        .map(|(n, ip, _)| crate::state::test_events::endpoint(n, ip))
+        .collect();
+    for (i, e) in endpoints.iter_mut().enumerate() {
+        e.ready = i == 0;
+        e.serving_terminating = i == 0;
+    }
+    app.update(
+        gw(GatewayEvent::EndpointsChanged {
+            seq: 1,
+            endpoints: endpoints.clone(),
+        }),
+        t0,
+    );
+    let states: Vec<PodState> = app.stats().pods.values().map(|p| p.state(t0)).collect();
+    assert_eq!(
+        states,
+        [PodState::ServingTerminating, PodState::NotReady, PodState::NotReady]
+    );
+    assert_eq!(PodState::ServingTerminating.word(), "term");
+    assert!(!PodState::ServingTerminating.bad());
+    // Another pod ready: the gateway stops routing to it.
+    endpoints[0].ready = false;
+    endpoints[0].serving_terminating = false;
+    endpoints[1].ready = true;
+    app.update(gw(GatewayEvent::EndpointsChanged { seq: 2, endpoints }), t0);
+    let states: Vec<PodState> = app.stats().pods.values().map(|p| p.state(t0)).collect();
+    assert_eq!(states, [PodState::NotReady, PodState::Ready, PodState::NotReady]);
+}
