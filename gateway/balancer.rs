@@ -13,6 +13,7 @@
 //! requests keep going to the other members meanwhile.
 
 pub(crate) mod load;
+mod log_lines;
 mod member;
 mod skip;
 pub(crate) mod try_limit;
@@ -150,12 +151,17 @@ impl<C> Balancer<C> {
     /// A request picked at `picked_at` found `member` failing at `now` for
     /// `reason`: skips it for [`ejection_for`](skip::ejection_for) its failures in a row. Returns
     /// whether that changed what is reported (a new skip or a later
-    /// deadline); not while it is skipped and not yet due for a re-try.
+    /// deadline), and logs a line when it does; not while it is skipped and
+    /// not yet due for a re-try.
     pub fn eject(&self, member: &Member<C>, picked_at: Instant, now: Instant, reason: &str) -> bool {
         let mut health = member.health();
         let Some(skip) = health.fail(picked_at, now, reason) else {
             return false;
         };
+        tracing::warn!(
+            "{}",
+            log_lines::ejected(&member.info.address, member.pod_name().as_deref(), skip)
+        );
         // 0 means "not skipped"; `pick` may re-try up to 1 ms early, which
         // `fail` then ignores until the skip is really due.
         let until = self.millis_since_epoch(skip.until).max(1);
@@ -171,14 +177,22 @@ impl<C> Balancer<C> {
     }
 
     /// A request picked at `picked_at` succeeded on `member` at `now`: ends
-    /// its skip. Returns whether it was skipped. Lock-free unless it was.
+    /// its skip. Returns whether it was skipped, and logs the re-admission
+    /// when it was. Lock-free unless it was.
     pub fn succeeded(&self, member: &Member<C>, picked_at: Instant, now: Instant) -> bool {
         if member.ejected_until_ms.load(Ordering::Relaxed) == 0 {
             return false;
         }
         let mut health = member.health();
+        let skip = health.skip.clone();
         if !health.succeed(picked_at, now) {
             return false;
+        }
+        if let Some(skip) = skip {
+            tracing::info!(
+                "{}",
+                log_lines::readmitted(&member.info.address, member.pod_name().as_deref(), &skip)
+            );
         }
         member.ejected_until_ms.store(0, Ordering::Relaxed);
         member.probe_since_ms.store(0, Ordering::Relaxed);

@@ -153,3 +153,89 @@ fn an_unknown_log_format_is_refused_with_the_choices() {
         );
     }
 }
+
+/// `POST /greet` to `addr` over a plain HTTP/1.1 connection; the status code.
+fn greet_status(addr: &str) -> u16 {
+    use std::io::{Read, Write};
+    let body = r#"{"first_name":"Ada","last_name":"Lovelace"}"#;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(
+        stream,
+        "POST /greet HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+/// The message of the next JSON line whose message `wanted` accepts, failing after 20 s.
+fn message_where(logged: &Logged, wanted: impl Fn(&str) -> bool) -> (String, String) {
+    loop {
+        let line = json(&logged.next_line());
+        let message = line["message"].as_str().unwrap_or_default().to_owned();
+        if wanted(&message) {
+            return (line["level"].as_str().unwrap_or_default().to_owned(), message);
+        }
+    }
+}
+
+#[test]
+fn the_gateway_logs_each_ejection_and_re_admission_with_its_reason_first() {
+    // A port nothing listens on yet: the only endpoint refuses, then a server takes it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let endpoint = format!("127.0.0.1:{port}");
+    let gateway = Logged::start(
+        Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+            .args(["--bind", "127.0.0.1", "--port", "0", "--observe-port", "0"])
+            .args(["--grpc-port", "0", "--mode", "balanced", "--health-check-interval", "0"])
+            .args(["--discovery", "static", "--endpoints", &endpoint])
+            .env("LOG_FORMAT", "json")
+            .env_remove("GATEWAY_MODE")
+            .env_remove("RUST_LOG"),
+    );
+    let listening = std::iter::repeat_with(|| json(&gateway.next_line()))
+        .find(|line| line["message"] == "greet-gateway listening")
+        .unwrap();
+    let rest = listening["rest_addr"].as_str().unwrap().to_owned();
+
+    assert_eq!(greet_status(&rest), 503);
+    let ejected = message_where(&gateway, |m| m.contains("skipping endpoint"));
+    assert_eq!(
+        ejected,
+        (
+            "WARN".to_owned(),
+            format!("connection refused: skipping endpoint {endpoint} for 2 s (ejection 1 in a row)")
+        )
+    );
+
+    let server = Logged::start(
+        Command::new(env!("CARGO_BIN_EXE_greet-server"))
+            .args(["--listen", &endpoint, "--pod-name", "pod-a", "--metrics-port", "0"])
+            .env("LOG_FORMAT", "json")
+            .env_remove("RUST_LOG"),
+    );
+    assert!(server.next_line().contains("greet-server listening"));
+    // The only endpoint is tried although skipped: the next request re-admits it.
+    assert_eq!(greet_status(&rest), 200);
+    let readmitted = message_where(&gateway, |m| m.contains("back in rotation"));
+    assert_eq!(
+        readmitted,
+        (
+            "INFO".to_owned(),
+            format!(
+                "a request succeeded: endpoint {endpoint} (pod-a) back in rotation after 1 ejection in a row (last: connection refused)"
+            )
+        )
+    );
+}
