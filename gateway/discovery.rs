@@ -71,6 +71,10 @@ struct HealthState {
     problem: std::sync::Mutex<Option<(String, tokio::time::Instant)>>,
     /// Failed watches and lookups so far, for the metrics.
     errors: std::sync::atomic::AtomicU64,
+    /// Since when the endpoint set has not been confirmed current: the last
+    /// time the source was heard before it failed (a watch's first error,
+    /// a DNS answer before failed lookups); `None` while it is followed.
+    unconfirmed_since: std::sync::Mutex<Option<tokio::time::Instant>>,
 }
 
 impl DiscoveryHealth {
@@ -81,10 +85,28 @@ impl DiscoveryHealth {
             .as_ref()
             .map_or_else(tokio::time::Instant::now, |(_, since)| *since);
         *slot = Some((problem.into(), since));
+        drop(slot);
+        self.unconfirmed_slot().get_or_insert(since);
     }
 
+    /// The source answers again: the set is current.
     pub fn recovered(&self) {
         *self.problem_slot() = None;
+        *self.unconfirmed_slot() = None;
+    }
+
+    /// A failure that keeps the endpoint set (a DNS hiccup): counted, and
+    /// the set is as old as the source's last answer, at `last_answer`.
+    pub fn kept_stale(&self, last_answer: tokio::time::Instant) {
+        self.count_error();
+        self.unconfirmed_slot().get_or_insert(last_answer);
+    }
+
+    /// How long the endpoint set has gone unconfirmed at `now`: zero while
+    /// discovery follows its source (a live watch, a lookup that answered).
+    pub fn set_age(&self, now: tokio::time::Instant) -> std::time::Duration {
+        self.unconfirmed_slot()
+            .map_or(std::time::Duration::ZERO, |since| now.saturating_duration_since(since))
     }
 
     /// The last problem, while it lasts.
@@ -106,6 +128,10 @@ impl DiscoveryHealth {
     /// Failures so far.
     pub fn errors(&self) -> u64 {
         self.0.errors.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn unconfirmed_slot(&self) -> std::sync::MutexGuard<'_, Option<tokio::time::Instant>> {
+        self.0.unconfirmed_since.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn problem_slot(&self) -> std::sync::MutexGuard<'_, Option<(String, tokio::time::Instant)>> {
@@ -229,6 +255,7 @@ pub fn dns_with(resolver: Resolver, name: String, interval: Duration, health: Di
         let mut lookups = ResolveLoop::new(resolver, interval);
         let mut last: Option<EndpointSet> = None;
         let mut no_addresses_in_a_row = 0;
+        let mut last_answer = tokio::time::Instant::now();
         loop {
             let set = match lookups.next().await {
                 Lookup::Found(addrs) => {
@@ -247,6 +274,8 @@ pub fn dns_with(resolver: Resolver, name: String, interval: Duration, health: Di
             };
             match set {
                 Ok(set) => {
+                    last_answer = tokio::time::Instant::now();
+                    health.recovered();
                     if last.as_ref() != Some(&set) {
                         last = Some(set.clone());
                         if tx.send(set).await.is_err() {
@@ -255,7 +284,7 @@ pub fn dns_with(resolver: Resolver, name: String, interval: Duration, health: Di
                     }
                 }
                 Err(problem) => {
-                    health.count_error();
+                    health.kept_stale(last_answer);
                     tracing::warn!("resolving {name} for DNS discovery: {problem}; keeping the last endpoint set");
                 }
             }
@@ -306,6 +335,26 @@ mod tests {
         health.recovered();
         assert_eq!((health.problem(), health.failing_since()), (None, None));
         assert_eq!(health.errors(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_set_ages_from_the_first_failure_or_the_last_answer_until_recovery() {
+        let health = DiscoveryHealth::default();
+        let start = tokio::time::Instant::now();
+        assert_eq!(health.set_age(start), Duration::ZERO);
+        health.failing("refused");
+        tokio::time::advance(Duration::from_millis(2500)).await;
+        health.failing("refused");
+        assert_eq!(health.set_age(tokio::time::Instant::now()), Duration::from_millis(2500));
+        health.recovered();
+        assert_eq!(health.set_age(tokio::time::Instant::now()), Duration::ZERO);
+        // A lookup failed 4 s after the last answer: the set is that old, not 0 s.
+        let answered = tokio::time::Instant::now();
+        tokio::time::advance(Duration::from_secs(4)).await;
+        health.kept_stale(answered);
+        health.kept_stale(tokio::time::Instant::now());
+        assert_eq!(health.set_age(tokio::time::Instant::now()), Duration::from_secs(4));
+        assert_eq!((health.problem(), health.errors()), (None, 4));
     }
 
     #[test]

@@ -196,6 +196,13 @@ impl Collector for Scrape {
             )
             .unwrap_or(i64::MAX),
         )?;
+        let age = gateway.discovery_health.set_age(tokio::time::Instant::now());
+        ConstGauge::new(age.as_millis() as f64 / 1000.0).encode(encoder.encode_descriptor(
+            "greet_gateway_discovery_set_age_seconds",
+            "Seconds since discovery last confirmed the endpoint set current: 0 while it follows its source, else since the source was last heard.",
+            None,
+            MetricType::Gauge,
+        )?)?;
         counter(
             &mut encoder,
             "greet_gateway_discovery_errors",

@@ -62,6 +62,32 @@ async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> I
     }
 }
 
+/// The HELP and TYPE lines of `greet_gateway_discovery_set_age_seconds`.
+const SET_AGE_DESCRIPTION: [&str; 2] = [
+    "# HELP greet_gateway_discovery_set_age_seconds Seconds since discovery last confirmed the endpoint set current: 0 while it follows its source, else since the source was last heard.",
+    "# TYPE greet_gateway_discovery_set_age_seconds gauge",
+];
+
+/// The gateway's `greet_gateway_discovery_set_age_seconds`: its HELP and
+/// TYPE lines, and its value.
+async fn set_age(rest: &RestClient) -> ([String; 2], f64) {
+    let metrics = rest.send(http::Method::GET, "/metrics", None, "").await.unwrap();
+    assert_eq!(metrics.status, 200);
+    let lines: Vec<&str> = metrics
+        .body
+        .lines()
+        .filter(|l| l.contains("greet_gateway_discovery_set_age_seconds"))
+        .collect();
+    let [help, kind, value] = lines[..] else {
+        panic!("{lines:?}")
+    };
+    let value = value
+        .strip_prefix("greet_gateway_discovery_set_age_seconds ")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{value:?}"));
+    ([help.to_owned(), kind.to_owned()], value)
+}
+
 /// Whether the gateway's endpoint set has `address` ready.
 fn is_ready(gateway: &GatewayHandle, address: &str) -> bool {
     gateway
@@ -193,6 +219,14 @@ async fn a_change_and_a_compaction_during_an_outage_are_in_force_within_2_s_of_t
         failing_for <= down.elapsed().as_millis() as u64,
         "{failing_for} ms: {said}"
     );
+    // The set's age counts from the watch's first error, as failing_for_ms.
+    let (described, age) = set_age(&rest).await;
+    assert_eq!(described, SET_AGE_DESCRIPTION.map(String::from));
+    let age_ms = (age * 1000.0).round() as u64;
+    assert!(
+        age_ms >= failing_for && age_ms <= down.elapsed().as_millis() as u64,
+        "age {age} s, failing for {failing_for} ms"
+    );
     kube.apply_slice(slice(false));
     kube.expire_history();
     let lists = kube.list_count("endpointslices");
@@ -230,6 +264,8 @@ async fn a_change_and_a_compaction_during_an_outage_are_in_force_within_2_s_of_t
         health_now.json().unwrap()["discovery"],
         serde_json::json!({"source": "test", "state": "ok"})
     );
+    let (described, age) = set_age(&rest).await;
+    assert_eq!((described, age), (SET_AGE_DESCRIPTION.map(String::from), 0.0));
     let sent = load.finish().await;
     let failed: Vec<_> = sent.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
     assert!(failed.is_empty(), "requests failed: {failed:?}");
