@@ -6,6 +6,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::watcher;
 use kube::{Client, Config};
 
+mod transport;
+pub use transport::{CLOSED, REFUSED, TIMED_OUT, transport_cause};
+
 /// A client and where it points.
 #[derive(Clone)]
 pub struct KubeTarget {
@@ -74,7 +77,7 @@ impl std::fmt::Display for WatchProblem {
 }
 
 /// The API status inside a watcher error, if the API server answered.
-fn api_status(err: &watcher::Error) -> Option<&kube::core::Status> {
+pub(crate) fn api_status(err: &watcher::Error) -> Option<&kube::core::Status> {
     match err {
         watcher::Error::InitialListFailed(kube::Error::Api(status))
         | watcher::Error::WatchStartFailed(kube::Error::Api(status))
@@ -99,7 +102,10 @@ pub fn describe_watch_error(err: &watcher::Error, resource: &str, namespace: &st
             &format!("API server answered {}: {}", status.code, status.message),
             200,
         )),
-        None => WatchProblem::Other(greet_proto::sanitize::sanitize_truncated(&err.to_string(), 200)),
+        None => WatchProblem::Other(match transport_cause(err) {
+            Some(cause) => cause.to_owned(),
+            None => greet_proto::sanitize::sanitize_truncated(&err.to_string(), 200),
+        }),
     }
 }
 
@@ -122,6 +128,31 @@ mod tests {
         assert_eq!(
             problem.to_string(),
             "forbidden: needs get, list and watch on pods in namespace default (apply k8s/greet-top-rbac.yaml)"
+        );
+    }
+
+    #[test]
+    fn an_api_server_restart_reads_cause_first_not_as_a_tls_fault() {
+        let err = watcher::Error::WatchFailed(kube::Error::ReadEvents(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "peer closed connection without sending TLS close_notify",
+        )));
+        assert_eq!(
+            describe_watch_error(&err, "pods", "ns", "").to_string(),
+            "the API server closed the connection — restarting?"
+        );
+        let refused = watcher::Error::InitialListFailed(kube::Error::Service(
+            "tcp connect error: Connection refused (os error 111)".into(),
+        ));
+        assert_eq!(
+            describe_watch_error(&refused, "pods", "ns", "").to_string(),
+            "the API server refuses connections — down or restarting?"
+        );
+        // The API server's own words are its status, not transport noise.
+        let answered = watcher::Error::WatchError(status(503, "etcd: connection refused"));
+        assert_eq!(
+            describe_watch_error(&answered, "pods", "ns", "").to_string(),
+            "API server answered 503: etcd: connection refused"
         );
     }
 

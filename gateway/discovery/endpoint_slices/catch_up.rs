@@ -1,5 +1,4 @@
-//! When the EndpointSlice watch tries again after an error, and how a
-//! transport error reads to an operator.
+//! When the EndpointSlice watch tries again after an error.
 //!
 //! kube's `default_backoff()` sleeps 800 ms doubling to 30 s after every
 //! error and resets only on an event; a watch that starts again cleanly
@@ -119,46 +118,6 @@ fn random_jitter() -> f64 {
     // The top 53 bits as a fraction in [0, 1).
     let fraction = (bits >> 11) as f64 / (1u64 << 53) as f64;
     0.8 + 0.4 * fraction
-}
-
-pub(crate) const CLOSED: &str = "the API server closed the connection — restarting?";
-pub(crate) const REFUSED: &str = "the API server refuses connections — down or restarting?";
-pub(crate) const TIMED_OUT: &str = "the API server did not answer in time — overloaded or unreachable?";
-
-/// kube's transport errors, cause first (its own words, such as `peer closed
-/// connection without sending TLS close_notify`, read like a TLS fault when
-/// the API server merely restarted); `None` for anything else.
-pub(crate) fn transport_cause(err: &watcher::Error) -> Option<&'static str> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(error) = next {
-        if let Some(io) = error.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind;
-            match io.kind() {
-                ErrorKind::ConnectionRefused => return Some(REFUSED),
-                ErrorKind::UnexpectedEof
-                | ErrorKind::ConnectionReset
-                | ErrorKind::ConnectionAborted
-                | ErrorKind::BrokenPipe => return Some(CLOSED),
-                ErrorKind::TimedOut => return Some(TIMED_OUT),
-                _ => {}
-            }
-            // io::Error's `source()` skips the error it wraps; look at that one too.
-            if let Some(inner) = io.get_ref() {
-                next = Some(inner);
-                continue;
-            }
-        }
-        if let Some(hyper) = error.downcast_ref::<hyper::Error>() {
-            if hyper.is_incomplete_message() || hyper.is_closed() {
-                return Some(CLOSED);
-            }
-            if hyper.is_timeout() {
-                return Some(TIMED_OUT);
-            }
-        }
-        next = error.source();
-    }
-    None
 }
 
 #[cfg(test)]

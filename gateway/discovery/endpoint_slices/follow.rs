@@ -7,9 +7,10 @@ use kube::runtime::watcher;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::catch_up::{CatchUp, Failure, transport_cause};
+use super::catch_up::{CatchUp, Failure};
 use super::{PortSelector, SliceAggregator};
 use crate::discovery::{DiscoveryHealth, EndpointSet};
+use kube_access::transport_cause;
 
 /// What the loop reports to: the gateway's set channel and discovery health.
 pub(crate) struct Sink {

@@ -124,26 +124,3 @@ fn jitter_stays_within_20_percent() {
         assert!((0.8..1.2).contains(&factor), "{factor}");
     }
 }
-
-#[test]
-fn transport_errors_read_cause_first() {
-    let closed = |kind| watcher::Error::WatchFailed(kube::Error::ReadEvents(io::Error::from(kind)));
-    assert_eq!(transport_cause(&refused()), Some(REFUSED));
-    assert_eq!(transport_cause(&closed(io::ErrorKind::UnexpectedEof)), Some(CLOSED));
-    assert_eq!(transport_cause(&closed(io::ErrorKind::ConnectionReset)), Some(CLOSED));
-    assert_eq!(transport_cause(&closed(io::ErrorKind::TimedOut)), Some(TIMED_OUT));
-    // rustls's words for a server that went away without a TLS goodbye.
-    let tls = watcher::Error::WatchFailed(kube::Error::ReadEvents(io::Error::new(
-        io::ErrorKind::UnexpectedEof,
-        "peer closed connection without sending TLS close_notify",
-    )));
-    assert_eq!(transport_cause(&tls), Some(CLOSED));
-    // Wrapped in an io::Error of another kind.
-    let wrapped = watcher::Error::WatchStartFailed(kube::Error::Service(Box::new(io::Error::other(io::Error::from(
-        io::ErrorKind::ConnectionRefused,
-    )))));
-    assert_eq!(transport_cause(&wrapped), Some(REFUSED));
-    assert_eq!(transport_cause(&denied()), None);
-    assert_eq!(transport_cause(&gone()), None);
-    assert_eq!(transport_cause(&watcher::Error::NoResourceVersion), None);
-}
