@@ -20,7 +20,7 @@ pub(crate) const SLOTS: usize = 32;
 
 /// Requests in flight to one upstream, and their send times.
 #[derive(Debug)]
-pub struct SendTimes {
+pub(crate) struct SendTimes {
     epoch: Instant,
     count: AtomicU64,
     /// A request's send time in µs since `epoch`, plus one; 0 = free.
@@ -36,7 +36,7 @@ impl Default for SendTimes {
 }
 
 impl SendTimes {
-    pub fn new(epoch: Instant) -> Self {
+    pub(crate) fn new(epoch: Instant) -> Self {
         SendTimes {
             epoch,
             count: AtomicU64::new(0),
@@ -46,7 +46,7 @@ impl SendTimes {
     }
 
     /// A request sent at `sent`; the slot its time is kept in, if one was free.
-    pub fn start(&self, sent: Instant) -> Option<usize> {
+    pub(crate) fn start(&self, sent: Instant) -> Option<usize> {
         self.count.fetch_add(1, Ordering::Relaxed);
         let stamp = u64::try_from(sent.saturating_duration_since(self.epoch).as_micros()).unwrap_or(u64::MAX - 1) + 1;
         let first = self.next.fetch_add(1, Ordering::Relaxed);
@@ -58,7 +58,7 @@ impl SendTimes {
     }
 
     /// The request [`Self::start`] gave `slot` ended (answered, failed or dropped).
-    pub fn end(&self, slot: Option<usize>) {
+    pub(crate) fn end(&self, slot: Option<usize>) {
         self.count.fetch_sub(1, Ordering::Relaxed);
         if let Some(slot) = slot {
             self.slots[slot].store(0, Ordering::Relaxed);
@@ -66,12 +66,12 @@ impl SendTimes {
     }
 
     /// Requests in flight now.
-    pub fn count(&self) -> u64 {
+    pub(crate) fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)
     }
 
     /// How long the oldest request in flight has waited at `now`; zero with none.
-    pub fn oldest(&self, now: Instant) -> Duration {
+    pub(crate) fn oldest(&self, now: Instant) -> Duration {
         let oldest = self
             .slots
             .iter()
@@ -86,13 +86,13 @@ impl SendTimes {
 
 /// One request counted in a [`SendTimes`] until dropped.
 #[derive(Debug)]
-pub struct Sending {
+pub(crate) struct Sending {
     times: Arc<SendTimes>,
     slot: Option<usize>,
 }
 
 impl Sending {
-    pub fn new(times: &Arc<SendTimes>, sent: Instant) -> Self {
+    pub(crate) fn new(times: &Arc<SendTimes>, sent: Instant) -> Self {
         Sending {
             slot: times.start(sent),
             times: Arc::clone(times),

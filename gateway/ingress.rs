@@ -29,6 +29,7 @@ use super::Gateway;
 use super::connection::raw_h2::RawFailure;
 use super::events::RequestOutcome;
 use super::events::methods::MAX_METHOD_CHARS;
+use crate::upstream::Upstream;
 use crate::upstream::route::{NoRoute, Route};
 use call::{Completion, Forwarded};
 use greet_proto::sanitize::sanitize_truncated;
@@ -201,7 +202,7 @@ async fn within(
 /// One attempt of a call on `route`: the stream opened with the call's
 /// head, the body on its way, until the response's head.
 async fn attempt(
-    route: &Route,
+    route: &Route<Upstream>,
     head: &http::request::Parts,
     replay: &Replay<Received>,
     deadline: Option<Instant>,

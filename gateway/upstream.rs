@@ -187,34 +187,6 @@ impl Upstream {
         self.sticky.target()
     }
 
-    /// The gRPC ingress's sticky connection through the Service.
-    pub fn sticky_connection(&self) -> Arc<raw_h2::RawH2> {
-        Arc::clone(self.sticky.raw())
-    }
-
-    /// A call sent on the sticky connection at `sent`: counted in flight
-    /// until the guard drops.
-    pub fn sticky_sending(&self, sent: Instant) -> super::in_flight::Sending {
-        self.sticky.gauge_of_calls().sending(sent)
-    }
-
-    /// A response on the sticky connection named `pod`: the connection is
-    /// the pod's from now on.
-    pub fn sticky_replied_from(&self, pod: &str) {
-        self.sticky.gauge_of_calls().replied_from(pod);
-    }
-
-    /// The sticky connection is being made anew: the next reply names the
-    /// pod it reaches.
-    pub(crate) fn sticky_forget_pod(&self) {
-        self.sticky.gauge_of_calls().forget_pod();
-    }
-
-    /// The pod the sticky connection's responses named last.
-    pub fn sticky_pod(&self) -> Option<String> {
-        self.sticky.gauge_of_calls().pod()
-    }
-
     /// Every upstream's gauges at `now`: each member of both pools, and the
     /// sticky connection, attributed to the pod its replies named last (else
     /// to the Service's address).
@@ -391,3 +363,51 @@ impl Upstream {
 
 /// The Greet method's path, as its service descriptor names it.
 const GREET_PATH: &str = "/greet.GreetService/Greet";
+
+/// The routes both front doors take run over the upstream's pools.
+impl route::Pools for Upstream {
+    type Member = EndpointConn;
+    type Conn = raw_h2::RawH2;
+
+    fn pool(&self, mode: Mode) -> &Balancer<EndpointConn> {
+        Upstream::pool(self, mode)
+    }
+
+    fn connection_of(member: &EndpointConn) -> Result<&Arc<raw_h2::RawH2>, &str> {
+        match member {
+            Ok(conns) => Ok(&conns.raw),
+            Err(message) => Err(message),
+        }
+    }
+
+    fn pool_changed(&self, mode: Mode) {
+        Upstream::pool_changed(self, mode);
+    }
+
+    fn nowhere(&self, mode: Mode) -> UpstreamError {
+        match mode {
+            Mode::Dns => UpstreamError::NoDnsAnswer(self.dns.no_address_message()),
+            mode => self.no_endpoints(mode),
+        }
+    }
+
+    fn sticky(&self) -> (Arc<raw_h2::RawH2>, &str) {
+        (Arc::clone(self.sticky.raw()), self.sticky.target())
+    }
+
+    fn sticky_sending(&self, sent: Instant) -> super::in_flight::Sending {
+        self.sticky.gauge_of_calls().sending(sent)
+    }
+
+    fn sticky_replied_from(&self, pod: &str) {
+        self.sticky.gauge_of_calls().replied_from(pod);
+    }
+
+    fn sticky_forget_pod(&self) {
+        self.sticky.gauge_of_calls().forget_pod();
+    }
+
+    fn sticky_pod(&self) -> Option<String> {
+        self.sticky.gauge_of_calls().pod()
+    }
+}

@@ -9,18 +9,41 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{EndpointConn, Upstream, UpstreamError};
-use crate::balancer::{InFlight, Member};
-use crate::connection::raw_h2::RawH2;
+use super::UpstreamError;
+use crate::balancer::{Balancer, InFlight, Member};
 use crate::events::RequestOutcome;
 use crate::in_flight::Sending;
 use greet_proto::Mode;
 
-enum Target {
+/// What a route needs of the upstream: the mode's pool of endpoints, the
+/// connection through the Service, and where to say that a pool changed.
+/// `Upstream` is the one in use; the unit tests route over fakes, with no
+/// socket.
+pub(crate) trait Pools {
+    /// What a pool member holds: its connection, or why its address cannot
+    /// be dialled.
+    type Member;
+    /// A connection calls are sent on.
+    type Conn;
+    fn pool(&self, mode: Mode) -> &Balancer<Self::Member>;
+    fn connection_of(member: &Self::Member) -> Result<&Arc<Self::Conn>, &str>;
+    /// A pool changed what it reports (a skip began or ended, a pod was named).
+    fn pool_changed(&self, mode: Mode);
+    /// Why `mode` has nowhere to send a call.
+    fn nowhere(&self, mode: Mode) -> UpstreamError;
+    /// The connection through the Service and its address.
+    fn sticky(&self) -> (Arc<Self::Conn>, &str);
+    fn sticky_sending(&self, sent: Instant) -> Sending;
+    fn sticky_replied_from(&self, pod: &str);
+    fn sticky_forget_pod(&self);
+    fn sticky_pod(&self) -> Option<String>;
+}
+
+enum Target<M> {
     /// One connection through the Service.
     Sticky,
     /// A balanced member, and when it was picked (to skip it if it fails).
-    Balanced(Arc<Member<EndpointConn>>, Instant),
+    Balanced(Arc<Member<M>>, Instant),
 }
 
 /// Why a call has no route, and the endpoint it was about to dial (empty
@@ -31,22 +54,22 @@ pub(crate) struct NoRoute {
     pub(crate) endpoint: String,
 }
 
-pub(crate) struct Route {
-    target: Target,
-    connection: Arc<RawH2>,
+pub(crate) struct Route<P: Pools> {
+    target: Target<P::Member>,
+    connection: Arc<P::Conn>,
     /// The address dialled: the Service, or the pod's endpoint.
     pub(crate) endpoint: String,
     mode: Mode,
     /// A balanced call, counted in flight until its response begins (then
     /// timed: least-loaded's latency) or the route is dropped.
-    in_flight: Option<InFlight<EndpointConn>>,
+    in_flight: Option<InFlight<P::Member>>,
     /// A sticky call, counted in flight on the sticky connection as long.
     sticky_sending: Option<Sending>,
 }
 
-impl Route {
+impl<P: Pools> Route<P> {
     /// The route `mode` gives a new call, or why there is none.
-    pub(crate) fn pick(upstream: &Upstream, mode: Mode) -> Result<Self, NoRoute> {
+    pub(crate) fn pick(upstream: &P, mode: Mode) -> Result<Self, NoRoute> {
         match mode {
             Mode::Sticky => Ok(Route::sticky(upstream)),
             mode @ (Mode::Balanced | Mode::LeastLoaded | Mode::Dns) => Route::balanced(upstream, mode, None),
@@ -57,7 +80,7 @@ impl Route {
     /// sticky, the connection through the Service again (made anew if it
     /// broke, so the pod its replies named is forgotten); balanced, the next
     /// endpoint (this one is skipped if it was found down).
-    pub(crate) fn retry(&self, upstream: &Upstream) -> Result<Self, NoRoute> {
+    pub(crate) fn retry(&self, upstream: &P) -> Result<Self, NoRoute> {
         match &self.target {
             Target::Sticky => {
                 upstream.sticky_forget_pod();
@@ -69,18 +92,19 @@ impl Route {
 
     /// How many tries a call may make: sticky, the connection and once more
     /// on it made anew; balanced, one per ready endpoint, at most 3.
-    pub(crate) fn max_attempts(&self, upstream: &Upstream) -> u32 {
+    pub(crate) fn max_attempts(&self, upstream: &P) -> u32 {
         match self.target {
             Target::Sticky => 2,
             Target::Balanced(..) => u32::try_from(upstream.pool(self.mode).ready_count().clamp(1, 3)).unwrap_or(3),
         }
     }
 
-    fn sticky(upstream: &Upstream) -> Self {
+    fn sticky(upstream: &P) -> Self {
+        let (connection, target) = upstream.sticky();
         Route {
-            connection: upstream.sticky_connection(),
+            endpoint: target.to_owned(),
+            connection,
             target: Target::Sticky,
-            endpoint: upstream.sticky_target().to_owned(),
             mode: Mode::Sticky,
             in_flight: None,
             sticky_sending: Some(upstream.sticky_sending(Instant::now())),
@@ -90,7 +114,7 @@ impl Route {
     /// `mode`: balanced (round robin), least-loaded (the balancer's power
     /// of two choices; ingress calls are not counted in its load, REST calls
     /// are) or dns (round robin over the last DNS answer).
-    fn balanced(upstream: &Upstream, mode: Mode, not: Option<&Arc<Member<EndpointConn>>>) -> Result<Self, NoRoute> {
+    fn balanced(upstream: &P, mode: Mode, not: Option<&Arc<Member<P::Member>>>) -> Result<Self, NoRoute> {
         let balancer = upstream.pool(mode);
         let picked_at = Instant::now();
         let pick = || match mode {
@@ -111,10 +135,10 @@ impl Route {
             }
             let Some(member) = member else { break };
             let endpoint = member.info.address.clone();
-            match &member.conn {
-                Ok(conns) => {
+            match P::connection_of(&member.conn) {
+                Ok(connection) => {
                     return Ok(Route {
-                        connection: Arc::clone(&conns.raw),
+                        connection: Arc::clone(connection),
                         in_flight: Some(balancer.start(&member, Instant::now())),
                         target: Target::Balanced(Arc::clone(&member), picked_at),
                         endpoint,
@@ -125,7 +149,7 @@ impl Route {
                 Err(message) => {
                     let error = UpstreamError::BadEndpoint {
                         endpoint: endpoint.clone(),
-                        message: message.clone(),
+                        message: message.to_owned(),
                     };
                     if let Some(reason) = super::error::skip_reason(&error)
                         && balancer.eject(&member, picked_at, Instant::now(), &reason)
@@ -137,10 +161,7 @@ impl Route {
             }
         }
         Err(bad.unwrap_or_else(|| NoRoute {
-            error: match mode {
-                Mode::Dns => UpstreamError::NoDnsAnswer(upstream.dns().no_address_message()),
-                mode => upstream.no_endpoints(mode),
-            },
+            error: upstream.nowhere(mode),
             endpoint: String::new(),
         }))
     }
@@ -148,7 +169,7 @@ impl Route {
     /// How long a try on this route may wait for its answer before the call
     /// goes elsewhere: `None` in sticky mode and when no other endpoint is
     /// ready (then the call's own deadline is the only limit).
-    pub(crate) fn try_limit(&self, upstream: &Upstream, deadline: Option<Instant>) -> Option<Duration> {
+    pub(crate) fn try_limit(&self, upstream: &P, deadline: Option<Instant>) -> Option<Duration> {
         let Target::Balanced(member, _) = &self.target else {
             return None;
         };
@@ -162,7 +183,7 @@ impl Route {
     }
 
     /// The connection to send on.
-    pub(crate) fn connection(&self) -> &RawH2 {
+    pub(crate) fn connection(&self) -> &P::Conn {
         &self.connection
     }
 
@@ -177,7 +198,7 @@ impl Route {
     /// The pod a call on this route that gets no answer is attributed to:
     /// sticky, the pod the connection's responses named last (as its gauge
     /// is); balanced, the member's (already in its outcome).
-    pub(crate) fn unanswered_pod(&self, upstream: &Upstream) -> Option<String> {
+    pub(crate) fn unanswered_pod(&self, upstream: &P) -> Option<String> {
         match &self.target {
             Target::Balanced(member, _) => member.pod_name(),
             Target::Sticky => upstream.sticky_pod(),
@@ -207,7 +228,7 @@ impl Route {
     /// A response began, from `pod` when its headers name one: the endpoint
     /// is fine (its skip, if any, ends) and, when discovery does not know
     /// its pod, named by it.
-    pub(crate) fn succeeded(&mut self, upstream: &Upstream, pod: Option<&str>) {
+    pub(crate) fn succeeded(&mut self, upstream: &P, pod: Option<&str>) {
         if let Some(in_flight) = self.in_flight.take() {
             in_flight.finish(Instant::now());
         }
@@ -225,7 +246,7 @@ impl Route {
     }
 
     /// The connection failed for `reason`: the endpoint is skipped for a while.
-    pub(crate) fn failed(&self, upstream: &Upstream, reason: &str) {
+    pub(crate) fn failed(&self, upstream: &P, reason: &str) {
         let Target::Balanced(member, picked_at) = &self.target else {
             return;
         };
@@ -245,13 +266,4 @@ fn host_of(address: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::host_of;
-
-    #[test]
-    fn the_host_of_an_endpoint() {
-        assert_eq!(host_of("10.0.0.7:50051"), "10.0.0.7");
-        assert_eq!(host_of("[fd00::7]:50051"), "fd00::7");
-        assert_eq!(host_of("greet"), "greet");
-    }
-}
+mod tests;
