@@ -18,6 +18,7 @@ mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -31,6 +32,7 @@ use super::events::RequestOutcome;
 use super::events::methods::MAX_METHOD_CHARS;
 use crate::upstream::Upstream;
 use crate::upstream::route::{NoRoute, Route};
+use crate::upstream::tries::{Attempt, try_call};
 use call::{Completion, Forwarded};
 use greet_proto::sanitize::sanitize_truncated;
 use pump::{Pump, Received};
@@ -75,7 +77,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let began_in_epoch = gateway.hub.mode_epoch();
     let upstream = &gateway.upstream;
     let mode = upstream.mode();
-    let mut route = match Route::pick(upstream, mode) {
+    let route = match Route::pick(upstream, mode) {
         Ok(route) => route,
         Err(NoRoute { error, endpoint }) => {
             let status = tonic::Status::unavailable(error.to_string());
@@ -100,54 +102,29 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     let (mut head, body) = request.into_parts();
     wire::strip_hop_by_hop(&mut head.headers);
     let replay = Replay::new(body);
-    let mut attempts = 1;
-    let response = loop {
-        // A first try that has another endpoint to go to waits only its
-        // limit (balancer/try_limit.rs), then goes there if the client's
-        // whole request was kept; else it waits for the call's deadline.
-        let limit = route.try_limit(upstream, deadline).filter(|_| attempts == 1);
-        let result = {
-            let sent = attempt(&route, &head, &replay, deadline);
-            tokio::pin!(sent);
-            match limit {
-                Some(limit) => match tokio::time::timeout(limit, &mut sent).await {
-                    Ok(result) => Some(result.map_err(TryFailure::Raw)),
-                    Err(_) if replay.is_whole() => Some(Err(TryFailure::NoAnswer(limit))),
-                    Err(_) => within(sent, deadline).await,
-                },
-                None => within(sent, deadline).await,
-            }
-        };
-        let failure = match result {
-            Some(Ok(sent)) => break sent,
-            Some(Err(failure)) => failure,
-            None => {
-                let status = deadline_passed(&route.endpoint);
-                completion.finish(Some(&status));
-                return Reply::status(status);
-            }
-        };
-        // No I/O error under it (a GOAWAY race): the pod may well be fine.
-        if let Some(reason) = failure.skip_reason() {
-            route.failed(upstream, &reason);
+    let mut forwarding = Forwarding {
+        upstream,
+        head: &head,
+        replay: &replay,
+        deadline,
+        completion: &mut completion,
+        method: &method,
+    };
+    let tries = try_call(upstream, route, &mut forwarding, deadline).await;
+    let mut route = tries.route;
+    let response = match tries.result {
+        Ok(sent) => sent,
+        Err(failure) => {
+            let status = match failure {
+                TryFailure::DeadlinePassed => deadline_passed(&route.endpoint),
+                failure => tonic::Status::unavailable(format!(
+                    "the gateway could not complete the call to {} ({failure}); check that it is running and reachable",
+                    route.endpoint
+                )),
+            };
+            completion.finish(Some(&status));
+            return Reply::status(status);
         }
-        // No response byte came: once more elsewhere, if all that was sent can be sent again.
-        if attempts == 1
-            && replay.can_retry()
-            && let Ok(next) = route.retry(upstream)
-        {
-            attempts += 1;
-            route = next;
-            completion.retry(route.outcome(attempts, &method));
-            completion.unanswered_from(route.unanswered_pod(upstream));
-            continue;
-        }
-        let status = tonic::Status::unavailable(format!(
-            "the gateway could not complete the call to {} ({failure}); check that it is running and reachable",
-            route.endpoint
-        ));
-        completion.finish(Some(&status));
-        return Reply::status(status);
     };
     replay.response_began();
     let (response, request_pump) = response;
@@ -173,15 +150,65 @@ enum TryFailure {
     Raw(RawFailure),
     #[error("no answer within {0:?}")]
     NoAnswer(std::time::Duration),
+    /// The call's own deadline passed first.
+    #[error("the call's deadline passed")]
+    DeadlinePassed,
 }
 
-impl TryFailure {
-    /// Why the balancer skips the endpoint, if it does (as RawFailure's).
-    fn skip_reason(&self) -> Option<String> {
-        match self {
+/// One ingress call's tries: its head, and its body as far as it is kept
+/// for a retry.
+struct Forwarding<'a> {
+    upstream: &'a Upstream,
+    head: &'a http::request::Parts,
+    replay: &'a Replay<Received>,
+    deadline: Option<Instant>,
+    completion: &'a mut Completion,
+    method: &'a str,
+}
+
+impl Attempt<Upstream> for Forwarding<'_> {
+    type Answer = Sent;
+    type Failure = TryFailure;
+
+    /// One retry at most: a call's body may be long, and each try holds it.
+    fn max_attempts(&self, _route_max: u32) -> u32 {
+        2
+    }
+
+    /// A try that has another endpoint to go to waits only its limit
+    /// (balancer/try_limit.rs), then goes there if the client's whole
+    /// request was kept; else it waits for the call's deadline.
+    async fn send(&mut self, route: &Route<Upstream>, limit: Option<Duration>) -> Result<Sent, TryFailure> {
+        let sent = attempt(route, self.head, self.replay, self.deadline);
+        tokio::pin!(sent);
+        let result = match limit {
+            Some(limit) => match tokio::time::timeout(limit, &mut sent).await {
+                Ok(result) => Some(result.map_err(TryFailure::Raw)),
+                Err(_) if self.replay.is_whole() => Some(Err(TryFailure::NoAnswer(limit))),
+                Err(_) => within(sent, self.deadline).await,
+            },
+            None => within(sent, self.deadline).await,
+        };
+        result.unwrap_or(Err(TryFailure::DeadlinePassed))
+    }
+
+    /// No I/O error under it (a GOAWAY race): the pod may well be fine.
+    fn skip_reason(failure: &TryFailure) -> Option<String> {
+        match failure {
             TryFailure::Raw(raw) => raw.skip_reason(),
             TryFailure::NoAnswer(limit) => Some(format!("no answer within {limit:?}")),
+            TryFailure::DeadlinePassed => None,
         }
+    }
+
+    /// No response byte came: once more, if all that was sent can be sent again.
+    fn may_retry(&self, failure: &TryFailure, _cut_short: bool) -> bool {
+        !matches!(failure, TryFailure::DeadlinePassed) && self.replay.can_retry()
+    }
+
+    fn retrying(&mut self, route: &Route<Upstream>, attempts: u32) {
+        self.completion.retry(route.outcome(attempts, self.method));
+        self.completion.unanswered_from(route.unanswered_pod(self.upstream));
     }
 }
 

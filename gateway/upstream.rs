@@ -5,6 +5,7 @@ mod error;
 mod greet;
 pub(crate) mod route;
 mod sticky;
+pub(crate) mod tries;
 
 pub(crate) use error::UpstreamError;
 use greet::Limit;
@@ -396,18 +397,14 @@ impl route::Pools for Upstream {
     }
 
     fn sticky_sending(&self, sent: Instant) -> super::in_flight::Sending {
-        self.sticky.gauge_of_calls().sending(sent)
+        self.sticky.sending(sent)
     }
 
     fn sticky_replied_from(&self, pod: &str) {
-        self.sticky.gauge_of_calls().replied_from(pod);
-    }
-
-    fn sticky_forget_pod(&self) {
-        self.sticky.gauge_of_calls().forget_pod();
+        self.sticky.replied_from(pod);
     }
 
     fn sticky_pod(&self) -> Option<String> {
-        self.sticky.gauge_of_calls().pod()
+        self.sticky.pod()
     }
 }

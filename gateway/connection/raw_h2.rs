@@ -70,6 +70,8 @@ pub struct RawH2 {
     failed: std::sync::Mutex<Option<(Instant, Arc<RawFailure>)>>,
     /// Connections open (each counted until its task ends).
     open: OpenConnections,
+    /// Connections made so far: which one a reply came on.
+    dialled: std::sync::atomic::AtomicU64,
     #[cfg(test)]
     dials: std::sync::atomic::AtomicUsize,
 }
@@ -90,6 +92,7 @@ impl RawH2 {
             connecting: tokio::sync::Mutex::new(()),
             failed: std::sync::Mutex::new(None),
             open: OpenConnections::default(),
+            dialled: std::sync::atomic::AtomicU64::new(0),
             #[cfg(test)]
             dials: std::sync::atomic::AtomicUsize::new(0),
         })
@@ -106,6 +109,13 @@ impl RawH2 {
     /// old one finishes its calls).
     pub fn connections(&self) -> u32 {
         self.open.count()
+    }
+
+    /// How many connections were made so far: a number that changes when
+    /// the connection is made anew (through a Service: perhaps to another
+    /// pod).
+    pub fn dialled(&self) -> u64 {
+        self.dialled.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The `:authority` calls on this connection carry (the upstream's, as a
@@ -215,6 +225,7 @@ impl RawH2 {
             }
         });
         let sender = Arc::new(sender);
+        self.dialled.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.live.store(Some(Arc::clone(&sender)));
         Ok(sender)
     }

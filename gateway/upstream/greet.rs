@@ -13,7 +13,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::route::{NoRoute, Route};
-use super::{Tried, Upstream, UpstreamError};
+use super::tries::{Attempt, Tries, try_call};
+use super::{GreetReply, Tried, Upstream, UpstreamError};
 use greet_proto::Mode;
 use greet_proto::greet::GreetingRequest;
 
@@ -22,10 +23,10 @@ impl Upstream {
     /// or does not answer within its try's limit, is skipped for a while
     /// and the call goes to the next one (sticky: once more on the
     /// connection made anew). The last try possible gets all that is left
-    /// of the call's deadline.
+    /// of the call's deadline (`--upstream-timeout`).
     pub(super) async fn greet_routed(&self, mode: Mode, request: GreetingRequest) -> Tried {
         let deadline = Instant::now() + self.timeouts.request;
-        let mut route = match Route::pick(self, mode) {
+        let route = match Route::pick(self, mode) {
             Ok(route) => route,
             Err(NoRoute { error, endpoint }) => {
                 return Tried {
@@ -37,52 +38,68 @@ impl Upstream {
                 };
             }
         };
-        let max_attempts = route.max_attempts(self);
-        let mut attempts = 1;
-        loop {
-            let picked_at = Instant::now();
-            let left = deadline.saturating_duration_since(picked_at);
-            let wait = route
-                .try_limit(self, Some(deadline))
-                .filter(|_| attempts < max_attempts)
-                .unwrap_or(left);
-            // The deadline's error names --upstream-timeout itself.
-            let limit = Limit {
-                wait,
-                named: if wait < left { wait } else { self.timeouts.request },
-            };
-            let result = self.call(&route.endpoint, route.connection(), &request, limit).await;
-            if let Ok(reply) = &result {
+        let mut greet = Greet {
+            upstream: self,
+            request: &request,
+            deadline,
+        };
+        let Tries {
+            mut route,
+            attempts,
+            last_try,
+            result,
+        } = try_call(self, route, &mut greet, Some(deadline)).await;
+        let pod_hint = match &result {
+            Ok(reply) => {
                 route.succeeded(self, Some(&reply.pod_name));
-                return Tried {
-                    result,
-                    endpoint: route.endpoint.clone(),
-                    pod_hint: None,
-                    attempts,
-                    last_try: picked_at,
-                };
+                None
             }
-            if let Err(err) = &result
-                && let Some(reason) = super::error::skip_reason(err)
-            {
-                route.failed(self, &reason);
-            }
-            if goes_again(&result, wait < left)
-                && attempts < max_attempts
-                && let Ok(next) = route.retry(self)
-            {
-                attempts += 1;
-                route = next;
-                continue;
-            }
-            return Tried {
-                result,
-                endpoint: route.endpoint.clone(),
-                pod_hint: route.unanswered_pod(self),
-                attempts,
-                last_try: picked_at,
-            };
+            Err(_) => route.unanswered_pod(self),
+        };
+        Tried {
+            result,
+            endpoint: route.endpoint.clone(),
+            pod_hint,
+            attempts,
+            last_try,
         }
+    }
+}
+
+/// One REST Greet call's tries.
+struct Greet<'a> {
+    upstream: &'a Upstream,
+    request: &'a GreetingRequest,
+    deadline: Instant,
+}
+
+impl Attempt<Upstream> for Greet<'_> {
+    type Answer = GreetReply;
+    type Failure = UpstreamError;
+
+    async fn send(&mut self, route: &Route<Upstream>, limit: Option<Duration>) -> Result<GreetReply, UpstreamError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let wait = limit.unwrap_or(left).min(left);
+        // The deadline's error names --upstream-timeout itself.
+        let limit = Limit {
+            wait,
+            named: if wait < left {
+                wait
+            } else {
+                self.upstream.timeouts.request
+            },
+        };
+        self.upstream
+            .call(&route.endpoint, route.connection(), self.request, limit)
+            .await
+    }
+
+    fn skip_reason(failure: &UpstreamError) -> Option<String> {
+        super::error::skip_reason(failure)
+    }
+
+    fn may_retry(&self, failure: &UpstreamError, cut_short: bool) -> bool {
+        goes_again(failure, cut_short)
     }
 }
 
@@ -92,10 +109,10 @@ impl Upstream {
 /// address that cannot be dialled), or it timed out when only its try's
 /// limit was spent (`cut_short`), not the call's deadline. A server's
 /// answer, even a failure, is the call's.
-fn goes_again(result: &Result<super::GreetReply, UpstreamError>, cut_short: bool) -> bool {
-    match result {
-        Err(UpstreamError::Unavailable { .. } | UpstreamError::BadEndpoint { .. }) => true,
-        Err(UpstreamError::Timeout { .. }) => cut_short,
+fn goes_again(failure: &UpstreamError, cut_short: bool) -> bool {
+    match failure {
+        UpstreamError::Unavailable { .. } | UpstreamError::BadEndpoint { .. } => true,
+        UpstreamError::Timeout { .. } => cut_short,
         _ => false,
     }
 }
@@ -113,32 +130,26 @@ mod tests {
 
     #[test]
     fn only_a_try_that_did_not_get_through_goes_again() {
-        let unavailable = Err(UpstreamError::Unavailable {
+        let unavailable = UpstreamError::Unavailable {
             endpoint: "svc:50051".into(),
             message: "connection closed".into(),
             skip: None,
-        });
+        };
         assert!(goes_again(&unavailable, false));
-        let timeout = Err(UpstreamError::Timeout {
+        let timeout = UpstreamError::Timeout {
             endpoint: "svc:50051".into(),
             after: Duration::from_secs(5),
-        });
+        };
         assert!(goes_again(&timeout, true), "its try's limit passed: the next pod");
         assert!(
             !goes_again(&timeout, false),
             "it may have been served, and the deadline is spent"
         );
-        let failed = Err(UpstreamError::Failed {
+        let failed = UpstreamError::Failed {
             endpoint: "svc:50051".into(),
             code: tonic::Code::Internal,
             message: "boom".into(),
-        });
-        assert!(!goes_again(&failed, true));
-        let ok = Ok(super::super::GreetReply {
-            result: String::new(),
-            pod_name: String::new(),
-            pod_ip: String::new(),
-        });
-        assert!(!goes_again(&ok, true));
+        };
+        assert!(!goes_again(&failed, true), "the server answered: the call's answer");
     }
 }

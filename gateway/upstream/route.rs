@@ -35,7 +35,6 @@ pub(crate) trait Pools {
     fn sticky(&self) -> (Arc<Self::Conn>, &str);
     fn sticky_sending(&self, sent: Instant) -> Sending;
     fn sticky_replied_from(&self, pod: &str);
-    fn sticky_forget_pod(&self);
     fn sticky_pod(&self) -> Option<String>;
 }
 
@@ -78,14 +77,11 @@ impl<P: Pools> Route<P> {
 
     /// Where the call goes again after failing here before any response:
     /// sticky, the connection through the Service again (made anew if it
-    /// broke, so the pod its replies named is forgotten); balanced, the next
+    /// broke); balanced, the next
     /// endpoint (this one is skipped if it was found down).
     pub(crate) fn retry(&self, upstream: &P) -> Result<Self, NoRoute> {
         match &self.target {
-            Target::Sticky => {
-                upstream.sticky_forget_pod();
-                Ok(Route::sticky(upstream))
-            }
+            Target::Sticky => Ok(Route::sticky(upstream)),
             Target::Balanced(failed, _) => Route::balanced(upstream, self.mode, Some(failed)),
         }
     }
@@ -266,4 +262,4 @@ fn host_of(address: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -24,7 +24,9 @@ pub(super) struct StickyPin {
 #[derive(Default)]
 pub(super) struct StickyGauge {
     sends: Arc<SendTimes>,
-    pod: ArcSwapOption<String>,
+    /// The pod, and the connection (its `RawH2::dialled` number) whose
+    /// reply named it: a connection made anew may reach another pod.
+    pod: ArcSwapOption<(String, u64)>,
 }
 
 impl StickyGauge {
@@ -32,31 +34,26 @@ impl StickyGauge {
         Sending::new(&self.sends, sent)
     }
 
-    pub(super) fn replied_from(&self, pod: &str) {
-        if pod.is_empty() || self.pod.load().as_deref().is_some_and(|known| known == pod) {
+    /// A reply on connection number `dialled` named `pod`.
+    pub(super) fn replied_from(&self, pod: &str, dialled: u64) {
+        let known = self.pod.load();
+        if pod.is_empty()
+            || known
+                .as_deref()
+                .is_some_and(|(known, on)| known == pod && *on == dialled)
+        {
             return;
         }
-        self.pod.store(Some(Arc::new(pod.to_owned())));
+        self.pod.store(Some(Arc::new((pod.to_owned(), dialled))));
     }
 
-    /// The pod the connection's replies named last, if any did.
-    pub(super) fn pod(&self) -> Option<String> {
-        self.pod.load().as_deref().cloned()
-    }
-
-    /// A new connection: no reply has named its pod yet.
-    pub(super) fn forget_pod(&self) {
-        self.pod.store(None);
-    }
-
-    fn gauge(&self, target: &str, connections: u32, now: Instant) -> PodGauge {
-        PodGauge {
-            pod_name: self.pod().unwrap_or_default(),
-            endpoint: target.to_owned(),
-            in_flight: self.sends.count(),
-            oldest_in_flight: self.sends.oldest(now),
-            connections,
-        }
+    /// The pod a reply on connection number `dialled` named last, if any did.
+    pub(super) fn pod(&self, dialled: u64) -> Option<String> {
+        self.pod
+            .load()
+            .as_deref()
+            .filter(|(_, on)| *on == dialled)
+            .map(|(pod, _)| pod.clone())
     }
 }
 
@@ -70,13 +67,30 @@ impl StickyPin {
         })
     }
 
-    pub(super) fn gauge_of_calls(&self) -> &StickyGauge {
-        &self.gauge
+    pub(super) fn sending(&self, sent: Instant) -> Sending {
+        self.gauge.sending(sent)
+    }
+
+    /// A reply on the connection named `pod`.
+    pub(super) fn replied_from(&self, pod: &str) {
+        self.gauge.replied_from(pod, self.raw.dialled());
+    }
+
+    /// The pod the connection's replies named last; none when it was made
+    /// anew since.
+    pub(super) fn pod(&self) -> Option<String> {
+        self.gauge.pod(self.raw.dialled())
     }
 
     /// The connection's gauge at `now`.
     pub(super) fn gauge(&self, now: Instant) -> PodGauge {
-        self.gauge.gauge(&self.target, self.raw.connections(), now)
+        PodGauge {
+            pod_name: self.pod().unwrap_or_default(),
+            endpoint: self.target.clone(),
+            in_flight: self.gauge.sends.count(),
+            oldest_in_flight: self.gauge.sends.oldest(now),
+            connections: self.raw.connections(),
+        }
     }
 
     pub(super) fn target(&self) -> &str {
@@ -85,5 +99,23 @@ impl StickyPin {
 
     pub(super) fn raw(&self) -> &Arc<RawH2> {
         &self.raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pod_a_reply_named_holds_for_its_connection_only() {
+        let gauge = StickyGauge::default();
+        assert_eq!(gauge.pod(1), None);
+        gauge.replied_from("pod-a", 1);
+        assert_eq!(gauge.pod(1).as_deref(), Some("pod-a"));
+        assert_eq!(gauge.pod(2), None, "a connection made anew may reach another pod");
+        gauge.replied_from("", 2);
+        assert_eq!(gauge.pod(2), None, "an empty name names nothing");
+        gauge.replied_from("pod-b", 2);
+        assert_eq!(gauge.pod(2).as_deref(), Some("pod-b"));
     }
 }

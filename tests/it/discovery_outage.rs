@@ -332,8 +332,10 @@ async fn a_410_on_a_live_watch_re_lists_at_once() {
     eprintln!("EndpointSlice discovery re-listed {took:?} after the compaction");
     assert!(kube.watch_count() > watches, "the watcher reconnected");
     assert_eq!(kube.list_count("endpointslices"), lists + 1, "one re-list");
+    // Typically 10-50 ms; 748 ms was seen with the machine's 2 cores under a
+    // load average of 8. Before, kube's backoff made it seconds.
     assert!(
-        took < Duration::from_millis(500),
+        took < Duration::from_secs(1),
         "re-listed only {took:?} after the compaction"
     );
     gateway.shutdown().await.unwrap();

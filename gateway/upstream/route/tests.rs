@@ -8,9 +8,10 @@ use super::*;
 use crate::discovery::{EndpointInfo, EndpointSet};
 use crate::in_flight::SendTimes;
 
-type FakeMember = Result<Arc<String>, String>;
+pub(crate) type FakeMember = Result<Arc<String>, String>;
 
-struct Fake {
+/// Pools whose connection is the address it would dial.
+pub(crate) struct Fake {
     pool: Balancer<FakeMember>,
     sticky: Arc<String>,
     sends: Arc<SendTimes>,
@@ -20,7 +21,7 @@ struct Fake {
 
 impl Fake {
     /// A pool of `addresses`; one starting with "bad" cannot be dialled.
-    fn with(addresses: &[&str]) -> Self {
+    pub(crate) fn with(addresses: &[&str]) -> Self {
         let pool = Balancer::new(|info: &EndpointInfo| {
             if info.address.starts_with("bad") {
                 Err(format!("{:?} has no port", info.address))
@@ -39,11 +40,11 @@ impl Fake {
         }
     }
 
-    fn changes(&self) -> usize {
+    pub(crate) fn changes(&self) -> usize {
         self.changes.load(Ordering::Relaxed)
     }
 
-    fn skip_of(&self, address: &str) -> Option<String> {
+    pub(crate) fn skip_of(&self, address: &str) -> Option<String> {
         self.pool
             .report()
             .into_iter()
@@ -88,16 +89,12 @@ impl Pools for Fake {
         *self.sticky_pod.lock().unwrap() = Some(pod.to_owned());
     }
 
-    fn sticky_forget_pod(&self) {
-        *self.sticky_pod.lock().unwrap() = None;
-    }
-
     fn sticky_pod(&self) -> Option<String> {
         self.sticky_pod.lock().unwrap().clone()
     }
 }
 
-fn pick(fake: &Fake, mode: Mode) -> Route<Fake> {
+pub(crate) fn pick(fake: &Fake, mode: Mode) -> Route<Fake> {
     Route::pick(fake, mode).unwrap_or_else(|no| panic!("no route: {}", no.error))
 }
 
@@ -176,7 +173,7 @@ fn an_empty_pool_is_nowhere_to_send_in_the_modes_words() {
 }
 
 #[test]
-fn sticky_routes_take_the_services_connection_and_a_retry_forgets_its_pod() {
+fn sticky_routes_take_the_services_connection_and_retry_on_it() {
     let fake = Fake::with(&["a:1", "b:1"]);
     let mut route = pick(&fake, Mode::Sticky);
     assert_eq!(route.endpoint, "svc:50051");
@@ -192,7 +189,7 @@ fn sticky_routes_take_the_services_connection_and_a_retry_forgets_its_pod() {
     assert_eq!((fake.changes(), fake.skip_of("a:1")), (0, None));
     let retry = route.retry(&fake).unwrap();
     assert_eq!(retry.endpoint, "svc:50051");
-    assert_eq!(retry.unanswered_pod(&fake), None, "made anew: its pod is not known yet");
+    assert_eq!(retry.connection(), "svc:50051");
 }
 
 #[test]
