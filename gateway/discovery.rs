@@ -64,7 +64,7 @@ impl EndpointInfo {
 #[derive(Clone, Debug, Default)]
 pub struct DiscoveryHealth(std::sync::Arc<HealthState>);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct HealthState {
     /// The problem, and when discovery started failing (kept while the
     /// problem's words change, so it says how stale the set is).
@@ -75,6 +75,20 @@ struct HealthState {
     /// time the source was heard before it failed (a watch's first error,
     /// a DNS answer before failed lookups); `None` while it is followed.
     unconfirmed_since: std::sync::Mutex<Option<tokio::time::Instant>>,
+    /// Bumped when discovery starts failing, its problem's words change,
+    /// or it recovers: the Observer tells its subscribers.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for HealthState {
+    fn default() -> Self {
+        HealthState {
+            problem: Default::default(),
+            errors: Default::default(),
+            unconfirmed_since: Default::default(),
+            changes: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 impl DiscoveryHealth {
@@ -84,15 +98,53 @@ impl DiscoveryHealth {
         let since = slot
             .as_ref()
             .map_or_else(tokio::time::Instant::now, |(_, since)| *since);
-        *slot = Some((problem.into(), since));
+        let problem = problem.into();
+        let changed = slot.as_ref().is_none_or(|(last, _)| *last != problem);
+        *slot = Some((problem, since));
         drop(slot);
         self.unconfirmed_slot().get_or_insert(since);
+        if changed {
+            self.0.changes.send_modify(|n| *n += 1);
+        }
     }
 
     /// The source answers again: the set is current.
     pub fn recovered(&self) {
-        *self.problem_slot() = None;
+        let was_failing = self.problem_slot().take().is_some();
         *self.unconfirmed_slot() = None;
+        if was_failing {
+            self.0.changes.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Changes when discovery starts failing, its problem changes, or it
+    /// recovers (not on a repeat of the same problem).
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.0.changes.subscribe()
+    }
+
+    /// The state the Observer sends, `source` being discovery's name, at
+    /// `now` (`now_unix_us` on the wall clock).
+    pub fn to_proto(
+        &self,
+        source: &str,
+        now: tokio::time::Instant,
+        now_unix_us: i64,
+    ) -> greet_proto::observe::DiscoveryState {
+        let micros = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+        let (last_error, failing_since_unix_us) = match &*self.problem_slot() {
+            Some((problem, since)) => (
+                greet_proto::sanitize::sanitize_truncated(problem, 300),
+                now_unix_us.saturating_sub(micros(now.saturating_duration_since(*since))),
+            ),
+            None => (String::new(), 0),
+        };
+        greet_proto::observe::DiscoveryState {
+            source: source.to_owned(),
+            failing_since_unix_us,
+            last_error,
+            set_age_ms: u64::try_from(self.set_age(now).as_millis()).unwrap_or(u64::MAX),
+        }
     }
 
     /// A failure that keeps the endpoint set (a DNS hiccup): counted, and
@@ -355,6 +407,43 @@ mod tests {
         health.kept_stale(tokio::time::Instant::now());
         assert_eq!(health.set_age(tokio::time::Instant::now()), Duration::from_secs(4));
         assert_eq!((health.problem(), health.errors()), (None, 4));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_is_signalled_once_and_the_proto_says_since_when_and_how_stale() {
+        let health = DiscoveryHealth::default();
+        let mut changes = health.changes();
+        let start = tokio::time::Instant::now();
+        assert_eq!(
+            health.to_proto("kube", start, 1_000_000_000),
+            greet_proto::observe::DiscoveryState {
+                source: "kube".into(),
+                ..Default::default()
+            }
+        );
+        health.failing("EndpointSlice watch: refused\u{1b}[2J");
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        tokio::time::advance(Duration::from_millis(8200)).await;
+        health.failing("EndpointSlice watch: refused\u{1b}[2J");
+        assert!(!changes.has_changed().unwrap(), "the same problem again is no change");
+        assert_eq!(
+            health.to_proto("kube", tokio::time::Instant::now(), 1_000_000_000),
+            greet_proto::observe::DiscoveryState {
+                source: "kube".into(),
+                failing_since_unix_us: 1_000_000_000 - 8_200_000,
+                last_error: "EndpointSlice watch: refused[2J".into(),
+                set_age_ms: 8200,
+            }
+        );
+        health.failing("EndpointSlice watch: timed out");
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        health.recovered();
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        health.recovered();
+        assert!(!changes.has_changed().unwrap(), "recovered twice is one change");
     }
 
     #[test]

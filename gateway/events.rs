@@ -72,6 +72,8 @@ pub struct RequestOutcome {
 struct Control {
     mode: Mode,
     endpoints: Vec<observe::Endpoint>,
+    /// Discovery's state, and when it was set (its set age grows from there).
+    discovery: Option<(observe::DiscoveryState, tokio::time::Instant)>,
 }
 
 /// What a summary subscriber starts from: a snapshot, then the mode and
@@ -103,6 +105,18 @@ pub struct EventHub {
     mode_epoch: AtomicU64,
 }
 
+/// Discovery's last state, its set age grown by the time since it was set
+/// (a stale set keeps ageing between changes).
+fn discovery_now(control: &Control) -> Option<observe::DiscoveryState> {
+    let (state, at) = control.discovery.as_ref()?;
+    let mut state = state.clone();
+    if state.set_age_ms > 0 {
+        let since = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        state.set_age_ms = state.set_age_ms.saturating_add(since);
+    }
+    Some(state)
+}
+
 impl EventHub {
     pub fn new(info: GatewayInfo, mode: Mode) -> Self {
         EventHub {
@@ -113,6 +127,7 @@ impl EventHub {
             control: Mutex::new(Control {
                 mode,
                 endpoints: Vec::new(),
+                discovery: None,
             }),
             tx: broadcast::channel(BROADCAST_CAPACITY).0,
             control_tx: broadcast::channel(CONTROL_CAPACITY).0,
@@ -203,8 +218,14 @@ impl EventHub {
             seq: self.gate.next_seq(),
             timestamp_unix_us: unix_micros_now(),
             endpoints,
+            discovery: discovery_now(&control),
         });
         self.send_control(event);
+    }
+
+    /// Discovery's state for the next snapshots and endpoint events.
+    pub fn set_discovery(&self, state: observe::DiscoveryState) {
+        self.lock().discovery = Some((state, tokio::time::Instant::now()));
     }
 
     /// Replaces the endpoint set snapshots show without an event: a health
@@ -252,6 +273,7 @@ impl EventHub {
             discovery: self.info.discovery.clone(),
             started_unix_us: self.started_unix_us,
             gateway: self.info.gateway.clone(),
+            discovery_state: discovery_now(control),
         }
     }
 

@@ -244,6 +244,11 @@ pub async fn start_checking(
     let shutdown = CancellationToken::new();
 
     let discovery = tokio::spawn(Arc::clone(&gateway).follow_discovery(discovery));
+    tokio::spawn(observer::publish_discovery_changes(
+        Arc::downgrade(&gateway),
+        gateway.discovery_health.changes(),
+        shutdown.clone(),
+    ));
     let dns = tokio::spawn(dns_mode::follow(
         Arc::clone(&gateway),
         dns_config.resolver,

@@ -4,9 +4,11 @@
 //! network as their encoded bytes.
 
 mod auth;
+mod discovery_changes;
 mod wire;
 
 pub(crate) use auth::ObserverAuth;
+pub(crate) use discovery_changes::publish_discovery_changes;
 pub(crate) use wire::ObserverRoutes;
 
 use std::pin::Pin;

@@ -261,6 +261,10 @@ impl Upstream {
         let now_unix_us = super::events::unix_micros_now();
         let mut endpoints = super::skipped::endpoints_proto(&report, Instant::now(), now_unix_us);
         self.health.fill(&mut endpoints);
+        let discovery = self
+            .discovery_health
+            .to_proto(&self.discovery_name, Instant::now(), now_unix_us);
+        self.hub.set_discovery(discovery);
         if publish {
             self.hub.publish_endpoints(endpoints);
         } else {

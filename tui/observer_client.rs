@@ -15,7 +15,7 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-pub use self::convert::{MAX_PODS, gateway_event, mode_set};
+pub use self::convert::{MAX_PODS, discovery_event, gateway_event, mode_set};
 use self::describe::describe;
 pub use self::link::{GatewayLink, MAX_MESSAGE_BYTES};
 pub use self::tls::{Verify, https_connector, rest_client};
@@ -192,12 +192,22 @@ async fn watch_once(
                 }
                 let Some(kind) = event.kind else { continue };
                 let lagged = matches!(kind, event::Kind::Lagged(_));
+                let discovery = discovery_event(&kind);
                 let event = AppEvent::Gateway {
                     gateway: gateway.clone(),
                     event: gateway_event(kind, subscription == Subscription::Summaries),
                 };
                 if tx.send(event).await.is_err() {
                     return Ended::DashboardGone;
+                }
+                if let Some(event) = discovery {
+                    let event = AppEvent::Gateway {
+                        gateway: gateway.clone(),
+                        event,
+                    };
+                    if tx.send(event).await.is_err() {
+                        return Ended::DashboardGone;
+                    }
                 }
                 if lagged {
                     return Ended::Lagged;

@@ -62,6 +62,27 @@ async fn until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> I
     }
 }
 
+/// The discovery state of the next EndpointsChanged that `wanted` accepts.
+async fn discovery_told(
+    events: &mut tokio::sync::broadcast::Receiver<Arc<greet_gateway::HubEvent>>,
+    wanted: impl Fn(&greet_proto::observe::DiscoveryState) -> bool,
+) -> greet_proto::observe::DiscoveryState {
+    use greet_proto::observe::event;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+        let event = match next.expect("an EndpointsChanged within 10 s") {
+            Ok(event) => event,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(err) => panic!("{err}"),
+        };
+        if let Some(event::Kind::EndpointsChanged(change)) = &event.kind
+            && let Some(discovery) = change.discovery.as_ref().filter(|d| wanted(d))
+        {
+            return discovery.clone();
+        }
+    }
+}
+
 /// The HELP and TYPE lines of `greet_gateway_discovery_set_age_seconds`.
 const SET_AGE_DESCRIPTION: [&str; 2] = [
     "# HELP greet_gateway_discovery_set_age_seconds Seconds since discovery last confirmed the endpoint set current: 0 while it follows its source, else since the source was last heard.",
@@ -190,9 +211,21 @@ async fn a_change_and_a_compaction_during_an_outage_are_in_force_within_2_s_of_t
     let load = Load::start(RestClient::new(format!("http://{}", gateway.rest_addr)));
     until("s1 answers", Duration::from_secs(5), || load.answered_by(&s1.name) > 0).await;
 
+    // Observer subscribers are told when discovery fails and recovers.
+    let (state, mut events) = gateway.gateway.hub.subscribe();
+    let ok = greet_proto::observe::DiscoveryState {
+        source: "test".into(),
+        ..Default::default()
+    };
+    assert_eq!(state.discovery_state.as_ref(), Some(&ok));
+
     // Down: the watch notices; meanwhile s1 turns not ready and history is compacted,
     // so the watch's first attempt after the return meets a 410 and must re-list.
     let down = Instant::now();
+    let down_unix_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as i64;
     kube.stop().await;
     // Said cause first, not in kube's transport words.
     let refused = "EndpointSlice watch: the API server refuses connections — down or restarting?";
@@ -218,6 +251,26 @@ async fn a_change_and_a_compaction_during_an_outage_are_in_force_within_2_s_of_t
     assert!(
         failing_for <= down.elapsed().as_millis() as u64,
         "{failing_for} ms: {said}"
+    );
+    // The Observer says so: an EndpointsChanged with discovery failing, and the snapshot.
+    let told = discovery_told(&mut events, |d| !d.last_error.is_empty()).await;
+    assert_eq!(
+        (told.source.as_str(), told.last_error.as_str()),
+        ("test", refused),
+        "{told:?}"
+    );
+    assert!(
+        (down_unix_us..down_unix_us + 5_000_000).contains(&told.failing_since_unix_us),
+        "{told:?}"
+    );
+    let snapshot = gateway.gateway.hub.snapshot().discovery_state.unwrap();
+    assert_eq!(
+        (&snapshot.last_error, snapshot.failing_since_unix_us),
+        (&told.last_error, told.failing_since_unix_us)
+    );
+    assert!(
+        snapshot.set_age_ms >= told.set_age_ms && snapshot.set_age_ms <= down.elapsed().as_millis() as u64,
+        "{snapshot:?}"
     );
     // The set's age counts from the watch's first error, as failing_for_ms.
     let (described, age) = set_age(&rest).await;
@@ -266,6 +319,8 @@ async fn a_change_and_a_compaction_during_an_outage_are_in_force_within_2_s_of_t
     );
     let (described, age) = set_age(&rest).await;
     assert_eq!((described, age), (SET_AGE_DESCRIPTION.map(String::from), 0.0));
+    assert_eq!(discovery_told(&mut events, |d| d.last_error.is_empty()).await, ok);
+    assert_eq!(gateway.gateway.hub.snapshot().discovery_state, Some(ok));
     let sent = load.finish().await;
     let failed: Vec<_> = sent.iter().filter_map(|(_, r)| r.as_ref().err()).collect();
     assert!(failed.is_empty(), "requests failed: {failed:?}");

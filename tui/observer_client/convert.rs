@@ -4,7 +4,7 @@
 use crate::network_text;
 use crate::state::stats::Tally;
 use crate::state::stats::methods::ByMethod;
-use crate::state::{AppEvent, GatewayEvent, Gauges, PodInfo, PodTotals, Request, Snapshot};
+use crate::state::{AppEvent, DiscoveryStatus, GatewayEvent, Gauges, PodInfo, PodTotals, Request, Snapshot};
 use greet_proto::limits::MAX_METHODS;
 use greet_proto::observe::{self, event};
 use greet_proto::{Mode, latency_buckets};
@@ -20,6 +20,23 @@ pub fn mode_set(gateway: String, result: Result<Mode, String>) -> AppEvent {
         gateway,
         result: result.map_err(|e| network_text::error(&e)),
     }
+}
+
+/// The discovery state a snapshot or an endpoint set carries, as its own
+/// event (folded after the event it came with); `None` from other events
+/// and from gateways that send none.
+pub fn discovery_event(kind: &event::Kind) -> Option<GatewayEvent> {
+    let state = match kind {
+        event::Kind::Snapshot(state) => state.discovery_state.as_ref(),
+        event::Kind::EndpointsChanged(change) => change.discovery.as_ref(),
+        _ => None,
+    }?;
+    Some(GatewayEvent::Discovery(DiscoveryStatus {
+        source: network_text::name(&state.source),
+        last_error: network_text::error(&state.last_error),
+        failing_since_unix_us: state.failing_since_unix_us,
+        set_age: std::time::Duration::from_millis(state.set_age_ms),
+    }))
 }
 
 /// An Observer event in the dashboard's terms, its text sanitised. In a

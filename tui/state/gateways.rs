@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 pub use self::refusal::Refusal;
-use super::messages::{GatewayEvent, PodInfo, Snapshot};
+use super::messages::{DiscoveryStatus, GatewayEvent, PodInfo, Snapshot};
 use super::stats::{Clock, Stats};
 use greet_proto::Mode;
 
@@ -73,6 +73,9 @@ pub struct GatewayView {
     pub restarted_at: Option<Instant>,
     /// Where its sticky mode sends requests (the Service's `host:port`).
     pub sticky_target: String,
+    /// Its discovery's last state, and when it arrived (a stale set keeps
+    /// ageing from there).
+    pub discovery: Option<(DiscoveryStatus, Instant)>,
 }
 
 impl GatewayView {
@@ -87,6 +90,7 @@ impl GatewayView {
             started_unix_us: None,
             restarted_at: None,
             sticky_target: String::new(),
+            discovery: None,
         }
     }
 }
@@ -261,6 +265,7 @@ impl Gateways {
                 view.last_seq = view.last_seq.max(seq);
                 self.on_endpoints(gateway, endpoints, stats);
             }
+            GatewayEvent::Discovery(status) => self.view_mut(gateway).discovery = Some((status, clock.now)),
             GatewayEvent::Lagged { dropped } => {
                 self.lagged += dropped;
                 let text = format!("fell behind: the gateway dropped {dropped} events for this view");

@@ -72,6 +72,28 @@ pub enum GatewayEvent {
     EndpointsChanged { seq: u64, endpoints: Vec<PodInfo> },
     /// The gateway dropped `dropped` events for this subscriber.
     Lagged { dropped: u64 },
+    /// Whether the gateway's discovery follows its source (sent with its
+    /// snapshots and endpoint sets).
+    Discovery(DiscoveryStatus),
+}
+
+/// Whether a gateway's discovery follows its source (the API server, DNS).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DiscoveryStatus {
+    /// "kube", "dns", "static", ...
+    pub source: String,
+    /// The last failure, cause first; empty while discovery works.
+    pub last_error: String,
+    /// Since when discovery has failed (Unix µs); 0 while it works.
+    pub failing_since_unix_us: i64,
+    /// How long the endpoint set had gone unconfirmed when the gateway sent this.
+    pub set_age: std::time::Duration,
+}
+
+impl DiscoveryStatus {
+    pub fn failing(&self) -> bool {
+        !self.last_error.is_empty()
+    }
 }
 
 /// A gateway's state when a subscription starts.

@@ -24,7 +24,7 @@ mod views;
 // crate's own.
 pub use app::App;
 pub use gateways::{Connection, Refusal};
-pub use messages::{Action, AppEvent, GatewayEvent, KubeStatus, LoadState, PodInfo, WatchState};
+pub use messages::{Action, AppEvent, DiscoveryStatus, GatewayEvent, KubeStatus, LoadState, PodInfo, WatchState};
 pub use views::{POD_METRICS, Shown, Views};
 
 pub(crate) use diagnosis::{Diagnosis, Severity, Verdict, diagnose};

@@ -36,11 +36,20 @@ const KUBE_LINES: usize = 3;
 
 /// Rows the header takes in a terminal `width` columns wide: borders, the
 /// status lines (a long verdict with its lines) and the kube line, wrapped.
-pub(super) fn height(app: &App, verdict_lines: usize, width: u16) -> u16 {
+pub(super) fn height(app: &App, verdict_lines: usize, width: u16, at: Instant) -> u16 {
     let kube = app
         .kube()
         .map_or(0, |kube| kube_lines(kube, width, Theme { color: false }).len());
-    (4 + verdict_lines.max(1) + kube) as u16
+    let discovery = usize::from(app.discovery_stale(at).is_some());
+    (4 + verdict_lines.max(1) + discovery + kube) as u16
+}
+
+/// `discovery stale 8 s — last error …` while a gateway's discovery fails,
+/// fitted to `width` (the error gives way); `None` while it works.
+fn discovery_line(app: &App, at: Instant, width: usize) -> Option<String> {
+    let (age, error) = app.discovery_stale(at)?;
+    let line = format!("discovery stale {} s — last error {error}", age.as_secs());
+    Some(ellipsis(&line, width.max(1)))
 }
 
 pub(super) struct Verdict<'a> {
@@ -136,6 +145,11 @@ pub(super) fn render(
     let mut status_lines = vec![Line::from(first)];
     status_lines.extend(verdict.lines.iter().map(|l| Line::from(Span::styled(l.clone(), style))));
     status_lines.push(Line::from(second));
+    let discovery = discovery_line(app, at, width);
+    let discovery_rows = u16::from(discovery.is_some());
+    if let Some(line) = discovery {
+        status_lines.push(Line::from(Span::styled(line, theme.bad())));
+    }
     let block = Block::new()
         .borders(Borders::ALL)
         .title(Line::from(vec![
@@ -146,7 +160,11 @@ pub(super) fn render(
         .title_alignment(Alignment::Left);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [status, kube] = Layout::vertical([Constraint::Length(2 + verdict_rows), Constraint::Fill(1)]).areas(inner);
+    let [status, kube] = Layout::vertical([
+        Constraint::Length(2 + verdict_rows + discovery_rows),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
     // The kube line wraps (an RBAC rule must be readable).
     frame.render_widget(Paragraph::new(status_lines), status);
     if let Some(kube_status) = app.kube() {

@@ -54,7 +54,7 @@ fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instan
     let pods = stats.pods.len() as u16;
     let verdict = diagnose(app, at);
     let verdict_lines = header::verdict_lines(&verdict, area.width);
-    let header = header::height(app, verdict_lines.len(), area.width);
+    let header = header::height(app, verdict_lines.len(), area.width, at);
     let footer_lines = footer::lines(app, area.width);
     let footer = footer_lines.len().max(1) as u16;
     // Many pods must not push the other panels off: past half the body the

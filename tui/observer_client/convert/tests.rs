@@ -306,3 +306,36 @@ fn only_a_ready_terminating_endpoint_is_served_while_terminating() {
         "terminating, not routed to: plainly not ready"
     );
 }
+
+#[test]
+fn discovery_state_comes_with_snapshots_and_endpoint_sets_sanitised() {
+    let state = observe::DiscoveryState {
+        source: "kube\u{7}".into(),
+        failing_since_unix_us: 5,
+        last_error: "EndpointSlice watch: refused\u{1b}[2J".into(),
+        set_age_ms: 8200,
+    };
+    let expected = GatewayEvent::Discovery(DiscoveryStatus {
+        source: "kube".into(),
+        last_error: "EndpointSlice watch: refused[2J".into(),
+        failing_since_unix_us: 5,
+        set_age: std::time::Duration::from_millis(8200),
+    });
+    let snapshot = event::Kind::Snapshot(observe::State {
+        discovery_state: Some(state.clone()),
+        ..observe::State::default()
+    });
+    assert_eq!(discovery_event(&snapshot), Some(expected.clone()));
+    let changed = event::Kind::EndpointsChanged(observe::EndpointsChanged {
+        discovery: Some(state),
+        ..observe::EndpointsChanged::default()
+    });
+    assert_eq!(discovery_event(&changed), Some(expected));
+    // A gateway built before it sends none.
+    let older = event::Kind::EndpointsChanged(observe::EndpointsChanged::default());
+    assert_eq!(discovery_event(&older), None);
+    assert_eq!(
+        discovery_event(&event::Kind::Lagged(observe::Lagged { dropped: 1 })),
+        None
+    );
+}

@@ -21,6 +21,22 @@ impl App {
         self.gateways.views()
     }
 
+    /// The stalest failing discovery of the gateways followed at `now`: how
+    /// long its endpoint set has gone unconfirmed, and its last error.
+    pub fn discovery_stale(&self, now: Instant) -> Option<(Duration, &str)> {
+        self.gateways()
+            .values()
+            .filter_map(|g| g.discovery.as_ref())
+            .filter(|(status, _)| status.failing())
+            .map(|(status, at)| {
+                (
+                    status.set_age + now.saturating_duration_since(*at),
+                    status.last_error.as_str(),
+                )
+            })
+            .max_by_key(|(age, _)| *age)
+    }
+
     /// The live counters (see [`App::view`] for what to show).
     pub fn stats(&self) -> &Stats {
         &self.stats

@@ -215,3 +215,23 @@ fn a_pod_served_while_terminating_reads_term_until_another_is_ready() {
     let states: Vec<PodState> = app.stats().pods.values().map(|p| p.state(t0)).collect();
     assert_eq!(states, [PodState::NotReady, PodState::Ready, PodState::NotReady]);
 }
+
+#[test]
+fn the_stalest_failing_discovery_ages_from_its_arrival_and_clears_when_it_works() {
+    let t0 = Instant::now();
+    let mut app = synced_app(t0);
+    assert_eq!(app.discovery_stale(t0), None);
+    let status = |error: &str, age_ms: u64| crate::state::DiscoveryStatus {
+        source: "kube".into(),
+        last_error: error.into(),
+        failing_since_unix_us: 1,
+        set_age: Duration::from_millis(age_ms),
+    };
+    app.update(gw(GatewayEvent::Discovery(status("refused", 8000))), t0);
+    assert_eq!(
+        app.discovery_stale(t0 + secs(2.0)),
+        Some((Duration::from_secs(10), "refused"))
+    );
+    app.update(gw(GatewayEvent::Discovery(status("", 0))), t0 + secs(3.0));
+    assert_eq!(app.discovery_stale(t0 + secs(4.0)), None);
+}
