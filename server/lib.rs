@@ -23,6 +23,13 @@ pub use reply_delay::ReplyDelay;
 
 use greet_proto::greet::greet_service_server::{GreetService, GreetServiceServer};
 use greet_proto::greet::{GreetingRequest, GreetingResponse};
+
+/// Streams a client may reset before the server accepted them, at once,
+/// and streams open on one connection: sized for a proxy in front (the
+/// gateway's ingress allows 200 a client connection, and several clients
+/// share its one upstream connection).
+const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 1024;
+const MAX_CONCURRENT_STREAMS: u32 = 1024;
 use greet_proto::greeting_text::greeting_text;
 
 /// Who this server says it is, and how it treats connections.
@@ -158,6 +165,12 @@ pub async fn serve_with_max_age(
         // drain) until TCP gave up, some 15 minutes: PING it instead.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        // Its client is usually the gateway, one connection multiplexing
+        // many clients' calls: their cancels arrive as resets of streams
+        // not yet accepted, and h2's default of 20 at once closed the
+        // connection every client shared (GOAWAY too_many_resets).
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESET_STREAMS))
+        .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
         .layer(grpc_metrics.layer())
         .layer(pod_headers(&config.pod_name, &config.pod_ip))
         .add_service(health_service)

@@ -197,12 +197,21 @@ impl RawH2 {
         // Small frames of many calls: do not wait to coalesce them.
         tcp.set_nodelay(true).map_err(RawFailure::Connect)?;
         let (sender, connection) = h2::client::Builder::new()
-            // A stream's window as hyper's client; the connection's several
-            // times it, so a few calls whose clients stall cannot stop the
-            // others sharing the connection (sticky mode puts all on one).
-            .initial_window_size(2 * 1024 * 1024)
-            .initial_connection_window_size(16 * 1024 * 1024)
-            .max_send_buffer_size(1024 * 1024)
+            // One stream's window a 256th of the connection's, so calls whose
+            // clients stop reading pin a small share of the window every
+            // other call on the connection shares (sticky mode puts all on
+            // one); 256 KiB still fills a cluster's round trip.
+            .initial_window_size(STREAM_WINDOW)
+            .initial_connection_window_size(CONNECTION_WINDOW)
+            .max_send_buffer_size(STREAM_WINDOW as usize)
+            // The peer is our own greet-server, trusted: a storm of
+            // downstream cancels must not make the client give the shared
+            // connection up (h2's lifetime count of 1,024 local resets), and
+            // frames still arriving for streams the gateway reset must meet a
+            // remembered stream, not a protocol error.
+            .max_local_error_reset_streams(None)
+            .max_concurrent_reset_streams(MAX_CONCURRENT_RESET_STREAMS)
+            .reset_stream_duration(RESET_STREAM_DURATION)
             .handshake::<_, Bytes>(tcp)
             .await?;
         let target = self.target.clone();
@@ -230,6 +239,13 @@ impl RawH2 {
         Ok(sender)
     }
 }
+
+/// An upstream stream's flow-control window, and its connection's.
+const STREAM_WINDOW: u32 = 256 * 1024;
+const CONNECTION_WINDOW: u32 = 64 * 1024 * 1024;
+/// Streams the gateway reset, remembered this long (h2: 50 for 1 s).
+const MAX_CONCURRENT_RESET_STREAMS: usize = 1024;
+const RESET_STREAM_DURATION: Duration = Duration::from_secs(5);
 
 /// As the gateway's other connections (tonic's keepalive): a PING every
 /// 30 s, and the connection is given up when 20 s pass without its answer,

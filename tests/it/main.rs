@@ -16,6 +16,7 @@ mod endpoint_health;
 mod fake_kube_self_test;
 mod gateway;
 mod gateway_restart;
+mod hostile_h2;
 mod hung_pod;
 mod ingress;
 mod kubernetes;
