@@ -9,6 +9,7 @@ use clap::{Parser, ValueEnum};
 
 use super::discovery::{self, DiscoveryHealth, DiscoveryStream};
 use super::dns_mode::DnsModeConfig;
+use super::listen::{self, FrontDoorLimits};
 use super::resolve::Resolver;
 use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, Listeners, start_checking};
@@ -112,8 +113,69 @@ pub struct Args {
     /// anyone who reaches the ports.
     #[arg(long, env = "GATEWAY_CONTROL_TOKEN", hide_env_values = true, value_name = "TOKEN")]
     control_token: Option<TokenSetting>,
+    /// Hostile and idle clients: a PING this often on every gRPC ingress
+    /// (and REST HTTP/2) connection; 0 turns the PINGs off.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
+    keepalive_interval: Duration,
+    /// A connection whose client does not answer a PING within this is closed.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
+    keepalive_timeout: Duration,
+    /// A gRPC ingress connection with no call for this long is asked to go
+    /// (GOAWAY); a REST keep-alive connection with no request is closed. 0: never.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s", value_name = "DURATION")]
+    idle_timeout: Duration,
+    /// A connection that has not sent a complete request (an ingress call's
+    /// headers, a REST request's headers) this long after it opened is closed.
+    #[arg(long, value_parser = parse_positive, default_value = "10s", value_name = "DURATION")]
+    first_request_timeout: Duration,
+    /// A gRPC ingress call that moves no message either way for this long is
+    /// reset (CANCEL). 0: never.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5m", value_name = "DURATION")]
+    stream_idle_timeout: Duration,
+    /// A gRPC ingress response that the client gives no flow-control window
+    /// for this long is reset (CANCEL), its upstream stream with it.
+    #[arg(long, value_parser = parse_positive, default_value = "10s", value_name = "DURATION")]
+    stall_timeout: Duration,
+    /// The deadline of a gRPC ingress call that sends no grpc-timeout; a
+    /// longer stream sends its own. 0: none.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1h", value_name = "DURATION")]
+    default_call_timeout: Duration,
+    /// Open connections on the gRPC ingress and REST ports together; new
+    /// ones wait in the listen queue while all are taken.
+    #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// gRPC ingress calls in flight across all connections; a call over it
+    /// is refused (REFUSED_STREAM: safe to retry).
+    #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams: u32,
     #[command(flatten)]
     pub log: LogArgs,
+}
+
+impl Args {
+    /// The front doors' limits these flags set.
+    fn front_door_limits(&self) -> FrontDoorLimits {
+        FrontDoorLimits {
+            keepalive_interval: self.keepalive_interval,
+            keepalive_timeout: self.keepalive_timeout,
+            idle_timeout: self.idle_timeout,
+            first_request_timeout: self.first_request_timeout,
+            stream_idle_timeout: self.stream_idle_timeout,
+            stall_timeout: self.stall_timeout,
+            default_call_timeout: self.default_call_timeout,
+            max_connections: self.max_connections as usize,
+            max_streams: self.max_streams as usize,
+        }
+    }
+}
+
+/// A time limit that cannot be off: more than zero.
+fn parse_positive(value: &str) -> Result<Duration, String> {
+    let limit = humantime::parse_duration(value).map_err(|e| e.to_string())?;
+    if limit.is_zero() {
+        return Err(format!("{value} would close every connection at once: use more than 0"));
+    }
+    Ok(limit)
 }
 
 /// Names the token's flag and variable in start-up errors.
@@ -191,6 +253,8 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<tokio:
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // First: from here on, SIGTERM drains instead of killing.
     let terminated = termination_signal();
+    // Before anything reads them: the gateway below starts with these.
+    listen::set_limits(args.front_door_limits());
     let control_token = control_token(&args)?;
     let discovery_health = DiscoveryHealth::default();
     let (discovery_name, discovery) = discovery_from(&args, &discovery_health).await?;
@@ -301,6 +365,19 @@ mod tests {
                 "10ms is too short an interval for health checks: use 100ms or more, or 0 to turn the checks off"
                     .to_owned()
             )
+        );
+    }
+
+    #[test]
+    fn the_front_doors_limits_default_as_documented() {
+        let args = Args::try_parse_from(["greet-gateway"]).unwrap();
+        assert_eq!(args.front_door_limits(), FrontDoorLimits::default());
+        let args = Args::try_parse_from(["greet-gateway", "--idle-timeout", "0", "--stall-timeout", "2s"]).unwrap();
+        assert_eq!(args.front_door_limits().idle_timeout, Duration::ZERO);
+        assert_eq!(args.front_door_limits().stall_timeout, Duration::from_secs(2));
+        assert_eq!(
+            parse_positive("0s"),
+            Err("0s would close every connection at once: use more than 0".to_owned())
         );
     }
 

@@ -24,6 +24,7 @@ mod health_check;
 mod in_flight;
 mod ingress;
 mod io_reason;
+mod listen;
 mod metrics;
 mod observer;
 mod resolve;
@@ -262,10 +263,8 @@ pub async fn start_checking(
     let app = rest::router(Arc::clone(&gateway));
     let rest_shutdown = shutdown.clone();
     let rest = tokio::spawn(async move {
-        axum::serve(rest_listener, app)
-            .with_graceful_shutdown(rest_shutdown.cancelled_owned())
-            .await
-            .with_context(|| format!("REST server on {rest_addr} failed"))
+        listen::rest::serve(rest_listener, app, rest_shutdown).await;
+        Ok(())
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();

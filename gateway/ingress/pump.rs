@@ -5,13 +5,58 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 use http_body::{Body, Frame};
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::{CancellationToken, DropGuard, WaitForCancellationFutureOwned};
+
+/// When a call last moved a frame, either way: its bodies mark it, and
+/// [`Progress::idle_for`] waits until it has not moved for a while.
+#[derive(Clone, Debug)]
+pub(super) struct Progress {
+    since: Instant,
+    /// Milliseconds after `since` of the last frame.
+    last: Arc<AtomicU64>,
+}
+
+impl Progress {
+    pub(super) fn new() -> Self {
+        Progress {
+            since: Instant::now(),
+            last: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn mark(&self) {
+        let millis = u64::try_from(self.since.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(millis, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.since + Duration::from_millis(self.last.load(Ordering::Relaxed))
+    }
+
+    /// Ends once no frame moved for `limit` (never when `limit` is zero).
+    pub(super) async fn idle_for(&self, limit: Duration) {
+        if limit.is_zero() {
+            return std::future::pending().await;
+        }
+        loop {
+            let last = self.last();
+            tokio::time::sleep_until(last + limit).await;
+            if self.last() == last {
+                return;
+            }
+        }
+    }
+}
 
 /// A received stream as a body: DATA frames then trailers. Each frame's
 /// bytes are released to the sender's window once read, so the peer sends
@@ -20,6 +65,7 @@ pub(super) struct Received {
     stream: RecvStream,
     /// Every DATA frame was read: the trailers are next.
     data_done: bool,
+    progress: Option<Progress>,
 }
 
 impl Received {
@@ -27,7 +73,14 @@ impl Received {
         Received {
             stream,
             data_done: false,
+            progress: None,
         }
+    }
+
+    /// Each frame read marks `progress`.
+    pub(super) fn watched(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
     }
 }
 
@@ -42,6 +95,9 @@ impl Body for Received {
                 Some(Ok(data)) => {
                     // An error means the stream is gone: the next poll says so.
                     let _ = this.stream.flow_control().release_capacity(data.len());
+                    if let Some(progress) = &this.progress {
+                        progress.mark();
+                    }
                     // Nothing to pass on, and h2 peers count empty DATA
                     // frames: h2 closes a connection after 100 of them.
                     if !data.is_empty() {
@@ -73,6 +129,11 @@ pub(super) struct Pump<B> {
     /// A spawned pump's call ended: a pump waiting for window room would
     /// otherwise hold the upstream stream open until the upstream reads.
     given_up: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    progress: Option<Progress>,
+    /// How long the peer may keep the window shut before the stream is
+    /// reset, and the timer running while it is shut.
+    stall_after: Option<Duration>,
+    stalled: Option<Pin<Box<Sleep>>>,
 }
 
 impl<B> Pump<B>
@@ -85,7 +146,36 @@ where
             body,
             stream,
             given_up: None,
+            progress: None,
+            stall_after: None,
+            stalled: None,
         }
+    }
+
+    /// Each frame sent marks `progress`.
+    pub(super) fn watched(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
+        self
+    }
+
+    /// A peer that gives the stream no window for `limit` gets it reset
+    /// (CANCEL): the body then drops, and with it what it holds upstream.
+    pub(super) fn stall_after(mut self, limit: Duration) -> Self {
+        self.stall_after = Some(limit);
+        self
+    }
+
+    /// Pending while the window is shut; ready (the stream reset) once it
+    /// has been shut for the stall limit.
+    fn poll_stall(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(limit) = self.stall_after else {
+            return Poll::Pending;
+        };
+        let timer = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        ready!(timer.as_mut().poll(cx));
+        tracing::debug!("a client gave a call's response no window for {limit:?}: reset");
+        self.stream.send_reset(h2::Reason::CANCEL);
+        Poll::Ready(())
     }
 
     /// Sends now what is there; a body still to come (a client stream) gets
@@ -148,9 +238,13 @@ where
             return Poll::Ready(());
         }
         loop {
-            if let Err(err) = ready!(this.poll_room(cx)) {
-                tracing::debug!(%err, "a stream stopped taking a call's body");
-                return Poll::Ready(());
+            match this.poll_room(cx) {
+                Poll::Ready(Ok(())) => this.stalled = None,
+                Poll::Ready(Err(err)) => {
+                    tracing::debug!(%err, "a stream stopped taking a call's body");
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return this.poll_stall(cx),
             }
             let frame = match Pin::new(&mut this.body).poll_frame(cx) {
                 Poll::Ready(frame) => frame,
@@ -173,6 +267,9 @@ where
                 }
                 Some(Ok(frame)) => match frame.into_data() {
                     Ok(data) => {
+                        if let Some(progress) = &this.progress {
+                            progress.mark();
+                        }
                         let end = this.body.is_end_stream();
                         let sent = this.stream.send_data(data, end);
                         if !end && sent.is_ok() {

@@ -6,19 +6,26 @@
 //! passes frames from one h2 stream to another and needs neither
 //! (bench/results.md has the CPU per call).
 
+mod budget;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Reply;
 use super::call::Forwarded;
-use super::pump::{Pump, Received};
+use super::pump::{Progress, Pump, Received};
+use super::wire;
 use crate::Gateway;
+use crate::listen::{self, Acceptor};
+use budget::{Budget, LiveCall};
 
 /// As hyper's server defaults, which the ingress was first served with,
 /// but for the connection's window: several times a stream's, so one call
@@ -30,37 +37,37 @@ const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 const MAX_SEND_BUFFER: usize = 400 * 1024;
 const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
 const MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
-/// How long a new connection has to send its HTTP/2 preface.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Calls of one connection still running, reset ones unwinding included:
+/// a reset frees its h2 stream slot at once, so without this a client
+/// could keep far more than 200 calls' worth of work going.
+const MAX_UNWINDING: usize = 2 * MAX_CONCURRENT_STREAMS as usize;
 
 /// Accepts connections until `shutdown`, then asks each to finish (GOAWAY)
 /// and waits until their calls have ended.
 pub(super) async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: CancellationToken) {
+    let mut acceptor = Acceptor::new(listener, "gRPC ingress");
     let mut connections = JoinSet::new();
     loop {
-        let accepted = tokio::select! {
+        let (tcp, permit) = tokio::select! {
             () = shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
+            accepted = acceptor.accept() => accepted,
             // Reaps ended connections, so the set holds only live ones.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        match accepted {
-            Ok((tcp, _)) => {
-                connections.spawn(connection(Arc::clone(&gateway), tcp, shutdown.clone()));
-            }
-            Err(err) => {
-                // Out of descriptors or the like: wait a little, as hyper does.
-                tracing::warn!(%err, "the gRPC ingress could not accept a connection");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        connections.spawn(connection(Arc::clone(&gateway), tcp, shutdown.clone(), permit));
     }
-    drop(listener);
+    drop(acceptor);
     while connections.join_next().await.is_some() {}
 }
 
-/// One client connection: each call it opens gets a task.
-async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: CancellationToken) {
+/// One client connection: each call it opens gets a task. It ends when the
+/// client goes, answers no PING in time, sends no complete request within
+/// the first-request limit, stays without a call past the idle timeout
+/// (GOAWAY), or resets too many streams before their answer (GOAWAY
+/// ENHANCE_YOUR_CALM).
+async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: CancellationToken, _place: OwnedSemaphorePermit) {
+    let limits = listen::limits();
+    let opened = Instant::now();
     // Small frames of many calls: do not wait to coalesce them.
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::debug!(%err, "could not set TCP_NODELAY on a gRPC ingress connection");
@@ -74,18 +81,36 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
         .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESET_STREAMS))
         .handshake::<_, Bytes>(tcp);
-    let mut connection = match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+    let first_request_by = opened + limits.first_request_timeout;
+    let mut connection = match tokio::time::timeout_at(first_request_by, handshake).await {
         Ok(Ok(connection)) => connection,
         Ok(Err(err)) => {
             tracing::debug!(%err, "a gRPC ingress client did not speak HTTP/2");
             return;
         }
         Err(_) => {
-            tracing::debug!("a gRPC ingress client sent no HTTP/2 preface within {HANDSHAKE_TIMEOUT:?}");
+            tracing::debug!(
+                "a gRPC ingress client sent no HTTP/2 preface within {:?}",
+                limits.first_request_timeout
+            );
             return;
         }
     };
+    let budget = Arc::new(Budget::new());
+    let keepalive = listen::keepalive(
+        connection.ping_pong(),
+        limits.keepalive_interval,
+        limits.keepalive_timeout,
+    );
+    tokio::pin!(keepalive);
+    let idle = limits.idle_timeout;
+    let idle_check = tokio::time::sleep(if idle.is_zero() { Duration::MAX / 4 } else { idle });
+    tokio::pin!(idle_check);
+    let mut got_first = false;
     let mut draining = false;
+    // Once asked to go, a client that keeps the connection (an open header
+    // block is no stream to wait for) is closed this much later.
+    let mut close_by: Option<Instant> = None;
     loop {
         let next = tokio::select! {
             () = shutdown.cancelled(), if !draining => {
@@ -94,11 +119,59 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
                 draining = true;
                 continue;
             }
+            () = budget.flagged.notified() => {
+                tracing::debug!(
+                    "a gRPC ingress client reset at least {}% of {}+ streams before their answer: GOAWAY ENHANCE_YOUR_CALM",
+                    budget::PREMATURE_PERCENT,
+                    budget::PREMATURE_MIN_STREAMS
+                );
+                connection.abrupt_shutdown(h2::Reason::ENHANCE_YOUR_CALM);
+                draining = true;
+                close_by.get_or_insert(Instant::now() + limits.first_request_timeout);
+                continue;
+            }
+            () = &mut keepalive => {
+                tracing::debug!("a gRPC ingress client answered no PING within {:?}: closed", limits.keepalive_timeout);
+                return;
+            }
+            () = tokio::time::sleep_until(first_request_by), if !got_first => {
+                tracing::debug!(
+                    "a gRPC ingress client sent no complete request within {:?}: closed",
+                    limits.first_request_timeout
+                );
+                return;
+            }
+            () = &mut idle_check, if !idle.is_zero() && got_first && !draining => {
+                let quiet_until = budget.quiet_since() + idle;
+                if budget.live() == 0 && Instant::now() >= quiet_until {
+                    tracing::debug!("a gRPC ingress connection had no call for {idle:?}: GOAWAY");
+                    connection.graceful_shutdown();
+                    draining = true;
+                    close_by = Some(Instant::now() + limits.first_request_timeout);
+                } else {
+                    let next = if budget.live() == 0 { quiet_until } else { Instant::now() + idle };
+                    idle_check.as_mut().reset(next);
+                }
+                continue;
+            }
+            () = sleep_until_some(close_by) => return,
             next = connection.accept() => next,
         };
         match next {
-            Some(Ok((request, respond))) => {
-                tokio::spawn(call(Arc::clone(&gateway), request, respond));
+            Some(Ok((request, mut respond))) => {
+                got_first = true;
+                budget.opened();
+                if budget.live() >= MAX_UNWINDING {
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    continue;
+                }
+                let Some(permit) = listen::stream_permit() else {
+                    respond.send_reset(h2::Reason::REFUSED_STREAM);
+                    continue;
+                };
+                let live = budget.call_started();
+                let budget = Arc::clone(&budget);
+                tokio::spawn(call(Arc::clone(&gateway), request, respond, budget, (permit, live)));
             }
             Some(Err(err)) => {
                 tracing::debug!(%err, "a gRPC ingress connection failed");
@@ -109,14 +182,73 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
     }
 }
 
-/// One call: forwarded, its answer sent back. A client that resets the
-/// stream while the upstream has not answered drops the forwarding, which
-/// resets the upstream stream.
-async fn call(gateway: Arc<Gateway>, request: http::Request<h2::RecvStream>, mut respond: SendResponse<Bytes>) {
-    let forwarding = super::forward(&gateway, request.map(Received::new));
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One call: forwarded, its answer sent back, and reset when nothing moves
+/// either way for the stream idle timeout. Holds its places under the
+/// stream cap and in its connection's count of live calls till it ends.
+async fn call(
+    gateway: Arc<Gateway>,
+    request: http::Request<h2::RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    budget: Arc<Budget>,
+    _places: (OwnedSemaphorePermit, LiveCall),
+) {
+    let limits = listen::limits();
+    let now = Instant::now();
+    // A call without a (valid) deadline of its own gets the default here,
+    // in the gateway only: it goes upstream as it came.
+    let default_deadline = (!limits.default_call_timeout.is_zero() && wire::deadline(request.headers(), now).is_none())
+        .then(|| now + limits.default_call_timeout);
+    let progress = Progress::new();
+    let request = {
+        let progress = progress.clone();
+        request.map(move |body| Received::new(body).watched(progress))
+    };
+    let moved = {
+        let answering = answer(&gateway, request, &mut respond, &budget, &progress, default_deadline);
+        tokio::select! {
+            biased;
+            () = answering => true,
+            () = progress.idle_for(limits.stream_idle_timeout) => false,
+        }
+    };
+    if !moved {
+        tracing::debug!(
+            "a gRPC ingress call moved no frame either way for {:?}: reset",
+            limits.stream_idle_timeout
+        );
+        respond.send_reset(h2::Reason::CANCEL);
+    }
+}
+
+/// Forwards the call and sends its answer. A client that resets the stream
+/// while the upstream has not answered drops the forwarding, which resets
+/// the upstream stream, and counts against its connection.
+async fn answer(
+    gateway: &Gateway,
+    request: http::Request<Received>,
+    respond: &mut SendResponse<Bytes>,
+    budget: &Budget,
+    progress: &Progress,
+    default_deadline: Option<Instant>,
+) {
+    let forwarding = super::forward(gateway, request);
     let reply = tokio::select! {
+        // The reset first: a call reset in the write that opened it is
+        // never sent upstream.
+        biased;
+        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => {
+            budget.premature_reset();
+            return;
+        }
+        () = sleep_until_some(default_deadline) => Reply::status(default_deadline_passed()),
         reply = forwarding => reply,
-        _ = std::future::poll_fn(|cx| respond.poll_reset(cx)) => return,
     };
     match reply {
         Reply::Whole(head) => {
@@ -124,20 +256,37 @@ async fn call(gateway: Arc<Gateway>, request: http::Request<h2::RecvStream>, mut
                 tracing::debug!(%err, "could not answer a gRPC ingress call");
             }
         }
-        Reply::Streamed(head, body) => send(respond, head, body).await,
+        Reply::Streamed(head, body) => send(respond, head, body, progress, default_deadline).await,
     }
 }
 
+fn default_deadline_passed() -> tonic::Status {
+    tonic::Status::deadline_exceeded(format!(
+        "the call sent no grpc-timeout and ran past the gateway's default of {:?} (--default-call-timeout); \
+         send a grpc-timeout for a longer call",
+        listen::limits().default_call_timeout
+    ))
+}
+
 /// Sends the response until it ends or the call's deadline passes, which
-/// ends it even while a client that stopped reading keeps its window shut.
-async fn send(mut respond: SendResponse<Bytes>, head: http::Response<()>, body: Forwarded) {
+/// ends it even while a client that stopped reading keeps its window shut;
+/// a window shut past the stall timeout resets the stream sooner.
+async fn send(
+    respond: &mut SendResponse<Bytes>,
+    head: http::Response<()>,
+    body: Forwarded,
+    progress: &Progress,
+    default_deadline: Option<Instant>,
+) {
     let stream = match respond.send_response(head, false) {
         Ok(stream) => stream,
         // The client went away: dropping `body` observes the call as cancelled.
         Err(err) => return tracing::debug!(%err, "could not answer a gRPC ingress call"),
     };
-    let deadline = body.deadline();
-    let mut pump = Pump::new(body, stream);
+    let deadline = body.deadline().or(default_deadline);
+    let mut pump = Pump::new(body, stream)
+        .watched(progress.clone())
+        .stall_after(listen::limits().stall_timeout);
     let Some(deadline) = deadline else {
         return pump.await;
     };

@@ -3,8 +3,12 @@
 //! REST port, on loopback, each bounded in count and time, while another
 //! client's calls and streams go on.
 
+mod caps;
 mod frames;
+mod rapid_reset;
+mod slow;
 mod storm;
+mod zero_window;
 
 use greet_tests as support;
 
@@ -53,4 +57,106 @@ async fn unary_until(
 #[allow(dead_code, reason = "each attack uses what it needs")]
 fn grpc_addr(cluster: &LocalCluster) -> std::net::SocketAddr {
     cluster.gateway.grpc_addr
+}
+
+/// A Greet server that counts the calls that reach it, but the calm client's.
+#[derive(Clone, Default)]
+struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+#[tonic::async_trait]
+impl greet_proto::greet::greet_service_server::GreetService for Counting {
+    async fn greet(
+        &self,
+        request: tonic::Request<GreetingRequest>,
+    ) -> Result<tonic::Response<greet_proto::greet::GreetingResponse>, tonic::Status> {
+        let name = request.into_inner().greeting.map(|g| g.last_name).unwrap_or_default();
+        // The well-behaved client's calls are not the attack's.
+        if !name.starts_with("calm-") {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(tonic::Response::new(greet_proto::greet::GreetingResponse {
+            result: format!("Hello, {name}"),
+            pod_name: "counting".into(),
+            pod_ip: "127.0.0.1".into(),
+        }))
+    }
+}
+
+impl Counting {
+    fn calls(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Serves on a port of its own on 127.0.0.1.
+    async fn serve(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(greet_proto::greet::greet_service_server::GreetServiceServer::new(
+                    self.clone(),
+                ))
+                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
+        );
+        addr
+    }
+}
+
+/// A sticky gateway in this process in front of `upstream`, with the
+/// front doors' default limits.
+async fn gateway_in_front_of(upstream: std::net::SocketAddr) -> greet_gateway::GatewayHandle {
+    support::gateway_spec(greet_proto::Mode::Sticky)
+        .start(
+            upstream.to_string(),
+            greet_gateway::discovery::static_endpoints(Default::default()),
+            Default::default(),
+        )
+        .await
+        .unwrap()
+}
+
+/// The gateway binary, killed on drop.
+struct GatewayProcess {
+    child: std::process::Child,
+    grpc: std::net::SocketAddr,
+    rest: std::net::SocketAddr,
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The gateway binary, sticky in front of `upstream`, with `flags`.
+fn gateway_process(upstream: std::net::SocketAddr, flags: &[&str]) -> GatewayProcess {
+    let (child, line) = support::listening::spawn_until_logged(
+        std::process::Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--observe-port",
+                "0",
+                "--grpc-port",
+                "0",
+            ])
+            .args([
+                "--grpc-server-host",
+                "127.0.0.1",
+                "--grpc-server-port",
+                &upstream.port().to_string(),
+            ])
+            .args(["--endpoints", &upstream.to_string(), "--health-check-interval", "0"])
+            .args(flags)
+            .stdout(std::process::Stdio::null()),
+        "greet-gateway listening",
+    );
+    GatewayProcess {
+        child,
+        grpc: support::listening::address_in(&line, "grpc_addr"),
+        rest: support::listening::address_in(&line, "rest_addr"),
+    }
 }

@@ -26,7 +26,6 @@ pub(super) const ACK: u8 = 0x1;
 pub(super) const CANCEL: u32 = 0x8;
 pub(super) const ENHANCE_YOUR_CALM: u32 = 0xb;
 pub(super) const REFUSED_STREAM: u32 = 0x7;
-pub(super) const SETTINGS_INITIAL_WINDOW_SIZE: u16 = 0x4;
 
 /// One frame as it came from the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +138,14 @@ pub(super) struct Raw {
     writer: Arc<Mutex<OwnedWriteHalf>>,
     pub(super) seen: mpsc::UnboundedReceiver<Seen>,
     next_stream: u32,
+    /// Holds the socket too: aborted on drop, so dropping closes it.
+    reading: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Raw {
+    fn drop(&mut self) {
+        self.reading.abort();
+    }
 }
 
 impl Raw {
@@ -157,7 +164,7 @@ impl Raw {
         writer.lock().await.write_all(&hello).await.unwrap();
         let (tx, seen) = mpsc::unbounded_channel();
         let acks = Arc::clone(&writer);
-        tokio::spawn(async move {
+        let reading = tokio::spawn(async move {
             let mut head = [0u8; 9];
             loop {
                 if reader.read_exact(&mut head).await.is_err() {
@@ -208,6 +215,7 @@ impl Raw {
             writer,
             seen,
             next_stream: 1,
+            reading,
         }
     }
 

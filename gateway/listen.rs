@@ -1,0 +1,215 @@
+//! What the gateway's front doors (the gRPC ingress, the REST port) hold
+//! against slow, idle and hostile clients: the time limits a connection and
+//! a stream get, one cap on connections and one on in-flight ingress
+//! streams, and an `accept` that backs off when the process is out of
+//! descriptors instead of spinning.
+//!
+//! The limits are process-wide: the binary sets them once from its flags
+//! ([`set_limits`]) before it starts the gateway; a gateway started in
+//! process (the demo, tests) gets [`FrontDoorLimits::default`].
+
+pub(crate) mod rest;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// The front doors' limits; each default is in `--help` and docs/hardening.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FrontDoorLimits {
+    /// A PING this often on an ingress (and REST HTTP/2) connection ...
+    pub(crate) keepalive_interval: Duration,
+    /// ... and the connection is closed when its answer takes longer.
+    pub(crate) keepalive_timeout: Duration,
+    /// An ingress connection with no call for this long is asked to go
+    /// (GOAWAY); zero: never.
+    pub(crate) idle_timeout: Duration,
+    /// A connection that sent no complete request (an ingress call's
+    /// HEADERS, a REST request's header) this long after it opened is
+    /// closed: a preface then nothing, a header block never ended.
+    pub(crate) first_request_timeout: Duration,
+    /// An ingress call with no frame either way for this long is reset
+    /// (CANCEL); zero: never.
+    pub(crate) stream_idle_timeout: Duration,
+    /// A response the client gives no flow-control window for this long is
+    /// reset (CANCEL), and its upstream stream with it.
+    pub(crate) stall_timeout: Duration,
+    /// The deadline of an ingress call that sent no `grpc-timeout` of its
+    /// own; zero: none.
+    pub(crate) default_call_timeout: Duration,
+    /// Open connections on the ingress and REST ports together; accept
+    /// waits while they are all taken.
+    pub(crate) max_connections: usize,
+    /// Ingress calls in flight across all connections; a stream over it is
+    /// refused (REFUSED_STREAM: the client may retry it elsewhere).
+    pub(crate) max_streams: usize,
+}
+
+impl Default for FrontDoorLimits {
+    fn default() -> Self {
+        FrontDoorLimits {
+            keepalive_interval: Duration::from_secs(20),
+            keepalive_timeout: Duration::from_secs(20),
+            idle_timeout: Duration::from_secs(60),
+            first_request_timeout: Duration::from_secs(10),
+            stream_idle_timeout: Duration::from_secs(300),
+            stall_timeout: Duration::from_secs(10),
+            default_call_timeout: Duration::from_secs(3600),
+            max_connections: 1024,
+            max_streams: 4096,
+        }
+    }
+}
+
+static LIMITS: OnceLock<FrontDoorLimits> = OnceLock::new();
+
+/// Sets the process's limits; `false` when they were already read or set
+/// (the binary sets them once, before it starts the gateway).
+pub(crate) fn set_limits(limits: FrontDoorLimits) -> bool {
+    LIMITS.set(limits).is_ok()
+}
+
+pub(crate) fn limits() -> &'static FrontDoorLimits {
+    LIMITS.get_or_init(FrontDoorLimits::default)
+}
+
+/// The caps, made once from the limits.
+struct Caps {
+    connections: Arc<Semaphore>,
+    streams: Arc<Semaphore>,
+}
+
+fn caps() -> &'static Caps {
+    static CAPS: OnceLock<Caps> = OnceLock::new();
+    CAPS.get_or_init(|| {
+        let limits = limits();
+        Caps {
+            connections: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            streams: Arc::new(Semaphore::new(limits.max_streams.max(1))),
+        }
+    })
+}
+
+/// A place for one more ingress call, if the process has one.
+pub(crate) fn stream_permit() -> Option<OwnedSemaphorePermit> {
+    Arc::clone(&caps().streams).try_acquire_owned().ok()
+}
+
+/// Accepts connections on one listener, each holding a place under the
+/// shared connection cap for as long as it lives.
+pub(crate) struct Acceptor {
+    listener: TcpListener,
+    what: &'static str,
+    backoff: Duration,
+    /// Failures in a row: the first one of an episode warns.
+    failures: u64,
+}
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+impl Acceptor {
+    pub(crate) fn new(listener: TcpListener, what: &'static str) -> Self {
+        Acceptor {
+            listener,
+            what,
+            backoff: FIRST_BACKOFF,
+            failures: 0,
+        }
+    }
+
+    /// The next connection, once it is under the cap. Out of descriptors
+    /// (EMFILE, ENFILE) or memory, it waits 50 ms, doubling to 1 s while
+    /// the failures go on, and warns once an episode, not once a failure.
+    pub(crate) async fn accept(&mut self) -> (TcpStream, OwnedSemaphorePermit) {
+        let tcp = self.accept_any().await;
+        // Taken after the accept, so an idle listener holds no place; the
+        // one connection accepted over the cap waits here, not served,
+        // and the listener accepts no other meanwhile. (The semaphore is
+        // never closed: it lives as long as the process.)
+        loop {
+            if let Ok(permit) = Arc::clone(&caps().connections).acquire_owned().await {
+                return (tcp, permit);
+            }
+        }
+    }
+
+    async fn accept_any(&mut self) -> TcpStream {
+        loop {
+            match self.listener.accept().await {
+                Ok((tcp, _)) => {
+                    if self.failures > 0 {
+                        tracing::info!(failures = self.failures, "the {} accepts connections again", self.what);
+                    }
+                    self.failures = 0;
+                    self.backoff = FIRST_BACKOFF;
+                    return tcp;
+                }
+                // The peer gave up before we took it: nothing to wait for.
+                Err(err) if is_connection_error(&err) => continue,
+                Err(err) => {
+                    if self.failures == 0 {
+                        tracing::warn!(
+                            %err,
+                            "the {} cannot accept connections (out of file descriptors?); retrying with backoff up to {MAX_BACKOFF:?}",
+                            self.what
+                        );
+                    }
+                    self.failures += 1;
+                    tokio::time::sleep(self.backoff).await;
+                    self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+/// Errors of the one connection being accepted, not of the listener (as
+/// hyper's and tonic's accept loops tell them apart).
+fn is_connection_error(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(err.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
+}
+
+/// Ends when the peer did not answer a PING in time (never without pings,
+/// or once the connection is gone: its own task sees that).
+pub(crate) async fn keepalive(ping_pong: Option<h2::PingPong>, interval: Duration, timeout: Duration) {
+    let Some(mut ping_pong) = ping_pong.filter(|_| !interval.is_zero()) else {
+        return std::future::pending().await;
+    };
+    loop {
+        tokio::time::sleep(interval).await;
+        match tokio::time::timeout(timeout, ping_pong.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_pong)) => {}
+            Ok(Err(_)) => return std::future::pending().await,
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_documented_ones() {
+        let limits = FrontDoorLimits::default();
+        assert_eq!(limits.keepalive_interval, Duration::from_secs(20));
+        assert_eq!(limits.keepalive_timeout, Duration::from_secs(20));
+        assert_eq!(limits.idle_timeout, Duration::from_secs(60));
+        assert_eq!(limits.first_request_timeout, Duration::from_secs(10));
+        assert_eq!(limits.stream_idle_timeout, Duration::from_secs(300));
+        assert_eq!(limits.stall_timeout, Duration::from_secs(10));
+        assert_eq!(limits.default_call_timeout, Duration::from_secs(3600));
+        assert_eq!((limits.max_connections, limits.max_streams), (1024, 4096));
+    }
+
+    #[test]
+    fn only_the_connection_being_accepted_failing_is_retried_at_once() {
+        let kind = |kind| std::io::Error::from(kind);
+        assert!(is_connection_error(&kind(std::io::ErrorKind::ConnectionAborted)));
+        assert!(!is_connection_error(&std::io::Error::from_raw_os_error(24)), "EMFILE");
+    }
+}
