@@ -121,11 +121,13 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "20s", value_name = "DURATION")]
     keepalive_timeout: Duration,
     /// A gRPC ingress connection with no call for this long is asked to go
-    /// (GOAWAY); a REST keep-alive connection with no request is closed. 0: never.
+    /// (GOAWAY). 0: never. (REST: --first-request-timeout.)
     #[arg(long, value_parser = humantime::parse_duration, default_value = "60s", value_name = "DURATION")]
     idle_timeout: Duration,
     /// A connection that has not sent a complete request (an ingress call's
-    /// headers, a REST request's headers) this long after it opened is closed.
+    /// headers) this long after it opened is closed; on the REST port, each
+    /// request's header must come within it, so an idle keep-alive
+    /// connection is closed after it too.
     #[arg(long, value_parser = parse_positive, default_value = "10s", value_name = "DURATION")]
     first_request_timeout: Duration,
     /// A gRPC ingress call that moves no message either way for this long is
