@@ -105,6 +105,8 @@ pub(crate) struct Acceptor {
     backoff: Duration,
     /// Failures in a row: the first one of an episode warns.
     failures: u64,
+    /// Accepted, waiting for a place under the cap.
+    waiting: Option<TcpStream>,
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
@@ -117,6 +119,7 @@ impl Acceptor {
             what,
             backoff: FIRST_BACKOFF,
             failures: 0,
+            waiting: None,
         }
     }
 
@@ -124,13 +127,19 @@ impl Acceptor {
     /// (EMFILE, ENFILE) or memory, it waits 50 ms, doubling to 1 s while
     /// the failures go on, and warns once an episode, not once a failure.
     pub(crate) async fn accept(&mut self) -> (TcpStream, OwnedSemaphorePermit) {
-        let tcp = self.accept_any().await;
-        // Taken after the accept, so an idle listener holds no place; the
-        // one connection accepted over the cap waits here, not served,
-        // and the listener accepts no other meanwhile. (The semaphore is
-        // never closed: it lives as long as the process.)
         loop {
-            if let Ok(permit) = Arc::clone(&caps().connections).acquire_owned().await {
+            if self.waiting.is_none() {
+                self.waiting = Some(self.accept_any().await);
+            }
+            // The place is taken after the accept, so an idle listener holds
+            // none; the one connection accepted over the cap waits here, kept
+            // in `waiting` when the caller drops this future (cancel-safe:
+            // an accept loop's select must not drop an accepted client), and
+            // the listener accepts no other meanwhile. (The semaphore is
+            // never closed: it lives as long as the process.)
+            if let Ok(permit) = Arc::clone(&caps().connections).acquire_owned().await
+                && let Some(tcp) = self.waiting.take()
+            {
                 return (tcp, permit);
             }
         }
