@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use greet_gateway::UpstreamTimeouts;
 use greet_gateway::discovery::{DiscoveryHealth, DiscoveryStream};
-use greet_gateway::{DnsModeConfig, Resolver};
+use greet_gateway::{DnsModeConfig, FrontDoorLimits, Resolver};
 use greet_gateway::{GatewayConfig, GatewayHandle, Listeners};
 use greet_proto::Mode;
 use greet_runtime::auth::ControlToken;
@@ -29,6 +29,8 @@ pub struct GatewaySpec {
     pub dns_resolver: Option<Resolver>,
     /// Required by `PUT /mode` and the Observer when set (none in the demo).
     pub control_token: Option<ControlToken>,
+    /// What its ports hold against slow and hostile clients.
+    pub front_door: FrontDoorLimits,
     /// Where it listens (port 0: any free port).
     pub rest_addr: SocketAddr,
     pub observe_addr: SocketAddr,
@@ -51,6 +53,7 @@ impl Default for GatewaySpec {
             dns_interval: Duration::from_secs(5),
             dns_resolver: None,
             control_token: None,
+            front_door: FrontDoorLimits::default(),
             rest_addr: localhost_any_port(),
             observe_addr: localhost_any_port(),
             grpc_addr: localhost_any_port(),
@@ -84,6 +87,7 @@ impl GatewaySpec {
             discovery_health: health,
             timeouts: self.timeouts,
             control_token: self.control_token.clone(),
+            front_door: self.front_door,
         };
         let rest = TcpListener::bind(self.rest_addr)
             .await

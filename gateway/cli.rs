@@ -9,7 +9,7 @@ use clap::{Parser, ValueEnum};
 
 use super::discovery::{self, DiscoveryHealth, DiscoveryStream};
 use super::dns_mode::DnsModeConfig;
-use super::listen::{self, FrontDoorLimits};
+use super::listen::FrontDoorLimits;
 use super::resolve::Resolver;
 use super::upstream::UpstreamTimeouts;
 use super::{GatewayConfig, Listeners, start_checking};
@@ -255,8 +255,6 @@ async fn bind(addr: SocketAddr, what: &str, flag: &str) -> anyhow::Result<tokio:
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // First: from here on, SIGTERM drains instead of killing.
     let terminated = termination_signal();
-    // Before anything reads them: the gateway below starts with these.
-    listen::set_limits(args.front_door_limits());
     let control_token = control_token(&args)?;
     let discovery_health = DiscoveryHealth::default();
     let (discovery_name, discovery) = discovery_from(&args, &discovery_health).await?;
@@ -279,6 +277,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             interval: args.dns_interval,
         },
         control_token,
+        front_door: args.front_door_limits(),
     };
     let rest = bind(SocketAddr::new(args.bind, args.port), "REST", "--port / GATEWAY_PORT").await?;
     let observe = bind(

@@ -42,6 +42,7 @@ pub use balancer::{EJECTION, MAX_EJECTION};
 pub use dns_mode::DnsModeConfig;
 pub use events::shared::Shared as HubEvent;
 pub use events::{EventHub, RequestOutcome};
+pub use listen::FrontDoorLimits;
 pub use resolve::{ResolveFuture, Resolver};
 pub use upstream::{Upstream, UpstreamTimeouts};
 
@@ -78,6 +79,8 @@ pub struct GatewayConfig {
     pub dns: dns_mode::DnsModeConfig,
     /// Required by `PUT /mode` and the Observer RPCs when set.
     pub control_token: Option<ControlToken>,
+    /// What the ingress and REST ports hold against slow and hostile clients.
+    pub front_door: FrontDoorLimits,
 }
 
 /// The gateway's shared state: upstream routing and the event hub.
@@ -92,6 +95,8 @@ pub struct Gateway {
     discovery_health: discovery::DiscoveryHealth,
     /// Set on shutdown: /healthz turns 503 so load balancers stop sending.
     draining: std::sync::atomic::AtomicBool,
+    /// The ports' limits and the caps they share.
+    pub(crate) front_door: listen::FrontDoor,
 }
 
 impl Gateway {
@@ -121,6 +126,7 @@ impl Gateway {
             metrics: metrics::GatewayCounts::default(),
             discovery_health,
             draining: std::sync::atomic::AtomicBool::new(false),
+            front_door: listen::FrontDoor::new(config.front_door),
         });
         // Weak: the hub is the gateway's, and must not keep it alive.
         let weak = Arc::downgrade(&gateway);
@@ -262,8 +268,9 @@ pub async fn start_checking(
 
     let app = rest::router(Arc::clone(&gateway));
     let rest_shutdown = shutdown.clone();
+    let rest_gateway = Arc::clone(&gateway);
     let rest = tokio::spawn(async move {
-        listen::rest::serve(rest_listener, app, rest_shutdown).await;
+        listen::rest::serve(&rest_gateway.front_door, rest_listener, app, rest_shutdown).await;
         Ok(())
     });
 

@@ -4,13 +4,13 @@
 //! streams, and an `accept` that backs off when the process is out of
 //! descriptors instead of spinning.
 //!
-//! The limits are process-wide: the binary sets them once from its flags
-//! ([`set_limits`]) before it starts the gateway; a gateway started in
-//! process (the demo, tests) gets [`FrontDoorLimits::default`].
+//! Each gateway has its own ([`FrontDoor`], from `GatewayConfig`'s
+//! [`FrontDoorLimits`]): the binary's come from its flags, a gateway started
+//! in process (the demo, tests) takes the defaults or its own.
 
 pub(crate) mod rest;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -18,33 +18,33 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// The front doors' limits; each default is in `--help` and docs/hardening.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FrontDoorLimits {
+pub struct FrontDoorLimits {
     /// A PING this often on an ingress (and REST HTTP/2) connection ...
-    pub(crate) keepalive_interval: Duration,
+    pub keepalive_interval: Duration,
     /// ... and the connection is closed when its answer takes longer.
-    pub(crate) keepalive_timeout: Duration,
+    pub keepalive_timeout: Duration,
     /// An ingress connection with no call for this long is asked to go
     /// (GOAWAY); zero: never.
-    pub(crate) idle_timeout: Duration,
+    pub idle_timeout: Duration,
     /// A connection that sent no complete request (an ingress call's
     /// HEADERS, a REST request's header) this long after it opened is
     /// closed: a preface then nothing, a header block never ended.
-    pub(crate) first_request_timeout: Duration,
+    pub first_request_timeout: Duration,
     /// An ingress call with no frame either way for this long is reset
     /// (CANCEL); zero: never.
-    pub(crate) stream_idle_timeout: Duration,
+    pub stream_idle_timeout: Duration,
     /// A response the client gives no flow-control window for this long is
     /// reset (CANCEL), and its upstream stream with it.
-    pub(crate) stall_timeout: Duration,
+    pub stall_timeout: Duration,
     /// The deadline of an ingress call that sent no `grpc-timeout` of its
     /// own; zero: none.
-    pub(crate) default_call_timeout: Duration,
+    pub default_call_timeout: Duration,
     /// Open connections on the ingress and REST ports together; accept
     /// waits while they are all taken.
-    pub(crate) max_connections: usize,
+    pub max_connections: usize,
     /// Ingress calls in flight across all connections; a stream over it is
     /// refused (REFUSED_STREAM: the client may retry it elsewhere).
-    pub(crate) max_streams: usize,
+    pub max_streams: usize,
 }
 
 impl Default for FrontDoorLimits {
@@ -63,38 +63,43 @@ impl Default for FrontDoorLimits {
     }
 }
 
-static LIMITS: OnceLock<FrontDoorLimits> = OnceLock::new();
-
-/// Sets the process's limits; `false` when they were already read or set
-/// (the binary sets them once, before it starts the gateway).
-pub(crate) fn set_limits(limits: FrontDoorLimits) -> bool {
-    LIMITS.set(limits).is_ok()
-}
-
-pub(crate) fn limits() -> &'static FrontDoorLimits {
-    LIMITS.get_or_init(FrontDoorLimits::default)
-}
-
-/// The caps, made once from the limits.
-struct Caps {
+/// One gateway's front doors: their limits, and the caps its ports share.
+pub(crate) struct FrontDoor {
+    limits: FrontDoorLimits,
     connections: Arc<Semaphore>,
     streams: Arc<Semaphore>,
 }
 
-fn caps() -> &'static Caps {
-    static CAPS: OnceLock<Caps> = OnceLock::new();
-    CAPS.get_or_init(|| {
-        let limits = limits();
-        Caps {
+impl FrontDoor {
+    pub(crate) fn new(limits: FrontDoorLimits) -> Self {
+        FrontDoor {
             connections: Arc::new(Semaphore::new(limits.max_connections.max(1))),
             streams: Arc::new(Semaphore::new(limits.max_streams.max(1))),
+            limits,
         }
-    })
-}
+    }
 
-/// A place for one more ingress call, if the process has one.
-pub(crate) fn stream_permit() -> Option<OwnedSemaphorePermit> {
-    Arc::clone(&caps().streams).try_acquire_owned().ok()
+    pub(crate) fn limits(&self) -> &FrontDoorLimits {
+        &self.limits
+    }
+
+    /// A place for one more ingress call, if the gateway has one.
+    pub(crate) fn stream_permit(&self) -> Option<OwnedSemaphorePermit> {
+        Arc::clone(&self.streams).try_acquire_owned().ok()
+    }
+
+    /// Accepts on `listener` (`what`: its name in the log) under the
+    /// connection cap.
+    pub(crate) fn acceptor(&self, listener: TcpListener, what: &'static str) -> Acceptor {
+        Acceptor {
+            listener,
+            what,
+            cap: Arc::clone(&self.connections),
+            backoff: FIRST_BACKOFF,
+            failures: 0,
+            waiting: None,
+        }
+    }
 }
 
 /// Accepts connections on one listener, each holding a place under the
@@ -102,6 +107,8 @@ pub(crate) fn stream_permit() -> Option<OwnedSemaphorePermit> {
 pub(crate) struct Acceptor {
     listener: TcpListener,
     what: &'static str,
+    /// The connection cap the gateway's ports share.
+    cap: Arc<Semaphore>,
     backoff: Duration,
     /// Failures in a row: the first one of an episode warns.
     failures: u64,
@@ -113,16 +120,6 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 impl Acceptor {
-    pub(crate) fn new(listener: TcpListener, what: &'static str) -> Self {
-        Acceptor {
-            listener,
-            what,
-            backoff: FIRST_BACKOFF,
-            failures: 0,
-            waiting: None,
-        }
-    }
-
     /// The next connection, once it is under the cap. Out of descriptors
     /// (EMFILE, ENFILE) or memory, it waits 50 ms, doubling to 1 s while
     /// the failures go on, and warns once an episode, not once a failure.
@@ -136,8 +133,8 @@ impl Acceptor {
             // in `waiting` when the caller drops this future (cancel-safe:
             // an accept loop's select must not drop an accepted client), and
             // the listener accepts no other meanwhile. (The semaphore is
-            // never closed: it lives as long as the process.)
-            if let Ok(permit) = Arc::clone(&caps().connections).acquire_owned().await
+            // never closed.)
+            if let Ok(permit) = Arc::clone(&self.cap).acquire_owned().await
                 && let Some(tcp) = self.waiting.take()
             {
                 return (tcp, permit);

@@ -24,7 +24,7 @@ use super::call::Forwarded;
 use super::pump::{Progress, Pump, Received};
 use super::wire;
 use crate::Gateway;
-use crate::listen::{self, Acceptor};
+use crate::listen;
 use budget::{Budget, LiveCall};
 
 /// As hyper's server defaults, which the ingress was first served with,
@@ -45,7 +45,7 @@ const MAX_UNWINDING: usize = 2 * MAX_CONCURRENT_STREAMS as usize;
 /// Accepts connections until `shutdown`, then asks each to finish (GOAWAY)
 /// and waits until their calls have ended.
 pub(super) async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: CancellationToken) {
-    let mut acceptor = Acceptor::new(listener, "gRPC ingress");
+    let mut acceptor = gateway.front_door.acceptor(listener, "gRPC ingress");
     let mut connections = JoinSet::new();
     loop {
         let (tcp, permit) = tokio::select! {
@@ -66,7 +66,7 @@ pub(super) async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: 
 /// (GOAWAY), or resets too many streams before their answer (GOAWAY
 /// ENHANCE_YOUR_CALM).
 async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: CancellationToken, _place: OwnedSemaphorePermit) {
-    let limits = listen::limits();
+    let limits = *gateway.front_door.limits();
     let opened = Instant::now();
     // Small frames of many calls: do not wait to coalesce them.
     if let Err(err) = tcp.set_nodelay(true) {
@@ -165,7 +165,7 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     continue;
                 }
-                let Some(permit) = listen::stream_permit() else {
+                let Some(permit) = gateway.front_door.stream_permit() else {
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     continue;
                 };
@@ -199,7 +199,7 @@ async fn call(
     budget: Arc<Budget>,
     _places: (OwnedSemaphorePermit, LiveCall),
 ) {
-    let limits = listen::limits();
+    let limits = *gateway.front_door.limits();
     let now = Instant::now();
     // A call without a (valid) deadline of its own gets the default here,
     // in the gateway only: it goes upstream as it came.
@@ -238,6 +238,7 @@ async fn answer(
     progress: &Progress,
     default_deadline: Option<Instant>,
 ) {
+    let limits = gateway.front_door.limits();
     let forwarding = super::forward(gateway, request);
     let reply = tokio::select! {
         // The reset first: a call reset in the write that opened it is
@@ -247,7 +248,7 @@ async fn answer(
             budget.premature_reset();
             return;
         }
-        () = sleep_until_some(default_deadline) => Reply::status(default_deadline_passed()),
+        () = sleep_until_some(default_deadline) => Reply::status(default_deadline_passed(limits.default_call_timeout)),
         reply = forwarding => reply,
     };
     match reply {
@@ -256,15 +257,16 @@ async fn answer(
                 tracing::debug!(%err, "could not answer a gRPC ingress call");
             }
         }
-        Reply::Streamed(head, body) => send(respond, head, body, progress, default_deadline).await,
+        Reply::Streamed(head, body) => {
+            send(respond, head, body, progress, default_deadline, limits.stall_timeout).await
+        }
     }
 }
 
-fn default_deadline_passed() -> tonic::Status {
+fn default_deadline_passed(default: Duration) -> tonic::Status {
     tonic::Status::deadline_exceeded(format!(
-        "the call sent no grpc-timeout and ran past the gateway's default of {:?} (--default-call-timeout); \
-         send a grpc-timeout for a longer call",
-        listen::limits().default_call_timeout
+        "the call sent no grpc-timeout and ran past the gateway's default of {default:?} (--default-call-timeout); \
+         send a grpc-timeout for a longer call"
     ))
 }
 
@@ -277,6 +279,7 @@ async fn send(
     body: Forwarded,
     progress: &Progress,
     default_deadline: Option<Instant>,
+    stall_timeout: Duration,
 ) {
     let stream = match respond.send_response(head, false) {
         Ok(stream) => stream,
@@ -286,7 +289,7 @@ async fn send(
     let deadline = body.deadline().or(default_deadline);
     let mut pump = Pump::new(body, stream)
         .watched(progress.clone())
-        .stall_after(listen::limits().stall_timeout);
+        .stall_after(stall_timeout);
     let Some(deadline) = deadline else {
         return pump.await;
     };

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use super::{Acceptor, limits};
+use super::FrontDoor;
 
 /// As the ingress's HTTP/2 limits, fewer streams: REST calls are short.
 const MAX_CONCURRENT_STREAMS: u32 = 100;
@@ -26,8 +26,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Serves `app` on `listener` until `shutdown`, then lets requests in
 /// flight finish.
-pub(crate) async fn serve(listener: TcpListener, app: axum::Router, shutdown: CancellationToken) {
-    let limits = limits();
+pub(crate) async fn serve(
+    front_door: &FrontDoor,
+    listener: TcpListener,
+    app: axum::Router,
+    shutdown: CancellationToken,
+) {
+    let limits = front_door.limits();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -44,7 +49,7 @@ pub(crate) async fn serve(listener: TcpListener, app: axum::Router, shutdown: Ca
         .max_local_error_reset_streams(MAX_LOCAL_ERROR_RESET_STREAMS)
         .max_header_list_size(MAX_HEADER_LIST_SIZE);
     let graceful = GracefulShutdown::new();
-    let mut acceptor = Acceptor::new(listener, "REST port");
+    let mut acceptor = front_door.acceptor(listener, "REST port");
     let mut connections = JoinSet::new();
     loop {
         let (tcp, place) = tokio::select! {

@@ -48,6 +48,7 @@ async fn sticky_gateway(target: String, endpoints: DiscoveryStream, request_time
             interval: Duration::from_secs(3600),
         },
         control_token: None,
+        front_door: greet_gateway::FrontDoorLimits::default(),
     };
     let listener = || TcpListener::bind("127.0.0.1:0");
     let listeners = Listeners {
