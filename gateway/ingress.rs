@@ -70,9 +70,10 @@ impl Reply {
     }
 }
 
-async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
+async fn forward(gateway: &Gateway, request: http::Request<Received>, default_timeout: Duration) -> Reply {
     let started = Instant::now();
-    let deadline = wire::deadline(request.headers(), started);
+    let limit = wire::Deadline::of(request.headers(), started, default_timeout);
+    let deadline = limit.map(|limit| limit.at);
     let method = sanitize_truncated(request.uri().path(), MAX_METHOD_CHARS);
     let began_in_epoch = gateway.hub.mode_epoch();
     let upstream = &gateway.upstream;
@@ -107,6 +108,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
         head: &head,
         replay: &replay,
         deadline,
+        sent_deadline: limit.and_then(|limit| limit.sent()),
         completion: &mut completion,
         method: &method,
     };
@@ -116,7 +118,10 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
         Ok(sent) => sent,
         Err(failure) => {
             let status = match failure {
-                TryFailure::DeadlinePassed => deadline_passed(&route.endpoint),
+                TryFailure::DeadlinePassed => match limit {
+                    Some(limit) => limit.passed(&format!("no response from {}", route.endpoint)),
+                    None => tonic::Status::deadline_exceeded("the call's deadline passed"),
+                },
                 failure => tonic::Status::unavailable(format!(
                     "the gateway could not complete the call to {} ({failure}); check that it is running and reachable",
                     route.endpoint
@@ -139,7 +144,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>) -> Reply {
     }
     Reply::Streamed(
         http::Response::from_parts(parts, ()),
-        Forwarded::new(body, deadline, completion, request_pump),
+        Forwarded::new(body, limit, completion, request_pump),
     )
 }
 
@@ -161,7 +166,10 @@ struct Forwarding<'a> {
     upstream: &'a Upstream,
     head: &'a http::request::Parts,
     replay: &'a Replay<Received>,
+    /// When the call must end here.
     deadline: Option<Instant>,
+    /// What the upstream is told (the client's own deadline only).
+    sent_deadline: Option<Instant>,
     completion: &'a mut Completion,
     method: &'a str,
 }
@@ -179,7 +187,7 @@ impl Attempt<Upstream> for Forwarding<'_> {
     /// (balancer/try_limit.rs), then goes there if the client's whole
     /// request was kept; else it waits for the call's deadline.
     async fn send(&mut self, route: &Route<Upstream>, limit: Option<Duration>) -> Result<Sent, TryFailure> {
-        let sent = attempt(route, self.head, self.replay, self.deadline);
+        let sent = attempt(route, self.head, self.replay, self.sent_deadline);
         tokio::pin!(sent);
         let result = match limit {
             Some(limit) => match tokio::time::timeout(limit, &mut sent).await {
@@ -268,8 +276,4 @@ fn upstream_uri(uri: &http::Uri, authority: &http::uri::Authority) -> http::Uri 
     parts.path_and_query = uri.path_and_query().cloned();
     // Scheme, authority and a path (or none) always make a URI.
     http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
-}
-
-fn deadline_passed(endpoint: &str) -> tonic::Status {
-    tonic::Status::deadline_exceeded(format!("no response from {endpoint} within the call's grpc-timeout"))
 }

@@ -114,7 +114,7 @@ impl Drop for Completion {
 pub(super) struct Forwarded {
     /// `None` once the call ended.
     upstream: Option<Received>,
-    deadline: Option<Instant>,
+    deadline: Option<wire::Deadline>,
     completion: Completion,
     /// Dropped with the response: ends the call's request pump, if any.
     _request_pump: Option<DropGuard>,
@@ -123,7 +123,7 @@ pub(super) struct Forwarded {
 impl Forwarded {
     pub(super) fn new(
         upstream: h2::RecvStream,
-        deadline: Option<Instant>,
+        deadline: Option<wire::Deadline>,
         completion: Completion,
         request_pump: Option<DropGuard>,
     ) -> Self {
@@ -141,15 +141,18 @@ impl Forwarded {
         self.completion.finish(Some(status));
     }
 
-    /// When the call must end: its `grpc-timeout`.
+    /// When the call must end: its `grpc-timeout`, or the gateway's default.
     pub(super) fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.deadline.map(|deadline| deadline.at)
     }
 
     /// The deadline passed: the call ends with DEADLINE_EXCEEDED (these
     /// trailers for the client), the upstream stream reset by dropping it.
     pub(super) fn deadline_passed(&mut self) -> HeaderMap {
-        let status = tonic::Status::deadline_exceeded("the call's grpc-timeout passed in the gateway");
+        let status = match self.deadline {
+            Some(deadline) => deadline.passed("the upstream's answer did not end"),
+            None => tonic::Status::deadline_exceeded("the call's deadline passed in the gateway"),
+        };
         self.finish(&status);
         wire::status_trailers(&status)
     }

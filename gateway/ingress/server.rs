@@ -22,7 +22,6 @@ use tokio_util::sync::CancellationToken;
 use super::Reply;
 use super::call::Forwarded;
 use super::pump::{Progress, Pump, Received};
-use super::wire;
 use crate::Gateway;
 use crate::listen;
 use budget::{Budget, LiveCall};
@@ -200,18 +199,13 @@ async fn call(
     _places: (OwnedSemaphorePermit, LiveCall),
 ) {
     let limits = *gateway.front_door.limits();
-    let now = Instant::now();
-    // A call without a (valid) deadline of its own gets the default here,
-    // in the gateway only: it goes upstream as it came.
-    let default_deadline = (!limits.default_call_timeout.is_zero() && wire::deadline(request.headers(), now).is_none())
-        .then(|| now + limits.default_call_timeout);
     let progress = Progress::new();
     let request = {
         let progress = progress.clone();
         request.map(move |body| Received::new(body).watched(progress))
     };
     let moved = {
-        let answering = answer(&gateway, request, &mut respond, &budget, &progress, default_deadline);
+        let answering = answer(&gateway, request, &mut respond, &budget, &progress);
         tokio::select! {
             biased;
             () = answering => true,
@@ -236,10 +230,9 @@ async fn answer(
     respond: &mut SendResponse<Bytes>,
     budget: &Budget,
     progress: &Progress,
-    default_deadline: Option<Instant>,
 ) {
     let limits = gateway.front_door.limits();
-    let forwarding = super::forward(gateway, request);
+    let forwarding = super::forward(gateway, request, limits.default_call_timeout);
     let reply = tokio::select! {
         // The reset first: a call reset in the write that opened it is
         // never sent upstream.
@@ -248,7 +241,6 @@ async fn answer(
             budget.premature_reset();
             return;
         }
-        () = sleep_until_some(default_deadline) => Reply::status(default_deadline_passed(limits.default_call_timeout)),
         reply = forwarding => reply,
     };
     match reply {
@@ -257,17 +249,8 @@ async fn answer(
                 tracing::debug!(%err, "could not answer a gRPC ingress call");
             }
         }
-        Reply::Streamed(head, body) => {
-            send(respond, head, body, progress, default_deadline, limits.stall_timeout).await
-        }
+        Reply::Streamed(head, body) => send(respond, head, body, progress, limits.stall_timeout).await,
     }
-}
-
-fn default_deadline_passed(default: Duration) -> tonic::Status {
-    tonic::Status::deadline_exceeded(format!(
-        "the call sent no grpc-timeout and ran past the gateway's default of {default:?} (--default-call-timeout); \
-         send a grpc-timeout for a longer call"
-    ))
 }
 
 /// Sends the response until it ends or the call's deadline passes, which
@@ -278,7 +261,6 @@ async fn send(
     head: http::Response<()>,
     body: Forwarded,
     progress: &Progress,
-    default_deadline: Option<Instant>,
     stall_timeout: Duration,
 ) {
     let stream = match respond.send_response(head, false) {
@@ -286,7 +268,7 @@ async fn send(
         // The client went away: dropping `body` observes the call as cancelled.
         Err(err) => return tracing::debug!(%err, "could not answer a gRPC ingress call"),
     };
-    let deadline = body.deadline().or(default_deadline);
+    let deadline = body.deadline();
     let mut pump = Pump::new(body, stream)
         .watched(progress.clone())
         .stall_after(stall_timeout);

@@ -69,6 +69,49 @@ pub(super) fn deadline(headers: &HeaderMap, now: Instant) -> Option<Instant> {
     now.checked_add(timeout)
 }
 
+/// When a call must end, and whose limit that is: the client's own
+/// `grpc-timeout` (passed upstream as the time left), or the gateway's
+/// `--default-call-timeout` for a call that sent none (kept here only: the
+/// upstream sees the call as it came).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Deadline {
+    pub(super) at: Instant,
+    /// The gateway's default, when the client gave none.
+    default: Option<Duration>,
+}
+
+impl Deadline {
+    /// The deadline of a call with these headers arriving at `now`; none
+    /// when it sent no valid `grpc-timeout` and `default` is zero.
+    pub(super) fn of(headers: &HeaderMap, now: Instant, default: Duration) -> Option<Self> {
+        match deadline(headers, now) {
+            Some(at) => Some(Deadline { at, default: None }),
+            None if default.is_zero() => None,
+            None => now.checked_add(default).map(|at| Deadline {
+                at,
+                default: Some(default),
+            }),
+        }
+    }
+
+    /// What the upstream is told: the client's own deadline only.
+    pub(super) fn sent(&self) -> Option<Instant> {
+        self.default.is_none().then_some(self.at)
+    }
+
+    /// Why the call ended when it passed, `before` what (the upstream's
+    /// answer, or its end), in whose words.
+    pub(super) fn passed(&self, before: &str) -> tonic::Status {
+        tonic::Status::deadline_exceeded(match self.default {
+            None => format!("{before} within the call's grpc-timeout"),
+            Some(default) => format!(
+                "{before} within the gateway's default of {default:?} for a call that sent no grpc-timeout \
+                 (--default-call-timeout); send a grpc-timeout for a longer call"
+            ),
+        })
+    }
+}
+
 /// A trailers-only answer the ingress makes itself (no upstream, a deadline
 /// passed, the upstream unreachable).
 pub(super) fn status_response(status: tonic::Status) -> http::Response<()> {
@@ -112,6 +155,33 @@ mod tests {
         assert_eq!(after("-5S"), None);
         assert_eq!(after(""), None);
         assert_eq!(deadline(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn a_call_without_grpc_timeout_gets_the_default_kept_in_the_gateway() {
+        let now = Instant::now();
+        let own = Deadline::of(&headers(&[("grpc-timeout", "5S")]), now, Duration::from_secs(3600)).unwrap();
+        assert_eq!(
+            (own.at, own.sent()),
+            (now + Duration::from_secs(5), Some(now + Duration::from_secs(5)))
+        );
+        assert_eq!(
+            own.passed("no response from a:1").message(),
+            "no response from a:1 within the call's grpc-timeout"
+        );
+        let default = Deadline::of(&HeaderMap::new(), now, Duration::from_secs(1)).unwrap();
+        assert_eq!((default.at, default.sent()), (now + Duration::from_secs(1), None));
+        let status = default.passed("no response from a:1");
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+        assert_eq!(
+            status.message(),
+            "no response from a:1 within the gateway's default of 1s for a call that sent no grpc-timeout (--default-call-timeout); send a grpc-timeout for a longer call"
+        );
+        assert_eq!(
+            Deadline::of(&HeaderMap::new(), now, Duration::ZERO),
+            None,
+            "0: no default"
+        );
     }
 
     #[test]

@@ -186,4 +186,16 @@ async fn a_call_without_grpc_timeout_ends_at_the_default_deadline() {
         "{waited:?}"
     );
     assert_eq!(upstream.calls(), 0);
+    // Counted as what it was: a deadline, not a client's cancel.
+    let metrics = greet_demo::rest_client::RestClient::new(format!("http://{}", gateway.rest))
+        .send(http::Method::GET, "/metrics", None, "")
+        .await
+        .unwrap()
+        .body;
+    let outcomes: Vec<&str> = metrics
+        .lines()
+        .filter(|line| line.starts_with("greet_gateway_requests_total{") && !line.ends_with(" 0"))
+        .collect();
+    assert_eq!(outcomes.len(), 1, "{outcomes:?}");
+    assert!(outcomes[0].contains("outcome=\"DeadlineExceeded\""), "{outcomes:?}");
 }
