@@ -61,6 +61,10 @@ use greet_proto::Mode;
 use greet_proto::observe::observer_server::ObserverServer;
 use greet_runtime::auth::ControlToken;
 
+/// Streams one Observer connection may have open: a dashboard needs one
+/// Watch and a few calls.
+const OBSERVER_MAX_STREAMS: u32 = 100;
+
 /// What the gateway is and where it sends requests.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
@@ -282,9 +286,16 @@ pub async fn start_checking(
     // The token guards the Observer only: health and reflection stay open.
     let observer = tonic::service::interceptor::InterceptedService::new(observer, observer_auth);
     let observe_shutdown = shutdown.clone();
+    let limits = *gateway.front_door.limits();
     let observe = tokio::spawn(async move {
         let incoming = tonic::transport::server::TcpIncoming::from(observe_listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
+            // As the other ports: a client gone silent is PINGed and
+            // dropped, and one connection opens a bounded number of streams.
+            .http2_keepalive_interval((!limits.keepalive_interval.is_zero()).then_some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+            .max_concurrent_streams(Some(OBSERVER_MAX_STREAMS))
+            .http2_max_pending_accept_reset_streams(Some(20))
             .add_service(health_service)
             .add_service(reflection)
             .add_service(reflection_v1alpha)
