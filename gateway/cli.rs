@@ -91,8 +91,9 @@ pub struct Args {
     #[arg(long, value_parser = humantime::parse_duration, default_value = "5s", value_name = "DURATION")]
     upstream_timeout: Duration,
     /// How often the gateway checks every endpoint discovery lists (ready or
-    /// not, in every mode) with grpc.health.v1 Check on a connection of its
-    /// own; each check waits the interval, 1s at most. The Observer shows
+    /// not, in every mode) with grpc.health.v1 Check on the endpoint's
+    /// connection once requests opened it, else on one of its own; each
+    /// check waits the interval, 1s at most. The Observer shows
     /// each endpoint's failure, and the answers name the pods. The checks do not route: a failing endpoint still gets
     /// requests until a request fails on it (then the balancer skips it).
     /// 0 turns the checks off; else at least 100ms.
