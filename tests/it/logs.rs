@@ -154,20 +154,26 @@ fn an_unknown_log_format_is_refused_with_the_choices() {
     }
 }
 
-/// `POST /greet` to `addr` over a plain HTTP/1.1 connection; the status code.
-fn greet_status(addr: &str) -> u16 {
+/// `request` (method and path) to `addr` over a plain HTTP/1.1 connection,
+/// with `body` as JSON if not empty; the whole answer.
+fn http_answer(addr: &str, request: &str, body: &str) -> String {
     use std::io::{Read, Write};
-    let body = r#"{"first_name":"Ada","last_name":"Lovelace"}"#;
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         stream,
-        "POST /greet HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{request} HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+/// `POST /greet` to `addr`; the status code.
+fn greet_status(addr: &str) -> u16 {
+    let answer = http_answer(addr, "POST /greet", r#"{"first_name":"Ada","last_name":"Lovelace"}"#);
     answer
         .split_whitespace()
         .nth(1)
@@ -188,13 +194,10 @@ fn message_where(logged: &Logged, wanted: impl Fn(&str) -> bool) -> (String, Str
 
 #[test]
 fn the_gateway_logs_each_ejection_and_re_admission_with_its_reason_first() {
-    // A port nothing listens on yet: the only endpoint refuses, then a server takes it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let endpoint = format!("127.0.0.1:{port}");
+    // A port nothing listens on yet: the only endpoint refuses, then a server
+    // takes it. Fixed, below 32768 and on an address no other test uses, so
+    // no port-0 bind elsewhere in the suite can take it meanwhile.
+    let endpoint = "127.0.0.88:27588".to_owned();
     let gateway = Logged::start(
         Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
             .args(["--bind", "127.0.0.1", "--port", "0", "--observe-port", "0"])
@@ -237,5 +240,87 @@ fn the_gateway_logs_each_ejection_and_re_admission_with_its_reason_first() {
                 "a request succeeded: endpoint {endpoint} (pod-a) back in rotation after 1 ejection in a row (last: connection refused)"
             )
         )
+    );
+}
+
+#[test]
+fn an_unreachable_api_server_is_logged_once_cause_first_and_kubes_own_lines_not_at_all() {
+    // Port 1 on loopback: nothing listens, every connect is refused.
+    let kubeconfig = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("logs-unreachable-kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: down\n  cluster: {server: 'http://127.0.0.1:1'}\n\
+         contexts:\n- name: down\n  context: {cluster: down, namespace: default}\ncurrent-context: down\n\
+         users:\n- name: u\n  user: {}\n",
+    )
+    .unwrap();
+    let mut gateway = Logged::start(
+        Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--observe-port",
+                "0",
+                "--grpc-port",
+                "0",
+            ])
+            .args(["--discovery", "kube", "--health-check-interval", "0"])
+            .env("KUBECONFIG", &kubeconfig)
+            .env("LOG_FORMAT", "json")
+            .env("GRPC_SERVER_HOST", "127.0.0.1")
+            .env("GRPC_SVC", "greetserver")
+            .env("POD_NAMESPACE", "default")
+            .env_remove("RUST_LOG"),
+    );
+    let mut lines = Vec::new();
+    let rest = loop {
+        let line = json(&gateway.next_line());
+        if line["message"] == "greet-gateway listening" {
+            break line["rest_addr"].as_str().unwrap().to_owned();
+        }
+        lines.push(line);
+    };
+    // Until the watch has failed for 3 s: several retries (one a second at most).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = http_answer(&rest, "GET /healthz", "");
+        let failing_for = answer
+            .split("\"failing_for_ms\":")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|ms| ms.parse::<u64>().ok());
+        if failing_for.is_some_and(|ms| ms >= 3000) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "discovery not failing for 3 s: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lines.extend(gateway.sigterm_and_collect().iter().map(|line| json(line)));
+    let from_kube: Vec<_> = lines
+        .iter()
+        .filter(|line| line["target"].as_str().is_some_and(|target| target.starts_with("kube")))
+        .collect();
+    assert!(from_kube.is_empty(), "kube's own lines: {from_kube:?}");
+    let watch: Vec<(&str, &str)> = lines
+        .iter()
+        .filter(|line| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("EndpointSlice watch"))
+        })
+        .map(|line| (line["level"].as_str().unwrap(), line["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        watch,
+        [(
+            "WARN",
+            "EndpointSlice watch: the API server refuses connections — down or restarting?; retrying, keeping the last endpoint set"
+        )],
+        "once for the outage, cause first"
     );
 }
