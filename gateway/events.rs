@@ -106,11 +106,12 @@ pub struct EventHub {
 }
 
 /// Discovery's last state, its set age grown by the time since it was set
-/// (a stale set keeps ageing between changes).
+/// (a stale set keeps ageing between changes). A set is stale from the
+/// moment discovery fails, when its age is still 0.
 fn discovery_now(control: &Control) -> Option<observe::DiscoveryState> {
     let (state, at) = control.discovery.as_ref()?;
     let mut state = state.clone();
-    if state.set_age_ms > 0 {
+    if state.set_age_ms > 0 || state.failing_since_unix_us != 0 {
         let since = u64::try_from(at.elapsed().as_millis()).unwrap_or(u64::MAX);
         state.set_age_ms = state.set_age_ms.saturating_add(since);
     }

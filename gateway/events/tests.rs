@@ -420,3 +420,25 @@ async fn a_summary_subscriber_joining_keeps_a_raw_subscribers_stream_whole() {
     drop(raw);
     assert_eq!(hub.subscribers(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_discoverys_set_keeps_ageing_in_snapshots_from_the_moment_it_failed() {
+    let hub = hub();
+    // Told at the moment discovery started failing: the set is 0 ms old.
+    hub.set_discovery(observe::DiscoveryState {
+        source: "kube".into(),
+        failing_since_unix_us: 1_000_000,
+        last_error: "the API server refuses connections".into(),
+        set_age_ms: 0,
+    });
+    tokio::time::advance(std::time::Duration::from_secs(70)).await;
+    let state = hub.snapshot().discovery_state.unwrap();
+    assert_eq!(state.set_age_ms, 70_000);
+    // Working discovery (no failure, a current set) does not age.
+    hub.set_discovery(observe::DiscoveryState {
+        source: "kube".into(),
+        ..observe::DiscoveryState::default()
+    });
+    tokio::time::advance(std::time::Duration::from_secs(5)).await;
+    assert_eq!(hub.snapshot().discovery_state.unwrap().set_age_ms, 0);
+}
