@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 use http_body::{Body, Frame};
@@ -134,7 +134,21 @@ pub(super) struct Pump<B> {
     /// reset, and the timer running while it is shut.
     stall_after: Option<Duration>,
     stalled: Option<Pin<Box<Sleep>>>,
+    /// What the body gave after the DATA being coalesced, to send next.
+    held: Option<Held>,
 }
+
+/// A body's next frame that is not DATA.
+enum Held {
+    Trailers(HeaderMap),
+    End,
+    Failed(String),
+}
+
+/// DATA frames already received are sent on as one, up to this size: a
+/// client's burst of small frames (one byte each, say) costs the shared
+/// upstream connection a frame per burst, not one per frame.
+const COALESCE_UP_TO: usize = 16 * 1024;
 
 impl<B> Pump<B>
 where
@@ -149,6 +163,7 @@ where
             progress: None,
             stall_after: None,
             stalled: None,
+            held: None,
         }
     }
 
@@ -163,6 +178,39 @@ where
     pub(super) fn stall_after(mut self, limit: Duration) -> Self {
         self.stall_after = Some(limit);
         self
+    }
+
+    /// `data` and the DATA frames the body already has after it, as one,
+    /// up to [`COALESCE_UP_TO`]; a frame of another kind (trailers, the end,
+    /// an error) is held for the next turn.
+    fn coalesce(&mut self, data: Bytes, cx: &mut Context<'_>) -> Bytes {
+        let mut merged: Option<BytesMut> = None;
+        while merged.as_ref().map_or(data.len(), BytesMut::len) < COALESCE_UP_TO && !self.body.is_end_stream() {
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(more) => merged
+                        .get_or_insert_with(|| BytesMut::from(&data[..]))
+                        .extend_from_slice(&more),
+                    Err(other) => {
+                        // Only trailers are not DATA in an HTTP/2 body.
+                        if let Ok(trailers) = other.into_trailers() {
+                            self.held = Some(Held::Trailers(trailers));
+                        }
+                        break;
+                    }
+                },
+                Poll::Ready(Some(Err(err))) => {
+                    self.held = Some(Held::Failed(err.to_string()));
+                    break;
+                }
+                Poll::Ready(None) => {
+                    self.held = Some(Held::End);
+                    break;
+                }
+                Poll::Pending => break,
+            }
+        }
+        merged.map_or(data, BytesMut::freeze)
     }
 
     /// Pending while the window is shut; ready (the stream reset) once it
@@ -246,7 +294,17 @@ where
                 }
                 Poll::Pending => return this.poll_stall(cx),
             }
-            let frame = match Pin::new(&mut this.body).poll_frame(cx) {
+            let polled = match this.held.take() {
+                Some(Held::End) => Poll::Ready(None),
+                Some(Held::Trailers(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+                Some(Held::Failed(err)) => {
+                    tracing::debug!(%err, "a call's body failed");
+                    this.stream.send_reset(h2::Reason::CANCEL);
+                    return Poll::Ready(());
+                }
+                None => Pin::new(&mut this.body).poll_frame(cx),
+            };
+            let frame = match polled {
                 Poll::Ready(frame) => frame,
                 Poll::Pending => {
                     // The peer may end the stream while the body is silent
@@ -270,7 +328,15 @@ where
                         if let Some(progress) = &this.progress {
                             progress.mark();
                         }
-                        let end = this.body.is_end_stream();
+                        let data = this.coalesce(data, cx);
+                        let end = match this.held {
+                            Some(Held::End) => {
+                                this.held = None;
+                                true
+                            }
+                            Some(_) => false,
+                            None => this.body.is_end_stream(),
+                        };
                         let sent = this.stream.send_data(data, end);
                         if !end && sent.is_ok() {
                             continue;
@@ -339,5 +405,64 @@ mod tests {
             .unwrap();
         assert_eq!(reason, Some(h2::Reason::CANCEL));
         drop(frames);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_one_byte_frames_goes_on_as_one_frame_then_the_trailers() {
+        let (client_io, server_io) = tokio::io::duplex(1024 * 1024);
+        let server = tokio::spawn(async move {
+            let mut connection = h2::server::handshake(server_io).await.unwrap();
+            let (request, _respond) = connection.accept().await.unwrap().unwrap();
+            tokio::spawn(async move { while connection.accept().await.is_some() {} });
+            let mut body = request.into_body();
+            let mut chunks = Vec::new();
+            while let Some(chunk) = body.data().await {
+                let chunk = chunk.unwrap();
+                let _ = body.flow_control().release_capacity(chunk.len());
+                chunks.push(chunk.len());
+            }
+            let trailers = body.trailers().await.unwrap();
+            (chunks, trailers.map(|t| t["x-end"].clone()))
+        });
+        let (send_request, connection) = h2::client::handshake(client_io).await.unwrap();
+        tokio::spawn(connection);
+        let mut send_request = send_request.ready().await.unwrap();
+        let request = http::Request::post("http://upstream/echo.Echo/Collect")
+            .body(())
+            .unwrap();
+        let (_response, stream) = send_request.send_request(request, false).unwrap();
+        // Everything already received, as a client's one write of 1,000 frames.
+        let mut trailers = HeaderMap::new();
+        trailers.insert("x-end", http::HeaderValue::from_static("yes"));
+        let frames = (0..1000)
+            .map(|_| Frame::data(Bytes::from_static(b"x")))
+            .chain(std::iter::once(Frame::trailers(trailers)))
+            .collect();
+        Pump::new(AllReceived(frames), stream).await;
+        let (chunks, end) = tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(chunks, [1000], "one DATA frame for the burst");
+        assert_eq!(end.as_ref().map(|v| v.to_str().unwrap()), Some("yes"));
+    }
+
+    /// A body whose every frame is there at once.
+    struct AllReceived(std::collections::VecDeque<Frame<Bytes>>);
+
+    impl Body for AllReceived {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::convert::Infallible>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
+        }
+
+        fn is_end_stream(&self) -> bool {
+            self.0.is_empty()
+        }
     }
 }
