@@ -6,11 +6,14 @@
 //! `--soak` runs the soak instead (soak.rs, `bench/soak`).
 
 mod direct_grpc;
+mod envoy;
 mod gateway_cpu;
 mod greet_top_cpu;
+mod haproxy;
 mod loadgen;
 mod measure;
 mod nginx;
+mod peers;
 mod pod_metrics;
 mod procs;
 mod rebalance;
@@ -20,6 +23,7 @@ mod rss;
 mod soak;
 mod soak_report;
 mod subscribers;
+mod throughput;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -103,7 +107,8 @@ impl Scale {
     }
 }
 
-/// The suite's temp dir (nginx config and logs, request body, wrk script), removed at exit.
+/// The suite's temp dir (the peers' configs and logs, the gateways' logs,
+/// request body, wrk script), removed at exit.
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
@@ -136,9 +141,11 @@ async fn main() {
     let pod_metrics_only = args.iter().any(|a| a == "--pod-metrics");
     let started = Instant::now();
     let mut results = Results::default();
+    results.sample_load("at the start");
     if let Err(e) = measure_all(&scale, &mut results, throughput_only, pod_metrics_only).await {
         failed(&mut results, "setup", e);
     }
+    results.sample_load("at the end");
     let env = results::environment();
     let table = results.table();
     println!(
@@ -176,7 +183,7 @@ async fn measure_all(
     let servers = procs::start_servers(3, 71).await?;
     eprintln!("suite: {}", scale.describe());
 
-    measure::throughput(scale, results, &servers, &dir.0, &body, &script).await;
+    throughput::measure(scale, results, &servers, &dir.0, &body, &script).await;
     if throughput_only {
         return Ok(());
     }

@@ -11,13 +11,8 @@ use std::process::Command;
 
 use anyhow::bail;
 
+use super::peers::Proxy;
 use super::procs::{Child, free_port, wait_listening};
-
-/// nginx as one process; killed when dropped (its `Child`).
-pub(crate) struct Nginx {
-    pub child: Child,
-    pub addr: SocketAddr,
-}
 
 pub(crate) fn config(dir: &Path, listen: SocketAddr, servers: &[SocketAddr]) -> String {
     let d = dir.display();
@@ -51,8 +46,9 @@ http {{
     )
 }
 
-/// Starts nginx on a free loopback port in front of `servers`.
-pub(crate) async fn start(dir: &Path, servers: &[SocketAddr]) -> anyhow::Result<Nginx> {
+/// Starts nginx on a free loopback port in front of `servers`; one process,
+/// killed when dropped (its `Child`).
+pub(crate) async fn start(dir: &Path, servers: &[SocketAddr]) -> anyhow::Result<Proxy> {
     let listen = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port(Ipv4Addr::LOCALHOST)?));
     let conf = dir.join("nginx.conf");
     std::fs::write(&conf, config(dir, listen, servers))?;
@@ -72,5 +68,9 @@ pub(crate) async fn start(dir: &Path, servers: &[SocketAddr]) -> anyhow::Result<
         bail!("{e}; error.log: {log}");
     }
     child.check_running()?;
-    Ok(Nginx { child, addr: listen })
+    Ok(Proxy {
+        name: "nginx",
+        child,
+        addr: listen,
+    })
 }

@@ -82,6 +82,35 @@ pub(crate) fn total_cpu(pids: &[u32]) -> anyhow::Result<Duration> {
     pids.iter().map(|pid| cpu_time(*pid)).sum()
 }
 
+/// `pid` and all its descendants (from each /proc/<pid>/stat's parent), so
+/// that a proxy's CPU counts every process it runs, workers included.
+pub(crate) fn process_tree(pid: u32) -> anyhow::Result<Vec<u32>> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc")? {
+        let Some(child) = entry?.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        // A process may exit between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let parent = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 2..].split(' ').nth(1)?.parse::<u32>().ok());
+        if let Some(parent) = parent {
+            parents.push((child, parent));
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(c, _)| *c));
+        i += 1;
+    }
+    Ok(tree)
+}
+
 fn clock_ticks() -> f64 {
     static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     *TICKS.get_or_init(|| {
@@ -212,22 +241,59 @@ pub(crate) async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Resu
 
 /// A greet-gateway process over `servers` (static discovery), sticky to `sticky` (e.g. a Service).
 pub(crate) async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr) -> anyhow::Result<Gateway> {
+    start_gateway_logging(servers, mode, sticky, LogLevel::Warn, None).await
+}
+
+/// The gateway's log level: `RUST_LOG=warn`, as the suite ran it until
+/// now, or none set, what a user runs (the binary's default, info).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogLevel {
+    Default,
+    Warn,
+}
+
+impl LogLevel {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            LogLevel::Default => "default log level",
+            LogLevel::Warn => "RUST_LOG=warn",
+        }
+    }
+}
+
+/// A greet-gateway process as `start_gateway_via`, at `log`; its stderr
+/// (the log lines) to the file `stderr` when given, as a cluster's log
+/// collector would take them, else inherited.
+pub(crate) async fn start_gateway_logging(
+    servers: &Servers,
+    mode: Mode,
+    sticky: SocketAddr,
+    log: LogLevel,
+    stderr: Option<&std::path::Path>,
+) -> anyhow::Result<Gateway> {
     let (rest_port, observe_port) = (free_port(Ipv4Addr::LOCALHOST)?, free_port(Ipv4Addr::LOCALHOST)?);
     let grpc_port = free_port(Ipv4Addr::LOCALHOST)?;
     let endpoints: Vec<String> = servers.addrs.iter().map(|a| a.to_string()).collect();
-    let child = Child::spawn(
-        "greet-gateway",
-        Command::new(binary("greet-gateway"))
-            .args(["--bind", "127.0.0.1", "--discovery", "static"])
-            .args(["--mode", &mode.to_string()])
-            .args(["--port", &rest_port.to_string()])
-            .args(["--observe-port", &observe_port.to_string()])
-            .args(["--grpc-port", &grpc_port.to_string()])
-            .args(["--grpc-server-host", &sticky.ip().to_string()])
-            .args(["--grpc-server-port", &sticky.port().to_string()])
-            .args(["--endpoints", &endpoints.join(",")])
-            .env("RUST_LOG", "warn"),
-    )?;
+    let mut command = Command::new(binary("greet-gateway"));
+    command
+        .args(["--bind", "127.0.0.1", "--discovery", "static"])
+        .args(["--mode", &mode.to_string()])
+        .args(["--port", &rest_port.to_string()])
+        .args(["--observe-port", &observe_port.to_string()])
+        .args(["--grpc-port", &grpc_port.to_string()])
+        .args(["--grpc-server-host", &sticky.ip().to_string()])
+        .args(["--grpc-server-port", &sticky.port().to_string()])
+        .args(["--endpoints", &endpoints.join(",")]);
+    match log {
+        LogLevel::Warn => command.env("RUST_LOG", "warn"),
+        // Also when the suite's own environment sets one.
+        LogLevel::Default => command.env_remove("RUST_LOG"),
+    };
+    if let Some(path) = stderr {
+        let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        command.stderr(file);
+    }
+    let child = Child::spawn("greet-gateway", &mut command)?;
     let rest_url = format!("http://127.0.0.1:{rest_port}");
     let gateway = Gateway {
         child,

@@ -35,10 +35,46 @@ pub struct Target {
     pub pass: bool,
 }
 
+/// A target judged on a ratio taken in each run (both sides measured in
+/// the same run): the median of the runs' ratios is judged, their spread shown.
+pub struct PairedTarget {
+    pub name: &'static str,
+    pub goal: &'static str,
+    /// The gateway's log level the ratio is taken at.
+    pub level: &'static str,
+    pub ratios: Vec<f64>,
+    pub pass: bool,
+}
+
+impl PairedTarget {
+    /// Met when the median ratio is within [min, max].
+    pub fn new(
+        name: &'static str,
+        goal: &'static str,
+        level: &'static str,
+        ratios: Vec<f64>,
+        min: f64,
+        max: f64,
+    ) -> PairedTarget {
+        let m = median(&ratios);
+        PairedTarget {
+            name,
+            goal,
+            level,
+            pass: m.is_finite() && m >= min && m <= max,
+            ratios,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct Results {
     pub figures: Vec<Figure>,
     pub targets: Vec<Target>,
+    /// The gateway beside HAProxy and its own paths, at both log levels.
+    pub paired: Vec<PairedTarget>,
+    /// /proc/loadavg at named moments: the machine is shared.
+    pub load: Vec<(String, String)>,
     /// Measurements that could not produce their number.
     pub failures: Vec<String>,
 }
@@ -76,8 +112,27 @@ impl Results {
         });
     }
 
+    /// Notes the load average (1, 5 and 15 min) now, as `when`.
+    pub fn sample_load(&mut self, when: impl Into<String>) {
+        let load = std::fs::read_to_string("/proc/loadavg").map_or_else(
+            |e| format!("unreadable: {e}"),
+            |s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        );
+        self.load.push((when.into(), load));
+    }
+
     pub fn table(&self) -> String {
-        let mut out = String::from("| figure | median | unit | runs |\n|---|---:|---|---|\n");
+        let mut out = String::new();
+        if !self.load.is_empty() {
+            out.push_str(
+                "The machine is shared (other sessions' builds and tests may run beside the suite); its load average (1, 5, 15 min, /proc/loadavg) on 2 cores:\n\n",
+            );
+            for (when, load) in &self.load {
+                let _ = writeln!(out, "- {when}: {load}");
+            }
+            out.push('\n');
+        }
+        out.push_str("| figure | median | unit | runs |\n|---|---:|---|---|\n");
         for f in &self.figures {
             let runs: Vec<String> = f.runs.iter().map(|v| format_value(*v)).collect();
             let _ = writeln!(
@@ -93,6 +148,27 @@ impl Results {
         for t in &self.targets {
             let verdict = if t.pass { "PASS" } else { "MISS" };
             let _ = writeln!(out, "| {} | {} | {} | {verdict} |", t.name, t.goal, t.measured);
+        }
+        if !self.paired.is_empty() {
+            out.push_str(
+                "\n## Targets: the gateway beside HAProxy, at both log levels\n\nEach ratio is taken per run (both sides measured in the same run); the median of the runs' ratios is judged, the spread is their min–max.\n\n| target | goal | gateway log level | ratio | spread (min–max) | runs | |\n|---|---|---|---:|---|---|---|\n",
+            );
+            for t in &self.paired {
+                let verdict = if t.pass { "met" } else { "missed" };
+                let (min, max) = t.ratios.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| {
+                    (lo.min(*r), hi.max(*r))
+                });
+                let runs: Vec<String> = t.ratios.iter().map(|r| format!("{r:.3}")).collect();
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.3} | {min:.3}–{max:.3} | {} | {verdict} |",
+                    t.name,
+                    t.goal,
+                    t.level,
+                    median(&t.ratios),
+                    runs.join(" ")
+                );
+            }
         }
         for failure in &self.failures {
             let _ = writeln!(out, "\nFAILED: {failure}");
@@ -147,6 +223,8 @@ pub(crate) fn environment() -> String {
         ("nginx", first_line("nginx", &["-v"])),
         ("h2load", first_line("h2load", &["--version"])),
         ("wrk", first_line("wrk", &["-v"])),
+        ("haproxy", first_line("haproxy", &["-v"])),
+        ("envoy", super::envoy::version()),
         ("git commit", first_line("git", &["rev-parse", "--short", "HEAD"])),
         (
             "profile",
