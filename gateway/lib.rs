@@ -24,6 +24,7 @@ mod health_check;
 mod in_flight;
 mod ingress;
 mod io_reason;
+mod keepalive;
 mod listen;
 mod metrics;
 mod observer;

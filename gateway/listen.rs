@@ -179,22 +179,6 @@ fn is_connection_error(err: &std::io::Error) -> bool {
     matches!(err.kind(), ConnectionRefused | ConnectionAborted | ConnectionReset)
 }
 
-/// Ends when the peer did not answer a PING in time (never without pings,
-/// or once the connection is gone: its own task sees that).
-pub(crate) async fn keepalive(ping_pong: Option<h2::PingPong>, interval: Duration, timeout: Duration) {
-    let Some(mut ping_pong) = ping_pong.filter(|_| !interval.is_zero()) else {
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::time::sleep(interval).await;
-        match tokio::time::timeout(timeout, ping_pong.ping(h2::Ping::opaque())).await {
-            Ok(Ok(_pong)) => {}
-            Ok(Err(_)) => return std::future::pending().await,
-            Err(_) => return,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -221,7 +221,7 @@ impl RawH2 {
             let _open = open;
             let mut connection = connection;
             let (interval, timeout) = keepalive_every;
-            let keepalive = keepalive(connection.ping_pong(), interval, timeout);
+            let keepalive = crate::keepalive::keepalive(connection.ping_pong(), interval, timeout);
             tokio::select! {
                 ended = &mut connection => if let Err(err) = ended {
                     tracing::debug!(%target, %err, "an upstream connection ended");
@@ -252,22 +252,6 @@ const RESET_STREAM_DURATION: Duration = Duration::from_secs(5);
 /// so a pod that vanished without a reset does not hold calls forever.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// Ends when the peer did not answer a PING in time (never without pings).
-async fn keepalive(ping_pong: Option<h2::PingPong>, interval: Duration, timeout: Duration) {
-    let Some(mut ping_pong) = ping_pong else {
-        return std::future::pending().await;
-    };
-    loop {
-        tokio::time::sleep(interval).await;
-        match tokio::time::timeout(timeout, ping_pong.ping(h2::Ping::opaque())).await {
-            Ok(Ok(_pong)) => {}
-            // The connection ended: its own task reports why.
-            Ok(Err(_)) => return std::future::pending().await,
-            Err(_) => return,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

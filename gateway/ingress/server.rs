@@ -23,7 +23,6 @@ use super::Reply;
 use super::call::Forwarded;
 use super::pump::{Progress, Pump, Received};
 use crate::Gateway;
-use crate::listen;
 use budget::{Budget, LiveCall};
 
 /// As hyper's server defaults, which the ingress was first served with,
@@ -96,7 +95,7 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
         }
     };
     let budget = Arc::new(Budget::new());
-    let keepalive = listen::keepalive(
+    let keepalive = crate::keepalive::keepalive(
         connection.ping_pong(),
         limits.keepalive_interval,
         limits.keepalive_timeout,

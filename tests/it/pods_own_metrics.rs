@@ -193,7 +193,8 @@ async fn cluster_of(pods: &[LocalPod]) -> (FakeKube, std::path::PathBuf) {
         ));
         kube.proxy_to(NS, &local.name, 9090, local.metrics_addr.unwrap());
     }
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("greet-top-pods-metrics-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("greet-top-pods-metrics-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = kube.write_kubeconfig(&dir, NS);
     (kube, kubeconfig)
