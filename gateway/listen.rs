@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 /// The front doors' limits; each default is in `--help` and docs/hardening.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +98,7 @@ impl FrontDoor {
             cap: Arc::clone(&self.connections),
             backoff: FIRST_BACKOFF,
             failures: 0,
+            warned: None,
             waiting: None,
         }
     }
@@ -110,19 +112,25 @@ pub(crate) struct Acceptor {
     /// The connection cap the gateway's ports share.
     cap: Arc<Semaphore>,
     backoff: Duration,
-    /// Failures in a row: the first one of an episode warns.
+    /// Failures since the last warning.
     failures: u64,
+    /// When the last warning was logged, and whether an accept has
+    /// succeeded since (logged once).
+    warned: Option<(Instant, bool)>,
     /// Accepted, waiting for a place under the cap.
     waiting: Option<TcpStream>,
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// At most one warning this often: at the descriptor limit, accepts fail and
+/// succeed by turns as connections close (a line per connection, else).
+const WARN_EVERY: Duration = Duration::from_secs(30);
 
 impl Acceptor {
     /// The next connection, once it is under the cap. Out of descriptors
     /// (EMFILE, ENFILE) or memory, it waits 50 ms, doubling to 1 s while
-    /// the failures go on, and warns once an episode, not once a failure.
+    /// the failures go on, and warns at most every 30 s, not once a failure.
     pub(crate) async fn accept(&mut self) -> (TcpStream, OwnedSemaphorePermit) {
         loop {
             if self.waiting.is_none() {
@@ -146,24 +154,27 @@ impl Acceptor {
         loop {
             match self.listener.accept().await {
                 Ok((tcp, _)) => {
-                    if self.failures > 0 {
-                        tracing::info!(failures = self.failures, "the {} accepts connections again", self.what);
+                    if let Some((_, said_again @ false)) = &mut self.warned {
+                        *said_again = true;
+                        tracing::info!("the {} accepts connections again", self.what);
                     }
-                    self.failures = 0;
                     self.backoff = FIRST_BACKOFF;
                     return tcp;
                 }
                 // The peer gave up before we took it: nothing to wait for.
                 Err(err) if is_connection_error(&err) => continue,
                 Err(err) => {
-                    if self.failures == 0 {
+                    self.failures += 1;
+                    if self.warned.is_none_or(|(at, _)| at.elapsed() >= WARN_EVERY) {
                         tracing::warn!(
                             %err,
+                            failures = self.failures,
                             "the {} cannot accept connections (out of file descriptors?); retrying with backoff up to {MAX_BACKOFF:?}",
                             self.what
                         );
+                        self.warned = Some((Instant::now(), false));
+                        self.failures = 0;
                     }
-                    self.failures += 1;
                     tokio::time::sleep(self.backoff).await;
                     self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 }

@@ -324,3 +324,66 @@ fn an_unreachable_api_server_is_logged_once_cause_first_and_kubes_own_lines_not_
         "once for the outage, cause first"
     );
 }
+
+#[test]
+fn out_of_descriptors_the_ingress_warns_once_backs_off_and_accepts_again() {
+    // 64 descriptors: the gateway needs about 20 of its own, so the ingress
+    // runs out within 60 clients.
+    let mut gateway = Logged::start(
+        Command::new("sh")
+            .args([
+                "-c",
+                "ulimit -n 64 && exec \"$0\" \"$@\"",
+                env!("CARGO_BIN_EXE_greet-gateway"),
+            ])
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--observe-port",
+                "0",
+                "--grpc-port",
+                "0",
+            ])
+            .args(["--health-check-interval", "0", "--first-request-timeout", "1s"])
+            .env("LOG_FORMAT", "json")
+            .env("GRPC_SERVER_HOST", "127.0.0.1")
+            .env_remove("RUST_LOG"),
+    );
+    let grpc = loop {
+        let line = json(&gateway.next_line());
+        if line["message"] == "greet-gateway listening" {
+            break line["grpc_addr"].as_str().unwrap().to_owned();
+        }
+    };
+    // Idle clients, each holding a descriptor of the gateway's until the
+    // first-request limit closes it; those past the limit wait in the backlog.
+    let clients: Vec<_> = (0..80).map(|_| std::net::TcpStream::connect(&grpc).unwrap()).collect();
+    let out = message_where(&gateway, |m| m.contains("cannot accept connections"));
+    assert_eq!(
+        out,
+        (
+            "WARN".to_owned(),
+            "the gRPC ingress cannot accept connections (out of file descriptors?); retrying with backoff up to 1s"
+                .to_owned()
+        )
+    );
+    // The idle ones are closed after 1 s: the waiting ones are accepted.
+    let back = json(&gateway.next_line());
+    assert_eq!(
+        back["message"], "the gRPC ingress accepts connections again",
+        "{back:?}"
+    );
+    assert_eq!(back["level"], "INFO");
+    drop(clients);
+    // At the limit, accepts fail and succeed by turns as connections close:
+    // still one warning and one "again" (at most one each 30 s).
+    let rest = gateway.sigterm_and_collect();
+    assert!(
+        !rest
+            .iter()
+            .any(|line| line.contains("cannot accept connections") || line.contains("accepts connections again")),
+        "one warning an episode: {rest:?}"
+    );
+}
