@@ -99,7 +99,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>, default_ti
         began_in_epoch,
         route.outcome(1, &method),
     );
-    completion.unanswered_from(route.unanswered_pod(upstream));
+    completion.unanswered_from(route.known_pod(upstream));
     let (mut head, body) = request.into_parts();
     wire::strip_hop_by_hop(&mut head.headers);
     let replay = Replay::new(body);
@@ -136,7 +136,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>, default_ti
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
     route.succeeded(upstream, crate::response_headers::pod_header(&parts.headers).as_deref());
-    completion.pod_from(&parts.headers, route.pod_name());
+    completion.pod_from(&parts.headers, route.known_pod(upstream));
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.
         completion.finish(Some(&status));
@@ -216,7 +216,7 @@ impl Attempt<Upstream> for Forwarding<'_> {
 
     fn retrying(&mut self, route: &Route<Upstream>, attempts: u32) {
         self.completion.retry(route.outcome(attempts, self.method));
-        self.completion.unanswered_from(route.unanswered_pod(self.upstream));
+        self.completion.unanswered_from(route.known_pod(self.upstream));
     }
 }
 

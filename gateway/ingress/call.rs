@@ -62,7 +62,8 @@ impl Completion {
 
     /// A response began: the pod, from its `x-pod-name` / `x-pod-ip`
     /// (greet-server sets them) where the route did not know it already,
-    /// else `known` (what the endpoint's earlier replies named).
+    /// else `known` (what the endpoint's or the sticky connection's earlier
+    /// replies named).
     pub(super) fn pod_from(&mut self, headers: &HeaderMap, known: Option<String>) {
         let Some(outcome) = &mut self.outcome else { return };
         if outcome.pod_name.is_empty()

@@ -54,7 +54,7 @@ impl Upstream {
                 route.succeeded(self, Some(&reply.pod_name));
                 None
             }
-            Err(_) => route.unanswered_pod(self),
+            Err(_) => route.known_pod(self),
         };
         Tried {
             result,

@@ -183,18 +183,11 @@ impl<P: Pools> Route<P> {
         &self.connection
     }
 
-    /// The pod behind a balanced route, as discovery or its replies named it.
-    pub(crate) fn pod_name(&self) -> Option<String> {
-        match &self.target {
-            Target::Balanced(member, _) => member.pod_name(),
-            Target::Sticky => None,
-        }
-    }
-
-    /// The pod a call on this route that gets no answer is attributed to:
-    /// sticky, the pod the connection's responses named last (as its gauge
-    /// is); balanced, the member's (already in its outcome).
-    pub(crate) fn unanswered_pod(&self, upstream: &P) -> Option<String> {
+    /// The pod behind this route as far as it is known: balanced, the
+    /// member's (discovery's name, or its replies'); sticky, the one the
+    /// connection's replies named last. A call that gets no answer, or an
+    /// answer that does not name its pod, is attributed to it.
+    pub(crate) fn known_pod(&self, upstream: &P) -> Option<String> {
         match &self.target {
             Target::Balanced(member, _) => member.pod_name(),
             Target::Sticky => upstream.sticky_pod(),

@@ -119,3 +119,47 @@ async fn a_failed_sticky_request_before_any_reply_names_no_pod() {
     assert_eq!(keys, [("", service.as_str(), 1, 1)]);
     gateway.shutdown().await.unwrap();
 }
+
+/// A sticky answer that does not name its pod (a status from a layer in
+/// front of the service) is the pod's the connection's replies named last,
+/// not the Service's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sticky_answer_that_names_no_pod_is_the_connections_pod() {
+    let pinned = pod("pinned-pod", false);
+    let failing = Arc::clone(&pinned.failing);
+    let service = serve(pinned).await.to_string();
+    let gateway = support::gateway_spec(Mode::Sticky)
+        .start(
+            service.clone(),
+            discovery::static_endpoints(Default::default()),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let (_, mut events) = gateway.gateway.hub.subscribe();
+    let mut grpc = GreetServiceClient::connect(format!("http://{}", gateway.grpc_addr))
+        .await
+        .unwrap();
+    grpc.greet(greeting()).await.unwrap();
+    failing.store(true, Ordering::SeqCst);
+    let status = grpc.greet(greeting()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("both calls' events")
+            .unwrap();
+        if let Some(event::Kind::Request(request)) = &event.kind {
+            seen.push((request.pod_name.clone(), request.grpc_code));
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            ("pinned-pod".to_owned(), 0),
+            ("pinned-pod".to_owned(), tonic::Code::ResourceExhausted as i32)
+        ]
+    );
+    gateway.shutdown().await.unwrap();
+}

@@ -10,11 +10,14 @@ use greet_proto::greet::greet_service_server::{GreetService, GreetServiceServer}
 use greet_proto::greet::{Greeting, GreetingRequest, GreetingResponse};
 use tonic::{Request, Response, Status};
 
-/// A Greet server named `name` that answers at once, or never while `hung`.
+/// A Greet server named `name` that answers at once, or never while `hung`,
+/// or fails without naming itself while `failing` (as a layer in front of
+/// the service does: a timeout, a load shedder).
 #[derive(Clone)]
 pub struct Pod {
     pub name: &'static str,
     pub hung: Arc<AtomicBool>,
+    pub failing: Arc<AtomicBool>,
 }
 
 #[tonic::async_trait]
@@ -22,6 +25,9 @@ impl GreetService for Pod {
     async fn greet(&self, _request: Request<GreetingRequest>) -> Result<Response<GreetingResponse>, Status> {
         if self.hung.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(Status::resource_exhausted("shedding load"));
         }
         let mut response = Response::new(GreetingResponse {
             result: "Hello".into(),
@@ -50,6 +56,7 @@ pub fn pod(name: &'static str, hung: bool) -> Pod {
     Pod {
         name,
         hung: Arc::new(AtomicBool::new(hung)),
+        failing: Arc::new(AtomicBool::new(false)),
     }
 }
 

@@ -125,10 +125,10 @@ fn a_response_ends_the_skip_and_names_the_pod() {
     assert_eq!(fake.skip_of("a:1").as_deref(), Some("connection refused"));
     // All skipped: trying one beats failing outright.
     let mut route = pick(&fake, Mode::Balanced);
-    assert_eq!(route.pod_name(), None);
+    assert_eq!(route.known_pod(&fake), None);
     route.succeeded(&fake, Some("pod-a"));
     assert_eq!(fake.skip_of("a:1"), None);
-    assert_eq!(route.pod_name().as_deref(), Some("pod-a"));
+    assert_eq!(route.known_pod(&fake).as_deref(), Some("pod-a"));
     assert_eq!(route.outcome(1, "/m").pod_name, "pod-a");
     assert_eq!(route.outcome(1, "/m").pod_ip, "a");
     assert_eq!(fake.changes(), 2, "the skip, then its end");
@@ -183,7 +183,7 @@ fn sticky_routes_take_the_services_connection_and_retry_on_it() {
     assert_eq!(fake.sends.count(), 1, "in flight on the sticky connection");
     route.succeeded(&fake, Some("pod-x"));
     assert_eq!(fake.sends.count(), 0, "answered");
-    assert_eq!(route.unanswered_pod(&fake).as_deref(), Some("pod-x"));
+    assert_eq!(route.known_pod(&fake).as_deref(), Some("pod-x"));
     // A pool member failing is not the sticky connection's concern.
     route.failed(&fake, "connection refused");
     assert_eq!((fake.changes(), fake.skip_of("a:1")), (0, None));
