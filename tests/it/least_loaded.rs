@@ -63,6 +63,13 @@ async fn equal_pods_each_get_an_equal_share_within_ten_percent() {
 async fn every_mode_change_under_load_is_one_event_and_drops_no_request() {
     let _serial = SERIAL.lock().await;
     let cluster = least_loaded_cluster().await;
+    // The cycle passes through dns mode, which answers 503 until its first
+    // resolve ("not resolved yet"): wait for that (CI once switched first).
+    let started = tokio::time::Instant::now();
+    while cluster.gateway.gateway.upstream.dns().balancer().ready_count() == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "dns mode never resolved");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let mut observer = ObserverClient::connect(cluster.observe_url()).await.unwrap();
     let (mut watch, snapshot) = support::watch_from_snapshot(&mut observer).await;
     let load = {
