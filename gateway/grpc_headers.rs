@@ -5,7 +5,11 @@
 
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
+
+/// Names made once: a lookup by `&str` parses the name on every call.
+pub(crate) static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+pub(crate) static GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// `remaining` as a `grpc-timeout` value: the finest unit that keeps it
 /// within the spec's 8 digits (rounded up, so a call is never given less).
@@ -32,7 +36,8 @@ pub(crate) fn grpc_timeout(remaining: Duration) -> http::HeaderValue {
 /// The status a response's headers or trailers carry, if they carry one.
 pub(crate) fn status_in(headers: &HeaderMap) -> Option<tonic::Status> {
     // Most calls end OK: no message or details to decode then.
-    if headers.get("grpc-status").is_some_and(|code| code == "0") {
+    let code = headers.get(&GRPC_STATUS)?;
+    if code == "0" {
         return Some(tonic::Status::new(tonic::Code::Ok, ""));
     }
     tonic::Status::from_header_map(headers)

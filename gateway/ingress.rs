@@ -13,6 +13,7 @@
 mod call;
 mod pump;
 mod replay;
+mod request_pump;
 mod server;
 mod wire;
 
@@ -24,7 +25,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::connection::raw_h2::RawFailure;
@@ -35,8 +36,9 @@ use crate::upstream::route::{NoRoute, Route};
 use crate::upstream::tries::{Attempt, try_call};
 use call::{Completion, Forwarded};
 use greet_proto::sanitize::sanitize_truncated;
-use pump::{Pump, Received};
-use replay::Replay;
+use pump::Received;
+use replay::{AttemptBody, Replay};
+use request_pump::RequestPump;
 
 /// Serves the ingress on `listener` until `shutdown`, then lets calls in
 /// flight finish (the drain's timeout bounds long streams).
@@ -135,8 +137,9 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>, default_ti
     let (response, request_pump) = response;
     let (mut parts, body) = response.into_parts();
     wire::strip_hop_by_hop(&mut parts.headers);
-    route.succeeded(upstream, crate::response_headers::pod_header(&parts.headers).as_deref());
-    completion.pod_from(&parts.headers, route.known_pod(upstream));
+    let named = crate::response_headers::pod_header(&parts.headers);
+    route.succeeded(upstream, named.as_deref());
+    completion.pod_from(named, &parts.headers, || route.known_pod(upstream));
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.
         completion.finish(Some(&status));
@@ -220,7 +223,10 @@ impl Attempt<Upstream> for Forwarding<'_> {
     }
 }
 
-type Sent = (http::Response<h2::RecvStream>, Option<DropGuard>);
+/// The response's head, and the request body's pump if the body is still
+/// on its way (driven by the call's task until the response ends).
+type Sent = (http::Response<h2::RecvStream>, Option<UpstreamPump>);
+type UpstreamPump = RequestPump<AttemptBody<Received>>;
 
 /// A try's outcome by the call's deadline (`None`: it passed first).
 async fn within(
@@ -253,19 +259,22 @@ async fn attempt(
         // The time the call has left, not what the client first gave it.
         if let Some(deadline) = deadline {
             let left = deadline.saturating_duration_since(Instant::now());
-            request.headers_mut().insert("grpc-timeout", wire::grpc_timeout(left));
+            request
+                .headers_mut()
+                .insert(crate::grpc_headers::GRPC_TIMEOUT.clone(), wire::grpc_timeout(left));
         }
         request
     };
     let (response, send) = connection.open(upstream_request, end_of_stream).await?;
     // Dropped with the attempt or its response: a request body still being
     // sent upstream then stops, and its stream is reset.
-    let request_pump = if end_of_stream {
+    let mut request_pump = if end_of_stream {
         None
     } else {
-        Pump::new(body, send).start()
+        RequestPump::start(body, send)
     };
-    Ok((response.await?, request_pump))
+    let response = RequestPump::beside(&mut request_pump, response).await?;
+    Ok((response, request_pump))
 }
 
 /// The call's path on the upstream's authority.

@@ -2,12 +2,17 @@
 //! that answered (`x-pod-name`, `x-pod-ip`), sanitised where it enters.
 //! A leaf: the ingress and the health checks both read them.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 
 use greet_proto::sanitize::sanitize_truncated;
 
+/// The pod that answered, as greet-server names it (made once: a lookup by
+/// `&str` parses the name on every call).
+pub(crate) static POD_NAME: HeaderName = HeaderName::from_static("x-pod-name");
+pub(crate) static POD_IP: HeaderName = HeaderName::from_static("x-pod-ip");
+
 /// A response header's value, sanitised (it came from the network).
-pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn header(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -17,5 +22,5 @@ pub(crate) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// The pod a response names (`x-pod-name`, which greet-server sets).
 pub(crate) fn pod_header(headers: &HeaderMap) -> Option<String> {
-    header(headers, "x-pod-name")
+    header(headers, &POD_NAME)
 }

@@ -56,7 +56,7 @@ pub(crate) async fn call<Request: Message, Reply: Message + Default>(
             http::HeaderValue::from_static("application/grpc"),
         );
         headers.insert(http::header::TE, http::HeaderValue::from_static("trailers"));
-        headers.insert("grpc-timeout", grpc_timeout(limit));
+        headers.insert(crate::grpc_headers::GRPC_TIMEOUT.clone(), grpc_timeout(limit));
         head
     };
     match tokio::time::timeout(limit, exchange(raw, head, body)).await {

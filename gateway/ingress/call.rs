@@ -11,12 +11,11 @@ use bytes::Bytes;
 use http::HeaderMap;
 use http_body::{Body, Frame};
 use tokio::time::Instant;
-use tokio_util::sync::DropGuard;
 
 use super::pump::Received;
-use super::wire;
+use super::{UpstreamPump, wire};
 use crate::events::{EventHub, RequestOutcome};
-use crate::response_headers::{header, pod_header};
+use crate::response_headers::{POD_IP, header};
 use greet_proto::sanitize::sanitize_truncated;
 
 /// Publishes the call's observation exactly once: when it is finished, or
@@ -64,14 +63,19 @@ impl Completion {
     /// (greet-server sets them) where the route did not know it already,
     /// else `known` (what the endpoint's or the sticky connection's earlier
     /// replies named).
-    pub(super) fn pod_from(&mut self, headers: &HeaderMap, known: Option<String>) {
+    pub(super) fn pod_from(
+        &mut self,
+        named: Option<String>,
+        headers: &HeaderMap,
+        known: impl FnOnce() -> Option<String>,
+    ) {
         let Some(outcome) = &mut self.outcome else { return };
         if outcome.pod_name.is_empty()
-            && let Some(name) = pod_header(headers).or(known)
+            && let Some(name) = named.or_else(known)
         {
             outcome.pod_name = name;
         }
-        if let Some(ip) = header(headers, "x-pod-ip") {
+        if let Some(ip) = header(headers, &POD_IP) {
             outcome.pod_ip = ip;
         }
         // An answer from a pod the route did not know and that did not name
@@ -117,8 +121,10 @@ pub(super) struct Forwarded {
     upstream: Option<Received>,
     deadline: Option<wire::Deadline>,
     completion: Completion,
-    /// Dropped with the response: ends the call's request pump, if any.
-    _request_pump: Option<DropGuard>,
+    /// The request body still on its way upstream, if any: the sender
+    /// drives it ([`Forwarded::take_request_pump`]); dropped unfinished, it
+    /// resets the upstream stream.
+    request_pump: Option<UpstreamPump>,
 }
 
 impl Forwarded {
@@ -126,13 +132,13 @@ impl Forwarded {
         upstream: h2::RecvStream,
         deadline: Option<wire::Deadline>,
         completion: Completion,
-        request_pump: Option<DropGuard>,
+        request_pump: Option<UpstreamPump>,
     ) -> Self {
         Forwarded {
             upstream: Some(Received::new(upstream)),
             deadline,
             completion,
-            _request_pump: request_pump,
+            request_pump,
         }
     }
 
@@ -140,6 +146,11 @@ impl Forwarded {
     fn finish(&mut self, status: &tonic::Status) {
         self.upstream = None;
         self.completion.finish(Some(status));
+    }
+
+    /// The request body's pump, for the sender to drive beside the response.
+    pub(super) fn take_request_pump(&mut self) -> Option<UpstreamPump> {
+        self.request_pump.take()
     }
 
     /// When the call must end: its `grpc-timeout`, or the gateway's default.

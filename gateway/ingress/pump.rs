@@ -15,7 +15,6 @@ use h2::{RecvStream, SendStream};
 use http::HeaderMap;
 use http_body::{Body, Frame};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::{CancellationToken, DropGuard, WaitForCancellationFutureOwned};
 
 /// When a call last moved a frame, either way: its bodies mark it, and
 /// [`Progress::idle_for`] waits until it has not moved for a while.
@@ -126,9 +125,6 @@ impl Body for Received {
 pub(super) struct Pump<B> {
     body: B,
     stream: SendStream<Bytes>,
-    /// A spawned pump's call ended: a pump waiting for window room would
-    /// otherwise hold the upstream stream open until the upstream reads.
-    given_up: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     progress: Option<Progress>,
     /// How long the peer may keep the window shut before the stream is
     /// reset, and the timer running while it is shut.
@@ -159,7 +155,6 @@ where
         Pump {
             body,
             stream,
-            given_up: None,
             progress: None,
             stall_after: None,
             stalled: None,
@@ -226,20 +221,9 @@ where
         Poll::Ready(())
     }
 
-    /// Sends now what is there; a body still to come (a client stream) gets
-    /// a task of its own, which ends (resetting its stream) when the guard
-    /// returned is dropped. A unary call's body is usually whole by the time
-    /// the call is forwarded: then no task is spawned, and no guard made.
-    pub(super) fn start(self) -> Option<DropGuard> {
-        let mut pump = self;
-        let waker = std::task::Waker::noop();
-        if Pin::new(&mut pump).poll(&mut Context::from_waker(waker)).is_ready() {
-            return None;
-        }
-        let call = CancellationToken::new();
-        pump.given_up = Some(Box::pin(call.clone().cancelled_owned()));
-        tokio::spawn(pump);
-        Some(call.drop_guard())
+    /// Resets the stream (CANCEL): the call gave the body up.
+    pub(super) fn reset(&mut self) {
+        self.stream.send_reset(h2::Reason::CANCEL);
     }
 
     /// Waits for room for at least one byte (h2 keeps one frame beyond the
@@ -279,12 +263,6 @@ where
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if let Some(given_up) = &mut this.given_up
-            && given_up.as_mut().poll(cx).is_ready()
-        {
-            this.stream.send_reset(h2::Reason::CANCEL);
-            return Poll::Ready(());
-        }
         loop {
             match this.poll_room(cx) {
                 Poll::Ready(Ok(())) => this.stalled = None,

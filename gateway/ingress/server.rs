@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use super::Reply;
 use super::call::Forwarded;
 use super::pump::{Progress, Pump, Received};
+use super::request_pump::RequestPump;
 use crate::Gateway;
 use budget::{Budget, LiveCall};
 
@@ -169,7 +170,15 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
                 };
                 let live = budget.call_started();
                 let budget = Arc::clone(&budget);
-                tokio::spawn(call(Arc::clone(&gateway), request, respond, budget, (permit, live)));
+                // Boxed: the task cell then holds a pointer, not the call's whole
+                // state, which spawning moved several times (callgrind).
+                tokio::spawn(Box::pin(call(
+                    Arc::clone(&gateway),
+                    request,
+                    respond,
+                    budget,
+                    (permit, live),
+                )));
             }
             Some(Err(err)) => {
                 tracing::debug!(%err, "a gRPC ingress connection failed");
@@ -258,10 +267,11 @@ async fn answer(
 async fn send(
     respond: &mut SendResponse<Bytes>,
     head: http::Response<()>,
-    body: Forwarded,
+    mut body: Forwarded,
     progress: &Progress,
     stall_timeout: Duration,
 ) {
+    let mut request_pump = body.take_request_pump();
     let stream = match respond.send_response(head, false) {
         Ok(stream) => stream,
         // The client went away: dropping `body` observes the call as cancelled.
@@ -271,11 +281,12 @@ async fn send(
     let mut pump = Pump::new(body, stream)
         .watched(progress.clone())
         .stall_after(stall_timeout);
+    let relayed = RequestPump::beside(&mut request_pump, &mut pump);
     let Some(deadline) = deadline else {
-        return pump.await;
+        return relayed.await;
     };
     tokio::select! {
-        () = &mut pump => {}
+        () = relayed => {}
         () = tokio::time::sleep_until(deadline) => pump.end_with(Forwarded::deadline_passed),
     }
 }

@@ -33,9 +33,8 @@ async fn a_pump_waiting_for_window_room_resets_its_stream_when_its_call_ends() {
         .await
         .unwrap();
     let body = http_body_util::StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(received));
-    let call = Pump::new(body, stream)
-        .start()
-        .expect("waiting for room: a task of its own");
+    let call =
+        crate::ingress::request_pump::RequestPump::start(body, stream).expect("waiting for room: a pump to drive on");
     // The call ends (its client reset it, or its deadline passed).
     drop((call, response));
     let reason = tokio::time::timeout(Duration::from_secs(5), server)
