@@ -29,12 +29,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::Gateway;
 use super::connection::raw_h2::RawFailure;
-use super::events::RequestOutcome;
 use super::events::methods::MAX_METHOD_CHARS;
 use crate::upstream::Upstream;
+use crate::upstream::outcome::CallOutcome;
 use crate::upstream::route::{NoRoute, Route};
 use crate::upstream::tries::{Attempt, try_call};
-use call::{Completion, Forwarded};
+use call::Forwarded;
 use greet_proto::sanitize::sanitize_truncated;
 use pump::Received;
 use replay::{AttemptBody, Replay};
@@ -77,44 +77,27 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>, default_ti
     let limit = wire::Deadline::of(request.headers(), started, default_timeout);
     let deadline = limit.map(|limit| limit.at);
     let method = sanitize_truncated(request.uri().path(), MAX_METHOD_CHARS);
-    let began_in_epoch = gateway.hub.mode_epoch();
+    let mut completion = CallOutcome::begin(&gateway.hub, method);
     let upstream = &gateway.upstream;
     let mode = upstream.mode();
     let route = match Route::pick(upstream, mode) {
         Ok(route) => route,
         Err(NoRoute { error, endpoint }) => {
             let status = tonic::Status::unavailable(error.to_string());
-            let outcome = RequestOutcome {
-                endpoint,
-                mode,
-                attempts: 0,
-                method,
-                ..RequestOutcome::default()
-            };
-            Completion::new(Arc::clone(&gateway.hub), started, began_in_epoch, outcome).finish(Some(&status));
+            completion.no_route(mode, endpoint, call::failure(&status));
             return Reply::status(status);
         }
     };
-    let mut completion = Completion::new(
-        Arc::clone(&gateway.hub),
-        started,
-        began_in_epoch,
-        route.outcome(1, &method),
-    );
-    completion.unanswered_from(route.known_pod(upstream));
     let (mut head, body) = request.into_parts();
     wire::strip_hop_by_hop(&mut head.headers);
     let replay = Replay::new(body);
     let mut forwarding = Forwarding {
-        upstream,
         head: &head,
         replay: &replay,
         deadline,
         sent_deadline: limit.and_then(|limit| limit.sent()),
-        completion: &mut completion,
-        method: &method,
     };
-    let tries = try_call(upstream, route, &mut forwarding, deadline).await;
+    let tries = try_call(upstream, route, &mut forwarding, deadline, &mut completion).await;
     let mut route = tries.route;
     let response = match tries.result {
         Ok(sent) => sent,
@@ -129,7 +112,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>, default_ti
                     route.endpoint
                 )),
             };
-            completion.finish(Some(&status));
+            completion.finish(Some(call::failure(&status)));
             return Reply::status(status);
         }
     };
@@ -139,10 +122,11 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>, default_ti
     wire::strip_hop_by_hop(&mut parts.headers);
     let named = crate::response_headers::pod_header(&parts.headers);
     route.succeeded(upstream, named.as_deref());
-    completion.pod_from(named, &parts.headers, || route.known_pod(upstream));
+    let pod_ip = crate::response_headers::header(&parts.headers, &crate::response_headers::POD_IP);
+    completion.answered(named, pod_ip, || route.known_pod(upstream));
     if let Some(status) = wire::status_in(&parts.headers) {
         // Trailers-only: the call ended with its headers.
-        completion.finish(Some(&status));
+        completion.finish(call::ended(&status));
         return Reply::Whole(http::Response::from_parts(parts, ()));
     }
     Reply::Streamed(
@@ -166,15 +150,12 @@ enum TryFailure {
 /// One ingress call's tries: its head, and its body as far as it is kept
 /// for a retry.
 struct Forwarding<'a> {
-    upstream: &'a Upstream,
     head: &'a http::request::Parts,
     replay: &'a Replay<Received>,
     /// When the call must end here.
     deadline: Option<Instant>,
     /// What the upstream is told (the client's own deadline only).
     sent_deadline: Option<Instant>,
-    completion: &'a mut Completion,
-    method: &'a str,
 }
 
 impl Attempt<Upstream> for Forwarding<'_> {
@@ -215,11 +196,6 @@ impl Attempt<Upstream> for Forwarding<'_> {
     /// No response byte came: once more, if all that was sent can be sent again.
     fn may_retry(&self, failure: &TryFailure, _cut_short: bool) -> bool {
         !matches!(failure, TryFailure::DeadlinePassed) && self.replay.can_retry()
-    }
-
-    fn retrying(&mut self, route: &Route<Upstream>, attempts: u32) {
-        self.completion.retry(route.outcome(attempts, self.method));
-        self.completion.unanswered_from(route.known_pod(self.upstream));
     }
 }
 

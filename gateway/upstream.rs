@@ -3,6 +3,7 @@
 
 mod error;
 mod greet;
+pub(crate) mod outcome;
 mod pools;
 pub(crate) mod route;
 mod sticky;
@@ -21,7 +22,7 @@ use super::balancer::Balancer;
 use super::connection::{raw_h2, unary};
 use super::discovery::EndpointInfo;
 use super::dns_mode::DnsPool;
-use super::events::{EventHub, RequestOutcome};
+use super::events::EventHub;
 use super::health_check::{CheckOutcome, HealthBoard};
 use super::in_flight::PodGauge;
 use greet_proto::Mode;
@@ -79,18 +80,6 @@ fn endpoint_conns(info: &EndpointInfo, timeouts: UpstreamTimeouts) -> EndpointCo
     Ok(EndpointConns {
         raw: Arc::new(raw_h2::RawH2::new(&info.address, timeouts.connect)?),
     })
-}
-
-/// How a call through the upstream went, over all its attempts.
-pub(super) struct Tried {
-    pub(super) result: Result<GreetReply, UpstreamError>,
-    /// The address the last attempt dialled (empty when none).
-    pub(super) endpoint: String,
-    /// On failure, the pod the last attempt went to, when known.
-    pub(super) pod_hint: Option<String>,
-    pub(super) attempts: u32,
-    /// When the last attempt began: its own time is the pod's latency.
-    pub(super) last_try: Instant,
 }
 
 pub struct Upstream {
@@ -304,41 +293,13 @@ impl Upstream {
 
     /// Greets through the current mode and publishes exactly one request event.
     pub async fn greet(&self, first_name: String, last_name: String) -> Result<GreetReply, UpstreamError> {
-        let began_in_epoch = Some(self.hub.mode_epoch());
+        let mut outcome = outcome::CallOutcome::begin(&self.hub, String::new());
         let mode = self.mode();
-        let started = Instant::now();
         let request = GreetingRequest {
             greeting: Some(Greeting { first_name, last_name }),
         };
-        let Tried {
-            result,
-            endpoint,
-            pod_hint,
-            attempts,
-            last_try,
-        } = self.greet_routed(mode, request).await;
-        let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
-        let mut outcome = RequestOutcome {
-            endpoint,
-            mode,
-            latency_us: micros(last_try),
-            request_latency_us: micros(started),
-            attempts,
-            began_in_epoch,
-            ..RequestOutcome::default()
-        };
-        match &result {
-            Ok(reply) => {
-                outcome.pod_name.clone_from(&reply.pod_name);
-                outcome.pod_ip.clone_from(&reply.pod_ip);
-            }
-            Err(err) => {
-                outcome.pod_name = pod_hint.unwrap_or_default();
-                outcome.grpc_code = err.grpc_code() as i32;
-                outcome.error = err.to_string();
-            }
-        }
-        self.hub.publish_request(outcome);
+        let result = self.greet_routed(mode, request, &mut outcome).await;
+        outcome.finish(result.as_ref().err().map(|err| (err.grpc_code(), err.to_string())));
         result
     }
 

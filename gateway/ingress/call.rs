@@ -1,10 +1,10 @@
 //! One forwarded call's end: the response body passed through frame by frame
-//! until the upstream's trailers, the deadline or the client's cancel, and
-//! the one observation each call makes when it ends, however it ends.
+//! until the upstream's trailers, the deadline or the client's cancel, when
+//! it finishes the call's one outcome (upstream/outcome.rs; dropped
+//! unfinished, the outcome counts the call as cancelled).
 
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -14,102 +14,18 @@ use tokio::time::Instant;
 
 use super::pump::Received;
 use super::{UpstreamPump, wire};
-use crate::events::{EventHub, RequestOutcome};
-use crate::response_headers::{POD_IP, header};
+use crate::upstream::outcome::{CallOutcome, Failure};
 use greet_proto::sanitize::sanitize_truncated;
 
-/// Publishes the call's observation exactly once: when it is finished, or
-/// when it is dropped unfinished (the client went away: CANCELLED).
-pub(super) struct Completion {
-    hub: Arc<EventHub>,
-    started: Instant,
-    /// When the current attempt began: its own time is the pod's latency.
-    try_started: Instant,
-    /// Whom the call is attributed to if no response names a pod.
-    unanswered_pod: Option<String>,
-    /// The hub's mode epoch when the call began (before its route was picked).
-    began_in_epoch: u64,
-    /// `None` once published.
-    outcome: Option<RequestOutcome>,
+/// A call's end as its outcome records it: none when OK, else the code
+/// and the message (sanitised: it may come from the upstream).
+pub(super) fn ended(status: &tonic::Status) -> Option<Failure> {
+    (status.code() != tonic::Code::Ok).then(|| failure(status))
 }
 
-impl Completion {
-    /// `began_in_epoch`: [`EventHub::mode_epoch`] read before the call's mode.
-    pub(super) fn new(hub: Arc<EventHub>, started: Instant, began_in_epoch: u64, outcome: RequestOutcome) -> Self {
-        Completion {
-            hub,
-            started,
-            try_started: started,
-            unanswered_pod: None,
-            began_in_epoch,
-            outcome: Some(outcome),
-        }
-    }
-
-    /// The call goes again, as `outcome` says (another endpoint, its attempts).
-    pub(super) fn retry(&mut self, outcome: RequestOutcome) {
-        if self.outcome.is_some() {
-            self.outcome = Some(outcome);
-            self.try_started = Instant::now();
-        }
-    }
-
-    /// The pod the current attempt is attributed to if no response comes.
-    pub(super) fn unanswered_from(&mut self, pod: Option<String>) {
-        self.unanswered_pod = pod;
-    }
-
-    /// A response began: the pod, from its `x-pod-name` / `x-pod-ip`
-    /// (greet-server sets them) where the route did not know it already,
-    /// else `known` (what the endpoint's or the sticky connection's earlier
-    /// replies named).
-    pub(super) fn pod_from(
-        &mut self,
-        named: Option<String>,
-        headers: &HeaderMap,
-        known: impl FnOnce() -> Option<String>,
-    ) {
-        let Some(outcome) = &mut self.outcome else { return };
-        if outcome.pod_name.is_empty()
-            && let Some(name) = named.or_else(known)
-        {
-            outcome.pod_name = name;
-        }
-        if let Some(ip) = header(headers, &POD_IP) {
-            outcome.pod_ip = ip;
-        }
-        // An answer from a pod the route did not know and that did not name
-        // itself: shown as the Service. A call with no answer names the pod
-        // set by `unanswered_from` (as a REST request's), else none.
-        if outcome.pod_name.is_empty() {
-            outcome.pod_name.clone_from(&outcome.endpoint);
-        }
-    }
-
-    /// Ends the call with `status` (`None`: OK).
-    pub(super) fn finish(&mut self, status: Option<&tonic::Status>) {
-        let Some(mut outcome) = self.outcome.take() else { return };
-        if outcome.pod_name.is_empty()
-            && let Some(pod) = self.unanswered_pod.take()
-        {
-            outcome.pod_name = pod;
-        }
-        let micros = |since: Instant| u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
-        outcome.latency_us = micros(self.try_started);
-        outcome.request_latency_us = micros(self.started);
-        outcome.began_in_epoch = Some(self.began_in_epoch);
-        if let Some(status) = status.filter(|s| s.code() != tonic::Code::Ok) {
-            outcome.grpc_code = status.code() as i32;
-            outcome.error = sanitize_truncated(status.message(), 300);
-        }
-        self.hub.publish_request(outcome);
-    }
-}
-
-impl Drop for Completion {
-    fn drop(&mut self) {
-        self.finish(Some(&tonic::Status::cancelled("the client cancelled the call")));
-    }
+/// A failed call's code and message, as its outcome records them.
+pub(super) fn failure(status: &tonic::Status) -> Failure {
+    (status.code(), sanitize_truncated(status.message(), 300))
 }
 
 /// The upstream's response body, passed on as it comes; it ends the call at
@@ -120,7 +36,7 @@ pub(super) struct Forwarded {
     /// `None` once the call ended.
     upstream: Option<Received>,
     deadline: Option<wire::Deadline>,
-    completion: Completion,
+    completion: CallOutcome,
     /// The request body still on its way upstream, if any: the sender
     /// drives it ([`Forwarded::take_request_pump`]); dropped unfinished, it
     /// resets the upstream stream.
@@ -131,7 +47,7 @@ impl Forwarded {
     pub(super) fn new(
         upstream: h2::RecvStream,
         deadline: Option<wire::Deadline>,
-        completion: Completion,
+        completion: CallOutcome,
         request_pump: Option<UpstreamPump>,
     ) -> Self {
         Forwarded {
@@ -145,7 +61,7 @@ impl Forwarded {
     /// Ends the call with `status`.
     fn finish(&mut self, status: &tonic::Status) {
         self.upstream = None;
-        self.completion.finish(Some(status));
+        self.completion.finish(ended(status));
     }
 
     /// The request body's pump, for the sender to drive beside the response.

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::outcome::CallOutcome;
 use super::route::{NoRoute, Route};
 use super::tries::{Attempt, Tries, try_call};
-use super::{GreetReply, Tried, Upstream, UpstreamError};
+use super::{GreetReply, Upstream, UpstreamError};
 use greet_proto::Mode;
 use greet_proto::greet::GreetingRequest;
 
@@ -23,19 +24,20 @@ impl Upstream {
     /// or does not answer within its try's limit, is skipped for a while
     /// and the call goes to the next one (sticky: once more on the
     /// connection made anew). The last try possible gets all that is left
-    /// of the call's deadline (`--upstream-timeout`).
-    pub(super) async fn greet_routed(&self, mode: Mode, request: GreetingRequest) -> Tried {
+    /// of the call's deadline (`--upstream-timeout`). `outcome` follows the
+    /// tries; the caller finishes it.
+    pub(super) async fn greet_routed(
+        &self,
+        mode: Mode,
+        request: GreetingRequest,
+        outcome: &mut CallOutcome,
+    ) -> Result<GreetReply, UpstreamError> {
         let deadline = Instant::now() + self.timeouts.request;
         let route = match Route::pick(self, mode) {
             Ok(route) => route,
             Err(NoRoute { error, endpoint }) => {
-                return Tried {
-                    result: Err(error),
-                    endpoint,
-                    pod_hint: None,
-                    attempts: 0,
-                    last_try: Instant::now(),
-                };
+                outcome.no_route(mode, endpoint, (error.grpc_code(), error.to_string()));
+                return Err(error);
             }
         };
         let mut greet = Greet {
@@ -43,26 +45,17 @@ impl Upstream {
             request: &request,
             deadline,
         };
-        let Tries {
-            mut route,
-            attempts,
-            last_try,
-            result,
-        } = try_call(self, route, &mut greet, Some(deadline)).await;
-        let pod_hint = match &result {
+        let Tries { mut route, result, .. } = try_call(self, route, &mut greet, Some(deadline), outcome).await;
+        match &result {
             Ok(reply) => {
                 route.succeeded(self, Some(&reply.pod_name));
-                None
+                outcome.replied_from(&reply.pod_name, &reply.pod_ip);
             }
-            Err(_) => route.known_pod(self),
-        };
-        Tried {
-            result,
-            endpoint: route.endpoint.clone(),
-            pod_hint,
-            attempts,
-            last_try,
+            // The pod as known once the call failed: a sticky connection's
+            // replies may have named it meanwhile.
+            Err(_) => outcome.unanswered_from(route.known_pod(self)),
         }
+        result
     }
 }
 

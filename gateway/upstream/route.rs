@@ -194,24 +194,23 @@ impl<P: Pools> Route<P> {
         }
     }
 
-    /// The observation of a call of `method` on this route, its `attempts`th.
-    pub(crate) fn outcome(&self, attempts: u32, method: &str) -> RequestOutcome {
-        let (pod_name, pod_ip) = match &self.target {
-            Target::Balanced(member, _) => (
-                member.pod_name().unwrap_or_default(),
-                host_of(&member.info.address).to_owned(),
-            ),
-            Target::Sticky => (String::new(), String::new()),
-        };
-        RequestOutcome {
-            pod_name,
-            pod_ip,
-            endpoint: self.endpoint.clone(),
-            mode: self.mode,
-            attempts,
-            method: method.to_owned(),
-            ..RequestOutcome::default()
+    /// A try of a call on this route, its `attempts`th, in `outcome`: the
+    /// endpoint, the mode and the pod as far as the route knows it (the
+    /// call's method stays).
+    pub(crate) fn describe(&self, outcome: &mut RequestOutcome, attempts: u32) {
+        match &self.target {
+            Target::Balanced(member, _) => {
+                outcome.pod_name = member.pod_name().unwrap_or_default();
+                host_of(&member.info.address).clone_into(&mut outcome.pod_ip);
+            }
+            Target::Sticky => {
+                outcome.pod_name.clear();
+                outcome.pod_ip.clear();
+            }
         }
+        self.endpoint.clone_into(&mut outcome.endpoint);
+        outcome.mode = self.mode;
+        outcome.attempts = attempts;
     }
 
     /// A response began, from `pod` when its headers name one: the endpoint

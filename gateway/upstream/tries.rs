@@ -5,12 +5,15 @@
 //! number of tries. A front door says only how a try is sent, why it
 //! failed, and which failures may go again; what a response does to the
 //! pool (`Route::succeeded`) stays with it, since only it reads the pod.
+//! Each try moves the call's one outcome on (outcome.rs), which the front
+//! door then finishes: the only place a call is counted.
 
 use std::future::Future;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::outcome::CallOutcome;
 use super::route::{Pools, Route};
 
 /// One front door's way of trying a call on a route.
@@ -43,34 +46,33 @@ pub(crate) trait Attempt<P: Pools> {
     fn retrying(&mut self, _route: &Route<P>, _attempts: u32) {}
 }
 
-/// How a call's tries ended: on which route, after how many, when the last
-/// one began, and its result.
+/// How a call's tries ended: on which route, and its result (how many
+/// there were, and when the last began, is the call's outcome's).
 pub(crate) struct Tries<P: Pools, T> {
     pub(crate) route: Route<P>,
-    pub(crate) attempts: u32,
-    pub(crate) last_try: Instant,
     pub(crate) result: T,
 }
 
 /// Tries the call on `route` and, as `attempt` allows, on the routes after
 /// it, until one answers, a failure may not go again, or the tries are spent.
+/// `outcome` follows each try (its route, its number, when it began).
 pub(crate) async fn try_call<P: Pools, A: Attempt<P>>(
     pools: &P,
     mut route: Route<P>,
     attempt: &mut A,
     deadline: Option<Instant>,
+    outcome: &mut CallOutcome,
 ) -> Tries<P, Result<A::Answer, A::Failure>> {
     let max_attempts = attempt.max_attempts(route.max_attempts(pools));
     let mut attempts = 1;
     loop {
+        outcome.trying(pools, &route, attempts);
         let last_try = Instant::now();
         let limit = route.try_limit(pools, deadline).filter(|_| attempts < max_attempts);
         let failure = match attempt.send(&route, limit).await {
             Ok(answer) => {
                 return Tries {
                     route,
-                    attempts,
-                    last_try,
                     result: Ok(answer),
                 };
             }
@@ -92,8 +94,6 @@ pub(crate) async fn try_call<P: Pools, A: Attempt<P>>(
         }
         return Tries {
             route,
-            attempts,
-            last_try,
             result: Err(failure),
         };
     }

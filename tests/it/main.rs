@@ -7,6 +7,7 @@ mod attempt_latency;
 mod auth;
 mod binaries;
 mod client_errors;
+mod counted_once;
 mod demo;
 mod discovery_outage;
 mod dns_mode;

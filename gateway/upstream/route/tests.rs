@@ -129,8 +129,14 @@ fn a_response_ends_the_skip_and_names_the_pod() {
     route.succeeded(&fake, Some("pod-a"));
     assert_eq!(fake.skip_of("a:1"), None);
     assert_eq!(route.known_pod(&fake).as_deref(), Some("pod-a"));
-    assert_eq!(route.outcome(1, "/m").pod_name, "pod-a");
-    assert_eq!(route.outcome(1, "/m").pod_ip, "a");
+    let mut outcome = RequestOutcome {
+        method: "/m".to_owned(),
+        ..RequestOutcome::default()
+    };
+    route.describe(&mut outcome, 1);
+    assert_eq!(outcome.pod_name, "pod-a");
+    assert_eq!(outcome.pod_ip, "a");
+    assert_eq!(outcome.method, "/m", "the call's own");
     assert_eq!(fake.changes(), 2, "the skip, then its end");
 }
 
