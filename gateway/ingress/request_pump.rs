@@ -25,8 +25,9 @@ pub(super) struct RequestPump<B: Body<Data = Bytes> + Unpin + Send + 'static>
 where
     B::Error: std::fmt::Display,
 {
-    /// `None` once done.
-    pump: Option<Pump<B>>,
+    /// `None` once done. Boxed: the pump travels with the call's answer
+    /// through several frames, each move a copy of it (callgrind).
+    pump: Option<Box<Pump<B>>>,
 }
 
 impl<B> RequestPump<B>
@@ -42,7 +43,9 @@ where
         if Pin::new(&mut pump).poll(&mut Context::from_waker(waker)).is_ready() {
             return None;
         }
-        Some(RequestPump { pump: Some(pump) })
+        Some(RequestPump {
+            pump: Some(Box::new(pump)),
+        })
     }
 
     /// Drives the pump (until it is done) while `main` runs; ends with `main`.
@@ -63,7 +66,7 @@ where
     /// Moves the pump on; once done it is never polled again.
     fn poll_on(&mut self, cx: &mut Context<'_>) {
         if let Some(pump) = &mut self.pump
-            && Pin::new(pump).poll(cx).is_ready()
+            && Pin::new(&mut **pump).poll(cx).is_ready()
         {
             self.pump = None;
         }

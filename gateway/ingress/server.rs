@@ -267,7 +267,7 @@ async fn answer(
 async fn send(
     respond: &mut SendResponse<Bytes>,
     head: http::Response<()>,
-    mut body: Forwarded,
+    mut body: Box<Forwarded>,
     progress: &Progress,
     stall_timeout: Duration,
 ) {
@@ -287,6 +287,6 @@ async fn send(
     };
     tokio::select! {
         () = relayed => {}
-        () = tokio::time::sleep_until(deadline) => pump.end_with(Forwarded::deadline_passed),
+        () = tokio::time::sleep_until(deadline) => pump.end_with(|body| body.deadline_passed()),
     }
 }
