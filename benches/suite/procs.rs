@@ -239,13 +239,20 @@ pub(crate) async fn start_gateway(servers: &Servers, mode: Mode) -> anyhow::Resu
     start_gateway_via(servers, mode, servers.addrs[0]).await
 }
 
-/// A greet-gateway process over `servers` (static discovery), sticky to `sticky` (e.g. a Service).
+/// A greet-gateway process over `servers` (static discovery), sticky to `sticky` (e.g. a Service),
+/// at the default log level (what a user runs); its log lines to a file of the suite's temp dir.
 pub(crate) async fn start_gateway_via(servers: &Servers, mode: Mode, sticky: SocketAddr) -> anyhow::Result<Gateway> {
-    start_gateway_logging(servers, mode, sticky, LogLevel::Warn, None).await
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!("greet-top-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let log = dir.join(format!("gateway-{n}.log"));
+    start_gateway_logging(servers, mode, sticky, LogLevel::Default, Some(&log)).await
 }
 
-/// The gateway's log level: `RUST_LOG=warn`, as the suite ran it until
-/// now, or none set, what a user runs (the binary's default, info).
+/// The gateway's log level: none set, what a user runs (the binary's
+/// default, info), as every item runs it; or `RUST_LOG=warn`, beside it in
+/// items 2 and 3.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LogLevel {
     Default,
