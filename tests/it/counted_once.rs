@@ -46,15 +46,16 @@ async fn gateway(endpoints: &[(String, &str)]) -> GatewayHandle {
     .unwrap()
 }
 
-/// `n` Greet calls through `door`; the gRPC code of each (0: OK).
-async fn call(gateway: &GatewayHandle, door: Door, n: usize) -> Vec<i32> {
+/// `n` Greet calls through `door`; how each ended: REST's HTTP status
+/// (`HTTP 200`), the ingress's gRPC code (`gRPC 0`).
+async fn call(gateway: &GatewayHandle, door: Door, n: usize) -> Vec<String> {
     let mut codes = Vec::new();
     match door {
         Door::Rest => {
             let rest = RestClient::new(format!("http://{}", gateway.rest_addr));
             for _ in 0..n {
                 let response = rest.greet("Ada", "Lovelace").await.unwrap();
-                codes.push(if response.status == 200 { 0 } else { -1 });
+                codes.push(format!("HTTP {}", response.status.as_u16()));
             }
         }
         Door::Ingress => {
@@ -66,7 +67,7 @@ async fn call(gateway: &GatewayHandle, door: Door, n: usize) -> Vec<i32> {
                     Ok(_) => 0,
                     Err(status) => status.code() as i32,
                 };
-                codes.push(code);
+                codes.push(format!("gRPC {code}"));
             }
         }
     }
@@ -136,7 +137,24 @@ struct Expected {
     retries: f64,
 }
 
-async fn assert_counted(gateway: &GatewayHandle, door: Door, expected: Expected) {
+impl Expected {
+    /// `requests` calls, `errors` of them failed, `attempts` tries, all
+    /// counted under `pod` with `outcome`, `retries` of the tries retries.
+    fn new(requests: u64, errors: u64, attempts: u64, (pod, outcome): (&'static str, &str), retries: f64) -> Self {
+        let by_outcome = vec![(pod, outcome.to_owned(), requests as f64)];
+        Expected {
+            requests,
+            errors,
+            attempts,
+            by_outcome,
+            retries,
+        }
+    }
+}
+
+/// `codes.len()` calls through `door`, each ending with its code, counted as `expected`.
+async fn assert_counted(gateway: &GatewayHandle, door: Door, codes: &[&str], expected: Expected) {
+    assert_eq!(call(gateway, door, codes.len()).await, codes, "{door:?}");
     let (total, pods) = summary(gateway, expected.requests).await;
     assert_eq!(
         (total.requests, total.errors, total.attempts),
@@ -166,15 +184,12 @@ async fn an_answered_call_is_counted_once_through_either_door() {
     let pod = fake_pod::serve(fake_pod::pod("pod-a", false)).await;
     for door in [Door::Rest, Door::Ingress] {
         let gateway = gateway(&[(pod.to_string(), "pod-a")]).await;
-        assert_eq!(call(&gateway, door, 3).await, [0, 0, 0]);
-        let expected = Expected {
-            requests: 3,
-            errors: 0,
-            attempts: 3,
-            by_outcome: vec![("pod-a", "ok".into(), 3.0)],
-            retries: 0.0,
+        let expected = Expected::new(3, 0, 3, ("pod-a", "ok"), 0.0);
+        let codes = match door {
+            Door::Rest => ["HTTP 200"; 3],
+            Door::Ingress => ["gRPC 0"; 3],
         };
-        assert_counted(&gateway, door, expected).await;
+        assert_counted(&gateway, door, &codes, expected).await;
     }
 }
 
@@ -184,17 +199,10 @@ async fn a_call_the_pod_failed_is_counted_once_through_either_door() {
     failing.failing.store(true, std::sync::atomic::Ordering::SeqCst);
     let pod = fake_pod::serve(failing).await;
     let exhausted = tonic::Code::ResourceExhausted as i32;
-    for (door, code) in [(Door::Rest, -1), (Door::Ingress, exhausted)] {
+    for (door, code) in [(Door::Rest, "HTTP 502"), (Door::Ingress, "gRPC 8")] {
         let gateway = gateway(&[(pod.to_string(), "pod-b")]).await;
-        assert_eq!(call(&gateway, door, 2).await, [code, code]);
-        let expected = Expected {
-            requests: 2,
-            errors: 2,
-            attempts: 2,
-            by_outcome: vec![("pod-b", go_code_name(exhausted).to_owned(), 2.0)],
-            retries: 0.0,
-        };
-        assert_counted(&gateway, door, expected).await;
+        let expected = Expected::new(2, 2, 2, ("pod-b", go_code_name(exhausted)), 0.0);
+        assert_counted(&gateway, door, &[code, code], expected).await;
     }
 }
 
@@ -208,31 +216,21 @@ async fn a_retried_call_is_counted_once_through_either_door() {
         let refused_at = refused.local_addr().unwrap().to_string();
         drop(refused);
         let gateway = gateway(&[(refused_at, "pod-gone"), (pod.to_string(), "pod-a")]).await;
-        assert_eq!(call(&gateway, door, 2).await, [0, 0]);
-        let expected = Expected {
-            requests: 2,
-            errors: 0,
-            attempts: 3,
-            by_outcome: vec![("pod-a", "ok".into(), 2.0)],
-            retries: 1.0,
+        let expected = Expected::new(2, 0, 3, ("pod-a", "ok"), 1.0);
+        let code = match door {
+            Door::Rest => "HTTP 200",
+            Door::Ingress => "gRPC 0",
         };
-        assert_counted(&gateway, door, expected).await;
+        assert_counted(&gateway, door, &[code, code], expected).await;
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_with_nowhere_to_go_is_counted_once_through_either_door() {
     let unavailable = tonic::Code::Unavailable as i32;
-    for (door, code) in [(Door::Rest, -1), (Door::Ingress, unavailable)] {
+    for (door, code) in [(Door::Rest, "HTTP 503"), (Door::Ingress, "gRPC 14")] {
         let gateway = gateway(&[]).await;
-        assert_eq!(call(&gateway, door, 2).await, [code, code]);
-        let expected = Expected {
-            requests: 2,
-            errors: 2,
-            attempts: 0,
-            by_outcome: vec![("", go_code_name(unavailable).to_owned(), 2.0)],
-            retries: 0.0,
-        };
-        assert_counted(&gateway, door, expected).await;
+        let expected = Expected::new(2, 2, 0, ("", go_code_name(unavailable)), 0.0);
+        assert_counted(&gateway, door, &[code, code], expected).await;
     }
 }
