@@ -19,6 +19,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/ /usr/local/bin/
 USER 65532:65532
+# The gateway's mimalloc gives memory back after an attack (RSS 60 s after:
+# 1.5× warm, not 2.7×), at no measured CPU cost: docs/hardening.md.
+ENV MIMALLOC_ARENA_EAGER_COMMIT=0
 # 50051 greet-server gRPC, 9090 greet-server metrics, 9091 gateway REST (and
 # its /metrics), 9092 gateway Observer gRPC.
 EXPOSE 50051 9090 9091 9092

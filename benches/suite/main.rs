@@ -5,6 +5,7 @@
 //! binaries of the same profile as this suite), so each one's CPU is its own.
 //! `--soak` runs the soak instead (soak.rs, `bench/soak`).
 
+mod attack_memory;
 mod direct_grpc;
 mod envoy;
 mod gateway_cpu;
@@ -128,6 +129,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--soak") {
         std::process::exit(soak::main(&args).await);
+    }
+    if args.iter().any(|a| a == "--attack-memory") {
+        std::process::exit(attack_memory::main(&args).await);
     }
     let scale = if std::env::args().any(|a| a == "--smoke") {
         Scale::smoke()

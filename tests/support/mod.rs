@@ -3,11 +3,13 @@
 
 pub mod dns;
 pub mod fake_pod;
+pub mod h2_attacks;
 pub mod listening;
 pub mod load;
 pub mod podless;
 pub mod pty;
 pub mod python;
+pub mod raw_h2;
 pub mod server_process;
 
 use std::collections::BTreeMap;

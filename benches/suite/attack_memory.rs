@@ -1,0 +1,273 @@
+//! `--attack-memory`: does the gateway's memory come back after an attack?
+//! A release gateway over the suite's greet-servers is warmed with normal
+//! calls, then attacked with the two attacks that grow it most (held
+//! streams: 100 connections × 200 calls, each with 10 body bytes and no end,
+//! held 10 s, then closed; the zero-window stall: 24 calls echoing 1 MiB,
+//! until the gateway resets them); its RSS is read warm, at its peak, and
+//! 10, 30 and 60 s after the attack ended. Then the CPU each variant spends
+//! per call, from alternating h2load runs of the same workload.
+//!
+//! `--memory-only` skips the CPU runs, `--cpu-only` the memory.
+//!
+//! The variants: the gateway as built, plus those in `GREET_ATTACK_VARIANTS`,
+//! one per line, `label=binary[,KEY=VALUE…]` (`-` for the binary as built;
+//! KEY=VALUE set in its environment, e.g. `MIMALLOC_PURGE_DELAY=0` or an
+//! `LD_PRELOAD`), so another allocator's build is measured the same way.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use greet_demo::rest_client::RestClient;
+use greet_tests::h2_attacks::{self, Held};
+use tokio::time::Instant;
+
+use super::loadgen;
+use super::procs::{Child, Servers, cpu_time, free_port, rss_kib, start_servers};
+
+/// A gateway build and the environment it runs with.
+#[derive(Clone, Debug)]
+pub(crate) struct Variant {
+    pub label: String,
+    pub binary: PathBuf,
+    pub env: Vec<(String, String)>,
+}
+
+/// The gateway as built, then `GREET_ATTACK_VARIANTS`'s.
+pub(crate) fn variants() -> anyhow::Result<Vec<Variant>> {
+    let built = super::procs::binary("greet-gateway");
+    let mut all = vec![Variant {
+        label: "as built".into(),
+        binary: built.clone(),
+        env: Vec::new(),
+    }];
+    for line in std::env::var("GREET_ATTACK_VARIANTS").unwrap_or_default().lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (label, rest) = line
+            .split_once('=')
+            .with_context(|| format!("GREET_ATTACK_VARIANTS line {line:?} is not label=binary[,KEY=VALUE…]"))?;
+        let mut parts = rest.split(',');
+        let binary = match parts.next().unwrap_or("-") {
+            "-" => built.clone(),
+            path => PathBuf::from(path),
+        };
+        let env = parts
+            .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+            .collect::<Option<Vec<_>>>()
+            .with_context(|| format!("GREET_ATTACK_VARIANTS line {line:?}: an option is not KEY=VALUE"))?;
+        all.push(Variant {
+            label: label.to_owned(),
+            binary,
+            env,
+        });
+    }
+    Ok(all)
+}
+
+/// A gateway process, balanced over `servers`; killed on drop.
+pub(crate) struct AttackedGateway {
+    pub child: Child,
+    pub grpc: SocketAddr,
+}
+
+pub(crate) async fn start_gateway(variant: &Variant, servers: &[SocketAddr]) -> anyhow::Result<AttackedGateway> {
+    let port = || free_port(Ipv4Addr::LOCALHOST).map(|p| p.to_string());
+    let (rest, observe, grpc) = (port()?, port()?, port()?);
+    let endpoints: Vec<String> = servers.iter().map(ToString::to_string).collect();
+    let mut command = Command::new(&variant.binary);
+    command
+        .args(["--bind", "127.0.0.1", "--discovery", "static", "--mode", "balanced"])
+        .args(["--port", &rest, "--observe-port", &observe, "--grpc-port", &grpc])
+        .args(["--grpc-server-host", &servers[0].ip().to_string()])
+        .args(["--grpc-server-port", &servers[0].port().to_string()])
+        .args(["--endpoints", &endpoints.join(",")])
+        .env("RUST_LOG", "error")
+        .envs(variant.env.iter().map(|(k, v)| (k, v)));
+    let child = Child::spawn("greet-gateway", &mut command)?;
+    let rest = RestClient::new(format!("http://127.0.0.1:{rest}"));
+    let started = Instant::now();
+    while !rest.greet("Warm", "Up").await.is_ok_and(|r| r.status == 200) {
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("{} did not answer POST /greet within 10 s", variant.binary.display());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(AttackedGateway {
+        child,
+        grpc: SocketAddr::from((Ipv4Addr::LOCALHOST, grpc.parse::<u16>()?)),
+    })
+}
+
+/// The highest RSS of `pid` (KiB) while it runs, sampled every 50 ms.
+pub(crate) struct PeakRss {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PeakRss {
+    pub(crate) fn start(pid: u32) -> PeakRss {
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(rss_kib(pid).unwrap_or(0)));
+        let seen = std::sync::Arc::clone(&peak);
+        let task = tokio::spawn(async move {
+            while let Ok(now) = rss_kib(pid) {
+                seen.fetch_max(now, std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+        PeakRss { peak, task }
+    }
+
+    pub(crate) fn stop(self) -> u64 {
+        self.task.abort();
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// One variant's memory: warm, peak, 10/30/60 s after the attack (MB).
+struct MemoryRow {
+    label: String,
+    warm: f64,
+    peak: f64,
+    after: [f64; 3],
+}
+
+const AFTER: [u64; 3] = [10, 30, 60];
+
+fn mb(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// Held streams then the zero-window stall on `addr`; returns when every
+/// attacking connection is closed.
+pub(crate) async fn grow(addr: SocketAddr) -> anyhow::Result<()> {
+    let mut held = Held::open(addr, 100, 200, 10).await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    held.update();
+    eprintln!(
+        "  held streams: {} of 20,000 refused or reset; first answer: {:?}",
+        held.resets,
+        held.first.as_ref().map(ToString::to_string)
+    );
+    drop(held);
+    let answer = h2_attacks::zero_window(addr, 24, 1024 * 1024, Duration::from_secs(20)).await?;
+    eprintln!("  zero window: {answer}");
+    Ok(())
+}
+
+async fn memory(variant: &Variant, servers: &Servers, body: &Path) -> anyhow::Result<MemoryRow> {
+    let gateway = start_gateway(variant, &servers.addrs).await?;
+    let pid = gateway.child.pid();
+    // Warm: every pod's connection made, the buffers of normal load allocated.
+    loadgen::h2load(&gateway.grpc.to_string(), 20_000, body).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let warm = rss_kib(pid)?;
+    let peak = PeakRss::start(pid);
+    grow(gateway.grpc).await?;
+    let ended = Instant::now();
+    let peak = peak.stop();
+    let mut after = [0.0; 3];
+    for (secs, slot) in AFTER.iter().zip(&mut after) {
+        tokio::time::sleep_until(ended + Duration::from_secs(*secs)).await;
+        *slot = mb(rss_kib(pid)?);
+    }
+    Ok(MemoryRow {
+        label: variant.label.clone(),
+        warm: mb(warm),
+        peak: mb(peak),
+        after,
+    })
+}
+
+/// Gateway CPU µs per call over `rounds` alternating h2load runs of
+/// `requests` calls each, per variant: every run's figure.
+async fn cpu(
+    variants: &[Variant],
+    servers: &Servers,
+    body: &Path,
+    rounds: usize,
+    requests: usize,
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    let mut gateways = Vec::new();
+    for variant in variants {
+        let gateway = start_gateway(variant, &servers.addrs).await?;
+        loadgen::h2load(&gateway.grpc.to_string(), requests / 10, body).await?;
+        gateways.push(gateway);
+    }
+    let mut runs = vec![Vec::new(); variants.len()];
+    for _ in 0..rounds {
+        for (gateway, runs) in gateways.iter().zip(&mut runs) {
+            let before = cpu_time(gateway.child.pid())?;
+            loadgen::h2load(&gateway.grpc.to_string(), requests, body).await?;
+            let used = cpu_time(gateway.child.pid())? - before;
+            runs.push(used.as_secs_f64() * 1e6 / requests as f64);
+        }
+    }
+    Ok(runs)
+}
+
+/// The item: memory per variant, then CPU per call; printed as tables.
+pub(crate) async fn main(args: &[String]) -> i32 {
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let only = |flag: &str| args.iter().any(|a| a == flag);
+    match run(smoke, only("--memory-only"), only("--cpu-only")).await {
+        Ok(tables) => {
+            println!("{tables}");
+            0
+        }
+        Err(e) => {
+            eprintln!("FAILED attack memory: {e:#}");
+            1
+        }
+    }
+}
+
+async fn run(smoke: bool, memory_only: bool, cpu_only: bool) -> anyhow::Result<String> {
+    let variants = variants()?;
+    let dir = std::env::temp_dir().join(format!("greet-top-attack-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let body = dir.join("greet.grpc");
+    std::fs::write(&body, loadgen::grpc_request_body())?;
+    let servers = start_servers(3, 71).await?;
+    let mut out = String::from(
+        "| gateway (release) | warm RSS | peak | 10 s after | 30 s after | 60 s after | 60 s ÷ warm |\n|---|---|---|---|---|---|---|\n",
+    );
+    for variant in variants.iter().filter(|_| !cpu_only) {
+        eprintln!("attack memory: {}", variant.label);
+        let row = memory(variant, &servers, &body).await?;
+        let [a10, a30, a60] = row.after;
+        let line = format!(
+            "| {} | {:.0} MB | {:.0} MB | {a10:.0} MB | {a30:.0} MB | {a60:.0} MB | {:.1}× |\n",
+            row.label,
+            row.warm,
+            row.peak,
+            a60 / row.warm
+        );
+        eprint!("{line}");
+        out += &line;
+    }
+    if memory_only {
+        return Ok(out);
+    }
+    let (rounds, requests) = if smoke { (1, 2_000) } else { (5, 100_000) };
+    let runs = cpu(&variants, &servers, &body, rounds, requests).await?;
+    out += &format!(
+        "\n| gateway (release) | CPU µs per call, median of {rounds} alternating h2load runs ({requests} calls, -c16 -m10) | spread (min–max) |\n|---|---|---|\n"
+    );
+    for (variant, mut runs) in variants.iter().zip(runs) {
+        runs.sort_by(f64::total_cmp);
+        out += &format!(
+            "| {} | {:.1} | {:.1}–{:.1} |\n",
+            variant.label,
+            runs[runs.len() / 2],
+            runs[0],
+            runs[runs.len() - 1]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
