@@ -143,8 +143,9 @@ pub struct Args {
     /// longer stream sends its own. 0: none.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1h", value_name = "DURATION")]
     default_call_timeout: Duration,
-    /// Open connections on the gRPC ingress and REST ports together; new
-    /// ones wait in the listen queue while all are taken.
+    /// Open connections on the three ports together; new ones wait in the
+    /// listen queue while their port's share is taken. The Observer port
+    /// has a sixteenth (at least 1), the gRPC ingress and REST ports the rest.
     #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// gRPC ingress calls in flight across all connections; a call over it

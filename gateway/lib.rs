@@ -62,10 +62,6 @@ use greet_proto::Mode;
 use greet_proto::observe::observer_server::ObserverServer;
 use greet_runtime::auth::ControlToken;
 
-/// Streams one Observer connection may have open: a dashboard needs one
-/// Watch and a few calls.
-const OBSERVER_MAX_STREAMS: u32 = 100;
-
 /// What the gateway is and where it sends requests.
 #[derive(Clone, Debug)]
 pub struct GatewayConfig {
@@ -286,24 +282,14 @@ pub async fn start_checking(
         observer::ObserverRoutes::new(observer::ObserverService::new(Arc::clone(&gateway), shutdown.clone()));
     // The token guards the Observer only: health and reflection stay open.
     let observer = tonic::service::interceptor::InterceptedService::new(observer, observer_auth);
-    let observe_shutdown = shutdown.clone();
-    let limits = *gateway.front_door.limits();
+    let routes = tonic::service::Routes::new(health_service)
+        .add_service(reflection)
+        .add_service(reflection_v1alpha)
+        .add_service(observer);
+    let (observe_gateway, observe_shutdown) = (Arc::clone(&gateway), shutdown.clone());
     let observe = tokio::spawn(async move {
-        let incoming = tonic::transport::server::TcpIncoming::from(observe_listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
-            // As the other ports: a client gone silent is PINGed and
-            // dropped, and one connection opens a bounded number of streams.
-            .http2_keepalive_interval((!limits.keepalive_interval.is_zero()).then_some(limits.keepalive_interval))
-            .http2_keepalive_timeout(Some(limits.keepalive_timeout))
-            .max_concurrent_streams(Some(OBSERVER_MAX_STREAMS))
-            .http2_max_pending_accept_reset_streams(Some(20))
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(reflection_v1alpha)
-            .add_service(observer)
-            .serve_with_incoming_shutdown(incoming, observe_shutdown.cancelled_owned())
-            .await
-            .with_context(|| format!("Observer server on {observe_addr} failed"))
+        listen::observer::serve(&observe_gateway.front_door, observe_listener, routes, observe_shutdown).await;
+        Ok(())
     });
 
     let (grpc_addr, grpc) = ingress::serve(Arc::clone(&gateway), grpc_listener, shutdown.clone())?;

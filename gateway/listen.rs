@@ -1,13 +1,14 @@
-//! What the gateway's front doors (the gRPC ingress, the REST port) hold
-//! against slow, idle and hostile clients: the time limits a connection and
-//! a stream get, one cap on connections and one on in-flight ingress
-//! streams, and an `accept` that backs off when the process is out of
-//! descriptors instead of spinning.
+//! What the gateway's front doors (the gRPC ingress, the REST port, the
+//! Observer port) hold against slow, idle and hostile clients: the time
+//! limits a connection and a stream get, one cap on connections and one on
+//! in-flight ingress streams, and an `accept` that backs off when the
+//! process is out of descriptors instead of spinning.
 //!
 //! Each gateway has its own ([`FrontDoor`], from `GatewayConfig`'s
 //! [`FrontDoorLimits`]): the binary's come from its flags, a gateway started
 //! in process (the demo, tests) takes the defaults or its own.
 
+pub(crate) mod observer;
 pub(crate) mod rest;
 
 use std::sync::Arc;
@@ -40,8 +41,9 @@ pub struct FrontDoorLimits {
     /// The deadline of an ingress call that sent no `grpc-timeout` of its
     /// own; zero: none.
     pub default_call_timeout: Duration,
-    /// Open connections on the ingress and REST ports together; accept
-    /// waits while they are all taken.
+    /// Open connections on the three ports together; accept waits while
+    /// a port's share is taken. The Observer port has its own share, a
+    /// sixteenth (at least one), the ingress and REST ports the rest.
     pub max_connections: usize,
     /// Ingress calls in flight across all connections; a stream over it is
     /// refused (REFUSED_STREAM: the client may retry it elsewhere).
@@ -67,14 +69,30 @@ impl Default for FrontDoorLimits {
 /// One gateway's front doors: their limits, and the caps its ports share.
 pub(crate) struct FrontDoor {
     limits: FrontDoorLimits,
+    /// The ingress's and REST port's share of the connection cap.
     connections: Arc<Semaphore>,
+    /// The Observer port's share.
+    observer_connections: Arc<Semaphore>,
     streams: Arc<Semaphore>,
+}
+
+/// The connection cap split between the client-facing ports (ingress and
+/// REST) and the Observer port. One pool would let a flood of idle clients
+/// lock the dashboards out, blinding the operators during the very attack
+/// they need to see; a share of its own, carved out of the cap, keeps the
+/// total (and so the memory it is sized for) as the flag says. A sixteenth
+/// (64 of 1,024): a dashboard holds one connection.
+pub(crate) fn connection_shares(max_connections: usize) -> (usize, usize) {
+    let observer = (max_connections / 16).max(1);
+    (max_connections.saturating_sub(observer).max(1), observer)
 }
 
 impl FrontDoor {
     pub(crate) fn new(limits: FrontDoorLimits) -> Self {
+        let (clients, observer) = connection_shares(limits.max_connections);
         FrontDoor {
-            connections: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            connections: Arc::new(Semaphore::new(clients)),
+            observer_connections: Arc::new(Semaphore::new(observer)),
             streams: Arc::new(Semaphore::new(limits.max_streams.max(1))),
             limits,
         }
@@ -90,12 +108,23 @@ impl FrontDoor {
     }
 
     /// Accepts on `listener` (`what`: its name in the log) under the
-    /// connection cap.
+    /// client-facing ports' share of the connection cap.
     pub(crate) fn acceptor(&self, listener: TcpListener, what: &'static str) -> Acceptor {
+        Acceptor::new(listener, what, &self.connections)
+    }
+
+    /// Accepts on the Observer's `listener` under its own share.
+    pub(crate) fn observer_acceptor(&self, listener: TcpListener) -> Acceptor {
+        Acceptor::new(listener, "Observer port", &self.observer_connections)
+    }
+}
+
+impl Acceptor {
+    fn new(listener: TcpListener, what: &'static str, cap: &Arc<Semaphore>) -> Acceptor {
         Acceptor {
             listener,
             what,
-            cap: Arc::clone(&self.connections),
+            cap: Arc::clone(cap),
             backoff: FIRST_BACKOFF,
             failures: 0,
             warned: None,
@@ -109,7 +138,7 @@ impl FrontDoor {
 pub(crate) struct Acceptor {
     listener: TcpListener,
     what: &'static str,
-    /// The connection cap the gateway's ports share.
+    /// The share of the connection cap this port's connections take.
     cap: Arc<Semaphore>,
     backoff: Duration,
     /// Failures since the last warning.
@@ -205,6 +234,14 @@ mod tests {
         assert_eq!(limits.stall_timeout, Duration::from_secs(10));
         assert_eq!(limits.default_call_timeout, Duration::from_secs(3600));
         assert_eq!((limits.max_connections, limits.max_streams), (1024, 4096));
+    }
+
+    #[test]
+    fn the_observer_port_has_a_sixteenth_of_the_connections_and_at_least_one() {
+        assert_eq!(connection_shares(1024), (960, 64));
+        assert_eq!(connection_shares(32), (30, 2));
+        assert_eq!(connection_shares(16), (15, 1));
+        assert_eq!(connection_shares(1), (1, 1));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 mod caps;
 mod frames;
+mod observer_cap;
 mod rapid_reset;
 mod slow;
 mod storm;
@@ -120,6 +121,7 @@ struct GatewayProcess {
     child: std::process::Child,
     grpc: std::net::SocketAddr,
     rest: std::net::SocketAddr,
+    observe: std::net::SocketAddr,
 }
 
 impl Drop for GatewayProcess {
@@ -158,5 +160,6 @@ fn gateway_process(upstream: std::net::SocketAddr, flags: &[&str]) -> GatewayPro
         child,
         grpc: support::listening::address_in(&line, "grpc_addr"),
         rest: support::listening::address_in(&line, "rest_addr"),
+        observe: support::listening::address_in(&line, "observe_addr"),
     }
 }
