@@ -6,6 +6,7 @@
 //! `--soak` runs the soak instead (soak.rs, `bench/soak`).
 
 mod attack_memory;
+mod attacks;
 mod direct_grpc;
 mod envoy;
 mod gateway_cpu;
@@ -129,6 +130,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--soak") {
         std::process::exit(soak::main(&args).await);
+    }
+    if args.iter().any(|a| a == "--attacks") {
+        std::process::exit(attacks::main(&args).await);
     }
     if args.iter().any(|a| a == "--attack-memory") {
         std::process::exit(attack_memory::main(&args).await);

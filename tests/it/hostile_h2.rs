@@ -18,6 +18,7 @@ use std::time::Duration;
 use greet_demo::LocalCluster;
 use greet_proto::greet::greet_service_client::GreetServiceClient;
 use greet_proto::greet::{Greeting, GreetingRequest};
+use greet_tests::counting::Counting;
 use tonic::transport::Channel;
 
 fn greeting(last_name: &str) -> GreetingRequest {
@@ -58,49 +59,6 @@ async fn unary_until(
 #[allow(dead_code, reason = "each attack uses what it needs")]
 fn grpc_addr(cluster: &LocalCluster) -> std::net::SocketAddr {
     cluster.gateway.grpc_addr
-}
-
-/// A Greet server that counts the calls that reach it, but the calm client's.
-#[derive(Clone, Default)]
-struct Counting(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-#[tonic::async_trait]
-impl greet_proto::greet::greet_service_server::GreetService for Counting {
-    async fn greet(
-        &self,
-        request: tonic::Request<GreetingRequest>,
-    ) -> Result<tonic::Response<greet_proto::greet::GreetingResponse>, tonic::Status> {
-        let name = request.into_inner().greeting.map(|g| g.last_name).unwrap_or_default();
-        // The well-behaved client's calls are not the attack's.
-        if !name.starts_with("calm-") {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-        Ok(tonic::Response::new(greet_proto::greet::GreetingResponse {
-            result: format!("Hello, {name}"),
-            pod_name: "counting".into(),
-            pod_ip: "127.0.0.1".into(),
-        }))
-    }
-}
-
-impl Counting {
-    fn calls(&self) -> usize {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Serves on a port of its own on 127.0.0.1.
-    async fn serve(&self) -> std::net::SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(greet_proto::greet::greet_service_server::GreetServiceServer::new(
-                    self.clone(),
-                ))
-                .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)),
-        );
-        addr
-    }
 }
 
 /// A sticky gateway in this process in front of `upstream`, with the

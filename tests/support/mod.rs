@@ -1,6 +1,7 @@
 //! Shared fixtures: the library's loopback cluster (real greet-servers, a
 //! kube-proxy-like Service and a real gateway) in the tests' shape.
 
+pub mod counting;
 pub mod dns;
 pub mod fake_pod;
 pub mod h2_attacks;
