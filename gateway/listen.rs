@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// The front doors' limits; each default is in `--help` and docs/hardening.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -176,6 +178,26 @@ impl Acceptor {
             {
                 return (tcp, permit);
             }
+        }
+    }
+
+    /// The next connection under the cap, TCP_NODELAY set, reaping the
+    /// port's `connections` that ended meanwhile; `None` once `shutdown`.
+    pub(crate) async fn next(
+        &mut self,
+        shutdown: &CancellationToken,
+        connections: &mut JoinSet<()>,
+    ) -> Option<(TcpStream, OwnedSemaphorePermit)> {
+        loop {
+            let (tcp, place) = tokio::select! {
+                () = shutdown.cancelled() => return None,
+                accepted = self.accept() => accepted,
+                Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            };
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "could not set TCP_NODELAY on a connection to the {}", self.what);
+            }
+            return Some((tcp, place));
         }
     }
 

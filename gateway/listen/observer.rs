@@ -47,15 +47,7 @@ pub(crate) async fn serve(front_door: &FrontDoor, listener: TcpListener, routes:
     let routes = routes.prepare();
     let mut acceptor = front_door.observer_acceptor(listener);
     let mut connections = JoinSet::new();
-    loop {
-        let (tcp, place) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = acceptor.accept() => accepted,
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-        };
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "could not set TCP_NODELAY on an Observer connection");
-        }
+    while let Some((tcp, place)) = acceptor.next(&shutdown, &mut connections).await {
         let (streams, open) = watch::channel(0usize);
         let service = TowerToHyperService::new(Counted {
             inner: routes.clone(),

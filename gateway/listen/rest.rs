@@ -51,15 +51,7 @@ pub(crate) async fn serve(
     let graceful = GracefulShutdown::new();
     let mut acceptor = front_door.acceptor(listener, "REST port");
     let mut connections = JoinSet::new();
-    loop {
-        let (tcp, place) = tokio::select! {
-            () = shutdown.cancelled() => break,
-            accepted = acceptor.accept() => accepted,
-            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
-        };
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "could not set TCP_NODELAY on a REST connection");
-        }
+    while let Some((tcp, place)) = acceptor.next(&shutdown, &mut connections).await {
         let service = TowerToHyperService::new(app.clone());
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service).into_owned());
         connections.spawn(async move {
