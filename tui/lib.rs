@@ -22,6 +22,7 @@ mod network_text;
 pub mod observer_client;
 mod once;
 mod pod_metrics_feed;
+mod record;
 mod report;
 pub mod state;
 mod terminal;

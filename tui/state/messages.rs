@@ -11,7 +11,7 @@ use greet_proto::Mode;
 
 /// What the dashboard's network workers and controls report. `gateway`
 /// names the gateway (its URL or pod name) an event is about.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum AppEvent {
     /// The gateway's Observer stream is up.
     Connected { gateway: String },
@@ -50,7 +50,7 @@ pub enum AppEvent {
 }
 
 /// What one gateway's Observer stream says, in the dashboard's own terms.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GatewayEvent {
     /// The gateway's whole state; starts every subscription.
     Snapshot(Snapshot),
@@ -78,7 +78,7 @@ pub enum GatewayEvent {
 }
 
 /// Whether a gateway's discovery follows its source (the API server, DNS).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DiscoveryStatus {
     /// "kube", "dns", "static", ...
     pub source: String,
@@ -97,7 +97,7 @@ impl DiscoveryStatus {
 }
 
 /// A gateway's state when a subscription starts.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     pub mode: Option<Mode>,
     /// The number of a mode this version does not know (a newer gateway's).
@@ -116,7 +116,7 @@ pub struct Snapshot {
 
 /// A gateway's totals for one pod. `name` is empty when the gateway does not
 /// know it; `ip` is empty when nothing names a pod (a Service address).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodTotals {
     pub name: String,
     pub ip: String,
@@ -142,7 +142,7 @@ pub struct PodTotals {
 }
 
 /// What a gateway holds open to a pod right now (not cumulative).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Gauges {
     /// Requests sent and not answered yet.
     pub in_flight: u64,
@@ -153,7 +153,7 @@ pub struct Gauges {
 }
 
 /// One completed request, as a gateway reports it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Request {
     /// The gateway's sequence number (0: none).
     pub seq: u64,
@@ -170,7 +170,7 @@ pub struct Request {
 }
 
 /// A pod as a pod source lists it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PodInfo {
     /// The pod's name; a gateway that knows none names it by its endpoint.
     pub name: String,
@@ -193,7 +193,9 @@ pub struct PodInfo {
     pub phase: Option<String>,
     pub restarts: u32,
     pub node: Option<String>,
-    /// When the pod was created, on this process's clock.
+    /// When the pod was created, on this process's clock (recorded as an
+    /// offset from the recording's start).
+    #[serde(with = "crate::record::epoch")]
     pub created: Option<Instant>,
     /// Which family of its own metrics the pod's numbers come from
     /// (`grpc_server`, `otel rpc (s)`, …); only the pods' metrics source
@@ -201,7 +203,7 @@ pub struct PodInfo {
     pub metrics_family: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WatchState {
     Starting,
     Synced,
@@ -211,14 +213,14 @@ pub enum WatchState {
 }
 
 /// Where the Kubernetes pod watch points, and how it is doing.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KubeStatus {
     pub context: String,
     pub namespace: String,
     pub watch: WatchState,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadState {
     pub running: bool,
     pub rate: u32,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// Why a gateway refused greet-top's calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Refusal {
     /// greet-top sent no token; the gateway wants one.
     NoToken,

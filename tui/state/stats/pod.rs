@@ -16,7 +16,7 @@ mod recent;
 pub(in crate::state) use recent::{in_window, prune_window, push_recent};
 
 /// Requests and how many of them failed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     pub requests: u64,
     pub errors: u64,

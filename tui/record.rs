@@ -1,0 +1,46 @@
+//! Recording what the dashboard folds (`--record FILE`) and playing it back
+//! (`greet-top replay FILE`).
+//!
+//! What is recorded: every [`AppEvent`](crate::state::AppEvent) the model
+//! folds, every tick and every key press that reached it, each with the
+//! `now` it was folded at as an offset from the recording's start. The
+//! point of recording is the fold itself (the frame loop, the `--once`
+//! loops), not the network side: what the queue held but the model never
+//! saw is not in the file, and what the model saw is, in its order and at
+//! its instant. The model takes `now` injected, so replay drives the same
+//! [`Views`](crate::state::Views) with the same (event, now) pairs and
+//! draws the screen that was live at any recorded instant.
+//!
+//! - `format`: the file's layout (magic, version, header, frames).
+//! - `epoch`: `Instant`s inside events as offsets from the start.
+//! - `sanitize`: a recording is input from disk: its text is sanitised again.
+//! - `writer`: [`Recorder`], off the frame loop's thread, rotating.
+//! - `reader`: frames back, up to the damage, and what the damage is.
+//! - `replay`: the recording as a model at any instant (keyframes for seeks).
+//! - `player`: the replay's clock (pause, seek, speed): a pure state machine.
+
+#![allow(dead_code, unused_imports)] // Until the recorder and replay are wired in.
+
+pub(crate) mod epoch;
+mod format;
+mod reader;
+mod sanitize;
+mod writer;
+
+pub(crate) use format::{AppSpec, Entry, Header, MAX_FRAME, ViewsSpec, What};
+pub(crate) use reader::{Damage, Opened, RecordingError, open};
+pub(crate) use writer::{DEFAULT_MAX, Recorder};
+
+/// `+4m03s`: an offset into a recording, as the screen and errors say it.
+pub(crate) fn offset_text(offset: std::time::Duration) -> String {
+    let secs = offset.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("+{h}h{m:02}m{s:02}s")
+    } else {
+        format!("+{m}m{s:02}s")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+//! The file's layout:
+//!
+//! ```text
+//! file  := MAGIC (8 bytes)  version (u16 LE)  frame(Header)  frame(Entry)*
+//! frame := length (u32 LE)  crc32 of the payload (u32 LE)  payload (postcard)
+//! ```
+//!
+//! postcard over the model's own types (serde derives) rather than a
+//! proto/record.proto: the events are the dashboard's types, not a wire
+//! contract with another program, so a second schema kept in step by hand
+//! would only be a place for the two to drift; postcard is compact
+//! (varints, no field names) and well kept. The version in front of the
+//! header says when a change of these types changes the layout: a reader
+//! refuses versions newer than its own. The length and crc32 around each
+//! frame make damage findable: a reader stops at the first frame that is
+//! cut short or does not check, and says where.
+
+use std::time::{Duration, Instant};
+
+use crossterm::event::KeyEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::state::{App, AppEvent, LoadState, Views};
+
+/// The first bytes of every recording.
+pub(crate) const MAGIC: &[u8; 8] = b"GRTREC\0\n";
+/// The layout's version: what this greet-top writes and the newest it reads.
+pub(crate) const VERSION: u16 = 1;
+/// A frame longer than this is damage (a corrupt length), not an allocation.
+pub(crate) const MAX_FRAME: u32 = 16 << 20;
+
+/// What a recording starts with: enough to say what it is and to rebuild
+/// the same views.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Header {
+    /// The greet-top that wrote it.
+    pub greet_top: String,
+    /// What was followed, as said on the command line: gateway URLs, the
+    /// kube context and namespace, metrics URLs, "demo".
+    pub sources: Vec<String>,
+    /// Wall clock at the recording's start (offset 0), Unix milliseconds.
+    pub started_unix_ms: i64,
+    /// 0 for a recording's first file; n for the file rotation started
+    /// n files later, which begins mid-incident.
+    pub part: u32,
+    /// How the views were built.
+    pub views: ViewsSpec,
+}
+
+/// How one [`App`] was built, so replay builds the same.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AppSpec {
+    pub title: String,
+    /// `.expecting(gateway)`.
+    pub expecting: Option<String>,
+    /// `.with_demo()`.
+    pub demo: bool,
+    /// `.with_pod_metrics()`.
+    pub pod_metrics: bool,
+    /// `.with_load(state)`.
+    pub load: Option<LoadState>,
+    /// `--once`: `.counting_from_now().over_everything_counted()`.
+    pub once: bool,
+}
+
+impl AppSpec {
+    pub(crate) fn new(title: impl Into<String>) -> AppSpec {
+        AppSpec {
+            title: title.into(),
+            ..AppSpec::default()
+        }
+    }
+
+    /// The app this describes, with its clock starting at `start`.
+    pub(crate) fn build(&self, start: Instant) -> App {
+        let mut app = App::new(self.title.clone(), start);
+        if let Some(gateway) = &self.expecting {
+            app = app.expecting(gateway);
+        }
+        if self.demo {
+            app = app.with_demo();
+        }
+        if self.pod_metrics {
+            app = app.with_pod_metrics();
+        }
+        if let Some(load) = self.load {
+            app = app.with_load(load);
+        }
+        if self.once {
+            app = app.counting_from_now().over_everything_counted();
+        }
+        app
+    }
+}
+
+/// One view, or a gateway's and the pods' own side by side.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) enum ViewsSpec {
+    Single(AppSpec),
+    Paired(AppSpec, AppSpec),
+}
+
+impl ViewsSpec {
+    pub(crate) fn build(&self, start: Instant) -> Views {
+        match self {
+            ViewsSpec::Single(app) => Views::single(app.build(start)),
+            ViewsSpec::Paired(gateway, pods) => Views::paired(gateway.build(start), pods.build(start)),
+        }
+    }
+
+    /// The view a `--once` report is of: the only one, or the gateway's.
+    pub(crate) fn main(&self) -> &AppSpec {
+        match self {
+            ViewsSpec::Single(app) | ViewsSpec::Paired(app, _) => app,
+        }
+    }
+}
+
+/// One thing the model folded, `at_us` microseconds after the start.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Entry {
+    pub at_us: u64,
+    pub what: What,
+}
+
+impl Entry {
+    pub(crate) fn at(&self) -> Duration {
+        Duration::from_micros(self.at_us)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum What {
+    /// `Views::update(event, now)` / `App::update`.
+    Event(AppEvent),
+    /// `Views::tick(now)`, then a frame was drawn.
+    Tick,
+    /// `Views::on_key(key, now)`: its action, if any, is never replayed.
+    Key(KeyEvent),
+    /// `--once` printed its report here, over this long.
+    Reported { observed: Duration },
+}
+
+/// `payload` as a frame: length, crc32, payload.
+pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The file's first bytes: magic, version and the header's frame.
+pub(crate) fn preamble(header: &Header) -> Result<Vec<u8>, postcard::Error> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend(frame(&postcard::to_allocvec(header)?));
+    Ok(out)
+}
+
+/// `entry` as a frame; `start` is the recording's offset 0.
+pub(crate) fn entry_frame(entry: &Entry, start: Instant) -> Result<Vec<u8>, postcard::Error> {
+    let payload = super::epoch::with_epoch(start, || postcard::to_allocvec(entry))?;
+    Ok(frame(&payload))
+}

@@ -1,0 +1,266 @@
+//! [`Recorder`]: the frame loop hands it what it folds and never waits on
+//! the disk. A bounded queue feeds a thread of its own that encodes,
+//! writes through a buffer and flushes at least once a second (a SIGKILL
+//! loses at most the last second). When the disk is slower than the
+//! events, the queue fills and what does not fit is dropped and counted:
+//! the REC badge shows the count, and replay then differs from what was
+//! live by those frames. A file past the size limit rotates: FILE becomes
+//! FILE.1 (replacing an earlier FILE.1: one previous part is kept, so the
+//! disk holds at most twice the limit) and a new FILE starts with a fresh
+//! header, its `part` one higher and its
+//! offsets still from the recording's start.
+
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossterm::event::KeyEvent;
+
+use super::format::{self, Entry, Header, MAX_FRAME, What};
+use crate::state::AppEvent;
+
+/// `--record-max`'s default: 1 GiB.
+pub(crate) const DEFAULT_MAX: u64 = 1 << 30;
+/// Frames queued for the writer before new ones are dropped: seconds of a
+/// raw stream at 1,000 req/s, a few MB at most.
+const QUEUE: usize = 16 * 1024;
+/// The longest written data waits in the buffer.
+const FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// What the writer thread and the screen share.
+#[derive(Debug, Default)]
+struct Shared {
+    /// Bytes in the current file.
+    size: AtomicU64,
+    /// Frames the queue had no room for, and frames too long to write.
+    dropped: AtomicU64,
+    /// The writer's failure (the disk full, the file gone): it stops.
+    failed: Mutex<Option<String>>,
+}
+
+/// Records what the model folds to a file, off the caller's thread.
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    path: PathBuf,
+    start: Instant,
+    tx: Option<SyncSender<Entry>>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Recorder {
+    /// Creates (or truncates) `path` and writes the header now, so a path
+    /// that cannot be written fails before anything starts. `start` is
+    /// offset 0: the instant the views were built at.
+    pub(crate) fn create(path: &Path, header: Header, max_bytes: u64, start: Instant) -> anyhow::Result<Recorder> {
+        let (file, size) = open_part(path, &header)
+            .with_context(|| format!("cannot record to {}", path.display()))
+            .context("choose a writable --record path")?;
+        let shared = Arc::new(Shared::default());
+        shared.size.store(size, Ordering::Relaxed);
+        let (tx, rx) = sync_channel(QUEUE);
+        let writer = Writer {
+            path: path.to_owned(),
+            header,
+            max_bytes: max_bytes.max(1),
+            start,
+            out: BufWriter::with_capacity(256 * 1024, file),
+            size,
+            shared: Arc::clone(&shared),
+        };
+        let thread = std::thread::Builder::new()
+            .name("greet-top-record".into())
+            .spawn(move || writer.run(rx))
+            .context("cannot start the recording's writer thread")?;
+        Ok(Recorder {
+            path: path.to_owned(),
+            start,
+            tx: Some(tx),
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// The recording's offset 0.
+    pub(crate) fn start(&self) -> Instant {
+        self.start
+    }
+
+    fn send(&self, at: Instant, what: What) {
+        let entry = Entry {
+            at_us: u64::try_from(at.saturating_duration_since(self.start).as_micros()).unwrap_or(u64::MAX),
+            what,
+        };
+        if let Some(tx) = &self.tx
+            && let Err(TrySendError::Full(_)) = tx.try_send(entry)
+        {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The model folds `event` at `now`.
+    pub(crate) fn event(&self, event: &AppEvent, now: Instant) {
+        self.send(now, What::Event(event.clone()));
+    }
+
+    /// The model ticks at `now`.
+    pub(crate) fn tick(&self, now: Instant) {
+        self.send(now, What::Tick);
+    }
+
+    /// `key` reached the model at `now`.
+    pub(crate) fn key(&self, key: KeyEvent, now: Instant) {
+        self.send(now, What::Key(key));
+    }
+
+    /// `--once` printed its report over `observed` at `now`.
+    pub(crate) fn reported(&self, observed: Duration, now: Instant) {
+        self.send(now, What::Reported { observed });
+    }
+
+    /// `REC greet.grt 12.3 MB` (and what went wrong), for the screen.
+    pub(crate) fn badge(&self) -> String {
+        let size = self.shared.size.load(Ordering::Relaxed);
+        let mut text = format!("REC {} {}", self.path.display(), megabytes(size));
+        let dropped = self.shared.dropped.load(Ordering::Relaxed);
+        if dropped > 0 {
+            text.push_str(&format!(", {dropped} frames dropped (disk slow)"));
+        }
+        if let Some(failed) = &*self.shared.failed.lock().unwrap_or_else(|p| p.into_inner()) {
+            text.push_str(&format!(", STOPPED: {failed}"));
+        }
+        text
+    }
+
+    /// Writes what is queued, flushes and closes the file; also on drop.
+    pub(crate) fn finish(mut self) -> anyhow::Result<()> {
+        self.close();
+        match self.shared.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(failed) => anyhow::bail!("the recording {} stopped early: {failed}", self.path.display()),
+            None => Ok(()),
+        }
+    }
+
+    fn close(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn megabytes(bytes: u64) -> String {
+    if bytes < 1 << 20 {
+        format!("{} kB", bytes.div_ceil(1000))
+    } else {
+        format!("{:.1} MB", bytes as f64 / 1e6)
+    }
+}
+
+/// Creates the file `path` with `header`'s preamble; its size.
+fn open_part(path: &Path, header: &Header) -> anyhow::Result<(File, u64)> {
+    let preamble = format::preamble(header).context("encoding the header")?;
+    let mut file = File::create(path)?;
+    file.write_all(&preamble)?;
+    file.flush()?;
+    Ok((file, preamble.len() as u64))
+}
+
+struct Writer {
+    path: PathBuf,
+    header: Header,
+    max_bytes: u64,
+    start: Instant,
+    out: BufWriter<File>,
+    size: u64,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Entry>) {
+        let mut flushed = Instant::now();
+        let mut dirty = false;
+        loop {
+            let wait = FLUSH_EVERY.saturating_sub(flushed.elapsed());
+            let received = if dirty {
+                rx.recv_timeout(wait)
+            } else {
+                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            };
+            let result = match received {
+                Ok(entry) => {
+                    dirty = true;
+                    self.write(&entry)
+                }
+                Err(RecvTimeoutError::Timeout) => Ok(()),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let _ = self.out.flush();
+                    return;
+                }
+            };
+            if result.is_ok() && dirty && flushed.elapsed() >= FLUSH_EVERY {
+                dirty = false;
+                flushed = Instant::now();
+                if let Err(err) = self.out.flush() {
+                    self.fail(err.into());
+                    return;
+                }
+            }
+            if let Err(err) = result {
+                self.fail(err);
+                return;
+            }
+        }
+    }
+
+    fn fail(&self, err: anyhow::Error) {
+        *self.shared.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{err:#}"));
+    }
+
+    fn write(&mut self, entry: &Entry) -> anyhow::Result<()> {
+        let frame = format::entry_frame(entry, self.start).context("encoding a frame")?;
+        if frame.len() > MAX_FRAME as usize {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        if self.size > 0 && self.size + frame.len() as u64 > self.max_bytes {
+            self.rotate()?;
+        }
+        self.out.write_all(&frame).context("writing the recording")?;
+        self.size += frame.len() as u64;
+        self.shared.size.store(self.size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// FILE becomes FILE.1, and a new FILE begins mid-incident.
+    fn rotate(&mut self) -> anyhow::Result<()> {
+        self.out.flush().context("writing the recording")?;
+        let previous = rotated_path(&self.path);
+        std::fs::rename(&self.path, &previous)
+            .with_context(|| format!("rotating the recording to {}", previous.display()))?;
+        self.header.part += 1;
+        let (file, size) = open_part(&self.path, &self.header)?;
+        self.out = BufWriter::with_capacity(256 * 1024, file);
+        self.size = size;
+        Ok(())
+    }
+}
+
+/// Where a rotated file goes: FILE.1.
+pub(crate) fn rotated_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
+}
