@@ -12,10 +12,12 @@ use super::terminal;
 mod attach;
 mod checks;
 mod pod_source;
+mod record_args;
 mod run_demo;
 mod set_mode;
 
 pub use self::pod_source::{MetricsArgs, Source};
+pub use self::record_args::RecordArgs;
 pub use self::run_demo::DemoArgs;
 use greet_runtime::auth::TokenSetting;
 use greet_runtime::logging::LogArgs;
@@ -37,6 +39,8 @@ pub struct Cli {
     pub once: OnceArgs,
     #[command(flatten)]
     pub stream: StreamArgs,
+    #[command(flatten)]
+    pub record: RecordArgs,
     /// Logs go to stderr with --once only: the dashboard owns the terminal.
     #[command(flatten)]
     pub log: LogArgs,
@@ -194,8 +198,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         greet_runtime::logging::init(cli.log.log_format, "warn");
     }
     match cli.command {
-        Some(Command::Demo(args)) => run_demo::run(args, cli.once, cli.stream.subscription()).await,
+        Some(Command::Demo(args)) => run_demo::run(args, cli.once, cli.stream.subscription(), cli.record).await,
         Some(Command::SetMode(args)) => set_mode::run(args).await,
-        None => attach::run(cli.attach, cli.metrics, cli.once, cli.stream.subscription()).await,
+        None => attach::run(cli.attach, cli.metrics, cli.once, cli.stream.subscription(), cli.record).await,
     }
 }

@@ -1,19 +1,56 @@
 //! `--once`: observe without a terminal for a while, then print the report.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::observer_client::{self, GatewayLink, Subscription};
+use super::record::Recorder;
 use super::report::{self, FailOn, FailOnMatched, OutputFormat};
 use super::state::{App, AppEvent, GatewayEvent, POD_METRICS};
+
+/// The app `--once` counts with, and the recorder (`--record`) that keeps
+/// every event it folds, at the instant it folds it.
+pub(crate) struct OnceApp {
+    app: App,
+    recorder: Option<Recorder>,
+}
+
+impl OnceApp {
+    pub(crate) fn new(app: App, recorder: Option<Recorder>) -> Self {
+        OnceApp { app, recorder }
+    }
+
+    pub(crate) fn update(&mut self, event: AppEvent, now: Instant) {
+        if let Some(recorder) = &self.recorder {
+            recorder.event(&event, now);
+        }
+        self.app.update(event, now);
+    }
+
+    /// Writes what is left of the recording; its failure, if it had one.
+    fn finish_recording(&mut self) -> anyhow::Result<()> {
+        match self.recorder.take() {
+            Some(recorder) => recorder.finish(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::ops::Deref for OnceApp {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
 
 /// Folds events into `app` for `duration`, without a terminal. Fails if the
 /// gateway never answered.
 pub(crate) async fn observe_for(
-    app: &mut App,
+    app: &mut OnceApp,
     events: &mut mpsc::Receiver<AppEvent>,
     duration: Duration,
 ) -> anyhow::Result<()> {
@@ -69,7 +106,7 @@ pub(crate) async fn observe_for(
 /// (said on stderr, so a caller knows when counting starts), then takes
 /// one more round so the counts end exactly.
 pub(crate) async fn observe_pod_metrics(
-    app: &mut App,
+    app: &mut OnceApp,
     events: &mut mpsc::Receiver<AppEvent>,
     duration: Duration,
     scrape_interval: Duration,
@@ -114,7 +151,7 @@ const FIRST_SCRAPE_WAIT: Duration = Duration::from_secs(15);
 /// so its last failures would count in `errors` but not in `client_errors`.
 /// A gateway that does not answer keeps its last counts.
 pub(crate) async fn settle(
-    app: &mut App,
+    app: &mut OnceApp,
     events: &mut mpsc::Receiver<AppEvent>,
     gateways: impl IntoIterator<Item = (String, GatewayLink)>,
     subscription: Subscription,
@@ -152,7 +189,7 @@ pub(crate) async fn settle(
 /// for `duration`, lets the requests in flight finish and settles the
 /// counts with `gateway`. Returns how long the load ran.
 pub(crate) async fn observe_demo(
-    app: &mut App,
+    app: &mut OnceApp,
     events: &mut mpsc::Receiver<AppEvent>,
     duration: Duration,
     start_load: impl FnOnce() -> JoinHandle<()>,
@@ -178,12 +215,32 @@ pub(crate) async fn observe_demo(
 /// of `fail_on` (`--fail-on`) that holds, as an error the binary turns into
 /// exit status 3.
 pub(crate) fn print_report(
-    app: &App,
+    app: &mut OnceApp,
     observed: Duration,
     format: OutputFormat,
     fail_on: &[FailOn],
 ) -> anyhow::Result<()> {
-    let report = report::build(app, observed);
+    let now = Instant::now();
+    if let Some(recorder) = &app.recorder {
+        recorder.reported(observed, now);
+    }
+    app.finish_recording()?;
+    print_built(
+        &report::build_at(app, observed, now, SystemTime::now()),
+        observed,
+        format,
+        fail_on,
+    )
+}
+
+/// Prints `report` (over `observed`), then the first of `fail_on` that
+/// holds, as an error the binary turns into exit status 3.
+pub(crate) fn print_built(
+    report: &report::Report,
+    observed: Duration,
+    format: OutputFormat,
+    fail_on: &[FailOn],
+) -> anyhow::Result<()> {
     match format {
         OutputFormat::Json => println!("{}", report.to_json()),
         OutputFormat::Table => print!("{}", report.to_table(observed)),
@@ -191,7 +248,7 @@ pub(crate) fn print_report(
     }
     match fail_on
         .iter()
-        .find_map(|condition| Some((condition, condition.holds(&report)?)))
+        .find_map(|condition| Some((condition, condition.holds(report)?)))
     {
         Some((condition, reason)) => Err(FailOnMatched {
             condition: condition.clone(),
@@ -202,7 +259,7 @@ pub(crate) fn print_report(
     }
 }
 
-async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) -> anyhow::Result<()> {
+async fn wait_for_snapshot(app: &mut OnceApp, rx: &mut mpsc::Receiver<AppEvent>) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !app.synced() {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -216,7 +273,7 @@ async fn wait_for_snapshot(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) -> 
 
 /// Folds in what arrives until the count stays unchanged for longer than a
 /// summary interval (at most 10 s): the requests in flight have finished.
-async fn drain_in_flight(app: &mut App, rx: &mut mpsc::Receiver<AppEvent>) {
+async fn drain_in_flight(app: &mut OnceApp, rx: &mut mpsc::Receiver<AppEvent>) {
     let quiet = observer_client::SUMMARY_INTERVAL + Duration::from_millis(100);
     let give_up = tokio::time::Instant::now() + Duration::from_secs(10);
     let mut counted = app.stats().total();

@@ -120,8 +120,15 @@ pub struct MethodReport {
 }
 
 /// The report of what `app` counted over `observed`.
+#[cfg(test)]
 pub(crate) fn build(app: &App, observed: Duration) -> Report {
-    let now = Instant::now();
+    build_at(app, observed, Instant::now(), SystemTime::now())
+}
+
+/// The report of what `app` counted over `observed`, made at `now` (on the
+/// model's clock) and `wall` (what it says in `at`): a replay's are the
+/// recorded ones.
+pub(crate) fn build_at(app: &App, observed: Duration, now: Instant, wall: SystemTime) -> Report {
     let (stats, at) = app.view(now);
     let diagnosis = diagnose(app, now);
     // The report is over the whole observation (the app counts since its
@@ -184,7 +191,7 @@ pub(crate) fn build(app: &App, observed: Duration) -> Report {
         .collect::<Vec<PodReport>>();
     let client_errors = client_errors(&pods);
     Report {
-        at: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        at: humantime::format_rfc3339_seconds(wall).to_string(),
         gateways: app.gateways().keys().cloned().collect(),
         mode: app.mode(),
         unknown_mode: app.unknown_mode(),

@@ -9,8 +9,9 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 
 use super::controls::Controls;
+use super::record::Recorder;
 use super::state::{Action, AppEvent, Views};
-use super::ui::{self, Theme};
+use super::ui::{self, Chrome, Theme};
 
 /// Frames per second of the dashboard.
 const FRAME: Duration = Duration::from_millis(100);
@@ -36,34 +37,85 @@ pub(crate) async fn dashboard(
     mut app: Views,
     mut events: mpsc::Receiver<AppEvent>,
     controls: Controls,
+    recorder: Option<Recorder>,
 ) -> anyhow::Result<()> {
-    use std::io::IsTerminal as _;
-    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
-        anyhow::bail!("the dashboard needs a terminal (stdin and stdout); for scripts use --once 10s --output json");
-    }
+    needs_a_terminal()?;
     // Before raw mode, so a signal can never find the terminal half set up
     // without a handler to restore it.
     let signals = Signals::new()?;
     let theme = Theme::from_env();
     let mut terminal = ratatui::init();
-    let result = frame_loop(&mut terminal, &mut app, &mut events, &controls, theme, signals).await;
+    let mut live = Live {
+        app: &mut app,
+        recorder: recorder.as_ref(),
+    };
+    let result = frame_loop(&mut terminal, &mut live, &mut events, &controls, theme, signals).await;
     drop(terminal);
     // Not ratatui::restore(): it prints with eprintln!, which panics when a
     // SIGHUP has taken the terminal away; there is nobody to tell then.
     let _ = ratatui::try_restore();
-    result
+    let recorded = recorder.map_or(Ok(()), Recorder::finish);
+    result.and(recorded)
+}
+
+pub(crate) fn needs_a_terminal() -> anyhow::Result<()> {
+    use std::io::IsTerminal as _;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        anyhow::bail!("the dashboard needs a terminal (stdin and stdout); for scripts use --once 10s --output json");
+    }
+    Ok(())
+}
+
+/// The views, and the recorder (`--record`) that keeps what they fold.
+struct Live<'a> {
+    app: &'a mut Views,
+    recorder: Option<&'a Recorder>,
+}
+
+impl Live<'_> {
+    fn update(&mut self, event: AppEvent, now: Instant) {
+        if let Some(recorder) = self.recorder {
+            recorder.event(&event, now);
+        }
+        self.app.update(event, now);
+    }
+
+    fn tick(&mut self, now: Instant) {
+        if let Some(recorder) = self.recorder {
+            recorder.tick(now);
+        }
+        self.app.tick(now);
+    }
+
+    fn on_key(&mut self, key: crossterm::event::KeyEvent, now: Instant) -> Option<Action> {
+        if let Some(recorder) = self.recorder {
+            recorder.key(key, now);
+        }
+        self.app.on_key(key, now)
+    }
+
+    fn draw(&self, terminal: &mut ratatui::DefaultTerminal, now: Instant, theme: Theme) -> anyhow::Result<()> {
+        let chrome = Chrome {
+            badge: self.recorder.map(Recorder::badge),
+            ..Chrome::default()
+        };
+        terminal
+            .draw(|f| ui::render_views_with(self.app, f, now, theme, &chrome))
+            .context("drawing the dashboard")?;
+        Ok(())
+    }
 }
 
 /// The signals that end the dashboard instead of killing it outright, which
 /// would leave the terminal raw and on the alternate screen.
-struct Signals {
+pub(crate) struct Signals {
     term: tokio::signal::unix::Signal,
     hup: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
 
 impl Signals {
-    fn new() -> anyhow::Result<Signals> {
+    pub(crate) fn new() -> anyhow::Result<Signals> {
         use tokio::signal::unix::{SignalKind, signal};
         let listen = |kind: SignalKind, name: &str| {
             signal(kind).with_context(|| format!("cannot listen for {name}, so the terminal could not be restored"))
@@ -75,7 +127,7 @@ impl Signals {
         })
     }
 
-    async fn recv(&mut self) -> StoppedBySignal {
+    pub(crate) async fn recv(&mut self) -> StoppedBySignal {
         let (number, name) = tokio::select! {
             _ = self.term.recv() => (15, "SIGTERM"),
             _ = self.hup.recv() => (1, "SIGHUP"),
@@ -87,7 +139,7 @@ impl Signals {
 
 async fn frame_loop(
     terminal: &mut ratatui::DefaultTerminal,
-    app: &mut Views,
+    app: &mut Live<'_>,
     events: &mut mpsc::Receiver<AppEvent>,
     controls: &Controls,
     theme: Theme,
@@ -115,7 +167,7 @@ async fn frame_loop(
                     }
                 }
                 app.tick(now);
-                terminal.draw(|f| ui::render_views(app, f, now, theme)).context("drawing the dashboard")?;
+                app.draw(terminal, now, theme)?;
             }
             input = keys.next() => match input {
                 Some(Ok(Event::Key(key))) => {
@@ -126,11 +178,11 @@ async fn frame_loop(
                         Some(action) => controls.perform(action),
                         None => {}
                     }
-                    terminal.draw(|f| ui::render_views(app, f, now, theme)).context("drawing the dashboard")?;
+                    app.draw(terminal, now, theme)?;
                 }
                 Some(Ok(Event::Resize(..))) => {
                     let now = Instant::now();
-                    terminal.draw(|f| ui::render_views(app, f, now, theme)).context("drawing the dashboard")?;
+                    app.draw(terminal, now, theme)?;
                 }
                 Some(Ok(_)) => {}
                 Some(Err(err)) => return Err(err).context("reading the keyboard"),

@@ -10,11 +10,13 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::pod_source::{self, MetricsArgs, Source};
-use super::{AttachArgs, DEFAULT_GATEWAY, DEFAULT_LOAD_RATE, OnceArgs};
+use super::{AttachArgs, DEFAULT_GATEWAY, DEFAULT_LOAD_RATE, OnceArgs, RecordArgs};
 use crate::controls::{Controls, GatewayChannels};
 use crate::kube_source::{self, GatewayPods};
 use crate::observer_client::{self, GatewayLink, Subscription};
-use crate::state::{App, AppEvent, LoadState, Views};
+use crate::once::OnceApp;
+use crate::record::{AppSpec, ViewsSpec};
+use crate::state::{AppEvent, LoadState};
 use crate::terminal::{self, EVENT_QUEUE};
 use crate::{load, network_text, once};
 
@@ -29,6 +31,7 @@ pub(super) async fn run(
     metrics: MetricsArgs,
     once: OnceArgs,
     subscription: Subscription,
+    record: RecordArgs,
 ) -> anyhow::Result<()> {
     let token = match &args.token {
         Some(setting) => Some(setting.token("--token / GREET_TOP_TOKEN")?),
@@ -57,6 +60,10 @@ pub(super) async fn run(
             }
         }
     };
+    let kube_name = kube.as_ref().map(|target| {
+        let namespace = args.namespace.as_deref().unwrap_or(&target.default_namespace);
+        format!("kube {}/{namespace}", target.context)
+    });
     let namespace = kube.as_ref().map(|target| {
         args.namespace
             .clone()
@@ -165,25 +172,49 @@ pub(super) async fn run(
             ));
         }
     }
-    let now = Instant::now();
-    let mut gateway_app = App::new(gateway_title, now);
-    if let GatewaySource::Url(url) = &gateway_source {
-        gateway_app = gateway_app.expecting(url);
+    // What was followed, for a recording's header.
+    let mut sources = Vec::new();
+    if follows_gateway {
+        sources.push(format!("gateway {gateway_title}"));
     }
-    let pods_app = App::new(pods_title, now).with_pod_metrics();
+    if let Some(kube) = &kube_name {
+        sources.push(kube.clone());
+    }
+    if source != Source::Gateway {
+        sources.push(format!("pods' own metrics {pods_title}"));
+        sources.extend(metrics.metrics_url.iter().cloned());
+    }
+    let mut gateway_view = AppSpec::new(gateway_title);
+    if let GatewaySource::Url(url) = &gateway_source {
+        gateway_view.expecting = Some(url.clone());
+    }
+    let pods_view = AppSpec {
+        pod_metrics: true,
+        ..AppSpec::new(pods_title)
+    };
+    // One instant for every view: a recording's offset 0.
+    let now = Instant::now();
 
     if let Some(duration) = once.once {
-        let result = if source == Source::Metrics {
-            let mut app = pods_app.counting_from_now().over_everything_counted();
-            once::observe_pod_metrics(&mut app, &mut rx, duration, metrics.scrape_interval)
-                .await
-                .and_then(|()| once::print_report(&app, duration, once.format(), &once.fail_on))
+        let mut view = if source == Source::Metrics {
+            pods_view
         } else {
-            let mut app = gateway_app.counting_from_now().over_everything_counted();
+            gateway_view
+        };
+        view.once = true;
+        let views = ViewsSpec::Single(view);
+        let recorder = record.start(sources, &views, now)?;
+        let mut app = OnceApp::new(views.main().build(now), recorder);
+        let result = if source == Source::Metrics {
+            match once::observe_pod_metrics(&mut app, &mut rx, duration, metrics.scrape_interval).await {
+                Ok(()) => once::print_report(&mut app, duration, once.format(), &once.fail_on),
+                Err(err) => Err(err),
+            }
+        } else {
             once::observe_for(&mut app, &mut rx, duration).await?;
             let followed = channels.lock().unwrap_or_else(|p| p.into_inner()).clone();
             once::settle(&mut app, &mut rx, followed, subscription).await;
-            once::print_report(&app, duration, once.format(), &once.fail_on)
+            once::print_report(&mut app, duration, once.format(), &once.fail_on)
         };
         cancel.cancel();
         drop(url_targets);
@@ -203,18 +234,19 @@ pub(super) async fn run(
         tokio::spawn(load::run(rest, control_rx, tx.clone(), cancel.clone()));
         (state, control)
     });
-    let (mut gateway_app, mut pods_app) = (gateway_app, pods_app);
+    let (mut gateway_view, mut pods_view) = (gateway_view, pods_view);
     if let Some((state, _)) = load {
         match source {
-            Source::Metrics => pods_app = pods_app.with_load(state),
-            Source::Gateway | Source::Both => gateway_app = gateway_app.with_load(state),
+            Source::Metrics => pods_view.load = Some(state),
+            Source::Gateway | Source::Both => gateway_view.load = Some(state),
         }
     }
     let views = match source {
-        Source::Gateway => Views::single(gateway_app),
-        Source::Metrics => Views::single(pods_app),
-        Source::Both => Views::paired(gateway_app, pods_app),
+        Source::Gateway => ViewsSpec::Single(gateway_view),
+        Source::Metrics => ViewsSpec::Single(pods_view),
+        Source::Both => ViewsSpec::Paired(gateway_view, pods_view),
     };
+    let recorder = record.start(sources, &views, now)?;
     let load = load.map(|(_, control)| control);
     let controls = Controls {
         gateways: channels,
@@ -222,7 +254,7 @@ pub(super) async fn run(
         demo: None,
         events: tx,
     };
-    let result = terminal::dashboard(views, rx, controls).await;
+    let result = terminal::dashboard(views.build(now), rx, controls, recorder).await;
     cancel.cancel();
     drop(url_targets);
     result

@@ -8,11 +8,13 @@ use clap::Args;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use super::OnceArgs;
+use super::{OnceArgs, RecordArgs};
 use crate::controls::Controls;
 use crate::demo_controller;
 use crate::observer_client::{self, GatewayLink, Subscription};
-use crate::state::{App, LoadState, Views};
+use crate::once::OnceApp;
+use crate::record::{AppSpec, ViewsSpec};
+use crate::state::LoadState;
 use crate::terminal::{self, EVENT_QUEUE};
 use crate::{load, once};
 use greet_demo::rest_client::RestClient;
@@ -34,7 +36,12 @@ pub struct DemoArgs {
 }
 
 /// `greet-top demo`: the loopback cluster, its load and the dashboard (or `--once`).
-pub(super) async fn run(args: DemoArgs, once: OnceArgs, subscription: Subscription) -> anyhow::Result<()> {
+pub(super) async fn run(
+    args: DemoArgs,
+    once: OnceArgs,
+    subscription: Subscription,
+    record: RecordArgs,
+) -> anyhow::Result<()> {
     let cancel = CancellationToken::new();
     let demo = Demo::start(DemoConfig {
         pods: usize::from(args.pods),
@@ -65,29 +72,45 @@ pub(super) async fn run(args: DemoArgs, once: OnceArgs, subscription: Subscripti
     let (targets, targets_rx) = watch::channel(Vec::new());
     let controller = tokio::spawn(demo_controller::run(demo, demo_rx, tx.clone(), targets, cancel.clone()));
 
-    let mut app = App::new(format!("{observe_url} (demo)"), Instant::now())
-        .expecting(&name)
-        .with_demo()
-        .with_load(load_state);
+    // One instant for every view: a recording's offset 0, so its replay
+    // builds the same views on the same clock.
+    let start = Instant::now();
+    let gateway_view = AppSpec {
+        expecting: Some(name.clone()),
+        demo: true,
+        load: Some(load_state),
+        once: once.once.is_some(),
+        ..AppSpec::new(format!("{observe_url} (demo)"))
+    };
+    let views = if once.once.is_some() {
+        ViewsSpec::Single(gateway_view)
+    } else {
+        let pods = AppSpec {
+            demo: true,
+            ..AppSpec::new("of the demo pods (their /metrics, every 1s)")
+        };
+        ViewsSpec::Paired(gateway_view, pods)
+    };
+    let recorder = record.start(vec!["demo".to_owned(), observe_url.clone()], &views, start)?;
 
     let result = if let Some(duration) = once.once {
-        app = app.counting_from_now().over_everything_counted();
+        let mut app = OnceApp::new(views.main().build(start), recorder);
         let start_load = || tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         let gateway = (name.clone(), GatewayLink::from(channel.clone()));
-        once::observe_demo(&mut app, &mut rx, duration, start_load, gateway, subscription)
-            .await
-            .and_then(|took| once::print_report(&app, took, once.format(), &once.fail_on))
+        match once::observe_demo(&mut app, &mut rx, duration, start_load, gateway, subscription).await {
+            Ok(took) => once::print_report(&mut app, took, once.format(), &once.fail_on),
+            Err(err) => Err(err),
+        }
     } else {
         tokio::spawn(load::run(rest, load_rx, tx.clone(), cancel.clone()));
         super::pod_source::start(targets_rx, None, ScrapeConfig::default(), tx.clone(), cancel.clone())?;
-        let pods = App::new("of the demo pods (their /metrics, every 1s)", Instant::now()).with_demo();
         let controls = Controls {
             gateways: Arc::new(Mutex::new(BTreeMap::from([(name, GatewayLink::from(channel))]))),
             load: Some(load_control),
             demo: Some(demo_tx),
             events: tx,
         };
-        terminal::dashboard(Views::paired(app, pods), rx, controls).await
+        terminal::dashboard(views.build(start), rx, controls, recorder).await
     };
     cancel.cancel();
     // The terminal is already restored; give the demo a moment to stop cleanly.

@@ -7,7 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use proptest::prelude::*;
 
 use super::format::{self, AppSpec, Entry, Header, ViewsSpec, What};
-use super::reader::{Cause, Damage, RecordingError};
+use super::reader::{Cause, Damage, RecordingError, open};
 use super::*;
 use crate::state::{AppEvent, GatewayEvent, PodInfo, PodTotals, Request};
 

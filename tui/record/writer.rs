@@ -25,8 +25,6 @@ use crossterm::event::KeyEvent;
 use super::format::{self, Entry, Header, MAX_FRAME, What};
 use crate::state::AppEvent;
 
-/// `--record-max`'s default: 1 GiB.
-pub(crate) const DEFAULT_MAX: u64 = 1 << 30;
 /// Frames queued for the writer before new ones are dropped: seconds of a
 /// raw stream at 1,000 req/s, a few MB at most.
 const QUEUE: usize = 16 * 1024;
@@ -59,9 +57,12 @@ impl Recorder {
     /// that cannot be written fails before anything starts. `start` is
     /// offset 0: the instant the views were built at.
     pub(crate) fn create(path: &Path, header: Header, max_bytes: u64, start: Instant) -> anyhow::Result<Recorder> {
-        let (file, size) = open_part(path, &header)
-            .with_context(|| format!("cannot record to {}", path.display()))
-            .context("choose a writable --record path")?;
+        let (file, size) = open_part(path, &header).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot record to {}: {err:#} — choose a writable --record path",
+                path.display()
+            )
+        })?;
         let shared = Arc::new(Shared::default());
         shared.size.store(size, Ordering::Relaxed);
         let (tx, rx) = sync_channel(QUEUE);
@@ -85,11 +86,6 @@ impl Recorder {
             shared,
             thread: Some(thread),
         })
-    }
-
-    /// The recording's offset 0.
-    pub(crate) fn start(&self) -> Instant {
-        self.start
     }
 
     fn send(&self, at: Instant, what: What) {

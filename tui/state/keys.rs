@@ -39,6 +39,36 @@ pub enum Command {
     ToggleBypass,
     /// The next view: the gateway's, the pods' own metrics, both.
     CycleView,
+    /// Replay: pause, or play on.
+    Pause,
+    /// Replay: this many seconds on (back when negative).
+    Seek(i32),
+    /// Replay: type a time to go to.
+    GoTo,
+    /// Replay: the next speed up (`true`) or down.
+    Speed(bool),
+}
+
+impl Command {
+    /// It acts on the gateways, the load or the demo, or changes what is
+    /// counted: in a replay it is read-only.
+    pub fn acts(self) -> bool {
+        matches!(
+            self,
+            Command::SwitchMode
+                | Command::ModeMenu
+                | Command::ToggleLoad
+                | Command::RateUp
+                | Command::RateDown
+                | Command::Reset
+                | Command::Freeze
+                | Command::AddPod
+                | Command::SlowPod
+                | Command::ConnectionAge
+                | Command::KillPod
+                | Command::ToggleBypass
+        )
+    }
 }
 
 /// One row of the table.
@@ -61,6 +91,8 @@ pub struct Binding {
     pub needs_views: bool,
     /// Only with a gateway to act on (not the pods' own metrics alone).
     pub needs_gateway: bool,
+    /// Only in `greet-top replay`.
+    pub replay_only: bool,
 }
 
 /// Which keys a screen has: the demo's, and the view key when there are
@@ -70,6 +102,8 @@ pub struct Scope {
     pub demo: bool,
     pub views: bool,
     pub gateway: bool,
+    /// `greet-top replay`: its own keys, and none that act.
+    pub replay: bool,
 }
 
 impl Scope {
@@ -78,6 +112,7 @@ impl Scope {
         demo: true,
         views: true,
         gateway: true,
+        replay: false,
     };
 }
 
@@ -92,6 +127,7 @@ const fn bind(keys: &'static [KeyCode], command: Command) -> Binding {
         needs_load: false,
         needs_views: false,
         needs_gateway: false,
+        replay_only: false,
     }
 }
 
@@ -142,14 +178,52 @@ impl Binding {
         }
     }
 
+    const fn replay_only(self) -> Self {
+        Binding {
+            replay_only: true,
+            ..self
+        }
+    }
+
+    /// Its keys do something (or, in a replay, say they cannot) here.
+    fn available(&self, scope: Scope) -> bool {
+        (scope.demo || !self.demo_only)
+            && (scope.views || !self.needs_views)
+            && (scope.gateway || !self.needs_gateway)
+            && (scope.replay || !self.replay_only)
+    }
+
+    /// Listed in the footer and the help: a replay lists none that act.
     fn shown(&self, scope: Scope) -> bool {
-        (scope.demo || !self.demo_only) && (scope.views || !self.needs_views) && (scope.gateway || !self.needs_gateway)
+        self.available(scope) && !(scope.replay && self.command.acts())
     }
 }
 
 /// Every key, in the order the footer and the help list them.
 pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char('c')], Command::Quit).ctrl(),
+    // A replay's own keys come first: in a replay they win over the
+    // live keys they share (space, g).
+    bind(&[KeyCode::Char(' ')], Command::Pause)
+        .hint("spc pause")
+        .help("space", "replay: pause / play")
+        .replay_only(),
+    bind(&[KeyCode::Left], Command::Seek(-10))
+        .hint("←/→ seek")
+        .help("← →", "replay: 10 s back / on (shift or [ ]: 1 min)")
+        .replay_only(),
+    bind(&[KeyCode::Right], Command::Seek(10)).replay_only(),
+    bind(&[KeyCode::Char('[')], Command::Seek(-60)).replay_only(),
+    bind(&[KeyCode::Char(']')], Command::Seek(60)).replay_only(),
+    bind(&[KeyCode::Char('g')], Command::GoTo)
+        .hint("g go to")
+        .help("g", "replay: go to a time (HH:MM:SS UTC, or +offset like +2m30s)")
+        .replay_only(),
+    bind(&[KeyCode::Char('<')], Command::Speed(false))
+        .hint("</> speed")
+        .help("< >", "replay: slower / faster (¼× … 16×)")
+        .replay_only(),
+    bind(&[KeyCode::Char('>')], Command::Speed(true)).replay_only(),
     bind(&[KeyCode::Char('m')], Command::SwitchMode)
         .hint("m/M mode")
         .help("m", "next mode: sticky, balanced, least-loaded, dns")
@@ -254,8 +328,18 @@ pub fn binding_for(key: KeyEvent, scope: Scope) -> Option<&'static Binding> {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     BINDINGS
         .iter()
-        .filter(|b| b.shown(scope) && (ctrl || !b.ctrl))
+        .filter(|b| b.available(scope) && (ctrl || !b.ctrl))
         .find(|b| b.keys.contains(&key.code))
+}
+
+/// The command `key` asks for in a replay: shift+←/→ seek a minute.
+pub fn replay_command(key: KeyEvent, scope: Scope) -> Option<Command> {
+    let shift = key.modifiers.contains(KeyModifiers::SHIFT) && key.kind != KeyEventKind::Release;
+    match key.code {
+        KeyCode::Left if shift => Some(Command::Seek(-60)),
+        KeyCode::Right if shift => Some(Command::Seek(60)),
+        _ => binding_for(key, Scope { replay: true, ..scope }).map(|b| b.command),
+    }
 }
 
 /// The footer's key hints for a line `width` wide. When they do not all

@@ -5,6 +5,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
+use super::Chrome;
 use super::theme::Theme;
 use super::wrap::wrap_ends;
 use crate::state::{App, keys};
@@ -24,7 +25,24 @@ pub(super) fn lines(app: &App, width: u16) -> Vec<String> {
     }
 }
 
-pub(super) fn render(app: &App, message_lines: Vec<String>, frame: &mut Frame, area: Rect, theme: Theme) {
+pub(super) fn render(
+    app: &App,
+    message_lines: Vec<String>,
+    chrome: &Chrome,
+    frame: &mut Frame,
+    area: Rect,
+    theme: Theme,
+) {
+    if let Some((_, error)) = &chrome.footer {
+        let style = if *error { theme.bad() } else { theme.title() };
+        let lines: Vec<Line> = message_lines.into_iter().map(|l| Line::styled(l, style)).collect();
+        frame.render_widget(Paragraph::new(lines), area);
+        return;
+    }
+    let scope = keys::Scope {
+        replay: chrome.replay,
+        ..app.key_scope()
+    };
     let line = match app.message() {
         _ if app.filter().editing() => Line::from(vec![
             Span::styled(format!("/{}▏", app.filter().text().unwrap_or_default()), theme.title()),
@@ -38,7 +56,7 @@ pub(super) fn render(app: &App, message_lines: Vec<String>, frame: &mut Frame, a
             return;
         }
         None => Line::from(Span::styled(
-            keys::footer_hints(app.key_scope(), usize::from(area.width)),
+            keys::footer_hints(scope, usize::from(area.width)),
             theme.dim(),
         )),
     };

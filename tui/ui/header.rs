@@ -246,3 +246,24 @@ fn kube_lines(kube: &KubeStatus, width: u16, theme: Theme) -> Vec<Line<'static>>
         })
         .collect()
 }
+
+/// A recording's or a replay's badge, at the right of the header's top
+/// border; shortened (its middle gives way) to half the width.
+pub(super) fn badge(text: &str, frame: &mut Frame, area: Rect, theme: Theme) {
+    let room = usize::from(area.width / 2).saturating_sub(2).max(1);
+    let text = super::wrap::wrap_ends(text, room, 1)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let width = (text.chars().count() + 2) as u16;
+    if area.height == 0 || width + 2 > area.width {
+        return;
+    }
+    let at = Rect {
+        x: area.right() - width - 1,
+        y: area.y,
+        width,
+        height: 1,
+    };
+    frame.render_widget(Paragraph::new(Span::styled(format!(" {text} "), theme.badge(None))), at);
+}

@@ -23,8 +23,12 @@ const FIGURES: &[&str] = &[
     "(every 5 s) while BALANCED sends to it at once.",
 ];
 
-pub(super) fn render(app: &App, frame: &mut Frame, area: Rect, theme: Theme) {
-    let mut lines: Vec<Line> = keys::help_lines(app.key_scope())
+pub(super) fn render(app: &App, replay: bool, frame: &mut Frame, area: Rect, theme: Theme) {
+    let scope = keys::Scope {
+        replay,
+        ..app.key_scope()
+    };
+    let mut lines: Vec<Line> = keys::help_lines(scope)
         .map(|(key, what)| {
             Line::from(vec![
                 Span::styled(format!("{key:>15}  "), theme.title()),

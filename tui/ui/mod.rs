@@ -33,18 +33,37 @@ pub const MIN_HEIGHT: u16 = 15;
 
 /// Draws the whole screen of one view.
 pub fn render(app: &App, frame: &mut Frame, now: Instant, theme: Theme) {
-    render_beside(app, None, frame, now, theme);
+    render_beside(app, None, frame, now, theme, &Chrome::default());
+}
+
+/// What the screen shows besides the model: a badge at the header's right
+/// (`REC <path> <size>`, `REPLAY 14:03:07 …`) and, in a replay, its own
+/// footer line, its keys and its help.
+#[derive(Clone, Debug, Default)]
+pub struct Chrome {
+    pub badge: Option<String>,
+    /// A line in place of the footer's (text, an error).
+    pub footer: Option<(String, bool)>,
+    /// The replay's keys in the footer and the help.
+    pub replay: bool,
+    /// The help, whatever the model says.
+    pub help: bool,
 }
 
 /// Draws the view shown: one source, or the gateway's with the pods' own
 /// metrics beside it (a comparison line over the table, each pod's own
 /// rate in SELF/s).
 pub fn render_views(views: &Views, frame: &mut Frame, now: Instant, theme: Theme) {
-    let (app, beside) = views.drawn();
-    render_beside(app, beside, frame, now, theme);
+    render_views_with(views, frame, now, theme, &Chrome::default());
 }
 
-fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instant, theme: Theme) {
+/// [`render_views`] with a recording's or a replay's [`Chrome`].
+pub fn render_views_with(views: &Views, frame: &mut Frame, now: Instant, theme: Theme, chrome: &Chrome) {
+    let (app, beside) = views.drawn();
+    render_beside(app, beside, frame, now, theme, chrome);
+}
+
+fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instant, theme: Theme, chrome: &Chrome) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         render_too_small(frame, area);
@@ -55,7 +74,10 @@ fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instan
     let verdict = diagnose(app, at);
     let verdict_lines = header::verdict_lines(&verdict, area.width);
     let header = header::height(app, verdict_lines.len(), area.width, at);
-    let footer_lines = footer::lines(app, area.width);
+    let footer_lines = match &chrome.footer {
+        Some((text, _)) => wrap::wrap_ends(text, usize::from(area.width), 2),
+        None => footer::lines(app, area.width),
+    };
     let footer = footer_lines.len().max(1) as u16;
     // Many pods must not push the other panels off: past half the body the
     // table shows the busiest pods (and the share bars a quarter).
@@ -94,6 +116,9 @@ fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instan
         severity: verdict.severity,
     };
     header::render(app, stats, at, shown_verdict, frame, header_area, theme);
+    if let Some(badge) = &chrome.badge {
+        header::badge(badge, frame, header_area, theme);
+    }
     let (table_area, own_rates) = match (own_rates, comparison) {
         (Some(served), Some((lines, differs))) if table_area.height > compared + 3 => {
             let [line, table] = Layout::vertical([Constraint::Length(compared), Constraint::Fill(1)]).areas(table_area);
@@ -144,9 +169,9 @@ fn render_beside(app: &App, beside: Option<&App>, frame: &mut Frame, now: Instan
             .buffer_mut()
             .set_style(body, Style::new().add_modifier(Modifier::DIM));
     }
-    footer::render(app, footer_lines, frame, footer_area, theme);
-    if app.show_help() {
-        help::render(app, frame, area, theme);
+    footer::render(app, footer_lines, chrome, frame, footer_area, theme);
+    if app.show_help() || chrome.help {
+        help::render(app, chrome.replay, frame, area, theme);
     }
 }
 

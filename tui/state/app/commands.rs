@@ -118,6 +118,8 @@ impl App {
                 None
             }
             Command::ToggleLoad | Command::RateUp | Command::RateDown => self.change_load(command),
+            // The replay's own (record/replay.rs): never the model's.
+            Command::Pause | Command::Seek(_) | Command::GoTo | Command::Speed(_) => None,
         }
     }
 

@@ -81,6 +81,7 @@ impl App {
             views: self.views,
             // Beside a gateway's view, its keys act on the gateway.
             gateway: !self.pod_metrics || self.views,
+            replay: false,
         }
     }
 

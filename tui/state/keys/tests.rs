@@ -5,6 +5,7 @@ fn scope(demo: bool) -> Scope {
         demo,
         views: false,
         gateway: true,
+        replay: false,
     }
 }
 
@@ -166,6 +167,7 @@ fn the_view_key_is_there_only_with_two_views() {
         demo: false,
         views: true,
         gateway: true,
+        replay: false,
     };
     assert_eq!(binding_for(v, both).map(|b| b.command), Some(Command::CycleView));
     assert!(footer_hints(both, 200).contains("v view"));
@@ -178,6 +180,7 @@ fn the_pods_own_metrics_alone_have_no_mode_keys() {
         demo: false,
         views: false,
         gateway: false,
+        replay: false,
     };
     assert_eq!(
         binding_for(KeyEvent::from(KeyCode::Char('m')), pods_only).map(|b| b.command),
