@@ -13,11 +13,13 @@ mod attach;
 mod checks;
 mod pod_source;
 mod record_args;
+mod replay;
 mod run_demo;
 mod set_mode;
 
 pub use self::pod_source::{MetricsArgs, Source};
 pub use self::record_args::RecordArgs;
+pub use self::replay::ReplayArgs;
 pub use self::run_demo::DemoArgs;
 use greet_runtime::auth::TokenSetting;
 use greet_runtime::logging::LogArgs;
@@ -73,6 +75,10 @@ pub enum Command {
     /// Switch a gateway to MODE (sticky, dns, balanced, least-loaded) and
     /// print its state: for scripts; the dashboard's keys are m and M.
     SetMode(set_mode::SetModeArgs),
+    /// Play back a recording made with --record: the same dashboard, with
+    /// pause (space), seek (←/→, [ ]), go to (g) and speed (< >); with
+    /// --once [--from T] [--to T], the report of that window.
+    Replay(ReplayArgs),
 }
 
 #[derive(Args, Debug)]
@@ -133,7 +139,8 @@ impl AttachArgs {
 
 #[derive(Args, Debug)]
 pub struct OnceArgs {
-    /// No terminal UI: observe for DURATION (e.g. 5s), print per-pod stats, exit.
+    /// No terminal UI: observe for DURATION (e.g. 5s), print per-pod stats,
+    /// exit. With replay, no DURATION: the window is --from and --to.
     #[arg(long, value_parser = checks::once_duration, value_name = "DURATION", global = true)]
     pub once: Option<Duration>,
     /// With --once: the report's format, table by default (markdown: for
@@ -184,7 +191,7 @@ pub fn exit(result: anyhow::Result<()>) {
 /// go together.
 pub fn parse() -> Cli {
     use clap::CommandFactory as _;
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(checks::replay_once_without_duration(std::env::args_os()));
     if let Err(message) = checks::check(&cli) {
         Cli::command()
             .error(clap::error::ErrorKind::ArgumentConflict, message)
@@ -200,6 +207,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Demo(args)) => run_demo::run(args, cli.once, cli.stream.subscription(), cli.record).await,
         Some(Command::SetMode(args)) => set_mode::run(args).await,
+        Some(Command::Replay(args)) => replay::run(args, cli.once).await,
         None => attach::run(cli.attach, cli.metrics, cli.once, cli.stream.subscription(), cli.record).await,
     }
 }

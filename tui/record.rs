@@ -18,21 +18,25 @@
 //! - `reader`: frames back, up to the damage, and what the damage is.
 //! - `replay`: the recording as a model at any instant (keyframes for seeks).
 //! - `player`: the replay's clock (pause, seek, speed): a pure state machine.
+//! - `screen`: the replay's keys, badge and footer; `when`: times as typed.
 
 pub(crate) mod epoch;
 mod format;
-#[allow(dead_code)] // Read by `greet-top replay`, the next step.
+mod player;
 mod reader;
-#[allow(dead_code)]
+mod replay;
 mod sanitize;
+pub(crate) mod screen;
+pub(crate) mod when;
 mod writer;
 
 pub(crate) use format::{AppSpec, Header, ViewsSpec};
 pub(crate) use reader::unix_ms_now;
+pub(crate) use replay::Replay;
+pub(crate) use screen::ReplayScreen;
 pub(crate) use writer::Recorder;
 
 /// `+4m03s`: an offset into a recording, as the screen and errors say it.
-#[allow(dead_code)]
 pub(crate) fn offset_text(offset: std::time::Duration) -> String {
     let secs = offset.as_secs();
     let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
@@ -44,4 +48,4 @@ pub(crate) fn offset_text(offset: std::time::Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -13,8 +13,10 @@ use super::record::Recorder;
 use super::state::{Action, AppEvent, Views};
 use super::ui::{self, Chrome, Theme};
 
+pub(crate) mod replay;
+
 /// Frames per second of the dashboard.
-const FRAME: Duration = Duration::from_millis(100);
+pub(crate) const FRAME: Duration = Duration::from_millis(100);
 /// Events queued for the UI before the network workers wait.
 pub(crate) const EVENT_QUEUE: usize = 64 * 1024;
 /// Longest a frame folds in events: under a flood (a hostile or very busy

@@ -7,6 +7,10 @@ use super::{Cli, Command};
 
 /// `--once`'s value: a duration, not zero (a report over no time says nothing).
 pub(super) fn once_duration(text: &str) -> Result<Duration, String> {
+    // `--once` without a value: zero, which only replay accepts.
+    if text == WHOLE_RECORDING {
+        return Ok(Duration::ZERO);
+    }
     let duration = humantime::parse_duration(text).map_err(|err| format!("{err} (e.g. 10s, 1m)"))?;
     if duration.is_zero() {
         return Err("a report over no time counts nothing; give how long to observe, e.g. 10s".to_owned());
@@ -14,9 +18,44 @@ pub(super) fn once_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+/// What `--once` without a DURATION stands for (replay's window).
+const WHOLE_RECORDING: &str = "the-window-of-the-recording";
+
+/// `greet-top replay FILE --once`: a report of the recording's window,
+/// with no DURATION (--from and --to choose it). clap's `--once` is one
+/// flag for every command and takes a value, so after `replay` a `--once`
+/// followed by no duration gets a stand-in one, which only replay accepts.
+pub(super) fn replay_once_without_duration(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let Some(replay) = args.iter().skip(1).position(|a| a == "replay") else {
+        return args;
+    };
+    let mut out = Vec::with_capacity(args.len() + 1);
+    for (i, arg) in args.iter().enumerate() {
+        out.push(arg.clone());
+        let next_is_duration = args
+            .get(i + 1)
+            .and_then(|next| next.to_str())
+            .is_some_and(|next| humantime::parse_duration(next).is_ok());
+        if i > replay && arg == "--once" && !next_is_duration {
+            out.push(WHOLE_RECORDING.into());
+        }
+    }
+    out
+}
+
 /// The first flag given where it does nothing, in words.
 pub(super) fn check(cli: &Cli) -> Result<(), String> {
     let once = cli.once.once.is_some();
+    let replay = matches!(cli.command, Some(Command::Replay(_)));
+    if !replay && cli.once.once == Some(Duration::ZERO) {
+        return Err("--once needs how long to observe, e.g. --once 10s".to_owned());
+    }
+    if replay && cli.record.record.is_some() {
+        return Err("replay reads a recording: --record does not apply".to_owned());
+    }
     if let Some(Command::SetMode(_)) = cli.command
         && (once || cli.once.output.is_some() || !cli.once.fail_on.is_empty())
     {
@@ -104,6 +143,27 @@ mod tests {
         );
         assert_eq!(checked(&["demo", "--once", "2s", "--output", "markdown"]), Ok(()));
         assert_eq!(checked(&[]), Ok(()));
+    }
+
+    #[test]
+    fn replay_once_takes_no_duration() {
+        let args = |line: &str| -> Vec<std::ffi::OsString> {
+            replay_once_without_duration(line.split(' ').map(std::ffi::OsString::from))
+        };
+        let expect = |line: &str| -> Vec<std::ffi::OsString> { line.split(' ').map(Into::into).collect() };
+        let whole = format!("greet-top replay f.grt --once {WHOLE_RECORDING} --from +1m");
+        assert_eq!(args("greet-top replay f.grt --once --from +1m"), expect(&whole));
+        let whole = format!("greet-top replay --once {WHOLE_RECORDING} f.grt");
+        assert_eq!(args("greet-top replay --once f.grt"), expect(&whole));
+        assert_eq!(
+            args("greet-top replay f.grt --once 5s"),
+            expect("greet-top replay f.grt --once 5s")
+        );
+        assert_eq!(args("greet-top demo --once"), expect("greet-top demo --once"));
+        assert_eq!(
+            checked(&["demo", "--once", WHOLE_RECORDING]),
+            Err("--once needs how long to observe, e.g. --once 10s".to_owned())
+        );
     }
 
     #[test]

@@ -124,7 +124,6 @@ pub(crate) struct Entry {
 }
 
 impl Entry {
-    #[allow(dead_code)]
     pub(crate) fn at(&self) -> Duration {
         Duration::from_micros(self.at_us)
     }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::format::{Entry, Header, MAGIC, MAX_FRAME, VERSION};
@@ -75,10 +75,9 @@ impl fmt::Display for Damage {
     }
 }
 
-/// A recording opened: its header, and its frames from `first_frame` on.
+/// A recording opened: its header, and its frames after it.
 #[derive(Debug)]
 pub(crate) struct Opened {
-    pub path: PathBuf,
     pub header: Header,
     pub frames: Frames,
 }
@@ -117,11 +116,7 @@ pub(crate) fn open(path: &Path) -> Result<Opened, RecordingError> {
     };
     let mut header = header;
     super::sanitize::header(&mut header);
-    Ok(Opened {
-        path: path.to_owned(),
-        header,
-        frames,
-    })
+    Ok(Opened { header, frames })
 }
 
 fn cause_words(cause: &Cause) -> String {

@@ -248,9 +248,9 @@ fn kube_lines(kube: &KubeStatus, width: u16, theme: Theme) -> Vec<Line<'static>>
 }
 
 /// A recording's or a replay's badge, at the right of the header's top
-/// border; shortened (its middle gives way) to half the width.
+/// border; shortened (its middle gives way) to leave the title its room.
 pub(super) fn badge(text: &str, frame: &mut Frame, area: Rect, theme: Theme) {
-    let room = usize::from(area.width / 2).saturating_sub(2).max(1);
+    let room = usize::from(area.width.saturating_sub(36)).max(1);
     let text = super::wrap::wrap_ends(text, room, 1)
         .into_iter()
         .next()

@@ -189,3 +189,34 @@ fn the_pods_own_metrics_alone_have_no_mode_keys() {
     assert!(!footer_hints(pods_only, 200).contains("mode"));
     assert!(help_lines(pods_only).all(|(key, _)| key != "m" && key != "M"));
 }
+
+#[test]
+fn a_replay_has_its_own_keys_and_lists_none_that_act() {
+    let replay = Scope {
+        replay: true,
+        ..Scope::ALL
+    };
+    let command = |key: KeyEvent| replay_command(key, replay);
+    assert_eq!(command(KeyEvent::from(KeyCode::Char(' '))), Some(Command::Pause));
+    assert_eq!(command(KeyEvent::from(KeyCode::Char('g'))), Some(Command::GoTo));
+    assert_eq!(command(KeyEvent::from(KeyCode::Left)), Some(Command::Seek(-10)));
+    assert_eq!(
+        command(KeyEvent::new(KeyCode::Right, KeyModifiers::SHIFT)),
+        Some(Command::Seek(60))
+    );
+    assert_eq!(command(KeyEvent::from(KeyCode::Char('['))), Some(Command::Seek(-60)));
+    assert_eq!(command(KeyEvent::from(KeyCode::Char('>'))), Some(Command::Speed(true)));
+    // Found, so the replay can say it is read-only; never listed.
+    assert_eq!(command(KeyEvent::from(KeyCode::Char('m'))), Some(Command::SwitchMode));
+    assert_eq!(
+        footer_hints(replay, 200),
+        "spc pause  ←/→ seek  g go to  </> speed  w window  s sort  v view  / filter  ? help  q quit"
+    );
+    assert!(help_lines(replay).all(|(keys, _)| !matches!(keys, "m" | "x" | "r" | "l")));
+    // Live, none of the replay's keys.
+    assert_eq!(
+        binding_for(KeyEvent::from(KeyCode::Char(' ')), Scope::ALL).map(|b| b.command),
+        Some(Command::Freeze)
+    );
+    assert!(!footer_hints(Scope::ALL, 200).contains("seek"));
+}
