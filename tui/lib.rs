@@ -9,7 +9,8 @@
 //!                                                  key ─► App::on_key (state::keys) ─► Action ─► controls
 //! ```
 //!
-//! `cli` parses the flags and wires these together; `report` is the `--once` output.
+//! `cli` parses the flags and wires these together; `report` is the `--once` output;
+//! `record` keeps what the model folds (`--record`) and plays it back (`replay`).
 
 mod bypass_client;
 pub mod cli;
@@ -32,3 +33,7 @@ pub use demo_controller::SLOW_POD_DELAY;
 /// The pods' own metrics as the dashboard's events: what `--metrics-url`
 /// and the pod proxy feed it (public for whole-screen tests).
 pub use pod_metrics_feed::Feed as PodMetricsFeed;
+/// A synthetic recording and timed seeks, for the benchmark suite.
+pub use record::bench as recording_bench;
+/// A recording's start and length (`--record`), for tests and scripts.
+pub use record::recorded_span;

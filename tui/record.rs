@@ -20,6 +20,7 @@
 //! - `player`: the replay's clock (pause, seek, speed): a pure state machine.
 //! - `screen`: the replay's keys, badge and footer; `when`: times as typed.
 
+pub mod bench;
 pub(crate) mod epoch;
 mod format;
 mod player;
@@ -35,6 +36,15 @@ pub(crate) use reader::unix_ms_now;
 pub(crate) use replay::Replay;
 pub(crate) use screen::ReplayScreen;
 pub(crate) use writer::Recorder;
+
+/// A recording's wall-clock start (its offset 0) and its last frame's
+/// offset, read up to any damage: what a script or a test checks of a
+/// file without replaying it on a screen.
+pub fn recorded_span(path: &std::path::Path) -> Result<(std::time::SystemTime, std::time::Duration), String> {
+    let replay = Replay::open(path).map_err(|err| err.to_string())?;
+    let start = when::wall(replay.header().started_unix_ms, std::time::Duration::ZERO);
+    Ok((start, replay.end()))
+}
 
 /// `+4m03s`: an offset into a recording, as the screen and errors say it.
 pub(crate) fn offset_text(offset: std::time::Duration) -> String {

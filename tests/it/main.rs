@@ -35,6 +35,7 @@ mod once_report;
 mod pod_metrics;
 mod pods_own_metrics;
 mod properties;
+mod record_replay;
 mod reflection;
 mod rolling_restart;
 mod skipped_endpoints;

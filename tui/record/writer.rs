@@ -1,7 +1,7 @@
 //! [`Recorder`]: the frame loop hands it what it folds and never waits on
 //! the disk. A bounded queue feeds a thread of its own that encodes,
-//! writes through a buffer and flushes at least once a second (a SIGKILL
-//! loses at most the last second). When the disk is slower than the
+//! writes through a buffer and flushes five times a second (a SIGKILL
+//! loses less than the last second). When the disk is slower than the
 //! events, the queue fills and what does not fit is dropped and counted:
 //! the REC badge shows the count, and replay then differs from what was
 //! live by those frames. A file past the size limit rotates: FILE becomes
@@ -28,8 +28,11 @@ use crate::state::AppEvent;
 /// Frames queued for the writer before new ones are dropped: seconds of a
 /// raw stream at 1,000 req/s, a few MB at most.
 const QUEUE: usize = 16 * 1024;
-/// The longest written data waits in the buffer.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// The longest written data waits in the buffer: a fifth of the second a
+/// SIGKILL may lose; a slow frame (a busy machine, a debug build) and the
+/// writer's own delays fit in the rest. Five small writes a second cost
+/// nothing measurable.
+const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 /// What the writer thread and the screen share.
 #[derive(Debug, Default)]
