@@ -12,7 +12,8 @@
 //! draws the screen that was live at any recorded instant.
 //!
 //! - `format`: the file's layout (magic, version, header, frames).
-//! - `epoch`: `Instant`s inside events as offsets from the start.
+//! - `epoch`: `Instant`s inside events as offsets from the start; `sparse`:
+//!   latency histograms as runs (most of a recording's bytes otherwise).
 //! - `sanitize`: a recording is input from disk: its text is sanitised again.
 //! - `writer`: [`Recorder`], off the frame loop's thread, rotating.
 //! - `reader`: frames back, up to the damage, and what the damage is.
@@ -28,6 +29,7 @@ mod reader;
 mod replay;
 mod sanitize;
 pub(crate) mod screen;
+pub(crate) mod sparse;
 pub(crate) mod when;
 mod writer;
 

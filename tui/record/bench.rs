@@ -32,12 +32,20 @@ pub fn write_synthetic(path: &Path, length: Duration, pods: usize, rate: u64) ->
     let mut out = BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?);
     out.write_all(&format::preamble(&header)?)?;
     let names: Vec<String> = (0..pods).map(|i| format!("greetserver-{i:02}")).collect();
+    // Blocks of 200 ms, as the writer gathers them.
+    let mut pending = Vec::new();
+    let mut block_ends = Duration::from_millis(200);
     let mut write = |at: Duration, what: What| -> anyhow::Result<()> {
+        if at >= block_ends {
+            out.write_all(&format::block_frame(&pending)?)?;
+            pending.clear();
+            block_ends = at + Duration::from_millis(200);
+        }
         let entry = Entry {
             at_us: u64::try_from(at.as_micros())?,
             what,
         };
-        out.write_all(&format::entry_frame(&entry, start)?)?;
+        pending.extend(format::entry_record(&entry, start)?);
         Ok(())
     };
     let gateway = |event| AppEvent::Gateway {
@@ -110,6 +118,7 @@ pub fn write_synthetic(path: &Path, length: Duration, pods: usize, rate: u64) ->
         }
         ms += 50;
     }
+    write(length + Duration::from_secs(1), What::Tick)?;
     out.flush()?;
     Ok(std::fs::metadata(path)?.len())
 }

@@ -1,15 +1,21 @@
 //! The file's layout:
 //!
 //! ```text
-//! file  := MAGIC (8 bytes)  version (u16 LE)  frame(Header)  frame(Entry)*
-//! frame := length (u32 LE)  crc32 of the payload (u32 LE)  payload (postcard)
+//! file   := MAGIC (8 bytes)  version (u16 LE)  frame(postcard Header)  frame(block)*
+//! frame  := length (u32 LE)  crc32 of the payload (u32 LE)  payload
+//! block  := deflate(entry*)  (raw deflate, each block on its own)
+//! entry  := length (u32 LE)  postcard Entry
 //! ```
 //!
 //! postcard over the model's own types (serde derives) rather than a
 //! proto/record.proto: the events are the dashboard's types, not a wire
 //! contract with another program, so a second schema kept in step by hand
 //! would only be a place for the two to drift; postcard is compact
-//! (varints, no field names) and well kept. The version in front of the
+//! (varints, no field names) and well kept. A block holds what the writer
+//! gathered between two flushes (a fifth of a second): a summary repeats
+//! every pod's name, address and method, which deflate folds away (the
+//! recording's size halves); each block stands alone, so a seek starts at
+//! any block and damage costs one block. The version in front of the
 //! header says when a change of these types changes the layout: a reader
 //! refuses versions newer than its own. The length and crc32 around each
 //! frame make damage findable: a reader stops at the first frame that is
@@ -28,6 +34,8 @@ pub(crate) const MAGIC: &[u8; 8] = b"GRTREC\0\n";
 pub(crate) const VERSION: u16 = 1;
 /// A frame longer than this is damage (a corrupt length), not an allocation.
 pub(crate) const MAX_FRAME: u32 = 16 << 20;
+/// A block inflating past this is damage too.
+pub(crate) const MAX_BLOCK: u64 = 64 << 20;
 
 /// What a recording starts with: enough to say what it is and to rebuild
 /// the same views.
@@ -158,8 +166,25 @@ pub(crate) fn preamble(header: &Header) -> Result<Vec<u8>, postcard::Error> {
     Ok(out)
 }
 
-/// `entry` as a frame; `start` is the recording's offset 0.
-pub(crate) fn entry_frame(entry: &Entry, start: Instant) -> Result<Vec<u8>, postcard::Error> {
+/// `entry` as the record a block holds; `start` is the recording's offset 0.
+pub(crate) fn entry_record(entry: &Entry, start: Instant) -> Result<Vec<u8>, postcard::Error> {
     let payload = super::epoch::with_epoch(start, || postcard::to_allocvec(entry))?;
-    Ok(frame(&payload))
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend(payload);
+    Ok(out)
+}
+
+/// Records (from [`entry_record`]) as one block's frame.
+pub(crate) fn block_frame(records: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write as _;
+    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    deflate.write_all(records)?;
+    Ok(frame(&deflate.finish()?))
+}
+
+/// `entry` alone in a block, as a frame (the tests lay files out with it).
+#[cfg(test)]
+pub(crate) fn entry_frame(entry: &Entry, start: Instant) -> anyhow::Result<Vec<u8>> {
+    Ok(block_frame(&entry_record(entry, start)?)?)
 }

@@ -10,7 +10,7 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::format::{Entry, Header, MAGIC, MAX_FRAME, VERSION};
+use super::format::{Entry, Header, MAGIC, MAX_BLOCK, MAX_FRAME, VERSION};
 use super::offset_text;
 
 /// Why a recording cannot be replayed at all.
@@ -92,6 +92,9 @@ pub(crate) fn open(path: &Path) -> Result<Opened, RecordingError> {
         byte: 0,
         path: name.clone(),
         last_at: Duration::ZERO,
+        block: Vec::new(),
+        in_block: 0,
+        block_byte: 0,
     };
     let mut magic = [0u8; 10];
     let got = frames.fill(&mut magic).map_err(unreadable)?;
@@ -128,29 +131,41 @@ fn cause_words(cause: &Cause) -> String {
     }
 }
 
-/// The frames of a recording, read front to back; [`Frames::seek`] goes
-/// back to a frame's byte offset (a keyframe's).
+/// The entries of a recording, read front to back, block by block;
+/// [`Frames::seek`] goes back to a block's byte offset (a keyframe's).
 #[derive(Debug)]
 pub(crate) struct Frames {
     input: BufReader<File>,
     byte: u64,
     path: String,
-    /// The offset of the last frame read: where damage is said to be.
+    /// The offset of the last entry read: where damage is said to be.
     last_at: Duration,
+    /// The block being read, inflated, and how far.
+    block: Vec<u8>,
+    in_block: usize,
+    /// Where the block being read starts.
+    block_byte: u64,
 }
 
 impl Frames {
-    /// The byte offset of the next frame.
+    /// The next entry is the first of a block (not one read in part).
+    pub(crate) fn at_block_start(&self) -> bool {
+        self.in_block >= self.block.len()
+    }
+
+    /// The byte offset of the next block.
     pub(crate) fn byte(&self) -> u64 {
         self.byte
     }
 
-    /// Goes to the frame at `byte` (one this reader returned before) whose
-    /// predecessor was recorded at `last_at`.
+    /// Goes to the block at `byte` (one this reader returned before) whose
+    /// predecessor's last entry was recorded at `last_at`.
     pub(crate) fn seek(&mut self, byte: u64, last_at: Duration) -> std::io::Result<()> {
         self.input.seek(SeekFrom::Start(byte))?;
         self.byte = byte;
         self.last_at = last_at;
+        self.block.clear();
+        self.in_block = 0;
         Ok(())
     }
 
@@ -207,16 +222,51 @@ impl Frames {
         Ok(Some(payload))
     }
 
+    /// The next block, inflated; `false` at a clean end.
+    fn next_block(&mut self) -> Result<bool, Damage> {
+        let byte = self.byte;
+        let Some(payload) = self.next_payload()? else {
+            return Ok(false);
+        };
+        let mut inflated = Vec::new();
+        let read = flate2::read::DeflateDecoder::new(payload.as_slice())
+            .take(MAX_BLOCK + 1)
+            .read_to_end(&mut inflated);
+        match read {
+            Ok(n) if n as u64 > MAX_BLOCK => {
+                let cause = Cause::Undecodable(format!("a block inflating past {MAX_BLOCK} bytes"));
+                return Err(self.damage(byte, cause));
+            }
+            Ok(_) => {}
+            Err(err) => return Err(self.damage(byte, Cause::Undecodable(err.to_string()))),
+        }
+        self.block = inflated;
+        self.in_block = 0;
+        self.block_byte = byte;
+        Ok(true)
+    }
+
     /// The next entry, its text sanitised, `Instant`s on `start`; `None` at
     /// a clean end. Entries the sanitiser drops are skipped.
     pub(crate) fn next_entry(&mut self, start: std::time::Instant) -> Result<Option<Entry>, Damage> {
         loop {
-            let byte = self.byte;
-            let Some(payload) = self.next_payload()? else {
+            if self.at_block_start() && !self.next_block()? {
                 return Ok(None);
+            }
+            let rest = &self.block[self.in_block..];
+            let undecodable = |what: String| Cause::Undecodable(what);
+            let Some(len) = rest
+                .get(..4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            else {
+                return Err(self.damage(self.block_byte, undecodable("an entry cut short".into())));
             };
-            let entry = super::epoch::with_epoch(start, || postcard::from_bytes::<Entry>(&payload))
-                .map_err(|err| self.damage(byte, Cause::Undecodable(err.to_string())))?;
+            let Some(payload) = rest.get(4..4 + len) else {
+                return Err(self.damage(self.block_byte, undecodable("an entry cut short".into())));
+            };
+            let entry = super::epoch::with_epoch(start, || postcard::from_bytes::<Entry>(payload))
+                .map_err(|err| self.damage(self.block_byte, undecodable(err.to_string())))?;
+            self.in_block += 4 + len;
             self.last_at = entry.at();
             if let Some(what) = super::sanitize::what(entry.what) {
                 return Ok(Some(Entry {

@@ -6,7 +6,8 @@
 //!
 //! Seeks are fast anywhere: opening the file reads it once, front to back,
 //! and keeps a keyframe (a clone of the views and the byte offset of the
-//! frame after it) every [`KEYFRAME_EVERY`] of recorded time; a seek
+//! block after it) every [`KEYFRAME_EVERY`] of recorded time, at the first
+//! block boundary past it; a seek
 //! starts from the nearest keyframe at or before its target and folds at
 //! most that much recorded time. The frames themselves stay on disk.
 
@@ -78,6 +79,8 @@ impl Replay {
         let mut last: Option<Duration> = None;
         let mut due = Duration::ZERO;
         loop {
+            // A keyframe can start only where a block does.
+            let boundary = self.frames.at_block_start();
             let byte = self.frames.byte();
             let entry = match self.frames.next_entry(self.epoch) {
                 Ok(Some(entry)) => entry,
@@ -92,7 +95,7 @@ impl Replay {
                 self.first = at;
             }
             // Only where the time moves on: frames of one instant stay together.
-            if at >= due && last.is_none_or(|last| at > last) {
+            if boundary && at >= due && last.is_none_or(|last| at > last) {
                 self.keyframes.push(Keyframe {
                     upto: at,
                     byte,

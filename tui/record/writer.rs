@@ -1,14 +1,14 @@
 //! [`Recorder`]: the frame loop hands it what it folds and never waits on
-//! the disk. A bounded queue feeds a thread of its own that encodes,
-//! writes through a buffer and flushes five times a second (a SIGKILL
-//! loses less than the last second). When the disk is slower than the
+//! the disk. A bounded queue feeds a thread of its own that encodes what
+//! arrives and, five times a second, compresses it into a block written
+//! through to the file (a SIGKILL loses less than the last second). When the disk is slower than the
 //! events, the queue fills and what does not fit is dropped and counted:
 //! the REC badge shows the count, and replay then differs from what was
 //! live by those frames. A file past the size limit rotates: FILE becomes
 //! FILE.1 (replacing an earlier FILE.1: one previous part is kept, so the
 //! disk holds at most twice the limit) and a new FILE starts with a fresh
-//! header, its `part` one higher and its
-//! offsets still from the recording's start.
+//! header, its `part` one higher and its offsets still from the
+//! recording's start.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -76,6 +76,8 @@ impl Recorder {
             start,
             out: BufWriter::with_capacity(256 * 1024, file),
             size,
+            pending: Vec::new(),
+            pending_since: None,
             shared: Arc::clone(&shared),
         };
         let thread = std::thread::Builder::new()
@@ -184,41 +186,37 @@ struct Writer {
     start: Instant,
     out: BufWriter<File>,
     size: u64,
+    /// The records of the block being gathered, and its first's offset.
+    pending: Vec<u8>,
+    pending_since: Option<Duration>,
     shared: Arc<Shared>,
 }
+
+/// A block is written at this size even before its time.
+const BLOCK_AT: usize = 1 << 20;
 
 impl Writer {
     fn run(mut self, rx: Receiver<Entry>) {
         let mut flushed = Instant::now();
-        let mut dirty = false;
         loop {
-            let wait = FLUSH_EVERY.saturating_sub(flushed.elapsed());
-            let received = if dirty {
-                rx.recv_timeout(wait)
-            } else {
+            let received = if self.pending.is_empty() {
                 rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+            } else {
+                rx.recv_timeout(FLUSH_EVERY.saturating_sub(flushed.elapsed()))
             };
-            let result = match received {
-                Ok(entry) => {
-                    dirty = true;
-                    self.write(&entry)
-                }
-                Err(RecvTimeoutError::Timeout) => Ok(()),
-                Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.out.flush();
-                    return;
-                }
-            };
-            if result.is_ok() && dirty && flushed.elapsed() >= FLUSH_EVERY {
-                dirty = false;
-                flushed = Instant::now();
-                if let Err(err) = self.out.flush() {
-                    self.fail(err.into());
-                    return;
-                }
+            let closed = matches!(received, Err(RecvTimeoutError::Disconnected));
+            if let Ok(entry) = received
+                && let Err(err) = self.add(&entry)
+            {
+                return self.fail(err);
             }
-            if let Err(err) = result {
-                self.fail(err);
+            if closed || flushed.elapsed() >= FLUSH_EVERY || self.pending.len() >= BLOCK_AT {
+                if let Err(err) = self.write_block() {
+                    return self.fail(err);
+                }
+                flushed = Instant::now();
+            }
+            if closed {
                 return;
             }
         }
@@ -228,16 +226,41 @@ impl Writer {
         *self.shared.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{err:#}"));
     }
 
-    fn write(&mut self, entry: &Entry) -> anyhow::Result<()> {
-        let frame = format::entry_frame(entry, self.start).context("encoding a frame")?;
-        if frame.len() > MAX_FRAME as usize {
+    fn add(&mut self, entry: &Entry) -> anyhow::Result<()> {
+        // A block spans at most a flush's worth of recorded time too, so
+        // seeks find a block boundary near any instant however fast the
+        // entries came.
+        if self
+            .pending_since
+            .is_some_and(|since| entry.at() >= since + FLUSH_EVERY)
+        {
+            self.write_block()?;
+        }
+        if self.pending.is_empty() {
+            self.pending_since = Some(entry.at());
+        }
+        let record = format::entry_record(entry, self.start).context("encoding a frame")?;
+        if record.len() > MAX_FRAME as usize / 2 {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
-        if self.size > 0 && self.size + frame.len() as u64 > self.max_bytes {
+        self.pending.extend(record);
+        Ok(())
+    }
+
+    /// The gathered records as a block, written through to the file.
+    fn write_block(&mut self) -> anyhow::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let frame = format::block_frame(&self.pending).context("compressing a block")?;
+        self.pending.clear();
+        self.pending_since = None;
+        if self.size + frame.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
         self.out.write_all(&frame).context("writing the recording")?;
+        self.out.flush().context("writing the recording")?;
         self.size += frame.len() as u64;
         self.shared.size.store(self.size, Ordering::Relaxed);
         Ok(())

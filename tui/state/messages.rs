@@ -127,6 +127,7 @@ pub struct PodTotals {
     pub errors: u64,
     /// The cumulative latency histogram (proto/latency_buckets.rs); only
     /// summaries carry one.
+    #[serde(with = "crate::record::sparse")]
     pub latency_buckets: Option<Vec<u64>>,
     /// Cumulative failed requests by gRPC code; only summaries carry them.
     pub error_codes: BTreeMap<i32, u64>,
