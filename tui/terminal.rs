@@ -16,7 +16,7 @@ use super::ui::{self, Chrome, Theme};
 pub(crate) mod replay;
 
 /// Frames per second of the dashboard.
-pub(crate) const FRAME: Duration = Duration::from_millis(100);
+const FRAME: Duration = Duration::from_millis(100);
 /// Events queued for the UI before the network workers wait.
 pub(crate) const EVENT_QUEUE: usize = 64 * 1024;
 /// Longest a frame folds in events: under a flood (a hostile or very busy
@@ -147,9 +147,7 @@ async fn frame_loop(
     theme: Theme,
     mut signals: Signals,
 ) -> anyhow::Result<()> {
-    let mut keys = EventStream::new();
-    let mut frame = tokio::time::interval(FRAME);
-    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut keys, mut frame) = (EventStream::new(), frame_clock());
     loop {
         tokio::select! {
             stopped = signals.recv() => return Err(stopped.into()),
@@ -192,6 +190,13 @@ async fn frame_loop(
             },
         }
     }
+}
+
+/// A frame every [`FRAME`]; frames missed on a busy machine are skipped.
+fn frame_clock() -> tokio::time::Interval {
+    let mut frame = tokio::time::interval(FRAME);
+    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    frame
 }
 
 /// Debug builds only, with GREET_TOP_TEST_PANIC set: `!` panics, so the PTY

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
-use greet_tests::pty::start_dashboard;
+use greet_tests::pty::{Dashboard, start_dashboard};
 
 /// A fresh directory of this test's own.
 fn scratch(name: &str) -> PathBuf {
@@ -46,6 +46,12 @@ fn replay_report(path: &Path, window: &[&str]) -> Value {
     json(&greet_top(&args))
 }
 
+/// Presses `key` and waits (30 s at most) until the screen shows `what`.
+fn press(dashboard: &mut Dashboard, key: &[u8], what: &str, check: impl Fn(&str) -> bool) -> String {
+    dashboard.press(key);
+    dashboard.screen.wait_for(what, Duration::from_secs(30), check)
+}
+
 /// A pod's row says it is gone.
 fn pod_gone(screen: &str) -> bool {
     screen
@@ -76,20 +82,11 @@ fn the_demo_recorded_through_a_mode_switch_and_a_kill_replays_on_screen_and_as_r
             started.elapsed() >= Duration::from_secs(6)
         });
     let switched = SystemTime::now();
-    dashboard.press(b"m");
-    dashboard
-        .screen
-        .wait_for("balanced", Duration::from_secs(10), |s| s.contains("BALANCED"));
-    dashboard.press(b"x");
-    dashboard
-        .screen
-        .wait_for("the kill to ask first", Duration::from_secs(10), |s| {
-            s.contains("press x again")
-        });
-    dashboard.press(b"x");
-    dashboard
-        .screen
-        .wait_for("a pod gone", Duration::from_secs(30), pod_gone);
+    press(&mut dashboard, b"m", "balanced", |s| s.contains("BALANCED"));
+    press(&mut dashboard, b"x", "the kill to ask first", |s| {
+        s.contains("press x again")
+    });
+    press(&mut dashboard, b"x", "a pod gone", pod_gone);
     // About 20 s of incident.
     dashboard
         .screen
@@ -127,33 +124,19 @@ fn the_demo_recorded_through_a_mode_switch_and_a_kill_replays_on_screen_and_as_r
     replay
         .screen
         .wait_for("the replay", Duration::from_secs(20), |s| s.contains("REPLAY "));
-    replay.press(b" ");
-    replay
-        .screen
-        .wait_for("paused", Duration::from_secs(10), |s| s.contains("PAUSED"));
-    let early = format!(
-        "g+{}ms\r",
-        switch_at.saturating_sub(Duration::from_millis(500)).as_millis()
-    );
-    replay.press(early.as_bytes());
-    replay
-        .screen
-        .wait_for("sticky before the switch", Duration::from_secs(10), |s| {
-            s.contains("mode  STICKY") && !pod_gone(s)
-        });
+    press(&mut replay, b" ", "paused", |s| s.contains("PAUSED"));
+    let early = switch_at.saturating_sub(Duration::from_millis(500));
+    let early = format!("g+{}ms\r", early.as_millis());
+    press(&mut replay, early.as_bytes(), "sticky before the switch", |s| {
+        s.contains("mode  STICKY") && !pod_gone(s)
+    });
     let late = format!("g+{}ms\r", end.as_millis());
-    replay.press(late.as_bytes());
-    let shown = replay
-        .screen
-        .wait_for("balanced, a pod gone", Duration::from_secs(10), |s| {
-            s.contains("mode  BALANCED") && pod_gone(s)
-        });
+    let shown = press(&mut replay, late.as_bytes(), "balanced, a pod gone", |s| {
+        s.contains("mode  BALANCED") && pod_gone(s)
+    });
     let length = format!("of {}m{:02}s)", end.as_secs() / 60, end.as_secs() % 60);
     assert!(shown.contains(&length), "{length} not in:\n{shown}");
-    replay.press(b"m");
-    replay.screen.wait_for("read-only", Duration::from_secs(10), |s| {
-        s.contains("replay: read-only")
-    });
+    press(&mut replay, b"m", "read-only", |s| s.contains("replay: read-only"));
     replay.press(b"q");
     replay.exits_cleanly();
     replay.assert_restored();

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use crossterm::event::{Event, EventStream};
 use tokio_stream::StreamExt as _;
 
-use super::{FRAME, Signals, needs_a_terminal};
+use super::{Signals, frame_clock, needs_a_terminal};
 use crate::record::ReplayScreen;
 use crate::ui::{self, Theme};
 
@@ -38,9 +38,7 @@ async fn frame_loop(
     theme: Theme,
     mut signals: Signals,
 ) -> anyhow::Result<()> {
-    let mut keys = EventStream::new();
-    let mut frame = tokio::time::interval(FRAME);
-    frame.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let (mut keys, mut frame) = (EventStream::new(), frame_clock());
     let mut last = Instant::now();
     loop {
         tokio::select! {
