@@ -13,6 +13,10 @@ use std::time::{Duration, SystemTime};
 use super::format::{Entry, Header, MAGIC, MAX_BLOCK, MAX_FRAME, VERSION};
 use super::offset_text;
 
+/// No recording runs longer (ten years): past it an offset is damage, and
+/// the replay's clock arithmetic cannot overflow.
+const MAX_OFFSET_US: u64 = 10 * 366 * 86_400 * 1_000_000;
+
 /// Why a recording cannot be replayed at all.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub(crate) enum RecordingError {
@@ -266,6 +270,10 @@ impl Frames {
             };
             let entry = super::epoch::with_epoch(start, || postcard::from_bytes::<Entry>(payload))
                 .map_err(|err| self.damage(self.block_byte, undecodable(err.to_string())))?;
+            if entry.at_us > MAX_OFFSET_US {
+                let cause = undecodable(format!("an entry {} µs after the start", entry.at_us));
+                return Err(self.damage(self.block_byte, cause));
+            }
             self.in_block += 4 + len;
             self.last_at = entry.at();
             if let Some(what) = super::sanitize::what(entry.what) {

@@ -21,7 +21,12 @@ fn clean_opt(text: &mut Option<String>) {
     }
 }
 
+/// The latest start a header may claim (the year 8000): later wall-clock
+/// times do not format.
+const LATEST_START_UNIX_MS: i64 = 190_000_000_000_000;
+
 pub(crate) fn header(header: &mut Header) {
+    header.started_unix_ms = header.started_unix_ms.clamp(0, LATEST_START_UNIX_MS);
     clean(&mut header.greet_top);
     header.sources.iter_mut().for_each(clean);
     match &mut header.views {

@@ -162,6 +162,30 @@ fn a_checked_frame_that_does_not_decode_is_damage() {
 }
 
 #[test]
+fn an_offset_past_ten_years_is_damage() {
+    let path = scratch("far").join("recording.grt");
+    let start = Instant::now();
+    write_file(
+        &path,
+        &[
+            entry(1, What::Tick),
+            Entry {
+                at_us: u64::MAX,
+                what: What::Tick,
+            },
+        ],
+        start,
+    );
+    let (entries, damage) = read_all(&path, start).expect("opens");
+    assert_eq!(entries.len(), 1);
+    let cause = damage.expect("damage").cause;
+    assert_eq!(
+        cause,
+        Cause::Undecodable("an entry 18446744073709551615 µs after the start".into())
+    );
+}
+
+#[test]
 fn files_that_cannot_be_replayed_say_why() {
     let dir = scratch("fatal");
     let name = |file: &str| dir.join(file).display().to_string();
