@@ -19,6 +19,7 @@ mod peers;
 mod pod_metrics;
 mod procs;
 mod rebalance;
+mod recording;
 mod rest;
 mod results;
 mod rss;
@@ -137,6 +138,9 @@ async fn main() {
     if args.iter().any(|a| a == "--attack-memory") {
         std::process::exit(attack_memory::main(&args).await);
     }
+    if args.iter().any(|a| a == "--recording") {
+        std::process::exit(recording::main(&args).await);
+    }
     let scale = if std::env::args().any(|a| a == "--smoke") {
         Scale::smoke()
     } else {
@@ -200,5 +204,6 @@ async fn measure_all(
     measure::rebalance(scale, results).await;
     measure::rss_and_totals(scale, results, &servers).await;
     pod_metrics::measure(scale, results, &dir.0, &body).await;
+    recording::measure(scale, results, &dir.0).await;
     Ok(())
 }

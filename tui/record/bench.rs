@@ -34,10 +34,11 @@ pub fn write_synthetic(path: &Path, length: Duration, pods: usize, rate: u64) ->
     let names: Vec<String> = (0..pods).map(|i| format!("greetserver-{i:02}")).collect();
     // Blocks of 200 ms, as the writer gathers them.
     let mut pending = Vec::new();
+    let mut deflater = format::Deflater::default();
     let mut block_ends = Duration::from_millis(200);
     let mut write = |at: Duration, what: What| -> anyhow::Result<()> {
         if at >= block_ends {
-            out.write_all(&format::block_frame(&pending)?)?;
+            out.write_all(&deflater.block_frame(&pending)?)?;
             pending.clear();
             block_ends = at + Duration::from_millis(200);
         }

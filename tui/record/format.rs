@@ -175,16 +175,40 @@ pub(crate) fn entry_record(entry: &Entry, start: Instant) -> Result<Vec<u8>, pos
     Ok(out)
 }
 
-/// Records (from [`entry_record`]) as one block's frame.
-pub(crate) fn block_frame(records: &[u8]) -> std::io::Result<Vec<u8>> {
-    use std::io::Write as _;
-    let mut deflate = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    deflate.write_all(records)?;
-    Ok(frame(&deflate.finish()?))
+/// Deflates blocks with one compressor, reset between them: a fresh one
+/// per block costs its tables' allocation and setup every time, most of
+/// what recording cost the frame loop's process.
+pub(crate) struct Deflater(flate2::Compress);
+
+impl Default for Deflater {
+    fn default() -> Self {
+        Deflater(flate2::Compress::new(flate2::Compression::fast(), false))
+    }
+}
+
+impl Deflater {
+    /// Records (from [`entry_record`]) as one block's frame.
+    pub(crate) fn block_frame(&mut self, records: &[u8]) -> std::io::Result<Vec<u8>> {
+        self.0.reset();
+        let mut out = Vec::with_capacity(records.len() / 2 + 64);
+        loop {
+            let consumed = usize::try_from(self.0.total_in())
+                .unwrap_or(usize::MAX)
+                .min(records.len());
+            let status = self
+                .0
+                .compress_vec(&records[consumed..], &mut out, flate2::FlushCompress::Finish)
+                .map_err(std::io::Error::other)?;
+            if status == flate2::Status::StreamEnd {
+                return Ok(frame(&out));
+            }
+            out.reserve(out.capacity().max(64));
+        }
+    }
 }
 
 /// `entry` alone in a block, as a frame (the tests lay files out with it).
 #[cfg(test)]
 pub(crate) fn entry_frame(entry: &Entry, start: Instant) -> anyhow::Result<Vec<u8>> {
-    Ok(block_frame(&entry_record(entry, start)?)?)
+    Ok(Deflater::default().block_frame(&entry_record(entry, start)?)?)
 }

@@ -78,6 +78,7 @@ impl Recorder {
             size,
             pending: Vec::new(),
             pending_since: None,
+            deflater: format::Deflater::default(),
             shared: Arc::clone(&shared),
         };
         let thread = std::thread::Builder::new()
@@ -189,6 +190,7 @@ struct Writer {
     /// The records of the block being gathered, and its first's offset.
     pending: Vec<u8>,
     pending_since: Option<Duration>,
+    deflater: format::Deflater,
     shared: Arc<Shared>,
 }
 
@@ -253,7 +255,10 @@ impl Writer {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let frame = format::block_frame(&self.pending).context("compressing a block")?;
+        let frame = self
+            .deflater
+            .block_frame(&self.pending)
+            .context("compressing a block")?;
         self.pending.clear();
         self.pending_since = None;
         if self.size + frame.len() as u64 > self.max_bytes {
