@@ -14,9 +14,10 @@ use serde_json::Value;
 
 use greet_tests::pty::{Dashboard, start_dashboard};
 
-/// A fresh directory of this test's own.
+/// A fresh directory of this test's own, emptied at its start: under the
+/// build's own scratch space, so runs leave nothing behind in /tmp.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("greet-top-it-record-{}-{name}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("record-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
