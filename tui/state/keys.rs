@@ -217,7 +217,7 @@ pub const BINDINGS: &[Binding] = &[
     bind(&[KeyCode::Char(']')], Command::Seek(60)).replay_only(),
     bind(&[KeyCode::Char('g')], Command::GoTo)
         .hint("g go to")
-        .help("g", "replay: go to a time (HH:MM:SS UTC, or +offset like +2m30s)")
+        .help("g", "replay: go to HH:MM:SS (UTC) or +offset (+2m)")
         .replay_only(),
     bind(&[KeyCode::Char('<')], Command::Speed(false))
         .hint("</> speed")
@@ -254,7 +254,7 @@ pub const BINDINGS: &[Binding] = &[
         .help("s", "sort rows by rate, name, errors, p99"),
     bind(&[KeyCode::Char('v')], Command::CycleView)
         .hint("v view")
-        .help("v", "view: the gateway's, the pods' own metrics, both side by side")
+        .help("v", "view: the gateway's, the pods' own, both")
         .needs_views(),
     bind(&[KeyCode::Char('/')], Command::Filter)
         .hint("/ filter")

@@ -23,6 +23,11 @@ const FIGURES: &[&str] = &[
     "(every 5 s) while BALANCED sends to it at once.",
 ];
 
+/// The overlay's width: it fits 80 columns with the screen around it.
+const WIDTH: u16 = 66;
+/// The key column: the key right-aligned, then two spaces.
+const KEY_COLUMN: usize = 17;
+
 pub(super) fn render(app: &App, replay: bool, frame: &mut Frame, area: Rect, theme: Theme) {
     let scope = keys::Scope {
         replay,
@@ -31,7 +36,7 @@ pub(super) fn render(app: &App, replay: bool, frame: &mut Frame, area: Rect, the
     let mut lines: Vec<Line> = keys::help_lines(scope)
         .map(|(key, what)| {
             Line::from(vec![
-                Span::styled(format!("{key:>15}  "), theme.title()),
+                Span::styled(format!("{key:>w$}  ", w = KEY_COLUMN - 2), theme.title()),
                 Span::raw(what),
             ])
         })
@@ -41,7 +46,7 @@ pub(super) fn render(app: &App, replay: bool, frame: &mut Frame, area: Rect, the
         lines.push(Line::raw(""));
     }
     lines.extend(FIGURES.iter().map(|line| Line::styled(*line, theme.dim())));
-    let width = 66.min(area.width);
+    let width = WIDTH.min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
@@ -54,4 +59,29 @@ pub(super) fn render(app: &App, replay: bool, frame: &mut Frame, area: Rect, the
         .borders(Borders::ALL)
         .title(Span::styled(" Keys (? or Esc to close) ", theme.title()));
     frame.render_widget(Paragraph::new(lines).block(block), popup);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Inside the borders, every line fits whole: a cut line loses the
+    /// end of what a key does.
+    #[test]
+    fn every_help_line_fits_the_overlay() {
+        let inner = usize::from(WIDTH) - 2;
+        for replay in [false, true] {
+            let scope = keys::Scope {
+                replay,
+                ..keys::Scope::ALL
+            };
+            for (key, what) in keys::help_lines(scope) {
+                let width = KEY_COLUMN + what.chars().count();
+                assert!(width <= inner, "`{key}`: {what:?} needs {width} columns of {inner}");
+            }
+        }
+        for line in FIGURES {
+            assert!(line.chars().count() <= inner, "{line:?}");
+        }
+    }
 }
