@@ -46,6 +46,18 @@ pub(super) fn replay_once_without_duration(
     out
 }
 
+/// A flag that picks a live source or how to follow it, if one is given.
+fn live_source_flag(cli: &Cli) -> Option<&'static str> {
+    [
+        (cli.attach.gateway.is_some(), "--gateway"),
+        (cli.attach.namespace.is_some(), "--namespace"),
+        (!cli.metrics.metrics_url.is_empty(), "--metrics-url"),
+        (cli.stream.raw_events, "--raw-events"),
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
+}
+
 /// The first flag given where it does nothing, in words.
 pub(super) fn check(cli: &Cli) -> Result<(), String> {
     let once = cli.once.once.is_some();
@@ -55,6 +67,11 @@ pub(super) fn check(cli: &Cli) -> Result<(), String> {
     }
     if replay && cli.record.record.is_some() {
         return Err("replay reads a recording: --record does not apply".to_owned());
+    }
+    if replay && let Some(flag) = live_source_flag(cli) {
+        return Err(format!(
+            "replay reads a recording: {flag} is for a live greet-top; the recording holds what it followed and how"
+        ));
     }
     if let Some(Command::SetMode(_)) = cli.command
         && (once || cli.once.output.is_some() || !cli.once.fail_on.is_empty())
@@ -164,6 +181,27 @@ mod tests {
             checked(&["demo", "--once", WHOLE_RECORDING]),
             Err("--once needs how long to observe, e.g. --once 10s".to_owned())
         );
+    }
+
+    #[test]
+    fn replay_refuses_the_flags_of_a_live_source() {
+        let refused = |flag: &str| {
+            Err(format!(
+                "replay reads a recording: {flag} is for a live greet-top; the recording holds what it followed and how"
+            ))
+        };
+        assert_eq!(checked(&["replay", "f.grt", "--raw-events"]), refused("--raw-events"));
+        assert_eq!(
+            checked(&["--gateway", "http://127.0.0.1:9092", "replay", "f.grt"]),
+            refused("--gateway")
+        );
+        assert_eq!(checked(&["-n", "shop", "replay", "f.grt"]), refused("--namespace"));
+        assert_eq!(
+            checked(&["--metrics-url", "http://127.0.0.1:9090/metrics", "replay", "f.grt"]),
+            refused("--metrics-url")
+        );
+        assert_eq!(checked(&["replay", "f.grt"]), Ok(()));
+        assert_eq!(checked(&["--raw-events", "--gateway", "http://127.0.0.1:9092"]), Ok(()));
     }
 
     #[test]
