@@ -73,7 +73,7 @@ fn the_demo_recorded_through_a_mode_switch_and_a_kill_replays_on_screen_and_as_r
     dashboard
         .screen
         .wait_for("recording, connected", Duration::from_secs(30), |s| {
-            s.contains("REC ") && s.contains("● connected") && s.contains("STICKY")
+            s.contains("REC ") && s.contains("/incident.grt ") && s.contains("● connected") && s.contains("STICKY")
         });
     let started = Instant::now();
     // Some seconds of sticky traffic first.
@@ -166,7 +166,7 @@ fn a_sigkilled_recording_replays_to_within_a_second_of_the_kill() {
     dashboard
         .screen
         .wait_for("recording, connected", Duration::from_secs(30), |s| {
-            s.contains("REC ") && s.contains("● connected")
+            s.contains("REC ") && s.contains("/killed.grt ") && s.contains("● connected")
         });
     let started = Instant::now();
     dashboard.screen.wait_for("3 s recorded", Duration::from_secs(30), |_| {

@@ -9,6 +9,7 @@ use ratatui::style::Color;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
+use super::format::fit_left;
 use super::theme::Theme;
 use super::wrap::{ellipsis, wrap, wrap_within};
 use crate::state::{App, Connection, Diagnosis, KubeStatus, Severity, Stats, WatchState};
@@ -251,10 +252,7 @@ fn kube_lines(kube: &KubeStatus, width: u16, theme: Theme) -> Vec<Line<'static>>
 /// border; shortened (its middle gives way) to leave the title its room.
 pub(super) fn badge(text: &str, frame: &mut Frame, area: Rect, theme: Theme) {
     let room = usize::from(area.width.saturating_sub(36)).max(1);
-    let text = super::wrap::wrap_ends(text, room, 1)
-        .into_iter()
-        .next()
-        .unwrap_or_default();
+    let text = fit_badge(text, room);
     let width = (text.chars().count() + 2) as u16;
     if area.height == 0 || width + 2 > area.width {
         return;
@@ -266,4 +264,47 @@ pub(super) fn badge(text: &str, frame: &mut Frame, area: Rect, theme: Theme) {
         height: 1,
     };
     frame.render_widget(Paragraph::new(Span::styled(format!(" {text} "), theme.badge(None))), at);
+}
+
+/// `text` within `room` columns. Its longest word (a recording's path) gives
+/// way first, from its start, so the file's name and the words around it
+/// stay: `REC …/incident.grt 1.2 MB`.
+fn fit_badge(text: &str, room: usize) -> String {
+    let width = text.chars().count();
+    if width <= room {
+        return text.to_owned();
+    }
+    let excess = width - room;
+    let longest = text
+        .split(' ')
+        .max_by_key(|word| word.chars().count())
+        .unwrap_or_default();
+    let kept = longest.chars().count().saturating_sub(excess);
+    // A word cut to its ellipsis and one character says nothing.
+    if kept >= 4 {
+        return text.replacen(longest, &fit_left(longest, kept), 1);
+    }
+    super::wrap::wrap_ends(text, room, 1)
+        .into_iter()
+        .next()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_badge;
+
+    #[test]
+    fn a_long_recording_path_gives_way_from_its_start() {
+        let text = "REC /tmp/ci/clone/main/target/tmp/record-replay-sigkill-1234/killed.grt 0.1 MB";
+        let fitted = fit_badge(text, 44);
+        assert_eq!(fitted, "REC …d-replay-sigkill-1234/killed.grt 0.1 MB");
+        assert_eq!(fitted.chars().count(), 44);
+    }
+
+    #[test]
+    fn a_badge_that_fits_is_left_whole_and_one_without_room_is_cut() {
+        assert_eq!(fit_badge("REPLAY 14:03:07 ×1", 44), "REPLAY 14:03:07 ×1");
+        assert_eq!(fit_badge("REC a.grt 0.1 MB", 8), "REC…");
+    }
 }
