@@ -2,9 +2,11 @@
 //! through a mode switch and a killed pod and replayed on a screen and as
 //! reports; `--once` over a recording equals the live `--once`; a SIGKILL
 //! loses less than a second; every kind of damage says what and where.
-//! (That the replayed screen equals the live one at a recorded instant is
-//! tested inside the tui crate, record/replay/tests.rs: from outside, a
-//! live screen cannot be caught at an exact instant.)
+//! The live screen is caught at an instant by freezing it (space): what it
+//! shows then stays, and the replay paused inside the freeze must show the
+//! same, line for line, but for its badge and keys. (A scripted scenario is
+//! compared the same way inside the tui crate, record/replay/tests.rs, with
+//! insta snapshots; the demo's pod names and latencies differ every run.)
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -60,6 +62,30 @@ fn pod_gone(screen: &str) -> bool {
         .any(|l| l.contains("greetserver-demo-") && l.contains(" gone "))
 }
 
+/// Freezes the live screen, keeps what it shows, and lets it go on: when the
+/// key was sent (it reached the model just after) and the frozen screen.
+fn freeze(dashboard: &mut Dashboard) -> (SystemTime, String) {
+    let pressed = SystemTime::now();
+    dashboard.press(b" ");
+    dashboard
+        .screen
+        .wait_for("frozen", Duration::from_secs(30), |s| s.contains(" FROZEN "));
+    // Held a while, so the replay's seek lands inside the freeze.
+    let shown = dashboard.screen.wait_for("1 s frozen", Duration::from_secs(30), |s| {
+        s.contains(" FROZEN ") && pressed.elapsed().unwrap_or_default() >= Duration::from_millis(1500)
+    });
+    press(dashboard, b" ", "the freeze let go", |s| !s.contains(" FROZEN "));
+    (pressed, shown)
+}
+
+/// A screen without what only the live or only the replay has: the top
+/// border (its REC or REPLAY badge) and the keys under the last panel.
+fn panels(screen: &str) -> Vec<&str> {
+    let lines: Vec<&str> = screen.lines().collect();
+    let last = lines.iter().rposition(|l| l.starts_with('└')).unwrap_or(lines.len());
+    lines.get(1..=last).unwrap_or_default().to_vec()
+}
+
 /// `+12.345s`: an offset as --from and --to take it.
 fn offset(d: Duration) -> String {
     format!("+{}ms", d.as_millis())
@@ -82,12 +108,25 @@ fn the_demo_recorded_through_a_mode_switch_and_a_kill_replays_on_screen_and_as_r
         .wait_for("6 s of sticky", Duration::from_secs(60), |_| {
             started.elapsed() >= Duration::from_secs(6)
         });
+    let mut frozen = vec![freeze(&mut dashboard)];
     let switched = SystemTime::now();
     press(&mut dashboard, b"m", "balanced", |s| s.contains("BALANCED"));
+    dashboard.screen.wait_for("3 s balanced", Duration::from_secs(30), |_| {
+        switched.elapsed().unwrap_or_default() >= Duration::from_secs(3)
+    });
+    frozen.push(freeze(&mut dashboard));
     press(&mut dashboard, b"x", "the kill to ask first", |s| {
         s.contains("press x again")
     });
     press(&mut dashboard, b"x", "a pod gone", pod_gone);
+    frozen.push(freeze(&mut dashboard));
+    assert!(frozen[0].1.contains("mode  STICKY"), "{}", frozen[0].1);
+    assert!(
+        frozen[1].1.contains("mode  BALANCED") && !pod_gone(&frozen[1].1),
+        "{}",
+        frozen[1].1
+    );
+    assert!(pod_gone(&frozen[2].1), "{}", frozen[2].1);
     // About 20 s of incident.
     dashboard
         .screen
@@ -137,6 +176,16 @@ fn the_demo_recorded_through_a_mode_switch_and_a_kill_replays_on_screen_and_as_r
     });
     let length = format!("of {}m{:02}s)", end.as_secs() / 60, end.as_secs() % 60);
     assert!(shown.contains(&length), "{length} not in:\n{shown}");
+    // Inside each freeze, the replay shows what was live: sticky, balanced,
+    // a pod gone.
+    for (pressed, live) in &frozen {
+        let at = pressed.duration_since(start).unwrap() + Duration::from_millis(500);
+        eprintln!("the live screen frozen at {}:\n{live}", offset(at));
+        let seek = format!("g{}\r", offset(at));
+        press(&mut replay, seek.as_bytes(), "the live screen", |s| {
+            panels(s) == panels(live)
+        });
+    }
     press(&mut replay, b"m", "read-only", |s| s.contains("replay: read-only"));
     replay.press(b"q");
     replay.exits_cleanly();
