@@ -14,7 +14,15 @@ pub mod shutdown;
 /// backtrace: the message says what failed and what to do) and exits 1.
 pub fn exit_on_error(result: anyhow::Result<()>) {
     if let Err(err) = result {
-        eprintln!("Error: {err:#}");
+        say(format_args!("Error: {err:#}"));
         std::process::exit(1);
     }
+}
+
+/// Writes `line` to stderr, a failed write ignored: where stderr has gone
+/// (the terminal closed, a full disk) there is nobody to tell, and
+/// `eprintln!` would panic in place of the exit status the caller gives.
+pub fn say(line: std::fmt::Arguments) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

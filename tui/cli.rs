@@ -173,15 +173,14 @@ pub fn exit(result: anyhow::Result<()>) {
     if let Err(err) = &result
         && let Some(matched) = err.downcast_ref::<FailOnMatched>()
     {
-        eprintln!("greet-top: {matched}");
+        greet_runtime::say(format_args!("greet-top: {matched}"));
         std::process::exit(3);
     }
     if let Err(err) = &result
         && let Some(stopped) = err.downcast_ref::<terminal::StoppedBySignal>()
     {
         // The terminal may be gone (SIGHUP): a failed write is no reason to panic.
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), "greet-top: {stopped}");
+        greet_runtime::say(format_args!("greet-top: {stopped}"));
         std::process::exit(128 + stopped.number);
     }
     greet_runtime::exit_on_error(result);

@@ -122,7 +122,9 @@ pub(crate) async fn observe_pod_metrics(
         }
     }
     let pods = app.stats().pods.len();
-    eprintln!("greet-top: counting from the first scrape of {pods} pods, for {duration:?}");
+    greet_runtime::say(format_args!(
+        "greet-top: counting from the first scrape of {pods} pods, for {duration:?}"
+    ));
     let deadline = tokio::time::Instant::now() + duration;
     while let Ok(Some(event)) = tokio::time::timeout_at(deadline, events.recv()).await {
         app.update(event, Instant::now());
@@ -233,6 +235,20 @@ pub(crate) fn print_report(
     )
 }
 
+/// Writes `text` (`what` it is) to stdout. A reader that went away
+/// (`| head`) has what it wanted: not an error. Any other failure is said
+/// plainly, not a panic.
+pub(crate) fn write_stdout(what: &str, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(anyhow::anyhow!(
+            "could not write {what} to stdout: {err} — check where stdout is redirected"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Prints `report` (over `observed`), then the first of `fail_on` that
 /// holds, as an error the binary turns into exit status 3.
 pub(crate) fn print_built(
@@ -241,11 +257,12 @@ pub(crate) fn print_built(
     format: OutputFormat,
     fail_on: &[FailOn],
 ) -> anyhow::Result<()> {
-    match format {
-        OutputFormat::Json => println!("{}", report.to_json()),
-        OutputFormat::Table => print!("{}", report.to_table(observed)),
-        OutputFormat::Markdown => print!("{}", report.to_markdown(observed)),
-    }
+    let text = match format {
+        OutputFormat::Json => format!("{}\n", report.to_json()),
+        OutputFormat::Table => report.to_table(observed),
+        OutputFormat::Markdown => report.to_markdown(observed),
+    };
+    write_stdout("the report", &text)?;
     match fail_on
         .iter()
         .find_map(|condition| Some((condition, condition.holds(report)?)))

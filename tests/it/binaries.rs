@@ -387,3 +387,18 @@ async fn pointed_at_the_gateways_rest_port_greet_top_says_so_at_once() {
     worker.await.unwrap();
     assert!(failures >= 2, "retried on the backoff: {failures}");
 }
+
+/// A failure is an exit status even when its message cannot be written (the
+/// terminal gone, stderr closed): never a panic or an abort in its place.
+#[test]
+fn an_error_with_stderr_unwritable_still_exits_1() {
+    // Every write to it fails (ENOSPC), as to a terminal gone (EIO).
+    let stderr = std::fs::File::options().write(true).open("/dev/full").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_greet-top"))
+        .args(["replay", "/nonexistent/incident.grt"])
+        .stdin(Stdio::null())
+        .stderr(stderr)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{:?}", output.status);
+}

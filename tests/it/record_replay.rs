@@ -9,7 +9,7 @@
 //! insta snapshots; the demo's pod names and latencies differ every run.)
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
@@ -205,6 +205,28 @@ fn once_over_a_recording_equals_the_live_once_count_for_count() {
     live["at"] = Value::Null;
     replayed["at"] = Value::Null;
     assert_eq!(replayed, live);
+
+    // Where the report cannot go: a full disk is an error said plainly, a
+    // reader that went away (`| head`) is none; neither is a panic.
+    let report_to = |stdout: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_greet-top"))
+            .args(["replay", file, "--once"])
+            .stdout(stdout)
+            .output()
+            .unwrap()
+    };
+    let full = report_to(std::fs::File::options().write(true).open("/dev/full").unwrap().into());
+    assert_eq!(full.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&full.stderr),
+        "Error: could not write the report to stdout: No space left on device (os error 28) \
+         — check where stdout is redirected\n"
+    );
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let gone = report_to(writer.into());
+    assert_eq!(gone.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&gone.stderr), "");
 }
 
 #[test]

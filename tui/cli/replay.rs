@@ -47,13 +47,13 @@ pub(super) async fn run(args: ReplayArgs, once: OnceArgs) -> anyhow::Result<()> 
 /// a `--once` recording's report is the one printed live, count for count.
 fn report(mut replay: Replay, args: &ReplayArgs, once: &OnceArgs) -> anyhow::Result<()> {
     if let Some(damage) = replay.damage() {
-        eprintln!("greet-top: {damage}");
+        greet_runtime::say(format_args!("greet-top: {damage}"));
     }
     if replay.header().part > 0 {
-        eprintln!(
+        greet_runtime::say(format_args!(
             "greet-top: {}",
             record::screen::mid_incident(replay.header().part, replay.first())
-        );
+        ));
     }
     let started = replay.header().started_unix_ms;
     let parse = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<Duration>> {

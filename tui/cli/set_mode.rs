@@ -53,8 +53,10 @@ pub(super) async fn run(args: SetModeArgs) -> anyhow::Result<()> {
     };
     let before = observer_client::current_state(&link).await.map_err(failed)?;
     let after = observer_client::switch_mode(&link, args.mode).await.map_err(failed)?;
-    println!("{}", describe(&args.gateway, &before, &after));
-    Ok(())
+    crate::once::write_stdout(
+        "the new mode",
+        &format!("{}\n", describe(&args.gateway, &before, &after)),
+    )
 }
 
 /// `http://gw:9092: balanced (was sticky); 3 of 3 endpoints ready, discovery static`
