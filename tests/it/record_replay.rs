@@ -190,6 +190,21 @@ fn the_demo_recorded_through_a_mode_switch_and_a_kill_replays_on_screen_and_as_r
     replay.press(b"q");
     replay.exits_cleanly();
     replay.assert_restored();
+
+    // --from: the dashboard starts where the incident was.
+    let late = offset(end.saturating_sub(Duration::from_secs(2)));
+    let replay = start_dashboard(&["replay", file, "--from", &late], &[]);
+    let shown = replay
+        .screen
+        .wait_for("the end, balanced", Duration::from_secs(20), |s| s.contains("REPLAY "));
+    assert!(shown.contains("mode  BALANCED") && pod_gone(&shown), "{shown}");
+    replay.quit();
+    let to = greet_top(&["replay", file, "--to", &late]);
+    assert_eq!(to.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&to.stderr),
+        "Error: --to ends the window of a report: add --once (the dashboard plays on to the end)\n"
+    );
 }
 
 #[test]

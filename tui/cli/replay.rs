@@ -16,9 +16,10 @@ use crate::{once, report, terminal};
 pub struct ReplayArgs {
     /// A file written by `greet-top --record FILE`.
     pub file: PathBuf,
-    /// With --once: the report's window starts here: HH:MM:SS (UTC, as the
-    /// replay's header shows it), +offset from the recording's start (e.g.
-    /// +2m30s) or RFC 3339. Default: the recording's start.
+    /// Where the dashboard starts playing, or with --once where the report's
+    /// window starts: HH:MM:SS (UTC, as the replay's header shows it),
+    /// +offset from the recording's start (e.g. +2m30s) or RFC 3339.
+    /// Default: the recording's start.
     #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
     /// With --once: the report's window ends here (same forms as --from).
@@ -35,11 +36,37 @@ pub(super) async fn run(args: ReplayArgs, once: OnceArgs) -> anyhow::Result<()> 
              (e.g. greet-top replay FILE --once --from 14:03:00 --to +5m)"
         ),
         Some(_) => report(replay, &args, &once),
-        None if args.from.is_some() || args.to.is_some() => {
-            anyhow::bail!("--from and --to choose the window of a report: add --once")
+        None if args.to.is_some() => {
+            anyhow::bail!("--to ends the window of a report: add --once (the dashboard plays on to the end)")
         }
-        None => terminal::replay::dashboard(ReplayScreen::new(replay)).await,
+        None => {
+            let from = parse("--from", &args.from, replay.header().started_unix_ms)?;
+            let mut screen = ReplayScreen::new(replay);
+            if let Some(from) = from {
+                let end = screen.replay().end();
+                if from > end {
+                    return Err(after_the_end(from, end));
+                }
+                screen.start_at(from);
+            }
+            terminal::replay::dashboard(screen).await
+        }
     }
+}
+
+fn after_the_end(from: Duration, end: Duration) -> anyhow::Error {
+    anyhow::anyhow!(
+        "--from {} is after the recording ends ({}): choose a time within it",
+        offset_text(from),
+        offset_text(end)
+    )
+}
+
+/// `flag`'s time as an offset into a recording that started at `started_unix_ms`.
+fn parse(flag: &str, text: &Option<String>, started_unix_ms: i64) -> anyhow::Result<Option<Duration>> {
+    text.as_deref()
+        .map(|text| record::when::parse(text, started_unix_ms).map_err(|err| anyhow::anyhow!("{flag}: {err}")))
+        .transpose()
 }
 
 /// The report of the window `--from` … `--to`: the model folded up to
@@ -56,12 +83,7 @@ fn report(mut replay: Replay, args: &ReplayArgs, once: &OnceArgs) -> anyhow::Res
         ));
     }
     let started = replay.header().started_unix_ms;
-    let parse = |flag: &str, text: &Option<String>| -> anyhow::Result<Option<Duration>> {
-        text.as_deref()
-            .map(|text| record::when::parse(text, started).map_err(|err| anyhow::anyhow!("{flag}: {err}")))
-            .transpose()
-    };
-    let (from, to) = (parse("--from", &args.from)?, parse("--to", &args.to)?);
+    let (from, to) = (parse("--from", &args.from, started)?, parse("--to", &args.to, started)?);
     let end = replay.end();
     let (to, observed) = match (from, to, replay.reported()) {
         (None, None, Some((at, observed))) => (at, observed),
@@ -69,11 +91,7 @@ fn report(mut replay: Replay, args: &ReplayArgs, once: &OnceArgs) -> anyhow::Res
             let start = from.unwrap_or(replay.first());
             let to = to.unwrap_or(end).min(end);
             if start > end {
-                anyhow::bail!(
-                    "--from {} is after the recording ends ({}): choose a time within it",
-                    offset_text(start),
-                    offset_text(end)
-                );
+                return Err(after_the_end(start, end));
             }
             if to < start {
                 anyhow::bail!(

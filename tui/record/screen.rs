@@ -49,6 +49,12 @@ impl ReplayScreen {
         }
     }
 
+    /// Starts at `offset` (`--from`) and plays on from there.
+    pub(crate) fn start_at(&mut self, offset: Duration) {
+        self.player.seek_to(offset);
+        self.sync();
+    }
+
     pub(crate) fn replay(&self) -> &Replay {
         &self.replay
     }
