@@ -148,8 +148,11 @@ pub struct Args {
     /// has a sixteenth (at least 1), the gRPC ingress and REST ports the rest.
     #[arg(long, default_value_t = 1024, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
-    /// gRPC ingress calls in flight across all connections; a call over it
-    /// is refused (REFUSED_STREAM: safe to retry).
+    /// gRPC ingress calls in flight across all connections. At the cap, a
+    /// new call of a client holding fewer than the heaviest holder (by peer
+    /// IP, then by connection) takes the place of that holder's oldest call
+    /// (reset ENHANCE_YOUR_CALM); any other is refused (REFUSED_STREAM:
+    /// safe to retry).
     #[arg(long, default_value_t = 4096, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     max_streams: u32,
     #[command(flatten)]

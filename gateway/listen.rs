@@ -1,8 +1,9 @@
 //! What the gateway's front doors (the gRPC ingress, the REST port, the
 //! Observer port) hold against slow, idle and hostile clients: the time
 //! limits a connection and a stream get, one cap on connections and one on
-//! in-flight ingress streams, and an `accept` that backs off when the
-//! process is out of descriptors instead of spinning.
+//! in-flight ingress streams (shared out among the clients when full:
+//! [`stream_share`]), and an `accept` that backs off when the process is
+//! out of descriptors instead of spinning.
 //!
 //! Each gateway has its own ([`FrontDoor`], from `GatewayConfig`'s
 //! [`FrontDoorLimits`]): the binary's come from its flags, a gateway started
@@ -10,7 +11,9 @@
 
 pub(crate) mod observer;
 pub(crate) mod rest;
+pub(crate) mod stream_share;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +22,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+
+use stream_share::{StreamHolder, StreamShare};
 
 /// The front doors' limits; each default is in `--help` and docs/hardening.md.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +52,10 @@ pub struct FrontDoorLimits {
     /// a port's share is taken. The Observer port has its own share, a
     /// sixteenth (at least one), the ingress and REST ports the rest.
     pub max_connections: usize,
-    /// Ingress calls in flight across all connections; a stream over it is
+    /// Ingress calls in flight across all connections. When it is reached,
+    /// a new call of a client that holds fewer than the heaviest holder
+    /// (by peer IP, then by connection) takes the place of that holder's
+    /// oldest call, which is reset (ENHANCE_YOUR_CALM); any other is
     /// refused (REFUSED_STREAM: the client may retry it elsewhere).
     pub max_streams: usize,
 }
@@ -75,7 +83,7 @@ pub(crate) struct FrontDoor {
     connections: Arc<Semaphore>,
     /// The Observer port's share.
     observer_connections: Arc<Semaphore>,
-    streams: Arc<Semaphore>,
+    streams: Arc<StreamShare>,
 }
 
 /// The connection cap split between the client-facing ports (ingress and
@@ -95,7 +103,7 @@ impl FrontDoor {
         FrontDoor {
             connections: Arc::new(Semaphore::new(clients)),
             observer_connections: Arc::new(Semaphore::new(observer)),
-            streams: Arc::new(Semaphore::new(limits.max_streams.max(1))),
+            streams: StreamShare::new(limits.max_streams),
             limits,
         }
     }
@@ -104,9 +112,10 @@ impl FrontDoor {
         &self.limits
     }
 
-    /// A place for one more ingress call, if the gateway has one.
-    pub(crate) fn stream_permit(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.streams).try_acquire_owned().ok()
+    /// The share of the ingress's streams of a connection from `peer`: its
+    /// calls' places come from it.
+    pub(crate) fn stream_holder(&self, peer: IpAddr) -> StreamHolder {
+        self.streams.holder(peer)
     }
 
     /// Accepts on `listener` (`what`: its name in the log) under the

@@ -24,6 +24,7 @@ use super::call::Forwarded;
 use super::pump::{Progress, Pump, Received};
 use super::request_pump::RequestPump;
 use crate::Gateway;
+use crate::listen::stream_share::Place;
 use budget::{Budget, LiveCall};
 
 /// As hyper's server defaults, which the ingress was first served with,
@@ -67,6 +68,11 @@ pub(super) async fn run(gateway: Arc<Gateway>, listener: TcpListener, shutdown: 
 async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: CancellationToken, _place: OwnedSemaphorePermit) {
     let limits = *gateway.front_door.limits();
     let opened = Instant::now();
+    let peer = match tcp.peer_addr() {
+        Ok(peer) => peer,
+        Err(err) => return tracing::debug!(%err, "a gRPC ingress client went before it was served"),
+    };
+    let streams = gateway.front_door.stream_holder(peer.ip());
     // Small frames of many calls: do not wait to coalesce them.
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::debug!(%err, "could not set TCP_NODELAY on a gRPC ingress connection");
@@ -164,7 +170,7 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     continue;
                 }
-                let Some(permit) = gateway.front_door.stream_permit() else {
+                let Some(place) = streams.place() else {
                     respond.send_reset(h2::Reason::REFUSED_STREAM);
                     continue;
                 };
@@ -177,7 +183,7 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
                     request,
                     respond,
                     budget,
-                    (permit, live),
+                    (place, live),
                 )));
             }
             Some(Err(err)) => {
@@ -197,14 +203,15 @@ async fn sleep_until_some(at: Option<Instant>) {
 }
 
 /// One call: forwarded, its answer sent back, and reset when nothing moves
-/// either way for the stream idle timeout. Holds its places under the
+/// either way for the stream idle timeout, or when a lighter holder's call
+/// takes its place under the full stream cap. Holds its places under the
 /// stream cap and in its connection's count of live calls till it ends.
 async fn call(
     gateway: Arc<Gateway>,
     request: http::Request<h2::RecvStream>,
     mut respond: SendResponse<Bytes>,
     budget: Arc<Budget>,
-    _places: (OwnedSemaphorePermit, LiveCall),
+    places: (Place, LiveCall),
 ) {
     let limits = *gateway.front_door.limits();
     let progress = Progress::new();
@@ -212,21 +219,30 @@ async fn call(
         let progress = progress.clone();
         request.map(move |body| Received::new(body).watched(progress))
     };
-    let moved = {
+    let (place, _live) = &places;
+    // Dropping the unfinished answer drops the forwarding, which resets the
+    // upstream stream.
+    let reason = {
         let answering = answer(&gateway, request, &mut respond, &budget, &progress);
         tokio::select! {
             biased;
-            () = answering => true,
-            () = progress.idle_for(limits.stream_idle_timeout) => false,
+            () = answering => return,
+            () = progress.idle_for(limits.stream_idle_timeout) => {
+                tracing::debug!(
+                    "a gRPC ingress call moved no frame either way for {:?}: reset",
+                    limits.stream_idle_timeout
+                );
+                h2::Reason::CANCEL
+            }
+            () = place.preempted() => {
+                tracing::debug!(
+                    "a gRPC ingress call gave its place under the full stream cap to a lighter client's: reset"
+                );
+                h2::Reason::ENHANCE_YOUR_CALM
+            }
         }
     };
-    if !moved {
-        tracing::debug!(
-            "a gRPC ingress call moved no frame either way for {:?}: reset",
-            limits.stream_idle_timeout
-        );
-        respond.send_reset(h2::Reason::CANCEL);
-    }
+    respond.send_reset(reason);
 }
 
 /// Forwards the call and sends its answer. A client that resets the stream

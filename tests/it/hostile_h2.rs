@@ -5,6 +5,7 @@
 
 mod caps;
 mod frames;
+mod held_streams;
 mod observer_cap;
 mod rapid_reset;
 mod slow;

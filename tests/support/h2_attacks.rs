@@ -280,6 +280,47 @@ impl Held {
     }
 }
 
+impl Held {
+    /// Keeps the hold, as an attacker that wants the gateway's streams
+    /// would: takes in what the held connections have seen, opens a call
+    /// with `body_bytes` of body in place of each stream reset, then waits
+    /// (5 s at most) until every connection that sent one has had its PING
+    /// answered, so the server has read them. Every reset seen meanwhile,
+    /// as (connection index, stream, code).
+    pub async fn keep_hold(&mut self, body_bytes: usize) -> Vec<(usize, u32, u32)> {
+        let mut resets = Vec::new();
+        let mut waiting = vec![false; self.connections.len()];
+        for (i, raw) in self.connections.iter_mut().enumerate() {
+            let mut calls = Vec::new();
+            while let Ok(seen) = raw.seen.try_recv() {
+                note(&mut self.first, &mut self.resets, self.started, &seen);
+                if let Seen::Reset { stream, code } = seen {
+                    resets.push((i, stream, code));
+                    calls.extend(open_call(raw.stream(), body_bytes));
+                }
+            }
+            if !calls.is_empty() {
+                calls.extend(raw_h2::frame(raw_h2::PING, 0, 0, &[0; 8]));
+                waiting[i] = raw.write(&calls).await;
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while waiting.iter().any(|w| *w) && Instant::now() < deadline {
+            for (i, (raw, wait)) in self.connections.iter_mut().zip(&mut waiting).enumerate() {
+                while let Ok(seen) = raw.seen.try_recv() {
+                    *wait &= !matches!(seen, Seen::PingAck | Seen::Closed);
+                    note(&mut self.first, &mut self.resets, self.started, &seen);
+                    if let Seen::Reset { stream, code } = seen {
+                        resets.push((i, stream, code));
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        resets
+    }
+}
+
 /// Counts a reset, and keeps the first answer.
 fn note(first: &mut Option<Answer>, resets: &mut usize, started: Instant, seen: &Seen) {
     *resets += usize::from(matches!(seen, Seen::Reset { .. }));
