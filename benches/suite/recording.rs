@@ -76,6 +76,12 @@ async fn run_dashboard(servers: &Servers, recording: Recording, duration: Durati
     };
     stop.cancel();
     drop(dashboard);
+    // A live recording to feed `--refeed` under callgrind.
+    if recording == Recording::Summaries
+        && let Some(keep) = std::env::var_os("GREET_BENCH_KEEP_RECORDING")
+    {
+        std::fs::copy(&file, &keep).with_context(|| format!("keeping the recording as {keep:?}"))?;
+    }
     // A greet-top that did not start (a stale build that lacks --record, a
     // refused flag) measures as zero: a figure that passes every target.
     anyhow::ensure!(
@@ -182,6 +188,9 @@ fn seeks(scale: &Scale, results: &mut Results, dir: &Path) -> anyhow::Result<()>
 
 /// `--recording`: this item alone; the full form writes bench/recording-results.md.
 pub(crate) async fn main(args: &[String]) -> i32 {
+    if let Some(at) = args.iter().position(|a| a == "--refeed") {
+        return refeed(&args[at + 1..]);
+    }
     let scale = if args.iter().any(|a| a == "--smoke") {
         Scale::smoke()
     } else {
@@ -223,4 +232,34 @@ pub(crate) async fn main(args: &[String]) -> i32 {
         println!("written to {}", path.display());
     }
     i32::from(!results.failures.is_empty())
+}
+
+/// `--recording --refeed SOURCE [DEST] [TIMES]`: SOURCE's entries (a
+/// recording of a live run) read, and with DEST written again through the
+/// real recorder TIMES times over; under callgrind, the run without DEST
+/// subtracted from the run with it is what recording those entries costs.
+fn refeed(args: &[String]) -> i32 {
+    let Some(source) = args.first() else {
+        eprintln!("--refeed needs a recording to read: --refeed SOURCE [DEST] [TIMES]");
+        return 2;
+    };
+    let dest = args.get(1).map(Path::new);
+    let times = match args.get(2).map(|t| t.parse::<u32>()) {
+        None => 1,
+        Some(Ok(times)) => times,
+        Some(Err(err)) => {
+            eprintln!("--refeed: TIMES {:?} is not a count ({err})", args[2]);
+            return 2;
+        }
+    };
+    match greet_top::recording_bench::refeed(Path::new(source), dest, times) {
+        Ok((bytes, entries)) => {
+            println!("refed {entries} entries: {bytes} bytes");
+            0
+        }
+        Err(err) => {
+            eprintln!("--refeed: {err:#}");
+            1
+        }
+    }
 }
