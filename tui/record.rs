@@ -15,7 +15,8 @@
 //! - `epoch`: `Instant`s inside events as offsets from the start; `sparse`:
 //!   latency histograms as runs (most of a recording's bytes otherwise).
 //! - `sanitize`: a recording is input from disk: its text is sanitised again.
-//! - `writer`: [`Recorder`], off the frame loop's thread, rotating.
+//! - `writer`: [`Recorder`]: entries encoded on the caller's thread into
+//!   the block being gathered, compressed and written off it, rotating.
 //! - `reader`: frames back, up to the damage, and what the damage is.
 //! - `replay`: the recording as a model at any instant (keyframes for seeks).
 //! - `player`: the replay's clock (pause, seek, speed): a pure state machine.

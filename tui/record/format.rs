@@ -175,6 +175,35 @@ pub(crate) fn entry_record(entry: &Entry, start: Instant) -> Result<Vec<u8>, pos
     Ok(out)
 }
 
+/// [`Entry`] by reference, as the recorder encodes it: the same bytes
+/// (serde writes a reference as its value; the variants in the same
+/// order), without a copy of the event.
+#[derive(Serialize)]
+pub(crate) struct EntryRef<'a> {
+    pub at_us: u64,
+    pub what: WhatRef<'a>,
+}
+
+/// [`What`] by reference; its variants in [`What`]'s order.
+#[derive(Serialize)]
+pub(crate) enum WhatRef<'a> {
+    Event(&'a AppEvent),
+    Tick,
+    Key(KeyEvent),
+    Reported { observed: Duration },
+}
+
+/// Appends `entry`'s record (as [`entry_record`] makes it) to `out`; the
+/// payload's length. On an error `out` may hold part of a record.
+pub(crate) fn append_record(out: &mut Vec<u8>, entry: &EntryRef<'_>, start: Instant) -> Result<usize, postcard::Error> {
+    let at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    super::epoch::with_epoch(start, || postcard::to_io(entry, &mut *out))?;
+    let len = out.len() - at - 4;
+    out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+    Ok(len)
+}
+
 /// Deflates blocks with one compressor, reset between them: a fresh one
 /// per block costs its tables' allocation and setup every time, most of
 /// what recording cost the frame loop's process.

@@ -351,3 +351,32 @@ proptest! {
         prop_assert_eq!(format!("{read:?}"), format!("{entries:?}"));
     }
 }
+
+#[test]
+fn the_recorder_encodes_each_kind_of_entry_as_the_reader_decodes_it() {
+    let start = Instant::now();
+    let key = KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE);
+    let event = request("pod-a");
+    let observed = Duration::from_secs(5);
+    let kinds = [
+        (What::Event(event.clone()), format::WhatRef::Event(&event)),
+        (What::Tick, format::WhatRef::Tick),
+        (What::Key(key), format::WhatRef::Key(key)),
+        (What::Reported { observed }, format::WhatRef::Reported { observed }),
+    ];
+    for (what, by_ref) in kinds {
+        let owned = format::entry_record(&Entry { at_us: 1_234_567, what }, start).expect("encodes");
+        let mut appended = vec![7u8];
+        let len = format::append_record(
+            &mut appended,
+            &format::EntryRef {
+                at_us: 1_234_567,
+                what: by_ref,
+            },
+            start,
+        )
+        .expect("encodes");
+        assert_eq!(appended[1..], owned[..]);
+        assert_eq!(len + 4, owned.len());
+    }
+}

@@ -1,12 +1,14 @@
 //! [`Recorder`]: the frame loop hands it what it folds and never waits on
-//! the disk. A bounded queue feeds a thread of its own that encodes what
-//! arrives and, five times a second, compresses it into a block written
-//! through to the file (a SIGKILL loses less than the last second). When the disk is slower than the
-//! events, the queue fills and what does not fit is dropped and counted:
-//! the REC badge shows the count, and replay then differs from what was
-//! live by those frames. A file past the size limit rotates: FILE becomes
-//! FILE.1 (replacing an earlier FILE.1: one previous part is kept, so the
-//! disk holds at most twice the limit) and a new FILE starts with a fresh
+//! the disk. The caller encodes each entry into the block being gathered
+//! (no copy of the event, no wake-up of another thread); a thread of its
+//! own takes what was gathered five times a second, compresses each block
+//! and writes it through to the file (a SIGKILL loses less than the last
+//! second). When the disk is slower than the events, what was gathered
+//! grows to a bound and what does not fit is dropped and counted: the REC
+//! badge shows the count, and replay then differs from what was live by
+//! those frames. A file past the size limit rotates: FILE becomes FILE.1
+//! (replacing an earlier FILE.1: one previous part is kept, so the disk
+//! holds at most twice the limit) and a new FILE starts with a fresh
 //! header, its `part` one higher and its offsets still from the
 //! recording's start.
 
@@ -14,35 +16,61 @@ use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use crossterm::event::KeyEvent;
 
-use super::format::{self, Entry, Header, MAX_FRAME, What};
+use super::format::{self, EntryRef, Header, MAX_FRAME, WhatRef};
 use crate::state::AppEvent;
 
-/// Frames queued for the writer before new ones are dropped: seconds of a
-/// raw stream at 1,000 req/s, a few MB at most.
-const QUEUE: usize = 16 * 1024;
-/// The longest written data waits in the buffer: a fifth of the second a
-/// SIGKILL may lose; a slow frame (a busy machine, a debug build) and the
-/// writer's own delays fit in the rest. Five small writes a second cost
-/// nothing measurable.
+/// Gathered bytes not yet taken by the writer before new entries are
+/// dropped: seconds of a raw stream at 1,000 req/s.
+const GATHERED_MAX: usize = 16 << 20;
+/// How often the writer takes what was gathered: the longest written data
+/// waits, a fifth of the second a SIGKILL may lose; a slow frame (a busy
+/// machine, a debug build) and the writer's own delays fit in the rest.
+/// The writer wakes on this clock alone, not per entry.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// A block is sealed at this size even before its time.
+const BLOCK_AT: usize = 1 << 20;
 
-/// What the writer thread and the screen share.
+/// What the caller gathers and the writer takes.
+#[derive(Debug, Default)]
+struct Gathered {
+    /// Blocks sealed whole (a block spans at most [`FLUSH_EVERY`] of
+    /// recorded time, so seeks find a boundary near any instant however
+    /// fast the entries came), oldest first.
+    sealed: Vec<Vec<u8>>,
+    /// The records of the block being gathered, and its first's offset.
+    records: Vec<u8>,
+    since: Option<Duration>,
+    /// Bytes in `sealed` and `records`.
+    bytes: usize,
+    /// The recorder is finishing: the writer writes the rest and ends.
+    closed: bool,
+}
+
+/// What the writer thread and the caller share.
 #[derive(Debug, Default)]
 struct Shared {
+    gathered: Mutex<Gathered>,
+    /// Wakes the writer early: at the close, or a block sealed by size.
+    wake: Condvar,
     /// Bytes in the current file.
     size: AtomicU64,
-    /// Frames the queue had no room for, and frames too long to write.
+    /// Frames there was no room for, and frames too long to write.
     dropped: AtomicU64,
     /// The writer's failure (the disk full, the file gone): it stops.
     failed: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn gathered(&self) -> MutexGuard<'_, Gathered> {
+        self.gathered.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Records what the model folds to a file, off the caller's thread.
@@ -50,7 +78,6 @@ struct Shared {
 pub(crate) struct Recorder {
     path: PathBuf,
     start: Instant,
-    tx: Option<SyncSender<Entry>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -68,62 +95,83 @@ impl Recorder {
         })?;
         let shared = Arc::new(Shared::default());
         shared.size.store(size, Ordering::Relaxed);
-        let (tx, rx) = sync_channel(QUEUE);
         let writer = Writer {
             path: path.to_owned(),
             header,
             max_bytes: max_bytes.max(1),
-            start,
             out: BufWriter::with_capacity(256 * 1024, file),
             size,
-            pending: Vec::new(),
-            pending_since: None,
             deflater: format::Deflater::default(),
             shared: Arc::clone(&shared),
         };
         let thread = std::thread::Builder::new()
             .name("greet-top-record".into())
-            .spawn(move || writer.run(rx))
+            .spawn(move || writer.run())
             .context("cannot start the recording's writer thread")?;
         Ok(Recorder {
             path: path.to_owned(),
             start,
-            tx: Some(tx),
             shared,
             thread: Some(thread),
         })
     }
 
-    fn send(&self, at: Instant, what: What) {
-        let entry = Entry {
+    fn send(&self, at: Instant, what: WhatRef<'_>) {
+        let entry = EntryRef {
             at_us: u64::try_from(at.saturating_duration_since(self.start).as_micros()).unwrap_or(u64::MAX),
             what,
         };
-        if let Some(tx) = &self.tx
-            && let Err(TrySendError::Full(_)) = tx.try_send(entry)
-        {
+        let mut gathered = self.shared.gathered();
+        if gathered.closed {
+            return;
+        }
+        if gathered.bytes >= GATHERED_MAX {
+            drop(gathered);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let at = Duration::from_micros(entry.at_us);
+        if gathered.since.is_some_and(|since| at >= since + FLUSH_EVERY) {
+            gathered.seal();
+        }
+        let before = gathered.records.len();
+        let added = format::append_record(&mut gathered.records, &entry, self.start);
+        // An entry that does not encode, or too long for a frame, is
+        // dropped whole: the block keeps only whole records.
+        if !added.is_ok_and(|len| len <= MAX_FRAME as usize / 2) {
+            gathered.records.truncate(before);
+            drop(gathered);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        if before == 0 {
+            gathered.since = Some(at);
+        }
+        gathered.bytes += gathered.records.len() - before;
+        if gathered.records.len() >= BLOCK_AT {
+            gathered.seal();
+            self.shared.wake.notify_one();
         }
     }
 
     /// The model folds `event` at `now`.
     pub(crate) fn event(&self, event: &AppEvent, now: Instant) {
-        self.send(now, What::Event(event.clone()));
+        self.send(now, WhatRef::Event(event));
     }
 
     /// The model ticks at `now`.
     pub(crate) fn tick(&self, now: Instant) {
-        self.send(now, What::Tick);
+        self.send(now, WhatRef::Tick);
     }
 
     /// `key` reached the model at `now`.
     pub(crate) fn key(&self, key: KeyEvent, now: Instant) {
-        self.send(now, What::Key(key));
+        self.send(now, WhatRef::Key(key));
     }
 
     /// `--once` printed its report over `observed` at `now`.
     pub(crate) fn reported(&self, observed: Duration, now: Instant) {
-        self.send(now, What::Reported { observed });
+        self.send(now, WhatRef::Reported { observed });
     }
 
     /// `REC greet.grt 12.3 MB` (and what went wrong), for the screen.
@@ -140,7 +188,7 @@ impl Recorder {
         text
     }
 
-    /// Writes what is queued, flushes and closes the file; also on drop.
+    /// Writes what is gathered, flushes and closes the file; also on drop.
     pub(crate) fn finish(mut self) -> anyhow::Result<()> {
         self.close();
         match self.shared.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -150,7 +198,8 @@ impl Recorder {
     }
 
     fn close(&mut self) {
-        self.tx = None;
+        self.shared.gathered().closed = true;
+        self.shared.wake.notify_one();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -160,6 +209,16 @@ impl Recorder {
 impl Drop for Recorder {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+impl Gathered {
+    /// The block being gathered joins the sealed ones.
+    fn seal(&mut self) {
+        if !self.records.is_empty() {
+            self.sealed.push(std::mem::take(&mut self.records));
+        }
+        self.since = None;
     }
 }
 
@@ -184,83 +243,60 @@ struct Writer {
     path: PathBuf,
     header: Header,
     max_bytes: u64,
-    start: Instant,
     out: BufWriter<File>,
     size: u64,
-    /// The records of the block being gathered, and its first's offset.
-    pending: Vec<u8>,
-    pending_since: Option<Duration>,
     deflater: format::Deflater,
     shared: Arc<Shared>,
 }
 
-/// A block is written at this size even before its time.
-const BLOCK_AT: usize = 1 << 20;
-
 impl Writer {
-    fn run(mut self, rx: Receiver<Entry>) {
-        let mut flushed = Instant::now();
+    fn run(mut self) {
+        let mut next = Instant::now() + FLUSH_EVERY;
         loop {
-            let received = if self.pending.is_empty() {
-                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                rx.recv_timeout(FLUSH_EVERY.saturating_sub(flushed.elapsed()))
+            let (blocks, closed) = {
+                let mut gathered = self.shared.gathered();
+                // On the clock alone: the caller wakes it early only to
+                // close or for a block sealed by size.
+                while !gathered.closed && gathered.sealed.is_empty() {
+                    let left = next.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    gathered = self
+                        .shared
+                        .wake
+                        .wait_timeout(gathered, left)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                gathered.seal();
+                gathered.bytes = 0;
+                (std::mem::take(&mut gathered.sealed), gathered.closed)
             };
-            let closed = matches!(received, Err(RecvTimeoutError::Disconnected));
-            if let Ok(entry) = received
-                && let Err(err) = self.add(&entry)
-            {
-                return self.fail(err);
-            }
-            if closed || flushed.elapsed() >= FLUSH_EVERY || self.pending.len() >= BLOCK_AT {
-                if let Err(err) = self.write_block() {
+            for block in &blocks {
+                if let Err(err) = self.write_block(block) {
                     return self.fail(err);
                 }
-                flushed = Instant::now();
             }
             if closed {
                 return;
             }
+            next = Instant::now() + FLUSH_EVERY;
         }
     }
 
     fn fail(&self, err: anyhow::Error) {
         *self.shared.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{err:#}"));
+        // Nothing takes what is gathered any more.
+        let mut gathered = self.shared.gathered();
+        gathered.closed = true;
+        gathered.sealed = Vec::new();
+        gathered.records = Vec::new();
     }
 
-    fn add(&mut self, entry: &Entry) -> anyhow::Result<()> {
-        // A block spans at most a flush's worth of recorded time too, so
-        // seeks find a block boundary near any instant however fast the
-        // entries came.
-        if self
-            .pending_since
-            .is_some_and(|since| entry.at() >= since + FLUSH_EVERY)
-        {
-            self.write_block()?;
-        }
-        if self.pending.is_empty() {
-            self.pending_since = Some(entry.at());
-        }
-        let record = format::entry_record(entry, self.start).context("encoding a frame")?;
-        if record.len() > MAX_FRAME as usize / 2 {
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        self.pending.extend(record);
-        Ok(())
-    }
-
-    /// The gathered records as a block, written through to the file.
-    fn write_block(&mut self) -> anyhow::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let frame = self
-            .deflater
-            .block_frame(&self.pending)
-            .context("compressing a block")?;
-        self.pending.clear();
-        self.pending_since = None;
+    /// The records of one block, compressed and written through to the file.
+    fn write_block(&mut self, records: &[u8]) -> anyhow::Result<()> {
+        let frame = self.deflater.block_frame(records).context("compressing a block")?;
         if self.size + frame.len() as u64 > self.max_bytes {
             self.rotate()?;
         }
