@@ -29,10 +29,11 @@ use crate::state::AppEvent;
 /// Gathered bytes not yet taken by the writer before new entries are
 /// dropped: seconds of a raw stream at 1,000 req/s.
 const GATHERED_MAX: usize = 16 << 20;
-/// How often the writer takes what was gathered: the longest written data
-/// waits, a fifth of the second a SIGKILL may lose; a slow frame (a busy
-/// machine, a debug build) and the writer's own delays fit in the rest.
-/// The writer wakes on this clock alone, not per entry.
+/// How often the writer takes what was gathered, and the time a block
+/// spans: an entry waits at most two of these to be written, 0.4 of the
+/// second a SIGKILL may lose; a slow frame (a busy machine, a debug build)
+/// and the writer's own delays fit in the rest. The writer wakes on this
+/// clock alone, not per entry.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// A block is sealed at this size even before its time.
 const BLOCK_AT: usize = 1 << 20;
@@ -99,6 +100,7 @@ impl Recorder {
             path: path.to_owned(),
             header,
             max_bytes: max_bytes.max(1),
+            start,
             out: BufWriter::with_capacity(256 * 1024, file),
             size,
             deflater: format::Deflater::default(),
@@ -243,6 +245,7 @@ struct Writer {
     path: PathBuf,
     header: Header,
     max_bytes: u64,
+    start: Instant,
     out: BufWriter<File>,
     size: u64,
     deflater: format::Deflater,
@@ -269,8 +272,16 @@ impl Writer {
                         .unwrap_or_else(|p| p.into_inner())
                         .0;
                 }
-                gathered.seal();
-                gathered.bytes = 0;
+                // The block being gathered goes once it spans a flush's
+                // worth of time (as the caller seals it), not cut in two
+                // at every wake-up: a block costs the compressor's reset
+                // and compresses worse the smaller it is. Its oldest entry
+                // waits at most two flushes so.
+                let now = self.start.elapsed();
+                if gathered.closed || gathered.since.is_some_and(|since| now >= since + FLUSH_EVERY) {
+                    gathered.seal();
+                }
+                gathered.bytes = gathered.records.len();
                 (std::mem::take(&mut gathered.sealed), gathered.closed)
             };
             for block in &blocks {
