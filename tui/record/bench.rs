@@ -142,7 +142,7 @@ pub fn time_seeks(path: &Path, targets: &[Duration]) -> anyhow::Result<(Duration
 }
 
 /// The entries of the recording at `source` (up to any damage), fed again
-/// to a [`Recorder`](super::Recorder) writing `dest`, `times` times over
+/// to a `Recorder` writing `dest`, `times` times over
 /// (each pass later by the source's length), as fast as it takes them; with
 /// no `dest`, only read. Both runs under callgrind give what recording costs
 /// per entry, without the noise of a live run. The bytes written and the
