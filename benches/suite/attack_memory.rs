@@ -4,15 +4,21 @@
 //! streams: 100 connections × 200 calls, each with 10 body bytes and no end,
 //! held 10 s, then closed; the zero-window stall: 24 calls echoing 1 MiB,
 //! until the gateway resets them); its RSS is read warm, at its peak, and
-//! 10, 30 and 60 s after the attack ended. Then the CPU each variant spends
-//! per call, from alternating h2load runs of the same workload.
+//! 10, 30 and 60 s after the attack ended; each greet-server's too, at the
+//! same moments. Then the CPU each variant spends per call, from alternating
+//! h2load runs of the same workload.
 //!
-//! `--memory-only` skips the CPU runs, `--cpu-only` the memory.
+//! `--memory-only` skips the CPU runs, `--cpu-only` the memory;
+//! `--server-cpu` measures only the greet-servers' CPU per call.
 //!
 //! The variants: the gateway as built, plus those in `GREET_ATTACK_VARIANTS`,
 //! one per line, `label=binary[,KEY=VALUE…]` (`-` for the binary as built;
 //! KEY=VALUE set in its environment, e.g. `MIMALLOC_PURGE_DELAY=0` or an
 //! `LD_PRELOAD`), so another allocator's build is measured the same way.
+//! `GREET_SERVER_VARIANTS`, in the same form, does so for greet-server: the
+//! three pods of a run are three variants, rotated from run to run
+//! (`--server-rounds N` runs, by default one per server variant), so each
+//! is measured under the same attack as the others, in every position.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -25,7 +31,7 @@ use greet_tests::h2_attacks::{self, Held};
 use tokio::time::Instant;
 
 use super::loadgen;
-use super::procs::{Child, Servers, cpu_time, free_port, rss_kib, start_servers};
+use super::procs::{Child, Servers, cpu_time, free_port, rss_kib, start_servers, start_servers_as};
 
 /// A gateway build and the environment it runs with.
 #[derive(Clone, Debug)]
@@ -37,20 +43,29 @@ pub(crate) struct Variant {
 
 /// The gateway as built, then `GREET_ATTACK_VARIANTS`'s.
 pub(crate) fn variants() -> anyhow::Result<Vec<Variant>> {
-    let built = super::procs::binary("greet-gateway");
+    parse_variants("GREET_ATTACK_VARIANTS", super::procs::binary("greet-gateway"))
+}
+
+/// greet-server as built, then `GREET_SERVER_VARIANTS`'s.
+fn server_variants() -> anyhow::Result<Vec<Variant>> {
+    parse_variants("GREET_SERVER_VARIANTS", super::procs::binary("greet-server"))
+}
+
+/// `built` as built, then a variant per line of `var`.
+fn parse_variants(var: &str, built: PathBuf) -> anyhow::Result<Vec<Variant>> {
     let mut all = vec![Variant {
         label: "as built".into(),
         binary: built.clone(),
         env: Vec::new(),
     }];
-    for line in std::env::var("GREET_ATTACK_VARIANTS").unwrap_or_default().lines() {
+    for line in std::env::var(var).unwrap_or_default().lines() {
         let line = line.trim();
         if line.is_empty() {
             continue;
         }
         let (label, rest) = line
             .split_once('=')
-            .with_context(|| format!("GREET_ATTACK_VARIANTS line {line:?} is not label=binary[,KEY=VALUE…]"))?;
+            .with_context(|| format!("{var} line {line:?} is not label=binary[,KEY=VALUE…]"))?;
         let mut parts = rest.split(',');
         let binary = match parts.next().unwrap_or("-") {
             "-" => built.clone(),
@@ -59,7 +74,7 @@ pub(crate) fn variants() -> anyhow::Result<Vec<Variant>> {
         let env = parts
             .map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
             .collect::<Option<Vec<_>>>()
-            .with_context(|| format!("GREET_ATTACK_VARIANTS line {line:?}: an option is not KEY=VALUE"))?;
+            .with_context(|| format!("{var} line {line:?}: an option is not KEY=VALUE"))?;
         all.push(Variant {
             label: label.to_owned(),
             binary,
@@ -159,28 +174,114 @@ pub(crate) async fn grow(addr: SocketAddr) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn memory(variant: &Variant, servers: &Servers, body: &Path) -> anyhow::Result<MemoryRow> {
+/// One run: fresh greet-servers (pod `i` runs `pods[i]`) behind a fresh
+/// gateway, attacked; the gateway's row, then each pod's.
+async fn memory(variant: &Variant, pods: &[&Variant], body: &Path) -> anyhow::Result<(MemoryRow, Vec<MemoryRow>)> {
+    let n = u8::try_from(pods.len())?;
+    let servers = start_servers_as(n, 71, |i| (pods[i].binary.clone(), pods[i].env.clone())).await?;
     let gateway = start_gateway(variant, &servers.addrs).await?;
-    let pid = gateway.child.pid();
+    let mut pids = vec![gateway.child.pid()];
+    pids.extend(servers.pids());
     // Warm: every pod's connection made, the buffers of normal load allocated.
     loadgen::h2load(&gateway.grpc.to_string(), 20_000, body).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let warm = rss_kib(pid)?;
-    let peak = PeakRss::start(pid);
+    let warm = pids
+        .iter()
+        .map(|pid| rss_kib(*pid))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let peaks: Vec<PeakRss> = pids.iter().map(|pid| PeakRss::start(*pid)).collect();
     grow(gateway.grpc).await?;
     let ended = Instant::now();
-    let peak = peak.stop();
-    let mut after = [0.0; 3];
-    for (secs, slot) in AFTER.iter().zip(&mut after) {
+    let peaks: Vec<u64> = peaks.into_iter().map(PeakRss::stop).collect();
+    let mut after = vec![[0.0; 3]; pids.len()];
+    for (k, secs) in AFTER.iter().enumerate() {
         tokio::time::sleep_until(ended + Duration::from_secs(*secs)).await;
-        *slot = mb(rss_kib(pid)?);
+        for (pid, row) in pids.iter().zip(&mut after) {
+            row[k] = mb(rss_kib(*pid)?);
+        }
     }
-    Ok(MemoryRow {
-        label: variant.label.clone(),
-        warm: mb(warm),
-        peak: mb(peak),
-        after,
-    })
+    let labels = std::iter::once(variant).chain(pods.iter().copied());
+    let mut rows = labels
+        .zip(warm)
+        .zip(peaks)
+        .zip(after)
+        .map(|(((v, warm), peak), after)| MemoryRow {
+            label: v.label.clone(),
+            warm: mb(warm),
+            peak: mb(peak),
+            after,
+        });
+    let gateway_row = rows.next().context("no gateway row")?;
+    Ok((gateway_row, rows.collect()))
+}
+
+/// The pods' variants in run `run`: pod `i` runs variant `(run + i) % k`,
+/// so that over `k` runs each variant takes every position.
+fn pods_of_run(servers: &[Variant], run: usize) -> Vec<&Variant> {
+    (0..3).map(|i| &servers[(run + i) % servers.len()]).collect()
+}
+
+/// Per server variant, every run's 60 s ÷ warm: the median, the spread and
+/// the verdict against 2×.
+fn server_summary(servers: &[Variant], rows: &[(usize, usize, MemoryRow)]) -> String {
+    let mut out = String::from(
+        "\n| greet-server (release) | pods measured | 60 s ÷ warm, median | spread (min–max) | within 2× |\n|---|---|---|---|---|\n",
+    );
+    for variant in servers {
+        let mut ratios: Vec<f64> = rows
+            .iter()
+            .filter(|(_, _, row)| row.label == variant.label)
+            .map(|(_, _, row)| row.after[2] / row.warm)
+            .collect();
+        if ratios.is_empty() {
+            continue;
+        }
+        ratios.sort_by(f64::total_cmp);
+        let worst = ratios[ratios.len() - 1];
+        out += &format!(
+            "| {} | {} | {:.1}× | {:.1}–{:.1}× | {} |\n",
+            variant.label,
+            ratios.len(),
+            ratios[ratios.len() / 2],
+            ratios[0],
+            worst,
+            if worst <= 2.0 { "yes" } else { "no" }
+        );
+    }
+    out
+}
+
+/// greet-server CPU µs per call, h2load straight at each variant's server,
+/// the variants alternating, `rounds` runs of `requests` calls each.
+async fn server_cpu(servers: &[Variant], body: &Path, rounds: usize, requests: usize) -> anyhow::Result<String> {
+    let n = u8::try_from(servers.len())?;
+    let pods = start_servers_as(n, 81, |i| (servers[i].binary.clone(), servers[i].env.clone())).await?;
+    for addr in &pods.addrs {
+        loadgen::h2load(&addr.to_string(), requests / 10, body).await?;
+    }
+    let mut runs = vec![Vec::new(); servers.len()];
+    for _ in 0..rounds {
+        for ((addr, pid), runs) in pods.addrs.iter().zip(pods.pids()).zip(&mut runs) {
+            let before = cpu_time(pid)?;
+            loadgen::h2load(&addr.to_string(), requests, body).await?;
+            let used = cpu_time(pid)? - before;
+            runs.push(used.as_secs_f64() * 1e6 / requests as f64);
+        }
+    }
+    let mut out = format!(
+        "| greet-server (release) | CPU µs per call, median of {rounds} alternating h2load runs ({requests} calls, -c16 -m10, no gateway) | spread (min–max) |\n|---|---|---|\n"
+    );
+    for (variant, mut runs) in servers.iter().zip(runs) {
+        runs.sort_by(f64::total_cmp);
+        out += &format!(
+            "| {} | {:.2} | {:.2}–{:.2} |\n",
+            variant.label,
+            runs[runs.len() / 2],
+            runs[0],
+            runs[runs.len() - 1]
+        );
+    }
+    Ok(out)
 }
 
 /// Gateway CPU µs per call over `rounds` alternating h2load runs of
@@ -214,7 +315,16 @@ async fn cpu(
 pub(crate) async fn main(args: &[String]) -> i32 {
     let smoke = args.iter().any(|a| a == "--smoke");
     let only = |flag: &str| args.iter().any(|a| a == flag);
-    match run(smoke, only("--memory-only"), only("--cpu-only")).await {
+    let server_rounds = args
+        .iter()
+        .position(|a| a == "--server-rounds")
+        .and_then(|i| args.get(i + 1)?.parse::<usize>().ok());
+    let result = if only("--server-cpu") {
+        run_server_cpu(smoke).await
+    } else {
+        run(smoke, only("--memory-only"), only("--cpu-only"), server_rounds).await
+    };
+    match result {
         Ok(tables) => {
             println!("{tables}");
             0
@@ -226,19 +336,40 @@ pub(crate) async fn main(args: &[String]) -> i32 {
     }
 }
 
-async fn run(smoke: bool, memory_only: bool, cpu_only: bool) -> anyhow::Result<String> {
-    let variants = variants()?;
+fn request_body() -> anyhow::Result<(PathBuf, PathBuf)> {
     let dir = std::env::temp_dir().join(format!("greet-top-attack-memory-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let body = dir.join("greet.grpc");
     std::fs::write(&body, loadgen::grpc_request_body())?;
-    let servers = start_servers(3, 71).await?;
+    Ok((dir, body))
+}
+
+async fn run_server_cpu(smoke: bool) -> anyhow::Result<String> {
+    let (dir, body) = request_body()?;
+    let (rounds, requests) = if smoke { (1, 2_000) } else { (7, 100_000) };
+    let out = server_cpu(&server_variants()?, &body, rounds, requests).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(out)
+}
+
+async fn run(smoke: bool, memory_only: bool, cpu_only: bool, server_rounds: Option<usize>) -> anyhow::Result<String> {
+    let variants = variants()?;
+    let servers_variants = server_variants()?;
+    let (dir, body) = request_body()?;
     let mut out = String::from(
         "| gateway (release) | warm RSS | peak | 10 s after | 30 s after | 60 s after | 60 s ÷ warm |\n|---|---|---|---|---|---|---|\n",
     );
-    for variant in variants.iter().filter(|_| !cpu_only) {
-        eprintln!("attack memory: {}", variant.label);
-        let row = memory(variant, &servers, &body).await?;
+    let runs = if cpu_only {
+        0
+    } else {
+        variants.len().max(server_rounds.unwrap_or(servers_variants.len()))
+    };
+    let mut pod_rows = Vec::new();
+    for run in 0..runs {
+        let variant = &variants[run % variants.len()];
+        let pods = pods_of_run(&servers_variants, run);
+        eprintln!("attack memory, run {}: {}", run + 1, variant.label);
+        let (row, pods) = memory(variant, &pods, &body).await?;
         let [a10, a30, a60] = row.after;
         let line = format!(
             "| {} | {:.0} MB | {:.0} MB | {a10:.0} MB | {a30:.0} MB | {a60:.0} MB | {:.1}× |\n",
@@ -249,10 +380,28 @@ async fn run(smoke: bool, memory_only: bool, cpu_only: bool) -> anyhow::Result<S
         );
         eprint!("{line}");
         out += &line;
+        pod_rows.extend(pods.into_iter().enumerate().map(|(pod, row)| (run, pod, row)));
+    }
+    if runs > 0 {
+        out += "\n| greet-server (release) | run | pod | warm RSS | peak | 10 s after | 30 s after | 60 s after | 60 s ÷ warm |\n|---|---|---|---|---|---|---|---|---|\n";
+        for (run, pod, row) in &pod_rows {
+            let [a10, a30, a60] = row.after;
+            out += &format!(
+                "| {} | {} | {pod} | {:.1} MB | {:.0} MB | {a10:.1} MB | {a30:.1} MB | {a60:.1} MB | {:.1}× |\n",
+                row.label,
+                run + 1,
+                row.warm,
+                row.peak,
+                a60 / row.warm
+            );
+        }
+        out += &server_summary(&servers_variants, &pod_rows);
     }
     if memory_only {
+        let _ = std::fs::remove_dir_all(&dir);
         return Ok(out);
     }
+    let servers = start_servers(3, 71).await?;
     let (rounds, requests) = if smoke { (1, 2_000) } else { (5, 100_000) };
     let runs = cpu(&variants, &servers, &body, rounds, requests).await?;
     out += &format!(

@@ -341,3 +341,34 @@ pub(crate) async fn run_tool(program: &str, args: &[String]) -> anyhow::Result<S
     }
     Ok(stdout)
 }
+
+/// `n` greet-servers as `start_servers`, server `i` run as `builds(i)`: a
+/// binary and what to add to its environment (an allocator's settings).
+pub(crate) async fn start_servers_as(
+    n: u8,
+    first_host: u8,
+    builds: impl Fn(usize) -> (PathBuf, Vec<(String, String)>),
+) -> anyhow::Result<Servers> {
+    let (mut children, mut addrs) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let ip = Ipv4Addr::new(127, 0, 0, first_host + i);
+        let addr = SocketAddr::from((ip, free_port(ip)?));
+        let (binary, env) = builds(usize::from(i));
+        let name = format!("bench-pod-{i}");
+        let child = Child::spawn(
+            &name,
+            Command::new(binary)
+                .args(["--listen", &addr.to_string(), "--metrics-port", "0"])
+                .env("POD_NAME", &name)
+                .env("POD_IP", addr.ip().to_string())
+                .env("RUST_LOG", "warn")
+                .envs(env),
+        )?;
+        children.push(Some(child));
+        addrs.push(addr);
+    }
+    for addr in &addrs {
+        wait_listening(*addr, "greet-server").await?;
+    }
+    Ok(Servers { children, addrs })
+}
