@@ -125,22 +125,24 @@ impl ViewsSpec {
 }
 
 /// One thing the model folded, `at_us` microseconds after the start.
+/// Generic over the event so the recorder writes one by reference
+/// ([`EntryRef`]) in the same bytes, without a copy of it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) struct Entry {
+pub(crate) struct Entry<E = AppEvent> {
     pub at_us: u64,
-    pub what: What,
+    pub what: What<E>,
 }
 
-impl Entry {
+impl<E> Entry<E> {
     pub(crate) fn at(&self) -> Duration {
         Duration::from_micros(self.at_us)
     }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub(crate) enum What {
+pub(crate) enum What<E = AppEvent> {
     /// `Views::update(event, now)` / `App::update`.
-    Event(AppEvent),
+    Event(E),
     /// `Views::tick(now)`, then a frame was drawn.
     Tick,
     /// `Views::on_key(key, now)`: its action, if any, is never replayed.
@@ -167,35 +169,24 @@ pub(crate) fn preamble(header: &Header) -> Result<Vec<u8>, postcard::Error> {
 }
 
 /// `entry` as the record a block holds; `start` is the recording's offset 0.
-pub(crate) fn entry_record(entry: &Entry, start: Instant) -> Result<Vec<u8>, postcard::Error> {
-    let payload = super::epoch::with_epoch(start, || postcard::to_allocvec(entry))?;
-    let mut out = Vec::with_capacity(payload.len() + 4);
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend(payload);
+pub(crate) fn entry_record<E: Serialize>(entry: &Entry<E>, start: Instant) -> Result<Vec<u8>, postcard::Error> {
+    let mut out = Vec::new();
+    append_record(&mut out, entry, start)?;
     Ok(out)
 }
 
-/// [`Entry`] by reference, as the recorder encodes it: the same bytes
-/// (serde writes a reference as its value; the variants in the same
-/// order), without a copy of the event.
-#[derive(Serialize)]
-pub(crate) struct EntryRef<'a> {
-    pub at_us: u64,
-    pub what: WhatRef<'a>,
-}
+/// [`Entry`] as the recorder writes it: the event by reference (serde
+/// writes a reference as its value).
+pub(crate) type EntryRef<'a> = Entry<&'a AppEvent>;
+pub(crate) type WhatRef<'a> = What<&'a AppEvent>;
 
-/// [`What`] by reference; its variants in [`What`]'s order.
-#[derive(Serialize)]
-pub(crate) enum WhatRef<'a> {
-    Event(&'a AppEvent),
-    Tick,
-    Key(KeyEvent),
-    Reported { observed: Duration },
-}
-
-/// Appends `entry`'s record (as [`entry_record`] makes it) to `out`; the
+/// Appends `entry`'s record (its length, then its payload) to `out`; the
 /// payload's length. On an error `out` may hold part of a record.
-pub(crate) fn append_record(out: &mut Vec<u8>, entry: &EntryRef<'_>, start: Instant) -> Result<usize, postcard::Error> {
+pub(crate) fn append_record<E: Serialize>(
+    out: &mut Vec<u8>,
+    entry: &Entry<E>,
+    start: Instant,
+) -> Result<usize, postcard::Error> {
     let at = out.len();
     out.extend_from_slice(&[0; 4]);
     super::epoch::with_epoch(start, || postcard::to_io(entry, &mut *out))?;

@@ -366,6 +366,7 @@ fn the_recorder_encodes_each_kind_of_entry_as_the_reader_decodes_it() {
     ];
     for (what, by_ref) in kinds {
         let owned = format::entry_record(&Entry { at_us: 1_234_567, what }, start).expect("encodes");
+        // Appended after what a block already holds, the event by reference.
         let mut appended = vec![7u8];
         let len = format::append_record(
             &mut appended,
