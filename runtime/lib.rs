@@ -1,8 +1,9 @@
 //! What greet-top's binaries share at run time: graceful shutdown and
-//! drain, logging, the control token, the metrics endpoint, gRPC reflection.
+//! drain, logging, the allocator, the control token, the metrics endpoint, gRPC reflection.
 //! Nothing here knows Kubernetes (kube-access does) or the wire format's
 //! details (greet-proto does).
 
+pub mod allocator;
 pub mod auth;
 pub mod logging;
 pub mod metrics;

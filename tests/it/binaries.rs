@@ -37,7 +37,7 @@ fn spawn_gateway(command: &mut Command) -> (Running, u16, u16) {
 }
 
 /// Kills the child on drop, so a failed assertion leaves no process behind.
-struct Running(Child);
+pub(crate) struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
@@ -47,6 +47,10 @@ impl Drop for Running {
 }
 
 impl Running {
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.id()
+    }
+
     /// Async, so this test's runtime keeps answering the HTTP/2 connections
     /// the process is draining.
     async fn sigterm_and_wait(&mut self) -> std::process::ExitStatus {
@@ -267,7 +271,7 @@ async fn gateway_reports_unhealthy_during_its_shutdown_delay_then_exits_0() {
 
 /// A greet-gateway binary on loopback ports of its own choosing (its upstream, port 1,
 /// never needed): the process, its REST port and its Observer port.
-fn start_gateway(mode: &str) -> (Running, u16, u16) {
+pub(crate) fn start_gateway(mode: &str) -> (Running, u16, u16) {
     spawn_gateway(
         Command::new(env!("CARGO_BIN_EXE_greet-gateway"))
             .args(["--mode", mode])

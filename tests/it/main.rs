@@ -3,6 +3,7 @@
 //! network namespaces and pseudo-terminals. `tests/support` (the package's
 //! library) holds what they share.
 
+mod allocator;
 mod attempt_latency;
 mod auth;
 mod binaries;

@@ -26,6 +26,10 @@ impl Server {
         Server { child, address }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` ("-KILL", "-STOP", "-CONT") to the process.
     pub fn signal(&self, signal: &str) {
         let pid = self.child.id().to_string();
