@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod random;
 pub mod reflection;
 pub mod shutdown;
+pub mod write_batch;
 
 /// Runs a binary's main future; on error prints `Error: <cause chain>` (no
 /// backtrace: the message says what failed and what to do) and exits 1.

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::stream::{self, StreamExt};
+use greet_runtime::write_batch::WriteBatch;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -130,7 +131,7 @@ async fn until_closed(
 /// An accepted TCP connection that says when it is dropped (its HTTP/2
 /// connection ended), counted among the server's clients until then.
 pub(super) struct Connection {
-    stream: TcpStream,
+    stream: WriteBatch<TcpStream>,
     _closed: DropGuard,
     _client: ClientGuard,
 }
@@ -140,7 +141,7 @@ impl Connection {
     fn new(stream: TcpStream, client: ClientGuard) -> (Connection, CancellationToken) {
         let closed = CancellationToken::new();
         let connection = Connection {
-            stream,
+            stream: WriteBatch::new(stream),
             _closed: closed.clone().drop_guard(),
             _client: client,
         };
@@ -152,7 +153,7 @@ impl tonic::transport::server::Connected for Connection {
     type ConnectInfo = tonic::transport::server::TcpConnectInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        self.stream.get_ref().connect_info()
     }
 }
 

@@ -212,7 +212,7 @@ impl RawH2 {
             .max_local_error_reset_streams(None)
             .max_concurrent_reset_streams(MAX_CONCURRENT_RESET_STREAMS)
             .reset_stream_duration(RESET_STREAM_DURATION)
-            .handshake::<_, Bytes>(tcp)
+            .handshake::<_, Bytes>(greet_runtime::write_batch::WriteBatch::new(tcp))
             .await?;
         let target = self.target.clone();
         let keepalive_every = self.keepalive;

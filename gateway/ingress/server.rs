@@ -85,7 +85,7 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
         .max_send_buffer_size(MAX_SEND_BUFFER)
         .max_pending_accept_reset_streams(MAX_PENDING_ACCEPT_RESET_STREAMS)
         .max_local_error_reset_streams(Some(MAX_LOCAL_ERROR_RESET_STREAMS))
-        .handshake::<_, Bytes>(tcp);
+        .handshake::<_, Bytes>(greet_runtime::write_batch::WriteBatch::new(tcp));
     let first_request_by = opened + limits.first_request_timeout;
     let mut connection = match tokio::time::timeout_at(first_request_by, handshake).await {
         Ok(Ok(connection)) => connection,
