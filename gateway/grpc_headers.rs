@@ -33,11 +33,15 @@ pub(crate) fn grpc_timeout(remaining: Duration) -> http::HeaderValue {
         .unwrap_or_else(|_| http::HeaderValue::from_static("99999999H"))
 }
 
+/// Whether these headers or trailers end the call OK (`grpc-status: 0`).
+pub(crate) fn ends_ok(headers: &HeaderMap) -> bool {
+    headers.get(&GRPC_STATUS).is_some_and(|code| code == "0")
+}
+
 /// The status a response's headers or trailers carry, if they carry one.
 pub(crate) fn status_in(headers: &HeaderMap) -> Option<tonic::Status> {
     // Most calls end OK: no message or details to decode then.
-    let code = headers.get(&GRPC_STATUS)?;
-    if code == "0" {
+    if ends_ok(headers) {
         return Some(tonic::Status::new(tonic::Code::Ok, ""));
     }
     tonic::Status::from_header_map(headers)

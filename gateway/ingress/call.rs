@@ -23,6 +23,17 @@ pub(super) fn ended(status: &tonic::Status) -> Option<Failure> {
     (status.code() != tonic::Code::Ok).then(|| failure(status))
 }
 
+/// How the upstream's trailers end the call: none when OK (most calls,
+/// told without making a `tonic::Status`), else its failure.
+pub(super) fn ended_by(trailers: &HeaderMap) -> Option<Failure> {
+    if crate::grpc_headers::ends_ok(trailers) {
+        return None;
+    }
+    let status = wire::status_in(trailers)
+        .unwrap_or_else(|| tonic::Status::unknown("the upstream's trailers carry no grpc-status"));
+    ended(&status)
+}
+
 /// A failed call's code and message, as its outcome records them.
 pub(super) fn failure(status: &tonic::Status) -> Failure {
     (status.code(), sanitize_truncated(status.message(), 300))
@@ -104,9 +115,9 @@ impl Body for Forwarded {
         match ready!(Pin::new(upstream).poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let Some(trailers) = frame.trailers_ref() {
-                    let status = wire::status_in(trailers)
-                        .unwrap_or_else(|| tonic::Status::unknown("the upstream's trailers carry no grpc-status"));
-                    this.finish(&status);
+                    let end = ended_by(trailers);
+                    this.upstream = None;
+                    this.completion.finish(end);
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -125,5 +136,33 @@ impl Body for Forwarded {
     fn is_end_stream(&self) -> bool {
         // Not the upstream's: its end must be polled to be observed.
         self.upstream.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trailers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (http::HeaderName::from_static(k), http::HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[test]
+    fn the_trailers_end_the_call_as_their_status_says() {
+        assert_eq!(ended_by(&trailers(&[("grpc-status", "0")])), None);
+        assert_eq!(
+            ended_by(&trailers(&[("grpc-status", "14"), ("grpc-message", "pod%20gone")])),
+            Some((tonic::Code::Unavailable, "pod gone".to_owned()))
+        );
+        assert_eq!(
+            ended_by(&trailers(&[("x-other", "1")])),
+            Some((
+                tonic::Code::Unknown,
+                "the upstream's trailers carry no grpc-status".to_owned()
+            ))
+        );
     }
 }
