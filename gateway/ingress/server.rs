@@ -111,20 +111,33 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
     let idle = limits.idle_timeout;
     let idle_check = tokio::time::sleep(if idle.is_zero() { Duration::MAX / 4 } else { idle });
     tokio::pin!(idle_check);
+    // Made once, not at each turn of the loop: each would be made, polled
+    // (registered) and dropped again for every call the connection brings.
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
+    let flagged = budget.flagged.notified();
+    tokio::pin!(flagged);
+    let first_request = tokio::time::sleep_until(first_request_by);
+    tokio::pin!(first_request);
     let mut got_first = false;
     let mut draining = false;
+    let mut flag_seen = false;
     // Once asked to go, a client that keeps the connection (an open header
     // block is no stream to wait for) is closed this much later.
     let mut close_by: Option<Instant> = None;
     loop {
         let next = tokio::select! {
-            () = shutdown.cancelled(), if !draining => {
+            // In this order: a connection told to go goes before it takes
+            // another call (and no random start to draw at each turn).
+            biased;
+            () = &mut cancelled, if !draining => {
                 // No new call; the connection ends once its calls have.
                 connection.graceful_shutdown();
                 draining = true;
                 continue;
             }
-            () = budget.flagged.notified() => {
+            () = &mut flagged, if !flag_seen => {
+                flag_seen = true;
                 tracing::debug!(
                     "a gRPC ingress client reset at least {}% of {}+ streams before their answer: GOAWAY ENHANCE_YOUR_CALM",
                     budget::PREMATURE_PERCENT,
@@ -139,7 +152,7 @@ async fn connection(gateway: Arc<Gateway>, tcp: TcpStream, shutdown: Cancellatio
                 tracing::debug!("a gRPC ingress client answered no PING within {:?}: closed", limits.keepalive_timeout);
                 return;
             }
-            () = tokio::time::sleep_until(first_request_by), if !got_first => {
+            () = &mut first_request, if !got_first => {
                 tracing::debug!(
                     "a gRPC ingress client sent no complete request within {:?}: closed",
                     limits.first_request_timeout
