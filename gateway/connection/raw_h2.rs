@@ -223,6 +223,9 @@ impl RawH2 {
             let (interval, timeout) = keepalive_every;
             let keepalive = crate::keepalive::keepalive(connection.ping_pong(), interval, timeout);
             tokio::select! {
+                // Polled at every frame of every call on it: no random start
+                // drawn each time, the connection first.
+                biased;
                 ended = &mut connection => if let Err(err) = ended {
                     tracing::debug!(%target, %err, "an upstream connection ended");
                 },

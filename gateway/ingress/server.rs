@@ -315,6 +315,9 @@ async fn send(
         return relayed.await;
     };
     tokio::select! {
+        // The answer first: most are whole when first polled, and the
+        // deadline's timer is then never registered (nor a random start drawn).
+        biased;
         () = relayed => {}
         () = tokio::time::sleep_until(deadline) => pump.end_with(|body| body.deadline_passed()),
     }
