@@ -13,8 +13,7 @@ pub(crate) static POD_IP: HeaderName = HeaderName::from_static("x-pod-ip");
 
 /// A response header's value, sanitised (it came from the network).
 pub(crate) fn header(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
-    headers
-        .get(name)
+    crate::grpc_headers::first(headers, name)
         .and_then(|v| v.to_str().ok())
         .map(|v| sanitize_truncated(v, 253))
         .filter(|v| !v.is_empty())

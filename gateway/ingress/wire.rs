@@ -57,7 +57,9 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// When a call with these headers must end: now + its `grpc-timeout`, if it
 /// has a valid one (at most 8 digits and a unit, as the gRPC spec says).
 pub(super) fn deadline(headers: &HeaderMap, now: Instant) -> Option<Instant> {
-    let value = headers.get(&crate::grpc_headers::GRPC_TIMEOUT)?.to_str().ok()?;
+    let value = crate::grpc_headers::first(headers, &crate::grpc_headers::GRPC_TIMEOUT)?
+        .to_str()
+        .ok()?;
     let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
     if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
