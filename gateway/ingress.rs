@@ -77,7 +77,7 @@ async fn forward(gateway: &Gateway, request: http::Request<Received>, default_ti
     let limit = wire::Deadline::of(request.headers(), started, default_timeout);
     let deadline = limit.map(|limit| limit.at);
     let method = sanitize_truncated(request.uri().path(), MAX_METHOD_CHARS);
-    let mut completion = CallOutcome::begin(&gateway.hub, method);
+    let mut completion = CallOutcome::begin_at(&gateway.hub, method, started);
     let upstream = &gateway.upstream;
     let mode = upstream.mode();
     let route = match Route::pick(upstream, mode) {

@@ -115,18 +115,19 @@ impl<S: Body<Data = Bytes> + Unpin> Body for AttemptBody<S> {
     type Error = S::Error;
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, S::Error>>> {
-        let replay = self.replay.clone();
-        let mut shared = replay.lock();
-        if shared.attempt != self.attempt {
+        // Borrowed, not cloned: no reference count moved at each poll.
+        let this = &mut *self;
+        let mut shared = this.replay.lock();
+        if shared.attempt != this.attempt {
             return Poll::Ready(None);
         }
-        if let Some(kept) = shared.kept.get(self.position) {
+        if let Some(kept) = shared.kept.get(this.position) {
             let frame = kept.frame();
-            self.position += 1;
-            if shared.spent && self.position == shared.kept.len() {
+            this.position += 1;
+            if shared.spent && this.position == shared.kept.len() {
                 // Sent again in full, and never needed after.
                 shared.kept = Vec::new();
-                self.position = 0;
+                this.position = 0;
             }
             return Poll::Ready(Some(Ok(frame)));
         }
@@ -157,7 +158,7 @@ impl<S: Body<Data = Bytes> + Unpin> Body for AttemptBody<S> {
                 shared.kept = Vec::new();
             } else {
                 shared.kept.push(kept);
-                self.position += 1;
+                this.position += 1;
             }
         }
         Poll::Ready(Some(Ok(frame)))

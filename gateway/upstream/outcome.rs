@@ -34,8 +34,13 @@ impl CallOutcome {
     /// A call of `method` (empty for REST's Greet) arriving now; begun before
     /// the mode is read, so a mode switch meanwhile marks it carried over.
     pub(crate) fn begin(hub: &Arc<EventHub>, method: String) -> Self {
+        Self::begin_at(hub, method, Instant::now())
+    }
+
+    /// [`CallOutcome::begin`] for a call whose front door read the clock
+    /// on its arrival already (`now`).
+    pub(crate) fn begin_at(hub: &Arc<EventHub>, method: String, now: Instant) -> Self {
         let began_in_epoch = hub.mode_epoch();
-        let now = Instant::now();
         CallOutcome {
             hub: Arc::clone(hub),
             started: now,

@@ -135,7 +135,8 @@ impl<P: Pools> Route<P> {
                 Ok(connection) => {
                     return Ok(Route {
                         connection: Arc::clone(connection),
-                        in_flight: Some(balancer.start(&member, Instant::now())),
+                        // The pick's time: a clock read less a call.
+                        in_flight: Some(balancer.start(&member, picked_at)),
                         target: Target::Balanced(Arc::clone(&member), picked_at),
                         endpoint,
                         mode,
@@ -217,8 +218,9 @@ impl<P: Pools> Route<P> {
     /// is fine (its skip, if any, ends) and, when discovery does not know
     /// its pod, named by it.
     pub(crate) fn succeeded(&mut self, upstream: &P, pod: Option<&str>) {
+        let now = Instant::now();
         if let Some(in_flight) = self.in_flight.take() {
-            in_flight.finish(Instant::now());
+            in_flight.finish(now);
         }
         self.sticky_sending = None;
         let Target::Balanced(member, picked_at) = &self.target else {
@@ -228,7 +230,7 @@ impl<P: Pools> Route<P> {
             return;
         };
         let named = pod.is_some_and(|pod| member.replied_from(pod));
-        if upstream.pool(self.mode).succeeded(member, *picked_at, Instant::now()) || named {
+        if upstream.pool(self.mode).succeeded(member, *picked_at, now) || named {
             upstream.pool_changed(self.mode);
         }
     }
