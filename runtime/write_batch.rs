@@ -33,6 +33,7 @@ pub struct WriteBatch<T> {
 }
 
 impl<T> WriteBatch<T> {
+    /// `io`, its writes gathered from now on.
     pub fn new(io: T) -> Self {
         WriteBatch {
             io,
@@ -41,6 +42,7 @@ impl<T> WriteBatch<T> {
         }
     }
 
+    /// The stream underneath (its addresses, say).
     pub fn get_ref(&self) -> &T {
         &self.io
     }
