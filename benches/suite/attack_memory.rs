@@ -256,32 +256,52 @@ fn server_summary(servers: &[Variant], rows: &[(usize, usize, MemoryRow)]) -> St
 async fn server_cpu(servers: &[Variant], body: &Path, rounds: usize, requests: usize) -> anyhow::Result<String> {
     let n = u8::try_from(servers.len())?;
     let pods = start_servers_as(n, 81, |i| (servers[i].binary.clone(), servers[i].env.clone())).await?;
-    for addr in &pods.addrs {
+    let targets: Vec<_> = pods.addrs.iter().copied().zip(pods.pids()).collect();
+    let runs = alternating_cpu(&targets, body, rounds, requests).await?;
+    let heading = format!(
+        "| greet-server (release) | CPU µs per call, median of {rounds} alternating h2load runs ({requests} calls, -c16 -m10, no gateway) | spread (min–max) |"
+    );
+    Ok(cpu_table(&heading, servers, runs, 2))
+}
+
+/// CPU µs per call of each target (an address and the process serving it),
+/// after a warm-up: `rounds` h2load runs of `requests` calls each, the
+/// targets alternating; every run's figure, per target.
+async fn alternating_cpu(
+    targets: &[(SocketAddr, u32)],
+    body: &Path,
+    rounds: usize,
+    requests: usize,
+) -> anyhow::Result<Vec<Vec<f64>>> {
+    for (addr, _) in targets {
         loadgen::h2load(&addr.to_string(), requests / 10, body).await?;
     }
-    let mut runs = vec![Vec::new(); servers.len()];
+    let mut runs = vec![Vec::new(); targets.len()];
     for _ in 0..rounds {
-        for ((addr, pid), runs) in pods.addrs.iter().zip(pods.pids()).zip(&mut runs) {
-            let before = cpu_time(pid)?;
+        for ((addr, pid), runs) in targets.iter().zip(&mut runs) {
+            let before = cpu_time(*pid)?;
             loadgen::h2load(&addr.to_string(), requests, body).await?;
-            let used = cpu_time(pid)? - before;
+            let used = cpu_time(*pid)? - before;
             runs.push(used.as_secs_f64() * 1e6 / requests as f64);
         }
     }
-    let mut out = format!(
-        "| greet-server (release) | CPU µs per call, median of {rounds} alternating h2load runs ({requests} calls, -c16 -m10, no gateway) | spread (min–max) |\n|---|---|---|\n"
-    );
-    for (variant, mut runs) in servers.iter().zip(runs) {
+    Ok(runs)
+}
+
+/// A table of each variant's median and spread of `runs`, under `heading`.
+fn cpu_table(heading: &str, variants: &[Variant], runs: Vec<Vec<f64>>, decimals: usize) -> String {
+    let mut out = format!("{heading}\n|---|---|---|\n");
+    for (variant, mut runs) in variants.iter().zip(runs) {
         runs.sort_by(f64::total_cmp);
         out += &format!(
-            "| {} | {:.2} | {:.2}–{:.2} |\n",
+            "| {} | {:.decimals$} | {:.decimals$}–{:.decimals$} |\n",
             variant.label,
             runs[runs.len() / 2],
             runs[0],
             runs[runs.len() - 1]
         );
     }
-    Ok(out)
+    out
 }
 
 /// Gateway CPU µs per call over `rounds` alternating h2load runs of
@@ -295,20 +315,10 @@ async fn cpu(
 ) -> anyhow::Result<Vec<Vec<f64>>> {
     let mut gateways = Vec::new();
     for variant in variants {
-        let gateway = start_gateway(variant, &servers.addrs).await?;
-        loadgen::h2load(&gateway.grpc.to_string(), requests / 10, body).await?;
-        gateways.push(gateway);
+        gateways.push(start_gateway(variant, &servers.addrs).await?);
     }
-    let mut runs = vec![Vec::new(); variants.len()];
-    for _ in 0..rounds {
-        for (gateway, runs) in gateways.iter().zip(&mut runs) {
-            let before = cpu_time(gateway.child.pid())?;
-            loadgen::h2load(&gateway.grpc.to_string(), requests, body).await?;
-            let used = cpu_time(gateway.child.pid())? - before;
-            runs.push(used.as_secs_f64() * 1e6 / requests as f64);
-        }
-    }
-    Ok(runs)
+    let targets: Vec<_> = gateways.iter().map(|g| (g.grpc, g.child.pid())).collect();
+    alternating_cpu(&targets, body, rounds, requests).await
 }
 
 /// The item: memory per variant, then CPU per call; printed as tables.
@@ -404,19 +414,10 @@ async fn run(smoke: bool, memory_only: bool, cpu_only: bool, server_rounds: Opti
     let servers = start_servers(3, 71).await?;
     let (rounds, requests) = if smoke { (1, 2_000) } else { (5, 100_000) };
     let runs = cpu(&variants, &servers, &body, rounds, requests).await?;
-    out += &format!(
-        "\n| gateway (release) | CPU µs per call, median of {rounds} alternating h2load runs ({requests} calls, -c16 -m10) | spread (min–max) |\n|---|---|---|\n"
+    let heading = format!(
+        "\n| gateway (release) | CPU µs per call, median of {rounds} alternating h2load runs ({requests} calls, -c16 -m10) | spread (min–max) |"
     );
-    for (variant, mut runs) in variants.iter().zip(runs) {
-        runs.sort_by(f64::total_cmp);
-        out += &format!(
-            "| {} | {:.1} | {:.1}–{:.1} |\n",
-            variant.label,
-            runs[runs.len() / 2],
-            runs[0],
-            runs[runs.len() - 1]
-        );
-    }
+    out += &cpu_table(&heading, &variants, runs, 1);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(out)
 }
